@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: MIT
+# Thin wrapper over scripts/bootstrap.sh and meson. Everything real is in meson.build.
+BUILD ?= build
+MESON_FLAGS ?=
+
+.PHONY: all bootstrap build check demo clean install sanitize valgrind
+
+all: build
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_FLAGS)
+
+build: bootstrap $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+check: build
+	@bash scripts/run-tests.sh $(BUILD)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+# ASan+UBSan build of the whole suite in its own folder.
+sanitize: bootstrap
+	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled
+	ninja -C build-asan
+	AC_SANITIZE=1 bash scripts/run-tests.sh build-asan
+
+valgrind: build
+	AC_VALGRIND=1 bash scripts/run-tests.sh $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan

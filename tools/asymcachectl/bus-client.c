@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading the daemon: one GetAll for the properties, one call each for the
+ * session and namespace lists. Every command goes through here, so the
+ * mapping from bus errors to exit statuses lives in one place.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+
+int ctl_connect(struct ctl *c)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	if (c->bus)
+		return CTL_EXIT_OK;
+	if (!c->address)
+		c->address = getenv(AC_BUS_ADDRESS_ENV);
+	if (c->address && *c->address) {
+		r = sd_bus_new(&bus);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_set_address(bus, c->address);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_set_bus_client(bus, 1);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_start(bus);
+	} else {
+		r = sd_bus_open_system(&bus);
+	}
+	if (r < 0)
+		goto fail;
+	c->bus = bus;
+	return CTL_EXIT_OK;
+fail:
+	sd_bus_unref(bus);
+	fprintf(stderr, "asymcachectl: Failed to connect to %s: %s\n",
+		c->address && *c->address ? c->address : "the system bus", strerror(-r));
+	return CTL_EXIT_UNREACHABLE;
+}
+
+static const struct {
+	const char *name;
+	int status;
+} error_status[] = {
+	{ SD_BUS_ERROR_SERVICE_UNKNOWN, CTL_EXIT_UNREACHABLE },
+	{ SD_BUS_ERROR_NAME_HAS_NO_OWNER, CTL_EXIT_UNREACHABLE },
+	{ SD_BUS_ERROR_NO_REPLY, CTL_EXIT_UNREACHABLE },
+	{ SD_BUS_ERROR_DISCONNECTED, CTL_EXIT_UNREACHABLE },
+	{ SD_BUS_ERROR_TIMEOUT, CTL_EXIT_UNREACHABLE },
+	{ SD_BUS_ERROR_ACCESS_DENIED, CTL_EXIT_DENIED },
+	{ AC_BUS_ERROR_NOT_PERMITTED, CTL_EXIT_DENIED },
+	{ AC_BUS_ERROR_NO_SUCH_NAMESPACE, CTL_EXIT_NOT_FOUND },
+	{ AC_BUS_ERROR_NO_SUCH_POLICY, CTL_EXIT_NOT_FOUND },
+	{ AC_BUS_ERROR_NEEDS_RESTART, CTL_EXIT_NEEDS_RESTART },
+	{ AC_BUS_ERROR_INVALID_CONFIG, CTL_EXIT_BAD_CONFIG },
+};
+
+int ctl_fail(const sd_bus_error *e, int r, const char *what)
+{
+	size_t i;
+
+	if (e && sd_bus_error_is_set(e)) {
+		fprintf(stderr, "asymcachectl: Failed to %s: %s\n", what,
+			e->message ? e->message : e->name);
+		for (i = 0; i < sizeof(error_status) / sizeof(error_status[0]); i++)
+			if (sd_bus_error_has_name(e, error_status[i].name))
+				return error_status[i].status;
+		return CTL_EXIT_FAILURE;
+	}
+	fprintf(stderr, "asymcachectl: Failed to %s: %s\n", what, strerror(-r));
+	if (r == -ECONNREFUSED || r == -ENOENT || r == -ECONNRESET ||
+	    r == -ENOTCONN || r == -ETIMEDOUT)
+		return CTL_EXIT_UNREACHABLE;
+	if (r == -EACCES || r == -EPERM)
+		return CTL_EXIT_DENIED;
+	return CTL_EXIT_FAILURE;
+}
+
+int ctl_call(struct ctl *c, const char *method, sd_bus_message **ret_reply,
+	     const char *what, const char *types, ...)
+{
+	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_msg_ sd_bus_message *m = NULL;
+	va_list ap;
+	int r;
+
+	r = ctl_connect(c);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_new_method_call(c->bus, &m, AC_BUS_NAME, AC_BUS_PATH,
+					   AC_BUS_INTERFACE, method);
+	if (r < 0)
+		return ctl_fail(NULL, r, what);
+	if (types) {
+		va_start(ap, types);
+		r = sd_bus_message_appendv(m, types, ap);
+		va_end(ap);
+		if (r < 0)
+			return ctl_fail(NULL, r, what);
+	}
+	/* Never start the daemon by asking about it: no auto-start. */
+	r = sd_bus_message_set_auto_start(m, 0);
+	if (r < 0)
+		return ctl_fail(NULL, r, what);
+	r = sd_bus_call(c->bus, m, 0, &e, ret_reply);
+	if (r < 0)
+		return ctl_fail(&e, r, what);
+	return CTL_EXIT_OK;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int read_pools(sd_bus_message *m, struct ctl_snapshot *s)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "(usituu)");
+	if (r < 0)
+		return r;
+	for (;;) {
+		struct ctl_pool p = { 0 }, *n;
+		const char *backend;
+
+		r = sd_bus_message_read(m, "(usituu)", &p.id, &backend, &p.device,
+					&p.bytes, &p.block_bytes, &p.nblocks);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		n = reallocarray(s->pools, s->npools + 1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->pools = n;
+		p.backend = strdup(backend);
+		if (!p.backend)
+			return -ENOMEM;
+		s->pools[s->npools++] = p;
+	}
+	return sd_bus_message_exit_container(m);
+}
+
+static int read_strv(sd_bus_message *m, char ***ret)
+{
+	char **v = NULL;
+	int r;
+
+	r = sd_bus_message_read_strv(m, &v);
+	if (r < 0)
+		return r;
+	*ret = v;
+	return 0;
+}
+
+static const struct prop_map {
+	const char *name;
+	char type;
+	size_t offset;
+} snapshot_props[] = {
+	{ "Version", 's', offsetof(struct ctl_snapshot, version) },
+	{ "Policy", 's', offsetof(struct ctl_snapshot, policy) },
+	{ "Uptime", 't', offsetof(struct ctl_snapshot, uptime_usec) },
+	{ "NBlocks", 'u', offsetof(struct ctl_snapshot, nblocks) },
+	{ "FreeBlocks", 'u', offsetof(struct ctl_snapshot, free_blocks) },
+	{ "WritingBlocks", 'u', offsetof(struct ctl_snapshot, writing_blocks) },
+	{ "CachedBlocks", 'u', offsetof(struct ctl_snapshot, cached_blocks) },
+	{ "PinnedBlocks", 'u', offsetof(struct ctl_snapshot, pinned_blocks) },
+	{ "Sessions", 'u', offsetof(struct ctl_snapshot, sessions) },
+	{ "Namespaces", 'u', offsetof(struct ctl_snapshot, namespaces) },
+	{ "Lookups", 't', offsetof(struct ctl_snapshot, lookups) },
+	{ "LookupKeys", 't', offsetof(struct ctl_snapshot, lookup_keys) },
+	{ "LookupHits", 't', offsetof(struct ctl_snapshot, lookup_hits) },
+	{ "Evictions", 't', offsetof(struct ctl_snapshot, evictions) },
+	{ "Commits", 't', offsetof(struct ctl_snapshot, commits) },
+	{ "Dedups", 't', offsetof(struct ctl_snapshot, dedups) },
+	{ "RecomputedTokens", 't', offsetof(struct ctl_snapshot, recomputed_tokens) },
+	{ "HitRate", 'd', offsetof(struct ctl_snapshot, hit_rate) },
+};
+
+static int read_prop(sd_bus_message *m, const char *name, struct ctl_snapshot *s)
+{
+	const char *contents;
+	char type;
+	size_t i;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	for (i = 0; i < sizeof(snapshot_props) / sizeof(snapshot_props[0]); i++) {
+		const struct prop_map *p = &snapshot_props[i];
+		void *field = (char *)s + p->offset;
+
+		if (strcmp(p->name, name) != 0)
+			continue;
+		/* A type we do not expect means a daemon of another version. */
+		if (contents[0] != p->type || contents[1])
+			return -EBADMSG;
+		if (p->type == 's') {
+			const char *v;
+
+			r = sd_bus_message_read(m, "v", "s", &v);
+			if (r < 0)
+				return r;
+			free(*(char **)field);
+			*(char **)field = strdup(v);
+			return *(char **)field ? 0 : -ENOMEM;
+		}
+		return sd_bus_message_read(m, "v", contents, field);
+	}
+	if (strcmp(name, "Pools") == 0 && strcmp(contents, "a(usituu)") == 0) {
+		r = sd_bus_message_enter_container(m, 'v', contents);
+		if (r < 0)
+			return r;
+		r = read_pools(m, s);
+		if (r < 0)
+			return r;
+		return sd_bus_message_exit_container(m);
+	}
+	if (strcmp(name, "Policies") == 0 && strcmp(contents, "as") == 0) {
+		r = sd_bus_message_enter_container(m, 'v', contents);
+		if (r < 0)
+			return r;
+		r = read_strv(m, &s->policies);
+		if (r < 0)
+			return r;
+		return sd_bus_message_exit_container(m);
+	}
+	/* Newer daemons may add properties: skip what we do not know. */
+	return sd_bus_message_skip(m, "v");
+}
+
+int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s)
+{
+	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	int r;
+
+	r = ctl_connect(c);
+	if (r != CTL_EXIT_OK)
+		return r;
+	memset(s, 0, sizeof(*s));
+	r = sd_bus_call_method(c->bus, AC_BUS_NAME, AC_BUS_PATH,
+			       "org.freedesktop.DBus.Properties", "GetAll", &e,
+			       &reply, "s", AC_BUS_INTERFACE);
+	if (r < 0)
+		return ctl_fail(&e, r, "read the daemon's properties");
+	s->taken_usec = now_usec();
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	if (r < 0)
+		goto bad;
+	for (;;) {
+		const char *name;
+
+		r = sd_bus_message_enter_container(reply, 'e', "sv");
+		if (r < 0)
+			goto bad;
+		if (r == 0)
+			break;
+		r = sd_bus_message_read(reply, "s", &name);
+		if (r < 0)
+			goto bad;
+		r = read_prop(reply, name, s);
+		if (r < 0)
+			goto bad;
+		r = sd_bus_message_exit_container(reply);
+		if (r < 0)
+			goto bad;
+	}
+	r = sd_bus_message_exit_container(reply);
+	if (r < 0)
+		goto bad;
+	if (!s->version || !s->policy) {
+		r = -EBADMSG;
+		goto bad;
+	}
+	return CTL_EXIT_OK;
+bad:
+	ctl_snapshot_clear(s);
+	return ctl_fail(NULL, r, "parse the daemon's properties");
+}
+
+void ctl_snapshot_clear(struct ctl_snapshot *s)
+{
+	size_t i;
+
+	free(s->version);
+	free(s->policy);
+	for (i = 0; s->policies && s->policies[i]; i++)
+		free(s->policies[i]);
+	free(s->policies);
+	for (i = 0; i < s->npools; i++)
+		free(s->pools[i].backend);
+	free(s->pools);
+	memset(s, 0, sizeof(*s));
+}
+
+int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
+{
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	struct ctl_session *v = NULL;
+	size_t n = 0;
+	int r;
+
+	r = ctl_call(c, "ListSessions", &reply, "list sessions", NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "(tuusuu)");
+	if (r < 0)
+		goto bad;
+	for (;;) {
+		struct ctl_session s = { 0 }, *nv;
+		const char *name;
+
+		r = sd_bus_message_read(reply, "(tuusuu)", &s.id, &s.pid, &s.uid,
+					&name, &s.pins, &s.writing);
+		if (r < 0)
+			goto bad;
+		if (r == 0)
+			break;
+		nv = reallocarray(v, n + 1, sizeof(*v));
+		if (!nv) {
+			r = -ENOMEM;
+			goto bad;
+		}
+		v = nv;
+		s.name = strdup(name);
+		if (!s.name) {
+			r = -ENOMEM;
+			goto bad;
+		}
+		v[n++] = s;
+	}
+	*ret = v;
+	*ret_n = n;
+	return CTL_EXIT_OK;
+bad:
+	ctl_sessions_free(v, n);
+	return ctl_fail(NULL, r, "parse the session list");
+}
+
+void ctl_sessions_free(struct ctl_session *s, size_t n)
+{
+	while (n--)
+		free(s[n].name);
+	free(s);
+}
+
+int ctl_namespaces_fetch(struct ctl *c, struct ctl_namespace **ret, size_t *ret_n)
+{
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	struct ctl_namespace *v = NULL;
+	size_t n = 0;
+	int r;
+
+	r = ctl_call(c, "ListNamespaces", &reply, "list namespaces", NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "(usuuusutuu)");
+	if (r < 0)
+		goto bad;
+	for (;;) {
+		struct ctl_namespace s = { 0 }, *nv;
+		const char *model, *dtype;
+
+		r = sd_bus_message_read(reply, "(usuuusutuu)", &s.id, &model,
+					&s.layers, &s.kv_heads, &s.head_dim, &dtype,
+					&s.block_tokens, &s.bytes_per_block,
+					&s.cached, &s.pinned);
+		if (r < 0)
+			goto bad;
+		if (r == 0)
+			break;
+		nv = reallocarray(v, n + 1, sizeof(*v));
+		if (!nv) {
+			r = -ENOMEM;
+			goto bad;
+		}
+		v = nv;
+		s.model = strdup(model);
+		s.dtype = strdup(dtype);
+		v[n++] = s;
+		if (!s.model || !s.dtype) {
+			r = -ENOMEM;
+			goto bad;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return CTL_EXIT_OK;
+bad:
+	ctl_namespaces_free(v, n);
+	return ctl_fail(NULL, r, "parse the namespace list");
+}
+
+void ctl_namespaces_free(struct ctl_namespace *ns, size_t n)
+{
+	while (n--) {
+		free(ns[n].model);
+		free(ns[n].dtype);
+	}
+	free(ns);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+
+#include "ctl.h"
+
+static const char evict_usage[] =
+	"evict [--json] N\n\n"
+	"Evict up to N unpinned cached blocks, chosen by the active policy, as if\n"
+	"the pool needed N free blocks. Fewer are evicted when fewer are unpinned.\n"
+	"Root or asymcache-admin only.\n";
+
+int cmd_evict(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	uint32_t want, evicted;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("evict", evict_usage, o == 'h');
+	}
+	if (argc - optind != 1)
+		return ctl_help_or_usage("evict", evict_usage, false);
+	if (parse_u32(argv[optind], &want) < 0 || want == 0) {
+		fprintf(stderr, "asymcachectl: N must be a block count from 1 to 4294967295, "
+			"not '%s'\n", argv[optind]);
+		return CTL_EXIT_USAGE;
+	}
+	r = ctl_call(c, "EvictBlocks", &reply, "evict blocks", "u", want);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_read(reply, "u", &evicted);
+	if (r < 0)
+		return ctl_fail(NULL, r, "parse the reply");
+	if (c->json) {
+		_cleanup_json_ json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "requested", json_object_new_uint64(want));
+		json_object_object_add(j, "evicted", json_object_new_uint64(evicted));
+		ctl_print_json(j);
+	} else {
+		printf("Evicted %u of %u requested block%s.\n", evicted, want,
+		       want == 1 ? "" : "s");
+	}
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const char flush_usage[] =
+	"flush [--json] NS\n\n"
+	"Evict every unpinned cached block of namespace NS (its numeric id, or its\n"
+	"model id when only one layout has it). Pinned blocks stay: a client is\n"
+	"using them. Root or asymcache-admin only.\n";
+
+/* A number is an id; anything else must name exactly one model. */
+static int resolve_ns(struct ctl *c, const char *arg, uint32_t *ret_id)
+{
+	struct ctl_namespace *ns = NULL;
+	size_t n = 0, i, found = 0;
+	int r;
+
+	if (parse_u32(arg, ret_id) == 0)
+		return CTL_EXIT_OK;
+	r = ctl_namespaces_fetch(c, &ns, &n);
+	if (r != CTL_EXIT_OK)
+		return r;
+	for (i = 0; i < n; i++)
+		if (strcmp(ns[i].model, arg) == 0) {
+			*ret_id = ns[i].id;
+			found++;
+		}
+	ctl_namespaces_free(ns, n);
+	if (found == 1)
+		return CTL_EXIT_OK;
+	if (found == 0) {
+		fprintf(stderr, "asymcachectl: no namespace has model id '%s'\n", arg);
+		return CTL_EXIT_NOT_FOUND;
+	}
+	fprintf(stderr, "asymcachectl: %zu namespaces have model id '%s'; give the numeric id "
+		"(see asymcachectl namespaces)\n", found, arg);
+	return CTL_EXIT_USAGE;
+}
+
+int cmd_flush(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	uint32_t id, evicted, kept;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("flush", flush_usage, o == 'h');
+	}
+	if (argc - optind != 1)
+		return ctl_help_or_usage("flush", flush_usage, false);
+	r = resolve_ns(c, argv[optind], &id);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = ctl_call(c, "FlushNamespace", &reply, "flush the namespace", "u", id);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_read(reply, "uu", &evicted, &kept);
+	if (r < 0)
+		return ctl_fail(NULL, r, "parse the reply");
+	if (c->json) {
+		_cleanup_json_ json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "namespace", json_object_new_uint64(id));
+		json_object_object_add(j, "evicted", json_object_new_uint64(evicted));
+		json_object_object_add(j, "pinned_kept", json_object_new_uint64(kept));
+		ctl_print_json(j);
+	} else {
+		printf("Namespace %u: evicted %u block%s, kept %u pinned.\n", id, evicted,
+		       evicted == 1 ? "" : "s", kept);
+	}
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const char policy_usage[] =
+	"policy [--json] [NAME]\n\n"
+	"Without NAME, show the active eviction policy and the available ones.\n"
+	"With NAME, switch the running daemon to it (root or asymcache-admin).\n"
+	"Switching keeps every cached block and every pin; only the order of\n"
+	"future evictions changes.\n";
+
+int cmd_policy(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	struct ctl_snapshot s;
+	int o, r;
+	size_t i;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("policy", policy_usage, o == 'h');
+	}
+	if (argc - optind > 1)
+		return ctl_help_or_usage("policy", policy_usage, false);
+
+	r = ctl_snapshot_fetch(c, &s);
+	if (r != CTL_EXIT_OK)
+		return r;
+	if (optind == argc) {
+		if (c->json) {
+			_cleanup_json_ json_object *j = json_object_new_object();
+			json_object *a = json_object_new_array();
+
+			json_object_object_add(j, "policy", json_object_new_string(s.policy));
+			for (i = 0; s.policies && s.policies[i]; i++)
+				json_object_array_add(a, json_object_new_string(s.policies[i]));
+			json_object_object_add(j, "policies", a);
+			ctl_print_json(j);
+		} else {
+			for (i = 0; s.policies && s.policies[i]; i++)
+				printf("%s %s\n", strcmp(s.policies[i], s.policy) ? " " : "*",
+				       s.policies[i]);
+		}
+		goto out;
+	}
+
+	r = ctl_call(c, "SetPolicy", &reply, "switch the eviction policy", "s", argv[optind]);
+	if (r != CTL_EXIT_OK)
+		goto out;
+	if (c->json) {
+		_cleanup_json_ json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "policy", json_object_new_string(argv[optind]));
+		json_object_object_add(j, "previous", json_object_new_string(s.policy));
+		ctl_print_json(j);
+	} else {
+		printf("Policy switched from %s to %s.\n", s.policy, argv[optind]);
+	}
+out:
+	ctl_snapshot_clear(&s);
+	return r;
+}

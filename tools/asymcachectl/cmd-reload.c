@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+
+#include "ctl.h"
+
+static const char reload_usage[] =
+	"reload [--json]\n\n"
+	"Make the daemon re-read its config file and apply what can change while it\n"
+	"runs (policy, limits, log level). A changed value that needs a restart\n"
+	"(pool size, backend, socket path, ...) refuses the whole reload: nothing is\n"
+	"applied and the exit status is 6. An invalid file exits with 7.\n"
+	"Root or asymcache-admin only.\n";
+
+int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	_cleanup_json_ json_object *j = NULL;
+	json_object *changed = NULL;
+	const char *key;
+	unsigned int n = 0;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("reload", reload_usage, o == 'h');
+	}
+	if (optind != argc)
+		return ctl_help_or_usage("reload", reload_usage, false);
+	r = ctl_call(c, "ReloadConfig", &reply, "reload the configuration", NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	j = json_object_new_object();
+	changed = json_object_new_array();
+	json_object_object_add(j, "changed", changed);
+	r = sd_bus_message_enter_container(reply, 'a', "s");
+	if (r < 0)
+		return ctl_fail(NULL, r, "parse the reply");
+	while ((r = sd_bus_message_read(reply, "s", &key)) > 0) {
+		json_object_array_add(changed, json_object_new_string(key));
+		if (!c->json)
+			printf("%s%s", n ? ", " : "Reloaded; changed: ", key);
+		n++;
+	}
+	if (r < 0)
+		return ctl_fail(NULL, r, "parse the reply");
+	if (c->json)
+		ctl_print_json(j);
+	else
+		puts(n ? "." : "Reloaded; nothing changed.");
+	return CTL_EXIT_OK;
+}

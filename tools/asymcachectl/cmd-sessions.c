@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+
+#include "ctl.h"
+
+static const char sessions_usage[] =
+	"sessions [--json]\n\n"
+	"List the client sessions attached to the daemon: process, user, client name,\n"
+	"the pins it holds and the blocks it is writing.\n";
+
+int cmd_sessions(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	struct ctl_session *s = NULL;
+	size_t n = 0;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("sessions", sessions_usage, o == 'h');
+	}
+	if (optind != argc)
+		return ctl_help_or_usage("sessions", sessions_usage, false);
+
+	r = ctl_sessions_fetch(c, &s, &n);
+	if (r != CTL_EXIT_OK)
+		return r;
+	if (c->json) {
+		_cleanup_json_ json_object *j = ctl_sessions_json(s, n);
+
+		ctl_print_json(j);
+	} else {
+		ctl_print_sessions(s, n, stdout);
+		printf("\n%zu session%s.\n", n, n == 1 ? "" : "s");
+	}
+	ctl_sessions_free(s, n);
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Counters for people, for scripts (--json) and for node_exporter's
+ * textfile collector (--prometheus). The Prometheus text follows the
+ * exposition format 0.0.4: HELP and TYPE once per family, before its
+ * samples; no timestamps, the collector stamps the file's read time.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "ctl.h"
+
+static const char stats_usage[] =
+	"stats [--json | --prometheus]\n\n"
+	"Show lookups, hits, evictions, commits and blocks by state.\n"
+	"  --prometheus  Prometheus text exposition format, for node_exporter's\n"
+	"                textfile collector; when the daemon is unreachable it\n"
+	"                still prints asymcache_up 0 (and exits with status 3).\n";
+
+static void prom_family(const char *name, const char *type, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values escape backslash, double quote and newline, nothing else. */
+static void prom_label_value(const char *v)
+{
+	putchar('"');
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			printf("\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*v);
+	}
+	putchar('"');
+}
+
+static void prom_u64(const char *name, const char *type, const char *help, uint64_t v)
+{
+	prom_family(name, type, help);
+	printf("%s %" PRIu64 "\n", name, v);
+}
+
+static void print_prometheus(const struct ctl_snapshot *s)
+{
+	static const char *const states[] = { "free", "writing", "cached" };
+	const uint32_t counts[] = { s->free_blocks, s->writing_blocks, s->cached_blocks };
+	size_t i;
+
+	prom_u64("asymcache_up", "gauge", "Whether the daemon answered (1) or not (0).", 1);
+	prom_family("asymcache_info", "gauge", "Daemon version and active eviction policy.");
+	fputs("asymcache_info{version=", stdout);
+	prom_label_value(s->version);
+	fputs(",policy=", stdout);
+	prom_label_value(s->policy);
+	puts("} 1");
+	prom_u64("asymcache_uptime_seconds", "gauge", "Seconds since the daemon started.",
+		 s->uptime_usec / 1000000);
+	prom_family("asymcache_pool_bytes", "gauge", "Size of each KV block pool in bytes.");
+	for (i = 0; i < s->npools; i++) {
+		printf("asymcache_pool_bytes{pool=\"%" PRIu32 "\",backend=", s->pools[i].id);
+		prom_label_value(s->pools[i].backend);
+		printf(",device=\"%" PRId32 "\"} %" PRIu64 "\n", s->pools[i].device,
+		       s->pools[i].bytes);
+	}
+	prom_family("asymcache_pool_block_bytes", "gauge", "Bytes per block of each pool.");
+	for (i = 0; i < s->npools; i++)
+		printf("asymcache_pool_block_bytes{pool=\"%" PRIu32 "\"} %" PRIu32 "\n",
+		       s->pools[i].id, s->pools[i].block_bytes);
+	prom_family("asymcache_blocks", "gauge", "Blocks by state.");
+	for (i = 0; i < 3; i++)
+		printf("asymcache_blocks{state=\"%s\"} %" PRIu32 "\n", states[i], counts[i]);
+	prom_u64("asymcache_blocks_total", "gauge", "Blocks in all pools.", s->nblocks);
+	prom_u64("asymcache_pinned_blocks", "gauge",
+		 "Cached blocks pinned by at least one session.", s->pinned_blocks);
+	prom_u64("asymcache_sessions", "gauge", "Attached client sessions.", s->sessions);
+	prom_u64("asymcache_namespaces", "gauge", "Registered namespaces.", s->namespaces);
+	prom_u64("asymcache_lookups_total", "counter", "Lookup requests.", s->lookups);
+	prom_u64("asymcache_lookup_keys_total", "counter", "Block keys looked up.",
+		 s->lookup_keys);
+	prom_u64("asymcache_lookup_hits_total", "counter", "Block keys found cached.",
+		 s->lookup_hits);
+	prom_family("asymcache_hit_ratio", "gauge", "Lookup hits over keys since start.");
+	printf("asymcache_hit_ratio %.6f\n", s->hit_rate);
+	prom_u64("asymcache_evictions_total", "counter", "Blocks evicted.", s->evictions);
+	prom_u64("asymcache_commits_total", "counter", "Blocks committed.", s->commits);
+	prom_u64("asymcache_dedups_total", "counter",
+		 "Commits answered with an existing block.", s->dedups);
+	prom_u64("asymcache_recomputed_tokens_total", "counter",
+		 "Estimated tokens clients had to recompute after lookup misses.",
+		 s->recomputed_tokens);
+}
+
+int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
+		{}
+	};
+	_cleanup_table_ struct table *t = NULL;
+	bool prometheus = false;
+	struct ctl_snapshot s;
+	char a[CTL_FMT_MAX];
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hjp", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else if (o == 'p')
+			prometheus = true;
+		else
+			return ctl_help_or_usage("stats", stats_usage, o == 'h');
+	}
+	if (optind != argc || (prometheus && c->json))
+		return ctl_help_or_usage("stats", stats_usage, false);
+
+	r = ctl_snapshot_fetch(c, &s);
+	if (r != CTL_EXIT_OK) {
+		/* A scrape must see the daemon is down, not a stale file. */
+		if (prometheus)
+			prom_u64("asymcache_up", "gauge",
+				 "Whether the daemon answered (1) or not (0).", 0);
+		return r;
+	}
+	if (prometheus) {
+		print_prometheus(&s);
+		goto out;
+	}
+	if (c->json) {
+		_cleanup_json_ json_object *j = ctl_snapshot_json(&s);
+
+		ctl_print_json(j);
+		goto out;
+	}
+	t = table_new(2, "COUNTER", ">VALUE");
+	if (!t)
+		goto out;
+	table_row(t, "lookups", fmt_u64(a, s.lookups));
+	table_row(t, "lookup keys", fmt_u64(a, s.lookup_keys));
+	table_row(t, "lookup hits", fmt_u64(a, s.lookup_hits));
+	table_row(t, "hit rate", fmt_pct(a, (double)s.lookup_hits, (double)s.lookup_keys));
+	table_row(t, "commits", fmt_u64(a, s.commits));
+	table_row(t, "dedups", fmt_u64(a, s.dedups));
+	table_row(t, "evictions", fmt_u64(a, s.evictions));
+	table_row(t, "recomputed tokens (est.)", fmt_u64(a, s.recomputed_tokens));
+	table_row(t, "free blocks", fmt_u64(a, s.free_blocks));
+	table_row(t, "writing blocks", fmt_u64(a, s.writing_blocks));
+	table_row(t, "cached blocks", fmt_u64(a, s.cached_blocks));
+	table_row(t, "pinned blocks", fmt_u64(a, s.pinned_blocks));
+	table_row(t, "sessions", fmt_u64(a, s.sessions));
+	table_row(t, "uptime", fmt_duration(a, s.uptime_usec));
+	table_print(t, stdout);
+out:
+	ctl_snapshot_clear(&s);
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+
+#include "ctl.h"
+
+static const char status_usage[] =
+	"status [--json]\n\n"
+	"Show the daemon's version, uptime, pools, blocks by state and active policy.\n";
+
+int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	_cleanup_table_ struct table *t = NULL;
+	struct ctl_snapshot s;
+	char a[CTL_FMT_MAX], b[CTL_FMT_MAX];
+	uint64_t block_bytes = 0;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o == 'j')
+			c->json = true;
+		else
+			return ctl_help_or_usage("status", status_usage, o == 'h');
+	}
+	if (optind != argc)
+		return ctl_help_or_usage("status", status_usage, false);
+
+	r = ctl_snapshot_fetch(c, &s);
+	if (r != CTL_EXIT_OK)
+		return r;
+	if (c->json) {
+		_cleanup_json_ json_object *j = ctl_snapshot_json(&s);
+
+		ctl_print_json(j);
+		ctl_snapshot_clear(&s);
+		return CTL_EXIT_OK;
+	}
+	if (s.npools > 0)
+		block_bytes = s.pools[0].block_bytes;
+
+	printf("asymcached %s, up %s\n", s.version, fmt_duration(a, s.uptime_usec));
+	printf("Policy:     %s\n", s.policy);
+	printf("Sessions:   %u\n", s.sessions);
+	printf("Namespaces: %u\n", s.namespaces);
+	printf("Hit rate:   %s (%s of %s keys)\n\n",
+	       fmt_pct(a, (double)s.lookup_hits, (double)s.lookup_keys),
+	       fmt_u64(b, s.lookup_hits), fmt_u64((char[CTL_FMT_MAX]){ 0 }, s.lookup_keys));
+	ctl_print_pools(&s, stdout);
+	putchar('\n');
+
+	t = table_new(4, "STATE", ">BLOCKS", ">SHARE", ">BYTES");
+	if (!t)
+		goto out;
+#define STATE_ROW(label, n) \
+	table_row(t, label, fmt_u64(a, n), fmt_pct(b, (double)(n), (double)s.nblocks), \
+		  fmt_bytes((char[CTL_FMT_MAX]){ 0 }, (uint64_t)(n) * block_bytes))
+	STATE_ROW("free", s.free_blocks);
+	STATE_ROW("writing", s.writing_blocks);
+	STATE_ROW("cached", s.cached_blocks);
+	STATE_ROW("  pinned", s.pinned_blocks);
+	STATE_ROW("total", s.nblocks);
+#undef STATE_ROW
+	table_print(t, stdout);
+out:
+	ctl_snapshot_clear(&s);
+	return CTL_EXIT_OK;
+}

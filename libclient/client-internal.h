@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared between the files of libasymcache; nothing here is exported. */
+#ifndef AC_CLIENT_INTERNAL_H
+#define AC_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asymcache.pb-c.h"
+#include "asymcache/asymcache.h"
+
+#define CLIENT_MAX_POOLS	16
+#define CLIENT_ERRMSG_MAX	256
+/* Receive buffer floor; requests that can draw big replies ask for more. */
+#define CLIENT_RX_MIN		(64u * 1024)
+
+struct ac_pool {
+	struct ac_client *client;
+	struct ac_pool_info info;
+	void *base;
+	size_t map_len;			/* host: mmap length; cuda: 0 */
+};
+
+struct ac_client {
+	pthread_mutex_t lock;
+	int fd;
+	bool broken;			/* daemon closed or garbled the session */
+	uint64_t next_id;
+	uint64_t session_id;
+	uint8_t *tx;
+	size_t tx_cap;
+	uint8_t *rx;
+	size_t rx_cap;
+	struct ac_pool_info pools_avail[CLIENT_MAX_POOLS];
+	size_t npools_avail;
+	struct ac_pool *pools[CLIENT_MAX_POOLS];
+	size_t npools;
+	char errmsg[CLIENT_ERRMSG_MAX];
+};
+
+int client_layout_check(const struct ac_ns_layout *l);
+
+/*
+ * One round trip, with client->lock held: assign the next id, send @req,
+ * wait for the response with that id. Returns 0 with *ret set to a body of
+ * case @want (free with asymcache__v1__response__free_unpacked), or the
+ * daemon's -Error.code, or a transport/protocol -errno. @rx_need is an
+ * upper bound on the reply's size. When @ret_fd is non-NULL it receives a
+ * descriptor passed with the reply (-1 if none); otherwise any descriptor
+ * is closed.
+ */
+int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
+	       Asymcache__V1__Response__BodyCase want, size_t rx_need,
+	       Asymcache__V1__Response **ret, int *ret_fd);
+
+int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
+			     struct ac_pool_info *out);
+
+#endif /* AC_CLIENT_INTERNAL_H */

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libasymcache: the client side of the AsymCache control protocol.
+ *
+ * An inference process connects to asymcached, attaches a KV block pool
+ * (maps it into its own address space), registers the namespace of its
+ * model layout, computes content keys for the prompt's full blocks, and
+ * then runs lookup -> alloc -> (write KV) -> commit -> release against the
+ * daemon. The daemon only decides which block holds what; every KV byte is
+ * read and written by the client through its own mapping.
+ *
+ * Conventions: every fallible function returns 0 or a negative errno value
+ * and never sets errno. When the daemon answered with an Error, the return
+ * value is -Error.code and the daemon's message is kept for
+ * ac_client_last_error(). Out-parameters are named ret_* and are written
+ * only on success.
+ *
+ * Thread safety: an ac_client serializes its calls with an internal mutex,
+ * so it may be shared by threads; each call is one request/response round
+ * trip, so throughput-sensitive threads should each connect their own
+ * client (one session each: pins and WRITING blocks belong to a session).
+ * ac_client_last_error() is only meaningful to the thread that got the
+ * failure when no other thread used the client in between.
+ * ac_keys_compute() and the address helpers touch no shared state.
+ * A client must not be used across fork(): the child gets a fresh one.
+ */
+#ifndef ASYMCACHE_ASYMCACHE_H
+#define ASYMCACHE_ASYMCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AC_PROTOCOL_VERSION	1u
+#define AC_LAYOUT_VERSION	1u	/* block ABI: see ac_kv_offset() */
+#define AC_NO_BLOCK		UINT32_MAX
+#define AC_KEY_BYTES		16u
+#define AC_CLIENT_NAME_MAX	64u
+#define AC_MODEL_ID_MAX		128u
+#define AC_SALT_MAX		256u
+
+struct ac_client;
+struct ac_pool;
+
+enum ac_dtype {
+	AC_DTYPE_BF16 = 1,
+	AC_DTYPE_FP16 = 2,
+	AC_DTYPE_FP32 = 3,
+};
+
+enum ac_backend {
+	AC_BACKEND_HOST = 0,
+	AC_BACKEND_CUDA = 1,
+};
+
+/*
+ * Key hash. SHA-256 (truncated to 128 bits) is the default because prompts
+ * come from untrusted users and a predictable hash lets one tenant forge a
+ * collision with another's prefix. XXH3-128 is several times faster and is
+ * only for deployments that trust every prompt.
+ */
+enum ac_hash {
+	AC_HASH_SHA256 = 0,
+	AC_HASH_XXH3 = 1,
+};
+
+/* A 128-bit content key; arrays of it are the wire format (16 bytes each). */
+struct ac_key {
+	uint8_t b[AC_KEY_BYTES];
+};
+
+/* One model layout. Field ranges are those of proto NamespaceLayout. */
+struct ac_ns_layout {
+	const char *model_id;		/* 1..128 bytes */
+	uint32_t num_layers;		/* 1..1024 */
+	uint32_t num_kv_heads;		/* 1..1024 */
+	uint32_t head_dim;		/* 1..1024 */
+	enum ac_dtype dtype;
+	uint32_t block_tokens;		/* power of two, 1..1024 */
+};
+
+struct ac_pool_info {
+	uint32_t pool_id;
+	enum ac_backend backend;
+	int32_t device;			/* CUDA ordinal, -1 on host */
+	uint64_t bytes;
+	uint32_t block_bytes;
+	uint32_t nblocks;
+};
+
+/*
+ * The chain seed (key_{-1}) of one namespace and salt, plus the hash it was
+ * made with and the block size it keys. Build it with ac_key_seed_init().
+ */
+struct ac_key_seed {
+	struct ac_key seed;
+	enum ac_hash hash;
+	uint32_t block_tokens;
+};
+
+struct ac_segment {
+	uint32_t start;			/* index into the key chain */
+	uint32_t len;
+	bool hit;
+};
+
+/*
+ * Lookup answer, in caller-provided storage: @blocks has one entry per key,
+ * @segments room for @max_segments runs (n keys never make more than n).
+ */
+struct ac_lookup_result {
+	uint32_t *blocks;		/* in: n entries; out: block or AC_NO_BLOCK */
+	struct ac_segment *segments;	/* in: storage; out: runs in order */
+	size_t max_segments;		/* in */
+	size_t nsegments;		/* out */
+	uint32_t hits;			/* out */
+};
+
+struct ac_commit_entry {
+	struct ac_key key;
+	uint32_t block;			/* a WRITING block of this session */
+	uint32_t position;		/* block index in its chain, 0-based */
+	struct ac_key parent;		/* key at position-1; ignored at 0 */
+};
+
+struct ac_stats {
+	uint32_t nblocks;
+	uint32_t free_blocks;
+	uint32_t writing_blocks;
+	uint32_t cached_blocks;
+	uint32_t pinned_blocks;
+	uint64_t lookups;
+	uint64_t lookup_keys;
+	uint64_t lookup_hits;
+	uint64_t evictions;
+	uint64_t commits;
+	uint64_t dedups;
+	uint32_t sessions;
+	uint32_t session_pins;		/* this session's pins */
+	uint32_t session_writing;	/* this session's WRITING blocks */
+	char policy[32];
+};
+
+/* ---- session ---------------------------------------------------------- */
+
+/*
+ * Connect to the daemon's SOCK_SEQPACKET socket at @socket_path and say
+ * Hello as @client_name (1..64 printable bytes). -ECONNREFUSED/-ENOENT when
+ * no daemon listens, -EACCES when the socket refuses this user,
+ * -EPROTONOSUPPORT when the daemon speaks another protocol version.
+ */
+int ac_connect(const char *socket_path, const char *client_name,
+	       struct ac_client **ret);
+
+/*
+ * Close the session and unmap every pool attached through it. The daemon
+ * then drops the session's pins and frees its WRITING blocks. NULL-safe.
+ */
+void ac_disconnect(struct ac_client *client);
+
+/* The message of the last daemon Error on this client, or "" if none. */
+const char *ac_client_last_error(const struct ac_client *client);
+
+/* Session id the daemon gave in its Hello reply. */
+uint64_t ac_client_session_id(const struct ac_client *client);
+
+/* The pools this peer may attach, as listed by Hello. Owned by the client. */
+int ac_client_pools(const struct ac_client *client,
+		    const struct ac_pool_info **ret_pools, size_t *ret_npools);
+
+/*
+ * Text for an error this library returns, in AsymCache's terms
+ * (@err may be negative or positive). Never NULL, thread-safe.
+ */
+const char *ac_strerror(int err);
+
+/* ---- pools and namespaces --------------------------------------------- */
+
+/*
+ * Attach pool @pool_id and map it: the host backend's sealed memfd is
+ * mmap()ed MAP_SHARED, a CUDA pool is opened with cudaIpcOpenMemHandle.
+ * Attaching the same pool again returns the existing mapping. The pool
+ * belongs to the client and is unmapped by ac_disconnect(). -ENOTSUP for a
+ * CUDA pool in a build without CUDA.
+ */
+int ac_attach(struct ac_client *client, uint32_t pool_id,
+	      struct ac_pool **ret);
+
+/* Base address of the mapping (a device pointer for a CUDA pool). */
+void *ac_pool_base(const struct ac_pool *pool);
+const struct ac_pool_info *ac_pool_info(const struct ac_pool *pool);
+
+/*
+ * Register @layout in @pool. Identical layouts share one namespace and its
+ * cached blocks, whichever session registered them. -E2BIG when a block of
+ * this layout does not fit in the pool's block_bytes.
+ */
+int ac_register_namespace(struct ac_client *client, struct ac_pool *pool,
+			  const struct ac_ns_layout *layout, uint32_t *ret_ns);
+
+/* ---- keys --------------------------------------------------------------- */
+
+/*
+ * Seed of the key chain: H(namespace identity || cache salt), where the
+ * identity is the model id and every layout field (see docs/libclient.md
+ * for the exact bytes). Tenants that must not see each other's hits use
+ * different salts. @salt may be NULL when @salt_len is 0.
+ */
+int ac_key_seed_init(struct ac_key_seed *seed,
+		     const struct ac_ns_layout *layout,
+		     const void *salt, size_t salt_len, enum ac_hash hash);
+
+/*
+ * Keys of the FULL blocks of @tokens: key_i = H(key_{i-1} || tokens of
+ * block i as little-endian int32), key_{-1} = seed. A partial tail block
+ * gets no key, because its KV would change as the prompt grows.
+ * @nkeys is in/out: capacity of @out in, keys written out. -ENOBUFS (and
+ * the required count in *nkeys) when @out is too small. @block_tokens must
+ * match the seed's.
+ */
+int ac_keys_compute(const struct ac_key_seed *seed, const int32_t *tokens,
+		    size_t ntokens, uint32_t block_tokens,
+		    struct ac_key *out, size_t *nkeys);
+
+/* ---- the block protocol ------------------------------------------------ */
+
+/*
+ * For each of @n keys the resident block or AC_NO_BLOCK; hits are pinned
+ * for this session (one pin per hit per call) until ac_release(). The
+ * result has holes in the middle where blocks were evicted: nothing stops
+ * at the first miss.
+ */
+int ac_lookup(struct ac_client *client, uint32_t ns,
+	      const struct ac_key *keys, size_t n,
+	      struct ac_lookup_result *res);
+
+/*
+ * @count FREE blocks in state WRITING, owned by this session, written to
+ * @ret_blocks. All or nothing: -ENOSPC when the pool cannot supply them
+ * even after evicting every unpinned block.
+ */
+int ac_alloc(struct ac_client *client, uint32_t ns, uint32_t count,
+	     uint32_t *ret_blocks);
+
+/*
+ * Publish WRITING blocks under their keys. Each published block stays
+ * pinned by this session until ac_release(). When a key was published
+ * already, the existing block is pinned and returned in @ret_blocks
+ * instead, and the duplicate goes back to FREE: release the returned id.
+ * Every entry is validated before any takes effect. @ret_deduped may be
+ * NULL.
+ */
+int ac_commit(struct ac_client *client, uint32_t ns,
+	      const struct ac_commit_entry *entries, size_t n,
+	      uint32_t *ret_blocks, uint32_t *ret_deduped);
+
+/*
+ * Drop one pin of this session on each block; a WRITING block of this
+ * session is aborted (back to FREE). All ids are validated before any takes
+ * effect. @ret_released may be NULL.
+ */
+int ac_release(struct ac_client *client, const uint32_t *blocks, size_t n,
+	       uint32_t *ret_released);
+
+int ac_stats(struct ac_client *client, struct ac_stats *ret);
+
+/* ---- block layout, ABI v1 ---------------------------------------------- */
+
+static inline uint32_t ac_dtype_size(enum ac_dtype dtype)
+{
+	switch (dtype) {
+	case AC_DTYPE_BF16:
+	case AC_DTYPE_FP16:
+		return 2;
+	case AC_DTYPE_FP32:
+		return 4;
+	}
+	return 0;
+}
+
+/* Bytes of KV one block of @l holds; must be <= the pool's block_bytes. */
+static inline uint64_t ac_ns_bytes_per_block(const struct ac_ns_layout *l)
+{
+	return (uint64_t)l->num_layers * 2 * l->num_kv_heads *
+	       l->block_tokens * l->head_dim * ac_dtype_size(l->dtype);
+}
+
+/*
+ * Byte offset from the pool base of element (layer, kv, head, token, d=0)
+ * of @block: ABI v1 places element ((layer*2 + kv)*H + head)*T*D + t*D + d
+ * at block*block_bytes, heads-major per layer ("HND"), so one head's T*D
+ * run is contiguous for the attention kernels. kv is 0 for K, 1 for V.
+ * No range checks: callers index blocks the daemon handed them.
+ */
+static inline uint64_t ac_kv_offset(const struct ac_ns_layout *l,
+				    uint64_t block_bytes, uint32_t block,
+				    uint32_t layer, uint32_t kv, uint32_t head,
+				    uint32_t token)
+{
+	uint64_t elem = (((uint64_t)layer * 2 + kv) * l->num_kv_heads + head) *
+			l->block_tokens * l->head_dim +
+			(uint64_t)token * l->head_dim;
+
+	return (uint64_t)block * block_bytes + elem * ac_dtype_size(l->dtype);
+}
+
+/* ac_kv_offset() from @base, typically ac_pool_base(). */
+static inline void *ac_kv_addr(void *base, const struct ac_ns_layout *l,
+			       uint64_t block_bytes, uint32_t block,
+			       uint32_t layer, uint32_t kv, uint32_t head,
+			       uint32_t token)
+{
+	return (char *)base + ac_kv_offset(l, block_bytes, block, layer, kv,
+					   head, token);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYMCACHE_ASYMCACHE_H */

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "policy.h"
+#include "policy-internal.h"
 #include "pq.h"
 
 #define LRU_LIVE	0x1
@@ -121,6 +121,11 @@ static int lru_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 		n++;
 	}
 	return (int)n;
+}
+
+size_t lru_bytes_per_block(void)
+{
+	return sizeof(struct pq_entry) + sizeof(uint32_t) * 2 + sizeof(uint8_t);
 }
 
 const struct ac_policy_ops ac_policy_lru = {

@@ -1,12 +1,48 @@
 /* SPDX-License-Identifier: MIT */
-/* Built-in policies, for the registry. Not installed. */
+/* Shared by the built-in policies and their tests. Not installed. */
 #ifndef AC_POLICY_INTERNAL_H
 #define AC_POLICY_INTERNAL_H
 
+#include "cost_model.h"
 #include "policy.h"
 
 extern const struct ac_policy_ops ac_policy_lru;
 extern const struct ac_policy_ops ac_policy_pensieve;
 extern const struct ac_policy_ops ac_policy_asym;
+
+/* Per-namespace constants a policy needs; slot 0 is the fallback. */
+#define PNS_MAX 256
+
+struct pns {
+	uint32_t ns_id;
+	uint32_t block_tokens;
+	double bytes;
+	double linear_s;
+	double attn_s;
+	double segment_s;
+};
+
+struct pns_table {
+	uint32_t n;
+	struct pns slot[PNS_MAX];
+};
+
+void pns_init(struct pns_table *t);
+/* -EINVAL on a bad layout, -ENOSPC past PNS_MAX namespaces. */
+int pns_set(struct pns_table *t, const struct ac_policy_ns *ns);
+uint8_t pns_slot(const struct pns_table *t, uint32_t ns_id);
+/* Recompute seconds of one block at chain index @pos, no segment cost. */
+double pns_block_cost(const struct pns *s, uint32_t pos);
+
+/* Introspection for tests and the benchmark. */
+double asym_inflation(const struct ac_policy *p);
+/* Priority of a candidate; negative when @id is not a candidate. */
+double asym_priority(const struct ac_policy *p, uint32_t id);
+/* Sift steps taken by the policy's heap so far. */
+uint64_t asym_heap_steps(const struct ac_policy *p);
+/* Bytes of per-block metadata the policy allocated. */
+size_t asym_bytes_per_block(void);
+size_t pensieve_bytes_per_block(void);
+size_t lru_bytes_per_block(void);
 
 #endif

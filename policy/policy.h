@@ -72,6 +72,13 @@ struct ac_policy_ops {
 			    uint64_t now_ns);
 	/* Free p->priv. Must accept a policy whose init failed. */
 	void (*destroy)(struct ac_policy *p);
+	/*
+	 * Optional (may be NULL; added after v1 of this contract): @child,
+	 * already CACHED, now has the resident @parent at pos - 1, because
+	 * the hole before it was refilled. Hole-aware policies use it;
+	 * without it they treat the child as next to a hole.
+	 */
+	void (*on_link)(struct ac_policy *p, uint32_t parent, uint32_t child);
 };
 
 struct ac_policy {
@@ -84,6 +91,17 @@ struct ac_policy {
 const struct ac_policy_ops *ac_policy_find(const char *name);
 /* NULL-terminated array of all built-in policies, for listing. */
 const struct ac_policy_ops *const *ac_policy_list(void);
+
+/* Name of the default policy ("asym"). */
+const char *ac_policy_default_name(void);
+
+/*
+ * Switching policy at run time: create the new one, call on_namespace for
+ * every namespace, then on_insert for every CACHED block in ascending pos
+ * order (parents before children; out of order works but costs the
+ * hole-aware policies a re-key), with .pinned = (pins > 0), then free the
+ * old one. Policies keep no state the core cannot replay.
+ */
 
 /* Create/destroy helpers: return 0 or -errno (-ENOENT unknown name). */
 int ac_policy_create(const char *name, uint32_t nblocks,

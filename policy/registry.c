@@ -8,9 +8,16 @@
 
 /* The first entry is the default (DESIGN.md: asym). */
 static const struct ac_policy_ops *const policies[] = {
+	&ac_policy_asym,
 	&ac_policy_lru,
+	&ac_policy_pensieve,
 	NULL,
 };
+
+const char *ac_policy_default_name(void)
+{
+	return policies[0]->name;
+}
 
 const struct ac_policy_ops *const *ac_policy_list(void)
 {

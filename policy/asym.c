@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asym: GreedyDual-Size-Frequency over position- and hole-aware recompute
+ * cost.
+ *
+ *   priority = L + f(hits) * cost / bytes
+ *   cost     = recompute(T, p) + segment_s * dseg
+ *
+ * recompute() grows with the position p (attention over p earlier tokens).
+ * dseg is the change in the number of query segments the eviction causes
+ * for a request that reuses the chain: +1 when the block sits inside a
+ * resident run (a new hole), 0 when it borders one hole or the chain's end
+ * (the hole or the prompt tail grows), -1 when it joins two holes. L is the
+ * inflation value, the priority of the last victim: a block not touched
+ * for a while sinks below new arrivals without any aging pass, so all
+ * operations stay O(log n). Dividing by bytes makes priorities seconds of
+ * recompute saved per byte, comparable across namespaces.
+ *
+ * Hole state comes from the chain links: parent from the core, children
+ * from inverting it, so an eviction can re-key its neighbours.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "policy-internal.h"
+#include "pq.h"
+
+#define ASYM_LIVE	0x1
+#define HITS_MAX	UINT16_MAX
+
+struct asym_blk {
+	uint32_t parent;	/* AC_BLOCK_NONE when the slot before is a hole */
+	uint32_t child;		/* first of the children list */
+	uint32_t next;		/* siblings */
+	uint32_t prev;
+	uint32_t nlive;		/* live entries of the children list */
+	uint32_t pos;
+	float base;		/* L when the block was last used */
+	uint16_t hits;
+	uint8_t ns;
+	uint8_t flags;
+};
+
+struct asym {
+	struct pq q;
+	struct asym_blk *b;
+	uint32_t nblocks;
+	double inflation;
+	struct pns_table ns;
+};
+
+static double freq(uint16_t hits)
+{
+	/* Sub-linear: a hot system prompt should not pin itself forever. */
+	return 1.0 + log2(1.0 + hits);
+}
+
+static bool is_live(const struct asym *a, uint32_t id)
+{
+	return id < a->nblocks && (a->b[id].flags & ASYM_LIVE);
+}
+
+static double cost_of(const struct asym *a, uint32_t id)
+{
+	const struct asym_blk *x = &a->b[id];
+	const struct pns *s = &a->ns.slot[x->ns];
+	bool left_hole = x->pos > 0 && !is_live(a, x->parent);
+	bool right_hole = x->nlive == 0;
+	int dseg = 1 - (int)left_hole - (int)right_hole;
+	double rec = pns_block_cost(s, x->pos);
+	double c = rec + s->segment_s * dseg;
+
+	/*
+	 * Joining two holes may save more segment overhead than the block
+	 * costs to rebuild; the overhead is an estimate, so never let the
+	 * credit take more than half the block's own recompute.
+	 */
+	return c > rec / 2 ? c : rec / 2;
+}
+
+static double prio_of(const struct asym *a, uint32_t id)
+{
+	const struct asym_blk *x = &a->b[id];
+
+	return x->base + freq(x->hits) * cost_of(a, id) /
+			 a->ns.slot[x->ns].bytes;
+}
+
+static void queue(struct asym *a, uint32_t id)
+{
+	pq_set(&a->q, id, pq_key_from_double(prio_of(a, id)),
+	       UINT32_MAX - a->b[id].pos);
+}
+
+/* Re-key a neighbour whose hole state changed, if it is a candidate. */
+static void requeue(struct asym *a, uint32_t id)
+{
+	if (pq_contains(&a->q, id))
+		queue(a, id);
+}
+
+static void child_unlink(struct asym *a, uint32_t parent, uint32_t id)
+{
+	struct asym_blk *x = &a->b[id];
+
+	if (x->prev != AC_BLOCK_NONE)
+		a->b[x->prev].next = x->next;
+	else
+		a->b[parent].child = x->next;
+	if (x->next != AC_BLOCK_NONE)
+		a->b[x->next].prev = x->prev;
+	x->next = x->prev = AC_BLOCK_NONE;
+}
+
+static void child_link(struct asym *a, uint32_t parent, uint32_t id)
+{
+	struct asym_blk *x = &a->b[id], *p = &a->b[parent];
+
+	x->parent = parent;
+	x->prev = AC_BLOCK_NONE;
+	x->next = p->child;
+	if (p->child != AC_BLOCK_NONE)
+		a->b[p->child].prev = id;
+	p->child = id;
+}
+
+/* The block leaves CACHED: neighbours now border a hole. */
+static void detach(struct asym *a, uint32_t id)
+{
+	struct asym_blk *x = &a->b[id];
+	uint32_t c, parent = x->parent;
+
+	pq_remove(&a->q, id);
+	x->flags = 0;
+	if (parent != AC_BLOCK_NONE) {
+		child_unlink(a, parent, id);
+		if (--a->b[parent].nlive == 0)
+			requeue(a, parent);
+		x->parent = AC_BLOCK_NONE;
+	}
+	for (c = x->child; c != AC_BLOCK_NONE;) {
+		uint32_t next = a->b[c].next;
+
+		a->b[c].parent = AC_BLOCK_NONE;
+		a->b[c].next = a->b[c].prev = AC_BLOCK_NONE;
+		requeue(a, c);
+		c = next;
+	}
+	x->child = AC_BLOCK_NONE;
+	x->nlive = 0;
+}
+
+static int asym_init(struct ac_policy *p, uint32_t nblocks)
+{
+	struct asym *a;
+	int r;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	p->priv = a;
+	a->nblocks = nblocks;
+	pns_init(&a->ns);
+	r = pq_init(&a->q, nblocks);
+	if (r < 0)
+		return r;
+	a->b = malloc((size_t)nblocks * sizeof(*a->b));
+	if (!a->b)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nblocks; i++)
+		a->b[i] = (struct asym_blk){
+			.parent = AC_BLOCK_NONE, .child = AC_BLOCK_NONE,
+			.next = AC_BLOCK_NONE, .prev = AC_BLOCK_NONE,
+		};
+	return 0;
+}
+
+static void asym_destroy(struct ac_policy *p)
+{
+	struct asym *a = p->priv;
+
+	if (!a)
+		return;
+	pq_destroy(&a->q);
+	free(a->b);
+	free(a);
+	p->priv = NULL;
+}
+
+static int asym_on_namespace(struct ac_policy *p, const struct ac_policy_ns *ns)
+{
+	struct asym *a = p->priv;
+
+	return pns_set(&a->ns, ns);
+}
+
+static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
+			   uint64_t now_ns)
+{
+	struct asym *a = p->priv;
+	struct asym_blk *x;
+	uint32_t c;
+
+	if (b->id >= a->nblocks || b->parent == b->id)
+		return;
+	if (is_live(a, b->id))
+		detach(a, b->id);	/* a re-commit replaces the old entry */
+	x = &a->b[b->id];
+	x->flags = ASYM_LIVE;
+	x->pos = b->pos;
+	x->hits = 0;
+	x->ns = pns_slot(&a->ns, b->ns_id);
+	x->base = (float)a->inflation;
+	/*
+	 * Children linked before this block arrived (a replay out of order)
+	 * are already counted in nlive; they stop bordering a hole now.
+	 */
+	for (c = x->child; c != AC_BLOCK_NONE; c = a->b[c].next)
+		requeue(a, c);
+	if (b->parent < a->nblocks && b->pos > 0) {
+		child_link(a, b->parent, b->id);
+		if (a->b[b->parent].nlive++ == 0)
+			requeue(a, b->parent);
+	}
+	if (b->pinned)
+		pq_remove(&a->q, b->id);
+	else
+		queue(a, b->id);
+}
+
+static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
+{
+	struct asym *a = p->priv;
+	struct asym_blk *x;
+
+	if (!is_live(a, child) || !is_live(a, parent) || parent == child)
+		return;
+	x = &a->b[child];
+	if (x->parent == parent || x->pos == 0 || a->b[parent].pos + 1 != x->pos)
+		return;
+	if (x->parent != AC_BLOCK_NONE) {
+		child_unlink(a, x->parent, child);
+		if (--a->b[x->parent].nlive == 0)
+			requeue(a, x->parent);
+	}
+	child_link(a, parent, child);
+	if (a->b[parent].nlive++ == 0)
+		requeue(a, parent);
+	requeue(a, child);
+}
+
+static void asym_on_access(struct ac_policy *p, uint32_t id, uint64_t now_ns)
+{
+	struct asym *a = p->priv;
+
+	if (!is_live(a, id))
+		return;
+	if (a->b[id].hits < HITS_MAX)
+		a->b[id].hits++;
+	a->b[id].base = (float)a->inflation;
+	requeue(a, id);
+}
+
+static void asym_on_pin(struct ac_policy *p, uint32_t id)
+{
+	struct asym *a = p->priv;
+
+	pq_remove(&a->q, id);
+}
+
+static void asym_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
+{
+	struct asym *a = p->priv;
+
+	if (!is_live(a, id))
+		return;
+	/* Release is the last use: restart from the current inflation. */
+	a->b[id].base = (float)a->inflation;
+	queue(a, id);
+}
+
+static void asym_on_remove(struct ac_policy *p, uint32_t id)
+{
+	struct asym *a = p->priv;
+
+	if (is_live(a, id))
+		detach(a, id);
+}
+
+static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
+			     uint64_t now_ns)
+{
+	struct asym *a = p->priv;
+	uint32_t n = 0;
+	uint64_t key;
+
+	if (want && !out)
+		return -EINVAL;
+	while (n < want && pq_pop(&a->q, &out[n], &key)) {
+		double pri = pq_key_to_double(key);
+
+		if (pri > a->inflation)
+			a->inflation = pri;
+		detach(a, out[n]);
+		n++;
+	}
+	return (int)n;
+}
+
+double asym_inflation(const struct ac_policy *p)
+{
+	const struct asym *a = p->priv;
+
+	return a->inflation;
+}
+
+double asym_priority(const struct ac_policy *p, uint32_t id)
+{
+	const struct asym *a = p->priv;
+
+	if (!pq_contains(&a->q, id))
+		return -1;
+	return pq_key_to_double(pq_key(&a->q, id));
+}
+
+uint64_t asym_heap_steps(const struct ac_policy *p)
+{
+	const struct asym *a = p->priv;
+
+	return a->q.steps;
+}
+
+size_t asym_bytes_per_block(void)
+{
+	return sizeof(struct asym_blk) + sizeof(struct pq_entry) +
+	       sizeof(uint32_t);
+}
+
+const struct ac_policy_ops ac_policy_asym = {
+	.name		= "asym",
+	.description	= "GDSF over position- and hole-aware recompute cost per byte (default)",
+	.init		= asym_init,
+	.on_namespace	= asym_on_namespace,
+	.on_insert	= asym_on_insert,
+	.on_access	= asym_on_access,
+	.on_pin		= asym_on_pin,
+	.on_unpin	= asym_on_unpin,
+	.on_remove	= asym_on_remove,
+	.pick_victims	= asym_pick_victims,
+	.destroy	= asym_destroy,
+	.on_link	= asym_on_link,
+};

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cost model: how long the GPU takes to (re)compute KV, in seconds.
+ *
+ * A chunk of T query tokens starting at absolute token position p, in one
+ * segment, costs
+ *
+ *   linear_s * T  +  attn_s * T * (p + T/2)  +  segment_s
+ *
+ * (projections and FFN scale with T; causal attention over p earlier
+ * tokens plus half of its own; every segment pays a fixed overhead for its
+ * partial tiles and bookkeeping). An engine iteration that mixes prefill
+ * chunks and decodes costs
+ *
+ *   max(iteration_s, linear_s * (prefill + decode tokens))
+ *     + attn_s * sum of chunk pairs + segment_s * segments
+ *     + decode_ctx_s * sum of decode contexts
+ *
+ * where iteration_s is the floor set by streaming the weights once: below
+ * the knee (iteration_s / linear_s tokens) extra tokens are nearly free.
+ *
+ * One JSON file per (GPU, namespace layout); asymcache-calibrate writes it.
+ */
+#ifndef AC_COST_MODEL_H
+#define AC_COST_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AC_COST_NAME_MAX	64
+#define AC_COST_SOURCE_MAX	2048
+#define AC_COST_FILE_MAX	(1u << 20)
+
+struct ac_cost_layout {
+	uint32_t num_layers;
+	uint32_t hidden;
+	uint32_t ffn;
+	uint32_t num_q_heads;
+	uint32_t num_kv_heads;
+	uint32_t head_dim;
+	uint32_t dtype_bytes;
+	uint32_t block_tokens;
+	uint32_t vocab;
+};
+
+struct ac_cost_model {
+	char gpu[AC_COST_NAME_MAX];
+	char model[AC_COST_NAME_MAX];
+	struct ac_cost_layout layout;
+	double linear_s;	/* per query token */
+	double attn_s;		/* per (query, key) pair */
+	double segment_s;	/* per query segment */
+	double iteration_s;	/* floor of one iteration */
+	double decode_ctx_s;	/* per context token read by a decode query */
+	char source[AC_COST_SOURCE_MAX];
+};
+
+/* Measured peak rates a default model is derived from (DESIGN.md). */
+struct ac_cost_anchors {
+	double gemm_flops;	/* dense bf16 GEMM, FLOP/s */
+	double attn_flops;	/* attention on the multi-segment shape */
+	double hbm_bytes_s;	/* HBM copy bandwidth */
+	double decode_bytes_s;	/* decode attention KV read bandwidth */
+	uint32_t pad_rows;	/* query rows wasted per segment (half a tile) */
+	uint32_t pad_ctx;	/* context those padded rows attend over */
+};
+
+/* One iteration's work, for ac_cost_iter_s(). */
+struct ac_cost_iter {
+	uint64_t prefill_tokens;
+	double prefill_pairs;	/* sum over chunks of T * (p + T/2) */
+	uint32_t segments;
+	uint32_t decode_tokens;
+	uint64_t decode_ctx;	/* sum of the decodes' context lengths */
+};
+
+/* A timing for ac_cost_fit(): one segment-batched recompute. */
+struct ac_cost_sample {
+	double tokens;		/* sum of T */
+	double pairs;		/* sum of T * (p + T/2) */
+	double segments;
+	double seconds;
+};
+
+/* H200 anchors and the Llama-3-8B layout, as DESIGN.md states them. */
+void ac_cost_anchors_h200(struct ac_cost_anchors *ret);
+void ac_cost_layout_llama3_8b(struct ac_cost_layout *ret);
+
+/* Coefficients from anchors and a layout; fills every field of @ret. */
+int ac_cost_model_derive(const struct ac_cost_anchors *a,
+			 const struct ac_cost_layout *l,
+			 struct ac_cost_model *ret);
+/* The built-in default: H200 and Llama-3-8B with 16-token blocks. */
+void ac_cost_model_default(struct ac_cost_model *ret);
+
+/* Parse/load a cost file; -EINVAL with nothing changed on bad content. */
+int ac_cost_model_parse(const char *json, size_t len,
+			struct ac_cost_model *ret);
+int ac_cost_model_load(const char *path, struct ac_cost_model *ret);
+/* Serialise; *ret_json is malloc()ed and NUL-terminated. */
+int ac_cost_model_to_json(const struct ac_cost_model *m, char **ret_json);
+
+double ac_cost_recompute_s(const struct ac_cost_model *m, uint32_t tokens,
+			   uint64_t pos_tokens, uint32_t segments);
+double ac_cost_iter_s(const struct ac_cost_model *m,
+		      const struct ac_cost_iter *it);
+/* Tokens per iteration at which linear work fills the weight-stream floor. */
+uint32_t ac_cost_knee_tokens(const struct ac_cost_model *m);
+/* Bytes of KV for one token / one block of the layout. */
+uint64_t ac_cost_token_bytes(const struct ac_cost_layout *l);
+
+/*
+ * Least-squares fit of linear_s, attn_s and segment_s to timings, keeping
+ * every coefficient non-negative. -EINVAL when the samples cannot pin the
+ * three down (fewer than 3, or degenerate).
+ */
+int ac_cost_fit(const struct ac_cost_sample *s, size_t n,
+		double *ret_linear_s, double *ret_attn_s,
+		double *ret_segment_s);
+
+#endif /* AC_COST_MODEL_H */

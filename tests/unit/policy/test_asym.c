@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include "policy-internal.h"
+
+static struct ac_policy *p;
+
+static void setup(void)
+{
+	cr_assert_eq(ac_policy_create("asym", 64, &p), 0);
+}
+
+static void teardown(void)
+{
+	p = ac_policy_free(p);
+}
+
+static void commit(uint32_t id, uint32_t ns, uint32_t pos, uint32_t parent)
+{
+	struct ac_policy_block b = {
+		.id = id, .ns_id = ns, .pos = pos, .parent = parent,
+		.pinned = true,
+	};
+
+	p->ops->on_insert(p, &b, 1);
+}
+
+static void release(uint32_t id)
+{
+	p->ops->on_unpin(p, id, 2);
+}
+
+static uint32_t victim(void)
+{
+	uint32_t out = AC_BLOCK_NONE;
+
+	cr_assert_eq(p->ops->pick_victims(p, 1, &out, 3), 1);
+	return out;
+}
+
+TestSuite(policy_asym, .init = setup, .fini = teardown);
+
+Test(policy_asym, is_the_default)
+{
+	cr_assert_str_eq(ac_policy_default_name(), "asym");
+	cr_assert_eq(ac_policy_list()[0], ac_policy_find("asym"));
+}
+
+Test(policy_asym, later_position_costs_more)
+{
+	/* Two lone blocks with the same hole state, far apart in position. */
+	commit(1, 0, 200, AC_BLOCK_NONE);
+	commit(2, 0, 3, AC_BLOCK_NONE);
+	release(1);
+	release(2);
+	cr_assert_gt(asym_priority(p, 1), asym_priority(p, 2));
+	cr_assert_eq(victim(), 2);
+	cr_assert_eq(victim(), 1);
+}
+
+Test(policy_asym, hits_raise_priority)
+{
+	commit(1, 0, 5, AC_BLOCK_NONE);
+	commit(2, 0, 5, AC_BLOCK_NONE);
+	p->ops->on_access(p, 1, 1);
+	p->ops->on_access(p, 1, 1);
+	release(1);
+	release(2);
+	cr_assert_eq(victim(), 2);
+	cr_assert_eq(victim(), 1);
+}
+
+Test(policy_asym, pinned_blocks_are_never_victims)
+{
+	uint32_t out[4];
+
+	commit(1, 0, 0, AC_BLOCK_NONE);
+	commit(2, 0, 0, AC_BLOCK_NONE);
+	release(2);
+	cr_assert_eq(p->ops->pick_victims(p, 4, out, 3), 1);
+	cr_assert_eq(out[0], 2);
+	cr_assert_eq(p->ops->pick_victims(p, 4, out, 3), 0);
+	cr_assert_lt(asym_priority(p, 1), 0, "pinned: not a candidate");
+	p->ops->on_remove(p, 1);
+	cr_assert_eq(p->ops->pick_victims(p, 4, out, 3), 0);
+}
+
+Test(policy_asym, chain_is_eaten_from_the_tail)
+{
+	/* Tail borders the prompt tail (dseg 0); the middle would split. */
+	commit(0, 0, 0, AC_BLOCK_NONE);
+	commit(1, 0, 1, 0);
+	commit(2, 0, 2, 1);
+	release(0);
+	release(1);
+	release(2);
+	cr_assert_eq(victim(), 2);
+	cr_assert_eq(victim(), 1);
+	cr_assert_eq(victim(), 0);
+}
+
+Test(policy_asym, next_to_a_hole_is_cheaper_than_splitting)
+{
+	double split, extend;
+
+	/* Chain X: 0-1-2, chain Y: 10-11-12; only 1 and 11 are candidates. */
+	commit(0, 0, 0, AC_BLOCK_NONE);
+	commit(1, 0, 1, 0);
+	commit(2, 0, 2, 1);
+	commit(10, 0, 0, AC_BLOCK_NONE);
+	commit(11, 0, 1, 10);
+	commit(12, 0, 2, 11);
+	release(1);
+	release(11);
+	cr_assert_float_eq(asym_priority(p, 1), asym_priority(p, 11), 1e-30);
+	/* Y loses its head: 11 now extends that hole instead of opening one. */
+	p->ops->on_remove(p, 10);
+	split = asym_priority(p, 1);
+	extend = asym_priority(p, 11);
+	cr_assert_lt(extend, split);
+	/* Joining two holes is cheaper still. */
+	p->ops->on_remove(p, 12);
+	cr_assert_lt(asym_priority(p, 11), extend);
+	cr_assert_eq(victim(), 11);
+	cr_assert_eq(victim(), 1);
+}
+
+Test(policy_asym, refilled_hole_is_seen_through_on_link)
+{
+	double before;
+
+	commit(0, 0, 0, AC_BLOCK_NONE);
+	commit(1, 0, 1, 0);
+	commit(2, 0, 2, 1);
+	release(2);
+	p->ops->on_remove(p, 1);
+	before = asym_priority(p, 2);
+	/* Pos 1 recomputed into block 5; the core links its old child. */
+	commit(5, 0, 1, 0);
+	cr_assert_not_null(p->ops->on_link);
+	p->ops->on_link(p, 5, 2);
+	cr_assert_gt(asym_priority(p, 2), before);
+	/* Bad links change nothing. */
+	p->ops->on_link(p, 2, 2);
+	p->ops->on_link(p, 63, 2);
+	p->ops->on_link(p, 0, 2);	/* pos 0 is not pos 1 */
+	cr_assert_float_eq(asym_priority(p, 2), asym_priority(p, 2), 0);
+}
+
+Test(policy_asym, inflation_is_the_last_victims_priority)
+{
+	double pri;
+
+	cr_assert_eq(asym_inflation(p), 0);
+	commit(1, 0, 40, AC_BLOCK_NONE);
+	release(1);
+	pri = asym_priority(p, 1);
+	cr_assert_gt(pri, 0);
+	cr_assert_eq(victim(), 1);
+	cr_assert_float_eq(asym_inflation(p), pri, pri * 1e-12);
+	/* A cheap block used after that outranks an old expensive one. */
+	commit(2, 0, 40, AC_BLOCK_NONE);
+	commit(3, 0, 0, AC_BLOCK_NONE);
+	p->ops->on_unpin(p, 3, 5);
+	cr_assert_geq(asym_priority(p, 3), pri * (1 - 1e-6));
+	release(2);
+	cr_assert_gt(asym_priority(p, 3), pri);
+	/* The inflation never goes down. */
+	commit(4, 0, 0, AC_BLOCK_NONE);
+	release(4);
+	(void)victim();
+	cr_assert_geq(asym_inflation(p), pri);
+}
+
+Test(policy_asym, namespaces_compare_in_seconds_per_byte)
+{
+	struct ac_cost_model m;
+	struct ac_policy_ns small = {
+		.ns_id = 7, .block_tokens = 16, .bytes_per_block = 1 << 20,
+	};
+	struct ac_policy_ns big = {
+		.ns_id = 8, .block_tokens = 16, .bytes_per_block = 4 << 20,
+	};
+	struct ac_policy_ns slow;
+
+	cr_assert_eq(p->ops->on_namespace(p, &small), 0);
+	cr_assert_eq(p->ops->on_namespace(p, &big), 0);
+	commit(1, 7, 3, AC_BLOCK_NONE);
+	commit(2, 8, 3, AC_BLOCK_NONE);
+	release(1);
+	release(2);
+	/* Same seconds, four times the bytes: a quarter of the priority. */
+	cr_assert_float_eq(asym_priority(p, 2) * 4, asym_priority(p, 1),
+			   asym_priority(p, 1) * 1e-9);
+	cr_assert_eq(victim(), 2);
+	/* A model ten times slower per token is worth more per byte. */
+	ac_cost_model_default(&m);
+	m.linear_s *= 10;
+	m.attn_s *= 10;
+	slow = big;
+	slow.ns_id = 9;
+	slow.cost = &m;
+	cr_assert_eq(p->ops->on_namespace(p, &slow), 0);
+	commit(3, 9, 3, AC_BLOCK_NONE);
+	release(3);
+	cr_assert_eq(victim(), 1);
+	cr_assert_eq(victim(), 3);
+}
+
+Test(policy_asym, bad_namespace_is_refused)
+{
+	struct ac_policy_ns ns = { .ns_id = 1, .block_tokens = 0,
+				   .bytes_per_block = 1 };
+
+	cr_assert_eq(p->ops->on_namespace(p, &ns), -EINVAL);
+	ns.block_tokens = 16;
+	ns.bytes_per_block = 0;
+	cr_assert_eq(p->ops->on_namespace(p, &ns), -EINVAL);
+	cr_assert_eq(p->ops->on_namespace(p, NULL), -EINVAL);
+	for (uint32_t i = 0; i < PNS_MAX - 1; i++) {
+		ns = (struct ac_policy_ns){ .ns_id = 100 + i,
+			.block_tokens = 16, .bytes_per_block = 1 };
+		cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+	}
+	ns.ns_id = 5000;
+	cr_assert_eq(p->ops->on_namespace(p, &ns), -ENOSPC);
+	/* Re-announcing a known one still works when full. */
+	ns.ns_id = 100;
+	cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+}
+
+Test(policy_asym, bad_ids_change_nothing)
+{
+	struct ac_policy_block b = { .id = 64, .pos = 0,
+				     .parent = AC_BLOCK_NONE };
+	struct ac_policy_block self = { .id = 3, .pos = 1, .parent = 3 };
+	uint32_t out[2];
+
+	p->ops->on_insert(p, &b, 1);
+	p->ops->on_insert(p, &self, 1);
+	p->ops->on_access(p, 1000, 1);
+	p->ops->on_unpin(p, 1000, 1);
+	p->ops->on_pin(p, 1000);
+	p->ops->on_remove(p, 1000);
+	cr_assert_eq(p->ops->pick_victims(p, 2, out, 1), 0);
+	cr_assert_eq(p->ops->pick_victims(p, 2, NULL, 1), -EINVAL);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+
+#include "policy.h"
+
+static struct ac_policy *p;
+
+static void setup(void)
+{
+	struct ac_policy_ns ns = {
+		.ns_id = 1, .block_tokens = 512, .bytes_per_block = 64 << 20,
+	};
+
+	cr_assert_eq(ac_policy_create("pensieve", 32, &p), 0);
+	cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+}
+
+static void teardown(void)
+{
+	p = ac_policy_free(p);
+}
+
+static void put(uint32_t id, uint32_t pos, uint32_t parent, uint64_t t)
+{
+	struct ac_policy_block b = {
+		.id = id, .ns_id = 1, .pos = pos, .parent = parent,
+		.pinned = true,
+	};
+
+	p->ops->on_insert(p, &b, t);
+	p->ops->on_unpin(p, id, t);
+}
+
+TestSuite(policy_pensieve, .init = setup, .fini = teardown);
+
+Test(policy_pensieve, leading_blocks_go_first)
+{
+	uint32_t out[8];
+
+	/* Released tail first, as a finishing request would. */
+	put(4, 60, 3, 100);
+	put(3, 40, 2, 100);
+	put(2, 20, 1, 100);
+	put(1, 0, AC_BLOCK_NONE, 100);
+	cr_assert_eq(p->ops->pick_victims(p, 8, out, 200), 4);
+	cr_assert_eq(out[0], 1);
+	cr_assert_eq(out[1], 2);
+	cr_assert_eq(out[2], 3);
+	cr_assert_eq(out[3], 4);
+}
+
+Test(policy_pensieve, long_idle_beats_position)
+{
+	uint32_t out[2];
+
+	put(1, 60, AC_BLOCK_NONE, 0);
+	put(2, 0, AC_BLOCK_NONE, 999999999);
+	cr_assert_eq(p->ops->pick_victims(p, 1, out, 1000000000), 1);
+	cr_assert_eq(out[0], 1, "an expensive block idle for 1 s goes first");
+}
+
+Test(policy_pensieve, same_class_is_lru)
+{
+	uint32_t out[3];
+
+	put(2, 10, AC_BLOCK_NONE, 10);
+	put(3, 10, AC_BLOCK_NONE, 20);
+	put(1, 10, AC_BLOCK_NONE, 30);
+	/* A hit moves 2 to the young end of its class. */
+	p->ops->on_access(p, 2, 35);
+	cr_assert_eq(p->ops->pick_victims(p, 3, out, 40), 3);
+	cr_assert_eq(out[0], 3);
+	cr_assert_eq(out[1], 1);
+	cr_assert_eq(out[2], 2);
+}
+
+Test(policy_pensieve, pins_and_removal)
+{
+	uint32_t out[4];
+
+	put(1, 0, AC_BLOCK_NONE, 1);
+	put(2, 0, AC_BLOCK_NONE, 2);
+	put(3, 0, AC_BLOCK_NONE, 3);
+	p->ops->on_access(p, 1, 4);
+	p->ops->on_pin(p, 1);
+	p->ops->on_remove(p, 2);
+	cr_assert_eq(p->ops->pick_victims(p, 4, out, 5), 1);
+	cr_assert_eq(out[0], 3);
+	p->ops->on_unpin(p, 1, 6);
+	p->ops->on_unpin(p, 2, 6);	/* removed: stays gone */
+	cr_assert_eq(p->ops->pick_victims(p, 4, out, 7), 1);
+	cr_assert_eq(out[0], 1);
+}

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CPU reference backend: the same plan, the same work items and the same
+ * split/merge as the CUDA kernels, in fp32 arithmetic, so the tests that run
+ * without a GPU still exercise the planner's splits and merges.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msa_internal.h"
+#include "msa_numeric.h"
+
+static float load_elem(const void *base, size_t i, enum ac_dtype dt)
+{
+	switch (dt) {
+	case AC_DTYPE_BF16:
+		return msa_bf16_to_float(((const uint16_t *)base)[i]);
+	case AC_DTYPE_FP16:
+		return msa_fp16_to_float(((const uint16_t *)base)[i]);
+	case AC_DTYPE_FP32:
+		return ((const float *)base)[i];
+	}
+	return NAN;
+}
+
+static void store_elem(void *base, size_t i, enum ac_dtype dt, float x)
+{
+	switch (dt) {
+	case AC_DTYPE_BF16:
+		((uint16_t *)base)[i] = msa_float_to_bf16(x);
+		break;
+	case AC_DTYPE_FP16:
+		((uint16_t *)base)[i] = msa_float_to_fp16(x);
+		break;
+	case AC_DTYPE_FP32:
+		((float *)base)[i] = x;
+		break;
+	}
+}
+
+/* Address of the first element of key/value row @t of @seq's context. */
+static const void *kv_row(const struct ac_kv_pool *pool,
+			  const struct ac_msa_batch *b, int32_t seq,
+			  uint32_t layer, uint32_t kv, uint32_t head, int32_t t)
+{
+	const struct ac_kv_layout *lay = &pool->layout;
+	uint32_t T = lay->block_tokens;
+	int32_t blk = b->block_ids[b->table_indptr[seq] + t / T];
+	uint64_t e = msa_block_elem(lay, layer, kv, head, t % T);
+
+	return (const char *)pool->base + (uint64_t)blk * pool->block_bytes +
+	       e * ac_dtype_size(lay->dtype);
+}
+
+static int cpu_upload(const struct ac_msa_plan *p, void *ws, void *stream)
+{
+	char *w = ws;
+
+	memcpy(w + p->off_big, p->big, p->n_big * sizeof(*p->big));
+	memcpy(w + p->off_small, p->small, p->n_small * sizeof(*p->small));
+	memcpy(w + p->off_merge, p->merge, p->n_merge * sizeof(*p->merge));
+	return 0;
+}
+
+struct cpu_ctx {
+	const struct ac_msa_plan *p;
+	const struct ac_kv_pool *pool;
+	const struct ac_msa_batch *b;
+	uint32_t layer;
+	float scale;
+	const void *q;
+	void *out;
+	float *part_o;
+	float *part_lse;
+	float *qrow;
+	float *acc;
+};
+
+/* One tile: online softmax over its key range, row by row. */
+static void cpu_tile(struct cpu_ctx *c, const struct msa_work *w)
+{
+	const struct ac_msa_plan *p = c->p;
+	uint32_t G = p->group, D = p->layout.head_dim, Hq = p->num_q_heads;
+	enum ac_dtype dt = p->layout.dtype;
+	uint32_t rows = w->ntok * G, r, d;
+
+	for (r = 0; r < rows; r++) {
+		uint32_t tok = r / G, hq = w->kv_head * G + r % G;
+		size_t qoff = ((size_t)(w->q_row0 + tok) * Hq + hq) * D;
+		int32_t last = w->pos0 + tok, end = w->kv_end, t;
+		float m = -INFINITY, l = 0.0f;
+
+		if (end > last + 1)
+			end = last + 1;
+		for (d = 0; d < D; d++) {
+			c->qrow[d] = load_elem(c->q, qoff + d, dt);
+			c->acc[d] = 0.0f;
+		}
+		for (t = w->kv_begin; t < end; t++) {
+			const void *k = kv_row(c->pool, c->b, w->seq, c->layer,
+					       0, w->kv_head, t);
+			const void *v = kv_row(c->pool, c->b, w->seq, c->layer,
+					       1, w->kv_head, t);
+			float s = 0.0f, mn, corr, e;
+
+			for (d = 0; d < D; d++)
+				s += c->qrow[d] * load_elem(k, d, dt);
+			s *= c->scale;
+			mn = s > m ? s : m;
+			corr = expf(m - mn);
+			e = expf(s - mn);
+			l = l * corr + e;
+			for (d = 0; d < D; d++)
+				c->acc[d] = c->acc[d] * corr +
+					    e * load_elem(v, d, dt);
+			m = mn;
+		}
+		if (w->part_row < 0) {
+			for (d = 0; d < D; d++)
+				store_elem(c->out, qoff + d, dt,
+					   c->acc[d] / l);
+			continue;
+		}
+		/* An empty range leaves l == 0: weight zero in the merge. */
+		for (d = 0; d < D; d++)
+			c->part_o[((size_t)w->part_row + r) * D + d] =
+				l > 0.0f ? c->acc[d] / l : 0.0f;
+		c->part_lse[w->part_row + r] = l > 0.0f ? m + logf(l) :
+							  -INFINITY;
+	}
+}
+
+static void cpu_merge(struct cpu_ctx *c, const struct msa_merge *m)
+{
+	const struct ac_msa_plan *p = c->p;
+	uint32_t G = p->group, D = p->layout.head_dim, Hq = p->num_q_heads;
+	uint32_t rows = m->ntok * G, r, d;
+	int32_t i;
+
+	for (r = 0; r < rows; r++) {
+		size_t qoff = ((size_t)(m->q_row0 + r / G) * Hq +
+			       m->kv_head * G + r % G) * D;
+		float mx = -INFINITY, wsum = 0.0f;
+
+		for (i = 0; i < m->nsplit; i++) {
+			float lse = c->part_lse[m->part_row0 + i * rows + r];
+
+			mx = lse > mx ? lse : mx;
+		}
+		for (d = 0; d < D; d++)
+			c->acc[d] = 0.0f;
+		for (i = 0; i < m->nsplit; i++) {
+			size_t pr = (size_t)m->part_row0 + i * rows + r;
+			float wgt = expf(c->part_lse[pr] - mx);
+
+			wsum += wgt;
+			for (d = 0; d < D; d++)
+				c->acc[d] += wgt * c->part_o[pr * D + d];
+		}
+		for (d = 0; d < D; d++)
+			store_elem(c->out, qoff + d, p->layout.dtype,
+				   c->acc[d] / wsum);
+	}
+}
+
+static int cpu_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
+		   const struct ac_msa_batch *b, uint32_t layer, float scale,
+		   const void *q, void *out, void *ws, void *stream)
+{
+	const char *w = ws;
+	uint32_t D = p->layout.head_dim, i;
+	struct cpu_ctx c = {
+		.p = p, .pool = pool, .b = b, .layer = layer, .scale = scale,
+		.q = q, .out = out,
+		.part_o = (float *)((char *)ws + p->off_part_o),
+		.part_lse = (float *)((char *)ws + p->off_part_lse),
+	};
+	const struct msa_work *big = (const void *)(w + p->off_big);
+	const struct msa_work *small = (const void *)(w + p->off_small);
+	const struct msa_merge *merge = (const void *)(w + p->off_merge);
+
+	c.qrow = malloc(2 * D * sizeof(float));
+	if (!c.qrow)
+		return -ENOMEM;
+	c.acc = c.qrow + D;
+	for (i = 0; i < p->n_big; i++)
+		cpu_tile(&c, &big[i]);
+	for (i = 0; i < p->n_small; i++)
+		cpu_tile(&c, &small[i]);
+	for (i = 0; i < p->n_merge; i++)
+		cpu_merge(&c, &merge[i]);
+	free(c.qrow);
+	return 0;
+}
+
+static int cpu_kv_write(const struct ac_msa_plan *p,
+			const struct ac_kv_pool *pool,
+			const struct ac_msa_batch *b, uint32_t layer,
+			const void *k, const void *v, void *stream)
+{
+	const struct ac_kv_layout *lay = &pool->layout;
+	uint32_t H = lay->num_kv_heads, D = lay->head_dim, s, h;
+	size_t esz = ac_dtype_size(lay->dtype);
+
+	for (s = 0; s < b->num_segs; s++) {
+		int32_t row;
+
+		for (row = b->seg_indptr[s]; row < b->seg_indptr[s + 1];
+		     row++) {
+			int32_t t = b->seg_pos[s] + row - b->seg_indptr[s];
+
+			for (h = 0; h < H; h++) {
+				size_t src = ((size_t)row * H + h) * D * esz;
+
+				memcpy((void *)kv_row(pool, b, b->seg_seq[s],
+						      layer, 0, h, t),
+				       (const char *)k + src, D * esz);
+				memcpy((void *)kv_row(pool, b, b->seg_seq[s],
+						      layer, 1, h, t),
+				       (const char *)v + src, D * esz);
+			}
+		}
+	}
+	return 0;
+}
+
+const struct msa_backend_ops msa_cpu_ops = {
+	.name = "cpu",
+	.upload = cpu_upload,
+	.run = cpu_run,
+	.kv_write = cpu_kv_write,
+	.sm_count = NULL,
+};

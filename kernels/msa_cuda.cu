@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CUDA backend's entry points: turn a plan and a call into kernel
+ * parameters, pick the instantiation from the shape, launch on the
+ * caller's stream, and map cudaError_t to -errno at the C boundary.
+ */
+#include <errno.h>
+#include <math.h>
+
+#include <cuda_runtime.h>
+
+#include "kv_write.cuh"
+#include "msa_attn.cuh"
+#include "msa_internal.h"
+
+extern "C" {
+int msa_cuda_errno(cudaError_t err);
+int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream);
+int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
+		 const struct ac_msa_batch *b, uint32_t layer, float scale,
+		 const void *q, void *out, void *ws, void *stream);
+int msa_cuda_kv_write(const struct ac_msa_plan *p,
+		      const struct ac_kv_pool *pool,
+		      const struct ac_msa_batch *b, uint32_t layer,
+		      const void *k, const void *v, void *stream);
+int msa_cuda_sm_count(uint32_t *ret_count);
+}
+
+int msa_cuda_errno(cudaError_t err)
+{
+	switch (err) {
+	case cudaSuccess:
+		return 0;
+	case cudaErrorMemoryAllocation:
+		return -ENOMEM;
+	case cudaErrorInvalidValue:
+	case cudaErrorInvalidConfiguration:
+	case cudaErrorInvalidDevicePointer:
+	case cudaErrorInvalidResourceHandle:
+		return -EINVAL;
+	case cudaErrorNoDevice:
+	case cudaErrorInsufficientDriver:
+	case cudaErrorInvalidDevice:
+		return -ENODEV;
+	case cudaErrorNoKernelImageForDevice:
+	case cudaErrorUnsupportedPtxVersion:
+		return -ENOEXEC;
+	default:
+		return -EIO;
+	}
+}
+
+static unsigned ilog2u(unsigned x)
+{
+	unsigned r = 0;
+
+	while (x > 1) {
+		x >>= 1;
+		r++;
+	}
+	return r;
+}
+
+int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream)
+{
+	cudaStream_t st = (cudaStream_t)stream;
+	char *w = (char *)ws;
+	cudaError_t err = cudaSuccess;
+
+	/* Pageable source: the copy has left the buffer once this returns. */
+	if (p->n_big)
+		err = cudaMemcpyAsync(w + p->off_big, p->big,
+				      p->n_big * sizeof(*p->big),
+				      cudaMemcpyHostToDevice, st);
+	if (err == cudaSuccess && p->n_small)
+		err = cudaMemcpyAsync(w + p->off_small, p->small,
+				      p->n_small * sizeof(*p->small),
+				      cudaMemcpyHostToDevice, st);
+	if (err == cudaSuccess && p->n_merge)
+		err = cudaMemcpyAsync(w + p->off_merge, p->merge,
+				      p->n_merge * sizeof(*p->merge),
+				      cudaMemcpyHostToDevice, st);
+	return msa_cuda_errno(err);
+}
+
+template <typename T, int D>
+static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
+			     const msa_merge_params &mp, cudaStream_t st)
+{
+	const struct msa_work *big = a.work;
+	cudaError_t err;
+
+	if (p->big_rows == 128)
+		err = msa::launch_attn<T, D, 4, 2>(a, st);
+	else
+		err = msa::launch_attn<T, D, 4, 1>(a, st);
+	if (err != cudaSuccess)
+		return err;
+	a.work = (const struct msa_work *)((const char *)big - p->off_big +
+					   p->off_small);
+	a.n_work = p->n_small;
+	err = msa::launch_attn<T, D, 1, 1>(a, st);
+	if (err != cudaSuccess)
+		return err;
+	return msa::launch_merge<T>(mp, p->n_merge, st);
+}
+
+int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
+		 const struct ac_msa_batch *b, uint32_t layer, float scale,
+		 const void *q, void *out, void *ws, void *stream)
+{
+	const struct ac_kv_layout *lay = &p->layout;
+	cudaStream_t st = (cudaStream_t)stream;
+	char *w = (char *)ws;
+	msa_attn_params a = {};
+	msa_merge_params mp = {};
+	cudaError_t err;
+
+	a.q = q;
+	a.out = out;
+	a.pool = (const char *)pool->base;
+	a.block_bytes = pool->block_bytes;
+	a.table_indptr = b->table_indptr;
+	a.block_ids = b->block_ids;
+	a.work = (const struct msa_work *)(w + p->off_big);
+	a.part_o = (float *)(w + p->off_part_o);
+	a.part_lse = (float *)(w + p->off_part_lse);
+	a.n_work = p->n_big;
+	a.num_q_heads = p->num_q_heads;
+	a.group = p->group;
+	a.block_tokens_log2 = ilog2u(lay->block_tokens);
+	a.k_off = msa_block_elem(lay, layer, 0, 0, 0);
+	a.v_off = msa_block_elem(lay, layer, 1, 0, 0);
+	a.head_stride = lay->block_tokens * lay->head_dim;
+	a.scale_log2 = scale * (float)M_LOG2E;
+
+	mp.out = out;
+	mp.merge = (const struct msa_merge *)(w + p->off_merge);
+	mp.part_o = a.part_o;
+	mp.part_lse = a.part_lse;
+	mp.num_q_heads = p->num_q_heads;
+	mp.group = p->group;
+	mp.head_dim = lay->head_dim;
+
+	if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 128)
+		err = run_typed<__nv_bfloat16, 128>(p, a, mp, st);
+	else if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 64)
+		err = run_typed<__nv_bfloat16, 64>(p, a, mp, st);
+	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 128)
+		err = run_typed<__half, 128>(p, a, mp, st);
+	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 64)
+		err = run_typed<__half, 64>(p, a, mp, st);
+	else
+		return -EOPNOTSUPP;
+	return msa_cuda_errno(err);
+}
+
+int msa_cuda_kv_write(const struct ac_msa_plan *p,
+		      const struct ac_kv_pool *pool,
+		      const struct ac_msa_batch *b, uint32_t layer,
+		      const void *k, const void *v, void *stream)
+{
+	const struct ac_kv_layout *lay = &p->layout;
+	size_t esz = ac_dtype_size(lay->dtype);
+	kv_write_params kp = {};
+	uint32_t sm = 0;
+	int ret;
+
+	if ((uintptr_t)k % 16 || (uintptr_t)v % 16)
+		return -EINVAL;
+	ret = msa_cuda_sm_count(&sm);
+	if (ret)
+		return ret;
+	kp.k = (const uint4 *)k;
+	kp.v = (const uint4 *)v;
+	kp.pool = (char *)pool->base;
+	kp.block_bytes = pool->block_bytes;
+	kp.seg_indptr = b->seg_indptr;
+	kp.seg_seq = b->seg_seq;
+	kp.seg_pos = b->seg_pos;
+	kp.table_indptr = b->table_indptr;
+	kp.block_ids = b->block_ids;
+	kp.num_segs = b->num_segs;
+	kp.num_kv_heads = lay->num_kv_heads;
+	kp.chunks_per_row = lay->head_dim * esz / 16;
+	kp.block_tokens_log2 = ilog2u(lay->block_tokens);
+	kp.k_off_bytes = msa_block_elem(lay, layer, 0, 0, 0) * esz;
+	kp.v_off_bytes = msa_block_elem(lay, layer, 1, 0, 0) * esz;
+	kp.head_stride_bytes = (uint64_t)lay->block_tokens * lay->head_dim * esz;
+	kp.total_chunks = (uint64_t)p->total_q * lay->num_kv_heads *
+			  kp.chunks_per_row;
+	return msa_cuda_errno(msa::launch_kv_write(kp, sm, (cudaStream_t)stream));
+}
+
+int msa_cuda_sm_count(uint32_t *ret_count)
+{
+	int dev, n;
+	cudaError_t err;
+
+	err = cudaGetDevice(&dev);
+	if (err == cudaSuccess)
+		err = cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount,
+					     dev);
+	if (err != cudaSuccess)
+		return msa_cuda_errno(err);
+	*ret_count = (uint32_t)n;
+	return 0;
+}

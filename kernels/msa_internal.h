@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the plan, the backends and the kernels share.  Included from C and
+ * from CUDA, so plain C structs of fixed-size fields only.
+ */
+#ifndef AC_KERNELS_MSA_INTERNAL_H
+#define AC_KERNELS_MSA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asymcache/msa.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * One thread block's work: the query rows of @ntok consecutive tokens of one
+ * segment, times the G query heads that share kv head @kv_head, against keys
+ * [kv_begin, kv_end) of sequence @seq.  Row r of the tile is token r / G,
+ * query head kv_head * G + r % G: packing the group into the rows is what
+ * lets one K/V tile in shared memory serve every head of the group.
+ * @part_row < 0 writes the final output; otherwise the tile's normalised
+ * partial output and log-sum-exp go to partial rows part_row.. and a merge
+ * item combines the splits.
+ */
+struct msa_work {
+	int32_t q_row0;		/* first Q row (token) of the tile */
+	int32_t pos0;		/* its absolute position */
+	int32_t seq;
+	int32_t ntok;
+	int32_t kv_head;
+	int32_t kv_begin;
+	int32_t kv_end;
+	int32_t part_row;
+};
+
+/* Splits i = 0..nsplit-1 of one tile live at part_row0 + i * ntok * G. */
+struct msa_merge {
+	int32_t q_row0;
+	int32_t ntok;
+	int32_t kv_head;
+	int32_t part_row0;
+	int32_t nsplit;
+	int32_t pad[3];
+};
+
+/* Tile shapes; the CUDA kernels are instantiated for exactly these. */
+#define MSA_BIG_ROWS_DEFAULT	64
+#define MSA_SMALL_ROWS		16
+#define MSA_KV_TILE		64
+
+/* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
+struct msa_tuning {
+	uint32_t big_rows;	/* 64 or 128 rows per big tile */
+	uint32_t min_split_keys;	/* no split shorter than this */
+	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
+	uint32_t no_split;	/* 1: never split the context */
+};
+
+extern const struct msa_tuning msa_tuning_default;
+
+struct msa_backend_ops;
+
+struct ac_msa_plan {
+	const struct msa_backend_ops *ops;
+	struct ac_kv_layout layout;
+	uint32_t num_q_heads;
+	uint32_t group;		/* G = num_q_heads / num_kv_heads */
+	uint32_t num_segs;
+	uint32_t num_seqs;
+	uint32_t total_q;
+	uint32_t big_rows;
+
+	/* Work lists, in launch order: longest first, so the tail is short. */
+	struct msa_work *big;
+	uint32_t n_big;
+	struct msa_work *small;
+	uint32_t n_small;
+	struct msa_merge *merge;
+	uint32_t n_merge;
+	uint32_t n_part_rows;
+
+	/* Byte offsets inside the workspace. */
+	size_t off_big;
+	size_t off_small;
+	size_t off_merge;
+	size_t off_part_o;
+	size_t off_part_lse;
+	size_t ws_size;
+};
+
+struct msa_backend_ops {
+	const char *name;
+	int (*upload)(const struct ac_msa_plan *plan, void *ws, void *stream);
+	int (*run)(const struct ac_msa_plan *plan,
+		   const struct ac_kv_pool *pool,
+		   const struct ac_msa_batch *batch, uint32_t layer,
+		   float scale, const void *q, void *out, void *ws,
+		   void *stream);
+	int (*kv_write)(const struct ac_msa_plan *plan,
+			const struct ac_kv_pool *pool,
+			const struct ac_msa_batch *batch, uint32_t layer,
+			const void *k, const void *v, void *stream);
+	int (*sm_count)(uint32_t *ret_count);
+};
+
+extern const struct msa_backend_ops msa_cpu_ops;
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+extern const struct msa_backend_ops msa_cuda_ops;
+#endif
+
+int msa_plan_create(enum ac_msa_backend backend,
+		    const struct ac_kv_pool *pool, uint32_t num_q_heads,
+		    const struct ac_msa_batch *batch, uint32_t sm_count,
+		    const struct msa_tuning *tune,
+		    struct ac_msa_plan **ret_plan);
+
+/* Element offset of (layer, kv, head, token-in-block, 0) inside a block. */
+static inline uint64_t msa_block_elem(const struct ac_kv_layout *lay,
+				      uint32_t layer, uint32_t kv,
+				      uint32_t head, uint32_t t)
+{
+	return (((uint64_t)layer * 2 + kv) * lay->num_kv_heads + head) *
+		       lay->block_tokens * lay->head_dim +
+	       (uint64_t)t * lay->head_dim;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AC_KERNELS_MSA_INTERNAL_H */

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration harness: the real asymcached on a socket in a private temp
+ * dir, real client processes made with fork(), checks reported back from
+ * children through a shared page.
+ */
+#ifndef AC_TEST_HARNESS_H
+#define AC_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "asymcache/asymcache.h"
+
+struct tdaemon {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+	char log[128];
+	uint64_t pool_bytes;
+	uint32_t block_bytes;
+};
+
+/*
+ * Start asymcached on a host pool; extra argv entries (NULL-terminated,
+ * may be NULL) go last. Asserts (Criterion) that it comes up in 10 s.
+ */
+void tdaemon_start(struct tdaemon *d, uint64_t pool_bytes,
+		   uint32_t block_bytes, const char *const *extra);
+/* true while the daemon process is alive (not exited or crashed). */
+bool tdaemon_alive(struct tdaemon *d);
+/* SIGTERM and wait; asserts a clean exit (status 0, no signal). */
+void tdaemon_stop(struct tdaemon *d);
+/* Dump the daemon log to stderr (for failing tests). */
+void tdaemon_dump_log(const struct tdaemon *d);
+
+/*
+ * Children report the first failed check here: the page is MAP_SHARED, so
+ * the parent sees what the child wrote before it exited.
+ */
+struct child_report {
+	int line;
+	int err;
+	char what[200];
+};
+
+extern struct child_report *child_rep;
+
+void child_reports_init(size_t n);
+/* Fork a child running fn(arg, slot); returns its pid. */
+pid_t child_spawn(int (*fn)(void *arg, int slot), void *arg, int slot);
+/* Wait for the child; asserts it exited 0 and reported no failure. */
+void child_wait_ok(pid_t pid, int slot);
+
+/* Inside a child: on failure record line/what and return nonzero. */
+#define CHILD_CHECK(slot, cond, err_)					\
+	do {								\
+		if (!(cond)) {						\
+			child_rep[slot].line = __LINE__;		\
+			child_rep[slot].err = (err_);			\
+			snprintf(child_rep[slot].what,			\
+				 sizeof(child_rep[slot].what), "%s",	\
+				 #cond);				\
+			return 1;					\
+		}							\
+	} while (0)
+
+/* Common fixture: a tiny model whose block is 4 KiB in fp32. */
+extern const struct ac_ns_layout tlayout;
+
+/* Connected, attached, registered client, or a negative errno. */
+struct tclient {
+	struct ac_client *c;
+	struct ac_pool *pool;
+	uint32_t ns;
+};
+
+int tclient_open(struct tclient *t, const struct tdaemon *d, const char *name);
+void tclient_close(struct tclient *t);
+
+/* Deterministic tokens for chain @chain, and their SHA-256 keys. */
+void ttokens(int32_t *tok, size_t n, uint32_t chain);
+int tkeys(uint32_t chain, size_t nblocks, struct ac_key *out);
+
+/* Fill / check one block with a pattern derived from its key. */
+void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k);
+bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k);
+
+/* Raw wire access for malformed-input tests. */
+int raw_connect(const char *path);
+int raw_send(int fd, const void *buf, size_t len);
+/* Receives one packet; returns its length, 0 on EOF, -errno, -ETIMEDOUT. */
+ssize_t raw_recv(int fd, void *buf, size_t cap, int timeout_ms);
+
+#endif /* AC_TEST_HARNESS_H */

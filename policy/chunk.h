@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chunk scheduler: per engine iteration, which prefill/recompute tokens to
+ * run next to the decodes already batched.
+ *
+ * Input segments are the pending query ranges of every request (holes and
+ * prompt tails), the caller's priority order (FCFS), a request's segments
+ * consecutive and ascending in position. A request's segments are served
+ * strictly in order: a segment attends over every earlier position, so an
+ * earlier hole must be written first.
+ *
+ * adaptive: the largest work whose predicted iteration time fits the TPOT
+ *           target, never less than the knee (below it prefill tokens ride
+ *           on the weight stream for free); round-robin between owners
+ *           (processes sharing the GPU) in quanta; contiguous segments and
+ *           ones split by a gap cheaper to recompute than a segment's
+ *           overhead are merged; no piece shorter than min_chunk is cut off
+ *           a segment.
+ * fixed:    Sarathi-Serve: a token budget per iteration shared with the
+ *           decodes, FCFS, segments cut where the budget ends.
+ */
+#ifndef AC_CHUNK_H
+#define AC_CHUNK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cost_model.h"
+
+enum ac_chunk_mode {
+	AC_CHUNK_ADAPTIVE,
+	AC_CHUNK_FIXED,
+};
+
+struct ac_chunk_config {
+	enum ac_chunk_mode mode;
+	double tpot_target_s;	/* adaptive: bound on one iteration */
+	uint32_t fixed_budget;	/* fixed: tokens per iteration incl. decodes */
+	uint32_t max_budget;	/* adaptive: cap on prefill tokens */
+	uint32_t quantum;	/* adaptive: round-robin share per turn */
+	uint32_t min_chunk;	/* adaptive: shortest cut piece; 0 = knee */
+	bool merge;		/* adaptive: merge across cheap gaps */
+};
+
+struct ac_chunk_seg {
+	uint32_t req;
+	uint32_t owner;
+	uint64_t start;		/* absolute position of its first token */
+	uint32_t len;
+};
+
+struct ac_chunk_batch {
+	uint32_t decode_tokens;
+	uint64_t decode_ctx;	/* sum of the decodes' context lengths */
+	const struct ac_chunk_seg *segs;
+	uint32_t nsegs;
+	uint32_t turn;		/* owner the round-robin starts at (rotate it) */
+};
+
+/* Run positions [start, start + len) of @req: cached gap tokens included. */
+struct ac_chunk_pick {
+	uint32_t req;
+	uint32_t owner;
+	uint64_t start;
+	uint32_t len;
+};
+
+struct ac_chunk_plan {
+	struct ac_chunk_pick *picks;	/* caller's array */
+	uint32_t cap;
+	uint32_t npicks;
+	uint64_t prefill_tokens;	/* sum of pick lengths */
+	uint64_t gap_tokens;		/* cached tokens recomputed by merges */
+	uint32_t segments;		/* query segments the kernel sees */
+	double predicted_s;		/* iteration time from the cost model */
+};
+
+void ac_chunk_config_default(struct ac_chunk_config *ret,
+			     enum ac_chunk_mode mode, double tpot_target_s);
+
+/*
+ * Fill @plan (picks, counts, prediction). 0, or -EINVAL on a bad config or
+ * batch (segments out of order, overlapping, zero-length, or a request
+ * split across the list), -ENOSPC when plan->cap is too small, -ENOMEM.
+ */
+int ac_chunk_schedule(const struct ac_chunk_config *cfg,
+		      const struct ac_cost_model *m,
+		      const struct ac_chunk_batch *in,
+		      struct ac_chunk_plan *plan);
+
+#endif /* AC_CHUNK_H */

@@ -4,11 +4,9 @@
  * agree on. asymcachectl includes this header for the names only; it has no
  * other daemon dependency.
  *
- * The bus connection is driven from the daemon's io_uring loop: bus_fd()
- * and bus_events() say what to poll, bus_dispatch() runs every queued
- * message, and bus_tick() is called from the loop's periodic timer. No
- * thread of its own, so every handler sees the index between two loop
- * iterations and needs no lock.
+ * The bus connection is driven from the daemon's io_uring loop through its
+ * watch, timer and prepare hooks. No thread of its own, so every handler
+ * sees the index between two loop iterations and needs no lock.
  */
 #ifndef AC_DAEMON_BUS_H
 #define AC_DAEMON_BUS_H
@@ -34,32 +32,28 @@
 
 #ifndef AC_BUS_NAMES_ONLY
 
-#include <stdbool.h>
-#include <stdint.h>
-
-struct ac_daemon;
+struct daemon;
 struct bus;
 
 /*
- * Connects to the bus named by @address (NULL: $AC_DBUS_ADDRESS, else the
- * system bus, which honours $DBUS_SYSTEM_BUS_ADDRESS), publishes the object
- * and takes the name. Returns 0 or -errno; on error nothing is left open.
+ * Connects to the bus (d->cfg.dbus_address, else $AC_DBUS_ADDRESS, else
+ * the system bus, which honours $DBUS_SYSTEM_BUS_ADDRESS), publishes the
+ * object, takes the name and hooks the connection into the daemon's loop:
+ * a watch on the bus fd and a one-second timer for PropertiesChanged, the
+ * STATUS line and reconnecting after the bus went away.
+ * A bus that cannot be reached now is retried from the timer: the cache
+ * serves clients whether or not the admin interface is up. Returns 0, or
+ * -errno (out of memory, no timer) with nothing left registered.
  */
-int bus_open(struct ac_daemon *d, const char *address, struct bus **ret_bus);
+int bus_open(struct daemon *d, struct bus **ret_bus);
+/* Releases the name and the connection. Accepts NULL; returns NULL. */
 struct bus *bus_close(struct bus *b);
 
-int bus_fd(const struct bus *b);
-/* poll(2) events the connection waits for now (POLLIN, maybe POLLOUT). */
-int bus_events(struct bus *b);
-/* Processes everything that is queued; returns 0 or -errno (fatal). */
-int bus_dispatch(struct bus *b);
 /*
- * Periodic work: emits PropertiesChanged for counters that moved since the
- * last tick and flushes. Cheap when nothing changed.
+ * When WATCHDOG_USEC is set for this process, sends WATCHDOG=1 at half
+ * that period from a loop timer. 0 when there is nothing to do.
  */
-int bus_tick(struct bus *b);
-/* Tells watchers the policy changed (called after any switch). */
-void bus_policy_changed(struct bus *b);
+int watchdog_start(struct daemon *d);
 
 #endif /* AC_BUS_NAMES_ONLY */
 #endif /* AC_DAEMON_BUS_H */

@@ -1,0 +1,846 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * org.asymcache.Daemon1 on D-Bus. One object, one vtable. Plain counters
+ * are bound by offsetof into struct daemon, as systemd's daemons do, so a
+ * Get reads the live value and there is no copy to keep in sync.
+ *
+ * Everything runs on the event-loop thread: the bus fd is a loop watch and
+ * sd_bus_process() is only ever called from it or from the loop's timer.
+ * A handler therefore sees the block index between two requests and may
+ * call the daemon's admin functions directly.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
+
+#include "ac_config.h"
+#include "bus.h"
+#include "daemon.h"
+#include "log.h"
+#include "policy.h"
+
+#define BUS_TICK_NS		1000000000ULL
+#define BUS_RECONNECT_TICKS	5
+#define BUS_ADMIN_GROUP		"asymcache-admin"
+
+/* The values PropertiesChanged reports, as of the last emission. */
+struct bus_seen {
+	uint32_t nfree, nwriting, ncached, npinned, nsessions, nns;
+	uint64_t lookups, lookup_keys, lookup_hits, evictions, commits, dedups;
+	char policy[32];
+};
+
+struct bus {
+	struct daemon *d;
+	sd_bus *bus;
+	struct loop_watch *watch;
+	struct loop_timer *timer;
+	uint32_t watch_events;
+	unsigned int ticks_down;	/* timer ticks since the bus went away */
+	struct bus_seen seen;
+	char status[256];		/* last STATUS= sent */
+};
+
+/* One daemon per process; Uptime is counted from the bus coming up. */
+static uint64_t bus_started_ns;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- properties ------------------------------------------------------ */
+
+static int get_u32(sd_bus *bus, const char *path, const char *iface,
+		   const char *prop, sd_bus_message *reply, void *userdata,
+		   sd_bus_error *e)
+{
+	return sd_bus_message_append_basic(reply, 'u', userdata);
+}
+
+static int get_u64(sd_bus *bus, const char *path, const char *iface,
+		   const char *prop, sd_bus_message *reply, void *userdata,
+		   sd_bus_error *e)
+{
+	return sd_bus_message_append_basic(reply, 't', userdata);
+}
+
+static int get_version(sd_bus *bus, const char *path, const char *iface,
+		       const char *prop, sd_bus_message *reply, void *userdata,
+		       sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "s", AC_VERSION);
+}
+
+static int get_uptime(sd_bus *bus, const char *path, const char *iface,
+		      const char *prop, sd_bus_message *reply, void *userdata,
+		      sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "t",
+				     (uint64_t)((now_ns() - bus_started_ns) / 1000));
+}
+
+static int get_pools(sd_bus *bus, const char *path, const char *iface,
+		     const char *prop, sd_bus_message *reply, void *userdata,
+		     sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	int r;
+
+	/* v1 has one pool, id 0; the array leaves room for one per GPU. */
+	r = sd_bus_message_open_container(reply, 'a', "(usituu)");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(reply, "(usituu)", (uint32_t)0,
+				  daemon_backend_name(d), (int32_t)d->pool.device,
+				  (uint64_t)d->pool.bytes,
+				  (uint32_t)d->pool.block_bytes, d->pool.nblocks);
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
+static int get_hit_rate(sd_bus *bus, const char *path, const char *iface,
+			const char *prop, sd_bus_message *reply, void *userdata,
+			sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "d", daemon_hit_rate(userdata));
+}
+
+static int sum_block_tokens(const struct daemon_ns_info *i, void *userdata)
+{
+	uint64_t *acc = userdata;
+
+	acc[0] += i->layout->block_tokens;
+	acc[1]++;
+	return 0;
+}
+
+/*
+ * Tokens clients computed because a lookup missed: misses times tokens per
+ * block. The counters are not kept per namespace, so with several layouts
+ * the mean block size stands in; with one (the usual case) it is exact.
+ */
+static uint64_t recomputed_tokens(struct daemon *d)
+{
+	const struct cache_counters *c = daemon_cache_counters(d);
+	uint64_t acc[2] = { 0, 0 };
+
+	daemon_foreach_namespace(d, sum_block_tokens, acc);
+	if (!acc[1] || c->lookup_keys < c->lookup_hits)
+		return 0;
+	return (c->lookup_keys - c->lookup_hits) * acc[0] / acc[1];
+}
+
+static int get_recomputed(sd_bus *bus, const char *path, const char *iface,
+			  const char *prop, sd_bus_message *reply,
+			  void *userdata, sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "t", recomputed_tokens(userdata));
+}
+
+static int get_policy(sd_bus *bus, const char *path, const char *iface,
+		      const char *prop, sd_bus_message *reply, void *userdata,
+		      sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "s", daemon_policy_name(userdata));
+}
+
+static int get_policies(sd_bus *bus, const char *path, const char *iface,
+			const char *prop, sd_bus_message *reply,
+			void *userdata, sd_bus_error *e)
+{
+	const struct ac_policy_ops *const *p;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	if (r < 0)
+		return r;
+	for (p = ac_policy_list(); *p; p++) {
+		r = sd_bus_message_append(reply, "s", (*p)->name);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+/* ---- access control -------------------------------------------------- */
+
+static bool gid_in(gid_t g, const gid_t *v, int n)
+{
+	while (n-- > 0)
+		if (v[n] == g)
+			return true;
+	return false;
+}
+
+/*
+ * The bus policy already keeps others out; this is the second lock, so a
+ * permissive local bus configuration does not hand the cache to anyone.
+ * The broker's view of the peer (SO_PEERCRED, SO_PEERGROUPS) is preferred;
+ * /proc is only read when the broker does not say.
+ */
+static int check_admin(sd_bus_message *m, const char *what, sd_bus_error *e)
+{
+	sd_bus_creds *c = NULL;
+	const gid_t *gids = NULL;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+	int n, r;
+
+	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID |
+				      SD_BUS_CREDS_EGID | SD_BUS_CREDS_GID |
+				      SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+				      SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT,
+				      &c);
+	if (r < 0)
+		return sd_bus_error_set_errnof(e, r, "Cannot tell who is asking: %m");
+	r = sd_bus_creds_get_euid(c, &uid);
+	if (r < 0)
+		r = sd_bus_creds_get_uid(c, &uid);
+	if (r < 0)
+		goto denied;
+	if (uid == 0)
+		goto allowed;
+	gr = getgrnam(BUS_ADMIN_GROUP);
+	if (!gr)
+		goto denied;
+	if ((sd_bus_creds_get_egid(c, &gid) >= 0 || sd_bus_creds_get_gid(c, &gid) >= 0) &&
+	    gid == gr->gr_gid)
+		goto allowed;
+	n = sd_bus_creds_get_supplementary_gids(c, &gids);
+	if (n >= 0 && gid_in(gr->gr_gid, gids, n))
+		goto allowed;
+denied:
+	sd_bus_creds_unref(c);
+	log_warning("D-Bus %s refused: caller uid %d is neither root nor in group %s",
+		    what, r < 0 ? -1 : (int)uid, BUS_ADMIN_GROUP);
+	return sd_bus_error_setf(e, AC_BUS_ERROR_NOT_PERMITTED,
+				 "%s needs root or membership of group %s",
+				 what, BUS_ADMIN_GROUP);
+allowed:
+	sd_bus_creds_unref(c);
+	return 0;
+}
+
+/*
+ * Admin actions go to the journal with the caller as fields when the
+ * journal is our stderr (systemd sets JOURNAL_STREAM), else as a line.
+ */
+static void log_action(sd_bus_message *m, const char *fmt, const char *arg)
+{
+	sd_bus_creds *c = NULL;
+	uid_t uid = (uid_t)-1;
+	pid_t pid = 0;
+	char msg[256];
+
+	if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID |
+				      SD_BUS_CREDS_AUGMENT, &c) >= 0) {
+		sd_bus_creds_get_euid(c, &uid);
+		sd_bus_creds_get_pid(c, &pid);
+		sd_bus_creds_unref(c);
+	}
+	snprintf(msg, sizeof(msg), fmt, arg);
+	if (getenv("JOURNAL_STREAM"))
+		sd_journal_send("MESSAGE=D-Bus %s (caller uid %d, pid %d)", msg,
+				(int)uid, (int)pid, "PRIORITY=%d", LOG_NOTICE,
+				"ASYMCACHE_ADMIN_METHOD=%s", sd_bus_message_get_member(m),
+				"ASYMCACHE_CALLER_UID=%d", (int)uid,
+				"ASYMCACHE_CALLER_PID=%d", (int)pid, NULL);
+	else
+		log_notice("D-Bus %s (caller uid %d, pid %d)", msg, (int)uid, (int)pid);
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+static int append_session(const struct daemon_session_info *i, void *userdata)
+{
+	return sd_bus_message_append(userdata, "(tuusuu)", i->id, (uint32_t)i->pid,
+				     (uint32_t)i->uid, i->name ? i->name : "",
+				     i->pins, i->writing) < 0;
+}
+
+static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(tuusuu)");
+	if (r < 0)
+		goto out;
+	r = daemon_foreach_session(userdata, append_session, reply) ? -ENOMEM : 0;
+	if (r < 0)
+		goto out;
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		goto out;
+	r = sd_bus_send(NULL, reply, NULL);
+out:
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static const char *dtype_name(uint32_t dtype)
+{
+	switch (dtype) {
+	case CACHE_DTYPE_BF16: return "bf16";
+	case CACHE_DTYPE_FP16: return "fp16";
+	case CACHE_DTYPE_FP32: return "fp32";
+	default: return "?";
+	}
+}
+
+struct ns_walk {
+	sd_bus_message *reply;
+	const struct cache *cache;
+	uint32_t *pinned;	/* per namespace id, counted in one pass */
+	uint32_t npinned;
+};
+
+static int append_namespace(const struct daemon_ns_info *i, void *userdata)
+{
+	struct ns_walk *w = userdata;
+	const struct cache_layout *l = i->layout;
+	uint32_t pinned = i->ns_id < w->npinned ? w->pinned[i->ns_id] : 0;
+
+	return sd_bus_message_append(w->reply, "(usuuusutuu)", i->ns_id,
+				     l->model_id, l->num_layers, l->num_kv_heads,
+				     l->head_dim, dtype_name(l->dtype),
+				     l->block_tokens, i->bytes_per_block,
+				     i->cached, pinned) < 0;
+}
+
+/* Pinned blocks per namespace: one pass over the block table, O(nblocks). */
+static int count_pinned(const struct cache *c, uint32_t **ret, uint32_t *ret_n)
+{
+	uint32_t max_id = 0, i, *v;
+
+	for (i = 0; i < c->nns; i++)
+		if (c->ns[i].id > max_id)
+			max_id = c->ns[i].id;
+	v = calloc((size_t)max_id + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < c->nblocks; i++) {
+		const struct blk *b = &c->blocks[i];
+
+		if (b->state == BLK_CACHED && b->pins > 0 && b->ns <= max_id)
+			v[b->ns]++;
+	}
+	*ret = v;
+	*ret_n = max_id + 1;
+	return 0;
+}
+
+static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	struct ns_walk w = { .cache = &d->cache };
+	int r;
+
+	r = count_pinned(&d->cache, &w.pinned, &w.npinned);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &w.reply);
+	if (r < 0)
+		goto out;
+	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuu)");
+	if (r < 0)
+		goto out;
+	r = daemon_foreach_namespace(d, append_namespace, &w) ? -ENOMEM : 0;
+	if (r < 0)
+		goto out;
+	r = sd_bus_message_close_container(w.reply);
+	if (r < 0)
+		goto out;
+	r = sd_bus_send(NULL, w.reply, NULL);
+out:
+	sd_bus_message_unref(w.reply);
+	free(w.pinned);
+	return r;
+}
+
+static int method_set_policy(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, "s", &name);
+	if (r < 0)
+		return r;
+	r = check_admin(m, "SetPolicy", e);
+	if (r < 0)
+		return r;
+	if (!ac_policy_find(name))
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_POLICY,
+					 "No eviction policy named '%s'", name);
+	log_action(m, "SetPolicy(%s)", name);
+	r = daemon_set_policy(d, name);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_POLICY,
+					 "No eviction policy named '%s'", name);
+	if (r < 0)
+		return sd_bus_error_set_errnof(e, r, "Cannot switch to policy '%s': %m",
+					       name);
+	sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), AC_BUS_PATH,
+				       AC_BUS_INTERFACE, "Policy", NULL);
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static bool ns_exists(const struct daemon *d, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < d->cache.nns; i++)
+		if (d->cache.ns[i].id == id)
+			return true;
+	return false;
+}
+
+static uint32_t ns_pinned(const struct daemon *d, uint32_t id)
+{
+	const struct cache *c = &d->cache;
+	uint32_t i, n = 0;
+
+	for (i = 0; i < c->nblocks; i++)
+		if (c->blocks[i].state == BLK_CACHED && c->blocks[i].ns == id &&
+		    c->blocks[i].pins > 0)
+			n++;
+	return n;
+}
+
+static int method_flush_namespace(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	uint32_t id, flushed = 0;
+	char arg[16];
+	int r;
+
+	r = sd_bus_message_read(m, "u", &id);
+	if (r < 0)
+		return r;
+	r = check_admin(m, "FlushNamespace", e);
+	if (r < 0)
+		return r;
+	if (!ns_exists(d, id))
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
+					 "No namespace with id %u", id);
+	snprintf(arg, sizeof(arg), "%u", id);
+	log_action(m, "FlushNamespace(%s)", arg);
+	r = daemon_flush_namespace(d, id, &flushed);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
+					 "No namespace with id %u", id);
+	if (r < 0)
+		return sd_bus_error_set_errnof(e, r, "Cannot flush namespace %u: %m", id);
+	return sd_bus_reply_method_return(m, "uu", flushed, ns_pinned(d, id));
+}
+
+static int method_evict_blocks(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	uint32_t n, evicted = 0;
+	char arg[16];
+	int r;
+
+	r = sd_bus_message_read(m, "u", &n);
+	if (r < 0)
+		return r;
+	r = check_admin(m, "EvictBlocks", e);
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS,
+					 "EvictBlocks wants a count of at least 1");
+	snprintf(arg, sizeof(arg), "%u", n);
+	log_action(m, "EvictBlocks(%s)", arg);
+	r = daemon_evict(d, n, &evicted);
+	if (r < 0)
+		return sd_bus_error_set_errnof(e, r, "Cannot evict: %m");
+	return sd_bus_reply_method_return(m, "u", evicted);
+}
+
+/* The keys a reload may change in place; each is compared before/after. */
+static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
+			  const struct daemon_config *b)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} limits[] = {
+		{ "[limits] max_packet", offsetof(struct daemon_limits, max_packet) },
+		{ "[limits] max_keys_per_lookup",
+		  offsetof(struct daemon_limits, max_keys_per_lookup) },
+		{ "[limits] max_pins_per_session",
+		  offsetof(struct daemon_limits, max_pins_per_session) },
+		{ "[limits] max_writing_per_session",
+		  offsetof(struct daemon_limits, max_writing_per_session) },
+		{ "[limits] max_sessions", offsetof(struct daemon_limits, max_sessions) },
+	};
+	size_t i;
+	int r = 0;
+
+	if (a->log_level != b->log_level)
+		r = sd_bus_message_append(reply, "s", "[daemon] log_level");
+	if (r >= 0 && strcmp(a->policy, b->policy))
+		r = sd_bus_message_append(reply, "s", "[policy] name");
+	for (i = 0; r >= 0 && i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (*(const uint32_t *)((const char *)&a->limits + limits[i].off) !=
+		    *(const uint32_t *)((const char *)&b->limits + limits[i].off))
+			r = sd_bus_message_append(reply, "s", limits[i].key);
+	return r;
+}
+
+static int method_reload_config(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	struct daemon_config *before;
+	sd_bus_message *reply = NULL;
+	char err[CFG_ERR_MAX] = "";
+	int r;
+
+	r = check_admin(m, "ReloadConfig", e);
+	if (r < 0)
+		return r;
+	log_action(m, "ReloadConfig(%s)", d->cfg.config_path);
+	before = malloc(sizeof(*before));
+	if (!before)
+		return -ENOMEM;
+	*before = d->cfg;
+	r = daemon_reload_config(d, err, sizeof(err));
+	if (r == -EBUSY) {
+		r = sd_bus_error_setf(e, AC_BUS_ERROR_NEEDS_RESTART,
+				      "Nothing applied: %s", err);
+		goto out;
+	}
+	if (r == -EINVAL || r == -ENOENT) {
+		r = sd_bus_error_setf(e, AC_BUS_ERROR_INVALID_CONFIG,
+				      "Nothing applied: %s", err);
+		goto out;
+	}
+	if (r < 0) {
+		r = sd_bus_error_set_errnof(e, r, "Reload failed: %s", err);
+		goto out;
+	}
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r < 0)
+		goto out;
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	if (r >= 0)
+		r = append_changed(reply, before, &d->cfg);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	if (strcmp(before->policy, d->cfg.policy))
+		sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), AC_BUS_PATH,
+					       AC_BUS_INTERFACE, "Policy", NULL);
+out:
+	sd_bus_message_unref(reply);
+	free(before);
+	return r;
+}
+
+#define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
+#define CONST SD_BUS_VTABLE_PROPERTY_CONST
+#define D_U32(name, field, flags) \
+	SD_BUS_PROPERTY(name, "u", get_u32, offsetof(struct daemon, field), flags)
+#define D_U64(name, field) \
+	SD_BUS_PROPERTY(name, "t", get_u64, offsetof(struct daemon, field), EMITS)
+
+static const sd_bus_vtable daemon_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", get_version, 0, CONST),
+	SD_BUS_PROPERTY("Uptime", "t", get_uptime, 0, 0),
+	SD_BUS_PROPERTY("Pools", AC_BUS_POOLS_SIG, get_pools, 0, CONST),
+	SD_BUS_PROPERTY("Policies", "as", get_policies, 0, CONST),
+	SD_BUS_PROPERTY("Policy", "s", get_policy, 0, EMITS),
+	D_U32("NBlocks", cache.nblocks, CONST),
+	D_U32("FreeBlocks", cache.nfree, EMITS),
+	D_U32("WritingBlocks", cache.nwriting, EMITS),
+	D_U32("CachedBlocks", cache.ncached, EMITS),
+	D_U32("PinnedBlocks", cache.npinned, EMITS),
+	D_U32("Sessions", nsessions, EMITS),
+	D_U32("Namespaces", cache.nns, EMITS),
+	D_U64("Lookups", cache.ctr.lookups),
+	D_U64("LookupKeys", cache.ctr.lookup_keys),
+	D_U64("LookupHits", cache.ctr.lookup_hits),
+	D_U64("Evictions", cache.ctr.evictions),
+	D_U64("Flushed", cache.ctr.flushed),
+	D_U64("Commits", cache.ctr.commits),
+	D_U64("Dedups", cache.ctr.dedups),
+	SD_BUS_PROPERTY("HitRate", "d", get_hit_rate, 0, EMITS),
+	SD_BUS_PROPERTY("RecomputedTokens", "t", get_recomputed, 0, EMITS),
+	SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT(AC_BUS_SESSIONS_SIG, sessions),
+				method_list_sessions, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListNamespaces", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT(AC_BUS_NAMESPACES_SIG, namespaces),
+				method_list_namespaces, 0),
+	SD_BUS_METHOD_WITH_ARGS("SetPolicy", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
+				method_set_policy, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("FlushNamespace", SD_BUS_ARGS("u", namespace),
+				SD_BUS_RESULT("u", evicted, "u", pinned_kept),
+				method_flush_namespace, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("EvictBlocks", SD_BUS_ARGS("u", count),
+				SD_BUS_RESULT("u", evicted),
+				method_evict_blocks, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ReloadConfig", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("as", changed),
+				method_reload_config, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END
+};
+
+/* ---- loop integration ------------------------------------------------ */
+
+static void bus_drop(struct bus *b)
+{
+	b->bus = sd_bus_flush_close_unref(b->bus);
+	b->watch = NULL;	/* the loop frees a watch that returned <= 0 */
+	b->ticks_down = 0;
+}
+
+/* Runs every queued message; returns the events to wait for, or -errno. */
+static int bus_process(struct bus *b)
+{
+	int r;
+
+	do
+		r = sd_bus_process(b->bus, NULL);
+	while (r > 0);
+	if (r < 0)
+		return r;
+	r = sd_bus_get_events(b->bus);
+	if (r < 0)
+		return r;
+	b->watch_events = (uint32_t)r;
+	return r ? r : POLLIN;
+}
+
+static int on_bus_ready(struct loop_watch *w, uint32_t revents, void *userdata)
+{
+	struct bus *b = userdata;
+	int r;
+
+	r = bus_process(b);
+	if (r < 0) {
+		log_warning_errno(r, "D-Bus connection lost, retrying every %d s: %m",
+				  BUS_RECONNECT_TICKS);
+		bus_drop(b);
+		return 0;
+	}
+	return r;
+}
+
+static void seen_read(const struct daemon *d, struct bus_seen *s)
+{
+	const struct cache *c = &d->cache;
+
+	s->nfree = c->nfree;
+	s->nwriting = c->nwriting;
+	s->ncached = c->ncached;
+	s->npinned = c->npinned;
+	s->nsessions = d->nsessions;
+	s->nns = c->nns;
+	s->lookups = c->ctr.lookups;
+	s->lookup_keys = c->ctr.lookup_keys;
+	s->lookup_hits = c->ctr.lookup_hits;
+	s->evictions = c->ctr.evictions;
+	s->commits = c->ctr.commits;
+	s->dedups = c->ctr.dedups;
+	snprintf(s->policy, sizeof(s->policy), "%s", cache_policy_name(c));
+}
+
+/*
+ * The names of the properties that moved since the last tick, NULL
+ * terminated; the count is returned.
+ */
+static size_t collect_changes(struct bus *b, const char **names)
+{
+	struct bus_seen now;
+	size_t n = 0;
+
+	seen_read(b->d, &now);
+#define CHANGED(field, ...) do { \
+	if (now.field != b->seen.field) { \
+		const char *const l[] = { __VA_ARGS__ }; \
+		for (size_t k = 0; k < sizeof(l) / sizeof(l[0]); k++) \
+			names[n++] = l[k]; \
+	} \
+} while (0)
+	CHANGED(nfree, "FreeBlocks");
+	CHANGED(nwriting, "WritingBlocks");
+	CHANGED(ncached, "CachedBlocks");
+	CHANGED(npinned, "PinnedBlocks");
+	CHANGED(nsessions, "Sessions");
+	CHANGED(nns, "Namespaces");
+	CHANGED(lookups, "Lookups");
+	CHANGED(lookup_keys, "LookupKeys", "HitRate", "RecomputedTokens");
+	CHANGED(lookup_hits, "LookupHits");
+	CHANGED(evictions, "Evictions");
+	CHANGED(commits, "Commits");
+	CHANGED(dedups, "Dedups");
+#undef CHANGED
+	if (strcmp(now.policy, b->seen.policy))
+		names[n++] = "Policy";
+	names[n] = NULL;
+	b->seen = now;
+	return n;
+}
+
+static int bus_connect(struct bus *b);
+
+/*
+ * Once a second: one PropertiesChanged with every property that moved and
+ * a new STATUS= line, both only when something moved, so an idle daemon
+ * stays silent; and a reconnect attempt while the bus is gone.
+ */
+static int on_bus_tick(struct loop_timer *t, void *userdata)
+{
+	struct bus *b = userdata;
+	const char *names[24];
+	uint32_t prev;
+	size_t n;
+	int r;
+
+	n = collect_changes(b, names);
+	if (n)
+		daemon_notify_status(b->d);
+	if (!b->bus) {
+		if (++b->ticks_down < BUS_RECONNECT_TICKS)
+			return 0;
+		b->ticks_down = 0;
+		r = bus_connect(b);
+		if (r < 0)
+			log_debug("D-Bus still unreachable: %s", strerror(-r));
+		else
+			log_notice("D-Bus connection restored");
+		return 0;
+	}
+	prev = b->watch_events;
+	r = 0;
+	if (n)
+		r = sd_bus_emit_properties_changed_strv(b->bus, AC_BUS_PATH,
+							AC_BUS_INTERFACE, (char **)names);
+	if (r >= 0)
+		r = bus_process(b);
+	if (r < 0) {
+		log_warning_errno(r, "D-Bus connection lost, retrying every %d s: %m",
+				  BUS_RECONNECT_TICKS);
+		loop_remove_watch(b->watch);
+		bus_drop(b);
+		return 0;
+	}
+	/* A signal that did not fit in the socket needs POLLOUT to go out. */
+	if (b->watch && (uint32_t)r != prev)
+		loop_watch_set_events(b->watch, (uint32_t)r);
+	return 0;
+}
+
+static int bus_connect(struct bus *b)
+{
+	const char *address = b->d->cfg.dbus_address;
+	sd_bus *bus = NULL;
+	int r;
+
+	if (!*address)
+		address = getenv(AC_BUS_ADDRESS_ENV);
+	if (address && *address) {
+		r = sd_bus_new(&bus);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_set_address(bus, address);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_set_bus_client(bus, 1);
+		if (r < 0)
+			goto fail;
+		r = sd_bus_set_description(bus, "asymcached");
+		if (r < 0)
+			goto fail;
+		r = sd_bus_start(bus);
+	} else {
+		r = sd_bus_open_system_with_description(&bus, "asymcached");
+	}
+	if (r < 0)
+		goto fail;
+	r = sd_bus_add_object_vtable(bus, NULL, AC_BUS_PATH, AC_BUS_INTERFACE,
+				     daemon_vtable, b->d);
+	if (r < 0)
+		goto fail;
+	r = sd_bus_request_name(bus, AC_BUS_NAME, 0);
+	if (r < 0)
+		goto fail;
+	b->bus = bus;
+	r = sd_bus_get_events(bus);
+	b->watch_events = r > 0 ? (uint32_t)r : POLLIN;
+	r = loop_add_watch(b->d, sd_bus_get_fd(bus), b->watch_events, on_bus_ready, b,
+			   &b->watch);
+	if (r < 0) {
+		b->bus = NULL;
+		goto fail;
+	}
+	seen_read(b->d, &b->seen);
+	log_info("D-Bus: %s on %s", AC_BUS_NAME,
+		 address && *address ? address : "the system bus");
+	return 0;
+fail:
+	sd_bus_flush_close_unref(bus);
+	return r;
+}
+
+int bus_open(struct daemon *d, struct bus **ret_bus)
+{
+	struct bus *b;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->d = d;
+	bus_started_ns = now_ns();
+	r = bus_connect(b);
+	if (r < 0)
+		log_warning_errno(r, "D-Bus admin interface not available yet, retrying every %d s: %m",
+				  BUS_RECONNECT_TICKS);
+	r = loop_add_timer(d, BUS_TICK_NS, on_bus_tick, b, &b->timer);
+	if (r < 0)
+		goto out_close;
+	*ret_bus = b;
+	return 0;
+out_close:
+	loop_remove_watch(b->watch);
+	sd_bus_flush_close_unref(b->bus);
+	free(b);
+	return r;
+}
+
+struct bus *bus_close(struct bus *b)
+{
+	if (!b)
+		return NULL;
+	if (b->timer)
+		loop_remove_timer(b->timer);
+	if (b->watch)
+		loop_remove_watch(b->watch);
+	if (b->bus)
+		sd_bus_release_name(b->bus, AC_BUS_NAME);
+	sd_bus_flush_close_unref(b->bus);
+	free(b);
+	return NULL;
+}

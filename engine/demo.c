@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asymcache-demo: N client processes share one pool and replay the first
+ * requests of a multi-turn trace (Mooncake conversation_trace.jsonl): each
+ * hash id becomes a deterministic run of 512 token ids, prompts are keyed
+ * in 16-token blocks, and every request does lookup -> alloc (holes and
+ * tail) -> write KV bytes -> commit -> release. No model runs: the "KV" of
+ * a block is a pattern derived from its key, which lets every hit be
+ * checked byte for byte, so the demo also shows that nothing is lost.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "asymcache/asymcache.h"
+
+#define HASH_BLOCK_TOKENS	512	/* the trace's unit of sharing */
+#define MAX_CLIENTS		64
+#define CHUNK_BLOCKS		256	/* blocks allocated per alloc call */
+#define MAX_KEYS		8192	/* daemon's default max_keys_per_lookup */
+
+struct request {
+	uint32_t ntokens;
+	uint32_t nhash;
+	uint32_t *hash_ids;
+};
+
+/* Counters shared by all client processes (MAP_SHARED). */
+struct counters {
+	_Atomic uint64_t requests;
+	_Atomic uint64_t prompt_blocks;
+	_Atomic uint64_t hit_blocks;
+	_Atomic uint64_t hole_blocks;		/* misses before the last hit */
+	_Atomic uint64_t hole_runs;
+	_Atomic uint64_t tail_blocks;		/* misses after the last hit */
+	_Atomic uint64_t written_blocks;
+	_Atomic uint64_t dedups;
+	_Atomic uint64_t enospc;
+	_Atomic uint64_t corrupt;
+	_Atomic uint64_t errors;
+};
+
+struct shared {
+	struct counters total;
+	struct counters per[MAX_CLIENTS];
+	char errmsg[256];
+};
+
+struct opts {
+	const char *socket;
+	const char *trace;
+	unsigned clients;
+	unsigned requests;
+	unsigned max_tokens;
+	unsigned block_tokens;
+	double interval;
+};
+
+static const struct ac_ns_layout demo_layout_base = {
+	.model_id = "asymcache-demo-tiny",
+	.num_layers = 2,
+	.num_kv_heads = 2,
+	.head_dim = 16,
+	.dtype = AC_DTYPE_FP16,
+	.block_tokens = 16,
+};
+
+static struct ac_ns_layout demo_layout;
+static struct shared *S;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void add(struct counters *per, size_t off, uint64_t v)
+{
+	atomic_fetch_add((_Atomic uint64_t *)((char *)&S->total + off), v);
+	atomic_fetch_add((_Atomic uint64_t *)((char *)per + off), v);
+}
+
+#define ADD(per, field, v) add(per, offsetof(struct counters, field), (v))
+
+/* ---- workload ------------------------------------------------------------ */
+
+static int load_trace(const char *path, unsigned max, struct request **ret,
+		      unsigned *ret_n)
+{
+	struct request *reqs;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned n = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	reqs = calloc(max, sizeof(*reqs));
+	if (!reqs) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (n < max && getline(&line, &cap, f) > 0) {
+		struct json_object *o = json_tokener_parse(line), *ids, *len;
+		size_t k;
+
+		if (!o)
+			continue;
+		if (!json_object_object_get_ex(o, "hash_ids", &ids) ||
+		    !json_object_object_get_ex(o, "input_length", &len) ||
+		    !json_object_is_type(ids, json_type_array)) {
+			json_object_put(o);
+			continue;
+		}
+		reqs[n].ntokens = json_object_get_int(len);
+		reqs[n].nhash = json_object_array_length(ids);
+		reqs[n].hash_ids = calloc(reqs[n].nhash ? reqs[n].nhash : 1,
+					  sizeof(uint32_t));
+		for (k = 0; k < reqs[n].nhash && reqs[n].hash_ids; k++)
+			reqs[n].hash_ids[k] = json_object_get_int(
+				json_object_array_get_idx(ids, k));
+		json_object_put(o);
+		if (!reqs[n].hash_ids)
+			break;
+		n++;
+	}
+	free(line);
+	fclose(f);
+	*ret = reqs;
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * Stand-in for a missing trace: 20 conversations of 10 turns over a shared
+ * system prompt (hash id 0); turn t of a conversation extends turn t-1 by
+ * two hash blocks, the structure that makes multi-turn traces cacheable.
+ */
+static int synth_trace(unsigned max, struct request **ret, unsigned *ret_n)
+{
+	struct request *reqs = calloc(max, sizeof(*reqs));
+	unsigned n = 0, turn, conv;
+
+	if (!reqs)
+		return -ENOMEM;
+	for (turn = 0; turn < 10 && n < max; turn++) {
+		for (conv = 0; conv < 20 && n < max; conv++, n++) {
+			struct request *r = &reqs[n];
+
+			r->nhash = 1 + 2 * (turn + 1);
+			r->hash_ids = calloc(r->nhash, sizeof(uint32_t));
+			if (!r->hash_ids)
+				return -ENOMEM;
+			for (uint32_t k = 1; k < r->nhash; k++)
+				r->hash_ids[k] = 1 + conv * 100 + k;
+			r->ntokens = r->nhash * HASH_BLOCK_TOKENS - 37;
+		}
+	}
+	*ret = reqs;
+	*ret_n = n;
+	return 0;
+}
+
+/* Deterministic tokens of one hash block: equal ids give equal tokens. */
+static void hash_tokens(uint32_t id, int32_t *out)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id * 0xbf58476d1ce4e5b9ull);
+
+	for (int i = 0; i < HASH_BLOCK_TOKENS; i++) {
+		x ^= x >> 30;
+		x *= 0xbf58476d1ce4e5b9ull;
+		x ^= x >> 27;
+		x *= 0x94d049bb133111ebull;
+		x ^= x >> 31;
+		out[i] = (int32_t)(x % 128256);
+	}
+}
+
+/* ---- KV stand-in --------------------------------------------------------- */
+
+static uint16_t kv_word(const struct ac_key *k, uint64_t i)
+{
+	uint64_t x;
+
+	memcpy(&x, k->b, sizeof(x));
+	x ^= i * 0x9e3779b97f4a7c15ull;
+	x ^= x >> 29;
+	return (uint16_t)x;
+}
+
+static void block_write(void *base, uint32_t bb, uint32_t block,
+			const struct ac_key *k)
+{
+	uint16_t *p = (uint16_t *)((char *)base + (uint64_t)block * bb);
+	uint64_t n = ac_ns_bytes_per_block(&demo_layout) / 2;
+
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = kv_word(k, i);
+}
+
+static bool block_ok(void *base, uint32_t bb, uint32_t block,
+		     const struct ac_key *k)
+{
+	const uint16_t *p = (const uint16_t *)((char *)base + (uint64_t)block * bb);
+	uint64_t n = ac_ns_bytes_per_block(&demo_layout) / 2;
+
+	for (uint64_t i = 0; i < n; i++)
+		if (p[i] != kv_word(k, i))
+			return false;
+	return true;
+}
+
+/* ---- one client process -------------------------------------------------- */
+
+struct worker {
+	struct ac_client *c;
+	struct ac_pool *pool;
+	uint32_t ns;
+	struct ac_key_seed seed;
+	struct counters *cnt;
+	int32_t *tokens;
+	struct ac_key *keys;
+	uint32_t *blocks;
+	struct ac_segment *segs;
+	uint32_t *pins;
+	struct ac_commit_entry *ents;
+	size_t npins;
+};
+
+static void note_error(struct worker *w, const char *what, int r)
+{
+	ADD(w->cnt, errors, 1);
+	snprintf(S->errmsg, sizeof(S->errmsg), "%s: %s (%s)", what,
+		 ac_strerror(r), ac_client_last_error(w->c));
+}
+
+/* Fill the misses of one request: alloc in chunks, write, commit. */
+static int fill_misses(struct worker *w, size_t nkeys)
+{
+	const struct ac_pool_info *pi = ac_pool_info(w->pool);
+	void *base = ac_pool_base(w->pool);
+	uint32_t alloc[CHUNK_BLOCKS], out[CHUNK_BLOCKS], dd;
+	size_t i = 0;
+	int r;
+
+	while (i < nkeys) {
+		size_t n = 0;
+
+		while (i < nkeys && n < CHUNK_BLOCKS) {
+			if (w->blocks[i] == AC_NO_BLOCK) {
+				struct ac_commit_entry *e = &w->ents[n];
+
+				memset(e, 0, sizeof(*e));
+				e->key = w->keys[i];
+				e->position = i;
+				if (i)
+					e->parent = w->keys[i - 1];
+				n++;
+			}
+			i++;
+		}
+		if (!n)
+			break;
+		r = ac_alloc(w->c, w->ns, n, alloc);
+		if (r == -ENOSPC) {
+			/* Everything else is pinned right now: skip the rest. */
+			ADD(w->cnt, enospc, 1);
+			return 0;
+		}
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < n; k++) {
+			/* Here an engine would run MSA over the holes' queries. */
+			w->ents[k].block = alloc[k];
+			block_write(base, pi->block_bytes, alloc[k],
+				    &w->ents[k].key);
+		}
+		r = ac_commit(w->c, w->ns, w->ents, n, out, &dd);
+		if (r < 0) {
+			ac_release(w->c, alloc, n, NULL);
+			return r;
+		}
+		ADD(w->cnt, written_blocks, n - dd);
+		ADD(w->cnt, dedups, dd);
+		memcpy(&w->pins[w->npins], out, n * sizeof(uint32_t));
+		w->npins += n;
+	}
+	return 0;
+}
+
+static int run_request(struct worker *w, const struct request *rq,
+		       unsigned max_tokens)
+{
+	const struct ac_pool_info *pi = ac_pool_info(w->pool);
+	struct ac_lookup_result res = { 0 };
+	size_t ntok = rq->ntokens, nkeys = MAX_KEYS, last_hit = 0;
+	bool any_hit = false;
+	int r;
+
+	if (ntok > max_tokens)
+		ntok = max_tokens;
+	if (ntok > (size_t)rq->nhash * HASH_BLOCK_TOKENS)
+		ntok = (size_t)rq->nhash * HASH_BLOCK_TOKENS;
+	for (uint32_t h = 0; h * HASH_BLOCK_TOKENS < ntok; h++)
+		hash_tokens(rq->hash_ids[h], w->tokens + h * HASH_BLOCK_TOKENS);
+	r = ac_keys_compute(&w->seed, w->tokens, ntok, demo_layout.block_tokens,
+			    w->keys, &nkeys);
+	if (r < 0)
+		return r;
+	ADD(w->cnt, requests, 1);
+	if (nkeys == 0)
+		return 0;
+	ADD(w->cnt, prompt_blocks, nkeys);
+
+	res.blocks = w->blocks;
+	res.segments = w->segs;
+	res.max_segments = nkeys;
+	r = ac_lookup(w->c, w->ns, w->keys, nkeys, &res);
+	if (r < 0)
+		return r;
+	w->npins = 0;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (w->blocks[i] == AC_NO_BLOCK)
+			continue;
+		w->pins[w->npins++] = w->blocks[i];
+		any_hit = true;
+		last_hit = i;
+		if (!block_ok(ac_pool_base(w->pool), pi->block_bytes,
+			      w->blocks[i], &w->keys[i]))
+			ADD(w->cnt, corrupt, 1);
+	}
+	ADD(w->cnt, hit_blocks, res.hits);
+	for (size_t s = 0; s < res.nsegments; s++) {
+		if (res.segments[s].hit)
+			continue;
+		if (any_hit && res.segments[s].start < last_hit) {
+			ADD(w->cnt, hole_blocks, res.segments[s].len);
+			ADD(w->cnt, hole_runs, 1);
+		} else {
+			ADD(w->cnt, tail_blocks, res.segments[s].len);
+		}
+	}
+
+	r = fill_misses(w, nkeys);
+	/* Prefill done and decode would follow; then the pins go. */
+	if (w->npins) {
+		int r2 = ac_release(w->c, w->pins, w->npins, NULL);
+
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
+static int worker_main(const struct opts *o, unsigned idx,
+		       const struct request *reqs, unsigned nreq)
+{
+	struct worker w = { .cnt = &S->per[idx] };
+	size_t maxk = o->max_tokens / demo_layout.block_tokens + 1;
+	char name[32];
+	int r;
+
+	snprintf(name, sizeof(name), "demo-%u", idx);
+	r = ac_connect(o->socket, name, &w.c);
+	if (r < 0) {
+		snprintf(S->errmsg, sizeof(S->errmsg), "connect %s: %s",
+			 o->socket, ac_strerror(r));
+		ADD(w.cnt, errors, 1);
+		return 1;
+	}
+	r = ac_attach(w.c, 0, &w.pool);
+	if (r == 0)
+		r = ac_register_namespace(w.c, w.pool, &demo_layout, &w.ns);
+	if (r == 0)
+		r = ac_key_seed_init(&w.seed, &demo_layout, NULL, 0,
+				     AC_HASH_SHA256);
+	if (r < 0) {
+		note_error(&w, "attach/register", r);
+		ac_disconnect(w.c);
+		return 1;
+	}
+	w.tokens = malloc((o->max_tokens + HASH_BLOCK_TOKENS) * sizeof(int32_t));
+	w.keys = malloc(maxk * sizeof(*w.keys));
+	w.blocks = malloc(maxk * sizeof(*w.blocks));
+	w.segs = malloc(maxk * sizeof(*w.segs));
+	w.pins = malloc(2 * maxk * sizeof(*w.pins));
+	w.ents = malloc(CHUNK_BLOCKS * sizeof(*w.ents));
+	if (!w.tokens || !w.keys || !w.blocks || !w.segs || !w.pins || !w.ents) {
+		r = -ENOMEM;
+		note_error(&w, "malloc", r);
+		goto out;
+	}
+	for (unsigned i = idx; i < nreq; i += o->clients) {
+		r = run_request(&w, &reqs[i], o->max_tokens);
+		if (r < 0) {
+			note_error(&w, "request", r);
+			break;
+		}
+	}
+out:
+	free(w.tokens);
+	free(w.keys);
+	free(w.blocks);
+	free(w.segs);
+	free(w.pins);
+	free(w.ents);
+	ac_disconnect(w.c);
+	return r < 0 ? 1 : 0;
+}
+
+/* ---- the parent: progress and the final table ---------------------------- */
+
+static double pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * a / b : 0.0;
+}
+
+static void progress(struct ac_client *mon, double t0, unsigned nreq)
+{
+	struct counters *c = &S->total;
+	struct ac_stats st = { 0 };
+
+	if (mon)
+		ac_stats(mon, &st);
+	printf("[%6.2fs] req %3lu/%u | keys %7lu hit %5.1f%% | holes %5lu in %4lu runs"
+	       " | tail %6lu | evictions %6lu | dedups %4lu | cached %5u pinned %4u\n",
+	       now_s() - t0, (unsigned long)c->requests, nreq,
+	       (unsigned long)c->prompt_blocks,
+	       pct(c->hit_blocks, c->prompt_blocks),
+	       (unsigned long)c->hole_blocks, (unsigned long)c->hole_runs,
+	       (unsigned long)c->tail_blocks, (unsigned long)st.evictions,
+	       (unsigned long)c->dedups, st.cached_blocks, st.pinned_blocks);
+	fflush(stdout);
+}
+
+static void row(const char *name, const struct counters *c)
+{
+	printf("| %-7s | %5lu | %8lu | %8lu | %6.1f%% | %7lu | %5lu | %8lu | %7lu | %6lu | %6lu | %7lu |\n",
+	       name, (unsigned long)c->requests, (unsigned long)c->prompt_blocks,
+	       (unsigned long)c->hit_blocks, pct(c->hit_blocks, c->prompt_blocks),
+	       (unsigned long)c->hole_blocks, (unsigned long)c->hole_runs,
+	       (unsigned long)c->tail_blocks, (unsigned long)c->written_blocks,
+	       (unsigned long)c->dedups, (unsigned long)c->enospc,
+	       (unsigned long)c->corrupt);
+}
+
+static void final_table(const struct opts *o, struct ac_client *mon,
+			double secs)
+{
+	struct ac_stats st = { 0 };
+
+	printf("\n| client  | reqs  | blocks   | hits     | hit     | hole bl | runs  | tail bl  | written | dedups | ENOSPC | corrupt |\n");
+	printf("|---------|-------|----------|----------|---------|---------|-------|----------|---------|--------|--------|---------|\n");
+	for (unsigned i = 0; i < o->clients; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "demo-%u", i);
+		row(name, &S->per[i]);
+	}
+	row("total", &S->total);
+	if (mon && ac_stats(mon, &st) == 0) {
+		printf("\ndaemon: policy %s, %u blocks (%u free, %u cached, %u pinned, %u writing),"
+		       " %lu lookups, %lu commits, %lu dedups, %lu evictions\n",
+		       st.policy, st.nblocks, st.free_blocks, st.cached_blocks,
+		       st.pinned_blocks, st.writing_blocks,
+		       (unsigned long)st.lookups, (unsigned long)st.commits,
+		       (unsigned long)st.dedups, (unsigned long)st.evictions);
+	}
+	printf("%.2f s, %.0f requests/s; hole blocks are misses before a hit"
+	       " (recomputed as MSA segments, not as a suffix)\n",
+	       secs, secs > 0 ? S->total.requests / secs : 0.0);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: asymcache-demo --socket PATH [options]\n"
+		"  -s, --socket PATH        asymcached control socket\n"
+		"  -t, --trace FILE         conversation_trace.jsonl (Mooncake format)\n"
+		"  -n, --clients N          client processes (default 4)\n"
+		"  -r, --requests N         first N requests of the trace (default 200)\n"
+		"  -m, --max-tokens N       cap prompts at N tokens (default 16384)\n"
+		"  -b, --block-tokens N     tokens per KV block (default 16)\n"
+		"  -i, --interval SECS      progress line period (default 0.5)\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "trace", required_argument, NULL, 't' },
+		{ "clients", required_argument, NULL, 'n' },
+		{ "requests", required_argument, NULL, 'r' },
+		{ "max-tokens", required_argument, NULL, 'm' },
+		{ "block-tokens", required_argument, NULL, 'b' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	*o = (struct opts){ .clients = 4, .requests = 200, .max_tokens = 16384,
+			    .block_tokens = 16, .interval = 0.5,
+			    .trace = "../shared/traces/conversation_trace.jsonl" };
+	while ((c = getopt_long(argc, argv, "s:t:n:r:m:b:i:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': o->socket = optarg; break;
+		case 't': o->trace = optarg; break;
+		case 'n': o->clients = strtoul(optarg, NULL, 10); break;
+		case 'r': o->requests = strtoul(optarg, NULL, 10); break;
+		case 'm': o->max_tokens = strtoul(optarg, NULL, 10); break;
+		case 'b': o->block_tokens = strtoul(optarg, NULL, 10); break;
+		case 'i': o->interval = strtod(optarg, NULL); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (!o->socket) {
+		fprintf(stderr, "asymcache-demo: --socket is required\n");
+		return -EINVAL;
+	}
+	if (o->clients < 1 || o->clients > MAX_CLIENTS || o->requests < 1 ||
+	    o->max_tokens < 16 || o->interval <= 0 ||
+	    o->max_tokens / o->block_tokens > MAX_KEYS) {
+		fprintf(stderr, "asymcache-demo: clients 1..%d, requests >= 1,"
+			" max-tokens/block-tokens <= %d\n", MAX_CLIENTS, MAX_KEYS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ac_client *mon = NULL;
+	struct request *reqs = NULL;
+	pid_t pids[MAX_CLIENTS];
+	unsigned nreq = 0, failed = 0, running;
+	struct opts o;
+	double t0;
+	int r;
+
+	if (parse_opts(argc, argv, &o) < 0)
+		return 2;
+	demo_layout = demo_layout_base;
+	demo_layout.block_tokens = o.block_tokens;
+	r = ac_key_seed_init(&(struct ac_key_seed){ 0 }, &demo_layout, NULL, 0,
+			     AC_HASH_SHA256);
+	if (r < 0) {
+		fprintf(stderr, "asymcache-demo: bad block size %u: %s\n",
+			o.block_tokens, ac_strerror(r));
+		return 2;
+	}
+
+	r = load_trace(o.trace, o.requests, &reqs, &nreq);
+	if (r < 0) {
+		printf("trace %s: %s; using a generated synthetic workload"
+		       " (20 conversations x 10 turns)\n", o.trace, strerror(-r));
+		r = synth_trace(o.requests, &reqs, &nreq);
+		if (r < 0)
+			return 1;
+	} else {
+		printf("trace %s: first %u requests\n", o.trace, nreq);
+	}
+
+	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (S == MAP_FAILED)
+		return 1;
+	r = ac_connect(o.socket, "demo-monitor", &mon);
+	if (r < 0) {
+		fprintf(stderr, "asymcache-demo: connect %s: %s\n", o.socket,
+			ac_strerror(r));
+		return 1;
+	}
+	printf("%u clients, %u-token blocks of %lu bytes, prompts capped at %u tokens\n",
+	       o.clients, o.block_tokens,
+	       (unsigned long)ac_ns_bytes_per_block(&demo_layout), o.max_tokens);
+
+	t0 = now_s();
+	fflush(stdout);
+	for (unsigned i = 0; i < o.clients; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (pids[i] == 0) {
+			/* The monitor's session belongs to the parent. */
+			_exit(worker_main(&o, i, reqs, nreq));
+		}
+	}
+	running = o.clients;
+	while (running) {
+		double next = now_s() + o.interval;
+		int st;
+		pid_t p;
+
+		while (running && (p = waitpid(-1, &st, WNOHANG)) > 0) {
+			running--;
+			if (!WIFEXITED(st) || WEXITSTATUS(st))
+				failed++;
+		}
+		progress(mon, t0, nreq);
+		while (running && now_s() < next)
+			usleep(10000);
+	}
+	final_table(&o, mon, now_s() - t0);
+	ac_disconnect(mon);
+	for (unsigned i = 0; i < nreq; i++)
+		free(reqs[i].hash_ids);
+	free(reqs);
+	if (failed || S->total.errors) {
+		fprintf(stderr, "asymcache-demo: %u client(s) failed: %s\n",
+			failed, S->errmsg);
+		return 1;
+	}
+	if (S->total.corrupt) {
+		fprintf(stderr, "asymcache-demo: %lu hit blocks had wrong bytes\n",
+			(unsigned long)S->total.corrupt);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "policy.h"
+
+uint64_t cache_clock_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Thin wrappers so every policy call site reads the same and optional
+ * hooks may be left NULL by a policy.
+ */
+static void pol_insert(struct cache *c, const struct blk *b, uint32_t id,
+		       uint32_t parent, bool pinned, uint64_t now)
+{
+	const struct ac_policy_ops *ops = c->policy->ops;
+	struct ac_policy_block pb = {
+		.id = id,
+		.ns_id = b->ns,
+		.pos = b->pos,
+		.parent = parent,
+		.pinned = pinned,
+	};
+
+	if (ops->on_insert)
+		ops->on_insert(c->policy, &pb, now);
+}
+
+static void pol_access(struct cache *c, uint32_t id, uint64_t now)
+{
+	if (c->policy->ops->on_access)
+		c->policy->ops->on_access(c->policy, id, now);
+}
+
+static void pol_pin(struct cache *c, uint32_t id)
+{
+	if (c->policy->ops->on_pin)
+		c->policy->ops->on_pin(c->policy, id);
+}
+
+static void pol_unpin(struct cache *c, uint32_t id, uint64_t now)
+{
+	if (c->policy->ops->on_unpin)
+		c->policy->ops->on_unpin(c->policy, id, now);
+}
+
+static void pol_remove(struct cache *c, uint32_t id)
+{
+	if (c->policy->ops->on_remove)
+		c->policy->ops->on_remove(c->policy, id);
+}
+
+static int pol_namespace(struct ac_policy *p, const struct cache_ns *ns)
+{
+	struct ac_policy_ns pn = {
+		.ns_id = ns->id,
+		.block_tokens = ns->layout.block_tokens,
+		.bytes_per_block = ns->bytes_per_block,
+		.cost = NULL,
+	};
+
+	if (!p->ops->on_namespace)
+		return 0;
+	return p->ops->on_namespace(p, &pn);
+}
+
+static void free_push(struct cache *c, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+
+	memset(b, 0, sizeof(*b));
+	b->state = BLK_FREE;
+	b->prev = AC_NO_BLOCK;
+	b->next = c->free_head;
+	c->free_head = id;
+	c->nfree++;
+}
+
+static uint32_t free_pop(struct cache *c)
+{
+	uint32_t id = c->free_head;
+
+	if (id == AC_NO_BLOCK)
+		return id;
+	c->free_head = c->blocks[id].next;
+	c->nfree--;
+	return id;
+}
+
+static void writing_link(struct cache_sess *s, struct cache *c, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+
+	b->prev = AC_NO_BLOCK;
+	b->next = s->writing_head;
+	if (s->writing_head != AC_NO_BLOCK)
+		c->blocks[s->writing_head].prev = id;
+	s->writing_head = id;
+	s->nwriting++;
+}
+
+static void writing_unlink(struct cache_sess *s, struct cache *c, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+
+	if (b->prev != AC_NO_BLOCK)
+		c->blocks[b->prev].next = b->next;
+	else
+		s->writing_head = b->next;
+	if (b->next != AC_NO_BLOCK)
+		c->blocks[b->next].prev = b->prev;
+	b->prev = b->next = AC_NO_BLOCK;
+	s->nwriting--;
+}
+
+static struct cache_ns *ns_get(struct cache *c, uint32_t ns)
+{
+	if (ns == 0 || ns > c->nns)
+		return NULL;
+	return &c->ns[ns - 1];
+}
+
+const struct cache_ns *cache_find_ns(const struct cache *c, uint32_t ns)
+{
+	return ns_get((struct cache *)c, ns);
+}
+
+int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
+	       const char *policy, uint64_t seed)
+{
+	uint32_t i;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (nblocks == 0 || nblocks >= AC_NO_BLOCK)
+		return -EINVAL;
+	c->nblocks = nblocks;
+	c->block_bytes = block_bytes;
+	c->free_head = AC_NO_BLOCK;
+	c->max_pins = UINT32_MAX / 2;
+	c->max_writing = UINT32_MAX / 2;
+	c->now_ns = cache_clock_monotonic;
+
+	c->blocks = calloc(nblocks, sizeof(*c->blocks));
+	c->scratch = calloc(nblocks, sizeof(*c->scratch));
+	c->mark = calloc(nblocks, sizeof(*c->mark));
+	c->ns = calloc(CACHE_MAX_NAMESPACES, sizeof(*c->ns));
+	if (!c->blocks || !c->scratch || !c->mark || !c->ns) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	r = index_init(&c->index, nblocks, seed);
+	if (r < 0)
+		goto out_free;
+	r = ac_policy_create(policy, nblocks, &c->policy);
+	if (r < 0)
+		goto out_index;
+	/* Push in reverse so allocation hands out low ids first. */
+	for (i = nblocks; i-- > 0;)
+		free_push(c, i);
+	return 0;
+
+out_index:
+	index_fini(&c->index);
+out_free:
+	free(c->blocks);
+	free(c->scratch);
+	free(c->mark);
+	free(c->ns);
+	memset(c, 0, sizeof(*c));
+	return r;
+}
+
+void cache_fini(struct cache *c)
+{
+	if (!c->blocks)
+		return;
+	ac_policy_free(c->policy);
+	index_fini(&c->index);
+	free(c->blocks);
+	free(c->scratch);
+	free(c->mark);
+	free(c->ns);
+	memset(c, 0, sizeof(*c));
+}
+
+void cache_set_limits(struct cache *c, uint32_t max_pins,
+		      uint32_t max_writing)
+{
+	c->max_pins = max_pins;
+	c->max_writing = max_writing;
+}
+
+void cache_sess_init(struct cache_sess *s, uint64_t id)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	pinmap_init(&s->pins);
+	s->writing_head = AC_NO_BLOCK;
+}
+
+int cache_blk_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
+		    uint32_t *ret_id)
+{
+	struct blk *b;
+	uint32_t id;
+
+	if (!ns_get(c, ns))
+		return -ENOENT;
+	id = free_pop(c);
+	if (id == AC_NO_BLOCK)
+		return -ENOSPC;
+	b = &c->blocks[id];
+	b->state = BLK_WRITING;
+	b->ns = ns;
+	b->owner = s;
+	writing_link(s, c, id);
+	c->nwriting++;
+	c->ctr.allocs++;
+	*ret_id = id;
+	return 0;
+}
+
+int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id)
+{
+	struct blk *b;
+
+	if (id >= c->nblocks)
+		return -EINVAL;
+	b = &c->blocks[id];
+	if (b->state != BLK_WRITING)
+		return -EINVAL;
+	if (b->owner != s)
+		return -EPERM;
+	writing_unlink(s, c, id);
+	c->nwriting--;
+	c->ctr.aborts++;
+	free_push(c, id);
+	return 0;
+}
+
+static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+	int r;
+
+	r = pinmap_inc(&s->pins, id);
+	if (r < 0)
+		return r;
+	s->npins++;
+	if (b->pins++ == 0) {
+		c->npinned++;
+		pol_pin(c, id);
+	}
+	return 0;
+}
+
+int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
+		     const struct cache_commit_entry *e)
+{
+	struct blk *b;
+	uint32_t parent = AC_BLOCK_NONE;
+	int r;
+
+	if (id >= c->nblocks)
+		return -EINVAL;
+	b = &c->blocks[id];
+	if (b->state != BLK_WRITING)
+		return -EINVAL;
+	if (b->owner != s)
+		return -EPERM;
+	if (index_find(&c->index, b->ns, &e->key) != INDEX_NONE)
+		return -EEXIST;
+	r = pinmap_inc(&s->pins, id);
+	if (r < 0)
+		return r;
+	r = index_insert(&c->index, b->ns, &e->key, id);
+	if (r < 0) {
+		pinmap_dec(&s->pins, id);
+		return r;
+	}
+	writing_unlink(s, c, id);
+	c->nwriting--;
+	b->state = BLK_CACHED;
+	b->owner = NULL;
+	b->key = e->key;
+	b->pos = e->pos;
+	b->has_parent = e->has_parent;
+	b->parent_key = e->parent_key;
+	b->pins = 1;
+	b->atime = c->now_ns();
+	s->npins++;
+	c->ncached++;
+	c->npinned++;
+	c->ns[b->ns - 1].cached++;
+	if (e->has_parent)
+		parent = index_find(&c->index, b->ns, &e->parent_key);
+	pol_insert(c, b, id, parent, true, b->atime);
+	return 0;
+}
+
+int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id)
+{
+	if (id >= c->nblocks)
+		return -EINVAL;
+	if (c->blocks[id].state != BLK_CACHED)
+		return -EINVAL;
+	return pin_add(c, s, id);
+}
+
+int cache_blk_unpin(struct cache *c, struct cache_sess *s, uint32_t id)
+{
+	struct blk *b;
+	int r;
+
+	if (id >= c->nblocks)
+		return -EINVAL;
+	b = &c->blocks[id];
+	if (b->state != BLK_CACHED)
+		return -EINVAL;
+	r = pinmap_dec(&s->pins, id);
+	if (r < 0)
+		return -EPERM;
+	s->npins--;
+	if (--b->pins == 0) {
+		c->npinned--;
+		pol_unpin(c, id, c->now_ns());
+	}
+	return 0;
+}
+
+int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
+{
+	struct blk *b;
+
+	if (id >= c->nblocks)
+		return -EINVAL;
+	b = &c->blocks[id];
+	if (b->state != BLK_CACHED)
+		return -EINVAL;
+	if (b->pins)
+		return -EBUSY;
+	if (!by_policy)
+		pol_remove(c, id);
+	index_delete(&c->index, b->ns, &b->key);
+	c->ns[b->ns - 1].cached--;
+	c->ncached--;
+	free_push(c, id);
+	return 0;
+}
+
+void cache_sess_release_all(struct cache *c, struct cache_sess *s)
+{
+	struct pinmap_slot *ps;
+	uint64_t now = c->now_ns();
+	uint64_t id = s->id;
+
+	pinmap_foreach(&s->pins, ps) {
+		struct blk *b = &c->blocks[ps->block];
+
+		b->pins -= ps->count;
+		if (b->pins == 0) {
+			c->npinned--;
+			pol_unpin(c, ps->block, now);
+		}
+	}
+	while (s->writing_head != AC_NO_BLOCK)
+		cache_blk_abort(c, s, s->writing_head);
+	pinmap_fini(&s->pins);
+	cache_sess_init(s, id);
+}
+
+uint64_t cache_layout_bytes(const struct cache_layout *l)
+{
+	static const uint32_t dsize[] = {
+		[CACHE_DTYPE_BF16] = 2,
+		[CACHE_DTYPE_FP16] = 2,
+		[CACHE_DTYPE_FP32] = 4,
+	};
+
+	if (l->dtype < CACHE_DTYPE_BF16 || l->dtype > CACHE_DTYPE_FP32)
+		return 0;
+	/* Each factor is <= 1024 (checked by the caller): no overflow. */
+	return (uint64_t)l->num_layers * 2 * l->num_kv_heads *
+	       l->block_tokens * l->head_dim * dsize[l->dtype];
+}
+
+static bool layout_equal(const struct cache_layout *a,
+			 const struct cache_layout *b)
+{
+	return strcmp(a->model_id, b->model_id) == 0 &&
+	       a->num_layers == b->num_layers &&
+	       a->num_kv_heads == b->num_kv_heads &&
+	       a->head_dim == b->head_dim && a->dtype == b->dtype &&
+	       a->block_tokens == b->block_tokens;
+}
+
+int cache_register_ns(struct cache *c, const struct cache_layout *l,
+		      uint32_t *ret_ns, uint64_t *ret_bytes_per_block)
+{
+	struct cache_ns *ns;
+	size_t mlen = strnlen(l->model_id, sizeof(l->model_id));
+	uint64_t bpb;
+	uint32_t i;
+	int r;
+
+	if (mlen == 0 || mlen > CACHE_MODEL_ID_MAX)
+		return -EINVAL;
+	if (l->num_layers < 1 || l->num_layers > 1024 ||
+	    l->num_kv_heads < 1 || l->num_kv_heads > 1024 ||
+	    l->head_dim < 1 || l->head_dim > 1024)
+		return -ERANGE;
+	if (l->block_tokens < 1 || l->block_tokens > 1024 ||
+	    (l->block_tokens & (l->block_tokens - 1)))
+		return -EINVAL;
+	bpb = cache_layout_bytes(l);
+	if (!bpb)
+		return -EINVAL;
+	if (bpb > c->block_bytes)
+		return -E2BIG;
+	for (i = 0; i < c->nns; i++) {
+		if (layout_equal(&c->ns[i].layout, l)) {
+			*ret_ns = c->ns[i].id;
+			*ret_bytes_per_block = c->ns[i].bytes_per_block;
+			return 0;
+		}
+	}
+	if (c->nns >= CACHE_MAX_NAMESPACES)
+		return -ENOSPC;
+	ns = &c->ns[c->nns];
+	memset(ns, 0, sizeof(*ns));
+	ns->id = c->nns + 1;
+	ns->layout = *l;
+	ns->bytes_per_block = bpb;
+	r = pol_namespace(c->policy, ns);
+	if (r < 0)
+		return r;
+	c->nns++;
+	*ret_ns = ns->id;
+	*ret_bytes_per_block = bpb;
+	return 0;
+}
+
+int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
+		 const struct ac_key *keys, uint32_t n, uint32_t *ret_blocks,
+		 uint32_t *ret_hits)
+{
+	uint32_t i, hits = 0;
+	uint64_t now;
+	int r;
+
+	if (!ns_get(c, ns))
+		return -ENOENT;
+	for (i = 0; i < n; i++) {
+		ret_blocks[i] = index_find(&c->index, ns, &keys[i]);
+		if (ret_blocks[i] != AC_NO_BLOCK)
+			hits++;
+	}
+	if ((uint64_t)s->npins + hits > c->max_pins)
+		return -EDQUOT;
+	/* Reserve first so no pin can fail half-way through. */
+	r = pinmap_reserve(&s->pins, hits);
+	if (r < 0)
+		return r;
+	now = c->now_ns();
+	for (i = 0; i < n; i++) {
+		uint32_t id = ret_blocks[i];
+
+		if (id == AC_NO_BLOCK)
+			continue;
+		c->blocks[id].atime = now;
+		pol_access(c, id, now);
+		pin_add(c, s, id);
+	}
+	c->ctr.lookups++;
+	c->ctr.lookup_keys += n;
+	c->ctr.lookup_hits += hits;
+	*ret_hits = hits;
+	return 0;
+}
+
+static uint32_t evictable(const struct cache *c)
+{
+	return c->ncached - c->npinned;
+}
+
+/* Makes @want more blocks FREE through the policy; -ENOSPC if it cannot. */
+static int evict_for(struct cache *c, uint32_t want, uint32_t *ret_evicted)
+{
+	uint32_t done = 0, before, i;
+	int got;
+
+	while (done < want) {
+		before = done;
+		got = c->policy->ops->pick_victims(c->policy, want - done,
+						   c->scratch, c->now_ns());
+		if (got < 0)
+			return got;
+		if (got == 0)
+			break;
+		if ((uint32_t)got > want - done)
+			got = (int)(want - done);
+		for (i = 0; i < (uint32_t)got; i++) {
+			if (cache_blk_evict(c, c->scratch[i], true) < 0) {
+				/* A policy bug: count it, never free it. */
+				c->ctr.policy_errors++;
+				continue;
+			}
+			c->ctr.evictions++;
+			done++;
+		}
+		/* A policy naming only bad victims must not spin us forever. */
+		if (done == before)
+			break;
+	}
+	if (ret_evicted)
+		*ret_evicted = done;
+	return done < want ? -ENOSPC : 0;
+}
+
+int cache_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
+		uint32_t count, uint32_t *ret_blocks)
+{
+	uint32_t i;
+	int r;
+
+	if (!ns_get(c, ns))
+		return -ENOENT;
+	if (count == 0)
+		return -EINVAL;
+	if ((uint64_t)s->nwriting + count > c->max_writing)
+		return -EDQUOT;
+	/* All-or-nothing: decide before evicting anything. */
+	if ((uint64_t)c->nfree + evictable(c) < count)
+		return -ENOSPC;
+	if (c->nfree < count) {
+		r = evict_for(c, count - c->nfree, NULL);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < count; i++)
+		cache_blk_alloc(c, s, ns, &ret_blocks[i]);
+	return 0;
+}
+
+int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
+		 const struct cache_commit_entry *e, uint32_t n,
+		 uint32_t *ret_blocks, uint32_t *ret_deduped)
+{
+	uint32_t i, deduped = 0, existing;
+	int r = 0;
+
+	if (!ns_get(c, ns))
+		return -ENOENT;
+	if (n == 0)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		const struct blk *b;
+
+		if (e[i].block >= c->nblocks) {
+			r = -EINVAL;
+			break;
+		}
+		b = &c->blocks[e[i].block];
+		if (b->state != BLK_WRITING) {
+			r = -EINVAL;
+			break;
+		}
+		if (b->owner != s) {
+			r = -EPERM;
+			break;
+		}
+		if (b->ns != ns || e[i].has_parent != (e[i].pos > 0) ||
+		    c->mark[e[i].block]) {
+			r = -EINVAL;
+			break;
+		}
+		c->mark[e[i].block] = 1;
+	}
+	/* mark[] must be all zero again whatever happened. */
+	for (uint32_t j = 0; j < i; j++)
+		c->mark[e[j].block] = 0;
+	if (r < 0)
+		return r;
+	if ((uint64_t)s->npins + n > c->max_pins)
+		return -EDQUOT;
+	r = pinmap_reserve(&s->pins, n);
+	if (r < 0)
+		return r;
+
+	for (i = 0; i < n; i++) {
+		existing = index_find(&c->index, ns, &e[i].key);
+		if (existing != INDEX_NONE) {
+			/* Published meanwhile: keep theirs, free ours. */
+			c->blocks[existing].atime = c->now_ns();
+			pin_add(c, s, existing);
+			cache_blk_abort(c, s, e[i].block);
+			c->ctr.aborts--;
+			ret_blocks[i] = existing;
+			deduped++;
+		} else {
+			cache_blk_commit(c, s, e[i].block, &e[i]);
+			ret_blocks[i] = e[i].block;
+		}
+	}
+	c->ctr.commits += n;
+	c->ctr.dedups += deduped;
+	*ret_deduped = deduped;
+	return 0;
+}
+
+int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
+		  uint32_t n, uint32_t *ret_released)
+{
+	uint32_t i;
+	int r = 0;
+
+	/*
+	 * mark[id] counts how often id is listed, so a block listed twice
+	 * needs two pins: validation sees the request as a whole.
+	 */
+	for (i = 0; i < n; i++) {
+		const struct blk *b;
+		uint32_t id = ids[i];
+
+		if (id >= c->nblocks) {
+			r = -EINVAL;
+			break;
+		}
+		b = &c->blocks[id];
+		c->mark[id]++;
+		if (b->state == BLK_WRITING) {
+			if (b->owner != s)
+				r = -EPERM;
+			else if (c->mark[id] > 1)
+				r = -EINVAL;
+		} else if (b->state == BLK_CACHED) {
+			if (pinmap_get(&s->pins, id) < c->mark[id])
+				r = -EPERM;
+		} else {
+			r = -EINVAL;
+		}
+		if (r < 0) {
+			i++;
+			break;
+		}
+	}
+	for (uint32_t j = 0; j < i; j++)
+		if (ids[j] < c->nblocks)
+			c->mark[ids[j]] = 0;
+	if (r < 0)
+		return r;
+
+	for (i = 0; i < n; i++) {
+		if (c->blocks[ids[i]].state == BLK_WRITING)
+			cache_blk_abort(c, s, ids[i]);
+		else
+			cache_blk_unpin(c, s, ids[i]);
+	}
+	*ret_released = n;
+	return 0;
+}
+
+int cache_flush_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed)
+{
+	uint32_t id, n = 0;
+
+	if (!ns_get(c, ns))
+		return -ENOENT;
+	for (id = 0; id < c->nblocks; id++) {
+		const struct blk *b = &c->blocks[id];
+
+		if (b->state != BLK_CACHED || b->ns != ns || b->pins)
+			continue;
+		cache_blk_evict(c, id, false);
+		n++;
+	}
+	c->ctr.flushed += n;
+	*ret_flushed = n;
+	return 0;
+}
+
+int cache_evict(struct cache *c, uint32_t want, uint32_t *ret_evicted)
+{
+	uint32_t done = 0;
+	int r;
+
+	if (want > evictable(c))
+		want = evictable(c);
+	r = want ? evict_for(c, want, &done) : 0;
+	*ret_evicted = done;
+	return r == -ENOSPC ? 0 : r;
+}
+
+const char *cache_policy_name(const struct cache *c)
+{
+	return c->policy ? c->policy->ops->name : "";
+}
+
+static int cmp_atime(const void *a, const void *b, void *arg)
+{
+	const struct blk *blocks = arg;
+	uint64_t ta = blocks[*(const uint32_t *)a].atime;
+	uint64_t tb = blocks[*(const uint32_t *)b].atime;
+
+	return ta < tb ? -1 : ta > tb;
+}
+
+int cache_set_policy(struct cache *c, const char *name)
+{
+	struct ac_policy *np, *old;
+	uint32_t i, n = 0;
+	int r;
+
+	r = ac_policy_create(name, c->nblocks, &np);
+	if (r < 0)
+		return r;
+	for (i = 0; i < c->nns; i++) {
+		r = pol_namespace(np, &c->ns[i]);
+		if (r < 0) {
+			ac_policy_free(np);
+			return r;
+		}
+	}
+	/*
+	 * Replay oldest access first so recency-based policies rebuild the
+	 * order they would have seen; pinned blocks are inserted unpinned
+	 * and then pinned, which the contract allows either way.
+	 */
+	for (i = 0; i < c->nblocks; i++)
+		if (c->blocks[i].state == BLK_CACHED)
+			c->scratch[n++] = i;
+	qsort_r(c->scratch, n, sizeof(*c->scratch), cmp_atime, c->blocks);
+	old = c->policy;
+	c->policy = np;
+	for (i = 0; i < n; i++) {
+		uint32_t id = c->scratch[i];
+		const struct blk *b = &c->blocks[id];
+		uint32_t parent = AC_BLOCK_NONE;
+
+		if (b->has_parent)
+			parent = index_find(&c->index, b->ns, &b->parent_key);
+		pol_insert(c, b, id, parent, false, b->atime);
+		if (b->pins)
+			pol_pin(c, id);
+	}
+	ac_policy_free(old);
+	return 0;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The block cache: block table, state machine, index, namespaces, per
+ * session pins, and the calls into the eviction policy. No I/O and no
+ * logging here, so tests and the fuzzer drive it directly.
+ *
+ * Block states and the only legal transitions:
+ *
+ *   FREE --alloc--> WRITING(owner) --commit--> CACHED(key, pins >= 1)
+ *                   WRITING(owner) --abort---> FREE
+ *   CACHED --pin/unpin--> CACHED        (pins counted per session)
+ *   CACHED(pins == 0) --evict/flush--> FREE
+ *
+ * Anything else is refused: -EINVAL for a block in the wrong state,
+ * -EPERM for a block owned (WRITING) or pinned by another session than
+ * the caller claims, -EBUSY for evicting a pinned block.
+ */
+#ifndef AC_DAEMON_CACHE_H
+#define AC_DAEMON_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "pinmap.h"
+
+struct ac_policy;
+
+#define AC_NO_BLOCK UINT32_MAX
+#define CACHE_MAX_NAMESPACES 1024
+#define CACHE_MODEL_ID_MAX 128
+
+enum blk_state {
+	BLK_FREE = 0,
+	BLK_WRITING,
+	BLK_CACHED,
+};
+
+struct cache_sess;
+
+struct blk {
+	uint8_t state;		/* enum blk_state */
+	bool has_parent;	/* pos > 0: parent_key is meaningful */
+	uint32_t ns;		/* WRITING, CACHED */
+	uint32_t pins;		/* CACHED: over all sessions */
+	uint32_t pos;		/* CACHED: index in its key chain */
+	uint32_t prev, next;	/* FREE: free list; WRITING: owner's list */
+	struct cache_sess *owner;	/* WRITING */
+	uint64_t atime;		/* last commit or lookup hit, ns */
+	struct ac_key key;
+	struct ac_key parent_key;
+};
+
+/* A session's footprint in the cache. Embedded in the daemon's session. */
+struct cache_sess {
+	uint64_t id;
+	struct pinmap pins;	/* block -> this session's pins on it */
+	uint32_t npins;		/* sum of the counts in pins */
+	uint32_t nwriting;
+	uint32_t writing_head;	/* AC_NO_BLOCK when empty */
+};
+
+enum ac_dtype_v1 {
+	CACHE_DTYPE_BF16 = 1,
+	CACHE_DTYPE_FP16 = 2,
+	CACHE_DTYPE_FP32 = 3,
+};
+
+struct cache_layout {
+	char model_id[CACHE_MODEL_ID_MAX + 1];
+	uint32_t num_layers;
+	uint32_t num_kv_heads;
+	uint32_t head_dim;
+	uint32_t dtype;		/* enum ac_dtype_v1 */
+	uint32_t block_tokens;
+};
+
+struct cache_ns {
+	uint32_t id;		/* >= 1: 0 is proto3's "unset" */
+	struct cache_layout layout;
+	uint64_t bytes_per_block;
+	uint32_t cached;	/* CACHED blocks in this namespace */
+};
+
+struct cache_counters {
+	uint64_t lookups;
+	uint64_t lookup_keys;
+	uint64_t lookup_hits;
+	uint64_t allocs;	/* blocks handed out */
+	uint64_t aborts;
+	uint64_t commits;	/* entries committed, dedups included */
+	uint64_t dedups;
+	uint64_t evictions;	/* by the policy, for Alloc or admin evict */
+	uint64_t flushed;	/* by namespace flush */
+	uint64_t policy_errors;	/* victims the policy should not have named */
+};
+
+struct cache {
+	struct blk *blocks;
+	uint32_t nblocks;
+	uint64_t block_bytes;
+
+	uint32_t free_head;
+	uint32_t nfree;
+	uint32_t nwriting;
+	uint32_t ncached;
+	uint32_t npinned;	/* CACHED with pins > 0 */
+
+	struct index index;
+	struct ac_policy *policy;
+
+	struct cache_ns *ns;
+	uint32_t nns;
+
+	uint32_t max_pins;	/* per session */
+	uint32_t max_writing;	/* per session */
+
+	uint32_t *scratch;	/* nblocks entries: victims */
+	uint32_t *mark;		/* nblocks entries, kept zeroed */
+
+	struct cache_counters ctr;
+	/* Monotonic time source; tests and the simulator may replace it. */
+	uint64_t (*now_ns)(void);
+};
+
+struct cache_commit_entry {
+	struct ac_key key;
+	uint32_t block;
+	uint32_t pos;
+	bool has_parent;
+	struct ac_key parent_key;
+};
+
+uint64_t cache_clock_monotonic(void);
+
+int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
+	       const char *policy, uint64_t seed);
+void cache_fini(struct cache *c);
+void cache_set_limits(struct cache *c, uint32_t max_pins,
+		      uint32_t max_writing);
+
+void cache_sess_init(struct cache_sess *s, uint64_t id);
+/* Drops every pin of @s and aborts its WRITING blocks; @s can be reused. */
+void cache_sess_release_all(struct cache *c, struct cache_sess *s);
+
+/* The state machine, one transition each (see the top of this file). */
+int cache_blk_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
+		    uint32_t *ret_id);
+int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id);
+int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
+		     const struct cache_commit_entry *e);
+int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id);
+int cache_blk_unpin(struct cache *c, struct cache_sess *s, uint32_t id);
+/* @by_policy: the policy already dropped it (pick_victims); else on_remove. */
+int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy);
+
+/*
+ * Protocol operations. Each validates everything first and then applies
+ * all of it, so an error changes nothing.
+ */
+int cache_register_ns(struct cache *c, const struct cache_layout *l,
+		      uint32_t *ret_ns, uint64_t *ret_bytes_per_block);
+const struct cache_ns *cache_find_ns(const struct cache *c, uint32_t ns);
+/* @ret_blocks gets n entries (AC_NO_BLOCK for a miss); hits are pinned. */
+int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
+		 const struct ac_key *keys, uint32_t n, uint32_t *ret_blocks,
+		 uint32_t *ret_hits);
+int cache_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
+		uint32_t count, uint32_t *ret_blocks);
+int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
+		 const struct cache_commit_entry *e, uint32_t n,
+		 uint32_t *ret_blocks, uint32_t *ret_deduped);
+int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
+		  uint32_t n, uint32_t *ret_released);
+
+/* Admin operations. */
+int cache_flush_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed);
+int cache_evict(struct cache *c, uint32_t want, uint32_t *ret_evicted);
+/* Replaces the policy, replaying every CACHED block into the new one. */
+int cache_set_policy(struct cache *c, const char *name);
+const char *cache_policy_name(const struct cache *c);
+
+/* Bytes per block of a layout, 0 on overflow or a bad dtype. */
+uint64_t cache_layout_bytes(const struct cache_layout *l);
+
+#endif /* AC_DAEMON_CACHE_H */

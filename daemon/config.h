@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asymcached configuration: compiled-in defaults, then the INI file, then
+ * command-line flags, each value checked by the same setter so a flag and
+ * a file line are held to the same ranges. docs/daemon.md is the reference.
+ */
+#ifndef AC_DAEMON_CONFIG_H
+#define AC_DAEMON_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CFG_DEFAULT_SOCKET	"/run/asymcache/asymcached.sock"
+#define CFG_DEFAULT_GROUP	"asymcache"
+#define CFG_ERR_MAX		512
+#define CFG_MAX_KEYS		24
+#define CFG_WHERE_MAX		96
+
+enum cfg_backend {
+	CFG_BACKEND_AUTO,
+	CFG_BACKEND_HOST,
+	CFG_BACKEND_CUDA,
+};
+
+struct daemon_limits {
+	uint32_t max_packet;
+	uint32_t max_keys_per_lookup;
+	uint32_t max_pins_per_session;
+	uint32_t max_writing_per_session;
+	uint32_t max_sessions;
+};
+
+struct daemon_config {
+	char config_path[PATH_MAX];
+	bool foreground;
+
+	/* [daemon] */
+	char socket_path[108];		/* sizeof(sun_path) */
+	uint32_t socket_mode;
+	int log_level;
+	char dbus_address[512];
+
+	/* [pool] */
+	int backend;			/* enum cfg_backend */
+	int gpu;
+	uint64_t pool_bytes;
+	uint64_t block_bytes;
+	char group[64];
+	bool group_is_default;		/* not named by file or flag */
+
+	/* [policy] */
+	char policy[32];		/* resolved: never empty after cfg_finish */
+
+	/* [limits] */
+	struct daemon_limits limits;
+
+	/* Where each key got its value ("FILE:LINE", "--flag", "default"). */
+	char origin[CFG_MAX_KEYS][CFG_WHERE_MAX];
+};
+
+/* What the command line asked for besides settings. */
+enum cfg_action {
+	CFG_ACTION_RUN,
+	CFG_ACTION_HELP,
+	CFG_ACTION_VERSION,
+};
+
+void cfg_defaults(struct daemon_config *cfg);
+
+/*
+ * Sets one key, as the INI file would. @where names the origin for error
+ * messages ("FILE:LINE" or "--flag"). On error writes
+ * "WHERE: [section] key: why" to @err and returns -EINVAL (-ENOENT for an
+ * unknown key).
+ */
+int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
+	    const char *value, const char *where, char *err, size_t errlen);
+
+/*
+ * Parses @path into @cfg. A missing file is -ENOENT (the caller decides
+ * whether the default path may be absent); any bad line is -EINVAL with
+ * "FILE:LINE: [section] key: why" in @err.
+ */
+int cfg_load_file(struct daemon_config *cfg, const char *path, char *err,
+		  size_t errlen);
+
+/*
+ * The whole start-up sequence: defaults, file (-c or the default path),
+ * flags, cross-checks. Returns 0 and sets *ret_action, or -errno with the
+ * message in @err. getopt state is reset, so it may be called repeatedly.
+ */
+int cfg_from_cmdline(struct daemon_config *cfg, int argc, char **argv,
+		     enum cfg_action *ret_action, char *err, size_t errlen);
+
+/* Checks that span keys (block_bytes <= bytes, ...) and resolves defaults. */
+int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen);
+
+/* Size with optional K/M/G/T suffix (binary multiples, optional "B"/"iB"). */
+int cfg_parse_size(const char *s, uint64_t *ret);
+
+const char *cfg_backend_to_string(int backend);
+void cfg_print_help(const char *prog);
+
+#endif /* AC_DAEMON_CONFIG_H */

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daemon core (pool, cache, buffers), the peer check, sessions and the
+ * admin calls. The event loop lives in loop.c.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "asymcache.pb-c.h"
+#include "daemon.h"
+#include "log.h"
+
+static int alloc_buffers(struct daemon *d, uint32_t max_keys, size_t arena)
+{
+	uint32_t *lb;
+	void *segs, **ptrs;
+	uint8_t *ar;
+
+	if (max_keys > d->lookup_cap) {
+		lb = realloc(d->lookup_blocks, max_keys * sizeof(*lb));
+		if (!lb)
+			return -ENOMEM;
+		d->lookup_blocks = lb;
+		segs = realloc(d->segments,
+			       max_keys * sizeof(Asymcache__V1__Segment));
+		if (!segs)
+			return -ENOMEM;
+		d->segments = segs;
+		ptrs = realloc(d->segment_ptrs, max_keys * sizeof(*ptrs));
+		if (!ptrs)
+			return -ENOMEM;
+		d->segment_ptrs = ptrs;
+		d->lookup_cap = max_keys;
+	}
+	if (arena > d->arena_size) {
+		ar = realloc(d->arena, arena);
+		if (!ar)
+			return -ENOMEM;
+		d->arena = ar;
+		d->arena_size = arena;
+	}
+	return 0;
+}
+
+static int resolve_group(struct daemon *d)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int r;
+
+	d->have_group = false;
+	if (!d->cfg.group[0])
+		return 0;
+	r = getgrnam_r(d->cfg.group, &gr, buf, sizeof(buf), &res);
+	if (r || !res) {
+		if (d->cfg.group_is_default) {
+			log_warning("group '%s' does not exist: only root and uid %u may attach",
+				    d->cfg.group, (unsigned int)geteuid());
+			return 0;
+		}
+		return log_error_errno(r ? -r : -ENOENT,
+				       "group '%s' not found", d->cfg.group);
+	}
+	d->group_gid = gr.gr_gid;
+	d->have_group = true;
+	return 0;
+}
+
+int daemon_core_init(struct daemon *d)
+{
+	const struct pool_ops *ops;
+	uint64_t seed = 0;
+	int r;
+
+	d->listen_fd = -1;
+	d->signal_fd = -1;
+	d->next_session_id = 1;
+	log_set_max_level(d->cfg.log_level);
+
+	r = resolve_group(d);
+	if (r < 0)
+		return r;
+	r = pool_pick(cfg_backend_to_string(d->cfg.backend), &ops);
+	if (r < 0)
+		return log_error_errno(r, "pool backend '%s' is not usable here",
+				       cfg_backend_to_string(d->cfg.backend));
+	if (d->cfg.backend == CFG_BACKEND_AUTO)
+		log_info("backend=auto: using the %s backend", ops->name);
+	r = pool_create(&d->pool, ops, d->cfg.pool_bytes, d->cfg.block_bytes,
+			d->cfg.gpu);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the %s pool of %llu bytes: %m",
+				       ops->name,
+				       (unsigned long long)d->cfg.pool_bytes);
+	/* A random seed keeps crafted keys from piling into one bucket. */
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = cache_clock_monotonic() ^ (uint64_t)getpid();
+	r = cache_init(&d->cache, d->pool.nblocks, d->pool.block_bytes,
+		       d->cfg.policy, seed);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up %u blocks with policy '%s': %m",
+				d->pool.nblocks, d->cfg.policy);
+		goto out_pool;
+	}
+	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
+			 d->cfg.limits.max_writing_per_session);
+	r = alloc_buffers(d, d->cfg.limits.max_keys_per_lookup,
+			  4ULL * d->cfg.limits.max_packet);
+	if (r < 0) {
+		log_error_errno(r, "cannot allocate request buffers: %m");
+		goto out_cache;
+	}
+	log_info("pool: %s, %llu bytes, %u blocks of %llu bytes, policy %s",
+		 ops->name, (unsigned long long)d->pool.bytes,
+		 d->pool.nblocks, (unsigned long long)d->pool.block_bytes,
+		 cache_policy_name(&d->cache));
+	return 0;
+
+out_cache:
+	cache_fini(&d->cache);
+out_pool:
+	pool_destroy(&d->pool);
+	return r;
+}
+
+void daemon_core_fini(struct daemon *d)
+{
+	while (d->sessions)
+		session_free(d->sessions);
+	cache_fini(&d->cache);
+	pool_destroy(&d->pool);
+	free(d->lookup_blocks);
+	free(d->segments);
+	free(d->segment_ptrs);
+	free(d->u32buf);
+	free(d->commit_buf);
+	free(d->arena);
+	d->lookup_blocks = NULL;
+	d->segments = NULL;
+	d->segment_ptrs = NULL;
+	d->u32buf = NULL;
+	d->commit_buf = NULL;
+	d->arena = NULL;
+	d->lookup_cap = d->u32cap = d->commit_cap = 0;
+	d->arena_size = 0;
+}
+
+bool daemon_peer_allowed(const struct daemon *d, uid_t uid, gid_t gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = 256, i;
+
+	/*
+	 * The daemon's own user could ptrace it anyway, so admitting it
+	 * grants nothing new; it lets tests run an unprivileged daemon.
+	 */
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (!d->have_group)
+		return false;
+	if (gid == d->group_gid)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
+		return false;
+	/* More than 256 groups: the check sees the first 256 only. */
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		n = 256;
+	for (i = 0; i < n; i++)
+		if (groups[i] == d->group_gid)
+			return true;
+	return false;
+}
+
+struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
+			    gid_t gid)
+{
+	struct session *s;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->rbuf_size = d->cfg.limits.max_packet;
+	s->rbuf = malloc(s->rbuf_size);
+	if (!s->rbuf) {
+		free(s);
+		return NULL;
+	}
+	s->d = d;
+	s->fd = fd;
+	s->pid = pid;
+	s->uid = uid;
+	s->gid = gid;
+	s->id = d->next_session_id++;
+	s->send_fd = -1;
+	s->allowed = daemon_peer_allowed(d, uid, gid);
+	s->connected_ns = cache_clock_monotonic();
+	s->op_recv.type = LOOP_OP_RECV;
+	s->op_recv.owner = s;
+	s->op_send.type = LOOP_OP_SEND;
+	s->op_send.owner = s;
+	cache_sess_init(&s->cs, s->id);
+
+	s->next = d->sessions;
+	if (d->sessions)
+		d->sessions->prev = s;
+	d->sessions = s;
+	d->nsessions++;
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	struct daemon *d;
+
+	if (!s)
+		return;
+	d = s->d;
+	cache_sess_release_all(&d->cache, &s->cs);
+	pinmap_fini(&s->cs.pins);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		d->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	d->nsessions--;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->rbuf);
+	free(s->sbuf);
+	free(s);
+}
+
+void daemon_get_block_counts(const struct daemon *d,
+			     struct daemon_block_counts *ret)
+{
+	const struct cache *c = &d->cache;
+
+	ret->nblocks = c->nblocks;
+	ret->free = c->nfree;
+	ret->writing = c->nwriting;
+	ret->cached = c->ncached;
+	ret->pinned = c->npinned;
+	ret->evictable = c->ncached - c->npinned;
+}
+
+const struct cache_counters *daemon_cache_counters(const struct daemon *d)
+{
+	return &d->cache.ctr;
+}
+
+const struct daemon_counters *daemon_counters(const struct daemon *d)
+{
+	return &d->ctr;
+}
+
+double daemon_hit_rate(const struct daemon *d)
+{
+	const struct cache_counters *c = &d->cache.ctr;
+
+	if (!c->lookup_keys)
+		return 0.0;
+	return (double)c->lookup_hits / (double)c->lookup_keys;
+}
+
+const char *daemon_backend_name(const struct daemon *d)
+{
+	return d->pool.ops ? d->pool.ops->name : "";
+}
+
+int daemon_foreach_session(struct daemon *d,
+			   int (*cb)(const struct daemon_session_info *i,
+				     void *userdata),
+			   void *userdata)
+{
+	struct session *s;
+	int r;
+
+	for (s = d->sessions; s; s = s->next) {
+		struct daemon_session_info i = {
+			.id = s->id,
+			.pid = s->pid,
+			.uid = s->uid,
+			.gid = s->gid,
+			.name = s->name,
+			.pins = s->cs.npins,
+			.pinned_blocks = s->cs.pins.used,
+			.writing = s->cs.nwriting,
+			.requests = s->requests,
+			.attached = s->attached,
+		};
+
+		r = cb(&i, userdata);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int daemon_foreach_namespace(struct daemon *d,
+			     int (*cb)(const struct daemon_ns_info *i,
+				       void *userdata),
+			     void *userdata)
+{
+	uint32_t k;
+	int r;
+
+	for (k = 0; k < d->cache.nns; k++) {
+		const struct cache_ns *ns = &d->cache.ns[k];
+		struct daemon_ns_info i = {
+			.ns_id = ns->id,
+			.layout = &ns->layout,
+			.bytes_per_block = ns->bytes_per_block,
+			.cached = ns->cached,
+		};
+
+		r = cb(&i, userdata);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int daemon_set_policy(struct daemon *d, const char *name)
+{
+	char old[32];
+	int r;
+
+	snprintf(old, sizeof(old), "%s", cache_policy_name(&d->cache));
+	r = cache_set_policy(&d->cache, name);
+	if (r < 0)
+		return log_warning_errno(r, "cannot switch policy to '%s': %m",
+					 name);
+	snprintf(d->cfg.policy, sizeof(d->cfg.policy), "%s", name);
+	log_notice("policy switched from %s to %s (%u cached blocks replayed)",
+		   old, name, d->cache.ncached);
+	daemon_notify_status(d);
+	return 0;
+}
+
+const char *daemon_policy_name(const struct daemon *d)
+{
+	return cache_policy_name(&d->cache);
+}
+
+int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
+			   uint32_t *ret_flushed)
+{
+	int r;
+
+	r = cache_flush_ns(&d->cache, ns_id, ret_flushed);
+	if (r == 0)
+		log_notice("namespace %u flushed: %u blocks freed", ns_id,
+			   *ret_flushed);
+	return r;
+}
+
+int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted)
+{
+	int r;
+
+	r = cache_evict(&d->cache, n, ret_evicted);
+	if (r == 0)
+		log_notice("admin eviction: %u of %u blocks freed",
+			   *ret_evicted, n);
+	return r;
+}
+
+static bool restart_only_changed(const struct daemon_config *a,
+				 const struct daemon_config *b,
+				 const char **ret_key)
+{
+	if (strcmp(a->socket_path, b->socket_path))
+		*ret_key = "[daemon] socket";
+	else if (a->socket_mode != b->socket_mode)
+		*ret_key = "[daemon] socket_mode";
+	else if (a->backend != b->backend)
+		*ret_key = "[pool] backend";
+	else if (a->gpu != b->gpu)
+		*ret_key = "[pool] gpu";
+	else if (a->pool_bytes != b->pool_bytes)
+		*ret_key = "[pool] bytes";
+	else if (a->block_bytes != b->block_bytes)
+		*ret_key = "[pool] block_bytes";
+	else if (strcmp(a->group, b->group))
+		*ret_key = "[pool] group";
+	else
+		return false;
+	return true;
+}
+
+int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
+{
+	struct daemon_config *n;
+	enum cfg_action action;
+	const char *key;
+	int r;
+
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->argv)
+		r = cfg_from_cmdline(n, d->argc, d->argv, &action, err, errlen);
+	else {
+		cfg_defaults(n);
+		r = cfg_load_file(n, d->cfg.config_path, err, errlen);
+		if (r == 0)
+			r = cfg_finish(n, err, errlen);
+	}
+	if (r < 0)
+		goto out;
+	if (restart_only_changed(&d->cfg, n, &key)) {
+		snprintf(err, errlen, "%s changed: it takes effect on restart only",
+			 key);
+		r = -EBUSY;
+		goto out;
+	}
+	r = alloc_buffers(d, n->limits.max_keys_per_lookup,
+			  4ULL * n->limits.max_packet);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (strcmp(n->policy, cache_policy_name(&d->cache))) {
+		r = cache_set_policy(&d->cache, n->policy);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot switch policy to '%s': %s",
+				 n->policy, strerror(-r));
+			goto out;
+		}
+	}
+	cache_set_limits(&d->cache, n->limits.max_pins_per_session,
+			 n->limits.max_writing_per_session);
+	/*
+	 * Sessions keep the receive buffer sized at accept time; a larger
+	 * max_packet applies to new sessions.
+	 */
+	n->foreground = d->cfg.foreground;
+	n->group_is_default = d->cfg.group_is_default;
+	d->cfg = *n;
+	log_set_max_level(d->cfg.log_level);
+	log_notice("configuration reloaded from %s", d->cfg.config_path);
+	r = 0;
+out:
+	free(n);
+	return r;
+}
+
+void daemon_notify_status(struct daemon *d)
+{
+	const struct cache *c = &d->cache;
+
+	sd_notifyf(0,
+		   "STATUS=%u sessions; blocks: %u free, %u writing, %u cached (%u pinned); policy %s",
+		   d->nsessions, c->nfree, c->nwriting, c->ncached, c->npinned,
+		   cache_policy_name(c));
+}

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asymcached internals: the daemon state, the event-loop hooks and the
+ * calls an admin interface (sd-bus, tests) needs. Internal header: the
+ * daemon's own files and its tests include it; nothing is installed.
+ *
+ * Threading: everything runs on the one event-loop thread. Hooks are
+ * called from the loop and may call every function declared here.
+ */
+#ifndef AC_DAEMON_DAEMON_H
+#define AC_DAEMON_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "cache.h"
+#include "config.h"
+#include "pool.h"
+
+struct daemon;
+struct io_uring;
+
+/* ---- event loop ------------------------------------------------------ */
+
+enum loop_op_type {
+	LOOP_OP_ACCEPT = 1,
+	LOOP_OP_RECV,
+	LOOP_OP_SEND,
+	LOOP_OP_SIGNAL,
+	LOOP_OP_WATCH,
+	LOOP_OP_TIMER,
+	LOOP_OP_IGNORE,		/* cancels and removes: result unused */
+};
+
+/* Every SQE's user_data points at one of these. */
+struct loop_op {
+	uint8_t type;		/* enum loop_op_type */
+	void *owner;
+};
+
+struct loop_watch;
+struct loop_timer;
+
+/*
+ * A watch polls an extra fd through the ring (IORING_OP_POLL_ADD, one
+ * shot, re-armed by the loop). The callback gets the poll revents and
+ * returns the events to wait for next (> 0), 0 to end the watch (the loop
+ * frees it), or -errno (logged; the watch ends too). sd-bus plugs in here:
+ * return sd_bus_get_events() after sd_bus_process().
+ */
+typedef int (*loop_watch_fn)(struct loop_watch *w, uint32_t revents,
+			     void *userdata);
+/* A periodic timer (IORING_OP_TIMEOUT). Return 0 to keep it, < 0 to end. */
+typedef int (*loop_timer_fn)(struct loop_timer *t, void *userdata);
+/* Runs before every wait for completions: flush queues, update events. */
+typedef void (*loop_prepare_fn)(struct daemon *d, void *userdata);
+
+int loop_add_watch(struct daemon *d, int fd, uint32_t events,
+		   loop_watch_fn cb, void *userdata,
+		   struct loop_watch **ret_watch);
+/* Changes what @w waits for; takes effect at once (re-arms the poll). */
+int loop_watch_set_events(struct loop_watch *w, uint32_t events);
+/* Ends the watch; the callback is not called again. The fd stays open. */
+void loop_remove_watch(struct loop_watch *w);
+
+int loop_add_timer(struct daemon *d, uint64_t period_ns, loop_timer_fn cb,
+		   void *userdata, struct loop_timer **ret_timer);
+void loop_remove_timer(struct loop_timer *t);
+
+/* At most DAEMON_MAX_PREPARE hooks; -ENOSPC beyond. */
+#define DAEMON_MAX_PREPARE 4
+int loop_add_prepare(struct daemon *d, loop_prepare_fn cb, void *userdata);
+
+/* ---- sessions -------------------------------------------------------- */
+
+#define SESSION_NAME_MAX 64
+
+struct session {
+	struct daemon *d;
+	struct session *prev, *next;
+	struct cache_sess cs;		/* pins and WRITING blocks */
+	uint64_t id;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool allowed;			/* peer passed the group check */
+	bool hello_done;
+	bool attached;			/* pool 0 (the only pool in v1) */
+	bool closing;			/* close once the last op completes */
+	bool recv_armed;
+	bool send_armed;
+	char name[SESSION_NAME_MAX + 1];
+	uint64_t requests;
+	uint64_t connected_ns;
+
+	struct loop_op op_recv, op_send;
+	uint8_t *rbuf;			/* max_packet + 1: detects oversize */
+	size_t rbuf_size;
+	struct iovec riov;
+	struct msghdr rmsg;
+
+	uint8_t *sbuf;			/* packed Response */
+	size_t sbuf_cap;
+	size_t slen;
+	int send_fd;			/* SCM_RIGHTS payload or -1 */
+	struct iovec siov;
+	struct msghdr smsg;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+};
+
+/* ---- daemon ---------------------------------------------------------- */
+
+struct daemon_counters {
+	uint64_t sessions_accepted;
+	uint64_t sessions_refused;	/* group check or max_sessions */
+	uint64_t requests;
+	uint64_t errors;		/* Error responses sent */
+	uint64_t bad_packets;		/* unparsable: session closed */
+};
+
+struct daemon {
+	struct daemon_config cfg;
+	/* The command line, kept so a reload applies the same flags again. */
+	int argc;
+	char **argv;
+	struct pool pool;
+	struct cache cache;
+	gid_t group_gid;
+	bool have_group;
+
+	struct io_uring *ring;
+	int listen_fd;
+	int signal_fd;
+	bool stopping;
+	bool listening;
+	bool loop_running;
+	int exit_code;
+	struct loop_op op_accept, op_signal;
+	struct signalfd_siginfo *siginfo;
+
+	struct session *sessions;	/* list head */
+	uint32_t nsessions;
+	uint64_t next_session_id;
+	struct daemon_counters ctr;
+
+	struct {
+		loop_prepare_fn cb;
+		void *userdata;
+	} prepare[DAEMON_MAX_PREPARE];
+	unsigned int nprepare;
+
+	/* Reused per request, never per key (see docs/daemon.md). */
+	uint32_t *lookup_blocks;	/* max_keys_per_lookup */
+	void *segments;			/* Segment structs */
+	void **segment_ptrs;
+	uint32_t lookup_cap;
+	uint32_t *u32buf;
+	uint32_t u32cap;
+	struct cache_commit_entry *commit_buf;
+	uint32_t commit_cap;
+	uint8_t *arena;			/* protobuf-c unpack arena */
+	size_t arena_size, arena_used;
+};
+
+/*
+ * Brings up pool, cache and policy from d->cfg (already filled) without
+ * touching any socket or ring: tests and the fuzzer use just this.
+ */
+int daemon_core_init(struct daemon *d);
+void daemon_core_fini(struct daemon *d);
+
+/* Full daemon: core, socket, ring, signals. */
+int daemon_start(struct daemon *d);
+/* Runs until SIGTERM/SIGINT or daemon_request_stop(); returns exit code. */
+int daemon_run(struct daemon *d);
+void daemon_request_stop(struct daemon *d, int exit_code);
+void daemon_stop(struct daemon *d);
+
+/*
+ * The peer check: uid 0, the daemon's own uid, or membership (primary or
+ * supplementary) in the pool group.
+ */
+bool daemon_peer_allowed(const struct daemon *d, uid_t uid, gid_t gid);
+
+/* A session not bound to a socket (fuzzer, tests); fd -1. */
+struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
+			    gid_t gid);
+/* Releases pins and WRITING blocks and frees (closes fd if >= 0). */
+void session_free(struct session *s);
+
+/*
+ * Decodes one packet, runs it and leaves the packed Response in s->sbuf
+ * (s->slen bytes, s->send_fd for SCM_RIGHTS). Returns 0 when there is a
+ * response to send (s->closing may be set to close after sending it), or
+ * -EBADMSG when the packet could not be parsed: close without an answer.
+ * @truncated: the packet was larger than max_packet.
+ */
+int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
+		    size_t len, bool truncated);
+
+/* ---- admin interface ------------------------------------------------- */
+
+struct daemon_block_counts {
+	uint32_t nblocks;
+	uint32_t free;
+	uint32_t writing;
+	uint32_t cached;
+	uint32_t pinned;
+	uint32_t evictable;
+};
+
+struct daemon_session_info {
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const char *name;		/* valid until the next loop iteration */
+	uint32_t pins;
+	uint32_t pinned_blocks;
+	uint32_t writing;
+	uint64_t requests;
+	bool attached;
+};
+
+struct daemon_ns_info {
+	uint32_t ns_id;
+	const struct cache_layout *layout;
+	uint64_t bytes_per_block;
+	uint32_t cached;
+};
+
+void daemon_get_block_counts(const struct daemon *d,
+			     struct daemon_block_counts *ret);
+const struct cache_counters *daemon_cache_counters(const struct daemon *d);
+const struct daemon_counters *daemon_counters(const struct daemon *d);
+/* Hit rate over all lookups so far, 0..1 (0 before any lookup). */
+double daemon_hit_rate(const struct daemon *d);
+const char *daemon_backend_name(const struct daemon *d);
+
+/* Calls @cb for each session / namespace; a non-zero return stops. */
+int daemon_foreach_session(struct daemon *d,
+			   int (*cb)(const struct daemon_session_info *i,
+				     void *userdata),
+			   void *userdata);
+int daemon_foreach_namespace(struct daemon *d,
+			     int (*cb)(const struct daemon_ns_info *i,
+				       void *userdata),
+			     void *userdata);
+
+/* -ENOENT for an unknown policy; the index and the pins are kept. */
+int daemon_set_policy(struct daemon *d, const char *name);
+const char *daemon_policy_name(const struct daemon *d);
+/* Evicts every unpinned CACHED block of @ns_id. */
+int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
+			   uint32_t *ret_flushed);
+/* Evicts up to @n unpinned blocks through the policy. */
+int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted);
+/*
+ * Re-reads the config file (d->cfg.config_path, or none when the daemon
+ * was started with -c /dev/null). log_level, policy and [limits] take
+ * effect; socket and [pool] keys need a restart: a changed one is an error
+ * (-EBUSY, message in @err) and nothing is applied.
+ */
+int daemon_reload_config(struct daemon *d, char *err, size_t errlen);
+
+/* sd_notify(STATUS=...) with the block counts; no-op without systemd. */
+void daemon_notify_status(struct daemon *d);
+
+#endif /* AC_DAEMON_DAEMON_H */

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Protocol v1: one Request packet in, one Response packet out. Every field
+ * is checked here or in cache.c before anything changes; errors go back as
+ * Response.error {positive errno, message}. See proto/asymcache.proto.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ac_config.h"
+#include "asymcache.pb-c.h"
+#include "daemon.h"
+#include "log.h"
+
+#define PROTOCOL_VERSION 1
+#define LAYOUT_VERSION 1
+
+typedef Asymcache__V1__Request Request;
+typedef Asymcache__V1__Response Response;
+
+/*
+ * protobuf-c allocator over a per-daemon bump arena: a request is unpacked
+ * without a malloc per field and dropped in one step. Requests that outgrow
+ * the arena (it is sized from max_packet) fall back to malloc.
+ */
+static void *arena_alloc(void *data, size_t size)
+{
+	struct daemon *d = data;
+	size_t off = (d->arena_used + 15) & ~(size_t)15;
+
+	if (d->arena && size <= d->arena_size && off <= d->arena_size - size) {
+		d->arena_used = off + size;
+		return d->arena + off;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *ptr)
+{
+	struct daemon *d = data;
+	uint8_t *p = ptr;
+
+	if (d->arena && p >= d->arena && p < d->arena + d->arena_size)
+		return;
+	free(ptr);
+}
+
+static int ensure_sbuf(struct session *s, size_t len)
+{
+	uint8_t *n;
+	size_t cap;
+
+	if (len <= s->sbuf_cap)
+		return 0;
+	cap = s->sbuf_cap ? s->sbuf_cap : 256;
+	while (cap < len)
+		cap *= 2;
+	n = realloc(s->sbuf, cap);
+	if (!n)
+		return -ENOMEM;
+	s->sbuf = n;
+	s->sbuf_cap = cap;
+	return 0;
+}
+
+static int pack_response(struct session *s, const Response *resp)
+{
+	size_t len = asymcache__v1__response__get_packed_size(resp);
+	int r;
+
+	r = ensure_sbuf(s, len);
+	if (r < 0)
+		return r;
+	s->slen = asymcache__v1__response__pack(resp, s->sbuf);
+	return 0;
+}
+
+static int reply_error(struct daemon *d, struct session *s, uint64_t id,
+		       int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int reply_error(struct daemon *d, struct session *s, uint64_t id,
+		       int err, const char *fmt, ...)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__Error e = ASYMCACHE__V1__ERROR__INIT;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e.code = err < 0 ? -err : err;
+	e.message = msg;
+	resp.id = id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ERROR;
+	resp.error = &e;
+	d->ctr.errors++;
+	log_debug("session %llu: request %llu: error %d: %s",
+		  (unsigned long long)s->id, (unsigned long long)id, e.code,
+		  msg);
+	s->send_fd = -1;
+	return pack_response(s, &resp);
+}
+
+static void fill_pool_info(const struct daemon *d, Asymcache__V1__PoolInfo *pi)
+{
+	asymcache__v1__pool_info__init(pi);
+	pi->pool_id = 0;
+	pi->backend = (char *)d->pool.ops->name;
+	pi->device = d->pool.device;
+	pi->bytes = d->pool.bytes;
+	pi->block_bytes = (uint32_t)d->pool.block_bytes;
+	pi->nblocks = d->pool.nblocks;
+}
+
+static bool name_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if (!isprint((unsigned char)*s) || n >= max)
+			return false;
+	return true;
+}
+
+static int do_hello(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
+	Asymcache__V1__PoolInfo pi, *pools[1] = { &pi };
+	const Asymcache__V1__Hello *h = req->hello;
+
+	if (s->hello_done)
+		return reply_error(d, s, req->id, EPROTO, "hello: already said");
+	if (!s->allowed) {
+		s->closing = true;
+		return reply_error(d, s, req->id, EACCES,
+				   "hello: uid %u is neither root nor in group '%s'",
+				   (unsigned int)s->uid, d->cfg.group);
+	}
+	if (h->protocol_version != PROTOCOL_VERSION) {
+		s->closing = true;
+		return reply_error(d, s, req->id, EPROTONOSUPPORT,
+				   "hello: protocol version %u, this daemon speaks %u",
+				   h->protocol_version, PROTOCOL_VERSION);
+	}
+	if (!name_ok(h->client_name, SESSION_NAME_MAX))
+		return reply_error(d, s, req->id, EINVAL,
+				   "hello: client_name must be <= %d printable bytes",
+				   SESSION_NAME_MAX);
+	snprintf(s->name, sizeof(s->name), "%s", h->client_name);
+	s->hello_done = true;
+	log_info("session %llu: hello from '%s' (pid %d uid %u)",
+		 (unsigned long long)s->id, s->name, (int)s->pid,
+		 (unsigned int)s->uid);
+
+	fill_pool_info(d, &pi);
+	hr.protocol_version = PROTOCOL_VERSION;
+	hr.daemon_version = (char *)AC_VERSION;
+	hr.layout_version = LAYOUT_VERSION;
+	hr.n_pools = 1;
+	hr.pools = pools;
+	hr.session_id = s->id;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_HELLO;
+	resp.hello = &hr;
+	return pack_response(s, &resp);
+}
+
+static int do_attach(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
+	Asymcache__V1__PoolInfo pi;
+	uint8_t handle[POOL_IPC_HANDLE_MAX];
+	size_t hlen = 0;
+	int fd = -1, r;
+
+	if (req->attach->pool_id != 0)
+		return reply_error(d, s, req->id, ENOENT,
+				   "attach: no pool %u", req->attach->pool_id);
+	r = d->pool.ops->export_handle(&d->pool, &fd, handle, &hlen);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "attach: cannot export the pool: %s",
+				   strerror(-r));
+	s->attached = true;
+	fill_pool_info(d, &pi);
+	ar.pool = &pi;
+	ar.ipc_handle.data = handle;
+	ar.ipc_handle.len = hlen;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ATTACH;
+	resp.attach = &ar;
+	r = pack_response(s, &resp);
+	if (r == 0)
+		s->send_fd = fd;
+	return r;
+}
+
+static int do_register(struct daemon *d, struct session *s,
+		       const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__RegisterNamespaceReply rr =
+		ASYMCACHE__V1__REGISTER_NAMESPACE_REPLY__INIT;
+	const Asymcache__V1__RegisterNamespace *rn = req->register_namespace;
+	const Asymcache__V1__NamespaceLayout *l = rn->layout;
+	struct cache_layout cl;
+	uint64_t bpb;
+	uint32_t ns;
+	size_t mlen;
+	int r;
+
+	if (rn->pool_id != 0)
+		return reply_error(d, s, req->id, ENOENT,
+				   "register_namespace: no pool %u", rn->pool_id);
+	if (!s->attached)
+		return reply_error(d, s, req->id, EPERM,
+				   "register_namespace: attach pool 0 first");
+	if (!l)
+		return reply_error(d, s, req->id, EINVAL,
+				   "register_namespace: layout missing");
+	mlen = strlen(l->model_id);
+	if (mlen < 1 || mlen > CACHE_MODEL_ID_MAX ||
+	    !name_ok(l->model_id, CACHE_MODEL_ID_MAX))
+		return reply_error(d, s, req->id, EINVAL,
+				   "register_namespace: model_id must be 1..%d printable bytes",
+				   CACHE_MODEL_ID_MAX);
+	if (l->dtype < ASYMCACHE__V1__DTYPE__DTYPE_BF16 ||
+	    l->dtype > ASYMCACHE__V1__DTYPE__DTYPE_FP32)
+		return reply_error(d, s, req->id, EINVAL,
+				   "register_namespace: dtype %d is not bf16, fp16 or fp32",
+				   (int)l->dtype);
+	if (l->num_layers < 1 || l->num_layers > 1024 ||
+	    l->num_kv_heads < 1 || l->num_kv_heads > 1024 ||
+	    l->head_dim < 1 || l->head_dim > 1024)
+		return reply_error(d, s, req->id, ERANGE,
+				   "register_namespace: num_layers, num_kv_heads and head_dim must be 1..1024");
+	if (l->block_tokens < 1 || l->block_tokens > 1024 ||
+	    (l->block_tokens & (l->block_tokens - 1)))
+		return reply_error(d, s, req->id, EINVAL,
+				   "register_namespace: block_tokens %u is not a power of two in 1..1024",
+				   l->block_tokens);
+	memset(&cl, 0, sizeof(cl));
+	memcpy(cl.model_id, l->model_id, mlen);
+	cl.num_layers = l->num_layers;
+	cl.num_kv_heads = l->num_kv_heads;
+	cl.head_dim = l->head_dim;
+	cl.dtype = (uint32_t)l->dtype;
+	cl.block_tokens = l->block_tokens;
+	r = cache_register_ns(&d->cache, &cl, &ns, &bpb);
+	if (r == -E2BIG)
+		return reply_error(d, s, req->id, E2BIG,
+				   "register_namespace: %llu bytes per block do not fit in block_bytes %llu",
+				   (unsigned long long)cache_layout_bytes(&cl),
+				   (unsigned long long)d->pool.block_bytes);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "register_namespace: %s", strerror(-r));
+	rr.ns_id = ns;
+	rr.bytes_per_block = bpb;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE;
+	resp.register_namespace = &rr;
+	return pack_response(s, &resp);
+}
+
+static int check_ns(struct daemon *d, struct session *s, uint64_t id,
+		    const char *what, uint32_t ns)
+{
+	if (!s->attached)
+		return reply_error(d, s, id, EPERM, "%s: attach pool 0 first",
+				   what);
+	if (!cache_find_ns(&d->cache, ns))
+		return reply_error(d, s, id, ENOENT, "%s: no namespace %u",
+				   what, ns);
+	return 1;
+}
+
+static int do_lookup(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__LookupReply lr = ASYMCACHE__V1__LOOKUP_REPLY__INIT;
+	const Asymcache__V1__Lookup *l = req->lookup;
+	Asymcache__V1__Segment *segs = d->segments;
+	uint32_t n, i, hits = 0, nseg = 0;
+	int r;
+
+	r = check_ns(d, s, req->id, "lookup", l->ns_id);
+	if (r <= 0)
+		return r;
+	if (l->keys.len == 0 || l->keys.len % 16)
+		return reply_error(d, s, req->id, EINVAL,
+				   "lookup: %zu key bytes is not a positive multiple of 16",
+				   l->keys.len);
+	if (l->keys.len / 16 > d->cfg.limits.max_keys_per_lookup)
+		return reply_error(d, s, req->id, E2BIG,
+				   "lookup: %zu keys, the limit is %u",
+				   l->keys.len / 16,
+				   d->cfg.limits.max_keys_per_lookup);
+	n = (uint32_t)(l->keys.len / 16);
+	r = cache_lookup(&d->cache, &s->cs, l->ns_id,
+			 (const struct ac_key *)l->keys.data, n,
+			 d->lookup_blocks, &hits);
+	if (r == -EDQUOT)
+		return reply_error(d, s, req->id, EDQUOT,
+				   "lookup: pins would exceed max_pins_per_session %u",
+				   d->cfg.limits.max_pins_per_session);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r, "lookup: %s",
+				   strerror(-r));
+	/* Maximal runs of hits and holes, in chain order. */
+	for (i = 0; i < n; i++) {
+		bool hit = d->lookup_blocks[i] != AC_NO_BLOCK;
+
+		if (nseg && segs[nseg - 1].hit == hit) {
+			segs[nseg - 1].len++;
+			continue;
+		}
+		asymcache__v1__segment__init(&segs[nseg]);
+		segs[nseg].start = i;
+		segs[nseg].len = 1;
+		segs[nseg].hit = hit;
+		d->segment_ptrs[nseg] = &segs[nseg];
+		nseg++;
+	}
+	lr.n_blocks = n;
+	lr.blocks = d->lookup_blocks;
+	lr.n_segments = nseg;
+	lr.segments = (Asymcache__V1__Segment **)d->segment_ptrs;
+	lr.hits = hits;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_LOOKUP;
+	resp.lookup = &lr;
+	r = pack_response(s, &resp);
+	if (r < 0) {
+		/* Cannot answer: undo the pins rather than leak them. */
+		for (i = 0; i < n; i++)
+			if (d->lookup_blocks[i] != AC_NO_BLOCK)
+				cache_blk_unpin(&d->cache, &s->cs,
+						d->lookup_blocks[i]);
+	}
+	return r;
+}
+
+static int ensure_u32(struct daemon *d, size_t n)
+{
+	uint32_t *b;
+
+	if (n <= d->u32cap)
+		return 0;
+	b = realloc(d->u32buf, n * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	d->u32buf = b;
+	d->u32cap = (uint32_t)n;
+	return 0;
+}
+
+static int do_alloc(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__AllocReply ar = ASYMCACHE__V1__ALLOC_REPLY__INIT;
+	const Asymcache__V1__Alloc *a = req->alloc;
+	uint32_t i;
+	int r;
+
+	r = check_ns(d, s, req->id, "alloc", a->ns_id);
+	if (r <= 0)
+		return r;
+	if (a->count < 1 || a->count > d->cfg.limits.max_writing_per_session)
+		return reply_error(d, s, req->id, EINVAL,
+				   "alloc: count %u is not in 1..%u", a->count,
+				   d->cfg.limits.max_writing_per_session);
+	r = ensure_u32(d, a->count);
+	if (r < 0)
+		return reply_error(d, s, req->id, ENOMEM, "alloc: %s",
+				   strerror(-r));
+	r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count, d->u32buf);
+	if (r == -EDQUOT)
+		return reply_error(d, s, req->id, EDQUOT,
+				   "alloc: %u + %u WRITING blocks exceed max_writing_per_session %u",
+				   s->cs.nwriting, a->count,
+				   d->cfg.limits.max_writing_per_session);
+	if (r == -ENOSPC)
+		return reply_error(d, s, req->id, ENOSPC,
+				   "alloc: %u blocks wanted, %u free and %u evictable",
+				   a->count, d->cache.nfree,
+				   d->cache.ncached - d->cache.npinned);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r, "alloc: %s",
+				   strerror(-r));
+	ar.n_blocks = a->count;
+	ar.blocks = d->u32buf;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ALLOC;
+	resp.alloc = &ar;
+	r = pack_response(s, &resp);
+	if (r < 0)
+		for (i = 0; i < a->count; i++)
+			cache_blk_abort(&d->cache, &s->cs, d->u32buf[i]);
+	return r;
+}
+
+static int do_commit(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__CommitReply cr = ASYMCACHE__V1__COMMIT_REPLY__INIT;
+	const Asymcache__V1__Commit *c = req->commit;
+	uint32_t i, n, deduped = 0;
+	int r;
+
+	r = check_ns(d, s, req->id, "commit", c->ns_id);
+	if (r <= 0)
+		return r;
+	if (c->n_entries < 1 ||
+	    c->n_entries > d->cfg.limits.max_writing_per_session)
+		return reply_error(d, s, req->id, EINVAL,
+				   "commit: %zu entries is not in 1..%u",
+				   c->n_entries,
+				   d->cfg.limits.max_writing_per_session);
+	n = (uint32_t)c->n_entries;
+	if (n > d->commit_cap) {
+		struct cache_commit_entry *b;
+
+		b = realloc(d->commit_buf, (size_t)n * sizeof(*b));
+		if (!b)
+			return reply_error(d, s, req->id, ENOMEM,
+					   "commit: out of memory");
+		d->commit_buf = b;
+		d->commit_cap = n;
+	}
+	r = ensure_u32(d, n);
+	if (r < 0)
+		return reply_error(d, s, req->id, ENOMEM,
+				   "commit: out of memory");
+	for (i = 0; i < n; i++) {
+		const Asymcache__V1__CommitEntry *e = c->entries[i];
+		struct cache_commit_entry *ce = &d->commit_buf[i];
+
+		if (e->key.len != 16)
+			return reply_error(d, s, req->id, EINVAL,
+					   "commit: entry %u: key is %zu bytes, not 16",
+					   i, e->key.len);
+		if (e->position > 0 && e->parent_key.len != 16)
+			return reply_error(d, s, req->id, EINVAL,
+					   "commit: entry %u: position %u needs a 16-byte parent_key",
+					   i, e->position);
+		if (e->position == 0 && e->parent_key.len != 0)
+			return reply_error(d, s, req->id, EINVAL,
+					   "commit: entry %u: position 0 has no parent_key",
+					   i);
+		if (e->block >= d->cache.nblocks)
+			return reply_error(d, s, req->id, EINVAL,
+					   "commit: entry %u: block %u is not below %u",
+					   i, e->block, d->cache.nblocks);
+		memcpy(ce->key.b, e->key.data, 16);
+		ce->block = e->block;
+		ce->pos = e->position;
+		ce->has_parent = e->position > 0;
+		if (ce->has_parent)
+			memcpy(ce->parent_key.b, e->parent_key.data, 16);
+		else
+			memset(&ce->parent_key, 0, sizeof(ce->parent_key));
+	}
+	r = cache_commit(&d->cache, &s->cs, c->ns_id, d->commit_buf, n,
+			 d->u32buf, &deduped);
+	if (r == -EPERM)
+		return reply_error(d, s, req->id, EPERM,
+				   "commit: a block is WRITING for another session");
+	if (r == -EINVAL)
+		return reply_error(d, s, req->id, EINVAL,
+				   "commit: a block is not WRITING in namespace %u for this session, or is listed twice",
+				   c->ns_id);
+	if (r == -EDQUOT)
+		return reply_error(d, s, req->id, EDQUOT,
+				   "commit: pins would exceed max_pins_per_session %u",
+				   d->cfg.limits.max_pins_per_session);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r, "commit: %s",
+				   strerror(-r));
+	cr.n_blocks = n;
+	cr.blocks = d->u32buf;
+	cr.deduped = deduped;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_COMMIT;
+	resp.commit = &cr;
+	return pack_response(s, &resp);
+}
+
+static int do_release(struct daemon *d, struct session *s,
+		      const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__ReleaseReply rr = ASYMCACHE__V1__RELEASE_REPLY__INIT;
+	const Asymcache__V1__Release *rel = req->release;
+	uint32_t released = 0;
+	int r;
+
+	r = cache_release(&d->cache, &s->cs, rel->blocks,
+			  (uint32_t)rel->n_blocks, &released);
+	if (r == -EPERM)
+		return reply_error(d, s, req->id, EPERM,
+				   "release: a block is neither pinned nor WRITING by this session");
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "release: a block id is out of range or FREE");
+	rr.released = released;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RELEASE;
+	resp.release = &rr;
+	return pack_response(s, &resp);
+}
+
+static int do_stats(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__StatsReply sr = ASYMCACHE__V1__STATS_REPLY__INIT;
+	const struct cache *c = &d->cache;
+
+	sr.nblocks = c->nblocks;
+	sr.free_blocks = c->nfree;
+	sr.writing_blocks = c->nwriting;
+	sr.cached_blocks = c->ncached;
+	sr.pinned_blocks = c->npinned;
+	sr.lookups = c->ctr.lookups;
+	sr.lookup_keys = c->ctr.lookup_keys;
+	sr.lookup_hits = c->ctr.lookup_hits;
+	sr.evictions = c->ctr.evictions;
+	sr.commits = c->ctr.commits;
+	sr.dedups = c->ctr.dedups;
+	sr.sessions = d->nsessions;
+	sr.policy = (char *)cache_policy_name(c);
+	sr.session_pins = s->cs.npins;
+	sr.session_writing = s->cs.nwriting;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_STATS;
+	resp.stats = &sr;
+	return pack_response(s, &resp);
+}
+
+int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
+		    size_t len, bool truncated)
+{
+	ProtobufCAllocator alloc = {
+		.alloc = arena_alloc,
+		.free = arena_free,
+		.allocator_data = d,
+	};
+	Request *req;
+	int r;
+
+	s->send_fd = -1;
+	s->slen = 0;
+	d->ctr.requests++;
+	s->requests++;
+	if (truncated)
+		return reply_error(d, s, 0, EMSGSIZE,
+				   "packet larger than max_packet %u",
+				   d->cfg.limits.max_packet);
+
+	d->arena_used = 0;
+	req = asymcache__v1__request__unpack(&alloc, len, pkt);
+	if (!req) {
+		d->ctr.bad_packets++;
+		return -EBADMSG;
+	}
+
+	if (!s->hello_done &&
+	    req->body_case != ASYMCACHE__V1__REQUEST__BODY_HELLO) {
+		s->closing = true;
+		r = reply_error(d, s, req->id, EPROTO,
+				"the first request must be hello");
+		goto out;
+	}
+
+	switch (req->body_case) {
+	case ASYMCACHE__V1__REQUEST__BODY_HELLO:
+		r = do_hello(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_ATTACH:
+		r = do_attach(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE:
+		r = do_register(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_LOOKUP:
+		r = do_lookup(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_ALLOC:
+		r = do_alloc(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_COMMIT:
+		r = do_commit(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_RELEASE:
+		r = do_release(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_STATS:
+		r = do_stats(d, s, req);
+		break;
+	default:
+		/* An empty body, or one this version does not know. */
+		r = reply_error(d, s, req->id, EOPNOTSUPP,
+				"request has no body this daemon knows");
+		break;
+	}
+out:
+	asymcache__v1__request__free_unpacked(req, &alloc);
+	d->arena_used = 0;
+	/* Only an allocation failure gets here: answering is impossible. */
+	return r < 0 ? -ENOMEM : 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static int log_max_level = LOG_INFO;
+
+static const char *const level_names[] = {
+	[LOG_EMERG] = "emerg",
+	[LOG_ALERT] = "alert",
+	[LOG_CRIT] = "crit",
+	[LOG_ERR] = "err",
+	[LOG_WARNING] = "warning",
+	[LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",
+	[LOG_DEBUG] = "debug",
+};
+
+void log_set_max_level(int level)
+{
+	if (level >= LOG_EMERG && level <= LOG_DEBUG)
+		log_max_level = level;
+}
+
+int log_get_max_level(void)
+{
+	return log_max_level;
+}
+
+int log_level_from_string(const char *s)
+{
+	unsigned int i;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+		return s[0] - '0';
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	/* Accept the spelling systemd and syslog tools also use. */
+	if (strcmp(s, "error") == 0)
+		return LOG_ERR;
+	if (strcmp(s, "warn") == 0)
+		return LOG_WARNING;
+	return -EINVAL;
+}
+
+const char *log_level_to_string(int level)
+{
+	if (level < LOG_EMERG || level > LOG_DEBUG)
+		return "?";
+	return level_names[level];
+}
+
+static void log_vline(int level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	/*
+	 * Format the whole line first and write it with one call, so lines of
+	 * concurrent writers (forked tests share stderr) never interleave.
+	 */
+	n = snprintf(line, sizeof(line), "<%d>", level);
+	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	n = strlen(line);
+	line[n++] = '\n';
+	fwrite(line, 1, n, stderr);
+}
+
+void log_internal(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	log_vline(level, fmt, ap);
+	va_end(ap);
+}
+
+int log_errno_internal(int level, int err, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	if (level > log_max_level)
+		return err;
+	errno = err < 0 ? -err : err;
+	va_start(ap, fmt);
+	log_vline(level, fmt, ap);
+	va_end(ap);
+	errno = saved;
+	return err;
+}

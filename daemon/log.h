@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daemon logging: one line per message on stderr, prefixed with the
+ * syslog priority in angle brackets ("<3>...") so journald (and anything
+ * reading SyslogLevelPrefix=) files each line under the right level.
+ * Only the daemon logs; the libraries it links return -errno instead.
+ */
+#ifndef AC_DAEMON_LOG_H
+#define AC_DAEMON_LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* "emerg".."debug" or "0".."7"; returns the level or -EINVAL. */
+int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
+
+void log_internal(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/*
+ * Logs with errno set to -err, so "%m" prints the error, and returns err
+ * (negative) so callers can "return log_errno(LOG_ERR, r, ...)".
+ */
+int log_errno_internal(int level, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_debug(...)	log_internal(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)	log_internal(LOG_INFO, __VA_ARGS__)
+#define log_notice(...)	log_internal(LOG_NOTICE, __VA_ARGS__)
+#define log_warning(...) log_internal(LOG_WARNING, __VA_ARGS__)
+#define log_error(...)	log_internal(LOG_ERR, __VA_ARGS__)
+#define log_error_errno(r, ...) log_errno_internal(LOG_ERR, (r), __VA_ARGS__)
+#define log_warning_errno(r, ...) \
+	log_errno_internal(LOG_WARNING, (r), __VA_ARGS__)
+
+#endif /* AC_DAEMON_LOG_H */

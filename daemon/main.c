@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ac_config.h"
+#include "bus.h"
+#include "daemon.h"
+#include "log.h"
+
+static int run(int argc, char **argv)
+{
+	static struct daemon d;
+#if AC_HAVE_BUS
+	struct bus *bus = NULL;
+#endif
+	char err[CFG_ERR_MAX] = "";
+	enum cfg_action action;
+	int r;
+
+	r = cfg_from_cmdline(&d.cfg, argc, argv, &action, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return EXIT_FAILURE;
+	}
+	if (action == CFG_ACTION_HELP) {
+		cfg_print_help(argv[0]);
+		return EXIT_SUCCESS;
+	}
+	if (action == CFG_ACTION_VERSION) {
+		printf("asymcached %s (protocol 1, block layout 1)\n",
+		       AC_VERSION);
+		return EXIT_SUCCESS;
+	}
+	d.argc = argc;
+	d.argv = argv;
+	r = daemon_start(&d);
+	if (r < 0)
+		return EXIT_FAILURE;
+#if AC_HAVE_BUS
+	/* Before daemon_run(): its READY=1 then covers the admin interface. */
+	if (bus_open(&d, &bus) < 0 || watchdog_start(&d) < 0) {
+		daemon_stop(&d);
+		return EXIT_FAILURE;
+	}
+#endif
+	r = daemon_run(&d);
+#if AC_HAVE_BUS
+	bus_close(bus);
+#endif
+	log_info("exiting: %d", r);
+	daemon_stop(&d);
+	return r ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	return run(argc, argv);
+}

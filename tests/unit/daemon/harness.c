@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static uint64_t next_id = 1;
+
+const char *harness_daemon_path(void)
+{
+	static char path[512];
+	const char *root = getenv("AC_BUILD_ROOT");
+
+	snprintf(path, sizeof(path), "%s/daemon/asymcached", root ? root : ".");
+	return path;
+}
+
+int hc_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int harness_start(struct harness *h, const char *pool_bytes,
+		  const char *block_bytes, const char *const *extra)
+{
+	const char *argv[64];
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	int n = 0, i, fd, logfd;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "/tmp/acd-test-XXXXXX");
+	if (!mkdtemp(h->dir))
+		return -errno;
+	snprintf(h->sock, sizeof(h->sock), "%s/s.sock", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/daemon.log", h->dir);
+	argv[n++] = harness_daemon_path();
+	argv[n++] = "--foreground";
+	argv[n++] = "-c";
+	argv[n++] = "/dev/null";
+	argv[n++] = "--socket";
+	argv[n++] = h->sock;
+	argv[n++] = "--backend";
+	argv[n++] = "host";
+	argv[n++] = "--group";
+	argv[n++] = "";
+	argv[n++] = "--pool-bytes";
+	argv[n++] = pool_bytes;
+	argv[n++] = "--block-bytes";
+	argv[n++] = block_bytes;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (i = 0; extra && extra[i] && n < 62; i++) {
+		/* The last --socket wins, in the daemon and here. */
+		if (strcmp(extra[i], "--socket") == 0 && extra[i + 1])
+			snprintf(h->sock, sizeof(h->sock), "%s", extra[i + 1]);
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
+
+	h->pid = fork();
+	if (h->pid < 0)
+		return -errno;
+	if (h->pid == 0) {
+		logfd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (logfd >= 0)
+			dup2(logfd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		int status;
+
+		fd = hc_connect(h->sock);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return -ECHILD;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+int harness_stop(struct harness *h)
+{
+	int status, i;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	char cmd[256];
+
+	if (h->pid <= 0)
+		return -1;
+	kill(h->pid, SIGTERM);
+	for (i = 0; i < 1000; i++) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	if (i == 1000) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, &status, 0);
+		status = -1;
+	} else {
+		status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	}
+	h->pid = 0;
+	if (getenv("AC_TEST_KEEP_LOGS") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", h->dir);
+	}
+	return status;
+}
+
+int hc_send_raw(int fd, const void *buf, size_t len)
+{
+	if (send(fd, buf, len, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int hc_recv(int fd, Response **ret_resp, int *ret_fd)
+{
+	static uint8_t buf[4 << 20];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf.b, .msg_controllen = sizeof(cbuf.b),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*ret_resp = NULL;
+	if (ret_fd)
+		*ret_fd = -1;
+	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
+			int rfd;
+
+			memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
+			if (ret_fd)
+				*ret_fd = rfd;
+			else
+				close(rfd);
+		}
+	}
+	*ret_resp = asymcache__v1__response__unpack(NULL, (size_t)n, buf);
+	return *ret_resp ? 0 : -EBADMSG;
+}
+
+void hc_free(Response *resp)
+{
+	if (resp)
+		asymcache__v1__response__free_unpacked(resp, NULL);
+}
+
+int hc_call(int fd, const Request *req, Response **ret_resp, int *ret_fd)
+{
+	size_t len = asymcache__v1__request__get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	asymcache__v1__request__pack(req, buf);
+	r = hc_send_raw(fd, buf, len);
+	free(buf);
+	if (r < 0)
+		return r;
+	r = hc_recv(fd, ret_resp, ret_fd);
+	if (r == 0 && !*ret_resp)
+		return -ECONNRESET;
+	if (r == 0 && (*ret_resp)->id != req->id) {
+		hc_free(*ret_resp);
+		*ret_resp = NULL;
+		return -EPROTO;
+	}
+	return r;
+}
+
+/* Positive errno of an Error reply, 0 for a body of @want, -EPROTO else. */
+static int check(Response *resp, int want)
+{
+	if (resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR)
+		return resp->error->code;
+	return (int)resp->body_case == want ? 0 : -EPROTO;
+}
+
+int hc_hello(int fd, const char *name)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Response *resp;
+	int r;
+
+	h.protocol_version = 1;
+	h.client_name = (char *)name;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_HELLO);
+	hc_free(resp);
+	return r;
+}
+
+int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
+	      uint32_t *ret_nblocks)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
+	Response *resp;
+	int r, mfd = -1;
+
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
+	req.attach = &a;
+	r = hc_call(fd, &req, &resp, &mfd);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_ATTACH);
+	if (r == 0) {
+		if (ret_bytes)
+			*ret_bytes = resp->attach->pool->bytes;
+		if (ret_nblocks)
+			*ret_nblocks = resp->attach->pool->nblocks;
+	}
+	if (ret_memfd)
+		*ret_memfd = mfd;
+	else if (mfd >= 0)
+		close(mfd);
+	hc_free(resp);
+	return r;
+}
+
+int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
+		uint32_t dim, int dtype, uint32_t tokens, uint32_t *ret_ns)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__RegisterNamespace rn =
+		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
+	Asymcache__V1__NamespaceLayout l = ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+	Response *resp;
+	int r;
+
+	l.model_id = (char *)model;
+	l.num_layers = layers;
+	l.num_kv_heads = heads;
+	l.head_dim = dim;
+	l.dtype = dtype;
+	l.block_tokens = tokens;
+	rn.layout = &l;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
+	req.register_namespace = &rn;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE);
+	if (r == 0 && ret_ns)
+		*ret_ns = resp->register_namespace->ns_id;
+	hc_free(resp);
+	return r;
+}
+
+int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
+	      uint32_t *ret_blocks, uint32_t *ret_hits, uint32_t *ret_nseg)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Lookup l = ASYMCACHE__V1__LOOKUP__INIT;
+	Response *resp;
+	uint32_t i;
+	int r;
+
+	l.ns_id = ns;
+	l.keys.data = (uint8_t *)keys;
+	l.keys.len = (size_t)n * 16;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
+	req.lookup = &l;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP);
+	if (r == 0) {
+		if (resp->lookup->n_blocks != n) {
+			r = -EPROTO;
+		} else {
+			for (i = 0; ret_blocks && i < n; i++)
+				ret_blocks[i] = resp->lookup->blocks[i];
+			if (ret_hits)
+				*ret_hits = resp->lookup->hits;
+			if (ret_nseg)
+				*ret_nseg = (uint32_t)resp->lookup->n_segments;
+		}
+	}
+	hc_free(resp);
+	return r;
+}
+
+int hc_alloc(int fd, uint32_t ns, uint32_t count, uint32_t *ret_blocks)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Alloc a = ASYMCACHE__V1__ALLOC__INIT;
+	Response *resp;
+	uint32_t i;
+	int r;
+
+	a.ns_id = ns;
+	a.count = count;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
+	req.alloc = &a;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_ALLOC);
+	if (r == 0) {
+		if (resp->alloc->n_blocks != count)
+			r = -EPROTO;
+		for (i = 0; r == 0 && ret_blocks && i < count; i++)
+			ret_blocks[i] = resp->alloc->blocks[i];
+	}
+	hc_free(resp);
+	return r;
+}
+
+int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
+		    const uint32_t *blocks, uint32_t n, uint32_t first_pos,
+		    const uint8_t *parent_of_first, uint32_t *ret_blocks,
+		    uint32_t *ret_deduped)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Commit c = ASYMCACHE__V1__COMMIT__INIT;
+	Asymcache__V1__CommitEntry *e, **ep;
+	Response *resp;
+	uint32_t i;
+	int r;
+
+	e = calloc(n, sizeof(*e));
+	ep = calloc(n, sizeof(*ep));
+	if (!e || !ep) {
+		free(e);
+		free(ep);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		asymcache__v1__commit_entry__init(&e[i]);
+		e[i].key.data = (uint8_t *)keys + 16 * i;
+		e[i].key.len = 16;
+		e[i].block = blocks[i];
+		e[i].position = first_pos + i;
+		if (first_pos + i > 0) {
+			e[i].parent_key.data = i ? (uint8_t *)keys + 16 * (i - 1)
+						 : (uint8_t *)parent_of_first;
+			e[i].parent_key.len = 16;
+		}
+		ep[i] = &e[i];
+	}
+	c.ns_id = ns;
+	c.n_entries = n;
+	c.entries = ep;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
+	req.commit = &c;
+	r = hc_call(fd, &req, &resp, NULL);
+	free(e);
+	free(ep);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_COMMIT);
+	if (r == 0) {
+		for (i = 0; ret_blocks && i < n && i < resp->commit->n_blocks;
+		     i++)
+			ret_blocks[i] = resp->commit->blocks[i];
+		if (ret_deduped)
+			*ret_deduped = resp->commit->deduped;
+	}
+	hc_free(resp);
+	return r;
+}
+
+int hc_release(int fd, const uint32_t *blocks, uint32_t n,
+	       uint32_t *ret_released)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Release rel = ASYMCACHE__V1__RELEASE__INIT;
+	Response *resp;
+	int r;
+
+	rel.blocks = (uint32_t *)blocks;
+	rel.n_blocks = n;
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
+	req.release = &rel;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_RELEASE);
+	if (r == 0 && ret_released)
+		*ret_released = resp->release->released;
+	hc_free(resp);
+	return r;
+}
+
+int hc_stats(int fd, Asymcache__V1__StatsReply *ret)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
+	Response *resp;
+	int r;
+
+	req.id = next_id++;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+	req.stats = &st;
+	r = hc_call(fd, &req, &resp, NULL);
+	if (r < 0)
+		return r;
+	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_STATS);
+	if (r == 0) {
+		*ret = *resp->stats;
+		ret->policy = NULL;	/* freed with resp */
+	}
+	hc_free(resp);
+	return r;
+}
+
+int hc_session(const char *path, const char *name, uint32_t *ret_ns)
+{
+	int fd, r;
+
+	fd = hc_connect(path);
+	if (fd < 0)
+		return fd;
+	r = hc_hello(fd, name);
+	if (r == 0)
+		r = hc_attach(fd, NULL, NULL, NULL);
+	if (r == 0)
+		r = hc_register(fd, "test-model", 2, 2, 64,
+				ASYMCACHE__V1__DTYPE__DTYPE_FP16, 16, ret_ns);
+	if (r != 0) {
+		close(fd);
+		return r > 0 ? -r : r;
+	}
+	return fd;
+}
+
+void hc_key(uint8_t out[16], uint64_t seed, uint32_t i)
+{
+	uint64_t a = seed * 0x9e3779b97f4a7c15ULL + i, b = ~a ^ (seed << 7);
+
+	/* splitmix-style scramble: distinct (seed, i) give distinct keys. */
+	a ^= a >> 31;
+	a *= 0xbf58476d1ce4e5b9ULL;
+	memcpy(out, &a, 8);
+	b = (b ^ (b >> 27)) * 0x94d049bb133111ebULL;
+	memcpy(out + 8, &b, 8);
+	memcpy(out + 12, &i, 4);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test harness: runs the real asymcached on a temporary socket and talks
+ * raw protocol v1 to it, so the tests see exactly what a client sees.
+ */
+#ifndef AC_TEST_HARNESS_H
+#define AC_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "asymcache.pb-c.h"
+
+typedef Asymcache__V1__Request Request;
+typedef Asymcache__V1__Response Response;
+
+struct harness {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+	char log[128];
+};
+
+/*
+ * Starts the daemon with --foreground --socket DIR/s.sock --backend host
+ * -c /dev/null --group "" and @extra flags (NULL-terminated, may be NULL);
+ * waits until it accepts. Returns 0 or -errno.
+ */
+int harness_start(struct harness *h, const char *pool_bytes,
+		  const char *block_bytes, const char *const *extra);
+/* SIGTERM, wait; returns the exit status, or -1 if it did not exit. */
+int harness_stop(struct harness *h);
+/* Path of the daemon binary under test. */
+const char *harness_daemon_path(void);
+
+int hc_connect(const char *path);
+/* Sends @req; the reply in *ret_resp (free with hc_free); fd if any. */
+int hc_call(int fd, const Request *req, Response **ret_resp, int *ret_fd);
+int hc_send_raw(int fd, const void *buf, size_t len);
+/* Receives one Response; -errno, or 0 on EOF with *ret_resp NULL. */
+int hc_recv(int fd, Response **ret_resp, int *ret_fd);
+void hc_free(Response *resp);
+
+/* Convenience: each returns 0 or the positive errno of an Error reply. */
+int hc_hello(int fd, const char *name);
+int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
+	      uint32_t *ret_nblocks);
+int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
+		uint32_t dim, int dtype, uint32_t tokens, uint32_t *ret_ns);
+int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
+	      uint32_t *ret_blocks, uint32_t *ret_hits, uint32_t *ret_nseg);
+int hc_alloc(int fd, uint32_t ns, uint32_t count, uint32_t *ret_blocks);
+/* Commits a chain: keys[i] at position first_pos + i, parents chained. */
+int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
+		    const uint32_t *blocks, uint32_t n, uint32_t first_pos,
+		    const uint8_t *parent_of_first, uint32_t *ret_blocks,
+		    uint32_t *ret_deduped);
+int hc_release(int fd, const uint32_t *blocks, uint32_t n,
+	       uint32_t *ret_released);
+int hc_stats(int fd, Asymcache__V1__StatsReply *ret);
+/* Connect + hello + attach + register a small layout. */
+int hc_session(const char *path, const char *name, uint32_t *ret_ns);
+
+/* A deterministic 16-byte key for (seed, i). */
+void hc_key(uint8_t out[16], uint64_t seed, uint32_t i);
+
+#endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Build, check and time the MSA kernels on the device machine, which has
+# nvcc and PyTorch but not meson's Debian dependencies.  Results go to $OUT
+# (or ./msa-out).  Usage: bench/msa/run_device.sh [check|sanitize|bench|all]...
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-$PWD/msa-out}
+b=/tmp/msa-build
+mkdir -p "$out" "$b"
+what=${*:-all}
+gencode=${NVCC_GENCODE:--gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=compute_80}
+inc="-Ikernels -Ilibclient/include -Itests/unit/kernels -Itests/gpu/kernels"
+cflags="-O2 -std=gnu11 -D_GNU_SOURCE -DAC_HAVE_CUDA=1 -Wall $inc -I/usr/local/cuda/include"
+
+build() {
+	nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+	nvcc --version | tail -1
+	t0=$(date +%s)
+	nvcc $gencode -O3 -std=c++17 -Xcompiler -fPIC -Xptxas -v -DAC_HAVE_CUDA=1 \
+		$inc -c kernels/msa_cuda.cu -o $b/msa_cuda.o 2>$b/ptxas.txt || {
+		cat $b/ptxas.txt; exit 1; }
+	grep -E "registers|spill" $b/ptxas.txt | sort | uniq -c | head -20
+	for f in kernels/msa_plan.c kernels/msa_cpu.c kernels/msa_cuda_ops.c \
+		 tests/unit/kernels/msa_testlib.c tests/gpu/kernels/msa_gpu_check.c \
+		 tests/gpu/kernels/msa_gpu_main.c bench/msa/msa_bench.c; do
+		gcc $cflags -c $f -o $b/$(basename $f .c).o || exit 1
+	done
+	lib="$b/msa_cuda.o $b/msa_plan.o $b/msa_cpu.o $b/msa_cuda_ops.o"
+	nvcc -o $b/msa_gpu_check $b/msa_gpu_main.o $b/msa_gpu_check.o \
+		$b/msa_testlib.o $lib -lm || exit 1
+	nvcc -o $b/msa_bench $b/msa_bench.o $lib -lm || exit 1
+	cuobjdump --dump-sass $b/msa_cuda.o | grep -oE "HMMA[.A-Z0-9]*|HGMMA[.A-Z0-9]*|LDSM[.A-Z0-9]*|LDGSTS[.A-Z0-9]*" \
+		| sort | uniq -c > $out/sass_ops.txt
+	echo "build: $(( $(date +%s) - t0 )) s"
+}
+
+for w in $what; do
+	case $w in
+	build) build ;;
+	check) timeout 240 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
+	sanitize)
+		timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee $out/sanitize.txt
+		timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/sanitize.txt ;;
+	bench)
+		timeout 300 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt
+		PYTHONUNBUFFERED=1 timeout 240 python3 bench/msa/msa_torch.py $out 2>&1 | grep -v Warning | tee $out/baselines.txt ;;
+	all) build; $0 check sanitize bench ;;
+	*) echo "unknown step $w"; exit 2 ;;
+	esac
+done

@@ -38,13 +38,13 @@ build() {
 for w in $what; do
 	case $w in
 	build) build ;;
-	check) timeout 240 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
+	check) timeout 150 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
 	sanitize)
-		timeout 200 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee $out/sanitize.txt
-		timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/sanitize.txt ;;
+		timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee $out/sanitize.txt
+		timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/sanitize.txt ;;
 	bench)
-		timeout 300 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt
-		PYTHONUNBUFFERED=1 timeout 240 python3 bench/msa/msa_torch.py $out 2>&1 | grep -v Warning | tee $out/baselines.txt ;;
+		timeout 200 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt
+		PYTHONUNBUFFERED=1 timeout 150 python3 bench/msa/msa_torch.py $out 2>&1 | grep -v Warning | tee $out/baselines.txt ;;
 	all) build; $0 check sanitize bench ;;
 	*) echo "unknown step $w"; exit 2 ;;
 	esac

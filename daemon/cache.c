@@ -122,6 +122,60 @@ static void writing_unlink(struct cache_sess *s, struct cache *c, uint32_t id)
 	s->nwriting--;
 }
 
+static void child_add(struct cache *c, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+	uint32_t *head;
+
+	b->sib_prev = b->sib_next = AC_NO_BLOCK;
+	if (!b->has_parent)
+		return;
+	head = index_find_ref(&c->children, b->ns, &b->parent_key);
+	if (head) {
+		b->sib_next = *head;
+		c->blocks[*head].sib_prev = id;
+		*head = id;
+		return;
+	}
+	/* Cannot fail: at most one entry per CACHED block. */
+	index_insert(&c->children, b->ns, &b->parent_key, id);
+}
+
+static void child_del(struct cache *c, uint32_t id)
+{
+	struct blk *b = &c->blocks[id];
+	uint32_t *head;
+
+	if (!b->has_parent)
+		return;
+	if (b->sib_next != AC_NO_BLOCK)
+		c->blocks[b->sib_next].sib_prev = b->sib_prev;
+	if (b->sib_prev != AC_NO_BLOCK) {
+		c->blocks[b->sib_prev].sib_next = b->sib_next;
+		return;
+	}
+	head = index_find_ref(&c->children, b->ns, &b->parent_key);
+	if (!head)
+		return;
+	if (b->sib_next != AC_NO_BLOCK)
+		*head = b->sib_next;
+	else
+		index_delete(&c->children, b->ns, &b->parent_key);
+}
+
+/* A block just became resident: tell the policy which holes it closed. */
+static void link_children(struct cache *c, uint32_t id)
+{
+	const struct blk *b = &c->blocks[id];
+	uint32_t child;
+
+	if (!c->policy->ops->on_link)
+		return;
+	child = index_find(&c->children, b->ns, &b->key);
+	for (; child != AC_NO_BLOCK; child = c->blocks[child].sib_next)
+		c->policy->ops->on_link(c->policy, id, child);
+}
+
 static struct cache_ns *ns_get(struct cache *c, uint32_t ns)
 {
 	if (ns == 0 || ns > c->nns)
@@ -161,14 +215,19 @@ int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
 	r = index_init(&c->index, nblocks, seed);
 	if (r < 0)
 		goto out_free;
-	r = ac_policy_create(policy, nblocks, &c->policy);
+	r = index_init(&c->children, nblocks, seed ^ 0x5bd1e995ULL);
 	if (r < 0)
 		goto out_index;
+	r = ac_policy_create(policy, nblocks, &c->policy);
+	if (r < 0)
+		goto out_children;
 	/* Push in reverse so allocation hands out low ids first. */
 	for (i = nblocks; i-- > 0;)
 		free_push(c, i);
 	return 0;
 
+out_children:
+	index_fini(&c->children);
 out_index:
 	index_fini(&c->index);
 out_free:
@@ -186,6 +245,7 @@ void cache_fini(struct cache *c)
 		return;
 	ac_policy_free(c->policy);
 	index_fini(&c->index);
+	index_fini(&c->children);
 	free(c->blocks);
 	free(c->scratch);
 	free(c->mark);
@@ -304,7 +364,9 @@ int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
 	c->ns[b->ns - 1].cached++;
 	if (e->has_parent)
 		parent = index_find(&c->index, b->ns, &e->parent_key);
+	child_add(c, id);
 	pol_insert(c, b, id, parent, true, b->atime);
+	link_children(c, id);
 	return 0;
 }
 
@@ -352,6 +414,7 @@ int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
 	if (!by_policy)
 		pol_remove(c, id);
 	index_delete(&c->index, b->ns, &b->key);
+	child_del(c, id);
 	c->ns[b->ns - 1].cached--;
 	c->ncached--;
 	free_push(c, id);
@@ -706,13 +769,15 @@ const char *cache_policy_name(const struct cache *c)
 	return c->policy ? c->policy->ops->name : "";
 }
 
-static int cmp_atime(const void *a, const void *b, void *arg)
+static int cmp_replay(const void *a, const void *b, void *arg)
 {
 	const struct blk *blocks = arg;
-	uint64_t ta = blocks[*(const uint32_t *)a].atime;
-	uint64_t tb = blocks[*(const uint32_t *)b].atime;
+	const struct blk *x = &blocks[*(const uint32_t *)a];
+	const struct blk *y = &blocks[*(const uint32_t *)b];
 
-	return ta < tb ? -1 : ta > tb;
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
+	return x->atime < y->atime ? -1 : x->atime > y->atime;
 }
 
 int cache_set_policy(struct cache *c, const char *name)
@@ -732,14 +797,15 @@ int cache_set_policy(struct cache *c, const char *name)
 		}
 	}
 	/*
-	 * Replay oldest access first so recency-based policies rebuild the
-	 * order they would have seen; pinned blocks are inserted unpinned
-	 * and then pinned, which the contract allows either way.
+	 * The replay policy.h asks for: ascending pos, so parents come
+	 * before their children (oldest access first among equals, for
+	 * recency-based policies), each with .pinned = (pins > 0) and its
+	 * own last-access time as "now".
 	 */
 	for (i = 0; i < c->nblocks; i++)
 		if (c->blocks[i].state == BLK_CACHED)
 			c->scratch[n++] = i;
-	qsort_r(c->scratch, n, sizeof(*c->scratch), cmp_atime, c->blocks);
+	qsort_r(c->scratch, n, sizeof(*c->scratch), cmp_replay, c->blocks);
 	old = c->policy;
 	c->policy = np;
 	for (i = 0; i < n; i++) {
@@ -749,9 +815,7 @@ int cache_set_policy(struct cache *c, const char *name)
 
 		if (b->has_parent)
 			parent = index_find(&c->index, b->ns, &b->parent_key);
-		pol_insert(c, b, id, parent, false, b->atime);
-		if (b->pins)
-			pol_pin(c, id);
+		pol_insert(c, b, id, parent, b->pins > 0, b->atime);
 	}
 	ac_policy_free(old);
 	return 0;

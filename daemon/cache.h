@@ -45,6 +45,7 @@ struct blk {
 	uint32_t pins;		/* CACHED: over all sessions */
 	uint32_t pos;		/* CACHED: index in its key chain */
 	uint32_t prev, next;	/* FREE: free list; WRITING: owner's list */
+	uint32_t sib_prev, sib_next;	/* CACHED: blocks with the same parent */
 	struct cache_sess *owner;	/* WRITING */
 	uint64_t atime;		/* last commit or lookup hit, ns */
 	struct ac_key key;
@@ -107,6 +108,12 @@ struct cache {
 	uint32_t npinned;	/* CACHED with pins > 0 */
 
 	struct index index;
+	/*
+	 * (ns, parent key) -> first CACHED block committed with that parent,
+	 * the rest linked through sib_next: when a hole is refilled, its
+	 * resident children are found in O(1) and reported with on_link.
+	 */
+	struct index children;
 	struct ac_policy *policy;
 
 	struct cache_ns *ns;

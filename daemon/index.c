@@ -65,6 +65,21 @@ uint32_t index_find(const struct index *ix, uint32_t ns,
 	}
 }
 
+uint32_t *index_find_ref(struct index *ix, uint32_t ns,
+			 const struct ac_key *key)
+{
+	uint32_t i = index_bucket(ix, ns, key);
+
+	for (;; i = (i + 1) & ix->mask) {
+		struct index_slot *s = &ix->slots[i];
+
+		if (s->block == INDEX_NONE)
+			return NULL;
+		if (slot_is(s, ns, key))
+			return &s->block;
+	}
+}
+
 int index_insert(struct index *ix, uint32_t ns, const struct ac_key *key,
 		 uint32_t block)
 {

@@ -47,6 +47,9 @@ uint32_t index_find(const struct index *ix, uint32_t ns,
 /* 0, -EEXIST if (ns, key) is present, -ENOSPC at max_entries, -EINVAL. */
 int index_insert(struct index *ix, uint32_t ns, const struct ac_key *key,
 		 uint32_t block);
+/* Where the block of (ns, key) is stored, to update in place; or NULL. */
+uint32_t *index_find_ref(struct index *ix, uint32_t ns,
+			 const struct ac_key *key);
 /* 0 or -ENOENT. */
 int index_delete(struct index *ix, uint32_t ns, const struct ac_key *key);
 

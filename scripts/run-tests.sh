@@ -4,6 +4,8 @@
 # and prints one total at the end (Criterion's synthesis line, summed).
 set -uo pipefail
 build=${1:-build}
+# Level 1 makes Criterion print [SKIP] lines, which the total below counts.
+export CRITERION_VERBOSITY_LEVEL=${CRITERION_VERBOSITY_LEVEL:-1}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

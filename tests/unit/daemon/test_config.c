@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/acd-cfg-%d.conf", (int)getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int load(struct daemon_config *cfg, char *err, size_t len,
+		const char *extra1, const char *extra2)
+{
+	char *argv[] = { "asymcached", "-c", path, (char *)extra1,
+			 (char *)extra2, NULL };
+	enum cfg_action action;
+	int argc = 3 + (extra1 != NULL) + (extra2 != NULL);
+
+	err[0] = '\0';
+	return cfg_from_cmdline(cfg, argc, argv, &action, err, len);
+}
+
+static void cleanup(void)
+{
+	if (path[0])
+		unlink(path);
+}
+
+TestSuite(config, .fini = cleanup, .timeout = 30);
+
+Test(config, defaults_from_an_empty_file)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	write_conf("");
+	cr_assert_eq(load(&cfg, err, sizeof(err), NULL, NULL), 0, "%s", err);
+	cr_assert_str_eq(cfg.socket_path, "/run/asymcache/asymcached.sock");
+	cr_assert_eq(cfg.socket_mode, 0660);
+	cr_assert_eq(cfg.log_level, LOG_INFO);
+	cr_assert_eq(cfg.backend, CFG_BACKEND_AUTO);
+	cr_assert_eq(cfg.pool_bytes, 1ULL << 30);
+	cr_assert_eq(cfg.block_bytes, 2ULL << 20);
+	cr_assert_str_eq(cfg.group, "asymcache");
+	cr_assert_str_eq(cfg.policy, "asym", "asym is the default when built");
+	cr_assert_eq(cfg.limits.max_packet, 1U << 20);
+	cr_assert_eq(cfg.limits.max_keys_per_lookup, 8192);
+	cr_assert_eq(cfg.limits.max_pins_per_session, 1U << 20);
+	cr_assert_eq(cfg.limits.max_writing_per_session, 65536);
+	cr_assert_eq(cfg.limits.max_sessions, 1024);
+	cr_assert_not(cfg.foreground);
+}
+
+Test(config, every_key_parses)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	write_conf("# comment\n"
+		   "[daemon]\n"
+		   "socket = /tmp/x.sock\n"
+		   "socket_mode = 0600\n"
+		   "log_level = debug\n"
+		   "dbus_address = unix:path=/tmp/bus\n"
+		   "\n"
+		   "[pool]\n"
+		   "backend = host\n"
+		   "gpu = 3\n"
+		   "bytes = 64M\n"
+		   "block_bytes = 64KiB\n"
+		   "group = root\n"
+		   "[policy]\n"
+		   "name = lru\n"
+		   "[limits]\n"
+		   "max_packet = 2M\n"
+		   "max_keys_per_lookup = 4096\n"
+		   "max_pins_per_session = 100\n"
+		   "max_writing_per_session = 50\n"
+		   "max_sessions = 7\n");
+	cr_assert_eq(load(&cfg, err, sizeof(err), "--foreground", NULL), 0,
+		     "%s", err);
+	cr_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
+	cr_assert_eq(cfg.socket_mode, 0600);
+	cr_assert_eq(cfg.log_level, LOG_DEBUG);
+	cr_assert_str_eq(cfg.dbus_address, "unix:path=/tmp/bus");
+	cr_assert_eq(cfg.backend, CFG_BACKEND_HOST);
+	cr_assert_eq(cfg.gpu, 3);
+	cr_assert_eq(cfg.pool_bytes, 64ULL << 20);
+	cr_assert_eq(cfg.block_bytes, 64ULL << 10);
+	cr_assert_str_eq(cfg.group, "root");
+	cr_assert_str_eq(cfg.policy, "lru");
+	cr_assert_eq(cfg.limits.max_packet, 2U << 20);
+	cr_assert_eq(cfg.limits.max_keys_per_lookup, 4096);
+	cr_assert_eq(cfg.limits.max_pins_per_session, 100);
+	cr_assert_eq(cfg.limits.max_writing_per_session, 50);
+	cr_assert_eq(cfg.limits.max_sessions, 7);
+	cr_assert(cfg.foreground);
+}
+
+Test(config, flags_override_the_file)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	write_conf("[pool]\nbytes = 64M\nbackend = cuda\n");
+	cr_assert_eq(load(&cfg, err, sizeof(err), "--pool-bytes=128M",
+			  "--backend=host"), 0, "%s", err);
+	cr_assert_eq(cfg.pool_bytes, 128ULL << 20);
+	cr_assert_eq(cfg.backend, CFG_BACKEND_HOST);
+}
+
+struct bad_case {
+	const char *text;
+	const char *message;	/* after "PATH:" */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "[pool]\nbytes = 12Q\n",
+	  "2: [pool] bytes: '12Q' is not a size" },
+	{ "[pool]\n\n# x\nblock_bytes = 1000\n",
+	  "4: [pool] block_bytes: 1000 is not a multiple of 256" },
+	{ "[pool]\nblock_bytes = 2G\n",
+	  "2: [pool] block_bytes: 2G is out of range" },
+	{ "[pool]\nbackend = gpu\n",
+	  "2: [pool] backend: 'gpu' is not one of auto, host, cuda" },
+	{ "[pool]\ngpu = -1\n",
+	  "2: [pool] gpu: '-1' is not a non-negative integer" },
+	{ "[pool]\ngroup = no-such-group-xyz\n",
+	  "2: [pool] group: no group named 'no-such-group-xyz'" },
+	{ "[daemon]\nlog_level = loud\n",
+	  "2: [daemon] log_level: 'loud' is not a level" },
+	{ "[daemon]\nsocket = relative.sock\n",
+	  "2: [daemon] socket: 'relative.sock' is not an absolute path" },
+	{ "[daemon]\nsocket_mode = 0999\n",
+	  "2: [daemon] socket_mode: '0999' is not an octal mode" },
+	{ "[daemon]\nsocket_mode = 01777\n",
+	  "2: [daemon] socket_mode: 01777 is out of range" },
+	{ "[limits]\nmax_sessions = 0\n",
+	  "2: [limits] max_sessions: 0 is out of range [1, 65536]" },
+	{ "[limits]\nmax_sessions = 99999999999999999999999\n",
+	  "2: [limits] max_sessions: '99999999999999999999999' is not a non-negative integer" },
+	{ "[limits]\nmax_packet = 100\n",
+	  "2: [limits] max_packet: 100 is out of range" },
+	{ "[policy]\nname = nope\n",
+	  "2: [policy] name: no policy named 'nope'" },
+	{ "[pool]\ncolour = red\n",
+	  "2: [pool] colour: unknown key" },
+	{ "[bogus]\nx = 1\n",
+	  "2: [bogus] x: unknown key" },
+	{ "[pool]\nbytes = 1G\nbytes = 2G\n",
+	  "3: [pool] bytes: set twice" },
+	{ "[pool]\nthis line is not ini\n",
+	  "2: syntax error" },
+	{ "[pool]\nbytes = 1K\n",
+	  "2: [pool] bytes: 1024 is smaller than block_bytes 2097152" },
+	{ "[limits]\nmax_packet = 1M\nmax_keys_per_lookup = 1048576\n",
+	  "3: [limits] max_keys_per_lookup: 1048576 keys need packets" },
+};
+
+Test(config, bad_values_name_file_line_and_key)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX], want[CFG_ERR_MAX];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		write_conf(bad_cases[i].text);
+		cr_assert_lt(load(&cfg, err, sizeof(err), NULL, NULL), 0,
+			     "case %u accepted", i);
+		snprintf(want, sizeof(want), "%s:%s", path,
+			 bad_cases[i].message);
+		cr_assert_eq(strncmp(err, want, strlen(want)), 0,
+			     "case %u: got '%s', want '%s...'", i, err, want);
+	}
+}
+
+Test(config, bad_flags_name_the_flag)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	write_conf("");
+	cr_assert_lt(load(&cfg, err, sizeof(err), "--block-bytes=3", NULL), 0);
+	cr_assert_str_eq(err,
+			 "--block-bytes: [pool] block_bytes: 3 is out of range [256, 1073741824]");
+	cr_assert_lt(load(&cfg, err, sizeof(err), "--policy=zzz", NULL), 0);
+	cr_assert_str_eq(err, "--policy: [policy] name: no policy named 'zzz'");
+	cr_assert_lt(load(&cfg, err, sizeof(err), "--no-such-flag", NULL), 0);
+	cr_assert_not_null(strstr(err, "--no-such-flag"), "%s", err);
+	cr_assert_lt(load(&cfg, err, sizeof(err), "stray", NULL), 0);
+	cr_assert_not_null(strstr(err, "stray"));
+}
+
+Test(config, missing_explicit_file_is_an_error)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+	char *argv[] = { "asymcached", "-c", "/nonexistent/a.conf", NULL };
+	enum cfg_action action;
+
+	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
+				      sizeof(err)), -ENOENT);
+	cr_assert_not_null(strstr(err, "/nonexistent/a.conf"));
+}
+
+Test(config, help_and_version)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+	char *h[] = { "asymcached", "--help", NULL };
+	char *v[] = { "asymcached", "--version", NULL };
+	enum cfg_action action;
+
+	cr_assert_eq(cfg_from_cmdline(&cfg, 2, h, &action, err, sizeof(err)), 0);
+	cr_assert_eq(action, CFG_ACTION_HELP);
+	cr_assert_eq(cfg_from_cmdline(&cfg, 2, v, &action, err, sizeof(err)), 0);
+	cr_assert_eq(action, CFG_ACTION_VERSION);
+}
+
+Test(config, sizes)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint64_t v;
+	} cases[] = {
+		{ "0", 0, 0 }, { "4096", 0, 4096 }, { "4K", 0, 4096 },
+		{ "4k", 0, 4096 }, { "2M", 0, 2 << 20 }, { "2MiB", 0, 2 << 20 },
+		{ "2MB", 0, 2 << 20 }, { "1G", 0, 1ULL << 30 },
+		{ "1T", 0, 1ULL << 40 }, { "512B", 0, 512 },
+		{ "", -EINVAL, 0 }, { "M", -EINVAL, 0 }, { "-1", -EINVAL, 0 },
+		{ "1X", -EINVAL, 0 }, { "1 M", -EINVAL, 0 },
+		{ "99999999999T", -ERANGE, 0 },
+		{ "999999999999999999999", -ERANGE, 0 },
+	};
+	unsigned int i;
+	uint64_t v;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 0;
+		cr_assert_eq(cfg_parse_size(cases[i].s, &v), cases[i].r,
+			     "'%s'", cases[i].s);
+		if (cases[i].r == 0)
+			cr_assert_eq(v, cases[i].v, "'%s'", cases[i].s);
+	}
+}

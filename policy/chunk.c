@@ -9,6 +9,8 @@
 /* A request's run of query tokens after merging; gaps are cached tokens. */
 struct wseg {
 	uint32_t req, owner;
+	double key;		/* request order within its owner */
+	uint32_t idx;		/* input order, the tie-break */
 	uint64_t start;
 	uint64_t len;
 	uint32_t gap_first, ngaps;	/* into struct sched.gaps */
@@ -58,6 +60,8 @@ void ac_chunk_config_default(struct ac_chunk_config *ret,
 		.quantum = 512,
 		.min_chunk = 0,
 		.merge = true,
+		/* Starvation-free and close to SRPT's mean TTFT (docs/policy.md). */
+		.order = mode == AC_CHUNK_ADAPTIVE ? AC_CHUNK_HRRN : AC_CHUNK_FCFS,
 	};
 }
 
@@ -136,6 +140,45 @@ static bool gap_is_cheap(const struct sched *s, uint64_t end, uint64_t gap)
 	       m->segment_s;
 }
 
+static int cmp_wseg(const void *a, const void *b)
+{
+	const struct wseg *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Give every wseg its request's key and sort: a request's wsegs share the
+ * key and keep their input order, so they stay consecutive and ascending.
+ */
+static void order_requests(struct sched *s)
+{
+	const struct ac_chunk_config *cfg = s->cfg;
+	uint32_t i = 0;
+
+	if (cfg->mode != AC_CHUNK_ADAPTIVE || cfg->order == AC_CHUNK_FCFS)
+		return;
+	while (i < s->nw) {
+		uint32_t j = i;
+		double rem = 0, wait = 0, key;
+
+		while (j < s->nw && s->w[j].req == s->w[i].req) {
+			rem += ac_cost_recompute_s(s->m, (uint32_t)s->w[j].len,
+						   s->w[j].start, 1);
+			j++;
+		}
+		if (s->in->now_ns > s->in->segs[s->w[i].idx].arrival_ns)
+			wait = (s->in->now_ns -
+				s->in->segs[s->w[i].idx].arrival_ns) / 1e9;
+		key = cfg->order == AC_CHUNK_SRPT ? rem : -(wait + rem) / rem;
+		for (; i < j; i++)
+			s->w[i].key = key;
+	}
+	qsort(s->w, s->nw, sizeof(*s->w), cmp_wseg);
+}
+
 static int build(struct sched *s)
 {
 	const struct ac_chunk_batch *in = s->in;
@@ -167,11 +210,13 @@ static int build(struct sched *s)
 			last->len = g->start + g->len - last->start;
 			continue;
 		}
-		s->w[s->nw++] = (struct wseg){
+		s->w[s->nw] = (struct wseg){
 			.req = g->req, .owner = g->owner, .start = g->start,
-			.len = g->len, .gap_first = s->ngaps,
+			.len = g->len, .gap_first = s->ngaps, .idx = i,
 		};
+		s->nw++;
 	}
+	order_requests(s);
 	/* Owners in order of first appearance, each with its wsegs. */
 	for (uint32_t i = 0; i < s->nw; i++) {
 		uint32_t o;
@@ -361,6 +406,9 @@ int ac_chunk_schedule(const struct ac_chunk_config *cfg,
 	if (!cfg || !m || !in || !plan || (plan->cap && !plan->picks))
 		return -EINVAL;
 	if (cfg->mode != AC_CHUNK_ADAPTIVE && cfg->mode != AC_CHUNK_FIXED)
+		return -EINVAL;
+	if (cfg->order != AC_CHUNK_FCFS && cfg->order != AC_CHUNK_SRPT &&
+	    cfg->order != AC_CHUNK_HRRN)
 		return -EINVAL;
 	if (cfg->mode == AC_CHUNK_FIXED && !cfg->fixed_budget)
 		return -EINVAL;

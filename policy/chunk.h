@@ -32,8 +32,22 @@ enum ac_chunk_mode {
 	AC_CHUNK_FIXED,
 };
 
+/*
+ * Which request's segments an owner serves first (adaptive only; fixed is
+ * always FCFS like Sarathi-Serve and vLLM). SRPT: least predicted work
+ * left first, which minimises mean TTFT but can starve a long prompt under
+ * load; HRRN: highest (wait + work) / work first, SRPT-like for fresh
+ * requests but every request's ratio grows until it is served.
+ */
+enum ac_chunk_order {
+	AC_CHUNK_FCFS,
+	AC_CHUNK_SRPT,
+	AC_CHUNK_HRRN,
+};
+
 struct ac_chunk_config {
 	enum ac_chunk_mode mode;
+	enum ac_chunk_order order;
 	double tpot_target_s;	/* adaptive: bound on one iteration */
 	uint32_t fixed_budget;	/* fixed: tokens per iteration incl. decodes */
 	uint32_t max_budget;	/* adaptive: cap on prefill tokens */
@@ -47,6 +61,7 @@ struct ac_chunk_seg {
 	uint32_t owner;
 	uint64_t start;		/* absolute position of its first token */
 	uint32_t len;
+	uint64_t arrival_ns;	/* of the request, for HRRN */
 };
 
 struct ac_chunk_batch {
@@ -55,6 +70,7 @@ struct ac_chunk_batch {
 	const struct ac_chunk_seg *segs;
 	uint32_t nsegs;
 	uint32_t turn;		/* owner the round-robin starts at (rotate it) */
+	uint64_t now_ns;	/* for HRRN's waiting times */
 };
 
 /* Run positions [start, start + len) of @req: cached gap tokens included. */

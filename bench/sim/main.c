@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asymcache-sim: replay a trace through the real policies and chunk
+ * scheduler, with the cost model as the clock. See docs/policy.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy.h"
+#include "sim.h"
+
+#define MAX_RUNS 16
+
+struct setup {
+	char label[64];
+	char policy[32];
+	enum sim_reuse reuse;
+	enum ac_chunk_mode chunk;
+	enum ac_chunk_order order;
+};
+
+static int parse_setup(const char *s, struct setup *ret)
+{
+	char pol[32], reuse[16], chunk[16];
+
+	if (sscanf(s, "%31[^:]:%15[^:]:%15s", pol, reuse, chunk) != 3)
+		return -EINVAL;
+	if (!ac_policy_find(pol))
+		return -ENOENT;
+	snprintf(ret->policy, sizeof(ret->policy), "%s", pol);
+	snprintf(ret->label, sizeof(ret->label), "%s", s);
+	if (!strcmp(reuse, "msa"))
+		ret->reuse = SIM_REUSE_MSA;
+	else if (!strcmp(reuse, "prefix"))
+		ret->reuse = SIM_REUSE_PREFIX;
+	else
+		return -EINVAL;
+	ret->chunk = AC_CHUNK_ADAPTIVE;
+	ret->order = AC_CHUNK_FCFS;
+	if (!strcmp(chunk, "adaptive"))
+		ret->order = AC_CHUNK_HRRN;
+	else if (!strcmp(chunk, "adaptive-fcfs"))
+		ret->order = AC_CHUNK_FCFS;
+	else if (!strcmp(chunk, "adaptive-srpt"))
+		ret->order = AC_CHUNK_SRPT;
+	else if (!strcmp(chunk, "fixed"))
+		ret->chunk = AC_CHUNK_FIXED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void usage(void)
+{
+	fputs("usage: asymcache-sim --trace FILE [options]\n"
+	      "  --cost FILE           cost model JSON (default: built-in H200/Llama-3-8B)\n"
+	      "  --limit N             first N requests only\n"
+	      "  --pool T[,T...]       pool sizes in tokens (default 900000)\n"
+	      "  --setup P:R:C[,...]   policy:reuse(msa|prefix):chunk, chunk one of\n"
+	      "                        fixed (Sarathi, FCFS), adaptive (HRRN order),\n"
+	      "                        adaptive-fcfs, adaptive-srpt\n"
+	      "                        (default asym:msa:adaptive,lru:prefix:fixed)\n"
+	      "  --tpot S              adaptive TPOT target in seconds (0.050)\n"
+	      "  --fixed-budget N      fixed chunking tokens per iteration (2048)\n"
+	      "  --time-scale X        arrival = timestamp * X (1)\n"
+	      "  --target-busy F       find the time scale at which the first setup\n"
+	      "                        keeps the GPU busy F of the time at --ref-pool\n"
+	      "  --ref-pool T          pool for --target-busy (900000)\n"
+	      "  --agent               agent jobs: turns wait for a tool call\n"
+	      "  --ttl S|auto          agent retention TTL (0: none)\n"
+	      "  --tool-median S       median tool call (5 s)\n"
+	      "  --switch-to P --switch-every N   swap policies every N iterations\n"
+	      "  --seed N              seed for tool durations (1)\n"
+	      "  --csv FILE            write one row per run\n"
+	      "  --quiet               no progress lines\n", stderr);
+}
+
+static void print_row(FILE *f, const struct setup *st, uint64_t pool,
+		      double scale, const struct sim_result *r, bool csv)
+{
+	double hit = r->block_refs ? (double)r->block_hits / r->block_refs : 0;
+	double busy = r->makespan_s > 0 ? r->busy_s / r->makespan_s : 0;
+
+	if (csv) {
+		fprintf(f, "%s,%llu,%.6g,%llu,%llu,%.6f,%llu,%llu,%llu,%.6f,%.6f,%.6f,"
+			"%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%llu,%llu,%.3f\n",
+			st->label, (unsigned long long)pool, scale,
+			(unsigned long long)r->requests,
+			(unsigned long long)r->rejected, hit,
+			(unsigned long long)r->prefill_tokens,
+			(unsigned long long)r->recomputed_tokens,
+			(unsigned long long)r->gap_tokens,
+			r->ttft.mean, r->ttft.p50, r->ttft.p99,
+			r->tpot.mean, r->tpot.p50, r->tpot.p99,
+			r->job.mean, r->job.p50, r->job.p99, busy,
+			(unsigned long long)r->iterations,
+			(unsigned long long)r->evictions, r->makespan_s);
+		return;
+	}
+	fprintf(f, "%-26s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
+		"TTFT mean %7.3f p50 %7.3f p99 %8.3f  TPOT mean %6.1f ms p99 %6.1f ms  "
+		"busy %4.1f%%", st->label, (unsigned long long)pool, hit * 100,
+		r->prefill_tokens / 1e6, r->recomputed_tokens / 1e6,
+		r->ttft.mean, r->ttft.p50, r->ttft.p99, r->tpot.mean * 1e3,
+		r->tpot.p99 * 1e3, busy * 100);
+	if (r->job.mean > 0)
+		fprintf(f, "  job mean %.2f p99 %.2f", r->job.mean, r->job.p99);
+	fputc('\n', f);
+}
+
+static int run_one(const struct sim_trace *t, struct sim_config *cfg,
+		   const struct setup *st, uint64_t pool, double tpot,
+		   uint32_t fixed, struct sim_result *res)
+{
+	cfg->policy = st->policy;
+	cfg->reuse = st->reuse;
+	ac_chunk_config_default(&cfg->chunk, st->chunk, tpot);
+	cfg->chunk.fixed_budget = fixed;
+	cfg->chunk.order = st->order;
+	cfg->pool_tokens = pool;
+	return sim_run(t, cfg, res);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "trace", required_argument, NULL, 't' },
+		{ "cost", required_argument, NULL, 'c' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "setup", required_argument, NULL, 's' },
+		{ "tpot", required_argument, NULL, 'T' },
+		{ "fixed-budget", required_argument, NULL, 'F' },
+		{ "time-scale", required_argument, NULL, 'x' },
+		{ "target-busy", required_argument, NULL, 'B' },
+		{ "ref-pool", required_argument, NULL, 'R' },
+		{ "agent", no_argument, NULL, 'a' },
+		{ "ttl", required_argument, NULL, 'L' },
+		{ "tool-median", required_argument, NULL, 'M' },
+		{ "switch-to", required_argument, NULL, 'W' },
+		{ "switch-every", required_argument, NULL, 'E' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "csv", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *trace_path = NULL, *cost_path = NULL, *csv_path = NULL;
+	const char *pools_arg = "900000";
+	const char *setups_arg = "asym:msa:adaptive,lru:prefix:fixed";
+	struct setup setups[MAX_RUNS];
+	uint64_t pools[MAX_RUNS], ref_pool = 900000;
+	size_t nsetups = 0, npools = 0, limit = 0;
+	double tpot = 0.050, scale = 1, target_busy = 0;
+	uint32_t fixed = 2048;
+	struct ac_cost_model cost;
+	struct sim_config cfg;
+	struct sim_trace t;
+	FILE *csv = NULL;
+	char *dup, *tok, *save;
+	int c, r;
+
+	ac_cost_model_default(&cost);
+	sim_config_default(&cfg, &cost);
+	cfg.progress = true;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': trace_path = optarg; break;
+		case 'c': cost_path = optarg; break;
+		case 'n': limit = strtoull(optarg, NULL, 10); break;
+		case 'p': pools_arg = optarg; break;
+		case 's': setups_arg = optarg; break;
+		case 'T': tpot = strtod(optarg, NULL); break;
+		case 'F': fixed = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'x': scale = strtod(optarg, NULL); break;
+		case 'B': target_busy = strtod(optarg, NULL); break;
+		case 'R': ref_pool = strtoull(optarg, NULL, 10); break;
+		case 'a': cfg.agent = true; break;
+		case 'L': cfg.ttl_s = !strcmp(optarg, "auto") ? -1 :
+				      strtod(optarg, NULL); break;
+		case 'M': cfg.tool_median_s = strtod(optarg, NULL); break;
+		case 'W': cfg.switch_to = optarg; break;
+		case 'E': cfg.switch_every = strtoull(optarg, NULL, 10); break;
+		case 'S': cfg.seed = strtoull(optarg, NULL, 10); break;
+		case 'o': csv_path = optarg; break;
+		case 'q': cfg.progress = false; break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (!trace_path || !(scale > 0) || !(tpot >= 0) || !fixed ||
+	    target_busy < 0 || target_busy >= 1) {
+		usage();
+		return 2;
+	}
+	if (cost_path) {
+		r = ac_cost_model_load(cost_path, &cost);
+		if (r < 0) {
+			fprintf(stderr, "Failed to load cost model %s: %s\n",
+				cost_path, strerror(-r));
+			return 1;
+		}
+	}
+	dup = strdup(pools_arg);
+	for (tok = strtok_r(dup, ",", &save); tok && npools < MAX_RUNS;
+	     tok = strtok_r(NULL, ",", &save))
+		pools[npools++] = strtoull(tok, NULL, 10);
+	free(dup);
+	dup = strdup(setups_arg);
+	for (tok = strtok_r(dup, ",", &save); tok && nsetups < MAX_RUNS;
+	     tok = strtok_r(NULL, ",", &save)) {
+		r = parse_setup(tok, &setups[nsetups]);
+		if (r < 0) {
+			fprintf(stderr, "Bad setup '%s' (policy:msa|prefix:fixed|adaptive|adaptive-fcfs|adaptive-srpt): %s\n",
+				tok, strerror(-r));
+			free(dup);
+			return 2;
+		}
+		nsetups++;
+	}
+	free(dup);
+	if (!npools || !nsetups) {
+		usage();
+		return 2;
+	}
+	r = sim_trace_load(trace_path, limit, &t);
+	if (r < 0) {
+		fprintf(stderr, "Failed to load trace %s: %s\n", trace_path,
+			strerror(-r));
+		return 1;
+	}
+	if (cfg.agent) {
+		r = sim_trace_link_turns(&t);
+		if (r < 0)
+			goto out;
+	}
+	printf("# trace %s: %zu requests%s; cost %s (%s); block %u tokens\n",
+	       trace_path, t.n, limit ? " (first N)" : "", cost.gpu,
+	       cost_path ? cost_path : "built-in", t.block_tokens);
+
+	if (target_busy > 0) {
+		/* Busy fraction falls as arrivals spread: bisect on log scale. */
+		double lo = 0.01, hi = 100;
+		struct sim_result res;
+
+		cfg.time_scale = 1;
+		for (int it = 0; it < 14; it++) {
+			double mid = sqrt(lo * hi), busy;
+
+			cfg.time_scale = mid;
+			cfg.progress = false;
+			r = run_one(&t, &cfg, &setups[0], ref_pool, tpot, fixed, &res);
+			if (r < 0)
+				goto out;
+			busy = res.busy_s / res.makespan_s;
+			fprintf(stderr, "  scale %.4f: busy %.3f\n", mid, busy);
+			if (busy > target_busy)
+				lo = mid;
+			else
+				hi = mid;
+			if (fabs(busy - target_busy) < 0.005)
+				break;
+		}
+		scale = cfg.time_scale;
+		cfg.progress = true;
+		printf("# time scale %.4f: %s keeps the GPU %.0f%% busy at pool %llu\n",
+		       scale, setups[0].label, target_busy * 100,
+		       (unsigned long long)ref_pool);
+	}
+	cfg.time_scale = scale;
+	if (csv_path) {
+		csv = fopen(csv_path, "we");
+		if (!csv) {
+			r = -errno;
+			goto out;
+		}
+		fputs("setup,pool_tokens,time_scale,requests,rejected,hit_rate,"
+		      "prefill_tokens,recomputed_tokens,gap_tokens,ttft_mean,"
+		      "ttft_p50,ttft_p99,tpot_mean,tpot_p50,tpot_p99,job_mean,"
+		      "job_p50,job_p99,busy,iterations,evictions,makespan_s\n", csv);
+	}
+	for (size_t p = 0; p < npools; p++)
+		for (size_t s = 0; s < nsetups; s++) {
+			struct sim_result res;
+			struct timespec a, b;
+
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			r = run_one(&t, &cfg, &setups[s], pools[p], tpot, fixed,
+				    &res);
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			if (r < 0) {
+				fprintf(stderr, "Simulation %s at pool %llu failed: %s\n",
+					setups[s].label,
+					(unsigned long long)pools[p], strerror(-r));
+				goto out;
+			}
+			print_row(stdout, &setups[s], pools[p], scale, &res, false);
+			if (cfg.progress)
+				fprintf(stderr, "  (%.1f s wall)\n",
+					(b.tv_sec - a.tv_sec) +
+					(b.tv_nsec - a.tv_nsec) / 1e9);
+			fflush(stdout);
+			if (csv)
+				print_row(csv, &setups[s], pools[p], scale, &res,
+					  true);
+		}
+	r = 0;
+out:
+	if (csv && fclose(csv) && !r)
+		r = -errno;
+	sim_trace_free(&t);
+	if (r < 0) {
+		fprintf(stderr, "asymcache-sim: %s\n", strerror(-r));
+		return 1;
+	}
+	return 0;
+}

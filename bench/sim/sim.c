@@ -1,0 +1,891 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulator's own block index: a pool of nblocks blocks of the trace's
+ * 512 tokens, hash id -> CACHED block, pins, a free stack. It drives the
+ * policy exactly as policy.h says the core must, and checks the policy's
+ * answers (a victim must be CACHED and unpinned).
+ *
+ * Requests reserve every block they will need (prompt and output) at
+ * admission, FCFS, so nothing is preempted; prompt blocks are published
+ * when the request's prefill completes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "retain.h"
+#include "sim.h"
+
+#define NONE UINT32_MAX
+
+enum { B_FREE, B_WRITING, B_CACHED };
+enum { R_FUTURE, R_WAITING, R_PREFILL, R_DECODE, R_RETAINED, R_DONE };
+
+struct blk {
+	uint32_t hash;
+	uint32_t parent_hash;	/* NONE at chain index 0 */
+	uint32_t pos;
+	uint32_t pins;
+	uint8_t state;
+};
+
+struct seg {
+	uint64_t start;
+	uint32_t len;
+};
+
+struct run {
+	uint8_t state;
+	uint32_t nb;		/* blocks reserved: prompt + output */
+	uint32_t full;		/* publishable prompt blocks */
+	uint32_t *blocks;
+	uint8_t *hit;		/* per full block: reused, not computed */
+	struct seg *pend;
+	uint32_t npend, pend0;
+	uint32_t generated;
+	double arrival, first, finish;
+	double ready;		/* agent mode: when the tool call returns */
+	uint64_t retain_handle;
+};
+
+struct sim {
+	const struct sim_trace *t;
+	const struct sim_config *cfg;
+	struct sim_result *res;
+	struct ac_policy *pol;
+	struct ac_policy_ns ns;
+	uint32_t nblocks;
+	struct blk *b;
+	uint32_t *free_stack;
+	uint32_t nfree;
+	uint32_t nevictable;	/* CACHED, pins == 0 */
+	uint32_t *by_hash;
+	uint8_t *seen;		/* hash computed at least once */
+	struct run *run;
+	uint32_t *active;	/* admitted, not done, admission order */
+	uint32_t nactive;
+	uint32_t *waiting;	/* FIFO of arrived requests */
+	size_t wq_head, wq_tail;
+	double now;
+	struct ac_retain *retain;
+	double *ttft, *tpot, *job;
+	size_t nttft, ntpot, njob;
+	uint32_t *victims;
+	struct ac_chunk_seg *csegs;
+	struct ac_chunk_pick *picks;
+	uint32_t cseg_cap;
+};
+
+static uint64_t ns_of(double s)
+{
+	return (uint64_t)llround(s * 1e9);
+}
+
+static void digest_add(uint64_t *d, double x)
+{
+	uint64_t v;
+
+	memcpy(&v, &x, sizeof(v));
+	*d = (*d ^ v) * 0x100000001b3ull;
+}
+
+static void b_pin(struct sim *s, uint32_t id)
+{
+	if (s->b[id].pins++ == 0) {
+		s->nevictable--;
+		s->pol->ops->on_pin(s->pol, id);
+	}
+}
+
+static void b_unpin(struct sim *s, uint32_t id)
+{
+	if (--s->b[id].pins == 0) {
+		s->nevictable++;
+		s->pol->ops->on_unpin(s->pol, id, ns_of(s->now));
+	}
+}
+
+static void b_free(struct sim *s, uint32_t id)
+{
+	s->b[id].state = B_FREE;
+	s->b[id].pins = 0;
+	s->free_stack[s->nfree++] = id;
+}
+
+/* Ask the policy for @want victims; check each against the index. */
+static int evict(struct sim *s, uint32_t want)
+{
+	int n = s->pol->ops->pick_victims(s->pol, want, s->victims,
+					  ns_of(s->now));
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		uint32_t id = s->victims[i];
+
+		if (id >= s->nblocks || s->b[id].state != B_CACHED ||
+		    s->b[id].pins)
+			return -EPROTO;
+		s->by_hash[s->b[id].hash] = NONE;
+		s->nevictable--;
+		b_free(s, id);
+		s->res->evictions++;
+	}
+	return n;
+}
+
+static uint32_t alloc_block(struct sim *s)
+{
+	uint32_t id = s->free_stack[--s->nfree];
+
+	s->b[id].state = B_WRITING;
+	s->b[id].pins = 0;
+	return id;
+}
+
+static int pend_add(struct run *r, uint64_t start, uint32_t len)
+{
+	if (r->npend && r->pend[r->npend - 1].start +
+	    r->pend[r->npend - 1].len == start) {
+		r->pend[r->npend - 1].len += len;
+		return 0;
+	}
+	r->pend[r->npend++] = (struct seg){ .start = start, .len = len };
+	return 0;
+}
+
+/* Try to admit request @i now: 1 admitted, 0 must wait, -errno. */
+static int admit(struct sim *s, uint32_t i)
+{
+	const struct sim_req *q = &s->t->reqs[i];
+	struct run *r = &s->run[i];
+	uint32_t bt = s->t->block_tokens;
+	uint32_t nb = (uint32_t)(((uint64_t)q->input + q->output + bt - 1) / bt);
+	uint32_t full = q->input / bt, hits = 0, newly_pinned = 0, need;
+	bool prefix_ok = true;
+
+	if (full > q->nhash)
+		full = q->nhash;
+	if (nb > s->nblocks) {
+		r->state = R_DONE;
+		s->res->rejected++;
+		return 1;
+	}
+	/* Count first, touch nothing: a request that must wait leaves no trace. */
+	for (uint32_t k = 0; k < full; k++) {
+		uint32_t id = s->by_hash[q->hash[k]];
+		bool hit = id != NONE && (s->cfg->reuse == SIM_REUSE_MSA || prefix_ok);
+
+		if (id == NONE)
+			prefix_ok = false;
+		if (hit) {
+			hits++;
+			if (!s->b[id].pins)
+				newly_pinned++;
+		}
+	}
+	need = nb - hits;
+	if (s->nfree + s->nevictable - newly_pinned < need)
+		return 0;
+
+	r->nb = nb;
+	r->full = full;
+	r->blocks = malloc(nb * sizeof(*r->blocks));
+	r->hit = calloc(full + 1, 1);
+	r->pend = malloc((full + 2) * sizeof(*r->pend));
+	if (!r->blocks || !r->hit || !r->pend)
+		return -ENOMEM;
+	prefix_ok = true;
+	for (uint32_t k = 0; k < full; k++) {
+		uint32_t id = s->by_hash[q->hash[k]];
+
+		if (id == NONE)
+			prefix_ok = false;
+		if (id != NONE && (s->cfg->reuse == SIM_REUSE_MSA || prefix_ok)) {
+			s->pol->ops->on_access(s->pol, id, ns_of(s->now));
+			b_pin(s, id);
+			r->blocks[k] = id;
+			r->hit[k] = 1;
+		} else {
+			r->blocks[k] = NONE;
+		}
+	}
+	if (s->nfree < need) {
+		int n = evict(s, need - s->nfree);
+
+		if (n < 0)
+			return n;
+		if (s->nfree < need)
+			return -EPROTO;	/* the policy held back candidates */
+	}
+	for (uint32_t k = 0; k < nb; k++)
+		if (k >= full || r->blocks[k] == NONE)
+			r->blocks[k] = alloc_block(s);
+
+	/* Query segments: the missed blocks, then the prompt tail. */
+	r->npend = r->pend0 = 0;
+	for (uint32_t k = 0; k < full; k++) {
+		if (r->hit[k])
+			continue;
+		pend_add(r, (uint64_t)k * bt, bt);
+		if (s->seen[q->hash[k]])
+			s->res->recomputed_tokens += bt;
+	}
+	if (q->input > full * bt)
+		pend_add(r, (uint64_t)full * bt, q->input - full * bt);
+	/* Everything cached: the last token still runs for its logits. */
+	if (!r->npend)
+		pend_add(r, q->input - 1, 1);
+	s->res->block_refs += full;
+	s->res->block_hits += hits;
+	r->state = R_PREFILL;
+	s->active[s->nactive++] = i;
+	return 1;
+}
+
+/* Prefill done: publish the computed full blocks, parents first. */
+static void publish(struct sim *s, uint32_t i)
+{
+	const struct sim_req *q = &s->t->reqs[i];
+	struct run *r = &s->run[i];
+
+	for (uint32_t k = 0; k < r->full; k++) {
+		uint32_t id = r->blocks[k], h = q->hash[k], dup;
+		struct ac_policy_block pb = {
+			.id = id, .ns_id = s->ns.ns_id, .pos = k,
+			.parent = k ? r->blocks[k - 1] : AC_BLOCK_NONE,
+			.pinned = true,
+		};
+
+		s->seen[h] = 1;
+		if (r->hit[k])
+			continue;
+		dup = s->by_hash[h];
+		if (dup != NONE) {
+			/* Published meanwhile (or skipped by prefix-only): dedup. */
+			b_free(s, id);
+			s->pol->ops->on_access(s->pol, dup, ns_of(s->now));
+			b_pin(s, dup);
+			r->blocks[k] = dup;
+			r->hit[k] = 1;
+			continue;
+		}
+		if (k && s->b[pb.parent].state != B_CACHED)
+			pb.parent = AC_BLOCK_NONE;
+		s->b[id].state = B_CACHED;
+		s->b[id].hash = h;
+		s->b[id].pos = k;
+		s->b[id].parent_hash = k ? q->hash[k - 1] : NONE;
+		s->b[id].pins = 1;
+		s->by_hash[h] = id;
+		s->pol->ops->on_insert(s->pol, &pb, ns_of(s->now));
+		/* A refilled hole: tell the policy its resident child. */
+		if (k + 1 < r->full && r->hit[k + 1] && s->pol->ops->on_link)
+			s->pol->ops->on_link(s->pol, id, r->blocks[k + 1]);
+	}
+}
+
+static void finish(struct sim *s, uint32_t i)
+{
+	struct run *r = &s->run[i];
+	const struct sim_req *q = &s->t->reqs[i];
+
+	r->finish = s->now;
+	for (uint32_t k = 0; k < r->nb; k++) {
+		if (k < r->full)
+			b_unpin(s, r->blocks[k]);
+		else
+			b_free(s, r->blocks[k]);
+	}
+	if (q->output > 1)
+		s->tpot[s->ntpot++] = (r->finish - r->first) / (q->output - 1);
+	digest_add(&s->res->digest, r->finish);
+	free(r->blocks);
+	free(r->hit);
+	free(r->pend);
+	r->blocks = NULL;
+	r->hit = NULL;
+	r->pend = NULL;
+	r->state = R_DONE;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void stats(double *v, size_t n, struct sim_stats *ret)
+{
+	double sum = 0;
+
+	*ret = (struct sim_stats){ 0 };
+	if (!n)
+		return;
+	qsort(v, n, sizeof(*v), cmp_double);
+	for (size_t i = 0; i < n; i++)
+		sum += v[i];
+	ret->mean = sum / n;
+	ret->p50 = v[(n - 1) / 2];
+	ret->p99 = v[(size_t)((n - 1) * 0.99)];
+}
+
+static int cmp_pos(const void *x, const void *y, void *arg)
+{
+	const struct blk *b = arg;
+	uint32_t p = b[*(const uint32_t *)x].pos, q = b[*(const uint32_t *)y].pos;
+
+	return p < q ? -1 : p > q;
+}
+
+/*
+ * Replace the policy by a fresh one fed from the index, as policy.h asks
+ * of the core: namespaces, then every CACHED block, parents first.
+ */
+static int switch_policy(struct sim *s, const char *name)
+{
+	struct ac_policy *np;
+	uint32_t *order, n = 0;
+	int r;
+
+	r = ac_policy_create(name, s->nblocks, &np);
+	if (r < 0)
+		return r;
+	if (np->ops->on_namespace) {
+		r = np->ops->on_namespace(np, &s->ns);
+		if (r < 0)
+			goto fail;
+	}
+	order = malloc(s->nblocks * sizeof(*order));
+	if (!order) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t id = 0; id < s->nblocks; id++)
+		if (s->b[id].state == B_CACHED)
+			order[n++] = id;
+	qsort_r(order, n, sizeof(*order), cmp_pos, s->b);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct blk *x = &s->b[order[i]];
+		struct ac_policy_block pb = {
+			.id = order[i], .ns_id = s->ns.ns_id, .pos = x->pos,
+			.parent = x->parent_hash == NONE ? AC_BLOCK_NONE :
+				  s->by_hash[x->parent_hash],
+			.pinned = x->pins > 0,
+		};
+
+		np->ops->on_insert(np, &pb, ns_of(s->now));
+	}
+	free(order);
+	ac_policy_free(s->pol);
+	s->pol = np;
+	return 0;
+fail:
+	ac_policy_free(np);
+	return r;
+}
+
+void sim_config_default(struct sim_config *ret,
+			const struct ac_cost_model *cost)
+{
+	*ret = (struct sim_config){
+		.policy = "asym",
+		.reuse = SIM_REUSE_MSA,
+		.cost = cost,
+		.pool_tokens = 900000,
+		.time_scale = 1.0,
+		.max_running = 256,
+		.seed = 1,
+		.ttl_s = 0,
+		.tool_median_s = 5,
+	};
+	ac_chunk_config_default(&ret->chunk, AC_CHUNK_ADAPTIVE, 0.050);
+}
+
+/* splitmix64: a seed gives the same tool durations on every machine. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Lognormal, sigma 1, around the configured median. */
+static double tool_duration(const struct sim_config *cfg, uint32_t i)
+{
+	double u1 = ((mix(cfg->seed * 2654435761u + i) >> 11) + 1) * 0x1p-53;
+	double u2 = ((mix(cfg->seed * 40503u + i + 7) >> 11) + 1) * 0x1p-53;
+	double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+
+	return cfg->tool_median_s * exp(z);
+}
+
+/* Continuations of agent jobs, min-heap on ready time. */
+struct ready_q {
+	struct { double t; uint32_t req; } *h;
+	size_t n;
+};
+
+static void rq_push(struct ready_q *q, double t, uint32_t req)
+{
+	size_t i = q->n++;
+
+	while (i) {
+		size_t p = (i - 1) / 2;
+
+		if (q->h[p].t < t || (q->h[p].t == t && q->h[p].req < req))
+			break;
+		q->h[i] = q->h[p];
+		i = p;
+	}
+	q->h[i].t = t;
+	q->h[i].req = req;
+}
+
+static void rq_pop(struct ready_q *q)
+{
+	size_t i = 0;
+	double t = q->h[--q->n].t;
+	uint32_t req = q->h[q->n].req;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= q->n)
+			break;
+		if (c + 1 < q->n && (q->h[c + 1].t < q->h[c].t ||
+		    (q->h[c + 1].t == q->h[c].t && q->h[c + 1].req < q->h[c].req)))
+			c++;
+		if (q->h[c].t > t || (q->h[c].t == t && q->h[c].req > req))
+			break;
+		q->h[i] = q->h[c];
+		i = c;
+	}
+	if (q->n) {
+		q->h[i].t = t;
+		q->h[i].req = req;
+	}
+}
+
+static void unpin_all(struct sim *s, uint32_t *blocks, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		b_unpin(s, blocks[k]);
+	free(blocks);
+}
+
+static int retain_or_release(struct sim *s, uint32_t i, double *tools,
+			     size_t ntools)
+{
+	const struct sim_req *q = &s->t->reqs[i];
+	struct run *r = &s->run[i];
+	uint32_t bt = s->t->block_tokens;
+	double ttl = s->cfg->ttl_s;
+	int ret;
+
+	if (!s->cfg->agent || !ttl || q->next == NONE || !r->full)
+		return 0;
+	if (ttl < 0) {
+		double rec = ac_cost_recompute_s(s->cfg->cost, r->full * bt, 0, 1);
+		double hold = (double)r->full / s->nblocks;
+
+		ttl = ac_ttl_pick(tools, ntools, rec, hold, s->cfg->tool_median_s);
+		if (!(ttl > 0))
+			return 0;
+	}
+	ret = ac_retain_set_quota(s->retain, q->session, s->nblocks / 4);
+	if (ret < 0)
+		return ret;
+	ret = ac_retain_add(s->retain, q->session, r->blocks, r->full,
+			    ns_of(s->now + ttl), &r->retain_handle);
+	if (ret == -EDQUOT)
+		return 0;
+	return ret < 0 ? ret : 1;
+}
+
+/* Finish, keeping the prompt chain pinned when the job retains it. */
+static int finish_turn(struct sim *s, uint32_t i, double *tools, size_t ntools,
+		       struct ready_q *rq)
+{
+	struct run *r = &s->run[i];
+	const struct sim_req *q = &s->t->reqs[i];
+	int kept = retain_or_release(s, i, tools, ntools);
+
+	if (kept < 0)
+		return kept;
+	if (kept) {
+		/* The retention now owns the chain's pins. */
+		for (uint32_t k = 0; k < r->full; k++)
+			s->b[r->blocks[k]].pins++;
+	}
+	finish(s, i);
+	if (kept)
+		s->run[q->next].retain_handle = r->retain_handle;
+	if (s->cfg->agent && q->next != NONE) {
+		double d = tool_duration(s->cfg, q->next);
+
+		s->run[q->next].ready = s->now + d;
+		rq_push(rq, s->now + d, q->next);
+	}
+	return 0;
+}
+
+static int sim_setup(struct sim *s, const struct sim_trace *t,
+		     const struct sim_config *cfg, struct sim_result *res)
+{
+	uint32_t bt = t->block_tokens;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->digest = 0xcbf29ce484222325ull;
+	s->t = t;
+	s->cfg = cfg;
+	s->res = res;
+	if (!cfg->cost || !cfg->policy || !bt || cfg->time_scale < 0 ||
+	    !cfg->max_running)
+		return -EINVAL;
+	if (cfg->pool_tokens / bt < 1 || cfg->pool_tokens / bt >= NONE)
+		return -EINVAL;
+	s->nblocks = (uint32_t)(cfg->pool_tokens / bt);
+	s->ns = (struct ac_policy_ns){
+		.ns_id = 1, .block_tokens = bt,
+		.bytes_per_block = bt * ac_cost_token_bytes(&cfg->cost->layout),
+		.cost = cfg->cost,
+	};
+	r = ac_policy_create(cfg->policy, s->nblocks, &s->pol);
+	if (r < 0)
+		return r;
+	if (s->pol->ops->on_namespace) {
+		r = s->pol->ops->on_namespace(s->pol, &s->ns);
+		if (r < 0)
+			return r;
+	}
+	r = ac_retain_new(&s->retain);
+	if (r < 0)
+		return r;
+	s->b = calloc(s->nblocks, sizeof(*s->b));
+	s->free_stack = malloc(s->nblocks * sizeof(*s->free_stack));
+	s->victims = malloc(s->nblocks * sizeof(*s->victims));
+	s->by_hash = malloc(((size_t)t->max_hash + 1) * sizeof(*s->by_hash));
+	s->seen = calloc((size_t)t->max_hash + 1, 1);
+	s->run = calloc(t->n, sizeof(*s->run));
+	s->active = malloc(t->n * sizeof(*s->active));
+	s->waiting = malloc(t->n * sizeof(*s->waiting));
+	s->ttft = malloc(t->n * sizeof(double));
+	s->tpot = malloc(t->n * sizeof(double));
+	s->job = malloc(t->n * sizeof(double));
+	if (!s->b || !s->free_stack || !s->victims || !s->by_hash ||
+	    !s->seen || !s->run || !s->active || !s->waiting || !s->ttft ||
+	    !s->tpot || !s->job)
+		return -ENOMEM;
+	for (size_t h = 0; h <= t->max_hash; h++)
+		s->by_hash[h] = NONE;
+	/* Pop order 0, 1, 2...: deterministic block ids. */
+	for (uint32_t i = 0; i < s->nblocks; i++)
+		s->free_stack[i] = s->nblocks - 1 - i;
+	s->nfree = s->nblocks;
+	return 0;
+}
+
+static void sim_teardown(struct sim *s)
+{
+	if (s->run)
+		for (size_t i = 0; i < s->t->n; i++) {
+			free(s->run[i].blocks);
+			free(s->run[i].hit);
+			free(s->run[i].pend);
+		}
+	ac_policy_free(s->pol);
+	ac_retain_free(s->retain);
+	free(s->b);
+	free(s->free_stack);
+	free(s->victims);
+	free(s->by_hash);
+	free(s->seen);
+	free(s->run);
+	free(s->active);
+	free(s->waiting);
+	free(s->ttft);
+	free(s->tpot);
+	free(s->job);
+	free(s->csegs);
+	free(s->picks);
+}
+
+static void consume(struct run *r, uint64_t start, uint32_t len)
+{
+	uint64_t end = start + len;
+
+	while (r->pend0 < r->npend && r->pend[r->pend0].start < end) {
+		struct seg *g = &r->pend[r->pend0];
+
+		if (g->start + g->len <= end) {
+			r->pend0++;
+		} else {
+			g->len -= (uint32_t)(end - g->start);
+			g->start = end;
+		}
+	}
+}
+
+static int build_batch(struct sim *s, struct ac_chunk_batch *in)
+{
+	uint32_t n = 0;
+
+	*in = (struct ac_chunk_batch){ 0 };
+	for (uint32_t a = 0; a < s->nactive; a++) {
+		struct run *r = &s->run[s->active[a]];
+
+		if (r->state == R_DECODE) {
+			in->decode_tokens++;
+			in->decode_ctx += s->t->reqs[s->active[a]].input +
+					  r->generated;
+		} else if (r->state == R_PREFILL) {
+			n += r->npend - r->pend0;
+		}
+	}
+	if (n + 1 > s->cseg_cap) {
+		uint32_t cap = (n + 1) * 2;
+
+		free(s->csegs);
+		free(s->picks);
+		s->csegs = malloc(cap * sizeof(*s->csegs));
+		s->picks = malloc(cap * sizeof(*s->picks));
+		if (!s->csegs || !s->picks)
+			return -ENOMEM;
+		s->cseg_cap = cap;
+	}
+	n = 0;
+	for (uint32_t a = 0; a < s->nactive; a++) {
+		struct run *r = &s->run[s->active[a]];
+
+		if (r->state != R_PREFILL)
+			continue;
+		for (uint32_t k = r->pend0; k < r->npend; k++)
+			s->csegs[n++] = (struct ac_chunk_seg){
+				.req = s->active[a], .owner = 0,
+				.start = r->pend[k].start, .len = r->pend[k].len,
+				.arrival_ns = ns_of(r->arrival),
+			};
+	}
+	in->segs = s->csegs;
+	in->nsegs = n;
+	return 0;
+}
+
+int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
+	    struct sim_result *res)
+{
+	struct sim s = { 0 };
+	struct ready_q rq = { 0 };
+	double *tools = NULL;
+	size_t next_root = 0, done = 0, ntools = 0, last_pct = 0;
+	double first_arrival = -1;
+	int r;
+
+	r = sim_setup(&s, t, cfg, res);
+	if (r < 0)
+		goto out;
+	rq.h = malloc(t->n * sizeof(*rq.h));
+	tools = malloc(t->n * sizeof(*tools));
+	if (!rq.h || !tools) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		struct ac_chunk_batch in;
+		struct ac_chunk_plan plan = { .picks = NULL };
+		uint32_t *blocks, nb, keep;
+
+		/* Arrivals: trace roots, then agent continuations. */
+		while (next_root < t->n) {
+			const struct sim_req *q = &t->reqs[next_root];
+			double at = q->arrival_s * cfg->time_scale;
+
+			if (cfg->agent && q->prev != NONE) {
+				next_root++;
+				continue;
+			}
+			if (at > s.now)
+				break;
+			s.run[next_root].arrival = at;
+			s.run[next_root].state = R_WAITING;
+			s.waiting[s.wq_tail++] = (uint32_t)next_root++;
+		}
+		while (rq.n && rq.h[0].t <= s.now) {
+			uint32_t i = rq.h[0].req;
+
+			rq_pop(&rq);
+			tools[ntools++] = s.run[i].ready - s.run[t->reqs[i].prev].finish;
+			s.run[i].arrival = s.run[i].ready;
+			s.run[i].state = R_WAITING;
+			s.waiting[s.wq_tail++] = i;
+		}
+		if (first_arrival < 0 && s.wq_tail)
+			first_arrival = s.run[s.waiting[0]].arrival;
+		while ((r = ac_retain_expire(s.retain, ns_of(s.now), &blocks,
+					     &nb)) > 0) {
+			res->retain_expired++;
+			unpin_all(&s, blocks, nb);
+		}
+		if (r < 0)
+			goto out;
+
+		while (s.wq_head < s.wq_tail && s.nactive < cfg->max_running) {
+			uint32_t i = s.waiting[s.wq_head];
+
+			r = admit(&s, i);
+			if (r < 0)
+				goto out;
+			if (!r)
+				break;
+			s.wq_head++;
+			if (s.run[i].state == R_DONE) {
+				done++;	/* rejected: larger than the pool */
+				continue;
+			}
+			/* Resumed: its own pins hold the chain, drop the TTL's. */
+			if (s.run[i].retain_handle &&
+			    ac_retain_release(s.retain, s.run[i].retain_handle,
+					      &blocks, &nb) == 0) {
+				res->retained_hits++;
+				unpin_all(&s, blocks, nb);
+			}
+		}
+
+		r = build_batch(&s, &in);
+		if (r < 0)
+			goto out;
+		if (!in.decode_tokens && !in.nsegs) {
+			double next = INFINITY;
+			uint64_t exp = ac_retain_next_expiry(s.retain);
+
+			while (next_root < t->n && cfg->agent &&
+			       t->reqs[next_root].prev != NONE)
+				next_root++;
+			if (next_root < t->n)
+				next = t->reqs[next_root].arrival_s * cfg->time_scale;
+			if (rq.n && rq.h[0].t < next)
+				next = rq.h[0].t;
+			if (exp != UINT64_MAX && exp / 1e9 < next)
+				next = exp / 1e9;
+			if (next == INFINITY) {
+				if (s.wq_head < s.wq_tail)
+					r = -EDEADLK;
+				break;
+			}
+			if (next > s.now)
+				s.now = next;
+			else if (exp != UINT64_MAX)
+				s.now = exp / 1e9 + 1e-9;
+			continue;
+		}
+		plan.picks = s.picks;
+		plan.cap = s.cseg_cap;
+		in.turn = (uint32_t)res->iterations;
+		in.now_ns = ns_of(s.now);
+		r = ac_chunk_schedule(&cfg->chunk, cfg->cost, &in, &plan);
+		if (r < 0)
+			goto out;
+		if (!(plan.predicted_s > 0)) {
+			r = -EPROTO;
+			goto out;
+		}
+		s.now += plan.predicted_s;
+		res->busy_s += plan.predicted_s;
+		res->iterations++;
+		res->prefill_tokens += plan.prefill_tokens;
+		res->gap_tokens += plan.gap_tokens;
+		res->recomputed_tokens += plan.gap_tokens;
+		for (uint32_t k = 0; k < plan.npicks; k++)
+			consume(&s.run[plan.picks[k].req], plan.picks[k].start,
+				plan.picks[k].len);
+
+		/* Decodes of this iteration first, then prefills that ended. */
+		for (uint32_t a = 0; a < s.nactive; a++) {
+			uint32_t i = s.active[a];
+			struct run *ru = &s.run[i];
+
+			if (ru->state != R_DECODE)
+				continue;
+			if (++ru->generated >= t->reqs[i].output) {
+				r = finish_turn(&s, i, tools, ntools, &rq);
+				if (r < 0)
+					goto out;
+				done++;
+			}
+		}
+		for (uint32_t a = 0; a < s.nactive; a++) {
+			uint32_t i = s.active[a];
+			struct run *ru = &s.run[i];
+
+			if (ru->state != R_PREFILL || ru->pend0 < ru->npend)
+				continue;
+			publish(&s, i);
+			ru->first = s.now;
+			s.ttft[s.nttft++] = ru->first - ru->arrival;
+			digest_add(&res->digest, ru->first);
+			ru->generated = 1;
+			ru->state = R_DECODE;
+			if (t->reqs[i].output <= 1) {
+				r = finish_turn(&s, i, tools, ntools, &rq);
+				if (r < 0)
+					goto out;
+				done++;
+			}
+		}
+		keep = 0;
+		for (uint32_t a = 0; a < s.nactive; a++)
+			if (s.run[s.active[a]].state != R_DONE)
+				s.active[keep++] = s.active[a];
+		s.nactive = keep;
+
+		if (cfg->switch_every && cfg->switch_to &&
+		    res->iterations % cfg->switch_every == 0) {
+			/* Alternate, so every switch is a real change. */
+			const char *to = !strcmp(s.pol->ops->name, cfg->switch_to) ?
+					 cfg->policy : cfg->switch_to;
+
+			r = switch_policy(&s, to);
+			if (r < 0)
+				goto out;
+		}
+		if (cfg->progress && done * 20 / t->n > last_pct) {
+			last_pct = done * 20 / t->n;
+			fprintf(stderr, "  %s pool=%llu: %zu/%zu requests, t=%.0f s\n",
+				cfg->policy, (unsigned long long)cfg->pool_tokens,
+				done, t->n, s.now);
+		}
+	}
+	if (r < 0)
+		goto out;
+	r = 0;
+	res->requests = done;
+	res->makespan_s = first_arrival >= 0 ? s.now - first_arrival : 0;
+	stats(s.ttft, s.nttft, &res->ttft);
+	stats(s.tpot, s.ntpot, &res->tpot);
+	if (cfg->agent) {
+		for (size_t i = 0; i < t->n; i++) {
+			size_t last = i;
+
+			if (t->reqs[i].prev != NONE || s.run[i].state != R_DONE ||
+			    !s.run[i].first)
+				continue;
+			while (t->reqs[last].next != NONE &&
+			       s.run[t->reqs[last].next].first)
+				last = t->reqs[last].next;
+			s.job[s.njob++] = s.run[last].finish - s.run[i].arrival;
+		}
+		stats(s.job, s.njob, &res->job);
+	}
+out:
+	free(rq.h);
+	free(tools);
+	sim_teardown(&s);
+	return r;
+}

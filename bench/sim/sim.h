@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Trace-driven simulator: continuous batching with chunked prefill and
+ * decode, the real policies and chunk scheduler, the cost model as clock.
+ */
+#ifndef AC_SIM_H
+#define AC_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "cost_model.h"
+#include "trace.h"
+
+enum sim_reuse {
+	SIM_REUSE_MSA,		/* holes recomputed, hits after them kept */
+	SIM_REUSE_PREFIX,	/* everything after the first miss recomputed */
+};
+
+struct sim_config {
+	const char *policy;
+	enum sim_reuse reuse;
+	struct ac_chunk_config chunk;
+	const struct ac_cost_model *cost;
+	uint64_t pool_tokens;
+	double time_scale;	/* arrival = trace timestamp * time_scale */
+	uint32_t max_running;	/* vLLM max_num_seqs */
+	uint64_t seed;
+	/* Switch to this policy (replaying the index) every N iterations. */
+	const char *switch_to;
+	uint64_t switch_every;
+	/* Agent mode: turns of a job wait for the previous turn plus a tool. */
+	bool agent;
+	double ttl_s;		/* < 0: pick per turn; 0: no retention */
+	double tool_median_s;
+	bool progress;
+};
+
+struct sim_stats {
+	double mean, p50, p99;
+};
+
+struct sim_result {
+	uint64_t requests, rejected;
+	uint64_t block_refs, block_hits;
+	uint64_t prefill_tokens, recomputed_tokens, gap_tokens;
+	uint64_t iterations, evictions;
+	double busy_s, makespan_s;
+	struct sim_stats ttft, tpot, job;
+	uint64_t retained_hits, retain_expired;
+	/* Digest of every request's timings: equal runs, equal digest. */
+	uint64_t digest;
+};
+
+void sim_config_default(struct sim_config *ret,
+			const struct ac_cost_model *cost);
+/* 0, or -errno (-EPROTO: a policy broke its contract). */
+int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
+	    struct sim_result *ret);
+
+#endif

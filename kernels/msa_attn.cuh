@@ -136,20 +136,21 @@ static __device__ __forceinline__ int swz(int row, int chunk)
 	return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
-template <typename T, int D, int NW, int MT>
+template <typename T, int D, int NW, int MT, int BN, int STAGES>
 __global__ void __launch_bounds__(NW * 32)
 msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 {
 	constexpr int BM = 16 * MT * NW;
-	constexpr int BN = MSA_KV_TILE;
+	static_assert(MSA_KV_TILE % BN == 0, "splits must align to key tiles");
+	static_assert(STAGES >= 2, "double buffering at least");
 	constexpr int NT = NW * 32;
 	constexpr int CPR = D / 8;	/* 16-byte chunks per row */
 	typedef mma_type<T> M;
 
 	extern __shared__ __align__(128) unsigned char smem_raw[];
 	T *sq = reinterpret_cast<T *>(smem_raw);
-	T *sk = sq + BM * D;		/* [2][BN][D] */
-	T *sv = sk + 2 * BN * D;	/* [2][BN][D] */
+	T *sk = sq + BM * D;		/* [STAGES][BN][D] */
+	T *sv = sk + STAGES * BN * D;	/* [STAGES][BN][D] */
 
 	const msa_work w = p.work[blockIdx.x];
 	const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -194,8 +195,17 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 				   ok);
 		}
 	};
-	load_kv(0, 0);
-	cp_async_commit();
+	/*
+	 * STAGES - 1 tiles in flight before the first use; every iteration
+	 * commits one group, empty near the end, so wait_group counts stay
+	 * uniform.  Group 0 also carries Q.
+	 */
+#pragma unroll
+	for (int st = 0; st < STAGES - 1; st++) {
+		if (st < n_tiles)
+			load_kv(st, st);
+		cp_async_commit();
+	}
 
 	/* Each thread holds rows lane/4 and lane/4 + 8 of each 16-row m-tile. */
 	const int row_base = warp * 16 * MT;
@@ -226,16 +236,14 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 	uint32_t qf[MT == 1 ? D / 16 : 1][4];
 
 	for (int it = 0; it < n_tiles; it++) {
-		const int buf = it & 1;
+		const int buf = it % STAGES;
 		const int n0 = w.kv_begin + it * BN;
 
-		if (it + 1 < n_tiles) {
-			load_kv(it + 1, buf ^ 1);
-			cp_async_commit();
-			cp_async_wait<1>();
-		} else {
-			cp_async_wait<0>();
-		}
+		/* The buffer refilled here was consumed last iteration. */
+		if (it + STAGES - 1 < n_tiles)
+			load_kv(it + STAGES - 1, (it + STAGES - 1) % STAGES);
+		cp_async_commit();
+		cp_async_wait<STAGES - 1>();
 		__syncthreads();
 
 		if (MT == 1 && it == 0) {
@@ -430,26 +438,21 @@ msa_merge_kernel(const __grid_constant__ msa_merge_params p)
 	}
 }
 
-template <typename T, int D, int NW, int MT>
-static size_t attn_smem_bytes(void)
-{
-	return (size_t)(16 * MT * NW + 4 * MSA_KV_TILE) * D * sizeof(T);
-}
-
-template <typename T, int D, int NW, int MT>
+template <typename T, int D, int NW, int MT, int BN, int STAGES>
 static cudaError_t launch_attn(const msa_attn_params &p, cudaStream_t stream)
 {
-	size_t smem = attn_smem_bytes<T, D, NW, MT>();
+	size_t smem = (size_t)(16 * MT * NW + 2 * STAGES * BN) * D * sizeof(T);
 	cudaError_t err;
 
 	if (!p.n_work)
 		return cudaSuccess;
-	err = cudaFuncSetAttribute(msa_attn_kernel<T, D, NW, MT>,
+	err = cudaFuncSetAttribute(msa_attn_kernel<T, D, NW, MT, BN, STAGES>,
 				   cudaFuncAttributeMaxDynamicSharedMemorySize,
 				   (int)smem);
 	if (err != cudaSuccess)
 		return err;
-	msa_attn_kernel<T, D, NW, MT><<<p.n_work, NW * 32, smem, stream>>>(p);
+	msa_attn_kernel<T, D, NW, MT, BN, STAGES>
+		<<<p.n_work, NW * 32, smem, stream>>>(p);
 	return cudaGetLastError();
 }
 

@@ -90,16 +90,36 @@ static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 	const struct msa_work *big = a.work;
 	cudaError_t err;
 
-	if (p->big_rows == 128)
-		err = msa::launch_attn<T, D, 4, 2>(a, st);
-	else
-		err = msa::launch_attn<T, D, 4, 1>(a, st);
+	switch (p->big_variant) {
+	case 1:
+		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
+		break;
+	case 3:
+		err = msa::launch_attn<T, D, 4, 1, 64, 3>(a, st);
+		break;
+	case 4:
+		err = msa::launch_attn<T, D, 4, 2, 32, 3>(a, st);
+		break;
+	default:
+		err = msa::launch_attn<T, D, 4, 2, 64, 2>(a, st);
+		break;
+	}
 	if (err != cudaSuccess)
 		return err;
 	a.work = (const struct msa_work *)((const char *)big - p->off_big +
 					   p->off_small);
 	a.n_work = p->n_small;
-	err = msa::launch_attn<T, D, 1, 1>(a, st);
+	switch (p->small_variant) {
+	case 2:
+		err = msa::launch_attn<T, D, 1, 1, 32, 3>(a, st);
+		break;
+	case 3:
+		err = msa::launch_attn<T, D, 1, 1, 32, 2>(a, st);
+		break;
+	default:
+		err = msa::launch_attn<T, D, 1, 1, 64, 2>(a, st);
+		break;
+	}
 	if (err != cudaSuccess)
 		return err;
 	return msa::launch_merge<T>(mp, p->n_merge, st);

@@ -46,14 +46,36 @@ struct msa_merge {
 	int32_t pad[3];
 };
 
-/* Tile shapes; the CUDA kernels are instantiated for exactly these. */
-#define MSA_BIG_ROWS_DEFAULT	64
+/*
+ * Kernel variants (docs/kernels.md and bench/results/msa_notes.md say what
+ * each measured).  Big tiles serve segments of more than 16 rows:
+ *   1: 64 rows (4 warps x 16), 64-key tiles, 2 stages
+ *   2: 128 rows (4 warps x 32), 64-key tiles, 2 stages
+ *   3: 64 rows, 64-key tiles, 3 stages
+ *   4: 128 rows, 32-key tiles, 3 stages
+ * Small tiles (one warp, 16 rows) serve decode and short segments:
+ *   1: 64-key tiles, 2 stages
+ *   2: 32-key tiles, 3 stages
+ *   3: 32-key tiles, 2 stages
+ */
 #define MSA_SMALL_ROWS		16
-#define MSA_KV_TILE		64
+#define MSA_KV_TILE		64	/* split boundaries are multiples */
+
+static inline uint32_t msa_big_rows(uint32_t variant)
+{
+	return variant == 2 || variant == 4 ? 128 : 64;
+}
+
+/* Thread blocks one multiprocessor holds (head dim 128), for the split. */
+static inline uint32_t msa_small_per_sm(uint32_t variant)
+{
+	return variant == 1 ? 3 : variant == 2 ? 4 : 6;
+}
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_rows;	/* 64 or 128 rows per big tile */
+	uint32_t big_variant;	/* 1..4 */
+	uint32_t small_variant;	/* 1..3 */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
 	uint32_t no_split;	/* 1: never split the context */
@@ -72,6 +94,8 @@ struct ac_msa_plan {
 	uint32_t num_seqs;
 	uint32_t total_q;
 	uint32_t big_rows;
+	uint32_t big_variant;
+	uint32_t small_variant;
 
 	/* Work lists, in launch order: longest first, so the tail is short. */
 	struct msa_work *big;

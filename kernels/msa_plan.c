@@ -11,7 +11,8 @@
 #include "msa_internal.h"
 
 const struct msa_tuning msa_tuning_default = {
-	.big_rows = MSA_BIG_ROWS_DEFAULT,
+	.big_variant = 2,
+	.small_variant = 1,
 	.min_split_keys = 512,
 	.waves = 2,
 	.no_split = 0,
@@ -259,12 +260,13 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 		n_small += t[i].small;
 	}
 	/*
-	 * Small tiles fit about three to a multiprocessor, big ones two.  Pick
+	 * Big tiles fit two to a multiprocessor, small ones more.  Pick
 	 * the split count that minimises whole waves times the longest chunk
 	 * (plus a merge's worth of keys): fewer, fuller waves beat an
 	 * underfilled last one.
 	 */
-	slots = (uint64_t)sm_count * (n_small * 2 > n ? 3 : 2);
+	slots = (uint64_t)sm_count *
+		(n_small * 2 > n ? msa_small_per_sm(tune->small_variant) : 2);
 	chunk = UINT64_MAX;
 	if (n && n < tune->waves * slots && !tune->no_split) {
 		uint64_t best = UINT64_MAX, k, kmax;
@@ -388,7 +390,8 @@ int msa_plan_create(enum ac_msa_backend backend,
 		return -EINVAL;
 	if (!ops)
 		return -EOPNOTSUPP;
-	if (tune->big_rows != 64 && tune->big_rows != 128)
+	if (tune->big_variant < 1 || tune->big_variant > 4 ||
+	    tune->small_variant < 1 || tune->small_variant > 3)
 		return -EINVAL;
 	ret = check_pool(backend, pool);
 	if (ret)
@@ -417,7 +420,9 @@ int msa_plan_create(enum ac_msa_backend backend,
 	p->num_segs = batch->num_segs;
 	p->num_seqs = batch->num_seqs;
 	p->total_q = total_q;
-	p->big_rows = tune->big_rows;
+	p->big_rows = msa_big_rows(tune->big_variant);
+	p->big_variant = tune->big_variant;
+	p->small_variant = tune->small_variant;
 
 	ret = build_tiles(p, batch, sm_count, tune, &tiles, &ntiles);
 	if (ret)

@@ -323,23 +323,29 @@ static void bench_multiseg(void)
 	int32_t ctx = 16384;
 	struct prob p;
 	struct ac_msa_plan *plan;
-	struct msa_tuning t64 = msa_tuning_default, t128 = t64;
 	void *ref;
 	size_t n;
-	double ms;
 
 	prob_init(&p, 1, &ctx, segs, 5, 4);
 	n = (size_t)p.total_q * HQ * HD;
 	CK(cudaMalloc(&ref, n * 2));
-	t128.big_rows = 128;
-	ms = time_attn(&p, &t64, &plan);
-	report("multiseg_4x512+2048@16k", "v1 rows64", ms, &p, plan);
-	ac_msa_plan_free(plan);
-	CK(cudaMemcpy(ref, p.out, n * 2, cudaMemcpyDeviceToDevice));
-	ms = time_attn(&p, &t128, &plan);
-	report("multiseg_4x512+2048@16k", "v2 rows128", ms, &p, plan);
-	ac_msa_plan_free(plan);
-	printf("  rows64 vs rows128 rel diff %.2e\n", rel_diff(p.out, ref, n));
+	for (uint32_t v = 1; v <= 4; v++) {
+		struct msa_tuning t = msa_tuning_default;
+		char name[32];
+		double ms;
+
+		t.big_variant = v;
+		ms = time_attn(&p, &t, &plan);
+		snprintf(name, sizeof(name), "big v%u", v);
+		report("multiseg_4x512+2048@16k", name, ms, &p, plan);
+		ac_msa_plan_free(plan);
+		if (v == 1)
+			CK(cudaMemcpy(ref, p.out, n * 2,
+				      cudaMemcpyDeviceToDevice));
+		else
+			printf("  v%u vs v1 rel diff %.2e\n", v,
+			       rel_diff(p.out, ref, n));
+	}
 	printf("  kv_write of %u tokens: %.3f ms\n", p.total_q,
 	       time_kv_write(&p));
 	CK(cudaFree(ref));
@@ -352,17 +358,19 @@ static void bench_causal16k(void)
 	int32_t ctx = 16384;
 	struct prob p;
 	struct ac_msa_plan *plan;
-	struct msa_tuning t64 = msa_tuning_default, t128 = t64;
-	double ms;
 
-	t128.big_rows = 128;
 	prob_init(&p, 1, &ctx, &s, 1, 2);
-	ms = time_attn(&p, &t64, &plan);
-	report("causal_prefill_16k", "v1 rows64", ms, &p, plan);
-	ac_msa_plan_free(plan);
-	ms = time_attn(&p, &t128, &plan);
-	report("causal_prefill_16k", "v2 rows128", ms, &p, plan);
-	ac_msa_plan_free(plan);
+	for (uint32_t v = 1; v <= 4; v++) {
+		struct msa_tuning t = msa_tuning_default;
+		char name[32];
+		double ms;
+
+		t.big_variant = v;
+		ms = time_attn(&p, &t, &plan);
+		snprintf(name, sizeof(name), "big v%u", v);
+		report("causal_prefill_16k", name, ms, &p, plan);
+		ac_msa_plan_free(plan);
+	}
 	prob_free(&p);
 }
 
@@ -388,20 +396,33 @@ static void bench_decode(uint32_t batch, int32_t ctxlen)
 	snprintf(name, sizeof(name), "decode_b%u_ctx%d", batch, ctxlen);
 	nosplit.no_split = 1;
 	ms = time_attn(&p, &nosplit, &plan);
-	report(name, "no split", ms, &p, plan);
+	report(name, "small v1 no split", ms, &p, plan);
 	ac_msa_plan_free(plan);
 	CK(cudaMemcpy(ref, p.out, n * 2, cudaMemcpyDeviceToDevice));
-	ms = time_attn(&p, &msa_tuning_default, &plan);
-	report(name, "split (plan default)", ms, &p, plan);
-	ac_msa_plan_free(plan);
-	printf("  split vs no split rel diff %.2e\n", rel_diff(p.out, ref, n));
+	for (uint32_t v = 1; v <= 3; v++) {
+		struct msa_tuning t = msa_tuning_default;
+		char var[32];
+
+		t.small_variant = v;
+		ms = time_attn(&p, &t, &plan);
+		snprintf(var, sizeof(var), "small v%u split", v);
+		report(name, var, ms, &p, plan);
+		ac_msa_plan_free(plan);
+		printf("  v%u split vs no split rel diff %.2e\n", v,
+		       rel_diff(p.out, ref, n));
+	}
 	CK(cudaFree(ref));
 	prob_free(&p);
 	free(segs);
 	free(ctx);
 }
 
-/* Fixed 4,096 query tokens cut into n segments of L over a 16k context. */
+/*
+ * Fixed work: 4,096 query tokens cut into n = 4096 / L segments of L, gaps
+ * of L between them, centred so that the mean position stays 12,288 - L/2:
+ * the useful work is 4096 * 12288 * 4 * D * HQ flops (to within L/2 rows)
+ * for every L, and only the number of segments changes.
+ */
 static void bench_segments(FILE *seg_csv)
 {
 	static const int lens[] = { 16, 32, 64, 128, 256, 512, 1024, 2048,
@@ -417,11 +438,8 @@ static void bench_segments(FILE *seg_csv)
 		char name[64];
 		double ms;
 
-		for (int s = 0; s < n; s++) {
-			int end = (s + 1) * (16384 / n);
-
-			segs[s] = (struct seg){ 0, end - L, L };
-		}
+		for (int s = 0; s < n; s++)
+			segs[s] = (struct seg){ 0, 12288 - L / 2 + (2 * s - n + 1) * L, L };
 		prob_init(&p, 1, &ctx, segs, (uint32_t)n, 4);
 		ms = time_attn(&p, &msa_tuning_default, &plan);
 		snprintf(name, sizeof(name), "segments_%dx%d", n, L);

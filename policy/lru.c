@@ -123,6 +123,13 @@ static int lru_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 	return (int)n;
 }
 
+uint64_t lru_heap_steps(const struct ac_policy *p)
+{
+	const struct lru *l = p->priv;
+
+	return l->q.steps;
+}
+
 size_t lru_bytes_per_block(void)
 {
 	return sizeof(struct pq_entry) + sizeof(uint32_t) * 2 + sizeof(uint8_t);

@@ -40,6 +40,7 @@ double asym_inflation(const struct ac_policy *p);
 double asym_priority(const struct ac_policy *p, uint32_t id);
 /* Sift steps taken by the policy's heap so far. */
 uint64_t asym_heap_steps(const struct ac_policy *p);
+uint64_t lru_heap_steps(const struct ac_policy *p);
 /* Bytes of per-block metadata the policy allocated. */
 size_t asym_bytes_per_block(void);
 size_t pensieve_bytes_per_block(void);

@@ -97,10 +97,11 @@ const char *ac_policy_default_name(void);
 
 /*
  * Switching policy at run time: create the new one, call on_namespace for
- * every namespace, then on_insert for every CACHED block in ascending pos
- * order (parents before children; out of order works but costs the
- * hole-aware policies a re-key), with .pinned = (pins > 0), then free the
- * old one. Policies keep no state the core cannot replay.
+ * every namespace, then on_insert for every CACHED block with .pinned =
+ * (pins > 0), in ascending order of the block's last use (release or hit)
+ * and passing that time as now_ns, then free the old one. Children may
+ * come before their parents. Recency carries over exactly; what a policy
+ * learned beyond it (hit counts, asym's inflation) restarts.
  */
 
 /* Create/destroy helpers: return 0 or -errno (-ENOENT unknown name). */

@@ -30,6 +30,7 @@ struct blk {
 	uint32_t pos;
 	uint32_t pins;
 	uint8_t state;
+	double last;		/* last release or hit, for a policy replay */
 };
 
 struct seg {
@@ -103,6 +104,7 @@ static void b_pin(struct sim *s, uint32_t id)
 static void b_unpin(struct sim *s, uint32_t id)
 {
 	if (--s->b[id].pins == 0) {
+		s->b[id].last = s->now;
 		s->nevictable++;
 		s->pol->ops->on_unpin(s->pol, id, ns_of(s->now));
 	}
@@ -334,17 +336,22 @@ static void stats(double *v, size_t n, struct sim_stats *ret)
 	ret->p99 = v[(size_t)((n - 1) * 0.99)];
 }
 
-static int cmp_pos(const void *x, const void *y, void *arg)
+static int cmp_replay(const void *x, const void *y, void *arg)
 {
-	const struct blk *b = arg;
-	uint32_t p = b[*(const uint32_t *)x].pos, q = b[*(const uint32_t *)y].pos;
+	const struct blk *a = &((const struct blk *)arg)[*(const uint32_t *)x];
+	const struct blk *b = &((const struct blk *)arg)[*(const uint32_t *)y];
 
-	return p < q ? -1 : p > q;
+	if (a->last != b->last)
+		return a->last < b->last ? -1 : 1;
+	if (a->pos != b->pos)
+		return a->pos < b->pos ? -1 : 1;
+	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
 }
 
 /*
  * Replace the policy by a fresh one fed from the index, as policy.h asks
- * of the core: namespaces, then every CACHED block, parents first.
+ * of the core: namespaces, then every CACHED block in order of last use,
+ * stamped with that time.
  */
 static int switch_policy(struct sim *s, const char *name)
 {
@@ -368,7 +375,7 @@ static int switch_policy(struct sim *s, const char *name)
 	for (uint32_t id = 0; id < s->nblocks; id++)
 		if (s->b[id].state == B_CACHED)
 			order[n++] = id;
-	qsort_r(order, n, sizeof(*order), cmp_pos, s->b);
+	qsort_r(order, n, sizeof(*order), cmp_replay, s->b);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct blk *x = &s->b[order[i]];
 		struct ac_policy_block pb = {
@@ -378,7 +385,7 @@ static int switch_policy(struct sim *s, const char *name)
 			.pinned = x->pins > 0,
 		};
 
-		np->ops->on_insert(np, &pb, ns_of(s->now));
+		np->ops->on_insert(np, &pb, ns_of(x->pins ? s->now : x->last));
 	}
 	free(order);
 	ac_policy_free(s->pol);

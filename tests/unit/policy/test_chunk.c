@@ -219,3 +219,42 @@ Test(policy_chunk, bad_batches_are_refused)
 	cr_assert_eq(plan.npicks, 0);
 	cr_assert_gt(plan.predicted_s, 0);
 }
+
+Test(policy_chunk, request_order)
+{
+	struct ac_chunk_config cfg;
+	struct ac_chunk_seg segs[] = {
+		{ .req = 1, .owner = 1, .start = 0, .len = 60000,
+		  .arrival_ns = 0 },
+		{ .req = 2, .owner = 1, .start = 0, .len = 800,
+		  .arrival_ns = 9000000000ull },
+	};
+	struct ac_chunk_batch in = {
+		.decode_tokens = 8, .decode_ctx = 8000, .segs = segs,
+		.nsegs = 2, .now_ns = 10000000000ull,
+	};
+
+	ac_chunk_config_default(&cfg, AC_CHUNK_ADAPTIVE, 0.020);
+	cr_assert_eq(cfg.order, AC_CHUNK_HRRN);
+	cfg.order = AC_CHUNK_FCFS;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 1);
+	cfg.order = AC_CHUNK_SRPT;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 2, "least work left first");
+	cr_assert_eq(picks[0].len, 800);
+	/* HRRN: the short one, 1 s old, outranks a 10 s old long prompt... */
+	cfg.order = AC_CHUNK_HRRN;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 2);
+	/* ...until the long one has waited long enough: no starvation. */
+	in.now_ns = 9000000000ull + 1000000ull;
+	segs[0].arrival_ns = 0;
+	segs[1].arrival_ns = in.now_ns;
+	in.now_ns += 600ull * 1000000000ull;
+	segs[1].arrival_ns = in.now_ns - 1;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 1);
+	cfg.order = 9;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), -EINVAL);
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim.h"
+
+static struct sim_trace t;
+static struct ac_cost_model cost;
+
+/*
+ * Multi-turn conversations with a shared system block, turns interleaved:
+ * reuse at short distance, so a small pool makes policies disagree.
+ */
+static void load_synthetic(void)
+{
+	char path[] = "/tmp/ac-sim-test-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	for (int turn = 0; turn < 6; turn++)
+		for (int c = 0; c < 60; c++) {
+			int nh = 5 + 3 * turn;
+
+			fprintf(f, "{\"timestamp\": %d, \"input_length\": %d, "
+				"\"output_length\": %d, \"hash_ids\": [0",
+				(turn * 60 + c) * 400, nh * 512 - 100,
+				20 + (c * 7) % 60);
+			for (int k = 1; k < nh; k++)
+				fprintf(f, ", %d", c * 1000 + k);
+			fputs("]}\n", f);
+		}
+	fclose(f);
+	sim_trace_free(&t);
+	cr_assert_eq(sim_trace_load(path, 0, &t), 0);
+	unlink(path);
+	cr_assert_eq(t.n, 360);
+}
+
+static void setup(void)
+{
+	char path[4096];
+	const char *root = getenv("AC_SOURCE_ROOT");
+
+	cr_assert_not_null(root, "run through meson test");
+	snprintf(path, sizeof(path),
+		 "%s/tests/unit/policy/data/conversation_head400.jsonl", root);
+	cr_assert_eq(sim_trace_load(path, 0, &t), 0);
+	cr_assert_eq(t.n, 400);
+	ac_cost_model_default(&cost);
+}
+
+static void teardown(void)
+{
+	sim_trace_free(&t);
+}
+
+TestSuite(policy_sim, .init = setup, .fini = teardown, .timeout = 60);
+
+static void small(struct sim_config *cfg)
+{
+	sim_config_default(cfg, &cost);
+	/* A tight pool so that eviction, holes and waiting all happen. */
+	cfg->pool_tokens = 200 * 512;
+	cfg->time_scale = 3;
+}
+
+Test(policy_sim, deterministic_for_a_seed)
+{
+	struct sim_config cfg;
+	struct sim_result a, b;
+
+	small(&cfg);
+	cr_assert_eq(sim_run(&t, &cfg, &a), 0);
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_eq(a.requests, 400);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	load_synthetic();
+	cr_assert_eq(sim_run(&t, &cfg, &a), 0);
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_eq(a.requests, 360);
+	cr_assert_gt(a.evictions, 0);
+	cr_assert_gt(a.block_hits, 0);
+	cr_assert_eq(a.digest, b.digest);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+	/* A different setup is a different run. */
+	cfg.policy = "lru";
+	cfg.reuse = SIM_REUSE_PREFIX;
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_neq(a.digest, b.digest);
+}
+
+Test(policy_sim, agent_mode_is_deterministic_and_seeded)
+{
+	struct sim_config cfg;
+	struct sim_result a, b;
+
+	load_synthetic();
+	cr_assert_eq(sim_trace_link_turns(&t), 0);
+	small(&cfg);
+	cfg.agent = true;
+	cfg.ttl_s = -1;
+	cr_assert_eq(sim_run(&t, &cfg, &a), 0);
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_eq(a.digest, b.digest);
+	cr_assert_gt(a.job.mean, 0);
+	cr_assert_gt(a.retained_hits + a.retain_expired, 0,
+		     "some chains were retained");
+	cfg.seed = 2;
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_neq(a.digest, b.digest, "the seed drives tool durations");
+}
+
+Test(policy_sim, switching_policy_under_load)
+{
+	static const char *const names[] = { "lru", "pensieve", "asym" };
+	struct sim_config cfg;
+	struct sim_result base, sw;
+
+	load_synthetic();
+	for (size_t i = 0; i < 3; i++) {
+		small(&cfg);
+		cfg.policy = names[i];
+		cr_assert_eq(sim_run(&t, &cfg, &base), 0);
+		/*
+		 * Every 7 iterations the policy is rebuilt from the index; the
+		 * sim fails with -EPROTO if a victim is pinned or not CACHED.
+		 */
+		cfg.switch_to = names[(i + 1) % 3];
+		cfg.switch_every = 7;
+		cr_assert_eq(sim_run(&t, &cfg, &sw), 0, "%s", names[i]);
+		cr_assert_eq(sw.requests, base.requests);
+		cr_assert_gt(sw.evictions, 0);
+		/* Replaying into the same policy: recency carries over. */
+		cfg.switch_to = names[i];
+		cr_assert_eq(sim_run(&t, &cfg, &sw), 0);
+		if (strcmp(names[i], "asym"))
+			cr_assert_eq(sw.block_hits, base.block_hits, "%s",
+				     names[i]);
+	}
+}
+
+Test(policy_sim, msa_keeps_hits_prefix_only_drops)
+{
+	struct sim_config cfg;
+	struct sim_result msa, pre;
+
+	/* Pensieve evicts leading blocks: holes that only MSA reuses across. */
+	load_synthetic();
+	small(&cfg);
+	cfg.policy = "pensieve";
+	cr_assert_eq(sim_run(&t, &cfg, &msa), 0);
+	cfg.reuse = SIM_REUSE_PREFIX;
+	cr_assert_eq(sim_run(&t, &cfg, &pre), 0);
+	cr_assert_gt(msa.block_hits, pre.block_hits);
+	cr_assert_lt(msa.prefill_tokens, pre.prefill_tokens);
+}
+
+Test(policy_sim, bad_config_is_refused)
+{
+	struct sim_config cfg;
+	struct sim_result r;
+
+	small(&cfg);
+	cfg.pool_tokens = 100;
+	cr_assert_eq(sim_run(&t, &cfg, &r), -EINVAL);
+	small(&cfg);
+	cfg.policy = "nope";
+	cr_assert_eq(sim_run(&t, &cfg, &r), -ENOENT);
+	small(&cfg);
+	cfg.cost = NULL;
+	cr_assert_eq(sim_run(&t, &cfg, &r), -EINVAL);
+	cr_assert_eq(sim_trace_load("/nonexistent", 0, &t), -ENOENT);
+}

@@ -22,7 +22,9 @@ int index_init(struct index *ix, uint32_t max_entries, uint64_t seed)
 	memset(ix->slots, 0xff, nslots * sizeof(*ix->slots));
 	ix->mask = (uint32_t)(nslots - 1);
 	ix->max_entries = max_entries;
-	ix->seed = seed;
+	/* Two seed words derived from one: both halves of the key are keyed. */
+	ix->seed = XXH3_64bits_withSeed("asymcache-index-a", 17, seed);
+	ix->seed2 = XXH3_64bits_withSeed("asymcache-index-b", 17, seed);
 	return 0;
 }
 
@@ -32,15 +34,29 @@ void index_fini(struct index *ix)
 	memset(ix, 0, sizeof(*ix));
 }
 
+/*
+ * Keys are digests already; what the bucket function must add is a secret:
+ * with a per-index seed a client cannot aim keys at one bucket. One 64x64
+ * -> 128-bit multiply of the seeded halves, folded (wyhash's "mum"), mixes
+ * every input bit into the low bits we mask, at a fraction of the cost of
+ * a general hash (the bucket is computed for every key of every Lookup).
+ */
 uint32_t index_bucket(const struct index *ix, uint32_t ns,
 		      const struct ac_key *key)
 {
-	uint8_t buf[20];
+	uint64_t a, b;
+	__uint128_t m;
 
-	memcpy(buf, key->b, 16);
-	memcpy(buf + 16, &ns, 4);
-	return (uint32_t)XXH3_64bits_withSeed(buf, sizeof(buf), ix->seed) &
-	       ix->mask;
+	memcpy(&a, key->b, 8);
+	memcpy(&b, key->b + 8, 8);
+	a ^= ix->seed;
+	b ^= ix->seed2 ^ ((uint64_t)ns * 0x9e3779b97f4a7c15ULL);
+	m = (__uint128_t)a * b;
+	a = (uint64_t)m ^ (uint64_t)(m >> 64);
+	/* Second round: one product alone maps a == 0 to 0 for every b. */
+	m = (__uint128_t)(a ^ 0xe7037ed1a0b428dbULL) *
+	    (b ^ ix->seed ^ 0xa0761d6478bd642fULL);
+	return (uint32_t)((uint64_t)m ^ (uint64_t)(m >> 64)) & ix->mask;
 }
 
 static bool slot_is(const struct index_slot *s, uint32_t ns,

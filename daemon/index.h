@@ -8,8 +8,8 @@
  * has at least twice as many slots as it may hold entries).
  *
  * Keys come from clients and are not trusted to be uniformly distributed,
- * so the bucket is XXH3 of (key, ns) under a per-index random seed: a client
- * cannot aim keys at one bucket without knowing the seed.
+ * so the bucket is a keyed mix of (key, ns) under a per-index random seed:
+ * a client cannot aim keys at one bucket without knowing the seed.
  */
 #ifndef AC_DAEMON_INDEX_H
 #define AC_DAEMON_INDEX_H
@@ -34,7 +34,7 @@ struct index {
 	uint32_t mask;		/* nslots - 1, nslots a power of two */
 	uint32_t count;
 	uint32_t max_entries;
-	uint64_t seed;
+	uint64_t seed, seed2;
 };
 
 /* Room for @max_entries keys; @seed randomizes bucket placement. */

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lookup latency of a 2,048-key chain, end to end: client packs the
+ * request, the real daemon answers over the SEQPACKET socket, the client
+ * unpacks the reply. Pins taken by each lookup are released untimed.
+ *   meson test -C BUILD --benchmark daemon-lookup-2048 --verbose
+ * or run the binary with AC_BUILD_ROOT set. Prints one table row each for
+ * all-hit and all-miss chains.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NKEYS 2048
+#define ITERS 3000
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(const char *what, uint64_t *t, int n)
+{
+	qsort(t, (size_t)n, sizeof(*t), cmp_u64);
+	printf("| %-22s | %5d | %8.1f | %8.1f | %8.1f | %8.1f |\n", what, n,
+	       t[n / 2] / 1e3, t[(int)(n * 0.99)] / 1e3,
+	       t[(int)(n * 0.999)] / 1e3, t[n - 1] / 1e3);
+}
+
+static int run(const char *policy)
+{
+	static uint8_t keys[NKEYS * 16], miss[NKEYS * 16];
+	static uint32_t blocks[NKEYS], got[NKEYS];
+	static uint64_t t[ITERS];
+	char what[64];
+	struct harness h;
+	uint32_t ns, hits, i;
+	int fd, it;
+
+	if (harness_start(&h, "64M", "16K", (const char *[]){
+			  "--log-level", "notice", "--policy", policy,
+			  NULL }) < 0) {
+		fprintf(stderr, "daemon did not start\n");
+		return 1;
+	}
+	fd = hc_session(h.sock, "bench", &ns);
+	for (i = 0; i < NKEYS; i++) {
+		hc_key(keys + 16 * i, 1, i);
+		hc_key(miss + 16 * i, 2, i);
+	}
+	if (fd < 0 || hc_alloc(fd, ns, NKEYS, blocks) ||
+	    hc_commit_chain(fd, ns, keys, blocks, NKEYS, 0, NULL, NULL, NULL) ||
+	    hc_release(fd, blocks, NKEYS, NULL)) {
+		fprintf(stderr, "setup failed\n");
+		harness_stop(&h);
+		return 1;
+	}
+	for (it = 0; it < ITERS; it++) {
+		uint64_t t0 = now_ns();
+
+		if (hc_lookup(fd, ns, keys, NKEYS, got, &hits, NULL) ||
+		    hits != NKEYS) {
+			fprintf(stderr, "lookup failed\n");
+			break;
+		}
+		t[it] = now_ns() - t0;
+		hc_release(fd, got, NKEYS, NULL);
+	}
+	snprintf(what, sizeof(what), "%s, all hits", policy);
+	report(what, t, it);
+	for (it = 0; it < ITERS; it++) {
+		uint64_t t0 = now_ns();
+
+		if (hc_lookup(fd, ns, miss, NKEYS, got, &hits, NULL) || hits) {
+			fprintf(stderr, "lookup failed\n");
+			break;
+		}
+		t[it] = now_ns() - t0;
+	}
+	snprintf(what, sizeof(what), "%s, all misses", policy);
+	report(what, t, it);
+	close(fd);
+	return harness_stop(&h) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *def[] = { "asym", "lru", NULL };
+	const char *const *pol = argc > 1 ? (const char *const *)argv + 1 : def;
+	int r = 0;
+
+	printf("| policy, %d-key chain    | iters | p50 (us) | p99 (us) | p99.9 (us) | max (us) |\n",
+	       NKEYS);
+	printf("|------------------------|-------|----------|----------|----------|----------|\n");
+	for (; *pol; pol++)
+		r |= run(*pol);
+	return r;
+}

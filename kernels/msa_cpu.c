@@ -59,6 +59,7 @@ static int cpu_upload(const struct ac_msa_plan *p, void *ws, void *stream)
 	char *w = ws;
 
 	memcpy(w + p->off_big, p->big, p->n_big * sizeof(*p->big));
+	memcpy(w + p->off_mid, p->mid, p->n_mid * sizeof(*p->mid));
 	memcpy(w + p->off_small, p->small, p->n_small * sizeof(*p->small));
 	memcpy(w + p->off_merge, p->merge, p->n_merge * sizeof(*p->merge));
 	return 0;
@@ -178,6 +179,7 @@ static int cpu_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 		.part_lse = (float *)((char *)ws + p->off_part_lse),
 	};
 	const struct msa_work *big = (const void *)(w + p->off_big);
+	const struct msa_work *mid = (const void *)(w + p->off_mid);
 	const struct msa_work *small = (const void *)(w + p->off_small);
 	const struct msa_merge *merge = (const void *)(w + p->off_merge);
 
@@ -187,6 +189,8 @@ static int cpu_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	c.acc = c.qrow + D;
 	for (i = 0; i < p->n_big; i++)
 		cpu_tile(&c, &big[i]);
+	for (i = 0; i < p->n_mid; i++)
+		cpu_tile(&c, &mid[i]);
 	for (i = 0; i < p->n_small; i++)
 		cpu_tile(&c, &small[i]);
 	for (i = 0; i < p->n_merge; i++)

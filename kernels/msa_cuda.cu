@@ -72,6 +72,10 @@ int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream)
 		err = cudaMemcpyAsync(w + p->off_big, p->big,
 				      p->n_big * sizeof(*p->big),
 				      cudaMemcpyHostToDevice, st);
+	if (err == cudaSuccess && p->n_mid)
+		err = cudaMemcpyAsync(w + p->off_mid, p->mid,
+				      p->n_mid * sizeof(*p->mid),
+				      cudaMemcpyHostToDevice, st);
 	if (err == cudaSuccess && p->n_small)
 		err = cudaMemcpyAsync(w + p->off_small, p->small,
 				      p->n_small * sizeof(*p->small),
@@ -100,10 +104,20 @@ static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 	case 4:
 		err = msa::launch_attn<T, D, 4, 2, 32, 3>(a, st);
 		break;
+	case 5:
+		err = msa::launch_attn<T, D, 8, 1, 64, 2>(a, st);
+		break;
 	default:
 		err = msa::launch_attn<T, D, 4, 2, 64, 2>(a, st);
 		break;
 	}
+	if (err != cudaSuccess)
+		return err;
+	/* Short segments beside 128-row tiles: 64-row tiles of variant 1. */
+	a.work = (const struct msa_work *)((const char *)big - p->off_big +
+					   p->off_mid);
+	a.n_work = p->n_mid;
+	err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
 	if (err != cudaSuccess)
 		return err;
 	a.work = (const struct msa_work *)((const char *)big - p->off_big +

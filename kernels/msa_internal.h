@@ -53,6 +53,9 @@ struct msa_merge {
  *   2: 128 rows (4 warps x 32), 64-key tiles, 2 stages
  *   3: 64 rows, 64-key tiles, 3 stages
  *   4: 128 rows, 32-key tiles, 3 stages
+ *   5: 128 rows (8 warps x 16), 64-key tiles, 2 stages
+ * With a 128-row variant, segments of at most 64 rows go to "mid" tiles of
+ * variant 1 instead, so short segments do not run half-empty tiles.
  * Small tiles (one warp, 16 rows) serve decode and short segments:
  *   1: 64-key tiles, 2 stages
  *   2: 32-key tiles, 3 stages
@@ -63,7 +66,7 @@ struct msa_merge {
 
 static inline uint32_t msa_big_rows(uint32_t variant)
 {
-	return variant == 2 || variant == 4 ? 128 : 64;
+	return variant == 2 || variant == 4 || variant == 5 ? 128 : 64;
 }
 
 /* Thread blocks one multiprocessor holds (head dim 128), for the split. */
@@ -74,7 +77,7 @@ static inline uint32_t msa_small_per_sm(uint32_t variant)
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..4 */
+	uint32_t big_variant;	/* 1..5 */
 	uint32_t small_variant;	/* 1..3 */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
@@ -100,6 +103,8 @@ struct ac_msa_plan {
 	/* Work lists, in launch order: longest first, so the tail is short. */
 	struct msa_work *big;
 	uint32_t n_big;
+	struct msa_work *mid;
+	uint32_t n_mid;
 	struct msa_work *small;
 	uint32_t n_small;
 	struct msa_merge *merge;
@@ -108,6 +113,7 @@ struct ac_msa_plan {
 
 	/* Byte offsets inside the workspace. */
 	size_t off_big;
+	size_t off_mid;
 	size_t off_small;
 	size_t off_merge;
 	size_t off_part_o;

@@ -12,7 +12,7 @@
 
 const struct msa_tuning msa_tuning_default = {
 	.big_variant = 2,
-	.small_variant = 1,
+	.small_variant = 3,
 	.min_split_keys = 512,
 	.waves = 2,
 	.no_split = 0,
@@ -163,10 +163,16 @@ out_keys:
 	return ret;
 }
 
+enum tile_kind {
+	TILE_BIG,
+	TILE_MID,
+	TILE_SMALL,
+};
+
 struct tile {
 	struct msa_work w;
 	uint32_t rows;
-	bool small;
+	enum tile_kind kind;
 };
 
 static int cmp_work_desc(const void *a, const void *b)
@@ -206,8 +212,16 @@ static int build_tiles(struct ac_msa_plan *p, const struct ac_msa_batch *b,
 
 	for (s = 0; s < b->num_segs; s++) {
 		uint32_t len = b->seg_indptr[s + 1] - b->seg_indptr[s];
-		bool small = len * G <= MSA_SMALL_ROWS;
-		uint32_t tpt = (small ? MSA_SMALL_ROWS : p->big_rows) / G;
+		enum tile_kind kind = TILE_BIG;
+		uint32_t tpt = p->big_rows / G;
+
+		if (len * G <= MSA_SMALL_ROWS) {
+			kind = TILE_SMALL;
+			tpt = MSA_SMALL_ROWS / G;
+		} else if (p->big_rows > 64 && len * G <= 64) {
+			kind = TILE_MID;
+			tpt = 64 / G;
+		}
 		uint32_t tok0, h;
 
 		for (tok0 = 0; tok0 < len; tok0 += tpt) {
@@ -226,7 +240,7 @@ static int build_tiles(struct ac_msa_plan *p, const struct ac_msa_batch *b,
 					t = nt;
 				}
 				x = &t[n++];
-				x->small = small;
+				x->kind = kind;
 				x->w.q_row0 = b->seg_indptr[s] + tok0;
 				x->w.pos0 = b->seg_pos[s] + tok0;
 				x->w.seq = b->seg_seq[s];
@@ -250,14 +264,14 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 		       uint32_t sm_count, const struct msa_tuning *tune)
 {
 	uint64_t max_keys = 0, slots, chunk;
-	uint32_t i, nb = 0, ns = 0, nm = 0, part = 0, n_small = 0;
+	uint32_t i, nb = 0, nmid = 0, ns = 0, nm = 0, part = 0, n_small = 0;
 
 	for (i = 0; i < n; i++) {
 		uint64_t len = t[i].w.kv_end - t[i].w.kv_begin;
 
 		if (len > max_keys)
 			max_keys = len;
-		n_small += t[i].small;
+		n_small += t[i].kind == TILE_SMALL;
 	}
 	/*
 	 * Big tiles fit two to a multiprocessor, small ones more.  Pick
@@ -299,8 +313,10 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 		if (ns_i > 64)
 			ns_i = 64;
 		t[i].w.part_row = (int32_t)ns_i;	/* stash */
-		if (t[i].small)
+		if (t[i].kind == TILE_SMALL)
 			ns += ns_i;
+		else if (t[i].kind == TILE_MID)
+			nmid += ns_i;
 		else
 			nb += ns_i;
 		if (ns_i > 1) {
@@ -311,9 +327,10 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 		}
 	}
 	p->big = calloc(nb ? nb : 1, sizeof(*p->big));
+	p->mid = calloc(nmid ? nmid : 1, sizeof(*p->mid));
 	p->small = calloc(ns ? ns : 1, sizeof(*p->small));
 	p->merge = calloc(nm ? nm : 1, sizeof(*p->merge));
-	if (!p->big || !p->small || !p->merge)
+	if (!p->big || !p->mid || !p->small || !p->merge)
 		return -ENOMEM;
 
 	part = 0;
@@ -345,8 +362,10 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 				w.kv_end = t[i].w.kv_end;
 			w.part_row = ns_i > 1 ? (int32_t)(part + k * t[i].rows) :
 						-1;
-			if (t[i].small)
+			if (t[i].kind == TILE_SMALL)
 				p->small[p->n_small++] = w;
+			else if (t[i].kind == TILE_MID)
+				p->mid[p->n_mid++] = w;
 			else
 				p->big[p->n_big++] = w;
 		}
@@ -355,6 +374,7 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 	}
 	p->n_part_rows = part;
 	qsort(p->big, p->n_big, sizeof(*p->big), cmp_work_desc);
+	qsort(p->mid, p->n_mid, sizeof(*p->mid), cmp_work_desc);
 	qsort(p->small, p->n_small, sizeof(*p->small), cmp_work_desc);
 	return 0;
 }
@@ -390,7 +410,7 @@ int msa_plan_create(enum ac_msa_backend backend,
 		return -EINVAL;
 	if (!ops)
 		return -EOPNOTSUPP;
-	if (tune->big_variant < 1 || tune->big_variant > 4 ||
+	if (tune->big_variant < 1 || tune->big_variant > 5 ||
 	    tune->small_variant < 1 || tune->small_variant > 3)
 		return -EINVAL;
 	ret = check_pool(backend, pool);
@@ -433,7 +453,9 @@ int msa_plan_create(enum ac_msa_backend backend,
 		goto out_plan;
 
 	p->off_big = 0;
-	p->off_small = align_up(p->off_big + p->n_big * sizeof(struct msa_work),
+	p->off_mid = align_up(p->off_big + p->n_big * sizeof(struct msa_work),
+			      256);
+	p->off_small = align_up(p->off_mid + p->n_mid * sizeof(struct msa_work),
 				256);
 	p->off_merge = align_up(p->off_small +
 					p->n_small * sizeof(struct msa_work),
@@ -470,6 +492,7 @@ struct ac_msa_plan *ac_msa_plan_free(struct ac_msa_plan *plan)
 	if (!plan)
 		return NULL;
 	free(plan->big);
+	free(plan->mid);
 	free(plan->small);
 	free(plan->merge);
 	free(plan);

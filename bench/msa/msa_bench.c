@@ -304,8 +304,9 @@ static void report(const char *scen, const char *var, double ms,
 	double tf = p->flops / (ms * 1e-3) / 1e12;
 	double tb = p->kv_bytes / (ms * 1e-3) / 1e12;
 
-	printf("%-28s %-22s %9.3f ms %8.1f TFLOP/s %6.2f TB/s  ctas=%u+%u merges=%u\n",
+	printf("%-28s %-22s %9.3f ms %8.1f TFLOP/s %6.2f TB/s  ctas=%u+%u+%u merges=%u\n",
 	       scen, var, ms, tf, tb, plan ? plan->n_big : 0,
+	       plan ? plan->n_mid : 0,
 	       plan ? plan->n_small : 0, plan ? plan->n_merge : 0);
 	fprintf(csv, "%s,%s,%.4f,%.2f,%.3f,%.0f,%.0f\n", scen, var, ms, tf, tb,
 		p->flops, p->kv_bytes);
@@ -329,7 +330,7 @@ static void bench_multiseg(void)
 	prob_init(&p, 1, &ctx, segs, 5, 4);
 	n = (size_t)p.total_q * HQ * HD;
 	CK(cudaMalloc(&ref, n * 2));
-	for (uint32_t v = 1; v <= 4; v++) {
+	for (uint32_t v = 1; v <= 5; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;
@@ -360,7 +361,7 @@ static void bench_causal16k(void)
 	struct ac_msa_plan *plan;
 
 	prob_init(&p, 1, &ctx, &s, 1, 2);
-	for (uint32_t v = 1; v <= 4; v++) {
+	for (uint32_t v = 1; v <= 5; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;
@@ -443,7 +444,7 @@ static void bench_segments(FILE *seg_csv)
 		prob_init(&p, 1, &ctx, segs, (uint32_t)n, 4);
 		ms = time_attn(&p, &msa_tuning_default, &plan);
 		snprintf(name, sizeof(name), "segments_%dx%d", n, L);
-		report(name, "v1 rows64", ms, &p, plan);
+		report(name, "default plan", ms, &p, plan);
 		fprintf(seg_csv, "%d,%d,%.4f,%.2f,%.3f\n", L, n, ms,
 			p.flops / (ms * 1e-3) / 1e12, p.flops / 1e9);
 		fflush(seg_csv);

@@ -38,7 +38,7 @@ struct gpu_case {
 static const struct gpu_case cases[] = {
 	{ "small-mixed bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 300, 5, 40, 1.0f }, 1, 1, 4, 64, true },
 	{ "small-mixed fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 200, 6, 3, 4.0f }, 4, 2, 2, 64, true },
-	{ "many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 1, 3, 0, 0, false },
+	{ "many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 5, 3, 0, 0, false },
 	{ "one-token fp16 D64 G8 T8", { FP, 64, 8, 2, 8, 2, 4, 1, 2000, 16, 1, 4.0f }, 3, 1, 0, 0, false },
 	{ "gqa1 bf16 D64 T32", { BF, 64, 32, 4, 1, 2, 2, 1, 1500, 6, 200, 1.0f }, 1, 2, 0, 0, false },
 	{ "gqa3 fp16 D128 T64", { FP, 128, 64, 2, 3, 1, 3, 1, 2500, 5, 90, 2.0f }, 3, 3, 0, 0, false },
@@ -46,7 +46,7 @@ static const struct gpu_case cases[] = {
 	{ "gqa4 fp16 D128 ctx16k rows128", { FP, 128, 16, 1, 4, 1, 2, 8000, 16384, 3, 100, 1.0f }, 4, 2, 0, 0, false },
 	{ "decode bf16 D128 G4 batch32", { BF, 128, 16, 2, 4, 1, 32, 1, 4096, 1, 1, 2.0f }, 1, 3, 0, 0, false },
 	{ "forced-split bf16 D64 G2", { BF, 64, 16, 2, 2, 2, 2, 2000, 4000, 4, 64, 8.0f }, 3, 1, 4, 64, false },
-	{ "rows128 bf16 D64 G4 T16", { BF, 64, 16, 2, 4, 2, 3, 1, 2000, 8, 150, 1.0f }, 2, 2, 0, 0, false },
+	{ "rows128 bf16 D64 G4 T16", { BF, 64, 16, 2, 4, 2, 3, 1, 2000, 8, 150, 1.0f }, 5, 2, 0, 0, false },
 	{ "tiny-ctx bf16 D64 G8", { BF, 64, 16, 2, 8, 1, 6, 1, 40, 4, 8, 1.0f }, 3, 3, 0, 0, false },
 	{ "long-segs fp16 D128 G2 T8", { FP, 128, 8, 2, 2, 2, 2, 1, 1200, 3, 300, 1.0f }, 1, 1, 0, 0, false },
 	{ "gqa4 bf16 D64 T64 rows128", { BF, 64, 64, 4, 4, 1, 3, 1, 3000, 8, 50, 2.0f }, 4, 2, 0, 0, false },
@@ -195,12 +195,12 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 out:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(log,
-		"%-4s %-34s v%u/%u seed=%#018llx segs=%u seqs=%u rows=%u big=%u small=%u merge=%u "
+		"%-4s %-34s v%u/%u seed=%#018llx segs=%u seqs=%u rows=%u big=%u mid=%u small=%u merge=%u "
 		"relerr=%.3e maxabs=%.3e pool_bad=%d (%.1fs)\n",
 		ret == 0 ? "PASS" : "FAIL", gc->name, gc->bigv, gc->smallv,
 		(unsigned long long)seed,
 		c.batch.num_segs, c.batch.num_seqs, c.total_q,
-		plan ? plan->n_big : 0, plan ? plan->n_small : 0,
+		plan ? plan->n_big : 0, plan ? plan->n_mid : 0, plan ? plan->n_small : 0,
 		plan ? plan->n_merge : 0, err, max_abs, bad_pool,
 		(double)(t1.tv_sec - t0.tv_sec) +
 			(t1.tv_nsec - t0.tv_nsec) * 1e-9);

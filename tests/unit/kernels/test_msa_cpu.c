@@ -37,6 +37,9 @@ static double tol_for(enum ac_dtype dt)
 	return dt == AC_DTYPE_BF16 ? 8e-3 : dt == AC_DTYPE_FP16 ? 1.5e-3 : 2e-5;
 }
 
+/* Tiles of each kind the random cases produced: all must be exercised. */
+static uint32_t seen_big, seen_mid, seen_small;
+
 /* kv_write then attention through the public API, checked against float64. */
 static void run_case(const struct msa_case_opts *o, uint64_t seed,
 		     const struct msa_tuning *tune, uint32_t sm_count,
@@ -55,6 +58,9 @@ static void run_case(const struct msa_case_opts *o, uint64_t seed,
 	cr_assert_eq(ret, 0, "plan: %d (seed %#llx)", ret,
 		     (unsigned long long)seed);
 	cr_assert_eq(ac_msa_plan_total_q(plan), c.total_q);
+	seen_big += plan->n_big;
+	seen_mid += plan->n_mid;
+	seen_small += plan->n_small;
 	if (want_merges)
 		cr_assert_gt(plan->n_merge, 0, "no split was planned");
 	ws_size = ac_msa_plan_workspace_size(plan);
@@ -100,6 +106,7 @@ Test(msa_cpu, random_layouts_all_dtypes)
 
 	for (int i = 0; i < 12; i++) {
 		struct msa_case_opts o = {
+			/* Up to 40 rows per segment: every tile kind occurs. */
 			.dtype = dts[i % 3],
 			.head_dim = dims[i % 3],
 			.block_tokens = tokens[i % 4],
@@ -109,12 +116,15 @@ Test(msa_cpu, random_layouts_all_dtypes)
 			.num_seqs = 1 + i % 3,
 			.max_ctx = 160,
 			.max_segs = 5,
-			.max_seg_len = 24,
+			.max_seg_len = 40,
 			.q_gain = i % 2 ? 8.0f : 1.0f,
 		};
 
 		run_case(&o, seed + i, &msa_tuning_default, 132, false);
 	}
+	cr_expect_gt(seen_big, 0, "no big tile planned");
+	cr_expect_gt(seen_mid, 0, "no mid tile planned");
+	cr_expect_gt(seen_small, 0, "no small tile planned");
 }
 
 /* Few tiles and a tiny GPU: the planner must split contexts and merge. */

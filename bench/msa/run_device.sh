@@ -30,8 +30,20 @@ build() {
 	nvcc -o $b/msa_gpu_check $b/msa_gpu_main.o $b/msa_gpu_check.o \
 		$b/msa_testlib.o $lib -lm || exit 1
 	nvcc -o $b/msa_bench $b/msa_bench.o $lib -lm || exit 1
-	cuobjdump --dump-sass $b/msa_cuda.o | grep -oE "HMMA[.A-Z0-9]*|HGMMA[.A-Z0-9]*|LDSM[.A-Z0-9]*|LDGSTS[.A-Z0-9]*" \
-		| sort | uniq -c > $out/sass_ops.txt
+	# Instruction mix of each kernel: HMMA share and what else it issues.
+	cuobjdump --dump-sass $b/msa_cuda.o > $b/sass.txt
+	python3 - $b/sass.txt > $out/build.txt <<'PY'
+import re, sys, collections
+txt = open(sys.argv[1]).read()
+for f in re.split(r"\n\s+Function : ", txt)[1:]:
+    name = f.split("\n")[0]
+    if "bfloat16" not in name and "kv_write" not in name:
+        continue
+    ops = re.findall(r"/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", f)
+    c = collections.Counter(ops)
+    print(name[:90], "total", len(ops), c.most_common(14))
+PY
+	cat $b/ptxas.txt >> $out/build.txt
 	echo "build: $(( $(date +%s) - t0 )) s"
 }
 
@@ -40,8 +52,8 @@ for w in $what; do
 	build) build ;;
 	check) timeout 150 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
 	sanitize)
-		timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee $out/sanitize.txt
-		timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/sanitize.txt ;;
+		timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/gpu_check.txt
+		timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/gpu_check.txt ;;
 	bench)
 		timeout 200 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt
 		PYTHONUNBUFFERED=1 timeout 150 python3 bench/msa/msa_torch.py $out 2>&1 | grep -v Warning | tee $out/baselines.txt ;;

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CUDA backend: the MSA kernels on a device pool, cuBLAS bf16 GEMMs of the
+ * layout's shapes (cuBLAS is dlopen()ed, so the tool still runs, with the
+ * GEMM rate left to the anchors, where only the driver is installed), and
+ * device-to-device copies for HBM bandwidth.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "calibrate.h"
+
+struct cuda_priv {
+	cudaEvent_t ev[2];
+	void *lib;
+	cublasHandle_t h;
+	__typeof__(cublasCreate_v2) *create;
+	__typeof__(cublasDestroy_v2) *destroy;
+	__typeof__(cublasGemmEx) *gemm;
+	void *ga, *gb, *gc;
+	size_t gbytes;
+};
+
+bool cal_cuda_present(void)
+{
+	int n = 0;
+
+	return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+static int cuda_err(cudaError_t e)
+{
+	if (e == cudaSuccess)
+		return 0;
+	if (e == cudaErrorMemoryAllocation)
+		return -ENOMEM;
+	if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver)
+		return -ENODEV;
+	return -EIO;
+}
+
+static int cuda_init(struct cal_ctx *c)
+{
+	size_t row = (size_t)c->num_q_heads * c->pool.layout.head_dim *
+		     ac_dtype_size(c->pool.layout.dtype);
+	struct cudaDeviceProp prop;
+	struct cuda_priv *p;
+	int n = 0, r;
+
+	if (cudaGetDeviceCount(&n) != cudaSuccess || n < 1)
+		return -ENODEV;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	c->priv = p;
+	r = cuda_err(cudaGetDeviceProperties(&prop, 0));
+	if (r < 0)
+		return r;
+	snprintf(c->device, sizeof(c->device), "%.63s", prop.name);
+	r = cuda_err(cudaMalloc(&c->pool.base,
+				c->pool.num_blocks * c->pool.block_bytes));
+	if (!r)
+		r = cuda_err(cudaMalloc(&c->q, c->max_q * row));
+	if (!r)
+		r = cuda_err(cudaMalloc(&c->out, c->max_q * row));
+	if (!r)
+		r = cuda_err(cudaMemset(c->pool.base, 0x3c,
+					c->pool.num_blocks * c->pool.block_bytes));
+	if (!r)
+		r = cuda_err(cudaMemset(c->q, 0x3c, c->max_q * row));
+	if (!r)
+		r = cuda_err(cudaEventCreate(&p->ev[0]));
+	if (!r)
+		r = cuda_err(cudaEventCreate(&p->ev[1]));
+	if (r < 0)
+		return r;
+	p->lib = dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+	if (!p->lib)
+		p->lib = dlopen("libcublas.so", RTLD_NOW | RTLD_LOCAL);
+	if (p->lib) {
+		p->create = (__typeof__(p->create))dlsym(p->lib, "cublasCreate_v2");
+		p->destroy = (__typeof__(p->destroy))dlsym(p->lib, "cublasDestroy_v2");
+		p->gemm = (__typeof__(p->gemm))dlsym(p->lib, "cublasGemmEx");
+		if (!p->create || !p->destroy || !p->gemm ||
+		    p->create(&p->h) != CUBLAS_STATUS_SUCCESS) {
+			dlclose(p->lib);
+			p->lib = NULL;
+		}
+	}
+	return 0;
+}
+
+static void cuda_fini(struct cal_ctx *c)
+{
+	struct cuda_priv *p = c->priv;
+
+	cudaFree(c->pool.base);
+	cudaFree(c->q);
+	cudaFree(c->out);
+	cudaFree(c->ws);
+	c->pool.base = c->q = c->out = c->ws = NULL;
+	if (!p)
+		return;
+	cudaFree(p->ga);
+	cudaFree(p->gb);
+	cudaFree(p->gc);
+	if (p->lib) {
+		p->destroy(p->h);
+		dlclose(p->lib);
+	}
+	if (p->ev[0])
+		cudaEventDestroy(p->ev[0]);
+	if (p->ev[1])
+		cudaEventDestroy(p->ev[1]);
+	free(p);
+	c->priv = NULL;
+}
+
+static int to_dev(int32_t **dst, const int32_t *src, size_t n)
+{
+	int r = cuda_err(cudaMalloc((void **)dst, (n ? n : 1) * sizeof(*src)));
+
+	if (!r && n)
+		r = cuda_err(cudaMemcpy(*dst, src, n * sizeof(*src),
+					cudaMemcpyHostToDevice));
+	return r;
+}
+
+/* Mean of @reps timed runs after one warm-up; 0 or -errno. */
+static int cuda_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
+{
+	struct cuda_priv *p = c->priv;
+	struct ac_msa_batch hb = {
+		.num_segs = a->nsegs, .num_seqs = a->num_seqs,
+		.seg_indptr = a->seg_indptr, .seg_seq = a->seg_seq,
+		.seg_pos = a->seg_pos, .table_indptr = a->table_indptr,
+		.block_ids = a->block_ids, .ctx_len = a->ctx_len,
+	};
+	int32_t *d[6] = { 0 };
+	struct ac_msa_batch db = hb;
+	struct ac_msa_plan *plan = NULL;
+	size_t ws;
+	float ms = 0;
+	int r;
+
+	r = ac_msa_plan_create(AC_MSA_BACKEND_CUDA, &c->pool, c->num_q_heads,
+			       &hb, 0, &plan);
+	if (r < 0)
+		return r;
+	r = to_dev(&d[0], a->seg_indptr, a->nsegs + 1);
+	if (!r)
+		r = to_dev(&d[1], a->seg_seq, a->nsegs);
+	if (!r)
+		r = to_dev(&d[2], a->seg_pos, a->nsegs);
+	if (!r)
+		r = to_dev(&d[3], a->table_indptr, a->num_seqs + 1);
+	if (!r)
+		r = to_dev(&d[4], a->block_ids, a->table_indptr[a->num_seqs]);
+	if (!r)
+		r = to_dev(&d[5], a->ctx_len, a->num_seqs);
+	if (r < 0)
+		goto out;
+	db.seg_indptr = d[0];
+	db.seg_seq = d[1];
+	db.seg_pos = d[2];
+	db.table_indptr = d[3];
+	db.block_ids = d[4];
+	db.ctx_len = d[5];
+	ws = ac_msa_plan_workspace_size(plan);
+	if (ws > c->ws_size) {
+		cudaFree(c->ws);
+		c->ws = NULL;
+		c->ws_size = 0;
+		r = cuda_err(cudaMalloc(&c->ws, ws));
+		if (r < 0)
+			goto out;
+		c->ws_size = ws;
+	}
+	r = ac_msa_plan_upload(plan, c->ws, c->ws_size, NULL);
+	if (!r)
+		r = ac_msa_run(plan, &c->pool, &db, 0, 0.088f, c->q, c->out,
+			       c->ws, c->ws_size, NULL);
+	if (r < 0)
+		goto out;
+	r = cuda_err(cudaEventRecord(p->ev[0], NULL));
+	for (uint32_t i = 0; !r && i < c->reps; i++)
+		r = ac_msa_run(plan, &c->pool, &db, 0, 0.088f, c->q, c->out,
+			       c->ws, c->ws_size, NULL);
+	if (!r)
+		r = cuda_err(cudaEventRecord(p->ev[1], NULL));
+	if (!r)
+		r = cuda_err(cudaEventSynchronize(p->ev[1]));
+	if (!r)
+		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+	if (!r)
+		*ret_s = ms / 1e3 / c->reps;
+out:
+	for (int i = 0; i < 6; i++)
+		cudaFree(d[i]);
+	ac_msa_plan_free(plan);
+	return r;
+}
+
+static int cuda_gemm(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
+		     double *ret_s)
+{
+	struct cuda_priv *p = c->priv;
+	size_t need = ((size_t)m * k + (size_t)k * n + (size_t)m * n) * 2;
+	float alpha = 1, beta = 0, ms = 0;
+	int r = 0;
+
+	if (!p->lib)
+		return -ENOSYS;
+	if (need > p->gbytes) {
+		cudaFree(p->ga);
+		cudaFree(p->gb);
+		cudaFree(p->gc);
+		p->ga = p->gb = p->gc = NULL;
+		p->gbytes = 0;
+		r = cuda_err(cudaMalloc(&p->ga, (size_t)m * k * 2));
+		if (!r)
+			r = cuda_err(cudaMalloc(&p->gb, (size_t)k * n * 2));
+		if (!r)
+			r = cuda_err(cudaMalloc(&p->gc, (size_t)m * n * 2));
+		if (r < 0)
+			return r;
+		/* 0x3c3c: a small bf16; zeros would flatter the tensor cores. */
+		cudaMemset(p->ga, 0x3c, (size_t)m * k * 2);
+		cudaMemset(p->gb, 0x3c, (size_t)k * n * 2);
+		p->gbytes = need;
+	}
+	/* Column-major: C^T[n][m] = B^T A^T, the same work. */
+	for (uint32_t i = 0; i <= c->reps; i++) {
+		if (i == 1)
+			cudaEventRecord(p->ev[0], NULL);
+		if (p->gemm(p->h, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k,
+			    &alpha, p->gb, CUDA_R_16BF, (int)n, p->ga, CUDA_R_16BF,
+			    (int)k, &beta, p->gc, CUDA_R_16BF, (int)n,
+			    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) !=
+		    CUBLAS_STATUS_SUCCESS)
+			return -EIO;
+	}
+	r = cuda_err(cudaEventRecord(p->ev[1], NULL));
+	if (!r)
+		r = cuda_err(cudaEventSynchronize(p->ev[1]));
+	if (!r)
+		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+	if (!r)
+		*ret_s = ms / 1e3 / c->reps;
+	return r;
+}
+
+static int cuda_copy_bw(struct cal_ctx *c, double *ret_bytes_s)
+{
+	struct cuda_priv *p = c->priv;
+	size_t n = 1ull << 31;
+	void *a = NULL, *b = NULL;
+	float ms = 0;
+	int r;
+
+	r = cuda_err(cudaMalloc(&a, n));
+	if (!r)
+		r = cuda_err(cudaMalloc(&b, n));
+	if (!r)
+		r = cuda_err(cudaMemcpy(b, a, n, cudaMemcpyDeviceToDevice));
+	if (!r)
+		r = cuda_err(cudaEventRecord(p->ev[0], NULL));
+	for (int i = 0; !r && i < 5; i++)
+		r = cuda_err(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice,
+					     NULL));
+	if (!r)
+		r = cuda_err(cudaEventRecord(p->ev[1], NULL));
+	if (!r)
+		r = cuda_err(cudaEventSynchronize(p->ev[1]));
+	if (!r)
+		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+	if (!r)
+		*ret_bytes_s = 2.0 * n * 5 / (ms / 1e3);
+	cudaFree(a);
+	cudaFree(b);
+	return r;
+}
+
+const struct cal_backend_ops cal_cuda_ops = {
+	.name		= "cuda",
+	.msa		= AC_MSA_BACKEND_CUDA,
+	.init		= cuda_init,
+	.attn		= cuda_attn,
+	.gemm		= cuda_gemm,
+	.copy_bw	= cuda_copy_bw,
+	.fini		= cuda_fini,
+};

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* asymcache-calibrate: one ops table per backend (CPU reference, CUDA). */
+#ifndef AC_CALIBRATE_H
+#define AC_CALIBRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "asymcache/msa.h"
+#include "cost_model.h"
+
+/* One sequence, its query segments, for one attention measurement. */
+struct cal_attn {
+	uint32_t nsegs;
+	uint32_t num_seqs;
+	int32_t *seg_indptr, *seg_seq, *seg_pos;
+	int32_t *table_indptr, *block_ids, *ctx_len;
+	uint32_t total_q;
+};
+
+struct cal_ctx {
+	struct ac_cost_layout layout;	/* the model being calibrated */
+	struct ac_kv_pool pool;		/* one layer of it: per-layer timings */
+	uint32_t num_q_heads;
+	uint32_t max_q;			/* rows of the Q/out buffers */
+	uint32_t reps;
+	void *q, *out, *ws;
+	size_t ws_size;
+	void *priv;
+	char device[AC_COST_NAME_MAX];
+};
+
+struct cal_backend_ops {
+	const char *name;
+	enum ac_msa_backend msa;
+	int (*init)(struct cal_ctx *c);
+	/* Seconds for one layer of attention over @a (after a warm-up). */
+	int (*attn)(struct cal_ctx *c, const struct cal_attn *a, double *ret_s);
+	/* Seconds for C[m][n] = A[m][k] B[k][n] in the backend's GEMM. */
+	int (*gemm)(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
+		    double *ret_s);
+	/* Memory bandwidth, bytes read plus written per second. */
+	int (*copy_bw)(struct cal_ctx *c, double *ret_bytes_s);
+	void (*fini)(struct cal_ctx *c);
+};
+
+extern const struct cal_backend_ops cal_cpu_ops;
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+extern const struct cal_backend_ops cal_cuda_ops;
+bool cal_cuda_present(void);
+#endif
+
+double cal_now(void);
+
+#endif

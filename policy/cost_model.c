@@ -519,9 +519,9 @@ int ac_cost_fit(const struct ac_cost_sample *s, size_t n,
 		use[worst] = false;
 		x[worst] = 0;
 	}
-	if (!(x[0] > 0))
+	if (!(x[0] > 0) && !(x[1] > 0) && !(x[2] > 0))
 		return -EINVAL;
-	*ret_linear_s = x[0];
+	*ret_linear_s = x[0] > 0 ? x[0] : 0;
 	*ret_attn_s = x[1] > 0 ? x[1] : 0;
 	*ret_segment_s = x[2] > 0 ? x[2] : 0;
 	return 0;

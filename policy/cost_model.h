@@ -111,8 +111,9 @@ uint64_t ac_cost_token_bytes(const struct ac_cost_layout *l);
 
 /*
  * Least-squares fit of linear_s, attn_s and segment_s to timings, keeping
- * every coefficient non-negative. -EINVAL when the samples cannot pin the
- * three down (fewer than 3, or degenerate).
+ * every coefficient non-negative (any may come out 0). -EINVAL when the
+ * samples cannot pin the three down (fewer than 3, degenerate, or all
+ * three would be 0).
  */
 int ac_cost_fit(const struct ac_cost_sample *s, size_t n,
 		double *ret_linear_s, double *ret_attn_s,

@@ -314,6 +314,7 @@ Test(daemon, bad_fields_get_errors_and_change_nothing)
 	Asymcache__V1__StatsReply st;
 	int fd;
 
+	memset(keys, 0, sizeof(keys));
 	fd = hc_session(h.sock, "t-bad", &ns);
 	cr_assert_eq(hc_lookup(fd, ns + 100, keys, 1, NULL, NULL, NULL), ENOENT);
 	cr_assert_eq(hc_alloc(fd, ns, 0, &b), EINVAL);

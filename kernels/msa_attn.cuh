@@ -174,25 +174,34 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 	}
 
 	const int n_tiles = (w.kv_end - w.kv_begin + BN - 1) / BN;
+	/*
+	 * Each thread copies the same 16-byte column of rows r0, r0 + RSTEP, ...
+	 * of every key tile, so everything but the block lookup is hoisted out
+	 * of the loop: per chunk one table load, one wide multiply, two copies.
+	 */
+	static_assert((BN * CPR) % NT == 0 && NT % CPR == 0, "even copy split");
+	constexpr int RSTEP = NT / CPR;
+	const int ch = tid % CPR, r0 = tid / CPR;
+	const char *kbase = p.pool + (p.k_off + (uint64_t)w.kv_head * p.head_stride +
+				      ch * 8) * sizeof(T);
+	const uint64_t vdelta = (p.v_off - p.k_off) * sizeof(T);
+	const int tlog2 = (int)p.block_tokens_log2;
 	auto load_kv = [&](int it, int buf) {
-		int n0 = w.kv_begin + it * BN;
+		const int n0 = w.kv_begin + it * BN;
+		const int lim = w.kv_end - n0;	/* rows past it are zero-filled */
+		T *ks = sk + buf * BN * D, *vs = sv + buf * BN * D;
 
-		for (int c = tid; c < BN * CPR; c += NT) {
-			int r = c / CPR, ch = c % CPR, t = n0 + r;
-			bool ok = t < w.kv_end;
+#pragma unroll
+		for (int i = 0; i < BN / RSTEP; i++) {
+			const int r = r0 + i * RSTEP, t = n0 + r;
+			const bool ok = r < lim;
 			const char *src = p.pool;
 
-			if (ok) {
-				uint64_t blk = (uint32_t)tbl[t >> p.block_tokens_log2];
-
-				src = p.pool + blk * p.block_bytes +
-				      (p.k_off + (uint64_t)w.kv_head * p.head_stride +
-				       (uint64_t)(t & tmask) * D + ch * 8) * sizeof(T);
-			}
-			cp_async16(sk + buf * BN * D + swz<D>(r, ch), src, ok);
-			cp_async16(sv + buf * BN * D + swz<D>(r, ch),
-				   ok ? src + (p.v_off - p.k_off) * sizeof(T) : src,
-				   ok);
+			if (ok)
+				src = kbase + (uint64_t)(uint32_t)tbl[t >> tlog2] * p.block_bytes +
+				      (uint32_t)((t & tmask) * D) * sizeof(T);
+			cp_async16(ks + swz<D>(r, ch), src, ok);
+			cp_async16(vs + swz<D>(r, ch), ok ? src + vdelta : src, ok);
 		}
 	};
 	/*

@@ -397,7 +397,7 @@ static void bench_decode(uint32_t batch, int32_t ctxlen)
 	snprintf(name, sizeof(name), "decode_b%u_ctx%d", batch, ctxlen);
 	nosplit.no_split = 1;
 	ms = time_attn(&p, &nosplit, &plan);
-	report(name, "small v1 no split", ms, &p, plan);
+	report(name, "default, no split", ms, &p, plan);
 	ac_msa_plan_free(plan);
 	CK(cudaMemcpy(ref, p.out, n * 2, cudaMemcpyDeviceToDevice));
 	for (uint32_t v = 1; v <= 3; v++) {

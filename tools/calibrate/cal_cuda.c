@@ -24,7 +24,8 @@ struct cuda_priv {
 	__typeof__(cublasDestroy_v2) *destroy;
 	__typeof__(cublasGemmEx) *gemm;
 	void *ga, *gb, *gc;
-	size_t gbytes;
+	size_t gsize[3];
+	int gemm_status;	/* last cuBLAS failure, for the report */
 };
 
 bool cal_cuda_present(void)
@@ -34,10 +35,19 @@ bool cal_cuda_present(void)
 	return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
+/* The last CUDA error, for the tool's message (library code stays quiet). */
+static const char *last_cuda_error = "none";
+
+const char *cal_cuda_last_error(void)
+{
+	return last_cuda_error;
+}
+
 static int cuda_err(cudaError_t e)
 {
 	if (e == cudaSuccess)
 		return 0;
+	last_cuda_error = cudaGetErrorString(e);
 	if (e == cudaErrorMemoryAllocation)
 		return -ENOMEM;
 	if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver)
@@ -198,6 +208,9 @@ static int cuda_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 		r = cuda_err(cudaEventSynchronize(p->ev[1]));
 	if (!r)
 		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+	/* Faults of these runs surface here, not in a later measurement. */
+	if (!r)
+		r = cuda_err(cudaDeviceSynchronize());
 	if (!r)
 		*ret_s = ms / 1e3 / c->reps;
 out:
@@ -211,40 +224,48 @@ static int cuda_gemm(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
 		     double *ret_s)
 {
 	struct cuda_priv *p = c->priv;
-	size_t need = ((size_t)m * k + (size_t)k * n + (size_t)m * n) * 2;
+	size_t sz[3] = { (size_t)m * k * 2, (size_t)k * n * 2, (size_t)m * n * 2 };
+	void **buf[3] = { &p->ga, &p->gb, &p->gc };
 	float alpha = 1, beta = 0, ms = 0;
 	int r = 0;
 
 	if (!p->lib)
 		return -ENOSYS;
-	if (need > p->gbytes) {
-		cudaFree(p->ga);
-		cudaFree(p->gb);
-		cudaFree(p->gc);
-		p->ga = p->gb = p->gc = NULL;
-		p->gbytes = 0;
-		r = cuda_err(cudaMalloc(&p->ga, (size_t)m * k * 2));
-		if (!r)
-			r = cuda_err(cudaMalloc(&p->gb, (size_t)k * n * 2));
-		if (!r)
-			r = cuda_err(cudaMalloc(&p->gc, (size_t)m * n * 2));
+	/* A fault left by an earlier kernel must not be blamed on cuBLAS. */
+	r = cuda_err(cudaDeviceSynchronize());
+	if (r < 0)
+		return r;
+	/* Each operand sized on its own: shapes differ from call to call. */
+	for (int i = 0; i < 3; i++) {
+		if (sz[i] <= p->gsize[i])
+			continue;
+		cudaFree(*buf[i]);
+		*buf[i] = NULL;
+		p->gsize[i] = 0;
+		r = cuda_err(cudaMalloc(buf[i], sz[i]));
 		if (r < 0)
 			return r;
 		/* 0x3c3c: a small bf16; zeros would flatter the tensor cores. */
-		cudaMemset(p->ga, 0x3c, (size_t)m * k * 2);
-		cudaMemset(p->gb, 0x3c, (size_t)k * n * 2);
-		p->gbytes = need;
+		r = cuda_err(cudaMemset(*buf[i], 0x3c, sz[i]));
+		if (r < 0)
+			return r;
+		p->gsize[i] = sz[i];
 	}
 	/* Column-major: C^T[n][m] = B^T A^T, the same work. */
 	for (uint32_t i = 0; i <= c->reps; i++) {
+		cublasStatus_t st;
+
 		if (i == 1)
 			cudaEventRecord(p->ev[0], NULL);
-		if (p->gemm(p->h, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k,
-			    &alpha, p->gb, CUDA_R_16BF, (int)n, p->ga, CUDA_R_16BF,
-			    (int)k, &beta, p->gc, CUDA_R_16BF, (int)n,
-			    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) !=
-		    CUBLAS_STATUS_SUCCESS)
-			return -EIO;
+		st = p->gemm(p->h, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, (int)m, (int)k,
+			     &alpha, p->gb, CUDA_R_16BF, (int)n, p->ga, CUDA_R_16BF,
+			     (int)k, &beta, p->gc, CUDA_R_16BF, (int)n,
+			     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+		if (st != CUBLAS_STATUS_SUCCESS) {
+			/* Reported to the caller as "not measured". */
+			p->gemm_status = (int)st;
+			return -ENOSYS;
+		}
 	}
 	r = cuda_err(cudaEventRecord(p->ev[1], NULL));
 	if (!r)
@@ -285,6 +306,13 @@ static int cuda_copy_bw(struct cal_ctx *c, double *ret_bytes_s)
 	cudaFree(a);
 	cudaFree(b);
 	return r;
+}
+
+int cal_cuda_gemm_status(const struct cal_ctx *c)
+{
+	const struct cuda_priv *p = c->priv;
+
+	return p ? p->gemm_status : 0;
 }
 
 const struct cal_backend_ops cal_cuda_ops = {

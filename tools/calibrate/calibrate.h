@@ -48,6 +48,8 @@ extern const struct cal_backend_ops cal_cpu_ops;
 #if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
 extern const struct cal_backend_ops cal_cuda_ops;
 bool cal_cuda_present(void);
+int cal_cuda_gemm_status(const struct cal_ctx *c);
+const char *cal_cuda_last_error(void);
 #endif
 
 double cal_now(void);

@@ -102,7 +102,8 @@ static void usage(void)
 	      "  --layers N --hidden N --ffn N --q-heads N --kv-heads N\n"
 	      "  --head-dim N --block-tokens N --vocab N   layout (Llama-3-8B)\n"
 	      "  --quick               small grid (tests, smoke runs)\n"
-	      "  --reps N              timed runs per sample (3)\n", stderr);
+	      "  --reps N              timed runs per sample (3)\n"
+	      "  --no-gemm             GPU: keep the anchor GEMM rate\n", stderr);
 }
 
 int main(int argc, char **argv)
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
 		{ "vocab", required_argument, NULL, 'V' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "reps", required_argument, NULL, 'r' },
+		{ "no-gemm", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
 	struct grid g;
 	double *dec_x = NULL, *dec_y = NULL, gemm_rate = 0, bw = 0, a_tok = 0;
 	double lin_gemm = 0;
-	bool quick = false, gemm_measured = false;
+	bool quick = false, gemm_measured = false, no_gemm = false;
 	size_t ns = 0, nd = 0, cap;
 	uint32_t max_ctx = 0;
 	char *json = NULL, when[32];
@@ -173,6 +175,7 @@ int main(int argc, char **argv)
 		case 'V': c.layout.vocab = (uint32_t)atoi(optarg); break;
 		case 'q': quick = true; break;
 		case 'r': c.reps = (uint32_t)atoi(optarg); break;
+		case 'G': no_gemm = true; break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -259,8 +262,11 @@ int main(int argc, char **argv)
 					pairs += (double)len * (a.seg_pos[s] + len / 2.0);
 				attn_free(&a);
 				if (r < 0) {
-					fprintf(stderr, "Attention run failed: %s\n",
-						strerror(-r));
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+					fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
+#endif
+					fprintf(stderr, "Attention run (T=%u S=%u pos=%u) failed: %s\n",
+						len * S, S, g.P[j], strerror(-r));
 					goto out;
 				}
 				smp[ns++] = (struct ac_cost_sample){
@@ -268,6 +274,8 @@ int main(int argc, char **argv)
 					.segments = S,
 					.seconds = t * c.layout.num_layers,
 				};
+				fprintf(stderr, "  attention T=%u S=%u pos=%u: %.6g s/layer\n",
+					len * S, S, g.P[j], t);
 			}
 	r = ac_cost_fit(smp, ns, &a_tok, &m.attn_s, &m.segment_s);
 	if (r < 0) {
@@ -285,8 +293,14 @@ int main(int argc, char **argv)
 				goto out;
 			r = ops->attn(&c, &a, &t);
 			attn_free(&a);
-			if (r < 0)
+			if (r < 0) {
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+				fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
+#endif
+				fprintf(stderr, "Decode run (batch %u, context %u) failed: %s\n",
+					g.B[i], g.C[j], strerror(-r));
 				goto out;
+			}
 			dec_x[nd] = (double)g.B[i] * g.C[j];
 			dec_y[nd++] = t * c.layout.num_layers;
 		}
@@ -311,8 +325,10 @@ int main(int argc, char **argv)
 		uint32_t n = quick ? 128 : 256;
 
 		r = ops->gemm(&c, n, n, n, &t);
-		if (r < 0)
+		if (r < 0) {
+			fprintf(stderr, "GEMM run failed: %s\n", strerror(-r));
 			goto out;
+		}
 		gemm_rate = 2.0 * n * n * n / t;
 		lin_gemm = 2.0 * layer_params(&c.layout) * c.layout.num_layers /
 			   gemm_rate;
@@ -324,7 +340,7 @@ int main(int argc, char **argv)
 		static const uint32_t Ts[] = { 1024, 4096, 8192 };
 		double x[3], y[3], mx = 0, my = 0, sxy = 0, sxx = 0;
 
-		r = 0;
+		r = no_gemm ? -ENOSYS : 0;
 		for (size_t i = 0; i < 3 && !r; i++) {
 			double t1, t2, t3, t4;
 
@@ -338,8 +354,18 @@ int main(int argc, char **argv)
 			x[i] = Ts[i];
 			y[i] = (t1 + t2 + t3 + t4) * l->num_layers;
 		}
+		if (r < 0 && r != -ENOSYS) {
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+			fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
+#endif
+			fprintf(stderr, "GEMM run failed: %s\n", strerror(-r));
+		}
 		if (r == -ENOSYS) {
 			/* No cuBLAS: keep the anchor's GEMM rate, say so below. */
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+			fprintf(stderr, "cuBLAS unavailable (status %d): GEMM rate "
+				"left at the anchor\n", cal_cuda_gemm_status(&c));
+#endif
 			gemm_rate = 760e12;
 			lin_gemm = 2.0 * layer_params(l) * l->num_layers / gemm_rate;
 			r = 0;
@@ -360,8 +386,10 @@ int main(int argc, char **argv)
 		}
 	}
 	r = ops->copy_bw(&c, &bw);
-	if (r < 0)
+	if (r < 0) {
+		fprintf(stderr, "Copy bandwidth run failed: %s\n", strerror(-r));
 		goto out;
+	}
 	m.linear_s = lin_gemm + a_tok;
 	m.iteration_s = (layer_params(&c.layout) * c.layout.num_layers +
 			 2.0 * c.layout.vocab * c.layout.hidden) *
@@ -396,8 +424,10 @@ int main(int argc, char **argv)
 	       m.segment_s, m.iteration_s, m.decode_ctx_s,
 	       ac_cost_knee_tokens(&m));
 	r = ac_cost_model_to_json(&m, &json);
-	if (r < 0)
+	if (r < 0) {
+		fprintf(stderr, "Failed to serialise the model: %s\n", strerror(-r));
 		goto out;
+	}
 	if (!strcmp(out_path, "-")) {
 		puts(json);
 	} else {

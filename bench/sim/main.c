@@ -88,7 +88,7 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 
 	if (csv) {
 		fprintf(f, "%s,%llu,%.6g,%llu,%llu,%.6f,%llu,%llu,%llu,%.6f,%.6f,%.6f,"
-			"%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%llu,%llu,%.3f\n",
+			"%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%llu,%llu,%.3f,%llu,%llu\n",
 			st->label, (unsigned long long)pool, scale,
 			(unsigned long long)r->requests,
 			(unsigned long long)r->rejected, hit,
@@ -99,7 +99,9 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 			r->tpot.mean, r->tpot.p50, r->tpot.p99,
 			r->job.mean, r->job.p50, r->job.p99, busy,
 			(unsigned long long)r->iterations,
-			(unsigned long long)r->evictions, r->makespan_s);
+			(unsigned long long)r->evictions, r->makespan_s,
+			(unsigned long long)r->retained_hits,
+			(unsigned long long)r->retain_expired);
 		return;
 	}
 	fprintf(f, "%-26s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
@@ -109,7 +111,10 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 		r->ttft.mean, r->ttft.p50, r->ttft.p99, r->tpot.mean * 1e3,
 		r->tpot.p99 * 1e3, busy * 100);
 	if (r->job.mean > 0)
-		fprintf(f, "  job mean %.2f p99 %.2f", r->job.mean, r->job.p99);
+		fprintf(f, "  job mean %.2f p99 %.2f  retained resumed %llu expired %llu",
+			r->job.mean, r->job.p99,
+			(unsigned long long)r->retained_hits,
+			(unsigned long long)r->retain_expired);
 	fputc('\n', f);
 }
 
@@ -282,7 +287,8 @@ int main(int argc, char **argv)
 		fputs("setup,pool_tokens,time_scale,requests,rejected,hit_rate,"
 		      "prefill_tokens,recomputed_tokens,gap_tokens,ttft_mean,"
 		      "ttft_p50,ttft_p99,tpot_mean,tpot_p50,tpot_p99,job_mean,"
-		      "job_p50,job_p99,busy,iterations,evictions,makespan_s\n", csv);
+		      "job_p50,job_p99,busy,iterations,evictions,makespan_s,"
+		      "retained_resumed,retain_expired\n", csv);
 	}
 	for (size_t p = 0; p < npools; p++)
 		for (size_t s = 0; s < nsetups; s++) {

@@ -140,9 +140,19 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 			r = -EPROTO;
 			goto fail;
 		}
-		/* An older id is the answer to a call that gave up; skip it. */
+		/*
+		 * An older id is the answer to a call that gave up; skip it.
+		 * Id 0 is never sent: it is the daemon's Error for a packet it
+		 * could not read far enough to learn the id (EMSGSIZE), so it
+		 * answers the request in flight.
+		 */
 		if (resp->id >= req->id)
 			break;
+		if (resp->id == 0 &&
+		    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR) {
+			resp->id = req->id;
+			break;
+		}
 		asymcache__v1__response__free_unpacked(resp, NULL);
 		if (fd >= 0) {
 			close(fd);

@@ -47,8 +47,8 @@ const char *ac_strerror(int err)
 		return "session limit reached (pins or WRITING blocks)";
 	case ENOBUFS:
 		return "output buffer too small";
-	case ENOTSUP:
-		return "pool backend not supported by this build";
+	case EOPNOTSUPP:	/* == ENOTSUP on Linux */
+		return "not supported: unknown request, or a pool backend this build lacks";
 	case ENAMETOOLONG:
 		return "socket path too long";
 	case ENOMEM:

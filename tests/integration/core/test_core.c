@@ -504,3 +504,47 @@ Test(core, writing_blocks_belong_to_their_session)
 	tclient_close(&b);
 	tdaemon_stop(&D);
 }
+
+/* ---- the daemon's limits surface through the library ----------------- */
+
+Test(core, limits_are_errors_and_the_session_carries_on)
+{
+	struct tclient t;
+	struct ac_key *keys;
+	uint32_t *blocks;
+	struct ac_segment *segs;
+	struct ac_lookup_result res;
+	struct ac_stats st;
+	const size_t huge = 70000;	/* 1.1 MB of keys > max_packet */
+	int r;
+
+	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	cr_assert_eq(tclient_open(&t, &D, "limits"), 0);
+	keys = calloc(huge, sizeof(*keys));
+	blocks = calloc(huge, sizeof(*blocks));
+	segs = calloc(huge, sizeof(*segs));
+	cr_assert(keys && blocks && segs);
+	for (size_t i = 0; i < huge; i++)
+		memcpy(keys[i].b, &i, sizeof(i));
+
+	r = lookup(&t, keys, 8193, blocks, segs, &res);
+	cr_expect_eq(r, -E2BIG, "8193 keys: %s", ac_strerror(r));
+	cr_expect_str_neq(ac_client_last_error(t.c), "");
+	r = lookup(&t, keys, huge, blocks, segs, &res);
+	cr_expect_eq(r, -EMSGSIZE, "%zu keys: %s", huge, ac_strerror(r));
+	r = ac_alloc(t.c, t.ns, NBLOCKS + 1, blocks);
+	cr_expect_eq(r, -ENOSPC, "alloc nblocks+1: %s", ac_strerror(r));
+	r = ac_release(t.c, (uint32_t[]){ NBLOCKS + 3 }, 1, NULL);
+	cr_expect_lt(r, 0);
+	r = lookup(&t, keys, 8192, blocks, segs, &res);
+	cr_expect_eq(r, 0, "8192 keys: %s", ac_strerror(r));
+	cr_expect_eq(res.hits, 0);
+	stats_of(&t, &st);
+	cr_expect_eq(st.session_pins, 0);
+	cr_expect_eq(st.sessions, 1);
+	free(keys);
+	free(blocks);
+	free(segs);
+	tclient_close(&t);
+	tdaemon_stop(&D);
+}

@@ -12,6 +12,12 @@
 
 #include "asymcache/asymcache.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 static const struct ac_ns_layout llama = {
 	.model_id = "llama-3-8b",
 	.num_layers = 32,
@@ -283,8 +289,9 @@ Test(keys, bad_arguments_are_einval)
 /*
  * Not the benchmark (bench/ctl does that), a guard against a regression
  * by an order of magnitude, such as an EVP context per block: 32,768
- * tokens must key in well under 5 ms even under sanitizers... which slow
- * hashing down, so the bar is lenient and only the best of 5 counts.
+ * tokens must key in under 5 ms (0.2 ms measured natively) even under
+ * sanitizers, best of 5. Valgrind's emulation is 100x slower, so there the
+ * timing means nothing and is skipped.
  */
 Test(keys, sha256_32k_tokens_is_fast)
 {
@@ -293,6 +300,8 @@ Test(keys, sha256_32k_tokens_is_fast)
 	struct ac_key_seed seed;
 	double best = 1e9;
 
+	if (RUNNING_ON_VALGRIND)
+		cr_skip_test("timing under valgrind is meaningless");
 	tokens_of(tok, 32768);
 	cr_assert_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
 				      AC_HASH_SHA256), 0);

@@ -53,6 +53,7 @@ static void send_resp(int cfd, Asymcache__V1__Response *resp, int fd)
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
+	memset(&ctl, 0, sizeof(ctl));
 	if (fd >= 0) {
 		struct cmsghdr *cm;
 
@@ -264,6 +265,27 @@ static bool fn_future_id(struct fake *f, int cfd,
 {
 	send_error(cfd, r->id + 5, EINVAL, "from the future");
 	return true;
+}
+
+static bool fn_id0(struct fake *f, int cfd, const Asymcache__V1__Request *r)
+{
+	send_error(cfd, 0, EMSGSIZE, "packet larger than max_packet");
+	return true;
+}
+
+Test(wire, id0_error_answers_the_request_in_flight)
+{
+	struct ac_client *c;
+	struct ac_stats st;
+
+	fake_start(fn_id0);
+	c = connect_ok();
+	cr_expect_eq(ac_stats(c, &st), -EMSGSIZE, "not a hang");
+	cr_expect_str_eq(ac_client_last_error(c),
+			 "packet larger than max_packet");
+	cr_expect_eq(ac_stats(c, &st), -EMSGSIZE, "session still usable");
+	ac_disconnect(c);
+	fake_stop();
 }
 
 Test(wire, response_with_unknown_id_is_eproto)

@@ -69,11 +69,13 @@ static inline uint32_t msa_big_rows(uint32_t variant)
 	return variant == 2 || variant == 4 || variant == 5 ? 128 : 64;
 }
 
-/* Thread blocks one multiprocessor holds (head dim 128), for the split. */
-static inline uint32_t msa_small_per_sm(uint32_t variant)
-{
-	return variant == 1 ? 3 : variant == 2 ? 4 : 6;
-}
+/*
+ * Thread blocks per multiprocessor the split aims for.  Not the occupancy
+ * limit: about four one-warp blocks per SM already saturate HBM (4.5 TB/s
+ * on H200, bench/results/msa_notes.md run 4), and splitting further only
+ * adds merges; two big blocks per SM is the occupancy of the big kernels.
+ */
+#define MSA_SPLIT_BLOCKS_PER_SM	2
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {

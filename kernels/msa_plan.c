@@ -264,23 +264,20 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 		       uint32_t sm_count, const struct msa_tuning *tune)
 {
 	uint64_t max_keys = 0, slots, chunk;
-	uint32_t i, nb = 0, nmid = 0, ns = 0, nm = 0, part = 0, n_small = 0;
+	uint32_t i, nb = 0, nmid = 0, ns = 0, nm = 0, part = 0;
 
 	for (i = 0; i < n; i++) {
 		uint64_t len = t[i].w.kv_end - t[i].w.kv_begin;
 
 		if (len > max_keys)
 			max_keys = len;
-		n_small += t[i].kind == TILE_SMALL;
 	}
 	/*
-	 * Big tiles fit two to a multiprocessor, small ones more.  Pick
-	 * the split count that minimises whole waves times the longest chunk
-	 * (plus a merge's worth of keys): fewer, fuller waves beat an
+	 * Pick the split count that minimises whole waves times the longest
+	 * chunk (plus a merge's worth of keys): fewer, fuller waves beat an
 	 * underfilled last one.
 	 */
-	slots = (uint64_t)sm_count *
-		(n_small * 2 > n ? msa_small_per_sm(tune->small_variant) : 2);
+	slots = (uint64_t)sm_count * MSA_SPLIT_BLOCKS_PER_SM;
 	chunk = UINT64_MAX;
 	if (n && n < tune->waves * slots && !tune->no_split) {
 		uint64_t best = UINT64_MAX, k, kmax;

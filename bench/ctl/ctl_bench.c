@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -49,7 +50,17 @@ struct shared {
 	char err[256];
 	double lat_a[MAX_PROCS][8192];	/* first round trip of an op, us */
 	double lat_b[MAX_PROCS][8192];	/* second round trip, us */
+	double client_cpu[MAX_PROCS];	/* user+sys of the timed loop, us */
 };
+
+static double self_cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
 
 static struct shared *S;
 static char sock_path[128];
@@ -198,6 +209,7 @@ static int child_run(enum scenario sc, int idx, unsigned ops, unsigned warm)
 		return 1;
 	}
 	pthread_barrier_wait(&S->start);
+	S->client_cpu[idx] = -self_cpu_us();
 	for (unsigned i = 0; i < warm + ops; i++) {
 		double t0, t1, t2;
 
@@ -249,13 +261,14 @@ static int child_run(enum scenario sc, int idx, unsigned ops, unsigned warm)
 			S->lat_b[idx][i - warm] = t2 - t1;
 		}
 	}
+	S->client_cpu[idx] += self_cpu_us();
 	pthread_barrier_wait(&S->done);
 	ac_disconnect(c);
 	return S->failed;
 }
 
 struct result {
-	double ops_s, a50, a99, b50, b99, cpu_op;
+	double ops_s, a50, a99, b50, b99, cpu_op, client_op;
 };
 
 static int run_scenario(enum scenario sc, int nproc, unsigned ops,
@@ -314,6 +327,10 @@ static int run_scenario(enum scenario sc, int nproc, unsigned ops,
 	res->b50 = pctl(all_b, n, 0.50);
 	res->b99 = pctl(all_b, n, 0.99);
 	res->cpu_op = (c1 - c0) / ((double)nproc * (ops + ops / 10));
+	res->client_op = 0;
+	for (int i = 0; i < nproc; i++)
+		res->client_op += S->client_cpu[i];
+	res->client_op /= (double)nproc * (ops + ops / 10);
 	free(all_a);
 	free(all_b);
 	return 0;
@@ -463,8 +480,8 @@ int main(int argc, char **argv)
 
 	printf("### Control round trips (host pool, %u blocks of %u B, policy %s)\n\n",
 	       NBLOCKS, BLOCK_BYTES, policy ? policy : "default");
-	printf("| op | clients | ops/s | 1st RTT p50 us | 1st RTT p99 us | 2nd RTT p50 us | 2nd RTT p99 us | daemon CPU us/op |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	printf("| op | clients | ops/s | 1st RTT p50 us | 1st RTT p99 us | 2nd RTT p50 us | 2nd RTT p99 us | daemon CPU us/op | client CPU us/op |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int sc = SC_LOOKUP; sc <= SC_ALLOC; sc++) {
 		for (int p = 0; p < 2; p++) {
 			unsigned ops = procs[p] == 1 ? ops1 : ops8;
@@ -474,10 +491,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "ctl_bench: %s\n", S->err);
 				goto out;
 			}
-			printf("| %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+			printf("| %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
 			       op_names[sc],
 			       procs[p], res.ops_s, res.a50, res.a99, res.b50,
-			       res.b99, res.cpu_op);
+			       res.b99, res.cpu_op, res.client_op);
 			fflush(stdout);
 		}
 	}

@@ -394,12 +394,18 @@ static int map_cuda(struct ac_pool *p, const ProtobufCBinaryData *h)
 		return -EPROTO;
 	memcpy(&handle, h->data, sizeof(handle));
 	e = cudaSetDevice(p->info.device);
+	if (e == cudaErrorInvalidDevice || e == cudaErrorNoDevice ||
+	    e == cudaErrorInsufficientDriver)
+		return -ENODEV;
 	if (e != cudaSuccess)
-		return e == cudaErrorInvalidDevice ? -ENODEV : -EIO;
+		return -EIO;
 	e = cudaIpcOpenMemHandle(&base, handle,
 				 cudaIpcMemLazyEnablePeerAccess);
-	if (e != cudaSuccess)
+	if (e != cudaSuccess) {
+		/* A failed CUDA call leaves a sticky last error; clear it. */
+		cudaGetLastError();
 		return e == cudaErrorMemoryAllocation ? -ENOMEM : -EIO;
+	}
 	p->base = base;
 	p->map_len = 0;
 	return 0;

@@ -499,8 +499,11 @@ Test(wire, bad_arguments_send_nothing)
 	fake_stop();
 }
 
+static int attach_backend_cuda;	/* 1: answer as a CUDA pool; 2: short handle */
+
 static bool fn_attach(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 {
+	static uint8_t handle[64] = { 0xde, 0xad };
 	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
 	Asymcache__V1__RegisterNamespaceReply rr =
@@ -510,6 +513,12 @@ static bool fn_attach(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 	resp.id = r->id;
 	if (r->body_case == ASYMCACHE__V1__REQUEST__BODY_ATTACH) {
 		pool_pb(&pi);
+		if (attach_backend_cuda) {
+			pi.backend = "cuda";
+			pi.device = 0;
+			ar.ipc_handle.data = handle;
+			ar.ipc_handle.len = attach_backend_cuda == 2 ? 10 : 64;
+		}
 		ar.pool = &pi;
 		resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ATTACH;
 		resp.attach = &ar;
@@ -572,6 +581,32 @@ Test(wire, attach_maps_the_passed_memfd_shared)
 	fake_stop();
 	cr_expect_eq(F.nreq, 2);
 	munmap(daemon_view, POOL_BYTES);
+}
+
+/*
+ * A CUDA pool whose handle cannot be opened here (no device, a build
+ * without CUDA, or a forged handle) fails cleanly: no pool, session fine.
+ */
+Test(wire, cuda_attach_failure_is_clean)
+{
+	struct ac_client *c;
+	struct ac_pool *p = NULL;
+	struct ac_stats st;
+	int r;
+
+	fake_start(fn_attach);
+	c = connect_ok();
+	attach_backend_cuda = 2;
+	r = ac_attach(c, 0, &p);
+	cr_expect(r == -EPROTO || r == -EOPNOTSUPP, "short handle: %d", r);
+	attach_backend_cuda = 1;
+	r = ac_attach(c, 0, &p);
+	cr_expect_lt(r, 0, "a forged 64-byte handle opened");
+	cr_expect_null(p);
+	attach_backend_cuda = 0;
+	cr_expect_eq(ac_stats(c, &st), -EINVAL, "fake answers stats with EINVAL");
+	ac_disconnect(c);
+	fake_stop();
 }
 
 Test(wire, attach_without_memfd_is_eproto)

@@ -1,0 +1,793 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asymcachectl against the real daemon on a private bus: every command's
+ * tables and JSON are checked against what the daemon itself reports to a
+ * client (Stats over the control socket) after known lookups, commits and
+ * evictions.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+#include <systemd/sd-bus.h>
+
+#include "harness.h"
+#include "prom.h"
+
+static struct henv env;
+
+static void teardown(void)
+{
+	henv_stop(&env);
+}
+
+TestSuite(admin, .fini = teardown, .timeout = 120);
+
+static struct json_object *ctl_json(uid_t uid, ...)
+{
+	char *argv[16], *out = NULL, *err = NULL;
+	struct json_object *o;
+	va_list ap;
+	int n = 0, rc;
+
+	va_start(ap, uid);
+	while (n < 15 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	rc = run_ctlv(&env, uid, argv, &out, &err);
+	cr_assert_eq(rc, 0, "asymcachectl %s failed (%d): %s", argv[0], rc, err);
+	o = hjson(out);
+	free(out);
+	free(err);
+	return o;
+}
+
+/* The first line of @text that starts with @label, or fail. */
+static const char *line_of(const char *text, const char *label)
+{
+	const char *p = text;
+	size_t n = strlen(label);
+
+	while (p && *p) {
+		if (strncmp(p, label, n) == 0)
+			return p;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	cr_assert_fail("no line starting with '%s' in:\n%s", label, text);
+	return NULL;
+}
+
+static struct json_object *find_by(struct json_object *arr, const char *key, const char *val)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i), *v;
+
+		if (json_object_object_get_ex(o, key, &v) &&
+		    strcmp(json_object_get_string(v), val) == 0)
+			return o;
+	}
+	cr_assert_fail("no entry with %s=%s", key, val);
+	return NULL;
+}
+
+Test(admin, every_view_matches_the_daemon_state)
+{
+	struct hclient a, b;
+	struct ac_key keys[8];
+	uint32_t blocks[8], found[8], wr[3];
+	struct ac_segment seg[8];
+	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 8 };
+	struct ac_stats s;
+	struct json_object *j, *sess, *ns;
+	char *out = NULL;
+	unsigned long id;
+	unsigned int pins, writing, cached, n;
+	int pid, rc;
+	char user[32], client[64];
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "worker-a", &a);
+	hclient_open(&env, "worker-b", &b);
+	/* a publishes 6 blocks and keeps 4 pinned. */
+	hkeys(&a, 1, 8, keys);
+	hpublish(&a, keys, 6, blocks);
+	cr_assert_eq(ac_release(a.c, blocks, 2, NULL), 0);
+	/* b finds the 6 and misses 2, then holds 3 blocks in WRITING. */
+	cr_assert_eq(ac_lookup(b.c, b.ns, keys, 8, &res), 0);
+	cr_assert_eq(res.hits, 6);
+	cr_assert_eq(ac_alloc(b.c, b.ns, 3, wr), 0);
+	hstats(&b, &s);
+	cr_assert_eq(s.cached_blocks, 6);
+	cr_assert_eq(s.writing_blocks, 3);
+	cr_assert_eq(s.pinned_blocks, 6);
+
+	j = ctl_json(0, "--json", "status", NULL);
+	cr_expect_eq(hjson_u64(j, "blocks.total"), s.nblocks);
+	cr_expect_eq(hjson_u64(j, "blocks.free"), s.free_blocks);
+	cr_expect_eq(hjson_u64(j, "blocks.writing"), s.writing_blocks);
+	cr_expect_eq(hjson_u64(j, "blocks.cached"), s.cached_blocks);
+	cr_expect_eq(hjson_u64(j, "blocks.pinned"), s.pinned_blocks);
+	cr_expect_eq(hjson_u64(j, "lookups"), s.lookups);
+	cr_expect_eq(hjson_u64(j, "lookup_keys"), s.lookup_keys);
+	cr_expect_eq(hjson_u64(j, "lookup_hits"), s.lookup_hits);
+	cr_expect_eq(hjson_u64(j, "commits"), s.commits);
+	cr_expect_eq(hjson_u64(j, "sessions"), 2);
+	cr_expect_eq(hjson_u64(j, "namespaces"), 1);
+	/* 2 misses of 16-token blocks. */
+	cr_expect_eq(hjson_u64(j, "recomputed_tokens"), 2 * H_BLOCK_TOKENS);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
+	cr_expect_eq(hjson_u64(json_object_array_get_idx(json_object_object_get(j, "pools"), 0),
+			       "nblocks"), s.nblocks);
+	json_object_put(j);
+
+	/* Human status: aligned table with units. */
+	rc = run_ctl(&env, 0, &out, NULL, "status", NULL);
+	cr_assert_eq(rc, 0);
+	cr_expect(strstr(out, "Policy:     asym"), "%s", out);
+	cr_expect(strstr(out, "Hit rate:   75.0 % (6 of 8 keys)"), "%s", out);
+	cr_expect(strstr(out, "4.00 MiB"), "pool size in MiB: %s", out);
+	cr_assert_eq(sscanf(line_of(out, "cached "), "cached %u", &cached), 1);
+	cr_expect_eq(cached, s.cached_blocks);
+	cr_assert_eq(sscanf(line_of(out, "writing "), "writing %u", &n), 1);
+	cr_expect_eq(n, s.writing_blocks);
+	cr_expect(strstr(line_of(out, "cached "), "384 KiB"), "6 x 64 KiB: %s", out);
+	free(out);
+
+	/* stats table */
+	rc = run_ctl(&env, 0, &out, NULL, "stats", NULL);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(sscanf(line_of(out, "lookup hits"), "lookup hits %u", &n), 1);
+	cr_expect_eq(n, 6);
+	cr_expect(strstr(line_of(out, "hit rate"), "75.0 %"), "%s", out);
+	free(out);
+
+	/* sessions: pins and WRITING blocks per client. */
+	sess = ctl_json(0, "sessions", "--json", NULL);
+	cr_assert_eq(json_object_array_length(sess), 2);
+	j = find_by(sess, "client", "worker-a");
+	cr_expect_eq(hjson_u64(j, "pins"), 4);
+	cr_expect_eq(hjson_u64(j, "writing"), 0);
+	cr_expect_eq(hjson_u64(j, "pid"), (uint64_t)getpid());
+	cr_expect_eq(hjson_u64(j, "uid"), 0);
+	cr_expect_eq(hjson_u64(j, "id"), ac_client_session_id(a.c));
+	j = find_by(sess, "client", "worker-b");
+	cr_expect_eq(hjson_u64(j, "pins"), 6);
+	cr_expect_eq(hjson_u64(j, "writing"), 3);
+	json_object_put(sess);
+	rc = run_ctl(&env, 0, &out, NULL, "sessions", NULL);
+	cr_assert_eq(rc, 0);
+	line_of(out, "ID");
+	{
+		const char *l = strstr(out, "worker-b");
+
+		cr_assert(l, "%s", out);
+		while (l > out && l[-1] != '\n')
+			l--;
+		cr_assert_eq(sscanf(l, "%lu %d %31s %u %u %63s", &id, &pid, user, &pins,
+				    &writing, client), 6, "%s", l);
+		cr_expect_eq(id, ac_client_session_id(b.c));
+		cr_expect_eq(pid, getpid());
+		cr_expect_str_eq(user, "root");
+		cr_expect_eq(pins, 6);
+		cr_expect_eq(writing, 3);
+	}
+	cr_expect(strstr(out, "2 sessions."), "%s", out);
+	free(out);
+
+	/* namespaces */
+	ns = ctl_json(0, "namespaces", "--json", NULL);
+	cr_assert_eq(json_object_array_length(ns), 1);
+	j = json_object_array_get_idx(ns, 0);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "model")), "test-llama");
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "dtype")), "fp16");
+	cr_expect_eq(hjson_u64(j, "id"), a.ns);
+	cr_expect_eq(hjson_u64(j, "layers"), 2);
+	cr_expect_eq(hjson_u64(j, "kv_heads"), 2);
+	cr_expect_eq(hjson_u64(j, "head_dim"), 64);
+	cr_expect_eq(hjson_u64(j, "block_tokens"), H_BLOCK_TOKENS);
+	/* 2 layers x K,V x 2 heads x 16 tokens x 64 dims x 2 bytes */
+	cr_expect_eq(hjson_u64(j, "bytes_per_block"), 2 * 2 * 2 * 16 * 64 * 2);
+	cr_expect_eq(hjson_u64(j, "cached_blocks"), 6);
+	cr_expect_eq(hjson_u64(j, "pinned_blocks"), 6);
+	json_object_put(ns);
+	rc = run_ctl(&env, 0, &out, NULL, "namespaces", NULL);
+	cr_assert_eq(rc, 0);
+	cr_expect(strstr(out, "test-llama"), "%s", out);
+	cr_expect(strstr(out, "96.0 KiB"), "6 x 16 KiB cached: %s", out);
+	free(out);
+
+	hclient_close(&b);
+	hclient_close(&a);
+}
+
+Test(admin, evict_and_flush_spare_pinned_blocks)
+{
+	struct hclient a, b;
+	struct ac_key ka[8], kb[4];
+	uint32_t ba[8], bb[4], found[4];
+	struct ac_segment seg[4];
+	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 4 };
+	struct ac_stats s;
+	struct json_object *j;
+	char *err = NULL;
+	char nsid[16];
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "loader", &a);
+	hclient_open(&env, "holder", &b);
+	hkeys(&a, 10, 8, ka);
+	hpublish(&a, ka, 8, ba);
+	cr_assert_eq(ac_release(a.c, ba, 8, NULL), 0);
+	hkeys(&b, 20, 4, kb);
+	hpublish(&b, kb, 4, bb);
+
+	j = ctl_json(0, "evict", "--json", "3", NULL);
+	cr_expect_eq(hjson_u64(j, "requested"), 3);
+	cr_expect_eq(hjson_u64(j, "evicted"), 3);
+	json_object_put(j);
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 9);
+	cr_expect_eq(s.evictions, 3);
+
+	/* By model id: the one namespace; pinned blocks stay. */
+	j = ctl_json(0, "--json", "flush", "test-llama", NULL);
+	cr_expect_eq(hjson_u64(j, "namespace"), a.ns);
+	cr_expect_eq(hjson_u64(j, "evicted"), 5);
+	cr_expect_eq(hjson_u64(j, "pinned_kept"), 4);
+	json_object_put(j);
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 4);
+	cr_expect_eq(s.pinned_blocks, 4);
+
+	/* Nothing unpinned is left: evict finds nothing, the holder keeps all. */
+	j = ctl_json(0, "--json", "evict", "100", NULL);
+	cr_expect_eq(hjson_u64(j, "evicted"), 0);
+	json_object_put(j);
+	cr_assert_eq(ac_lookup(b.c, b.ns, kb, 4, &res), 0);
+	cr_expect_eq(res.hits, 4);
+	cr_expect_arr_eq(found, bb, sizeof(bb));
+
+	/* Human output of the same commands. */
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "1", NULL), 0);
+	snprintf(nsid, sizeof(nsid), "%u", a.ns);
+	{
+		char *out = NULL;
+
+		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "flush", nsid, NULL), 0);
+		cr_expect(strstr(out, "evicted 0 blocks, kept 4 pinned."), "%s", out);
+		free(out);
+	}
+
+	/* Documented exit codes. */
+	cr_expect_eq(run_ctl(&env, 0, NULL, &err, "flush", "999", NULL), 5);
+	cr_expect(strstr(err, "No namespace with id 999"), "%s", err);
+	free(err);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "flush", "no-such-model", NULL), 5);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "abc", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "0", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "-3", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "99999999999", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "policy", "no-such-policy", NULL), 5);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "status", "extra", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "frobnicate", NULL), 2);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "stats", "--json", "--prometheus", NULL), 2);
+	/* None of that changed anything. */
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 4);
+	cr_expect_str_eq(s.policy, "asym");
+
+	hclient_close(&b);
+	hclient_close(&a);
+}
+
+static void refused_as_nobody(const char *expect_in_err)
+{
+	static const char *const mutating[][3] = {
+		{ "policy", "lru", NULL },
+		{ "evict", "1", NULL },
+		{ "flush", "1", NULL },
+		{ "reload", NULL, NULL },
+	};
+	struct hclient a;
+	struct ac_key k[4];
+	uint32_t blk[4];
+	struct ac_stats s;
+	struct json_object *j;
+	size_t i;
+
+	hclient_open(&env, "victim", &a);
+	hkeys(&a, 5, 4, k);
+	hpublish(&a, k, 4, blk);
+	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
+
+	/* Reading is open to everyone. */
+	j = ctl_json(H_NOBODY, "--json", "status", NULL);
+	cr_expect_eq(hjson_u64(j, "blocks.cached"), 4);
+	json_object_put(j);
+	j = ctl_json(H_NOBODY, "--json", "sessions", NULL);
+	cr_expect_eq(json_object_array_length(j), 1);
+	json_object_put(j);
+	j = ctl_json(H_NOBODY, "--json", "namespaces", NULL);
+	cr_expect_eq(json_object_array_length(j), 1);
+	json_object_put(j);
+
+	for (i = 0; i < sizeof(mutating) / sizeof(mutating[0]); i++) {
+		char *err = NULL;
+		int rc = run_ctlv(&env, H_NOBODY, (char *const *)mutating[i], NULL, &err);
+
+		cr_expect_eq(rc, 4, "%s as nobody: exit %d, %s", mutating[i][0], rc, err);
+		cr_expect(strstr(err, expect_in_err), "%s as nobody: %s", mutating[i][0], err);
+		free(err);
+	}
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 4, "nothing was evicted");
+	cr_expect_eq(s.evictions, 0);
+	cr_expect_str_eq(s.policy, "asym");
+	/* Root still may. */
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "1", NULL), 0);
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 3);
+	hclient_close(&a);
+}
+
+Test(admin, nobody_is_refused_by_the_shipped_bus_policy)
+{
+	henv_start(&env, NULL);
+	/* dbus-daemon refuses before the daemon sees the call. */
+	refused_as_nobody("Rejected send message");
+}
+
+Test(admin, nobody_is_refused_by_the_daemon_itself)
+{
+	struct henv_opts o = { .permissive_bus = true };
+
+	/* A bus that lets everyone through: the daemon's own check holds. */
+	henv_start(&env, &o);
+	refused_as_nobody("needs root or membership of group asymcache-admin");
+}
+
+/*
+ * Churns the pool from another process: publishes and releases chains so
+ * that allocation keeps evicting, until @ms pass. Exit 0 when every call
+ * either worked or ran out of space.
+ */
+static void churn(const struct henv *e, int ms)
+{
+	struct hclient c;
+	struct timespec t0, t;
+	uint32_t prompt = 1000;
+
+	hclient_open(e, "churn", &c);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct ac_key k[6];
+		uint32_t blk[6], wr[6];
+		struct ac_commit_entry ent[6] = { 0 };
+		int r, i;
+
+		hkeys(&c, prompt++, 6, k);
+		r = ac_alloc(c.c, c.ns, 6, wr);
+		if (r == -ENOSPC)
+			continue;
+		if (r < 0)
+			_exit(1);
+		for (i = 0; i < 6; i++) {
+			ent[i].key = k[i];
+			ent[i].block = wr[i];
+			ent[i].position = (uint32_t)i;
+			if (i)
+				ent[i].parent = k[i - 1];
+		}
+		if (ac_commit(c.c, c.ns, ent, 6, blk, NULL) < 0)
+			_exit(2);
+		if (ac_release(c.c, blk, 6, NULL) < 0)
+			_exit(3);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+	hclient_close(&c);
+	_exit(0);
+}
+
+Test(admin, set_policy_under_load_keeps_every_pinned_block)
+{
+	static const char *const policies[] = { "lru", "pensieve", "asym" };
+	struct hclient h;
+	struct ac_key k[8];
+	uint32_t blk[8], found[8];
+	struct ac_segment seg[8];
+	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 8 };
+	const struct ac_pool_info *pi;
+	struct ac_stats s;
+	uint8_t *base;
+	int i, status;
+	size_t off;
+	pid_t pid;
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "holder", &h);
+	hkeys(&h, 77, 8, k);
+	hpublish(&h, k, 8, blk);
+	/* Mark the pinned blocks' bytes: a reuse would overwrite them. */
+	base = ac_pool_base(h.pool);
+	pi = ac_pool_info(h.pool);
+	for (i = 0; i < 8; i++)
+		memset(base + (size_t)blk[i] * pi->block_bytes, 0xa0 + i, pi->block_bytes);
+
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		churn(&env, 2500);
+	for (i = 0; i < 24; i++) {
+		char *err = NULL;
+		int rc = run_ctl(&env, 0, NULL, &err, "policy", (char *)policies[i % 3], NULL);
+
+		cr_expect_eq(rc, 0, "policy %s: %s", policies[i % 3], err);
+		free(err);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "churn failed: %d", status);
+
+	hstats(&h, &s);
+	cr_expect_gt(s.evictions, 0, "the load never evicted: the test proves nothing");
+	cr_expect_str_eq(s.policy, "asym");
+	cr_assert_eq(ac_lookup(h.c, h.ns, k, 8, &res), 0);
+	cr_expect_eq(res.hits, 8);
+	cr_expect_arr_eq(found, blk, sizeof(blk));
+	for (i = 0; i < 8; i++)
+		for (off = 0; off < pi->block_bytes; off += 4093)
+			cr_assert_eq(base[(size_t)blk[i] * pi->block_bytes + off], 0xa0 + i,
+				     "pinned block %u was overwritten", blk[i]);
+	hclient_close(&h);
+}
+
+/* Runs top in a pseudo-terminal; returns its output, writes @keys after the first frame. */
+static char *run_top_pty(const char *const *args, const char *keys, int *ret_status)
+{
+	char ctl[256], *argv[12], *buf = calloc(1, 1), chunk[4096];
+	size_t len = 0;
+	bool sent = !keys;
+	int master, n = 0;
+	pid_t pid;
+
+	snprintf(ctl, sizeof(ctl), "%s/tools/asymcachectl/asymcachectl", getenv("AC_BUILD_ROOT"));
+	argv[n++] = ctl;
+	while (*args && n < 11)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	pid = forkpty(&master, NULL, NULL, NULL);
+	cr_assert(pid >= 0, "forkpty: %s", strerror(errno));
+	if (pid == 0) {
+		setenv("AC_DBUS_ADDRESS", env.bus_addr, 1);
+		setenv("TERM", "xterm", 1);
+		execv(ctl, argv);
+		_exit(127);
+	}
+	for (;;) {
+		struct pollfd p = { .fd = master, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&p, 1, 10000) <= 0)
+			break;
+		r = read(master, chunk, sizeof(chunk));
+		if (r <= 0)
+			break;	/* EIO once the child closed the terminal */
+		buf = realloc(buf, len + (size_t)r + 1);
+		memcpy(buf + len, chunk, (size_t)r);
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (!sent && strstr(buf, "Press q to quit.")) {
+			cr_assert_eq(write(master, keys, strlen(keys)), (ssize_t)strlen(keys));
+			sent = true;
+		}
+	}
+	close(master);
+	cr_assert_eq(waitpid(pid, ret_status, 0), pid);
+	return buf;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle))) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+Test(admin, top_refreshes_in_a_terminal_and_quits_on_q)
+{
+	static const char *const frames[] = { "top", "--interval=0.2", "--iterations=3", NULL };
+	static const char *const live[] = { "top", "--interval=0.3", NULL };
+	struct hclient a;
+	struct ac_key k[4];
+	uint32_t blk[4];
+	char *out, *line, *save = NULL;
+	int status, lines = 0;
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "top-watcher", &a);
+	hkeys(&a, 3, 4, k);
+	hpublish(&a, k, 4, blk);
+
+	out = run_top_pty(frames, NULL, &status);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "top exit %d: %s", status, out);
+	cr_expect_eq(count(out, "\033[H\033[2J"), 3, "three cleared frames: %s", out);
+	cr_expect_eq(count(out, "asymcached 0.1.0  up "), 3, "%s", out);
+	cr_expect(strstr(out, "4 cached  4 pinned"), "%s", out);
+	cr_expect(strstr(out, "Rates   lookups 0.0 /s"), "rates after the first frame: %s", out);
+	cr_expect(strstr(out, "top-watcher"), "session list: %s", out);
+	cr_expect(strstr(out, "\033[?25h"), "cursor restored: %s", out);
+	free(out);
+
+	/* Runs until q, whatever the interval. */
+	out = run_top_pty(live, "q", &status);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "top exit %d: %s", status, out);
+	cr_expect_geq(count(out, "Press q to quit."), 1, "%s", out);
+	free(out);
+
+	/* --json without a terminal: one object per line. */
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "top", "--json", "--interval=0.1",
+			     "--iterations=2", NULL), 0);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct json_object *j = hjson(line);
+
+		cr_expect_eq(hjson_u64(j, "blocks.cached"), 4);
+		cr_expect_eq(json_object_array_length(json_object_object_get(j, "session_list")), 1);
+		json_object_put(j);
+		lines++;
+	}
+	cr_expect_eq(lines, 2);
+	free(out);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "top", "--interval=0", NULL), 2);
+	hclient_close(&a);
+}
+
+Test(admin, prometheus_text_parses_strictly_and_matches)
+{
+	struct hclient a;
+	struct ac_key k[6];
+	uint32_t blk[6], found[6];
+	struct ac_segment seg[6];
+	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 6 };
+	struct ac_stats s;
+	struct prom p;
+	char *out = NULL, why[256];
+	int rc;
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "scraped", &a);
+	hkeys(&a, 8, 6, k);
+	hpublish(&a, k, 4, blk);
+	cr_assert_eq(ac_lookup(a.c, a.ns, k, 6, &res), 0);
+	cr_assert_eq(run_ctl(&env, 0, NULL, NULL, "evict", "1", NULL), 0);
+	hstats(&a, &s);
+
+	rc = run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL);
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1.0);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), s.cached_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"free\""), s.free_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"writing\""), s.writing_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks_total", NULL), s.nblocks);
+	cr_expect_eq(prom_value(&p, "asymcache_pinned_blocks", NULL), s.pinned_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", NULL), s.lookups);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_keys_total", NULL), s.lookup_keys);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_hits_total", NULL), s.lookup_hits);
+	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", NULL), s.evictions);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", NULL), s.commits);
+	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_bytes",
+				"pool=\"0\",backend=\"host\",device=\"-1\""), 4 << 20);
+	cr_expect_eq(prom_value(&p, "asymcache_info", "version=\"0.1.0\",policy=\"asym\""), 1);
+	cr_expect_float_eq(prom_value(&p, "asymcache_hit_ratio", NULL),
+			   (double)s.lookup_hits / (double)s.lookup_keys, 1e-6);
+	prom_free(&p);
+	free(out);
+
+	/* The parser is strict: it rejects what Prometheus would. */
+	cr_expect_neq(prom_parse("# TYPE a counter\na 1\n# TYPE a counter\na 2\n", &p, why,
+				 sizeof(why)), 0);
+	cr_expect_neq(prom_parse("a{x=\"1} 2\n", &p, why, sizeof(why)), 0);
+	cr_expect_neq(prom_parse("a 1\nb 1\na 2\n", &p, why, sizeof(why)), 0);
+	cr_expect_neq(prom_parse("1a 1\n", &p, why, sizeof(why)), 0);
+	cr_expect_neq(prom_parse("a one\n", &p, why, sizeof(why)), 0);
+
+	/* Down: the scrape says so and the exit status is 3. */
+	hclient_close(&a);
+	henv_stop_daemon(&env);
+	rc = run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL);
+	cr_expect_eq(rc, 3);
+	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 0.0);
+	prom_free(&p);
+	free(out);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "status", NULL), 3);
+}
+
+Test(admin, notify_ready_status_and_watchdog)
+{
+	struct henv_opts o = { .watchdog_usec = 200000 };
+	struct hclient a;
+	struct ac_key k[5];
+	uint32_t blk[5];
+	char msg[1024];
+
+	/* henv_start already waited for READY=1 on the fake NOTIFY_SOCKET. */
+	henv_start(&env, &o);
+	/* Pings at half the period: >= 4 in 1.5 s even on a loaded CI box. */
+	cr_expect_geq(henv_notify_wait(&env, "WATCHDOG=1", 4, 1500, NULL, 0), 4);
+	hclient_open(&env, "noisy", &a);
+	hkeys(&a, 9, 5, k);
+	hpublish(&a, k, 5, blk);
+	/* The one-second tick sees the change and says so. */
+	cr_expect_eq(henv_notify_wait(&env, "5 cached", 1, 3000, msg, sizeof(msg)), 1);
+	cr_expect(strstr(msg, "STATUS="), "%s", msg);
+	cr_expect(strstr(msg, "1 sessions"), "%s", msg);
+	hclient_close(&a);
+	kill(env.daemon_pid, SIGTERM);
+	cr_expect_eq(henv_notify_wait(&env, "STOPPING=1", 1, 5000, NULL, 0), 1);
+}
+
+static void write_conf(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
+{
+	static const char base[] = "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n";
+	char text[512], *out = NULL, *err = NULL;
+	struct json_object *j, *changed;
+	int rc;
+
+	henv_start(&env, NULL);
+	snprintf(text, sizeof(text), "%s[policy]\nname = lru\n[limits]\nmax_sessions = 10\n", base);
+	write_conf(env.conf, text);
+	j = ctl_json(0, "--json", "reload", NULL);
+	changed = json_object_object_get(j, "changed");
+	cr_assert_eq(json_object_array_length(changed), 2, "%s", json_object_to_json_string(j));
+	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(changed, 0)),
+			 "[policy] name");
+	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(changed, 1)),
+			 "[limits] max_sessions");
+	json_object_put(j);
+	j = ctl_json(0, "--json", "policy", NULL);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "lru");
+	json_object_put(j);
+
+	rc = run_ctl(&env, 0, &out, NULL, "reload", NULL);
+	cr_expect_eq(rc, 0);
+	cr_expect_str_eq(out, "Reloaded; nothing changed.\n");
+	free(out);
+
+	/* A pool size change needs a restart: refused whole, policy untouched. */
+	write_conf(env.conf, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 64K\n"
+		   "[policy]\nname = pensieve\n");
+	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
+	cr_expect_eq(rc, 6, "%s", err);
+	cr_expect(strstr(err, "[pool] bytes"), "%s", err);
+	free(err);
+	/* A broken file: named with its line, nothing applied. */
+	write_conf(env.conf, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
+		   "[policy]\nname = pensieve\nbogus_key = 1\n");
+	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
+	cr_expect_eq(rc, 7, "%s", err);
+	cr_expect(strstr(err, "asymcached.conf:7"), "%s", err);
+	free(err);
+	j = ctl_json(0, "--json", "policy", NULL);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "lru");
+	json_object_put(j);
+}
+
+static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	const char *iface, *name;
+	int *seen = userdata;
+
+	if (sd_bus_message_read(m, "s", &iface) < 0 ||
+	    sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+		return 0;
+	while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+		if (sd_bus_message_read(m, "s", &name) < 0)
+			return 0;
+		if (strcmp(name, "CachedBlocks") == 0)
+			*seen = 1;
+		sd_bus_message_skip(m, "v");
+		sd_bus_message_exit_container(m);
+	}
+	return 0;
+}
+
+Test(admin, properties_changed_follows_the_cache)
+{
+	sd_bus *bus = NULL;
+	sd_bus_slot *slot = NULL;
+	struct hclient a;
+	struct ac_key k[3];
+	uint32_t blk[3], v = 0;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int seen = 0, i;
+
+	henv_start(&env, NULL);
+	cr_assert_geq(sd_bus_new(&bus), 0);
+	cr_assert_geq(sd_bus_set_address(bus, env.bus_addr), 0);
+	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
+	cr_assert_geq(sd_bus_start(bus), 0);
+	cr_assert_geq(sd_bus_match_signal(bus, &slot, "org.asymcache.Daemon1",
+					  "/org/asymcache/Daemon1",
+					  "org.freedesktop.DBus.Properties",
+					  "PropertiesChanged", on_changed, &seen), 0);
+	hclient_open(&env, "signals", &a);
+	hkeys(&a, 4, 3, k);
+	hpublish(&a, k, 3, blk);
+	for (i = 0; i < 60 && !seen; i++) {
+		while (sd_bus_process(bus, NULL) > 0)
+			;
+		if (!seen)
+			sd_bus_wait(bus, 100000);
+	}
+	cr_expect(seen, "no PropertiesChanged for CachedBlocks within 6 s");
+	cr_assert_geq(sd_bus_get_property_trivial(bus, "org.asymcache.Daemon1",
+						  "/org/asymcache/Daemon1",
+						  "org.asymcache.Daemon1", "CachedBlocks",
+						  &e, 'u', &v), 0, "%s", e.message);
+	cr_expect_eq(v, 3);
+	sd_bus_error_free(&e);
+	sd_bus_slot_unref(slot);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&a);
+}
+
+Test(admin, help_version_and_unreachable_daemon)
+{
+	static const char *const cmds[] = { "status", "stats", "sessions", "namespaces",
+					    "policy", "flush", "evict", "reload", "top" };
+	char *out = NULL, *err = NULL, want[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cr_expect_eq(run_ctl(NULL, 0, &out, NULL, cmds[i], "--help", NULL), 0);
+		snprintf(want, sizeof(want), "Usage: asymcachectl %s", cmds[i]);
+		cr_expect(strncmp(out, want, strlen(want)) == 0, "%s", out);
+		free(out);
+	}
+	cr_expect_eq(run_ctl(NULL, 0, &out, NULL, "--help", NULL), 0);
+	cr_expect(strstr(out, "Exit status"), "%s", out);
+	free(out);
+	cr_expect_eq(run_ctl(NULL, 0, &out, NULL, "--version", NULL), 0);
+	cr_expect_str_eq(out, "asymcachectl 0.1.0\n");
+	free(out);
+	cr_expect_eq(run_ctl(NULL, 0, NULL, NULL, NULL), 2);
+	cr_expect_eq(run_ctl(NULL, 0, NULL, NULL, "--bogus", NULL), 2);
+	/* A bus with nobody on it, named with --address. */
+	cr_expect_eq(run_ctl(NULL, 0, NULL, &err, "--address=unix:path=/nonexistent/bus",
+			     "status", NULL), 3);
+	cr_expect(strstr(err, "Failed to connect to unix:path=/nonexistent/bus"), "%s", err);
+	free(err);
+	henv_start(&env, NULL);
+	henv_stop_daemon(&env);
+	cr_expect_eq(run_ctl(&env, 0, NULL, &err, "sessions", NULL), 3);
+	free(err);
+}

@@ -548,3 +548,100 @@ Test(core, limits_are_errors_and_the_session_carries_on)
 	tclient_close(&t);
 	tdaemon_stop(&D);
 }
+
+/* ---- the demo workload runs clean (synthetic fallback) --------------- */
+
+Test(core, demo_workload_loses_nothing)
+{
+	const char *root = getenv("AC_BUILD_ROOT");
+	char bin[512], cmd[1400], line[512];
+	bool synthetic = false, table = false;
+	FILE *p;
+	int st;
+
+	cr_assert_not_null(root);
+	snprintf(bin, sizeof(bin), "%s/engine/asymcache-demo", root);
+	if (access(bin, X_OK) != 0)
+		cr_skip_test("asymcache-demo not built");
+	/* 4 MiB of 8 KiB blocks: 512 blocks, so eviction runs. */
+	tdaemon_start(&D, 4u << 20, BLOCK_BYTES, NULL);
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s --trace %s/no-such-trace.jsonl --clients 3"
+		 " --requests 120 --max-tokens 4096 2>&1", bin, D.sock, D.dir);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		if (strstr(line, "synthetic workload"))
+			synthetic = true;
+		if (strstr(line, "| total"))
+			table = true;
+		fputs(line, stderr);
+	}
+	st = pclose(p);
+	cr_expect(synthetic, "no fallback message for a missing trace");
+	cr_expect(table, "no final table");
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "demo failed (status 0x%x): errors or corrupt hits", st);
+	tdaemon_stop(&D);
+}
+
+/* ---- one client shared by threads (the internal mutex) --------------- */
+
+struct thr_arg {
+	struct tclient *t;
+	int idx;
+	int failures;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	struct ac_key keys[4];
+	uint32_t blocks[4], out[4];
+	struct ac_segment segs[4];
+	struct ac_lookup_result res;
+
+	for (int i = 0; i < 200; i++) {
+		/* Each thread its own chain: a mixed-up reply shows as a miss. */
+		if (tkeys(1000 + a->idx, 4, keys) < 0)
+			a->failures++;
+		if (i == 0 && publish(a->t, keys, 0, 4, out, NULL) < 0)
+			a->failures++;
+		if (i == 0 && ac_release(a->t->c, out, 4, NULL) < 0)
+			a->failures++;
+		if (lookup(a->t, keys, 4, blocks, segs, &res) < 0 ||
+		    res.hits != 4)
+			a->failures++;
+		for (int k = 0; k < 4; k++)
+			if (res.hits == 4 && !tblock_check(a->t, blocks[k], &keys[k]))
+				a->failures++;
+		if (ac_release(a->t->c, blocks, 4, NULL) < 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+Test(core, threads_can_share_one_client)
+{
+	struct tclient t;
+	struct thr_arg args[4];
+	pthread_t th[4];
+	struct ac_stats st;
+
+	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	cr_assert_eq(tclient_open(&t, &D, "threads"), 0);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct thr_arg){ .t = &t, .idx = i };
+		cr_assert_eq(pthread_create(&th[i], NULL, thr_main, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(args[i].failures, 0, "thread %d: %d failures", i,
+			     args[i].failures);
+	}
+	stats_of(&t, &st);
+	cr_expect_eq(st.session_pins, 0);
+	cr_expect_eq(st.cached_blocks, 16);
+	tclient_close(&t);
+	tdaemon_stop(&D);
+}

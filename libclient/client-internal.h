@@ -33,6 +33,15 @@ struct ac_client {
 	size_t tx_cap;
 	uint8_t *rx;
 	size_t rx_cap;
+	/*
+	 * Bump arena for unpacked responses: a Lookup reply with many
+	 * segments would otherwise cost one malloc per Segment. Only one
+	 * response is alive at a time (under lock), so it resets on free.
+	 */
+	uint8_t *arena;
+	size_t arena_cap;
+	size_t arena_used;
+	ProtobufCAllocator alloc;
 	struct ac_pool_info pools_avail[CLIENT_MAX_POOLS];
 	size_t npools_avail;
 	struct ac_pool *pools[CLIENT_MAX_POOLS];
@@ -45,7 +54,7 @@ int client_layout_check(const struct ac_ns_layout *l);
 /*
  * One round trip, with client->lock held: assign the next id, send @req,
  * wait for the response with that id. Returns 0 with *ret set to a body of
- * case @want (free with asymcache__v1__response__free_unpacked), or the
+ * case @want (free with client_resp_free() before unlocking), or the
  * daemon's -Error.code, or a transport/protocol -errno. @rx_need is an
  * upper bound on the reply's size. When @ret_fd is non-NULL it receives a
  * descriptor passed with the reply (-1 if none); otherwise any descriptor
@@ -54,6 +63,9 @@ int client_layout_check(const struct ac_ns_layout *l);
 int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 	       Asymcache__V1__Response__BodyCase want, size_t rx_need,
 	       Asymcache__V1__Response **ret, int *ret_fd);
+
+/* Frees a response from client_rpc() and resets the arena; lock held. */
+void client_resp_free(struct ac_client *c, Asymcache__V1__Response *resp);
 
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
 			     struct ac_pool_info *out);

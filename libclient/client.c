@@ -45,6 +45,59 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
 	return 0;
 }
 
+/* Replies unpack to at most this many bytes per wire byte (Segment). */
+#define ARENA_PER_BYTE	24
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct ac_client *c = data;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (need >= size && c->arena_cap - c->arena_used >= need) {
+		void *p = c->arena + c->arena_used;
+
+		c->arena_used += need;
+		return p;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+	struct ac_client *c = data;
+	uint8_t *b = p;
+
+	if (b < c->arena || b >= c->arena + c->arena_cap)
+		free(p);
+}
+
+/* Room for the unpacked form of an @n-byte packet; best effort. */
+static void arena_reserve(struct ac_client *c, size_t n)
+{
+	size_t need = n <= (SIZE_MAX - 4096) / ARENA_PER_BYTE ?
+		      n * ARENA_PER_BYTE + 4096 : SIZE_MAX;
+	uint8_t *p;
+
+	/* No response is alive here; a failed unpack may have left bytes. */
+	c->arena_used = 0;
+	if (need <= c->arena_cap || need == SIZE_MAX)
+		return;
+	/* Too small an arena only means malloc for the overflow. */
+	p = malloc(need);
+	if (!p)
+		return;
+	free(c->arena);
+	c->arena = p;
+	c->arena_cap = need;
+	c->arena_used = 0;
+}
+
+void client_resp_free(struct ac_client *c, Asymcache__V1__Response *resp)
+{
+	asymcache__v1__response__free_unpacked(resp, &c->alloc);
+	c->arena_used = 0;
+}
+
 static void close_passed_fds(struct msghdr *msg, int *keep)
 {
 	struct cmsghdr *cm;
@@ -135,7 +188,8 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 			r = n;
 			goto fail;
 		}
-		resp = asymcache__v1__response__unpack(NULL, n, c->rx);
+		arena_reserve(c, n);
+		resp = asymcache__v1__response__unpack(&c->alloc, n, c->rx);
 		if (!resp) {
 			r = -EPROTO;
 			goto fail;
@@ -153,7 +207,7 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 			resp->id = req->id;
 			break;
 		}
-		asymcache__v1__response__free_unpacked(resp, NULL);
+		client_resp_free(c, resp);
 		if (fd >= 0) {
 			close(fd);
 			fd = -1;
@@ -178,7 +232,7 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 			*ret_fd = fd;
 		return 0;
 	}
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -269,7 +323,7 @@ static int hello(struct ac_client *c, const char *name)
 	c->session_id = hr->session_id;
 	r = 0;
 out:
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
 	return r;
 }
 
@@ -294,6 +348,9 @@ int ac_connect(const char *socket_path, const char *client_name,
 		free(c);
 		return -r;
 	}
+	c->alloc.alloc = arena_alloc;
+	c->alloc.free = arena_free;
+	c->alloc.allocator_data = c;
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		r = -errno;
@@ -340,6 +397,7 @@ void ac_disconnect(struct ac_client *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c->tx);
 	free(c->rx);
+	free(c->arena);
 	free(c);
 }
 
@@ -471,7 +529,7 @@ int ac_attach(struct ac_client *c, uint32_t pool_id, struct ac_pool **ret)
 	p = NULL;
 out_resp:
 	free(p);
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
 	/* The mapping holds the memfd open; our descriptor is not needed. */
 	if (fd >= 0)
 		close(fd);

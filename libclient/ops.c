@@ -72,12 +72,12 @@ int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
 		       CLIENT_RX_MIN, &resp, NULL);
+	if (r == 0) {
+		*ret_ns = resp->register_namespace->ns_id;
+		client_resp_free(c, resp);
+	}
 	pthread_mutex_unlock(&c->lock);
-	if (r < 0)
-		return r;
-	*ret_ns = resp->register_namespace->ns_id;
-	asymcache__v1__response__free_unpacked(resp, NULL);
-	return 0;
+	return r;
 }
 
 /* The segment map must tile [0, n) with alternating maximal runs. */
@@ -132,9 +132,8 @@ int ac_lookup(struct ac_client *c, uint32_t ns, const struct ac_key *keys,
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP,
 		       rx_bound(n, n), &resp, NULL);
-	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
-		return r;
+		goto out_unlock;
 
 	lr = resp->lookup;
 	if (lr->n_blocks != n) {
@@ -153,7 +152,9 @@ int ac_lookup(struct ac_client *c, uint32_t ns, const struct ac_key *keys,
 	res->nsegments = lr->n_segments;
 	res->hits = lr->hits;
 out:
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
@@ -175,16 +176,17 @@ int ac_alloc(struct ac_client *c, uint32_t ns, uint32_t count,
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
 		       rx_bound(count, 0), &resp, NULL);
-	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
-		return r;
+		goto out_unlock;
 	if (resp->alloc->n_blocks != count) {
 		r = -EPROTO;
 	} else {
 		memcpy(ret_blocks, resp->alloc->blocks,
 		       count * sizeof(uint32_t));
 	}
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
@@ -232,10 +234,9 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_COMMIT,
 		       rx_bound(n, 0), &resp, NULL);
-	pthread_mutex_unlock(&c->lock);
 	free(pb);
 	if (r < 0)
-		return r;
+		goto out_unlock;
 	if (resp->commit->n_blocks != n || resp->commit->deduped > n) {
 		r = -EPROTO;
 	} else {
@@ -243,7 +244,9 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 		if (ret_deduped)
 			*ret_deduped = resp->commit->deduped;
 	}
-	asymcache__v1__response__free_unpacked(resp, NULL);
+	client_resp_free(c, resp);
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
@@ -271,13 +274,13 @@ int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
 		       CLIENT_RX_MIN, &resp, NULL);
+	if (r == 0) {
+		if (ret_released)
+			*ret_released = resp->release->released;
+		client_resp_free(c, resp);
+	}
 	pthread_mutex_unlock(&c->lock);
-	if (r < 0)
-		return r;
-	if (ret_released)
-		*ret_released = resp->release->released;
-	asymcache__v1__response__free_unpacked(resp, NULL);
-	return 0;
+	return r;
 }
 
 int ac_stats(struct ac_client *c, struct ac_stats *ret)
@@ -296,9 +299,8 @@ int ac_stats(struct ac_client *c, struct ac_stats *ret)
 	pthread_mutex_lock(&c->lock);
 	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
 		       CLIENT_RX_MIN, &resp, NULL);
-	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
-		return r;
+		goto out_unlock;
 	s = resp->stats;
 	memset(ret, 0, sizeof(*ret));
 	ret->nblocks = s->nblocks;
@@ -317,6 +319,8 @@ int ac_stats(struct ac_client *c, struct ac_stats *ret)
 	ret->session_writing = s->session_writing;
 	snprintf(ret->policy, sizeof(ret->policy), "%s",
 		 s->policy ? s->policy : "");
-	asymcache__v1__response__free_unpacked(resp, NULL);
-	return 0;
+	client_resp_free(c, resp);
+out_unlock:
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }

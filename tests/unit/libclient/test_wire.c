@@ -432,6 +432,76 @@ Test(wire, lookup_holes_in_the_middle_are_kept)
 	fake_forget();
 }
 
+/* Worst case for the reply decoder: every key its own segment. */
+static bool fn_lookup_alternating(struct fake *f, int cfd,
+				  const Asymcache__V1__Request *r)
+{
+	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__LookupReply lr = ASYMCACHE__V1__LOOKUP_REPLY__INIT;
+	size_t n = r->lookup->keys.len / 16;
+	Asymcache__V1__Segment *s = calloc(n, sizeof(*s));
+	Asymcache__V1__Segment **sp = calloc(n, sizeof(*sp));
+	uint32_t *blocks = calloc(n, sizeof(*blocks));
+	uint8_t *buf = malloc(1 << 20);
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		asymcache__v1__segment__init(&s[i]);
+		s[i].start = i;
+		s[i].len = 1;
+		s[i].hit = !(i & 1);
+		sp[i] = &s[i];
+		blocks[i] = (i & 1) ? AC_NO_BLOCK : (uint32_t)(i / 2);
+	}
+	lr.n_blocks = n;
+	lr.blocks = blocks;
+	lr.n_segments = n;
+	lr.segments = sp;
+	lr.hits = (n + 1) / 2;
+	resp.id = r->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_LOOKUP;
+	resp.lookup = &lr;
+	len = asymcache__v1__response__pack(&resp, buf);
+	send(cfd, buf, len, MSG_NOSIGNAL);
+	free(buf);
+	free(blocks);
+	free(sp);
+	free(s);
+	return true;
+}
+
+Test(wire, lookup_reply_with_a_segment_per_key)
+{
+	const size_t n = 4096;
+	struct ac_client *c;
+	struct ac_key *keys = calloc(n, sizeof(*keys));
+	uint32_t *blocks = calloc(n, sizeof(*blocks));
+	struct ac_segment *segs = calloc(n, sizeof(*segs));
+	struct ac_lookup_result res = {
+		.blocks = blocks, .segments = segs, .max_segments = n,
+	};
+
+	cr_assert(keys && blocks && segs);
+	fake_start(fn_lookup_alternating);
+	c = connect_ok();
+	for (int round = 0; round < 3; round++) {
+		memset(segs, 0, n * sizeof(*segs));
+		cr_assert_eq(ac_lookup(c, 1, keys, n, &res), 0);
+		cr_assert_eq(res.nsegments, n);
+		cr_assert_eq(res.hits, n / 2);
+		for (size_t i = 0; i < n; i++) {
+			cr_assert_eq(segs[i].start, i);
+			cr_assert_eq(segs[i].hit, !(i & 1));
+			cr_assert_eq(blocks[i], (i & 1) ? AC_NO_BLOCK : i / 2);
+		}
+	}
+	ac_disconnect(c);
+	fake_stop();
+	free(keys);
+	free(blocks);
+	free(segs);
+}
+
 Test(wire, malformed_lookup_replies_are_eproto)
 {
 	for (lookup_mode = 1; lookup_mode <= 4; lookup_mode++) {

@@ -493,7 +493,7 @@ static void usage(FILE *f)
 		"  -r, --requests N         first N requests of the trace (default 200)\n"
 		"  -m, --max-tokens N       cap prompts at N tokens (default 16384)\n"
 		"  -b, --block-tokens N     tokens per KV block (default 16)\n"
-		"  -i, --interval SECS      progress line period (default 0.5)\n");
+		"  -i, --interval SECS      progress line period (default 0.25)\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -512,7 +512,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .clients = 4, .requests = 200, .max_tokens = 16384,
-			    .block_tokens = 16, .interval = 0.5,
+			    .block_tokens = 16, .interval = 0.25,
 			    .trace = "../shared/traces/conversation_trace.jsonl" };
 	while ((c = getopt_long(argc, argv, "s:t:n:r:m:b:i:h", lo, NULL)) != -1) {
 		switch (c) {

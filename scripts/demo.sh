@@ -5,7 +5,8 @@
 # SIGTERM and checks it exited cleanly.
 #
 # Usage: scripts/demo.sh [BUILD_DIR] [asymcache-demo options...]
-# Environment: AC_TRACE (trace file), AC_DEMO_POOL_BYTES, AC_DEMO_CLIENTS.
+# Environment: AC_TRACE (trace file), AC_DEMO_POOL_BYTES, AC_DEMO_CLIENTS,
+# AC_DEMO_POLICY (eviction policy; the daemon's default when unset).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +28,8 @@ trace=${AC_TRACE:-$repo/../shared/traces/conversation_trace.jsonl}
 # requests (about 105k blocks), so eviction runs from the first seconds.
 pool_bytes=${AC_DEMO_POOL_BYTES:-32M}
 clients=${AC_DEMO_CLIENTS:-4}
+policy=()
+[ -n "${AC_DEMO_POLICY:-}" ] && policy=(--policy "$AC_DEMO_POLICY")
 
 tmp=$(mktemp -d /tmp/asymcache-demo.XXXXXX)
 sock=$tmp/asymcached.sock
@@ -42,7 +45,7 @@ trap cleanup EXIT
 
 "$daemon" --foreground -c /dev/null --socket "$sock" --backend host \
 	--pool-bytes "$pool_bytes" --block-bytes 4096 \
-	--group "$(id -gn)" >"$tmp/daemon.log" 2>&1 &
+	--group "$(id -gn)" "${policy[@]}" >"$tmp/daemon.log" 2>&1 &
 pid=$!
 
 for _ in $(seq 200); do

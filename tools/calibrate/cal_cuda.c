@@ -220,6 +220,33 @@ out:
 	return r;
 }
 
+/*
+ * Random bf16 in [-1, 1): constant or zero operands let the tensor cores
+ * run faster than on real weights (about 894 vs 788 TFLOP/s on an H200).
+ */
+static int fill_random_bf16(void *dst, size_t bytes)
+{
+	size_t n = bytes / 2;
+	uint16_t *h = malloc(n * sizeof(*h));
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		union { float f; uint32_t u; } v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v.f = (float)((double)(x >> 11) * 0x1p-53 * 2 - 1);
+		h[i] = (uint16_t)(v.u >> 16);
+	}
+	r = cuda_err(cudaMemcpy(dst, h, n * sizeof(*h), cudaMemcpyHostToDevice));
+	free(h);
+	return r;
+}
+
 static int cuda_gemm(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
 		     double *ret_s)
 {
@@ -245,8 +272,7 @@ static int cuda_gemm(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
 		r = cuda_err(cudaMalloc(buf[i], sz[i]));
 		if (r < 0)
 			return r;
-		/* 0x3c3c: a small bf16; zeros would flatter the tensor cores. */
-		r = cuda_err(cudaMemset(*buf[i], 0x3c, sz[i]));
+		r = fill_random_bf16(*buf[i], sz[i]);
 		if (r < 0)
 			return r;
 		p->gsize[i] = sz[i];

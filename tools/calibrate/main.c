@@ -48,8 +48,9 @@ static void attn_free(struct cal_attn *a)
 }
 
 /*
- * @nseqs sequences of @ctx tokens sharing one block table, each with
- * @nsegs segments of @len rows starting at @pos, @len apart.
+ * @nseqs sequences of @ctx tokens, each with @nsegs segments of @len rows
+ * starting at @pos, @len apart. Every sequence has blocks of its own: a
+ * shared table would let decode reads hit in L2 and flatter bandwidth.
  */
 static int attn_build(struct cal_attn *a, uint32_t nseqs, uint32_t nsegs,
 		      uint32_t len, uint32_t pos, uint32_t ctx, uint32_t bt)
@@ -74,7 +75,7 @@ static int attn_build(struct cal_attn *a, uint32_t nseqs, uint32_t nsegs,
 		a->table_indptr[q + 1] = (int32_t)((q + 1) * nb);
 		a->ctx_len[q] = (int32_t)ctx;
 		for (uint32_t b = 0; b < nb; b++)
-			a->block_ids[q * nb + b] = (int32_t)b;
+			a->block_ids[q * nb + b] = (int32_t)(q * nb + b);
 		for (uint32_t g = 0; g < nsegs; g++, s++) {
 			a->seg_seq[s] = (int32_t)q;
 			a->seg_pos[s] = (int32_t)(pos + g * 2 * len);
@@ -229,6 +230,14 @@ int main(int argc, char **argv)
 	c.pool.block_bytes = ac_kv_layout_block_bytes(&c.pool.layout);
 	c.pool.num_blocks = (max_ctx + c.layout.block_tokens - 1) /
 			    c.layout.block_tokens + 1;
+	for (size_t i = 0; i < g.nB; i++)
+		for (size_t j = 0; j < g.nC; j++) {
+			uint32_t need = g.B[i] * ((g.C[j] + c.layout.block_tokens - 1) /
+						  c.layout.block_tokens);
+
+			if (need > c.pool.num_blocks)
+				c.pool.num_blocks = need;
+		}
 	r = ops->init(&c);
 	if (r < 0) {
 		fprintf(stderr, "Failed to set up the %s backend: %s\n", ops->name,

@@ -109,6 +109,26 @@ Test(policy_cost_model, shipped_h200_file_is_the_derivation)
 	cr_assert_eq(ac_cost_knee_tokens(&def), 206);
 }
 
+Test(policy_cost_model, shipped_measured_file_loads)
+{
+	const char *root = getenv("AC_SOURCE_ROOT");
+	struct ac_cost_model m, def;
+	char path[4096];
+
+	cr_assert_not_null(root, "run through meson test");
+	snprintf(path, sizeof(path),
+		 "%s/policy/costs/h200-llama-3-8b-measured.json", root);
+	cr_assert_eq(ac_cost_model_load(path, &m), 0);
+	ac_cost_model_default(&def);
+	cr_assert_not_null(strstr(m.source, "MEASURED"));
+	cr_assert_eq(memcmp(&m.layout, &def.layout, sizeof(m.layout)), 0);
+	/* Same order of magnitude as the derivation, or a unit slipped. */
+	cr_assert_gt(m.linear_s, def.linear_s / 3);
+	cr_assert_lt(m.linear_s, def.linear_s * 3);
+	cr_assert_gt(m.attn_s, def.attn_s / 3);
+	cr_assert_lt(m.attn_s, def.attn_s * 3);
+}
+
 Test(policy_cost_model, json_round_trip)
 {
 	struct ac_cost_model m, back;

@@ -18,6 +18,7 @@
 #include "harness.h"
 
 struct child_report *child_rep;
+const char *tdaemon_backend = "host";
 static size_t child_nrep;
 
 const struct ac_ns_layout tlayout = {
@@ -74,7 +75,7 @@ void tdaemon_start(struct tdaemon *d, uint64_t pool_bytes,
 	argv[n++] = "--socket";
 	argv[n++] = d->sock;
 	argv[n++] = "--backend";
-	argv[n++] = "host";
+	argv[n++] = tdaemon_backend;
 	argv[n++] = "--pool-bytes";
 	argv[n++] = pb;
 	argv[n++] = "--block-bytes";

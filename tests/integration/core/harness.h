@@ -23,8 +23,11 @@ struct tdaemon {
 	uint32_t block_bytes;
 };
 
+/* Pool backend for tdaemon_start(): "host" unless a test sets "cuda". */
+extern const char *tdaemon_backend;
+
 /*
- * Start asymcached on a host pool; extra argv entries (NULL-terminated,
+ * Start asymcached on a host pool (see tdaemon_backend); extra argv entries (NULL-terminated,
  * may be NULL) go last. Asserts (Criterion) that it comes up in 10 s.
  */
 void tdaemon_start(struct tdaemon *d, uint64_t pool_bytes,

@@ -126,6 +126,33 @@ static void redirect_log(const struct henv *e, const char *name)
 
 static void *notify_drain(void *userdata);
 
+/*
+ * AC_ADMIN_VALGRIND=DIR runs the daemon and asymcachectl under valgrind,
+ * one log per process in DIR; a memory error makes asymcachectl exit 99.
+ */
+static void exec_tool(const char *path, char **argv)
+{
+	const char *vg = getenv("AC_ADMIN_VALGRIND");
+	char *args[40], logopt[160];
+	int n = 0;
+
+	if (vg && *vg) {
+		snprintf(logopt, sizeof(logopt), "--log-file=%s/vg-%%p.log", vg);
+		args[n++] = "valgrind";
+		args[n++] = "--error-exitcode=99";
+		args[n++] = "--leak-check=full";
+		args[n++] = "--errors-for-leak-kinds=definite";
+		args[n++] = logopt;
+		while (*argv && n < 39)
+			args[n++] = *argv++;
+		args[n] = NULL;
+		execvp("valgrind", args);
+		_exit(127);
+	}
+	execv(path, argv);
+	_exit(127);
+}
+
 void henv_start(struct henv *e, const struct henv_opts *o)
 {
 	static const struct henv_opts none;
@@ -195,8 +222,7 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 			unsetenv("WATCHDOG_USEC");
 			unsetenv("WATCHDOG_PID");
 		}
-		execl(daemon, daemon, "-c", e->conf, "--socket", e->sock, (char *)NULL);
-		_exit(127);
+		exec_tool(daemon, (char *[]){ daemon, "-c", e->conf, "--socket", e->sock, NULL });
 	}
 	cr_assert_eq(henv_notify_wait(e, "READY=1", 1, 15000, NULL, 0), 1,
 		     "asymcached never sent READY=1 (see %s/daemon.log)", e->dir);
@@ -363,8 +389,7 @@ int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 			if (setgroups(0, NULL) < 0 || setgid(H_NOBODY) < 0 || setuid(uid) < 0)
 				_exit(126);
 		}
-		execv(ctl, args);
-		_exit(127);
+		exec_tool(ctl, args);
 	}
 	close(po[1]);
 	close(pe[1]);

@@ -791,3 +791,57 @@ Test(admin, help_version_and_unreachable_daemon)
 	cr_expect_eq(run_ctl(&env, 0, NULL, &err, "sessions", NULL), 3);
 	free(err);
 }
+
+/* What bash completion offers after @line (words separated by spaces). */
+static char *complete(const char *line)
+{
+	char cmd[2048], *out = NULL, chunk[1024];
+	size_t len = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "PATH='%s/tools/asymcachectl':$PATH AC_DBUS_ADDRESS='%s' bash -c '"
+		 "source \"%s/completions/asymcachectl\"; "
+		 "COMP_WORDS=(%s); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
+		 "_asymcachectl; echo \"${COMPREPLY[*]}\"'",
+		 getenv("AC_BUILD_ROOT"), env.bus_addr, getenv("AC_SOURCE_ROOT"), line);
+	p = popen(cmd, "r");
+	cr_assert(p);
+	out = calloc(1, 1);
+	while (fgets(chunk, sizeof(chunk), p)) {
+		out = realloc(out, len + strlen(chunk) + 1);
+		memcpy(out + len, chunk, strlen(chunk) + 1);
+		len += strlen(chunk);
+	}
+	cr_assert_eq(pclose(p), 0);
+	return out;
+}
+
+Test(admin, bash_completion_offers_commands_policies_and_namespaces)
+{
+	struct hclient a;
+	char *out;
+
+	henv_start(&env, NULL);
+	hclient_open(&env, "completed", &a);
+	out = complete("asymcachectl st");
+	cr_expect_str_eq(out, "status stats\n");
+	free(out);
+	out = complete("asymcachectl --json t");
+	cr_expect_str_eq(out, "top\n");
+	free(out);
+	out = complete("asymcachectl stats --p");
+	cr_expect_str_eq(out, "--prometheus\n");
+	free(out);
+	/* Live values come from the daemon. */
+	out = complete("asymcachectl policy \"\"");
+	cr_expect_str_eq(out, "asym lru pensieve\n");
+	free(out);
+	out = complete("asymcachectl flush te");
+	cr_expect_str_eq(out, "test-llama\n");
+	free(out);
+	out = complete("asymcachectl flush \"\"");
+	cr_expect(strstr(out, "test-llama") && strchr(out, '1'), "%s", out);
+	free(out);
+	hclient_close(&a);
+}

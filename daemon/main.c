@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +16,7 @@ static int run(int argc, char **argv)
 #endif
 	char err[CFG_ERR_MAX] = "";
 	enum cfg_action action;
+	sigset_t sigs;
 	int r;
 
 	r = cfg_from_cmdline(&d.cfg, argc, argv, &action, err, sizeof(err));
@@ -33,6 +35,17 @@ static int run(int argc, char **argv)
 	}
 	d.argc = argc;
 	d.argv = argv;
+	/*
+	 * Block what the loop's signalfd reads before anything can start a
+	 * thread: the CUDA runtime starts some while the pool is created, and
+	 * a thread that inherits SIGTERM unblocked takes the default action,
+	 * killing the daemon instead of shutting it down.
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	r = daemon_start(&d);
 	if (r < 0)
 		return EXIT_FAILURE;

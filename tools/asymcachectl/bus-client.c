@@ -184,6 +184,7 @@ static const struct prop_map {
 	{ "LookupKeys", 't', offsetof(struct ctl_snapshot, lookup_keys) },
 	{ "LookupHits", 't', offsetof(struct ctl_snapshot, lookup_hits) },
 	{ "Evictions", 't', offsetof(struct ctl_snapshot, evictions) },
+	{ "Flushed", 't', offsetof(struct ctl_snapshot, flushed) },
 	{ "Commits", 't', offsetof(struct ctl_snapshot, commits) },
 	{ "Dedups", 't', offsetof(struct ctl_snapshot, dedups) },
 	{ "RecomputedTokens", 't', offsetof(struct ctl_snapshot, recomputed_tokens) },

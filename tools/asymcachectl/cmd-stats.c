@@ -85,7 +85,10 @@ static void print_prometheus(const struct ctl_snapshot *s)
 		 s->lookup_hits);
 	prom_family("asymcache_hit_ratio", "gauge", "Lookup hits over keys since start.");
 	printf("asymcache_hit_ratio %.6f\n", s->hit_rate);
-	prom_u64("asymcache_evictions_total", "counter", "Blocks evicted.", s->evictions);
+	prom_u64("asymcache_evictions_total", "counter",
+		 "Blocks evicted by the policy (allocation or admin evict).", s->evictions);
+	prom_u64("asymcache_flushed_blocks_total", "counter",
+		 "Blocks freed by namespace flushes.", s->flushed);
 	prom_u64("asymcache_commits_total", "counter", "Blocks committed.", s->commits);
 	prom_u64("asymcache_dedups_total", "counter",
 		 "Commits answered with an existing block.", s->dedups);
@@ -147,6 +150,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "commits", fmt_u64(a, s.commits));
 	table_row(t, "dedups", fmt_u64(a, s.dedups));
 	table_row(t, "evictions", fmt_u64(a, s.evictions));
+	table_row(t, "flushed", fmt_u64(a, s.flushed));
 	table_row(t, "recomputed tokens (est.)", fmt_u64(a, s.recomputed_tokens));
 	table_row(t, "free blocks", fmt_u64(a, s.free_blocks));
 	table_row(t, "writing blocks", fmt_u64(a, s.writing_blocks));

@@ -82,6 +82,7 @@ struct ctl_snapshot {
 	uint64_t lookup_keys;
 	uint64_t lookup_hits;
 	uint64_t evictions;
+	uint64_t flushed;
 	uint64_t commits;
 	uint64_t dedups;
 	uint64_t recomputed_tokens;

@@ -53,6 +53,7 @@ json_object *ctl_snapshot_json(const struct ctl_snapshot *s)
 	add_u64(o, "lookup_hits", s->lookup_hits);
 	json_object_object_add(o, "hit_rate", json_object_new_double(s->hit_rate));
 	add_u64(o, "evictions", s->evictions);
+	add_u64(o, "flushed", s->flushed);
 	add_u64(o, "commits", s->commits);
 	add_u64(o, "dedups", s->dedups);
 	add_u64(o, "recomputed_tokens", s->recomputed_tokens);

@@ -262,14 +262,31 @@ Test(admin, evict_and_flush_spare_pinned_blocks)
 	cr_expect_arr_eq(found, bb, sizeof(bb));
 
 	/* Human output of the same commands. */
-	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "1", NULL), 0);
 	snprintf(nsid, sizeof(nsid), "%u", a.ns);
 	{
 		char *out = NULL;
 
+		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "evict", "1", NULL), 0);
+		cr_expect_str_eq(out, "Evicted 0 of 1 requested block.\n");
+		free(out);
 		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "flush", nsid, NULL), 0);
 		cr_expect(strstr(out, "evicted 0 blocks, kept 4 pinned."), "%s", out);
 		free(out);
+		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "policy", NULL), 0);
+		cr_expect_str_eq(out, "* asym\n  lru\n  pensieve\n");
+		free(out);
+		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "policy", "lru", NULL), 0);
+		cr_expect_str_eq(out, "Policy switched from asym to lru.\n");
+		free(out);
+		j = ctl_json(0, "policy", "--json", "asym", NULL);
+		cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "previous")), "lru");
+		cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
+		json_object_put(j);
+		j = ctl_json(0, "stats", "--json", NULL);
+		cr_expect_eq(hjson_u64(j, "evictions"), 3);
+		cr_expect_eq(hjson_u64(j, "flushed"), 5);
+		cr_expect_eq(hjson_u64(j, "blocks.cached"), 4);
+		json_object_put(j);
 	}
 
 	/* Documented exit codes. */

@@ -125,6 +125,35 @@ static void redirect_log(const struct henv *e, const char *name)
 }
 
 static void *notify_drain(void *userdata);
+static void stop_pid(pid_t *pid);
+
+void henv_start_bus(struct henv *e)
+{
+	char busconf[128], busfile[96];
+
+	snprintf(busconf, sizeof(busconf), "%s/bus.conf", e->dir);
+	snprintf(busfile, sizeof(busfile), "%s/bus", e->dir);
+	unlink(busfile);
+	e->dbus_pid = fork();
+	cr_assert(e->dbus_pid >= 0);
+	if (e->dbus_pid == 0) {
+		char arg[160];
+
+		/* A test killed by its timeout takes its bus and daemon along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		redirect_log(e, "dbus");
+		snprintf(arg, sizeof(arg), "--config-file=%s", busconf);
+		execlp("dbus-daemon", "dbus-daemon", arg, "--nofork", "--nopidfile",
+		       (char *)NULL);
+		_exit(127);
+	}
+	wait_for_path(busfile, e->dbus_pid, "dbus-daemon");
+}
+
+void henv_stop_bus(struct henv *e)
+{
+	stop_pid(&e->dbus_pid);
+}
 
 /*
  * AC_ADMIN_VALGRIND=DIR runs the daemon and asymcachectl under valgrind,
@@ -157,7 +186,7 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 {
 	static const struct henv_opts none;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char busconf[128], daemon[256], busfile[96];
+	char busconf[128], daemon[256], text[1024];
 
 	if (!o)
 		o = &none;
@@ -168,15 +197,17 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 	/* nobody must reach the bus socket inside. */
 	cr_assert_eq(chmod(e->dir, 0755), 0);
 	snprintf(e->bus_addr, sizeof(e->bus_addr), "unix:path=%s/bus", e->dir);
-	snprintf(busfile, sizeof(busfile), "%s/bus", e->dir);
 	snprintf(e->sock, sizeof(e->sock), "%s/ac.sock", e->dir);
 	snprintf(e->conf, sizeof(e->conf), "%s/asymcached.conf", e->dir);
 	snprintf(e->notify, sizeof(e->notify), "%s/notify", e->dir);
 	snprintf(busconf, sizeof(busconf), "%s/bus.conf", e->dir);
 	write_bus_conf(e, busconf, o->permissive_bus);
-	write_file(e->conf, o->config ? o->config :
-		   "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
-		   "[policy]\nname = asym\n");
+	snprintf(text, sizeof(text), "%s%s%s",
+		 o->config ? o->config : "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
+		 "[policy]\nname = asym\n",
+		 o->address_in_config ? "[daemon]\ndbus_address = " : "",
+		 o->address_in_config ? e->bus_addr : "");
+	write_file(e->conf, text);
 
 	e->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert(e->notify_fd >= 0);
@@ -188,20 +219,7 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 	e->notify_running = true;
 	cr_assert_eq(pthread_create(&e->notify_thread, NULL, notify_drain, e), 0);
 
-	e->dbus_pid = fork();
-	cr_assert(e->dbus_pid >= 0);
-	if (e->dbus_pid == 0) {
-		char arg[160];
-
-		/* A test killed by its timeout takes its bus and daemon along. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		redirect_log(e, "dbus");
-		snprintf(arg, sizeof(arg), "--config-file=%s", busconf);
-		execlp("dbus-daemon", "dbus-daemon", arg, "--nofork", "--nopidfile",
-		       (char *)NULL);
-		_exit(127);
-	}
-	wait_for_path(busfile, e->dbus_pid, "dbus-daemon");
+	henv_start_bus(e);
 
 	snprintf(daemon, sizeof(daemon), "%s/daemon/asymcached", build_root());
 	e->daemon_pid = fork();
@@ -211,7 +229,9 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		redirect_log(e, "daemon");
-		setenv("AC_DBUS_ADDRESS", e->bus_addr, 1);
+		/* The config's address must win over the environment's. */
+		setenv("AC_DBUS_ADDRESS", o->address_in_config ? "unix:path=/nonexistent/bus" :
+		       e->bus_addr, 1);
 		setenv("NOTIFY_SOCKET", e->notify, 1);
 		if (o->watchdog_usec) {
 			snprintf(usec, sizeof(usec), "%llu", (unsigned long long)o->watchdog_usec);

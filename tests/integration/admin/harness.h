@@ -46,11 +46,15 @@ struct henv_opts {
 	bool permissive_bus;	/* let everyone call everything on the bus */
 	uint64_t watchdog_usec;	/* 0: no WATCHDOG_USEC */
 	const char *config;	/* config file text; NULL: a default one */
+	bool address_in_config;	/* bus address in [daemon], a dead one in the env */
 };
 
 /* Brings everything up and waits for READY=1. Fails the test on error. */
 void henv_start(struct henv *e, const struct henv_opts *o);
 void henv_stop_daemon(struct henv *e);
+/* (Re)starts / stops the private dbus-daemon on the same socket path. */
+void henv_start_bus(struct henv *e);
+void henv_stop_bus(struct henv *e);
 void henv_stop(struct henv *e);
 
 /*

@@ -862,3 +862,45 @@ Test(admin, bash_completion_offers_commands_policies_and_namespaces)
 	free(out);
 	hclient_close(&a);
 }
+
+Test(admin, bus_address_from_the_config_and_reconnect_after_bus_restart)
+{
+	struct henv_opts o = { .address_in_config = true };
+	struct json_object *j;
+	char *err = NULL;
+	int i, rc = -1;
+
+	/* The daemon's environment names a dead bus: only the config works. */
+	henv_start(&env, &o);
+	j = ctl_json(0, "--json", "status", NULL);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
+	json_object_put(j);
+
+	/* The bus goes away and comes back: the daemon finds it again. */
+	henv_stop_bus(&env);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "status", NULL), 3);
+	henv_start_bus(&env);
+	for (i = 0; i < 40 && rc != 0; i++) {
+		free(err);
+		err = NULL;
+		rc = run_ctl(&env, 0, NULL, &err, "status", NULL);
+		if (rc != 0)
+			usleep(250000);
+	}
+	cr_expect_eq(rc, 0, "the daemon never came back on the bus: %s", err);
+	free(err);
+	/* Still serving clients all along. */
+	{
+		struct hclient a;
+		struct ac_key k[2];
+		uint32_t blk[2];
+
+		hclient_open(&env, "after-restart", &a);
+		hkeys(&a, 12, 2, k);
+		hpublish(&a, k, 2, blk);
+		j = ctl_json(0, "--json", "status", NULL);
+		cr_expect_eq(hjson_u64(j, "blocks.cached"), 2);
+		json_object_put(j);
+		hclient_close(&a);
+	}
+}

@@ -621,7 +621,7 @@ void daemon_request_stop(struct daemon *d, int exit_code)
 		return;
 	d->stopping = true;
 	d->exit_code = exit_code;
-	sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+	daemon_notify("STOPPING=1\nSTATUS=Stopping");
 	log_info("stopping: %u sessions open", d->nsessions);
 	if (d->listening)
 		cancel_op(d, &d->op_accept);
@@ -648,12 +648,12 @@ static void signal_complete(struct daemon *d, int res)
 	switch (d->siginfo->ssi_signo) {
 	case SIGHUP:
 		log_info("SIGHUP: reloading the configuration");
-		sd_notify(0, "RELOADING=1");
+		daemon_notify("RELOADING=1");
 		r = daemon_reload_config(d, err, sizeof(err));
 		if (r < 0)
 			log_error("reload failed, keeping the running configuration: %s",
 				  err);
-		sd_notify(0, "READY=1");
+		daemon_notify("READY=1");
 		daemon_notify_status(d);
 		break;
 	case SIGTERM:

@@ -503,3 +503,34 @@ Test(daemon_solo, peer_outside_the_group_is_refused)
 	unlink(conf);
 	cr_assert_eq(harness_stop(&h), 0);
 }
+
+/*
+ * A supervisor that never reads its notify socket must not freeze the
+ * daemon: the receive queue holds 10 datagrams, each SIGHUP sends three.
+ */
+Test(daemon_solo, unread_notify_socket_never_blocks_the_loop)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char path[64];
+	int nfd, fd, i;
+
+	snprintf(path, sizeof(path), "/tmp/acd-notify-%d", (int)getpid());
+	unlink(path);
+	nfd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	cr_assert_eq(bind(nfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setenv("NOTIFY_SOCKET", path, 1);
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, NULL), 0);
+	unsetenv("NOTIFY_SOCKET");
+	for (i = 0; i < 12; i++) {
+		kill(h.pid, SIGHUP);
+		usleep(20 * 1000);
+	}
+	fd = hc_connect(h.sock);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(hc_hello(fd, "t-notify"), 0, "the loop froze");
+	close(fd);
+	cr_assert_eq(harness_stop(&h), 0);
+	close(nfd);
+	unlink(path);
+}

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +22,8 @@
 #include <json-c/json.h>
 
 #include "harness.h"
+
+gid_t h_extra_gid;
 
 static const char *build_root(void)
 {
@@ -406,7 +410,10 @@ int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 		if (e)
 			setenv("AC_DBUS_ADDRESS", e->bus_addr, 1);
 		if (uid != 0) {
-			if (setgroups(0, NULL) < 0 || setgid(H_NOBODY) < 0 || setuid(uid) < 0)
+			gid_t g = h_extra_gid;
+
+			if (setgroups(g ? 1 : 0, &g) < 0 || setgid(H_NOBODY) < 0 ||
+			    setuid(uid) < 0)
 				_exit(126);
 		}
 		exec_tool(ctl, args);
@@ -459,6 +466,46 @@ int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 	else
 		free(be);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool h_fake_admin_group(gid_t gid, char *why, size_t len)
+{
+	char line[64], path[] = "/tmp/ac-admin-group-XXXXXX";
+	FILE *in, *out;
+	int fd, c;
+
+	/*
+	 * A mount namespace of this test process only: a copy of /etc/group
+	 * with the admin group is bind-mounted over the real one, for us and
+	 * for the bus and daemon we start. The machine's file is untouched.
+	 */
+	if (unshare(CLONE_NEWNS) < 0) {
+		snprintf(why, len, "unshare(CLONE_NEWNS): %s", strerror(errno));
+		return false;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		snprintf(why, len, "making / private: %s", strerror(errno));
+		return false;
+	}
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	out = fdopen(fd, "w");
+	in = fopen("/etc/group", "r");
+	cr_assert(out && in);
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	snprintf(line, sizeof(line), "asymcache-admin:x:%u:\n", (unsigned int)gid);
+	fputs(line, out);
+	fclose(out);
+	chmod(path, 0644);
+	if (mount(path, "/etc/group", NULL, MS_BIND, NULL) < 0) {
+		snprintf(why, len, "bind-mounting over /etc/group: %s", strerror(errno));
+		unlink(path);
+		return false;
+	}
+	unlink(path);	/* the mount keeps the inode */
+	return true;
 }
 
 int run_ctl(const struct henv *e, uid_t uid, char **out, char **err, ...)

@@ -73,6 +73,13 @@ int henv_notify_wait(struct henv *e, const char *needle, int want, int timeout_m
 int run_ctl(const struct henv *e, uid_t uid, char **out, char **err, ...);
 int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 	     char **err);
+/* A supplementary group asymcachectl gets when run as nobody (0: none). */
+extern gid_t h_extra_gid;
+/*
+ * Makes group asymcache-admin (gid @gid) exist for this test process and
+ * its children only. false, with the reason, when the kernel refuses.
+ */
+bool h_fake_admin_group(gid_t gid, char *why, size_t len);
 
 /* A libasymcache client with pool 0 attached and the test namespace. */
 struct hclient {

@@ -904,3 +904,37 @@ Test(admin, bus_address_from_the_config_and_reconnect_after_bus_restart)
 		hclient_close(&a);
 	}
 }
+
+Test(admin, a_member_of_asymcache_admin_may_steer)
+{
+	struct hclient a;
+	struct ac_key k[4];
+	uint32_t blk[4];
+	struct ac_stats s;
+	char why[128], *err = NULL;
+	int rc;
+
+	if (!h_fake_admin_group(4242, why, sizeof(why)))
+		cr_skip_test("cannot give this test its own /etc/group: %s", why);
+	henv_start(&env, NULL);
+	hclient_open(&env, "steered", &a);
+	hkeys(&a, 6, 4, k);
+	hpublish(&a, k, 4, blk);
+	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
+
+	/* nobody, with asymcache-admin as a supplementary group. */
+	h_extra_gid = 4242;
+	rc = run_ctl(&env, H_NOBODY, NULL, &err, "policy", "lru", NULL);
+	cr_expect_eq(rc, 0, "%s", err);
+	free(err);
+	cr_expect_eq(run_ctl(&env, H_NOBODY, NULL, NULL, "evict", "2", NULL), 0);
+	/* Another supplementary group does not do. */
+	h_extra_gid = 4243;
+	cr_expect_eq(run_ctl(&env, H_NOBODY, NULL, NULL, "evict", "1", NULL), 4);
+	h_extra_gid = 0;
+	hstats(&a, &s);
+	cr_expect_str_eq(s.policy, "lru");
+	cr_expect_eq(s.evictions, 2);
+	cr_expect_eq(s.cached_blocks, 2);
+	hclient_close(&a);
+}

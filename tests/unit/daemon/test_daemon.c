@@ -324,6 +324,15 @@ Test(daemon, bad_fields_get_errors_and_change_nothing)
 	cr_assert_eq(hc_register(fd, "m", 0, 1, 64, 1, 16, NULL), ERANGE);
 	cr_assert_eq(hc_register(fd, "m", 64, 8, 128, 1, 16, NULL), E2BIG);
 	cr_assert_eq(hc_register(fd, "", 1, 1, 64, 1, 16, NULL), EINVAL);
+	{
+		uint8_t *many = calloc(8193, 16);
+
+		cr_assert_eq(hc_lookup(fd, ns, many, 8193, NULL, NULL, NULL),
+			     E2BIG, "max_keys_per_lookup is 8192");
+		free(many);
+	}
+	cr_assert_eq(hc_alloc(fd, ns, 65537, &b), EINVAL,
+		     "count above max_writing_per_session");
 	cr_assert_eq(hc_stats(fd, &st), 0);
 	cr_assert_eq(st.free_blocks, 64);
 	close(fd);
@@ -533,4 +542,66 @@ Test(daemon_solo, unread_notify_socket_never_blocks_the_loop)
 	cr_assert_eq(harness_stop(&h), 0);
 	close(nfd);
 	unlink(path);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(daemon_solo, max_sessions_and_sighup_reload)
+{
+	char conf[64];
+	const char *extra[] = { "-c", conf, NULL };
+	Asymcache__V1__StatsReply st;
+	Response *resp = NULL;
+	int a, b, c, i;
+
+	snprintf(conf, sizeof(conf), "/tmp/acd-hup-%d.conf", (int)getpid());
+	write_file(conf, "[limits]\nmax_sessions = 2\n[policy]\nname = lru\n");
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, extra), 0);
+	a = hc_connect(h.sock);
+	b = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(a, "t-a"), 0);
+	cr_assert_eq(hc_hello(b, "t-b"), 0);
+	c = hc_connect(h.sock);
+	cr_assert_geq(c, 0);
+	/* The third is closed at accept: its first read sees EOF. */
+	cr_assert_eq(hc_recv(c, &resp, NULL), 0);
+	cr_assert_null(resp, "max_sessions 2 admitted a third session");
+	close(c);
+	cr_assert_eq(hc_stats(a, &st), 0);
+	cr_assert_eq(st.sessions, 2);
+
+	write_file(conf, "[limits]\nmax_sessions = 2\n[policy]\nname = pensieve\n");
+	kill(h.pid, SIGHUP);
+	for (i = 0; i < 200; i++) {
+		Request req = ASYMCACHE__V1__REQUEST__INIT;
+		Asymcache__V1__Stats s0 = ASYMCACHE__V1__STATS__INIT;
+		bool done;
+
+		req.id = 5000 + i;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+		req.stats = &s0;
+		cr_assert_eq(hc_call(a, &req, &resp, NULL), 0);
+		done = strcmp(resp->stats->policy, "pensieve") == 0;
+		hc_free(resp);
+		if (done)
+			break;
+		usleep(10 * 1000);
+	}
+	cr_assert_lt(i, 200, "SIGHUP did not switch the policy");
+	/* A bad file on reload keeps the running configuration. */
+	write_file(conf, "[policy]\nname = nope\n");
+	kill(h.pid, SIGHUP);
+	usleep(100 * 1000);
+	cr_assert_eq(hc_stats(b, &st), 0, "a bad reload took the daemon down");
+	close(a);
+	close(b);
+	cr_assert_eq(harness_stop(&h), 0);
+	unlink(conf);
 }

@@ -306,7 +306,6 @@ static const char *dtype_name(uint32_t dtype)
 
 struct ns_walk {
 	sd_bus_message *reply;
-	const struct cache *cache;
 	uint32_t *pinned;	/* per namespace id, counted in one pass */
 	uint32_t npinned;
 };
@@ -349,7 +348,7 @@ static int count_pinned(const struct cache *c, uint32_t **ret, uint32_t *ret_n)
 static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
 	struct daemon *d = userdata;
-	struct ns_walk w = { .cache = &d->cache };
+	struct ns_walk w = { 0 };
 	int r;
 
 	r = count_pinned(&d->cache, &w.pinned, &w.npinned);

@@ -12,12 +12,22 @@
  * resident run (a new hole), 0 when it borders one hole or the chain's end
  * (the hole or the prompt tail grows), -1 when it joins two holes. L is the
  * inflation value, the priority of the last victim: a block not touched
- * for a while sinks below new arrivals without any aging pass, so all
- * operations stay O(log n). Dividing by bytes makes priorities seconds of
- * recompute saved per byte, comparable across namespaces.
+ * for a while sinks below new arrivals without any aging pass. Dividing
+ * by bytes makes priorities seconds of recompute saved per byte,
+ * comparable across namespaces.
  *
  * Hole state comes from the chain links: parent from the core, children
  * from inverting it, so an eviction can re-key its neighbours.
+ *
+ * The heap is lazy so that the lookup path is O(1): a hit or a release
+ * only raises a priority (L never falls, hits only grow), so it stores the
+ * new true key in the block and leaves the heap entry as a lower bound; a
+ * pin only clears ASYM_CAND. pick_victims drops a pinned top and re-keys a
+ * stale one before trusting it, which is exact for the same reason as in
+ * lru.c. A key that falls (a neighbour left, so a hole now borders the
+ * block) is re-keyed at once: that happens on eviction and removal, not on
+ * lookups. All fix-ups are O(log n) and each is paid for by one earlier
+ * O(1) step, so pick_victims stays O(log n) amortised.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,9 +37,11 @@
 #include "pq.h"
 
 #define ASYM_LIVE	0x1
+#define ASYM_CAND	0x2	/* live and unpinned: may be picked */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
+	uint64_t key;		/* true priority; the heap may hold less */
 	uint32_t parent;	/* AC_BLOCK_NONE when the slot before is a hole */
 	uint32_t child;		/* first of the children list */
 	uint32_t next;		/* siblings */
@@ -87,16 +99,29 @@ static double prio_of(const struct asym *a, uint32_t id)
 			 a->ns.slot[x->ns].bytes;
 }
 
+static uint32_t tie_of(const struct asym *a, uint32_t id)
+{
+	return UINT32_MAX - a->b[id].pos;
+}
+
+/*
+ * Set the true key of candidate @id. The heap only has to hear of it when
+ * the entry is missing or would overstate the key; a raise waits for
+ * pick_victims.
+ */
 static void queue(struct asym *a, uint32_t id)
 {
-	pq_set(&a->q, id, pq_key_from_double(prio_of(a, id)),
-	       UINT32_MAX - a->b[id].pos);
+	uint64_t key = pq_key_from_double(prio_of(a, id));
+
+	a->b[id].key = key;
+	if (!pq_contains(&a->q, id) || key < pq_key(&a->q, id))
+		pq_set(&a->q, id, key, tie_of(a, id));
 }
 
 /* Re-key a neighbour whose hole state changed, if it is a candidate. */
 static void requeue(struct asym *a, uint32_t id)
 {
-	if (pq_contains(&a->q, id))
+	if (a->b[id].flags & ASYM_CAND)
 		queue(a, id);
 }
 
@@ -207,6 +232,7 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 	if (is_live(a, b->id))
 		detach(a, b->id);	/* a re-commit replaces the old entry */
 	x = &a->b[b->id];
+	/* Not yet a candidate: the requeues below must skip it. */
 	x->flags = ASYM_LIVE;
 	x->pos = b->pos;
 	x->hits = 0;
@@ -223,10 +249,12 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 		if (a->b[b->parent].nlive++ == 0)
 			requeue(a, b->parent);
 	}
-	if (b->pinned)
+	if (b->pinned) {
 		pq_remove(&a->q, b->id);
-	else
+	} else {
+		x->flags |= ASYM_CAND;
 		queue(a, b->id);
+	}
 }
 
 static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
@@ -266,7 +294,9 @@ static void asym_on_pin(struct ac_policy *p, uint32_t id)
 {
 	struct asym *a = p->priv;
 
-	pq_remove(&a->q, id);
+	/* The heap entry stays; pick_victims drops it if it surfaces. */
+	if (id < a->nblocks)
+		a->b[id].flags &= ~ASYM_CAND;
 }
 
 static void asym_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
@@ -277,6 +307,7 @@ static void asym_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 		return;
 	/* Release is the last use: restart from the current inflation. */
 	a->b[id].base = (float)a->inflation;
+	a->b[id].flags |= ASYM_CAND;
 	queue(a, id);
 }
 
@@ -292,18 +323,27 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 			     uint64_t now_ns)
 {
 	struct asym *a = p->priv;
-	uint32_t n = 0;
+	uint32_t n = 0, id;
 	uint64_t key;
 
 	if (want && !out)
 		return -EINVAL;
-	while (n < want && pq_pop(&a->q, &out[n], &key)) {
-		double pri = pq_key_to_double(key);
+	while (n < want && pq_peek(&a->q, &id, &key)) {
+		double pri;
 
+		if (!(a->b[id].flags & ASYM_CAND)) {
+			pq_remove(&a->q, id);	/* pinned: re-queued on unpin */
+			continue;
+		}
+		if (key != a->b[id].key) {
+			pq_set(&a->q, id, a->b[id].key, tie_of(a, id));
+			continue;
+		}
+		pri = pq_key_to_double(key);
 		if (pri > a->inflation)
 			a->inflation = pri;
-		detach(a, out[n]);
-		n++;
+		detach(a, id);
+		out[n++] = id;
 	}
 	return (int)n;
 }
@@ -319,9 +359,9 @@ double asym_priority(const struct ac_policy *p, uint32_t id)
 {
 	const struct asym *a = p->priv;
 
-	if (!pq_contains(&a->q, id))
+	if (id >= a->nblocks || !(a->b[id].flags & ASYM_CAND))
 		return -1;
-	return pq_key_to_double(pq_key(&a->q, id));
+	return pq_key_to_double(a->b[id].key);
 }
 
 uint64_t asym_heap_steps(const struct ac_policy *p)

@@ -6,7 +6,17 @@
  * vLLM appends a finished request's blocks to its free queue tail-first so
  * that a shared prefix outlives the suffixes hanging off it.
  *
- * One heap keyed (time, ~pos): every operation is O(log n).
+ * One heap keyed (time, ~pos), kept lazily so that the lookup path (hit,
+ * pin, release) is O(1): t[] holds a block's true time and its heap entry
+ * only a lower bound of it. A pin only clears LRU_CAND and leaves the entry
+ * where it is; a hit or release with a later time only moves t[]. The heap
+ * top is trusted only once its key equals t[]: a pinned top is dropped, a
+ * stale one re-keyed to t[] and sifted down. Every other entry's key is
+ * at most its true key, so a top whose key is true is the true minimum.
+ * Each lazy step leaves at most one O(log n) fix-up to pick_victims, which
+ * therefore stays O(log n) amortised. A time earlier than the entry's (a
+ * caller whose clock is not monotonic) would break the lower bound, so it
+ * re-keys at once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,9 +25,11 @@
 #include "pq.h"
 
 #define LRU_LIVE	0x1
+#define LRU_CAND	0x2	/* live and unpinned: may be picked */
 
 struct lru {
 	struct pq q;
+	uint64_t *t;		/* true key: last release or hit */
 	uint32_t *pos;
 	uint8_t *flags;
 };
@@ -34,9 +46,10 @@ static int lru_init(struct ac_policy *p, uint32_t nblocks)
 	r = pq_init(&l->q, nblocks);
 	if (r < 0)
 		return r;
+	l->t = calloc(nblocks ? nblocks : 1, sizeof(*l->t));
 	l->pos = calloc(nblocks ? nblocks : 1, sizeof(*l->pos));
 	l->flags = calloc(nblocks ? nblocks : 1, sizeof(*l->flags));
-	if (!l->pos || !l->flags)
+	if (!l->t || !l->pos || !l->flags)
 		return -ENOMEM;
 	return 0;
 }
@@ -48,15 +61,24 @@ static void lru_destroy(struct ac_policy *p)
 	if (!l)
 		return;
 	pq_destroy(&l->q);
+	free(l->t);
 	free(l->pos);
 	free(l->flags);
 	free(l);
 	p->priv = NULL;
 }
 
+static uint32_t lru_tie(const struct lru *l, uint32_t id)
+{
+	return UINT32_MAX - l->pos[id];
+}
+
+/* @id, a candidate, was used at @now_ns. O(1) unless it is not queued. */
 static void lru_touch(struct lru *l, uint32_t id, uint64_t now_ns)
 {
-	pq_set(&l->q, id, now_ns, UINT32_MAX - l->pos[id]);
+	l->t[id] = now_ns;
+	if (!pq_contains(&l->q, id) || now_ns < pq_key(&l->q, id))
+		pq_set(&l->q, id, now_ns, lru_tie(l, id));
 }
 
 static void lru_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
@@ -66,20 +88,23 @@ static void lru_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 
 	if (b->id >= p->nblocks)
 		return;
-	l->flags[b->id] = LRU_LIVE;
+	/* An entry left from an earlier life carries the old pos as tie. */
+	pq_remove(&l->q, b->id);
 	l->pos[b->id] = b->pos;
-	if (b->pinned)
-		pq_remove(&l->q, b->id);
-	else
+	l->t[b->id] = now_ns;
+	l->flags[b->id] = LRU_LIVE;
+	if (!b->pinned) {
+		l->flags[b->id] |= LRU_CAND;
 		lru_touch(l, b->id, now_ns);
+	}
 }
 
 static void lru_on_access(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 {
 	struct lru *l = p->priv;
 
-	/* A pinned block has no place in the heap until it is released. */
-	if (pq_contains(&l->q, id))
+	/* A pinned block's age is set when it is released. */
+	if (id < p->nblocks && (l->flags[id] & LRU_CAND))
 		lru_touch(l, id, now_ns);
 }
 
@@ -87,15 +112,19 @@ static void lru_on_pin(struct ac_policy *p, uint32_t id)
 {
 	struct lru *l = p->priv;
 
-	pq_remove(&l->q, id);
+	/* The heap entry stays; pick_victims drops it if it surfaces. */
+	if (id < p->nblocks)
+		l->flags[id] &= ~LRU_CAND;
 }
 
 static void lru_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 {
 	struct lru *l = p->priv;
 
-	if (id < p->nblocks && (l->flags[id] & LRU_LIVE))
-		lru_touch(l, id, now_ns);
+	if (id >= p->nblocks || !(l->flags[id] & LRU_LIVE))
+		return;
+	l->flags[id] |= LRU_CAND;
+	lru_touch(l, id, now_ns);
 }
 
 static void lru_on_remove(struct ac_policy *p, uint32_t id)
@@ -112,13 +141,23 @@ static int lru_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 			    uint64_t now_ns)
 {
 	struct lru *l = p->priv;
-	uint32_t n = 0;
+	uint32_t n = 0, id;
+	uint64_t key;
 
 	if (want && !out)
 		return -EINVAL;
-	while (n < want && pq_pop(&l->q, &out[n], NULL)) {
-		l->flags[out[n]] = 0;
-		n++;
+	while (n < want && pq_peek(&l->q, &id, &key)) {
+		if (!(l->flags[id] & LRU_CAND)) {
+			pq_remove(&l->q, id);	/* pinned: re-queued on unpin */
+			continue;
+		}
+		if (key != l->t[id]) {
+			pq_set(&l->q, id, l->t[id], lru_tie(l, id));
+			continue;
+		}
+		pq_remove(&l->q, id);
+		l->flags[id] = 0;
+		out[n++] = id;
 	}
 	return (int)n;
 }
@@ -132,7 +171,8 @@ uint64_t lru_heap_steps(const struct ac_policy *p)
 
 size_t lru_bytes_per_block(void)
 {
-	return sizeof(struct pq_entry) + sizeof(uint32_t) * 2 + sizeof(uint8_t);
+	return sizeof(struct pq_entry) + sizeof(uint32_t) * 2 +
+	       sizeof(uint64_t) + sizeof(uint8_t);
 }
 
 const struct ac_policy_ops ac_policy_lru = {

@@ -7,6 +7,11 @@
  * re-keying of an arbitrary block O(log n). Order is (key, tie, id), all
  * ascending, so equal keys still pop in a deterministic order.
  *
+ * The policies use it lazily (docs/policy.md, "Lazy heap"): an entry's key
+ * may be a stale lower bound of the block's true key, and a pinned block
+ * may still sit in the heap. pq_peek() lets pick_victims look at the top,
+ * then drop it or re-key it at its true value before trusting it.
+ *
  * Internal to policy/: not installed, prefix pq_.
  */
 #ifndef AC_POLICY_PQ_H
@@ -45,6 +50,17 @@ void pq_set(struct pq *q, uint32_t id, uint64_t key, uint32_t tie);
 bool pq_remove(struct pq *q, uint32_t id);
 /* Pop the minimum into *ret_id; false when empty. */
 bool pq_pop(struct pq *q, uint32_t *ret_id, uint64_t *ret_key);
+/* The minimum, left in place; false when empty. */
+static inline bool pq_peek(const struct pq *q, uint32_t *ret_id,
+			   uint64_t *ret_key)
+{
+	if (!q->n)
+		return false;
+	*ret_id = q->e[0].id;
+	*ret_key = q->e[0].key;
+	return true;
+}
+
 /* Key of a present id. */
 static inline uint64_t pq_key(const struct pq *q, uint32_t id)
 {

@@ -173,7 +173,8 @@ static void link_children(struct cache *c, uint32_t id)
 		return;
 	child = index_find(&c->children, b->ns, &b->key);
 	for (; child != AC_NO_BLOCK; child = c->blocks[child].sib_next)
-		c->policy->ops->on_link(c->policy, id, child);
+		if (child != id)
+			c->policy->ops->on_link(c->policy, id, child);
 }
 
 static struct cache_ns *ns_get(struct cache *c, uint32_t ns)
@@ -364,6 +365,9 @@ int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
 	c->ns[b->ns - 1].cached++;
 	if (e->has_parent)
 		parent = index_find(&c->index, b->ns, &e->parent_key);
+	/* Never report a block as its own parent, whatever a client sent. */
+	if (parent == id)
+		parent = AC_BLOCK_NONE;
 	child_add(c, id);
 	pol_insert(c, b, id, parent, true, b->atime);
 	link_children(c, id);

@@ -452,6 +452,11 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 			return reply_error(d, s, req->id, EINVAL,
 					   "commit: entry %u: position %u needs a 16-byte parent_key",
 					   i, e->position);
+		if (e->position > 0 &&
+		    memcmp(e->parent_key.data, e->key.data, 16) == 0)
+			return reply_error(d, s, req->id, EINVAL,
+					   "commit: entry %u: a key cannot be its own parent",
+					   i);
 		if (e->position == 0 && e->parent_key.len != 0)
 			return reply_error(d, s, req->id, EINVAL,
 					   "commit: entry %u: position 0 has no parent_key",

@@ -447,3 +447,54 @@ Test(cache, a_policy_naming_a_pinned_block_is_ignored)
 	cr_assert_eq(cache_alloc(&c, &s2, ns, 1, got), 0);
 	cr_assert_eq(got[0], b);
 }
+
+/* on_link reports a refilled hole; a self-parented key is never linked. */
+static int links;
+static uint32_t link_parent, link_child;
+
+static void count_link(struct ac_policy *p, uint32_t parent, uint32_t child)
+{
+	links++;
+	link_parent = parent;
+	link_child = child;
+}
+
+Test(cache, refilled_hole_is_reported_with_on_link)
+{
+	struct ac_policy_ops ops = *c.policy->ops;
+	const struct ac_policy_ops *saved = c.policy->ops;
+	struct cache_commit_entry e;
+	uint32_t parent, child, self, n;
+
+	ops.on_link = count_link;
+	c.policy->ops = &ops;
+	/* The child (key 2, parent key 1) arrives while 1 is not resident. */
+	cr_assert_eq(cache_blk_alloc(&c, &s1, ns, &child), 0);
+	e = entry(child, 2, 1);
+	cr_assert_eq(cache_blk_commit(&c, &s1, child, &e), 0);
+	cr_assert_eq(links, 0);
+	parent = cached_block(&s1, 1);
+	cr_assert_eq(links, 1, "filling the hole must call on_link");
+	cr_assert_eq(link_parent, parent);
+	cr_assert_eq(link_child, child);
+	/* Evict the parent and bring it back: linked again. */
+	cr_assert_eq(cache_blk_unpin(&c, &s1, parent), 0);
+	cr_assert_eq(cache_blk_evict(&c, parent, false), 0);
+	parent = cached_block(&s1, 1);
+	cr_assert_eq(links, 2);
+	/* After the child is gone, its parent's return links nothing. */
+	cr_assert_eq(cache_blk_unpin(&c, &s1, child), 0);
+	cr_assert_eq(cache_blk_evict(&c, child, false), 0);
+	cr_assert_eq(cache_blk_unpin(&c, &s1, parent), 0);
+	cr_assert_eq(cache_blk_evict(&c, parent, false), 0);
+	parent = cached_block(&s1, 1);
+	cr_assert_eq(links, 2);
+	/* A key that names itself as parent is never its own child. */
+	cr_assert_eq(cache_blk_alloc(&c, &s1, ns, &self), 0);
+	e = entry(self, 9, 3);
+	e.parent_key = e.key;
+	cr_assert_eq(cache_blk_commit(&c, &s1, self, &e), 0);
+	cr_assert_eq(links, 2);
+	c.policy->ops = saved;
+	(void)n;
+}

@@ -87,8 +87,8 @@ static int connect_ns(uint32_t *ret_ns, uint8_t **ret_base)
 	*ret_base = open_pool(fd, &nblocks);
 	if (!*ret_base || nblocks != 64)
 		return -1;
-	/* 4 layers * 2 * 8 heads * 16 tokens * 128 * bf16 = 1 MiB. */
-	if (hc_register(fd, "gpu-model", 4, 8, 128,
+	/* 16 layers * 2 * 8 heads * 16 tokens * 128 * bf16 = 1 MiB. */
+	if (hc_register(fd, "gpu-model", 16, 8, 128,
 			ASYMCACHE__V1__DTYPE__DTYPE_BF16, 16, ret_ns) != 0)
 		return -1;
 	return fd;

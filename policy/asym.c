@@ -20,14 +20,16 @@
  * from inverting it, so an eviction can re-key its neighbours.
  *
  * The heap is lazy so that the lookup path is O(1): a hit or a release
- * only raises a priority (L never falls, hits only grow), so it stores the
- * new true key in the block and leaves the heap entry as a lower bound; a
- * pin only clears ASYM_CAND. pick_victims drops a pinned top and re-keys a
- * stale one before trusting it, which is exact for the same reason as in
- * lru.c. A key that falls (a neighbour left, so a hole now borders the
- * block) is re-keyed at once: that happens on eviction and removal, not on
- * lookups. All fix-ups are O(log n) and each is paid for by one earlier
- * O(1) step, so pick_victims stays O(log n) amortised.
+ * only raises a priority (L never falls, hits only grow), so it only marks
+ * the block ASYM_DIRTY and leaves the heap entry as a lower bound; a pin
+ * only clears ASYM_CAND. pick_victims drops a pinned top, and computes a
+ * dirty top's priority and re-keys it if it rose, before trusting it,
+ * which is exact for the same reason as in lru.c. A key that falls (a
+ * neighbour left, so a hole now borders the block; a namespace's cost
+ * model changed) is re-keyed at once: that happens on eviction, removal
+ * and configuration, not on lookups. All fix-ups are O(log n) and each is
+ * paid for by one earlier O(1) step, so pick_victims stays O(log n)
+ * amortised.
  */
 #include <errno.h>
 #include <math.h>
@@ -38,10 +40,11 @@
 
 #define ASYM_LIVE	0x1
 #define ASYM_CAND	0x2	/* live and unpinned: may be picked */
+#define ASYM_DIRTY	0x4	/* key is stale: the true priority is higher */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
-	uint64_t key;		/* true priority; the heap may hold less */
+	uint64_t key;		/* priority unless DIRTY; the heap may hold less */
 	uint32_t parent;	/* AC_BLOCK_NONE when the slot before is a hole */
 	uint32_t child;		/* first of the children list */
 	uint32_t next;		/* siblings */
@@ -114,8 +117,21 @@ static void queue(struct asym *a, uint32_t id)
 	uint64_t key = pq_key_from_double(prio_of(a, id));
 
 	a->b[id].key = key;
+	a->b[id].flags &= ~ASYM_DIRTY;
 	if (!pq_contains(&a->q, id) || key < pq_key(&a->q, id))
 		pq_set(&a->q, id, key, tie_of(a, id));
+}
+
+/*
+ * The priority of candidate @id only rose (a hit or a release): note it,
+ * and compute it when the block reaches the top of the heap.
+ */
+static void lazy_raise(struct asym *a, uint32_t id)
+{
+	if (pq_contains(&a->q, id))
+		a->b[id].flags |= ASYM_DIRTY;
+	else
+		queue(a, id);
 }
 
 /* Re-key a neighbour whose hole state changed, if it is a candidate. */
@@ -216,8 +232,25 @@ static void asym_destroy(struct ac_policy *p)
 static int asym_on_namespace(struct ac_policy *p, const struct ac_policy_ns *ns)
 {
 	struct asym *a = p->priv;
+	uint32_t known = a->ns.n;
+	uint8_t slot;
+	int r;
 
-	return pns_set(&a->ns, ns);
+	r = pns_set(&a->ns, ns);
+	if (r < 0)
+		return r;
+	slot = pns_slot(&a->ns, ns->ns_id);
+	if (slot >= known)
+		return 0;	/* new: none of our blocks uses it yet */
+	/*
+	 * A changed cost model may lower priorities, which the lazy heap
+	 * must hear of at once; it also puts every block of the namespace
+	 * on the new model together. O(n log n), on configuration only.
+	 */
+	for (uint32_t id = 0; id < a->nblocks; id++)
+		if (a->b[id].ns == slot && (a->b[id].flags & ASYM_CAND))
+			queue(a, id);
+	return 0;
 }
 
 static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
@@ -287,7 +320,8 @@ static void asym_on_access(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 	if (a->b[id].hits < HITS_MAX)
 		a->b[id].hits++;
 	a->b[id].base = (float)a->inflation;
-	requeue(a, id);
+	if (a->b[id].flags & ASYM_CAND)
+		lazy_raise(a, id);
 }
 
 static void asym_on_pin(struct ac_policy *p, uint32_t id)
@@ -308,7 +342,7 @@ static void asym_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 	/* Release is the last use: restart from the current inflation. */
 	a->b[id].base = (float)a->inflation;
 	a->b[id].flags |= ASYM_CAND;
-	queue(a, id);
+	lazy_raise(a, id);
 }
 
 static void asym_on_remove(struct ac_policy *p, uint32_t id)
@@ -334,6 +368,10 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 		if (!(a->b[id].flags & ASYM_CAND)) {
 			pq_remove(&a->q, id);	/* pinned: re-queued on unpin */
 			continue;
+		}
+		if (a->b[id].flags & ASYM_DIRTY) {
+			a->b[id].key = pq_key_from_double(prio_of(a, id));
+			a->b[id].flags &= ~ASYM_DIRTY;
 		}
 		if (key != a->b[id].key) {
 			pq_set(&a->q, id, a->b[id].key, tie_of(a, id));
@@ -361,6 +399,8 @@ double asym_priority(const struct ac_policy *p, uint32_t id)
 
 	if (id >= a->nblocks || !(a->b[id].flags & ASYM_CAND))
 		return -1;
+	if (a->b[id].flags & ASYM_DIRTY)
+		return pq_key_to_double(pq_key_from_double(prio_of(a, id)));
 	return pq_key_to_double(a->b[id].key);
 }
 

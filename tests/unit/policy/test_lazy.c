@@ -477,3 +477,45 @@ Test(policy_lazy, pensieve_matches_brute_force)
 	for (unsigned s = 1; s <= 8; s++)
 		against_reference("pensieve", K_PV, s);
 }
+
+Test(policy_lazy, asym_cost_model_change_rekeys_at_once)
+{
+	struct ac_policy *p;
+	struct ac_cost_model m;
+	struct ac_policy_ns ns = {
+		.ns_id = 7, .block_tokens = 16, .bytes_per_block = 1 << 20,
+	};
+	uint32_t out[2];
+	double before;
+
+	cr_assert_eq(ac_policy_create("asym", 8, &p), 0);
+	cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+	ns.ns_id = 8;
+	cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+	{
+		struct ac_policy_block a = { .id = 1, .ns_id = 7, .pos = 30,
+			.parent = AC_BLOCK_NONE, .pinned = true };
+		struct ac_policy_block b = { .id = 2, .ns_id = 8, .pos = 3,
+			.parent = AC_BLOCK_NONE, .pinned = true };
+
+		p->ops->on_insert(p, &a, 1);
+		p->ops->on_insert(p, &b, 1);
+	}
+	p->ops->on_unpin(p, 1, 2);
+	p->ops->on_unpin(p, 2, 2);
+	before = asym_priority(p, 1);
+	cr_assert_gt(before, asym_priority(p, 2));
+	/* Namespace 7 turns out a thousand times cheaper to recompute. */
+	ac_cost_model_default(&m);
+	m.linear_s /= 1000;
+	m.attn_s /= 1000;
+	m.segment_s /= 1000;
+	ns.ns_id = 7;
+	ns.cost = &m;
+	cr_assert_eq(p->ops->on_namespace(p, &ns), 0);
+	cr_assert_lt(asym_priority(p, 1), asym_priority(p, 2));
+	cr_assert_eq(p->ops->pick_victims(p, 2, out, 3), 2);
+	cr_assert_eq(out[0], 1, "the lowered key must not wait in the heap");
+	cr_assert_eq(out[1], 2);
+	ac_policy_free(p);
+}

@@ -133,8 +133,10 @@ static int run_inproc(const char *policy)
 	if (daemon_core_init(&d) < 0)
 		return 1;
 	s = session_new(&d, -1, getpid(), 0, 0);
+	if (!s)
+		return 1;
 	s->hello_done = s->attached = true;
-	if (!s || cache_register_ns(&d.cache, &l, &ns, &bpb) < 0 ||
+	if (cache_register_ns(&d.cache, &l, &ns, &bpb) < 0 ||
 	    cache_alloc(&d.cache, &s->cs, ns, NKEYS, out) < 0)
 		return 1;
 	for (i = 0; i < NKEYS; i++) {

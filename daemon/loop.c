@@ -625,10 +625,17 @@ void daemon_request_stop(struct daemon *d, int exit_code)
 	log_info("stopping: %u sessions open", d->nsessions);
 	if (d->listening)
 		cancel_op(d, &d->op_accept);
-	/* Idle sessions close now; busy ones after their answer is sent. */
+	/*
+	 * Shutting the read side down ends each waiting recvmsg: it returns a
+	 * request the client had already sent (answered, then the session
+	 * closes after the send) or EOF. Sessions with an answer in flight
+	 * close once it is sent; sessions without a socket close now.
+	 */
 	for (s = d->sessions; s; s = next) {
 		next = s->next;
-		if (!s->send_armed)
+		if (s->fd >= 0 && s->recv_armed)
+			shutdown(s->fd, SHUT_RD);
+		else if (!s->send_armed)
 			session_close(s);
 	}
 	if (d->ring)

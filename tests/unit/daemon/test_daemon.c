@@ -605,3 +605,47 @@ Test(daemon_solo, max_sessions_and_sighup_reload)
 	cr_assert_eq(harness_stop(&h), 0);
 	unlink(conf);
 }
+
+/* A request already sent when SIGTERM arrives is still answered. */
+Test(daemon_solo, request_racing_sigterm_is_answered)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
+	uint8_t buf[64];
+	Response *resp;
+	size_t n;
+	int i, fd, r, answered = 0;
+
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+	req.stats = &st;
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, NULL), 0);
+		fd = hc_connect(h.sock);
+		cr_assert_eq(hc_hello(fd, "t-race"), 0);
+		req.id = 100 + i;
+		n = asymcache__v1__request__pack(&req, buf);
+		/* Signal first, request right after: both race the loop. */
+		kill(h.pid, SIGTERM);
+		r = hc_send_raw(fd, buf, n);
+		/*
+		 * EPIPE: the daemon shut its read side before the request
+		 * left, so nothing was in flight. A request that was sent
+		 * must be answered, not dropped.
+		 */
+		if (r == 0) {
+			resp = NULL;
+			cr_assert_eq(hc_recv(fd, &resp, NULL), 0);
+			cr_assert_not_null(resp, "a sent request was dropped");
+			cr_assert_eq(resp->id, 100 + i);
+			cr_assert_eq(resp->body_case,
+				     ASYMCACHE__V1__RESPONSE__BODY_STATS);
+			hc_free(resp);
+			answered++;
+		} else {
+			cr_assert_eq(r, -EPIPE);
+		}
+		close(fd);
+		cr_assert_eq(harness_stop(&h), 0);
+	}
+	cr_log_info("%d of 8 racing requests were sent and answered", answered);
+}

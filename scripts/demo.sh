@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Starts asymcached on a temporary socket (host backend, a small pool so
-# eviction happens), runs asymcache-demo against it, stops the daemon with
-# SIGTERM and checks it exited cleanly.
+# The policy comparison: for each eviction policy, start a fresh asymcached
+# on a temporary socket (host backend, one pool size for all), run the same
+# asymcache-demo workload against it (several client processes sharing the
+# pool, live progress lines), stop the daemon with SIGTERM and check that it
+# exited cleanly. Then print one table with a row per policy.
 #
-# Usage: scripts/demo.sh [BUILD_DIR] [asymcache-demo options...]
-# Environment: AC_TRACE (trace file), AC_DEMO_POOL_BYTES, AC_DEMO_CLIENTS,
-# AC_DEMO_POLICY (eviction policy; the daemon's default when unset).
+# Usage: scripts/demo.sh [BUILD_DIR] [extra asymcache-demo options...]
+# Environment (defaults below, the reasons in docs/demo.md):
+#   AC_TRACE            trace file (../shared/traces/conversation_trace.jsonl;
+#                       a synthetic workload with a message when missing)
+#   AC_DEMO_POLICIES    policies to compare, in order ("lru pensieve asym";
+#                       AC_DEMO_POLICY=NAME runs that one alone)
+#   AC_DEMO_REQUESTS    first N requests of the trace
+#   AC_DEMO_POOL_BYTES  pool size (K/M/G suffix)
+#   AC_DEMO_CLIENTS     client processes sharing the pool
+#   AC_DEMO_COSTS       cost model for the recompute estimates
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,15 +33,23 @@ for b in "$daemon" "$demo"; do
 done
 
 trace=${AC_TRACE:-$repo/../shared/traces/conversation_trace.jsonl}
-# 8,192 blocks of 4 KiB: a twelfth of the working set of the first 200
-# requests (about 105k blocks), so eviction runs from the first seconds.
+if [ ! -r "$trace" ]; then
+	echo "demo.sh: no trace at $trace (set AC_TRACE, or put the shared/" >&2
+	echo "demo.sh: folder beside the clone); the demo falls back to a" >&2
+	echo "demo.sh: synthetic multi-turn workload, numbers will differ" >&2
+fi
+# DEFAULTS_BEGIN (docs/demo.md quotes these; keep them in step)
+# FIXME filled in after measuring
+requests=${AC_DEMO_REQUESTS:-200}
 pool_bytes=${AC_DEMO_POOL_BYTES:-32M}
 clients=${AC_DEMO_CLIENTS:-4}
-policy=()
-[ -n "${AC_DEMO_POLICY:-}" ] && policy=(--policy "$AC_DEMO_POLICY")
+# DEFAULTS_END
+policies=${AC_DEMO_POLICIES:-${AC_DEMO_POLICY:-lru pensieve asym}}
+costs=${AC_DEMO_COSTS:-$repo/policy/costs/h200-llama-3-8b-measured.json}
 
 tmp=$(mktemp -d /tmp/asymcache-demo.XXXXXX)
 sock=$tmp/asymcached.sock
+summary=$tmp/summary.txt
 pid=
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -43,34 +60,51 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$daemon" --foreground -c /dev/null --socket "$sock" --backend host \
-	--pool-bytes "$pool_bytes" --block-bytes 4096 \
-	--group "$(id -gn)" "${policy[@]}" >"$tmp/daemon.log" 2>&1 &
-pid=$!
+# One policy: a fresh daemon, so no run inherits another's cache.
+run_policy() {
+	local policy=$1 rc=0 drc=0
 
-for _ in $(seq 200); do
-	[ -S "$sock" ] && break
-	if ! kill -0 "$pid" 2>/dev/null; then
-		echo "demo.sh: asymcached exited during start-up:" >&2
-		cat "$tmp/daemon.log" >&2
-		exit 1
+	shift
+
+	rm -f "$sock"
+	"$daemon" --foreground -c /dev/null --socket "$sock" --backend host \
+		--pool-bytes "$pool_bytes" --block-bytes 4096 \
+		--group "$(id -gn)" --policy "$policy" >"$tmp/daemon.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 200); do
+		[ -S "$sock" ] && break
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "demo.sh: asymcached --policy $policy exited during start-up:" >&2
+			cat "$tmp/daemon.log" >&2
+			pid=
+			return 1
+		fi
+		sleep 0.05
+	done
+	if [ ! -S "$sock" ]; then
+		echo "demo.sh: no socket after 10 s" >&2
+		return 1
 	fi
-	sleep 0.05
+	echo
+	echo "=== policy $policy: asymcached pid $pid on $sock (host pool $pool_bytes, 4 KiB blocks)"
+
+	"$demo" --socket "$sock" --trace "$trace" --clients "$clients" \
+		--requests "$requests" --costs "$costs" --summary "$summary" \
+		"$@" || rc=$?
+
+	kill -TERM "$pid"
+	wait "$pid" || drc=$?
+	pid=
+	if [ "$drc" -ne 0 ]; then
+		echo "demo.sh: asymcached --policy $policy exited with status $drc; its log:" >&2
+		cat "$tmp/daemon.log" >&2
+		return 1
+	fi
+	echo "asymcached stopped cleanly"
+	return "$rc"
+}
+
+for p in $policies; do
+	run_policy "$p" "$@" || exit 1
 done
-[ -S "$sock" ] || { echo "demo.sh: no socket after 10 s" >&2; exit 1; }
-echo "asymcached pid $pid on $sock (host pool $pool_bytes, 4 KiB blocks)"
-
-rc=0
-"$demo" --socket "$sock" --trace "$trace" --clients "$clients" "$@" || rc=$?
-
-kill -TERM "$pid"
-drc=0
-wait "$pid" || drc=$?
-pid=
-if [ "$drc" -ne 0 ]; then
-	echo "demo.sh: asymcached exited with status $drc; its log:" >&2
-	cat "$tmp/daemon.log" >&2
-	exit 1
-fi
-echo "asymcached stopped cleanly"
-exit "$rc"
+"$demo" --compare "$summary"

@@ -354,14 +354,45 @@ struct ini_ctx {
  * per reader call and hands it to the handler before reading on, so
  * counting reader calls gives the line of every key.
  */
+static bool known_section(const char *name, size_t len)
+{
+	static const char *const sections[] = {
+		"daemon", "pool", "policy", "limits",
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strlen(sections[i]) == len &&
+		    strncmp(sections[i], name, len) == 0)
+			return true;
+	return false;
+}
+
 static char *cfg_ini_reader(char *str, int num, void *stream)
 {
 	struct ini_ctx *ctx = stream;
+	const char *p, *end;
 	char *r;
 
 	r = fgets(str, num, ctx->f);
-	if (r)
-		ctx->lineno++;
+	if (!r)
+		return r;
+	ctx->lineno++;
+	/*
+	 * inih reports no section header to the handler, so an unknown
+	 * section without keys would pass unnoticed: check headers here.
+	 */
+	for (p = str; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '[' && ctx->r == 0) {
+		end = strchr(p, ']');
+		if (end && !known_section(p + 1, (size_t)(end - p - 1))) {
+			snprintf(ctx->err, ctx->errlen,
+				 "%s:%d: [%.*s]: unknown section", ctx->path,
+				 ctx->lineno, (int)(end - p - 1), p + 1);
+			ctx->r = -EINVAL;
+		}
+	}
 	return r;
 }
 
@@ -377,17 +408,6 @@ static int cfg_ini_handler(void *user, const char *section, const char *name,
 	if (ctx->r < 0)
 		return 0;
 	snprintf(where, sizeof(where), "%s:%d", ctx->path, lineno);
-	if (!name) {
-		/* A section header: inih reports it with name == NULL. */
-		if (strcmp(section, "daemon") && strcmp(section, "pool") &&
-		    strcmp(section, "policy") && strcmp(section, "limits")) {
-			snprintf(ctx->err, ctx->errlen,
-				 "%s: [%s]: unknown section", where, section);
-			ctx->r = -EINVAL;
-			return 0;
-		}
-		return 1;
-	}
 	i = key_index(section, name);
 	if (i >= 0 && ctx->seen[i]) {
 		ctx->r = fail(ctx->err, ctx->errlen, -EINVAL, where, section,

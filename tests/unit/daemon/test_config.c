@@ -160,7 +160,9 @@ static const struct bad_case bad_cases[] = {
 	{ "[pool]\ncolour = red\n",
 	  "2: [pool] colour: unknown key" },
 	{ "[bogus]\nx = 1\n",
-	  "2: [bogus] x: unknown key" },
+	  "1: [bogus]: unknown section" },
+	{ "[pool]\nbytes = 1G\n\n  [empty-and-unknown]\n",
+	  "4: [empty-and-unknown]: unknown section" },
 	{ "[pool]\nbytes = 1G\nbytes = 2G\n",
 	  "3: [pool] bytes: set twice" },
 	{ "[pool]\nthis line is not ini\n",
@@ -257,4 +259,34 @@ Test(config, sizes)
 		if (cases[i].r == 0)
 			cr_assert_eq(v, cases[i].v, "'%s'", cases[i].s);
 	}
+}
+
+/* The config file packaging ships must parse and match the defaults. */
+Test(config, shipped_example_matches_the_defaults)
+{
+	struct daemon_config shipped, defaults;
+	char file[512], err[CFG_ERR_MAX];
+	const char *root = getenv("AC_SOURCE_ROOT");
+
+	if (!root)
+		cr_skip_test("AC_SOURCE_ROOT not set");
+	snprintf(file, sizeof(file), "%s/packaging/asymcached.conf", root);
+	if (access(file, R_OK) != 0)
+		cr_skip_test("packaging/asymcached.conf has not landed");
+	cfg_defaults(&shipped);
+	cr_assert_eq(cfg_load_file(&shipped, file, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(cfg_finish(&shipped, err, sizeof(err)), 0, "%s", err);
+	cfg_defaults(&defaults);
+	cr_assert_eq(cfg_finish(&defaults, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(shipped.socket_path, defaults.socket_path);
+	cr_assert_eq(shipped.socket_mode, defaults.socket_mode);
+	cr_assert_eq(shipped.log_level, defaults.log_level);
+	cr_assert_eq(shipped.backend, defaults.backend);
+	cr_assert_eq(shipped.pool_bytes, defaults.pool_bytes);
+	cr_assert_eq(shipped.block_bytes, defaults.block_bytes);
+	cr_assert_str_eq(shipped.group, defaults.group);
+	cr_assert_str_eq(shipped.policy, defaults.policy);
+	cr_assert_arr_eq(&shipped.limits, &defaults.limits,
+			 sizeof(shipped.limits));
 }

@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "policy-internal.h"
 #include "pq.h"
@@ -232,16 +233,16 @@ static void asym_destroy(struct ac_policy *p)
 static int asym_on_namespace(struct ac_policy *p, const struct ac_policy_ns *ns)
 {
 	struct asym *a = p->priv;
-	uint32_t known = a->ns.n;
-	uint8_t slot;
+	uint8_t slot = ns ? pns_slot(&a->ns, ns->ns_id) : 0;
+	struct pns old = a->ns.slot[slot];
 	int r;
 
 	r = pns_set(&a->ns, ns);
 	if (r < 0)
 		return r;
-	slot = pns_slot(&a->ns, ns->ns_id);
-	if (slot >= known)
-		return 0;	/* new: none of our blocks uses it yet */
+	/* New (slot 0 is the fallback, never set), or announced again as is. */
+	if (!slot || !memcmp(&old, &a->ns.slot[slot], sizeof(old)))
+		return 0;
 	/*
 	 * A changed cost model may lower priorities, which the lazy heap
 	 * must hear of at once; it also puts every block of the namespace

@@ -711,6 +711,16 @@ int daemon_start(struct daemon *d)
 	sigset_t mask;
 	int r;
 
+	/*
+	 * Block the signals the signalfd reads before the pool is created:
+	 * the CUDA runtime starts threads there, and a thread that inherits
+	 * them unblocked would take SIGTERM's default action.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
 	r = daemon_core_init(d);
 	if (r < 0)
 		return r;
@@ -727,11 +737,6 @@ int daemon_start(struct daemon *d)
 		d->ring = NULL;
 		goto out_core;
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (d->signal_fd < 0) {

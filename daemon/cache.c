@@ -325,8 +325,8 @@ static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
 	return 0;
 }
 
-int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
-		     const struct cache_commit_entry *e)
+static int commit_at(struct cache *c, struct cache_sess *s, uint32_t id,
+		     const struct cache_commit_entry *e, uint64_t now)
 {
 	struct blk *b;
 	uint32_t parent = AC_BLOCK_NONE;
@@ -358,7 +358,7 @@ int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
 	b->has_parent = e->has_parent;
 	b->parent_key = e->parent_key;
 	b->pins = 1;
-	b->atime = c->now_ns();
+	b->atime = now;
 	s->npins++;
 	c->ncached++;
 	c->npinned++;
@@ -374,6 +374,12 @@ int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
 	return 0;
 }
 
+int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
+		     const struct cache_commit_entry *e)
+{
+	return commit_at(c, s, id, e, c->now_ns());
+}
+
 int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id)
 {
 	if (id >= c->nblocks)
@@ -383,7 +389,12 @@ int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id)
 	return pin_add(c, s, id);
 }
 
-int cache_blk_unpin(struct cache *c, struct cache_sess *s, uint32_t id)
+/*
+ * @now is read once per request by the callers: a clock read per unpin
+ * (25 ns here) was a fifth of a 2,048-block Release.
+ */
+static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
+		    uint64_t now)
 {
 	struct blk *b;
 	int r;
@@ -399,9 +410,14 @@ int cache_blk_unpin(struct cache *c, struct cache_sess *s, uint32_t id)
 	s->npins--;
 	if (--b->pins == 0) {
 		c->npinned--;
-		pol_unpin(c, id, c->now_ns());
+		pol_unpin(c, id, now);
 	}
 	return 0;
+}
+
+int cache_blk_unpin(struct cache *c, struct cache_sess *s, uint32_t id)
+{
+	return unpin_at(c, s, id, c->now_ns());
 }
 
 int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
@@ -624,6 +640,7 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 		 uint32_t *ret_blocks, uint32_t *ret_deduped)
 {
 	uint32_t i, deduped = 0, existing;
+	uint64_t now;
 	int r = 0;
 
 	if (!ns_get(c, ns))
@@ -664,18 +681,19 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 	if (r < 0)
 		return r;
 
+	now = c->now_ns();
 	for (i = 0; i < n; i++) {
 		existing = index_find(&c->index, ns, &e[i].key);
 		if (existing != INDEX_NONE) {
 			/* Published meanwhile: keep theirs, free ours. */
-			c->blocks[existing].atime = c->now_ns();
+			c->blocks[existing].atime = now;
 			pin_add(c, s, existing);
 			cache_blk_abort(c, s, e[i].block);
 			c->ctr.aborts--;
 			ret_blocks[i] = existing;
 			deduped++;
 		} else {
-			cache_blk_commit(c, s, e[i].block, &e[i]);
+			commit_at(c, s, e[i].block, &e[i], now);
 			ret_blocks[i] = e[i].block;
 		}
 	}
@@ -688,6 +706,7 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
 		  uint32_t n, uint32_t *ret_released)
 {
+	uint64_t now;
 	uint32_t i;
 	int r = 0;
 
@@ -727,11 +746,12 @@ int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
 	if (r < 0)
 		return r;
 
+	now = c->now_ns();
 	for (i = 0; i < n; i++) {
 		if (c->blocks[ids[i]].state == BLK_WRITING)
 			cache_blk_abort(c, s, ids[i]);
 		else
-			cache_blk_unpin(c, s, ids[i]);
+			unpin_at(c, s, ids[i], now);
 	}
 	*ret_released = n;
 	return 0;

@@ -58,7 +58,18 @@ clients=${AC_DEMO_CLIENTS:-4}
 policies=${AC_DEMO_POLICIES:-${AC_DEMO_POLICY:-lru pensieve asym}}
 costs=${AC_DEMO_COSTS:-$repo/policy/costs/h200-llama-3-8b-measured.json}
 
-tmp=$(mktemp -d /tmp/asymcache-demo.XXXXXX)
+# Not mktemp: coreutils' mktemp leaks under valgrind --trace-children
+# (tests/integration/core/test_demo.c runs this script), and mkdir of a
+# name that exists fails, which is all the safety mktemp -d adds here.
+tmp=
+for _ in 1 2 3 4 5 6 7 8; do
+	t=${TMPDIR:-/tmp}/asymcache-demo.$$.$RANDOM
+	if mkdir -m 700 "$t" 2>/dev/null; then
+		tmp=$t
+		break
+	fi
+done
+[ -n "$tmp" ] || { echo "demo.sh: cannot make a temporary folder" >&2; exit 1; }
 sock=$tmp/asymcached.sock
 summary=$tmp/summary.txt
 pid=
@@ -73,7 +84,7 @@ trap cleanup EXIT
 
 # One policy: a fresh daemon, so no run inherits another's cache.
 run_policy() {
-	local policy=$1 rc=0 drc=0
+	local policy=$1 rc=0 drc=0 i
 
 	shift
 
@@ -82,7 +93,7 @@ run_policy() {
 		--pool-bytes "$pool_bytes" --block-bytes 4096 \
 		--group "$(id -gn)" --policy "$policy" >"$tmp/daemon.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 200); do
+	for ((i = 0; i < 200; i++)); do
 		[ -S "$sock" ] && break
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "demo.sh: asymcached --policy $policy exited during start-up:" >&2

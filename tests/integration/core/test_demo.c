@@ -16,6 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define MAX_ROWS	8
 
 struct row {
@@ -144,6 +150,7 @@ Test(demo, comparison_table_holds_its_invariants)
 {
 	struct demo_out o;
 	const char *names[] = { "lru", "pensieve", "asym" };
+	bool full = !RUNNING_ON_VALGRIND;
 	double best = -1;
 
 	if (!built())
@@ -153,8 +160,12 @@ Test(demo, comparison_table_holds_its_invariants)
 	 * of pool: about a second per policy here, every policy evicts, and
 	 * pensieve leaves holes (30-ish runs in every run seen; 150 requests
 	 * on 8 MiB gave none, which would leave the hole branch untested).
+	 * Under valgrind --trace-children the daemon and the clients run
+	 * ~20x slower: 300 requests on 16 MiB still evict, but too little
+	 * comes back for pensieve to leave holes reliably.
 	 */
-	run_demo("AC_DEMO_REQUESTS=1500 AC_DEMO_POOL_BYTES=128M AC_DEMO_CLIENTS=3",
+	run_demo(full ? "AC_DEMO_REQUESTS=1500 AC_DEMO_POOL_BYTES=128M AC_DEMO_CLIENTS=3" :
+		 "AC_DEMO_REQUESTS=300 AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=3",
 		 "", &o);
 	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "demo.sh failed (status 0x%x)", o.status);
@@ -171,7 +182,9 @@ Test(demo, comparison_table_holds_its_invariants)
 			best = r->hit_pct;
 	}
 	/* The condition the demo exists to show (docs/demo.md). */
-	cr_expect_gt(find(&o, "pensieve")->holes, 0, "pensieve left no holes");
+	if (full)
+		cr_expect_gt(find(&o, "pensieve")->holes, 0,
+			     "pensieve left no holes");
 	/* The "best" cell names exactly the rows with the top hit rate. */
 	for (int i = 0; i < 3; i++) {
 		const struct row *r = find(&o, names[i]);

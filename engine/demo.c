@@ -846,6 +846,20 @@ static void usage(FILE *f)
 		"  -C, --compare FILE       print the policy comparison of a summary file\n");
 }
 
+/* A whole decimal number or -EINVAL: "abc" and "-1" must not become 0/huge. */
+static int opt_uint(const char *name, const char *arg, unsigned *ret)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) < 0 || v > UINT32_MAX) {
+		fprintf(stderr, "asymcache-demo: --%s wants a non-negative"
+			" integer, not '%s'\n", name, arg);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -863,7 +877,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{}
 	};
 	const char *compare = NULL;
-	int c;
+	int c, r = 0;
 
 	*o = (struct opts){ .clients = 4, .requests = 200, .max_tokens = 16384,
 			    .block_tokens = 16, .interval = 0.25,
@@ -873,10 +887,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 's': o->socket = optarg; break;
 		case 't': o->trace = optarg; break;
-		case 'n': o->clients = strtoul(optarg, NULL, 10); break;
-		case 'r': o->requests = strtoul(optarg, NULL, 10); break;
-		case 'm': o->max_tokens = strtoul(optarg, NULL, 10); break;
-		case 'b': o->block_tokens = strtoul(optarg, NULL, 10); break;
+		case 'n': r = opt_uint("clients", optarg, &o->clients); break;
+		case 'r': r = opt_uint("requests", optarg, &o->requests); break;
+		case 'm': r = opt_uint("max-tokens", optarg, &o->max_tokens); break;
+		case 'b': r = opt_uint("block-tokens", optarg, &o->block_tokens); break;
 		case 'i': o->interval = strtod(optarg, NULL); break;
 		case 'c': o->costs = optarg; break;
 		case 'S': o->summary = optarg; break;
@@ -884,6 +898,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
+		if (r < 0)
+			return r;
 	}
 	if (compare) {
 		if (optind < argc || o->socket) {
@@ -903,9 +919,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	}
 	if (o->clients < 1 || o->clients > MAX_CLIENTS || o->requests < 1 ||
-	    o->max_tokens < 16 || o->interval <= 0 ||
+	    o->max_tokens < 16 || !(o->interval > 0) || o->block_tokens < 1 ||
 	    o->max_tokens / o->block_tokens > MAX_KEYS) {
 		fprintf(stderr, "asymcache-demo: clients 1..%d, requests >= 1,"
+			" max-tokens >= 16, block-tokens >= 1, interval > 0,"
 			" max-tokens/block-tokens <= %d\n", MAX_CLIENTS, MAX_KEYS);
 		return -EINVAL;
 	}

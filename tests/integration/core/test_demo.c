@@ -334,3 +334,39 @@ Test(demo, compare_rejects_bad_summaries)
 		cr_expect_eq(compare(buf, out, sizeof(out)), 1, "%s", out);
 	}
 }
+
+Test(demo, bad_options_are_refused_before_any_work)
+{
+	static const char *const bad[] = {
+		"--block-tokens 0",	/* was a division by zero */
+		"--clients abc", "--clients 0", "--clients 65",
+		"--requests -1", "--interval nan", "--max-tokens 8",
+		"--block-tokens 7",	/* not a block size the keys accept */
+		"--bogus", "--compare /dev/null",	/* with --socket */
+		"extra-argument",
+	};
+	char cmd[1024], out[4096];
+
+	if (!built())
+		cr_skip_test("asymcache-demo not built");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *p;
+		size_t n;
+		int st;
+
+		/* The socket does not exist: a run that got that far fails
+		 * with status 1, so status 2 means the options stopped it. */
+		snprintf(cmd, sizeof(cmd), "%s/engine/asymcache-demo --socket"
+			 " /nonexistent/sock %s 2>&1", root("AC_BUILD_ROOT"),
+			 bad[i]);
+		p = popen(cmd, "r");
+		cr_assert_not_null(p);
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = '\0';
+		st = pclose(p);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2,
+			  "'%s': status 0x%x: %s", bad[i], st, out);
+		cr_expect_not_null(strstr(out, "asymcache-demo"),
+				   "'%s': no message", bad[i]);
+	}
+}

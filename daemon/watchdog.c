@@ -16,7 +16,7 @@
 
 static int on_watchdog(struct loop_timer *t, void *userdata)
 {
-	sd_notify(0, "WATCHDOG=1");
+	daemon_notify("WATCHDOG=1");
 	return 0;
 }
 
@@ -36,6 +36,6 @@ int watchdog_start(struct daemon *d)
 	if (r < 0)
 		return log_error_errno(r, "cannot arm the watchdog timer: %m");
 	log_info("watchdog: pinging every %llu ms", (unsigned long long)usec / 2000);
-	sd_notify(0, "WATCHDOG=1");
+	daemon_notify("WATCHDOG=1");
 	return 0;
 }

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +68,13 @@ struct shared {
 	struct counters total;
 	struct counters per[MAX_CLIENTS];
 	char errmsg[256];
+	/*
+	 * --lockstep: the index of the request whose turn it is, a futex
+	 * shared by the processes; abort releases the waiters when a client
+	 * dies, so one failure cannot hang the others.
+	 */
+	_Atomic uint32_t turn;
+	_Atomic uint32_t abort;
 };
 
 struct opts {
@@ -77,6 +87,7 @@ struct opts {
 	unsigned max_tokens;
 	unsigned block_tokens;
 	double interval;
+	bool lockstep;
 };
 
 static const struct ac_ns_layout demo_layout_base = {
@@ -255,6 +266,40 @@ struct worker {
 	struct ac_commit_entry *ents;
 	size_t npins;
 };
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
+		  const struct timespec *ts)
+{
+	/* Not FUTEX_PRIVATE: the word is in a MAP_SHARED mapping. */
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+static void turn_set(uint32_t next)
+{
+	atomic_store(&S->turn, next);
+	futex(&S->turn, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+static void turn_abort(void)
+{
+	atomic_store(&S->abort, 1);
+	futex(&S->turn, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* Wait until request @i is next; -ECANCELED once anyone has failed. */
+static int turn_wait(uint32_t i)
+{
+	/* The timeout only bounds how late an abort is noticed. */
+	const struct timespec ts = { 0, 100 * 1000 * 1000 };
+	uint32_t t;
+
+	while ((t = atomic_load(&S->turn)) != i) {
+		if (atomic_load(&S->abort))
+			return -ECANCELED;
+		futex(&S->turn, FUTEX_WAIT, t, &ts);
+	}
+	return 0;
+}
 
 static void note_error(struct worker *w, const char *what, int r)
 {
@@ -443,11 +488,15 @@ static int worker_main(const struct opts *o, unsigned idx,
 		goto out;
 	}
 	for (unsigned i = idx; i < nreq; i += o->clients) {
+		if (o->lockstep && turn_wait(i) < 0)
+			break;	/* someone else failed and said why */
 		r = run_request(&w, &reqs[i], o->max_tokens);
 		if (r < 0) {
 			note_error(&w, "request", r);
 			break;
 		}
+		if (o->lockstep)
+			turn_set(i + 1);
 	}
 out:
 	free(w.tokens);
@@ -540,7 +589,7 @@ static void final_table(const struct opts *o, struct ac_client *mon,
  */
 struct summary {
 	char policy[32];
-	uint64_t requests, clients, block_tokens, blocks, hits, hole_blocks,
+	uint64_t requests, clients, lockstep, block_tokens, blocks, hits, hole_blocks,
 		 hole_runs, tail_blocks, prefix_blocks, msa_ns, prefix_ns,
 		 evictions, dedups, corrupt, enospc, errors, ms;
 	char costs[sizeof(cost_desc)];
@@ -551,7 +600,8 @@ static const struct {
 	const char *name;
 	size_t off;
 } sum_fields[] = {
-	SUM_FIELD(requests), SUM_FIELD(clients), SUM_FIELD(block_tokens),
+	SUM_FIELD(requests), SUM_FIELD(clients), SUM_FIELD(lockstep),
+	SUM_FIELD(block_tokens),
 	SUM_FIELD(blocks), SUM_FIELD(hits), SUM_FIELD(hole_blocks),
 	SUM_FIELD(hole_runs), SUM_FIELD(tail_blocks), SUM_FIELD(prefix_blocks),
 	SUM_FIELD(msa_ns), SUM_FIELD(prefix_ns), SUM_FIELD(evictions),
@@ -569,7 +619,8 @@ static int write_summary(const struct opts *o, const struct ac_stats *st,
 
 	if (!f)
 		return -errno;
-	fprintf(f, "policy=%s requests=%" PRIu64 " clients=%u block_tokens=%u"
+	fprintf(f, "policy=%s requests=%" PRIu64 " clients=%u lockstep=%d"
+		" block_tokens=%u"
 		" blocks=%" PRIu64 " hits=%" PRIu64 " hole_blocks=%" PRIu64
 		" hole_runs=%" PRIu64 " tail_blocks=%" PRIu64
 		" prefix_blocks=%" PRIu64 " msa_ns=%" PRIu64
@@ -577,7 +628,7 @@ static int write_summary(const struct opts *o, const struct ac_stats *st,
 		" corrupt=%" PRIu64 " enospc=%" PRIu64 " errors=%" PRIu64
 		" ms=%.0f costs=%s\n",
 		st->policy[0] ? st->policy : "unknown",
-		(uint64_t)c->requests, o->clients, o->block_tokens,
+		(uint64_t)c->requests, o->clients, o->lockstep, o->block_tokens,
 		(uint64_t)c->prompt_blocks, (uint64_t)c->hit_blocks,
 		(uint64_t)c->hole_blocks, (uint64_t)c->hole_runs,
 		(uint64_t)c->tail_blocks, (uint64_t)c->prefix_blocks,
@@ -672,7 +723,8 @@ static int parse_summary(char *line, struct summary *ret, const char **why)
 	if (sm.hits + sm.hole_blocks + sm.tail_blocks != sm.blocks ||
 	    sm.prefix_blocks > sm.blocks ||
 	    sm.hole_blocks + sm.tail_blocks > sm.prefix_blocks ||
-	    sm.hole_runs > sm.hole_blocks || !sm.block_tokens) {
+	    sm.hole_runs > sm.hole_blocks || !sm.block_tokens ||
+	    sm.lockstep > 1) {
 		*why = "counts that do not add up";
 		return -EINVAL;
 	}
@@ -766,8 +818,10 @@ static int compare_main(const char *path)
 		best_of(sm, n, v[c], higher[c], best[c], sizeof(best[c]));
 
 	printf("\n== policy comparison: %" PRIu64 " requests, %" PRIu64
-	       " clients, %" PRIu64 "-token blocks, same pool, fresh daemon per policy ==\n\n",
-	       sm[0].requests, sm[0].clients, sm[0].block_tokens);
+	       " clients%s, %" PRIu64 "-token blocks, same pool, fresh daemon per policy ==\n\n",
+	       sm[0].requests, sm[0].clients,
+	       sm[0].lockstep ? " in lockstep" : " free-running",
+	       sm[0].block_tokens);
 	printf("| policy   | hit rate | hole blocks | hole runs | tail blocks |"
 	       " MSA tokens | prefix-only tokens | MSA est. s | prefix-only est. s |"
 	       " MSA saves | evictions | dedups | corrupt |\n");
@@ -803,8 +857,12 @@ static int compare_main(const char *path)
 	       " all requests, from the cost model (linear + attention at each"
 	       " segment's position + per-segment overhead): %s.\n", sm[0].costs);
 	printf("best: highest hit rate, fewest tokens/seconds/evictions/corrupt"
-	       " ('=' joins ties; '-' = no better direction). Numbers move a"
-	       " little between runs: the client processes interleave differently.\n");
+	       " ('=' joins ties; '-' = no better direction). %s\n",
+	       sm[0].lockstep ?
+	       "Lockstep: requests reach the pool in trace order; only the"
+	       " daemon's wall-clock reads (pensieve's idle times) still vary." :
+	       "Free-running: the clients interleave differently on every run,"
+	       " so the numbers move between runs.");
 	for (size_t i = 0; i < n; i++) {
 		if (sm[i].errors || sm[i].enospc)
 			printf("note: %s had %" PRIu64 " errors and %" PRIu64
@@ -813,6 +871,7 @@ static int compare_main(const char *path)
 		if (strcmp(sm[i].costs, sm[0].costs) ||
 		    sm[i].requests != sm[0].requests ||
 		    sm[i].block_tokens != sm[0].block_tokens ||
+		    sm[i].lockstep != sm[0].lockstep ||
 		    sm[i].clients != sm[0].clients)
 			printf("WARNING: %s ran a different workload or cost model"
 			       " than %s; its row does not compare\n",
@@ -839,6 +898,8 @@ static void usage(FILE *f)
 		"  -m, --max-tokens N       cap prompts at N tokens (default 16384)\n"
 		"  -b, --block-tokens N     tokens per KV block (default 16)\n"
 		"  -i, --interval SECS      progress line period (default 0.25)\n"
+		"  -l, --lockstep           clients take the requests strictly in trace\n"
+		"                           order, so runs repeat (default: free-running)\n"
 		"  -c, --costs FILE         cost model JSON for the recompute estimates\n"
 		"                           (default " AC_DEMO_COSTS ";\n"
 		"                           the built-in H200 model when unreadable)\n"
@@ -870,6 +931,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "max-tokens", required_argument, NULL, 'm' },
 		{ "block-tokens", required_argument, NULL, 'b' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "lockstep", no_argument, NULL, 'l' },
 		{ "costs", required_argument, NULL, 'c' },
 		{ "summary", required_argument, NULL, 'S' },
 		{ "compare", required_argument, NULL, 'C' },
@@ -883,7 +945,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			    .block_tokens = 16, .interval = 0.25,
 			    .costs = AC_DEMO_COSTS,
 			    .trace = "../shared/traces/conversation_trace.jsonl" };
-	while ((c = getopt_long(argc, argv, "s:t:n:r:m:b:i:c:S:C:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:t:n:r:m:b:i:lc:S:C:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's': o->socket = optarg; break;
 		case 't': o->trace = optarg; break;
@@ -892,6 +954,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'm': r = opt_uint("max-tokens", optarg, &o->max_tokens); break;
 		case 'b': r = opt_uint("block-tokens", optarg, &o->block_tokens); break;
 		case 'i': o->interval = strtod(optarg, NULL); break;
+		case 'l': o->lockstep = true; break;
 		case 'c': o->costs = optarg; break;
 		case 'S': o->summary = optarg; break;
 		case 'C': compare = optarg; break;
@@ -994,8 +1057,9 @@ int main(int argc, char **argv)
 			ac_strerror(r));
 		return 1;
 	}
-	printf("%u clients, %u-token blocks of %lu bytes, prompts capped at %u tokens\n",
-	       o.clients, o.block_tokens,
+	printf("%u clients%s, %u-token blocks of %lu bytes, prompts capped at %u tokens\n",
+	       o.clients, o.lockstep ? " in lockstep (trace order)" : "",
+	       o.block_tokens,
 	       (unsigned long)ac_ns_bytes_per_block(&demo_layout), o.max_tokens);
 
 	t0 = now_s();
@@ -1008,7 +1072,10 @@ int main(int argc, char **argv)
 		}
 		if (pids[i] == 0) {
 			/* The monitor's session belongs to the parent. */
-			_exit(worker_main(&o, i, reqs, nreq));
+			r = worker_main(&o, i, reqs, nreq);
+			if (r)
+				turn_abort();
+			_exit(r);
 		}
 	}
 	running = o.clients;
@@ -1019,8 +1086,11 @@ int main(int argc, char **argv)
 
 		while (running && (p = waitpid(-1, &st, WNOHANG)) > 0) {
 			running--;
-			if (!WIFEXITED(st) || WEXITSTATUS(st))
+			if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+				/* A crash cannot abort for itself. */
+				turn_abort();
 				failed++;
+			}
 		}
 		progress(mon, t0, nreq);
 		while (running && now_s() < next)

@@ -16,6 +16,9 @@
 #   AC_DEMO_POOL_BYTES  pool size (K/M/G suffix)
 #   AC_DEMO_CLIENTS     client processes sharing the pool
 #   AC_DEMO_COSTS       cost model for the recompute estimates
+#   AC_DEMO_LOCKSTEP    1 (default): the clients take the requests in trace
+#                       order, so a rerun gives the same table (pensieve
+#                       aside, which reads the clock); 0: free-running
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,12 +52,17 @@ fi
 #   7-9% hits with few holes; from 1 GiB on lru and asym tie;
 # - 4 client processes: twice the cores, so requests interleave in the
 #   pool as they would from several engines;
-# - 16-token blocks (asymcache-demo's default, vLLM's and the cost file's).
+# - 16-token blocks (asymcache-demo's default, vLLM's and the cost file's);
+# - lockstep: free-running clients interleave differently on every run and
+#   the policies' hit rates then swap places from run to run (they differ by
+#   less than that noise); in trace order lru and asym repeat exactly.
 # About 20 s for all three policies here; only pensieve makes holes in
 # numbers (it evicts a chain's cheap leading blocks first).
 requests=${AC_DEMO_REQUESTS:-3000}
 pool_bytes=${AC_DEMO_POOL_BYTES:-512M}
 clients=${AC_DEMO_CLIENTS:-4}
+lockstep=()
+[ "${AC_DEMO_LOCKSTEP:-1}" = 1 ] && lockstep=(--lockstep)
 policies=${AC_DEMO_POLICIES:-${AC_DEMO_POLICY:-lru pensieve asym}}
 costs=${AC_DEMO_COSTS:-$repo/policy/costs/h200-llama-3-8b-measured.json}
 
@@ -112,7 +120,7 @@ run_policy() {
 
 	"$demo" --socket "$sock" --trace "$trace" --clients "$clients" \
 		--requests "$requests" --costs "$costs" --summary "$summary" \
-		"$@" || rc=$?
+		"${lockstep[@]}" "$@" || rc=$?
 
 	kill -TERM "$pid"
 	wait "$pid" || drc=$?

@@ -206,7 +206,9 @@ Test(demo, missing_trace_and_costs_fall_back_with_a_message)
 
 	if (!built())
 		cr_skip_test("asymcache-demo or asymcached not built");
+	/* Free-running here, so that mode runs in the suite too. */
 	run_demo("AC_TRACE=/nonexistent/trace.jsonl AC_DEMO_POLICIES=pensieve"
+		 " AC_DEMO_LOCKSTEP=0"
 		 " AC_DEMO_COSTS=/nonexistent/costs.json AC_DEMO_REQUESTS=120"
 		 " AC_DEMO_POOL_BYTES=4M AC_DEMO_CLIENTS=2", "", &o);
 	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
@@ -221,14 +223,37 @@ Test(demo, missing_trace_and_costs_fall_back_with_a_message)
 	cr_expect_gt(o.rows[0].hit_pct, 0);
 }
 
+Test(demo, lockstep_runs_repeat_exactly)
+{
+	struct demo_out o;
+
+	if (!built())
+		cr_skip_test("asymcache-demo or asymcached not built");
+	/*
+	 * Two fresh daemons, same policy, four clients in lockstep: lru and
+	 * asym order by release sequence, not by wall time, so every count
+	 * must repeat. (pensieve divides by idle time and may not.)
+	 */
+	run_demo("AC_DEMO_POLICIES='asym asym' AC_DEMO_REQUESTS=400"
+		 " AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=4", "", &o);
+	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
+		  "demo.sh failed (status 0x%x)", o.status);
+	cr_assert_eq(o.nrows, 2);
+	cr_expect_gt(o.rows[0].evictions, 0);
+	cr_expect_eq(memcmp(&o.rows[0], &o.rows[1], sizeof(o.rows[0])), 0,
+		     "asym in lockstep: %.2f%% / %lu evictions vs %.2f%% / %lu",
+		     o.rows[0].hit_pct, o.rows[0].evictions, o.rows[1].hit_pct,
+		     o.rows[1].evictions);
+}
+
 /* ---- --compare on hand-written summary files ---------------------------- */
 
 static const char good[] =
-	"policy=lru requests=10 clients=2 block_tokens=16 blocks=100 hits=40"
+	"policy=lru requests=10 clients=2 lockstep=0 block_tokens=16 blocks=100 hits=40"
 	" hole_blocks=10 hole_runs=2 tail_blocks=50 prefix_blocks=70"
 	" msa_ns=2000000000 prefix_ns=2500000000 evictions=5 dedups=1"
 	" corrupt=0 enospc=0 errors=0 ms=12 costs=test model (X, y)\n"
-	"policy=asym requests=10 clients=2 block_tokens=16 blocks=100 hits=45"
+	"policy=asym requests=10 clients=2 lockstep=0 block_tokens=16 blocks=100 hits=45"
 	" hole_blocks=0 hole_runs=0 tail_blocks=55 prefix_blocks=55"
 	" msa_ns=2100000000 prefix_ns=2100000000 evictions=4 dedups=0"
 	" corrupt=0 enospc=0 errors=0 ms=11 costs=test model (X, y)\n";
@@ -294,22 +319,22 @@ Test(demo, compare_rejects_bad_summaries)
 		"garbage\n",
 		"policy=lru requests=10\n",		/* fields missing */
 		/* counts that do not tile the prompts (hits 41) */
-		"policy=lru requests=10 clients=2 block_tokens=16 blocks=100"
+		"policy=lru requests=10 clients=2 lockstep=0 block_tokens=16 blocks=100"
 		" hits=41 hole_blocks=10 hole_runs=2 tail_blocks=50"
 		" prefix_blocks=70 msa_ns=1 prefix_ns=2 evictions=5 dedups=1"
 		" corrupt=0 enospc=0 errors=0 ms=12 costs=x\n",
 		/* MSA recomputing more blocks than prefix-only */
-		"policy=lru requests=10 clients=2 block_tokens=16 blocks=100"
+		"policy=lru requests=10 clients=2 lockstep=0 block_tokens=16 blocks=100"
 		" hits=40 hole_blocks=10 hole_runs=2 tail_blocks=50"
 		" prefix_blocks=59 msa_ns=1 prefix_ns=2 evictions=5 dedups=1"
 		" corrupt=0 enospc=0 errors=0 ms=12 costs=x\n",
 		/* a negative count */
-		"policy=lru requests=-10 clients=2 block_tokens=16 blocks=100"
+		"policy=lru requests=-10 clients=2 lockstep=0 block_tokens=16 blocks=100"
 		" hits=40 hole_blocks=10 hole_runs=2 tail_blocks=50"
 		" prefix_blocks=70 msa_ns=1 prefix_ns=2 evictions=5 dedups=1"
 		" corrupt=0 enospc=0 errors=0 ms=12 costs=x\n",
 		/* an unknown field */
-		"policy=lru requests=10 clients=2 block_tokens=16 blocks=100"
+		"policy=lru requests=10 clients=2 lockstep=0 block_tokens=16 blocks=100"
 		" hits=40 hole_blocks=10 hole_runs=2 tail_blocks=50"
 		" prefix_blocks=70 msa_ns=1 prefix_ns=2 evictions=5 dedups=1"
 		" corrupt=0 enospc=0 errors=0 ms=12 bogus=1 costs=x\n",

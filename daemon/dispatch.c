@@ -155,9 +155,10 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 				   SESSION_NAME_MAX);
 	snprintf(s->name, sizeof(s->name), "%s", h->client_name);
 	s->hello_done = true;
-	log_info("session %llu: hello from '%s' (pid %d uid %u)",
-		 (unsigned long long)s->id, s->name, (int)s->pid,
-		 (unsigned int)s->uid);
+	log_session(LOG_INFO, s->id, s->pid,
+		    "session %llu: hello from '%s' (pid %d uid %u)",
+		    (unsigned long long)s->id, s->name, (int)s->pid,
+		    (unsigned int)s->uid);
 
 	fill_pool_info(d, &pi);
 	hr.protocol_version = PROTOCOL_VERSION;

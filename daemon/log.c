@@ -1,12 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static int log_max_level = LOG_INFO;
+static bool log_to_journal;
+
+void log_open(void)
+{
+	unsigned long long dev, ino;
+	const char *e = getenv("JOURNAL_STREAM");
+	struct stat st;
+
+	/*
+	 * Only when fd 2 is still the stream systemd connected: a daemon
+	 * started by hand from a journal-attached shell inherits the
+	 * variable with a different stderr.
+	 */
+	log_to_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
+			 fstat(2, &st) == 0 && st.st_dev == dev &&
+			 st.st_ino == ino;
+}
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg",
@@ -96,4 +116,25 @@ int log_errno_internal(int level, int err, const char *fmt, ...)
 	va_end(ap);
 	errno = saved;
 	return err;
+}
+
+void log_session_internal(int level, uint64_t session, pid_t pid,
+			  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (log_to_journal &&
+	    sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level,
+			    "SYSLOG_IDENTIFIER=asymcached",
+			    "ASYMCACHE_SESSION=%llu",
+			    (unsigned long long)session,
+			    "ASYMCACHE_CLIENT_PID=%d", (int)pid, NULL) >= 0)
+		return;
+	log_internal(level, "%s", msg);
 }

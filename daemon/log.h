@@ -9,6 +9,8 @@
 #define AC_DAEMON_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
 #include <syslog.h>
 
 void log_set_max_level(int level);
@@ -25,6 +27,22 @@ void log_internal(int level, const char *fmt, ...)
  */
 int log_errno_internal(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A message about one client session. When stderr is the journal (systemd
+ * sets JOURNAL_STREAM to its device:inode), it is sent with sd-journal and
+ * carries ASYMCACHE_SESSION= and ASYMCACHE_CLIENT_PID= fields, so
+ * `journalctl ASYMCACHE_SESSION=12` shows one client's story; elsewhere it
+ * is the same "<N>" line as log_internal().
+ */
+void log_session_internal(int level, uint64_t session, pid_t pid,
+			  const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Re-reads JOURNAL_STREAM and stderr; the daemon calls it once at start. */
+void log_open(void);
+
+#define log_session(level, sid, pid, ...) \
+	log_session_internal((level), (sid), (pid), __VA_ARGS__)
 
 #define log_debug(...)	log_internal(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)	log_internal(LOG_INFO, __VA_ARGS__)

@@ -321,9 +321,10 @@ static void session_maybe_free(struct session *s)
 {
 	if (!s->closing || s->recv_armed || s->send_armed)
 		return;
-	log_debug("session %llu ('%s', pid %d) closed: %u pins and %u WRITING blocks released",
-		  (unsigned long long)s->id, s->name, (int)s->pid,
-		  s->cs.npins, s->cs.nwriting);
+	log_session(LOG_DEBUG, s->id, s->pid,
+		    "session %llu ('%s', pid %d) closed: %u pins and %u WRITING blocks released",
+		    (unsigned long long)s->id, s->name, (int)s->pid,
+		    s->cs.npins, s->cs.nwriting);
 	session_free(s);
 }
 
@@ -405,10 +406,11 @@ static void recv_complete(struct session *s, int res)
 							 (size_t)res,
 			    (size_t)res > s->rbuf_size);
 	if (r < 0) {
-		log_info("session %llu ('%s', pid %d): %s: closing",
-			 (unsigned long long)s->id, s->name, (int)s->pid,
-			 r == -EBADMSG ? "unparsable packet" :
-					 "cannot build the answer");
+		log_session(LOG_INFO, s->id, s->pid,
+			    "session %llu ('%s', pid %d): %s: closing",
+			    (unsigned long long)s->id, s->name, (int)s->pid,
+			    r == -EBADMSG ? "unparsable packet" :
+					    "cannot build the answer");
 		session_close(s);
 		return;
 	}
@@ -494,15 +496,17 @@ static void accept_complete(struct daemon *d, int res)
 	}
 	if (!s->allowed) {
 		d->ctr.sessions_refused++;
-		log_notice("session %llu: pid %d uid %u is not in group '%s': its hello will be refused",
-			   (unsigned long long)s->id, (int)cred.pid,
-			   (unsigned int)cred.uid, d->cfg.group);
+		log_session(LOG_NOTICE, s->id, cred.pid,
+			    "session %llu: pid %d uid %u is not in group '%s': its hello will be refused",
+			    (unsigned long long)s->id, (int)cred.pid,
+			    (unsigned int)cred.uid, d->cfg.group);
 	} else {
 		d->ctr.sessions_accepted++;
 	}
-	log_debug("session %llu: pid %d uid %u gid %u connected",
-		  (unsigned long long)s->id, (int)cred.pid,
-		  (unsigned int)cred.uid, (unsigned int)cred.gid);
+	log_session(LOG_DEBUG, s->id, cred.pid,
+		    "session %llu: pid %d uid %u gid %u connected",
+		    (unsigned long long)s->id, (int)cred.pid,
+		    (unsigned int)cred.uid, (unsigned int)cred.gid);
 	session_arm_recv(s);
 	arm_accept(d);
 }

@@ -19,6 +19,7 @@ static int run(int argc, char **argv)
 	sigset_t sigs;
 	int r;
 
+	log_open();
 	r = cfg_from_cmdline(&d.cfg, argc, argv, &action, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s", err);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Structured session logging: with stderr being "the journal" (JOURNAL_STREAM
+ * naming fd 2's device:inode), session messages reach the journal socket with
+ * ASYMCACHE_SESSION= and ASYMCACHE_CLIENT_PID= fields. The journal is faked:
+ * a private mount namespace gets its own tmpfs on /run, where the test binds
+ * /run/systemd/journal/socket and reads the native protocol datagrams that
+ * sd_journal_send() writes. Needs CAP_SYS_ADMIN; skips without it.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static int fake_journal(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0)
+		return -errno;
+	if (mkdir("/run/systemd", 0755) < 0 ||
+	    mkdir("/run/systemd/journal", 0755) < 0)
+		return -errno;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(sa.sun_path, "/run/systemd/journal/socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return fd;
+}
+
+static pid_t start_daemon(const char *dir, const char *sock, bool journal)
+{
+	char log[160], env[64];
+	struct stat st;
+	pid_t pid;
+	int logfd;
+
+	snprintf(log, sizeof(log), "%s/daemon.log", dir);
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(logfd, 0);
+	cr_assert_eq(fstat(logfd, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu",
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(logfd, 2);
+		if (journal)
+			setenv("JOURNAL_STREAM", env, 1);
+		else	/* a journal stream that is not our stderr */
+			setenv("JOURNAL_STREAM", "1:1", 1);
+		execl(harness_daemon_path(), "asymcached", "--foreground",
+		      "-c", "/dev/null", "--socket", sock, "--backend", "host",
+		      "--group", "", "--pool-bytes", "4M", "--block-bytes",
+		      "64K", "--log-level", "debug", (char *)NULL);
+		_exit(127);
+	}
+	close(logfd);
+	for (int i = 0; i < 500; i++) {
+		int fd = hc_connect(sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return pid;
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("daemon did not start");
+	return -1;
+}
+
+/* Reads every queued datagram into @buf, NUL-separated; returns bytes. */
+static size_t drain(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (int tries = 0; tries < 100; tries++) {
+		ssize_t r = recv(fd, buf + n, size - n - 1, 0);
+
+		if (r > 0) {
+			n += (size_t)r;
+			buf[n++] = '\0';
+			tries = 0;
+			continue;
+		}
+		usleep(10000);
+	}
+	return n;
+}
+
+static bool has_record(const char *buf, size_t n, const char *needle1,
+		       const char *needle2)
+{
+	for (size_t off = 0; off < n; off += strlen(buf + off) + 1)
+		if (strstr(buf + off, needle1) && strstr(buf + off, needle2))
+			return true;
+	return false;
+}
+
+static void run_case(bool journal)
+{
+	char dir[] = "/tmp/acd-journal-XXXXXX", sock[128], want[64],
+	     pidf[64];
+	static char buf[1 << 16];
+	int jfd, cfd, st;
+	size_t n;
+	pid_t d;
+
+	jfd = fake_journal();
+	if (jfd == -EPERM)
+		cr_skip_test("no CAP_SYS_ADMIN for a private mount namespace");
+	cr_assert_geq(jfd, 0, "fake journal: %s", strerror(-jfd));
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	d = start_daemon(dir, sock, journal);
+
+	cfd = hc_connect(sock);
+	cr_assert_geq(cfd, 0);
+	cr_assert_eq(hc_hello(cfd, "journal-test"), 0);
+	close(cfd);
+	usleep(100000);
+	kill(d, SIGTERM);
+	cr_assert_eq(waitpid(d, &st, 0), d);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	n = drain(jfd, buf, sizeof(buf));
+	/* the first accepted session of a fresh daemon is number 2: the
+	 * start-up probe above took number 1 */
+	snprintf(want, sizeof(want), "ASYMCACHE_SESSION=2\n");
+	snprintf(pidf, sizeof(pidf), "ASYMCACHE_CLIENT_PID=%d\n", getpid());
+	if (journal) {
+		cr_assert(has_record(buf, n, "hello from 'journal-test'", want),
+			  "no journal record of the hello with %s", want);
+		cr_assert(has_record(buf, n, "hello from 'journal-test'", pidf),
+			  "the hello record lacks %s", pidf);
+		cr_assert(has_record(buf, n, "PRIORITY=6\n", "hello from"),
+			  "hello is not logged at info level");
+		cr_assert(has_record(buf, n, "closed:", want),
+			  "no journal record of the close");
+	} else {
+		cr_assert_eq(n, 0, "stderr is not the journal, yet %zu bytes went there", n);
+	}
+	close(jfd);
+	{
+		char cmd[200];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		cr_assert_eq(system(cmd), 0);
+	}
+}
+
+Test(journal, session_messages_carry_structured_fields, .timeout = 60)
+{
+	run_case(true);
+}
+
+Test(journal, stale_journal_stream_falls_back_to_stderr, .timeout = 60)
+{
+	run_case(false);
+}

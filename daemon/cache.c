@@ -59,13 +59,21 @@ static void pol_remove(struct cache *c, uint32_t id)
 		c->policy->ops->on_remove(c->policy, id);
 }
 
-static int pol_namespace(struct ac_policy *p, const struct cache_ns *ns)
+/*
+ * The cost model is per (GPU, model) and the policy already scales it per
+ * block by the namespace's own block_tokens (pns_block_cost), which is
+ * the only layout term recompute time depends on that a namespace
+ * announces: cost_model.h has no call to rescale coefficients to another
+ * model's shape, so the daemon's one model applies to every namespace.
+ */
+static int pol_namespace(const struct cache *c, struct ac_policy *p,
+			 const struct cache_ns *ns)
 {
 	struct ac_policy_ns pn = {
 		.ns_id = ns->id,
 		.block_tokens = ns->layout.block_tokens,
 		.bytes_per_block = ns->bytes_per_block,
-		.cost = NULL,
+		.cost = c->cost,
 	};
 
 	if (!p->ops->on_namespace)
@@ -524,7 +532,7 @@ int cache_register_ns(struct cache *c, const struct cache_layout *l,
 	ns->id = c->nns + 1;
 	ns->layout = *l;
 	ns->bytes_per_block = bpb;
-	r = pol_namespace(c->policy, ns);
+	r = pol_namespace(c, c->policy, ns);
 	if (r < 0)
 		return r;
 	c->nns++;
@@ -814,7 +822,7 @@ int cache_set_policy(struct cache *c, const char *name)
 	if (r < 0)
 		return r;
 	for (i = 0; i < c->nns; i++) {
-		r = pol_namespace(np, &c->ns[i]);
+		r = pol_namespace(c, np, &c->ns[i]);
 		if (r < 0) {
 			ac_policy_free(np);
 			return r;
@@ -843,4 +851,76 @@ int cache_set_policy(struct cache *c, const char *name)
 	}
 	ac_policy_free(old);
 	return 0;
+}
+
+int cache_set_cost(struct cache *c, const struct ac_cost_model *m)
+{
+	const struct ac_cost_model *old = c->cost;
+	uint32_t i;
+	int r;
+
+	c->cost = m;
+	for (i = 0; i < c->nns; i++) {
+		r = pol_namespace(c, c->policy, &c->ns[i]);
+		if (r < 0)
+			goto undo;
+	}
+	return 0;
+
+undo:
+	/* The policy validates what it is given; put the old model back. */
+	c->cost = old;
+	while (i-- > 0)
+		pol_namespace(c, c->policy, &c->ns[i]);
+	return r;
+}
+
+int cache_pin_held(struct cache *c, struct cache_sess *owner,
+		   struct cache_sess *holder, uint32_t ns, const uint32_t *ids,
+		   uint32_t n)
+{
+	uint32_t i, j;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct blk *b;
+
+		if (ids[i] >= c->nblocks) {
+			r = -EINVAL;
+			break;
+		}
+		b = &c->blocks[ids[i]];
+		if (b->state != BLK_CACHED || b->ns != ns || c->mark[ids[i]]) {
+			r = -EINVAL;
+			break;
+		}
+		if (pinmap_get(&owner->pins, ids[i]) == 0) {
+			r = -EPERM;
+			break;
+		}
+		c->mark[ids[i]] = 1;
+	}
+	for (j = 0; j < i; j++)
+		c->mark[ids[j]] = 0;
+	if (r < 0)
+		return r;
+	/* Reserve first so no pin can fail half-way through. */
+	r = pinmap_reserve(&holder->pins, n);
+	if (r < 0)
+		return r;
+	for (i = 0; i < n; i++)
+		pin_add(c, holder, ids[i]);
+	return 0;
+}
+
+uint32_t cache_unpin_many(struct cache *c, struct cache_sess *holder,
+			  const uint32_t *ids, uint32_t n)
+{
+	uint64_t now = c->now_ns();
+	uint32_t i, done = 0;
+
+	for (i = 0; i < n; i++)
+		if (unpin_at(c, holder, ids[i], now) == 0)
+			done++;
+	return done;
 }

@@ -25,6 +25,7 @@
 #include "pinmap.h"
 
 struct ac_policy;
+struct ac_cost_model;
 
 #define AC_NO_BLOCK UINT32_MAX
 #define CACHE_MAX_NAMESPACES 1024
@@ -115,6 +116,8 @@ struct cache {
 	 */
 	struct index children;
 	struct ac_policy *policy;
+	/* Handed to the policy with every namespace; NULL: policy default. */
+	const struct ac_cost_model *cost;
 
 	struct cache_ns *ns;
 	uint32_t nns;
@@ -179,6 +182,26 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 		 uint32_t *ret_blocks, uint32_t *ret_deduped);
 int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
 		  uint32_t n, uint32_t *ret_released);
+
+/*
+ * TTL retention support: @holder takes one extra pin on each of @ids,
+ * which must be CACHED blocks of @ns that @owner pins now, each listed
+ * once. All or nothing: -EINVAL (bad id, wrong state or namespace, listed
+ * twice), -EPERM (not pinned by @owner), -ENOMEM.
+ */
+int cache_pin_held(struct cache *c, struct cache_sess *owner,
+		   struct cache_sess *holder, uint32_t ns, const uint32_t *ids,
+		   uint32_t n);
+/* Drops one pin of @holder on each of @ids; returns how many it dropped. */
+uint32_t cache_unpin_many(struct cache *c, struct cache_sess *holder,
+			  const uint32_t *ids, uint32_t n);
+
+/*
+ * A new cost model (or NULL for the policy's default) for every
+ * namespace: re-announced to the policy through on_namespace. @m must
+ * outlive its use by the cache.
+ */
+int cache_set_cost(struct cache *c, const struct ac_cost_model *m);
 
 /* Admin operations. */
 int cache_flush_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed);

@@ -28,6 +28,7 @@ enum cfg_type {
 	CFG_GROUP,
 	CFG_POLICY,
 	CFG_PATH,
+	CFG_SCHED_MODE,
 };
 
 struct cfg_key {
@@ -59,6 +60,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "pool", "block_bytes", CFG_SIZE, F(block_bytes), 256, GIB, 256 },
 	{ "pool", "group", CFG_GROUP, F(group), 0, 63, 0 },
 	{ "policy", "name", CFG_POLICY, F(policy), 1, 31, 0 },
+	{ "policy", "cost_file", CFG_PATH, F(cost_file), 2, PATH_MAX - 1, 0 },
 	{ "limits", "max_packet", CFG_SIZE, F(limits.max_packet),
 	  1024, 64ULL << 20, 0 },
 	{ "limits", "max_keys_per_lookup", CFG_U32,
@@ -69,6 +71,19 @@ static const struct cfg_key cfg_keys[] = {
 	  F(limits.max_writing_per_session), 1, (1U << 31) - 1, 0 },
 	{ "limits", "max_sessions", CFG_U32, F(limits.max_sessions), 1,
 	  65536, 0 },
+	{ "limits", "max_retained_blocks_per_session", CFG_U32,
+	  F(limits.max_retained_blocks_per_session), 0, (1U << 31) - 1, 0 },
+	{ "limits", "max_retain_ttl_ms", CFG_U32, F(limits.max_retain_ttl_ms),
+	  1, 86400000, 0 },
+	{ "limits", "max_schedule_segments", CFG_U32,
+	  F(limits.max_schedule_segments), 1, 65536, 0 },
+	{ "limits", "max_schedule_decode", CFG_U32,
+	  F(limits.max_schedule_decode), 0, 1U << 20, 0 },
+	{ "scheduler", "mode", CFG_SCHED_MODE, F(sched.mode), 0, 1, 0 },
+	{ "scheduler", "tpot_target_us", CFG_U32, F(sched.tpot_target_us),
+	  1000, 10000000, 0 },
+	{ "scheduler", "fixed_budget_tokens", CFG_U32,
+	  F(sched.fixed_budget_tokens), 1, 1U << 20, 0 },
 };
 
 #define NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -128,6 +143,13 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.max_pins_per_session = 1U << 20;
 	cfg->limits.max_writing_per_session = 65536;
 	cfg->limits.max_sessions = 1024;
+	cfg->limits.max_retained_blocks_per_session = 65536;
+	cfg->limits.max_retain_ttl_ms = 600000;
+	cfg->limits.max_schedule_segments = 1024;
+	cfg->limits.max_schedule_decode = 4096;
+	cfg->sched.mode = CFG_SCHED_ADAPTIVE;
+	cfg->sched.tpot_target_us = 50000;
+	cfg->sched.fixed_budget_tokens = 2048;
 	for (i = 0; i < NKEYS; i++)
 		snprintf(cfg->origin[i], CFG_WHERE_MAX, "default");
 }
@@ -294,6 +316,17 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 		snprintf(field, k->size, "%s", value);
 		r = 0;
 		break;
+	case CFG_SCHED_MODE:
+		if (strcmp(value, "adaptive") == 0)
+			*(int *)field = CFG_SCHED_ADAPTIVE;
+		else if (strcmp(value, "fixed") == 0)
+			*(int *)field = CFG_SCHED_FIXED;
+		else
+			return fail(err, errlen, -EINVAL, where, section, key,
+				    "'%s' is not one of adaptive, fixed",
+				    value);
+		r = 0;
+		break;
 	case CFG_GROUP: {
 		struct group gr, *res = NULL;
 		char buf[4096];
@@ -357,7 +390,7 @@ struct ini_ctx {
 static bool known_section(const char *name, size_t len)
 {
 	static const char *const sections[] = {
-		"daemon", "pool", "policy", "limits",
+		"daemon", "pool", "policy", "limits", "scheduler",
 	};
 	unsigned int i;
 
@@ -470,6 +503,39 @@ const char *cfg_backend_to_string(int backend)
 	}
 }
 
+/*
+ * A named cost file must load; the installed calibration is used when it
+ * exists (a broken install is an error too, not a silent fallback), and
+ * only without either does the built-in derived model apply. The model is
+ * loaded into a copy first so a bad file leaves cfg->cost untouched.
+ */
+static int cfg_load_cost(struct daemon_config *cfg, char *err, size_t errlen)
+{
+	struct ac_cost_model m;
+	const char *path = cfg->cost_file;
+	int i = key_index("policy", "cost_file");
+	int r;
+
+	if (!path[0]) {
+		if (access(CFG_DEFAULT_COST_FILE, F_OK) < 0) {
+			ac_cost_model_default(&cfg->cost);
+			snprintf(cfg->cost_from, sizeof(cfg->cost_from),
+				 "built-in");
+			return 0;
+		}
+		path = CFG_DEFAULT_COST_FILE;
+	}
+	r = ac_cost_model_load(path, &m);
+	if (r < 0)
+		return fail(err, errlen, -EINVAL, cfg->origin[i], "policy",
+			    "cost_file", "cannot load '%s': %s", path,
+			    r == -EINVAL ? "not a valid cost model (see docs/policy.md)" :
+			    strerror(-r));
+	cfg->cost = m;
+	snprintf(cfg->cost_from, sizeof(cfg->cost_from), "%s", path);
+	return 0;
+}
+
 int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen)
 {
 	const struct daemon_limits *l = &cfg->limits;
@@ -509,7 +575,7 @@ int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, -EINVAL, cfg->origin[i], "policy",
 			    "name", "no policy named '%s'", cfg->policy);
 	}
-	return 0;
+	return cfg_load_cost(cfg, err, errlen);
 }
 
 enum {

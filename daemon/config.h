@@ -13,10 +13,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cost_model.h"
+
 #define CFG_DEFAULT_SOCKET	"/run/asymcache/asymcached.sock"
 #define CFG_DEFAULT_GROUP	"asymcache"
 #define CFG_ERR_MAX		512
 #define CFG_MAX_KEYS		24
+/* Installed calibration the daemon prefers over the built-in model. */
+#define CFG_DEFAULT_COST_FILE	AC_DATADIR "/asymcache/costs/h200-llama-3-8b-measured.json"
 #define CFG_WHERE_MAX		96
 
 enum cfg_backend {
@@ -31,6 +35,21 @@ struct daemon_limits {
 	uint32_t max_pins_per_session;
 	uint32_t max_writing_per_session;
 	uint32_t max_sessions;
+	uint32_t max_retained_blocks_per_session;
+	uint32_t max_retain_ttl_ms;
+	uint32_t max_schedule_segments;
+	uint32_t max_schedule_decode;
+};
+
+enum cfg_sched_mode {
+	CFG_SCHED_ADAPTIVE,
+	CFG_SCHED_FIXED,
+};
+
+struct daemon_scheduler {
+	int mode;			/* enum cfg_sched_mode */
+	uint32_t tpot_target_us;
+	uint32_t fixed_budget_tokens;
 };
 
 struct daemon_config {
@@ -53,6 +72,16 @@ struct daemon_config {
 
 	/* [policy] */
 	char policy[32];		/* resolved: never empty after cfg_finish */
+	char cost_file[PATH_MAX];	/* empty: installed default or built-in */
+	/*
+	 * Loaded by cfg_finish, so a bad file fails start-up or a reload
+	 * before anything is applied. cost_from names what was loaded.
+	 */
+	struct ac_cost_model cost;
+	char cost_from[PATH_MAX];
+
+	/* [scheduler] */
+	struct daemon_scheduler sched;
 
 	/* [limits] */
 	struct daemon_limits limits;

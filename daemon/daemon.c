@@ -115,18 +115,29 @@ int daemon_core_init(struct daemon *d)
 	}
 	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
 			 d->cfg.limits.max_writing_per_session);
+	/* No namespace exists yet: this only records the model. */
+	cache_set_cost(&d->cache, &d->cfg.cost);
+	r = daemon_retain_init(d);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up TTL retention: %m");
+		goto out_cache;
+	}
 	r = alloc_buffers(d, d->cfg.limits.max_keys_per_lookup,
 			  4ULL * d->cfg.limits.max_packet);
 	if (r < 0) {
 		log_error_errno(r, "cannot allocate request buffers: %m");
-		goto out_cache;
+		goto out_retain;
 	}
+	log_info("cost model: %s (%s, %s)", d->cfg.cost_from, d->cfg.cost.gpu,
+		 d->cfg.cost.model);
 	log_info("pool: %s, %llu bytes, %u blocks of %llu bytes, policy %s",
 		 ops->name, (unsigned long long)d->pool.bytes,
 		 d->pool.nblocks, (unsigned long long)d->pool.block_bytes,
 		 cache_policy_name(&d->cache));
 	return 0;
 
+out_retain:
+	daemon_retain_fini(d);
 out_cache:
 	cache_fini(&d->cache);
 out_pool:
@@ -138,7 +149,11 @@ void daemon_core_fini(struct daemon *d)
 {
 	while (d->sessions)
 		session_free(d->sessions);
+	daemon_retain_fini(d);
 	cache_fini(&d->cache);
+	free(d->sched_buf);
+	d->sched_buf = NULL;
+	d->sched_cap = 0;
 	pool_destroy(&d->pool);
 	free(d->lookup_blocks);
 	free(d->segments);
@@ -233,6 +248,8 @@ void session_free(struct session *s)
 	if (!s)
 		return;
 	d = s->d;
+	/* Before the pins: a retention needs nothing of the session's. */
+	daemon_retain_session_close(d, s);
 	cache_sess_release_all(&d->cache, &s->cs);
 	pinmap_fini(&s->cs.pins);
 	if (s->prev)
@@ -439,11 +456,19 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* Every namespace gets the new model before anything else changes. */
+	r = cache_set_cost(&d->cache, &n->cost);
+	if (r < 0) {
+		snprintf(err, errlen, "cost model from %s refused by the policy: %s",
+			 n->cost_from, strerror(-r));
+		goto out;
+	}
 	if (strcmp(n->policy, cache_policy_name(&d->cache))) {
 		r = cache_set_policy(&d->cache, n->policy);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot switch policy to '%s': %s",
 				 n->policy, strerror(-r));
+			cache_set_cost(&d->cache, &d->cfg.cost);
 			goto out;
 		}
 	}
@@ -456,6 +481,8 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	n->foreground = d->cfg.foreground;
 	n->group_is_default = d->cfg.group_is_default;
 	d->cfg = *n;
+	/* Same coefficients as n->cost, which is about to be freed. */
+	d->cache.cost = &d->cfg.cost;
 	log_set_max_level(d->cfg.log_level);
 	log_notice("configuration reloaded from %s", d->cfg.config_path);
 	r = 0;

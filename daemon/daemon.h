@@ -78,6 +78,11 @@ int loop_add_prepare(struct daemon *d, loop_prepare_fn cb, void *userdata);
 
 #define SESSION_NAME_MAX 64
 
+struct session_retention {
+	uint64_t handle;
+	uint64_t expire_ns;
+};
+
 struct session {
 	struct daemon *d;
 	struct session *prev, *next;
@@ -96,6 +101,12 @@ struct session {
 	char name[SESSION_NAME_MAX + 1];
 	uint64_t requests;
 	uint64_t connected_ns;
+
+	/* TTL retentions (retention.c); slot 0 = never retained. */
+	uint32_t retain_slot;
+	struct session_retention *rets;
+	uint32_t nrets, retcap;
+	uint64_t sched_ns;		/* last Schedule, for the fair share */
 
 	struct loop_op op_recv, op_send;
 	uint8_t *rbuf;			/* max_packet + 1: detects oversize */
@@ -164,6 +175,22 @@ struct daemon {
 	uint32_t *u32buf;
 	uint32_t u32cap;
 	struct cache_commit_entry *commit_buf;
+	void *sched_buf;		/* Schedule: segments, picks, replies */
+	size_t sched_cap;
+
+	/*
+	 * TTL retention: the daemon's own pins on retained blocks live in
+	 * retain_cs, so they survive the client's Release; retain tracks
+	 * expiry and per-session quotas by slot (slots are recycled so its
+	 * quota table stays as small as the peak of retaining sessions).
+	 */
+	struct cache_sess retain_cs;
+	struct ac_retain *retain;
+	struct loop_timer *retain_timer;
+	uint32_t retained_blocks;
+	uint32_t *free_slots;
+	uint32_t nfree_slots, free_slots_cap, next_slot;
+	uint32_t sched_turn;
 	uint32_t commit_cap;
 	uint8_t *arena;			/* protobuf-c unpack arena */
 	size_t arena_size, arena_used;
@@ -204,6 +231,29 @@ void session_free(struct session *s);
  */
 int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		    size_t len, bool truncated);
+
+/* ---- TTL retention (retention.c) ------------------------------------- */
+
+int daemon_retain_init(struct daemon *d);
+/* Drops every retention (sessions are gone by then) and frees the state. */
+void daemon_retain_fini(struct daemon *d);
+/*
+ * Retains @ids (see Retain in proto/asymcache.proto). -EINVAL/-EPERM from
+ * the block checks, -ERANGE for a bad ttl, -EDQUOT over quota; nothing is
+ * retained on error.
+ */
+int daemon_retain(struct daemon *d, struct session *s, uint32_t ns,
+		  const uint32_t *ids, uint32_t n, uint32_t ttl_ms,
+		  uint64_t *ret_handle);
+/* -ENOENT: not a live retention of @s. */
+int daemon_resume(struct daemon *d, struct session *s, uint64_t handle,
+		  uint32_t *ret_released);
+/* Releases every retention of @s; called when the session goes away. */
+void daemon_retain_session_close(struct daemon *d, struct session *s);
+/* Ends retentions whose TTL ran out by @now_ns; returns how many. */
+uint32_t daemon_retain_expire(struct daemon *d, uint64_t now_ns);
+uint32_t daemon_session_retained(const struct daemon *d,
+				 const struct session *s);
 
 /* ---- admin interface ------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include "asymcache.pb-c.h"
 #include "daemon.h"
 #include "log.h"
+#include "schedule.h"
 
 #define PROTOCOL_VERSION 1
 #define LAYOUT_VERSION 1
@@ -545,9 +546,189 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	sr.policy = (char *)cache_policy_name(c);
 	sr.session_pins = s->cs.npins;
 	sr.session_writing = s->cs.nwriting;
+	/* Exact even when the expiry timer has not run yet. */
+	daemon_retain_expire(d, cache_clock_monotonic());
+	sr.retained_blocks = d->retained_blocks;
+	sr.session_retained = daemon_session_retained(d, s);
 	resp.id = req->id;
 	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_STATS;
 	resp.stats = &sr;
+	return pack_response(s, &resp);
+}
+
+static int do_retain(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__RetainReply rr = ASYMCACHE__V1__RETAIN_REPLY__INIT;
+	const Asymcache__V1__Retain *rt = req->retain;
+	const struct daemon_limits *l = &d->cfg.limits;
+	uint64_t handle = 0;
+	int r;
+
+	r = check_ns(d, s, req->id, "retain", rt->ns_id);
+	if (r <= 0)
+		return r;
+	if (rt->ttl_ms == 0 || rt->ttl_ms > l->max_retain_ttl_ms)
+		return reply_error(d, s, req->id, ERANGE,
+				   "retain: ttl_ms %u is outside 1..%u (limits.max_retain_ttl_ms)",
+				   rt->ttl_ms, l->max_retain_ttl_ms);
+	if (rt->n_blocks == 0)
+		return reply_error(d, s, req->id, EINVAL, "retain: no blocks");
+	if (rt->n_blocks > l->max_retained_blocks_per_session)
+		return reply_error(d, s, req->id, EDQUOT,
+				   "retain: %zu blocks, more than max_retained_blocks_per_session %u",
+				   rt->n_blocks, l->max_retained_blocks_per_session);
+	r = daemon_retain(d, s, rt->ns_id, rt->blocks, (uint32_t)rt->n_blocks,
+			  rt->ttl_ms, &handle);
+	switch (r) {
+	case 0:
+		break;
+	case -EDQUOT:
+		return reply_error(d, s, req->id, EDQUOT,
+				   "retain: would hold %llu blocks, max_retained_blocks_per_session is %u",
+				   (unsigned long long)daemon_session_retained(d, s) +
+				   rt->n_blocks, l->max_retained_blocks_per_session);
+	case -EPERM:
+		return reply_error(d, s, req->id, EPERM,
+				   "retain: a block is not pinned by this session");
+	case -EINVAL:
+		return reply_error(d, s, req->id, EINVAL,
+				   "retain: a block id is out of range, not CACHED in namespace %u, or listed twice",
+				   rt->ns_id);
+	default:
+		return reply_error(d, s, req->id, -r, "retain: %s",
+				   strerror(-r));
+	}
+	rr.retention_id = handle;
+	rr.expires_in_ms = rt->ttl_ms;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RETAIN;
+	resp.retain = &rr;
+	r = pack_response(s, &resp);
+	if (r < 0) {
+		uint32_t n;
+
+		/* Cannot answer: the client never learns the id, so undo. */
+		daemon_resume(d, s, handle, &n);
+	}
+	return r;
+}
+
+static int do_resume(struct daemon *d, struct session *s, const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__ResumeReply rr = ASYMCACHE__V1__RESUME_REPLY__INIT;
+	uint32_t released = 0;
+	int r;
+
+	r = daemon_resume(d, s, req->resume->retention_id, &released);
+	if (r == -ENOENT)
+		return reply_error(d, s, req->id, ENOENT,
+				   "resume: no live retention %llu of this session (expired, resumed or unknown)",
+				   (unsigned long long)req->resume->retention_id);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r, "resume: %s",
+				   strerror(-r));
+	rr.released = released;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RESUME;
+	resp.resume = &rr;
+	return pack_response(s, &resp);
+}
+
+static int ensure_sched(struct daemon *d, size_t bytes)
+{
+	void *n;
+
+	if (bytes <= d->sched_cap)
+		return 0;
+	n = realloc(d->sched_buf, bytes);
+	if (!n)
+		return -ENOMEM;
+	d->sched_buf = n;
+	d->sched_cap = bytes;
+	return 0;
+}
+
+static int do_schedule(struct daemon *d, struct session *s,
+		       const Request *req)
+{
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	Asymcache__V1__ScheduleReply sr = ASYMCACHE__V1__SCHEDULE_REPLY__INIT;
+	const Asymcache__V1__Schedule *sc = req->schedule;
+	struct daemon_sched_in in = {
+		.decode_tokens = sc->decode_tokens,
+		.decode_ctx = sc->decode_ctx,
+		.nsegs = sc->n_segments > UINT32_MAX ? UINT32_MAX :
+			 (uint32_t)sc->n_segments,
+		.tpot_us = sc->tpot_target_us,
+		.now_ns = cache_clock_monotonic(),
+	};
+	struct ac_chunk_plan plan = { 0 };
+	struct ac_chunk_seg *segs;
+	Asymcache__V1__ScheduledChunk *chunks, **ptrs;
+	const char *why;
+	uint32_t i, cap, sharers = 0;
+	size_t need;
+	int r;
+
+	if (sc->n_segments > d->cfg.limits.max_schedule_segments)
+		return reply_error(d, s, req->id, E2BIG,
+				   "schedule: %zu segments, the limit is %u",
+				   sc->n_segments,
+				   d->cfg.limits.max_schedule_segments);
+	/* One pick per segment at most with one owner; room to spare. */
+	cap = 2 * in.nsegs + 1;
+	need = in.nsegs * sizeof(*segs) + cap * (sizeof(*plan.picks) +
+	       sizeof(*chunks) + sizeof(*ptrs));
+	if (ensure_sched(d, need) < 0)
+		return reply_error(d, s, req->id, ENOMEM, "schedule: %s",
+				   strerror(ENOMEM));
+	segs = d->sched_buf;
+	plan.picks = (struct ac_chunk_pick *)(segs + in.nsegs);
+	plan.cap = cap;
+	chunks = (Asymcache__V1__ScheduledChunk *)(plan.picks + cap);
+	ptrs = (Asymcache__V1__ScheduledChunk **)(chunks + cap);
+	for (i = 0; i < in.nsegs; i++) {
+		const Asymcache__V1__PendingSegment *p = sc->segments[i];
+		uint64_t waited = p->waited_us > in.now_ns / 1000 ?
+				  in.now_ns / 1000 : p->waited_us;
+
+		segs[i] = (struct ac_chunk_seg){
+			.req = p->request_id,
+			.owner = (uint32_t)s->id,
+			.start = p->start,
+			.len = p->len,
+			.arrival_ns = in.now_ns - waited * 1000,
+		};
+	}
+	in.segs = segs;
+	r = daemon_sched_check(d, &in, &why);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r, "schedule: %s", why);
+	r = daemon_schedule(d, s, &in, &plan, &sharers);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "schedule: the chunk scheduler refused the batch: %s",
+				   strerror(-r));
+	for (i = 0; i < plan.npicks; i++) {
+		asymcache__v1__scheduled_chunk__init(&chunks[i]);
+		chunks[i].request_id = plan.picks[i].req;
+		chunks[i].start = plan.picks[i].start;
+		chunks[i].len = plan.picks[i].len;
+		ptrs[i] = &chunks[i];
+	}
+	sr.n_chunks = plan.npicks;
+	sr.chunks = ptrs;
+	sr.prefill_tokens = plan.prefill_tokens;
+	sr.gap_tokens = plan.gap_tokens;
+	sr.segments = plan.segments;
+	sr.predicted_s = plan.predicted_s;
+	sr.fixed = d->cfg.sched.mode == CFG_SCHED_FIXED;
+	sr.sharers = sharers;
+	resp.id = req->id;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE;
+	resp.schedule = &sr;
 	return pack_response(s, &resp);
 }
 
@@ -610,6 +791,15 @@ int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		break;
 	case ASYMCACHE__V1__REQUEST__BODY_STATS:
 		r = do_stats(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_RETAIN:
+		r = do_retain(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_RESUME:
+		r = do_resume(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_SCHEDULE:
+		r = do_schedule(d, s, req);
 		break;
 	default:
 		/* An empty body, or one this version does not know. */

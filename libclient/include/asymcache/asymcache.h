@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asymcache/dtype.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,12 +47,6 @@ extern "C" {
 
 struct ac_client;
 struct ac_pool;
-
-enum ac_dtype {
-	AC_DTYPE_BF16 = 1,
-	AC_DTYPE_FP16 = 2,
-	AC_DTYPE_FP32 = 3,
-};
 
 enum ac_backend {
 	AC_BACKEND_HOST = 0,
@@ -268,19 +264,88 @@ int ac_release(struct ac_client *client, const uint32_t *blocks, size_t n,
 
 int ac_stats(struct ac_client *client, struct ac_stats *ret);
 
-/* ---- block layout, ABI v1 ---------------------------------------------- */
+/* ---- agent sessions: TTL retention (protocol: Retain, Resume) ----------- */
 
-static inline uint32_t ac_dtype_size(enum ac_dtype dtype)
-{
-	switch (dtype) {
-	case AC_DTYPE_BF16:
-	case AC_DTYPE_FP16:
-		return 2;
-	case AC_DTYPE_FP32:
-		return 4;
-	}
-	return 0;
-}
+/*
+ * Keep @blocks resident for @ttl_ms while the agent waits on a tool call,
+ * even after ac_release() of them. Each block must be CACHED in @ns and
+ * pinned by this session right now (ids from ac_lookup/ac_commit), listed
+ * once. The daemon holds its own pin on each until ac_resume(), the TTL
+ * running out, or this client disconnecting, whichever comes first.
+ * -ERANGE for ttl_ms 0 or above the daemon's max_retain_ttl_ms, -EDQUOT
+ * past max_retained_blocks_per_session (nothing retained), -EPERM for a
+ * block this session does not pin, -EINVAL for a bad id.
+ */
+int ac_retain(struct ac_client *client, uint32_t ns, const uint32_t *blocks,
+	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention);
+
+/* End a retention early. -ENOENT when it expired or is not this client's. */
+int ac_resume(struct ac_client *client, uint64_t retention,
+	      uint32_t *ret_released);
+
+/* Blocks retained daemon-wide and by this session (either may be NULL). */
+int ac_retained(struct ac_client *client, uint32_t *ret_total,
+		uint32_t *ret_session);
+
+/*
+ * A TTL for a chain whose recompute costs @recompute_s, given the tool
+ * call durations seen so far (@tool_s, seconds, n may be 0) and the cost
+ * of holding it (@hold_s_per_s: seconds of recompute forgone elsewhere per
+ * second held). Maximises P(resume <= ttl) * recompute_s - hold_s_per_s *
+ * E[min(duration, ttl)]; 0 means "do not retain". With no observations it
+ * gives @fallback_ms. Pure computation; -EINVAL for negative or non-finite
+ * input.
+ */
+int ac_pick_ttl(const double *tool_s, size_t n, double recompute_s,
+		double hold_s_per_s, uint32_t fallback_ms,
+		uint32_t *ret_ttl_ms);
+
+/* ---- chunk scheduling (protocol: Schedule) ----------------------------- */
+
+struct ac_sched_segment {
+	uint32_t request_id;
+	uint64_t start;		/* absolute position of its first token */
+	uint32_t len;		/* >= 1 */
+	uint64_t waited_us;	/* since the request arrived */
+};
+
+struct ac_sched_request {
+	uint32_t decode_tokens;
+	uint64_t decode_ctx;	/* sum of the decodes' context lengths */
+	/* A request's segments consecutive, ascending, not overlapping. */
+	const struct ac_sched_segment *segs;
+	size_t nsegs;
+	uint32_t tpot_target_us;	/* 0: the daemon's [scheduler] value */
+};
+
+struct ac_sched_chunk {
+	uint32_t request_id;
+	uint64_t start;
+	uint32_t len;
+};
+
+struct ac_sched_result {
+	struct ac_sched_chunk *chunks;	/* caller's array of @cap */
+	size_t cap;
+	size_t nchunks;
+	uint64_t prefill_tokens;
+	uint64_t gap_tokens;	/* cached tokens recomputed by merges */
+	uint32_t segments;	/* query segments the kernel sees */
+	double predicted_s;	/* iteration time from the daemon's cost model */
+	bool fixed;		/* the daemon runs [scheduler] mode = fixed */
+	uint32_t sharers;	/* sessions sharing this iteration's budget */
+};
+
+/*
+ * The chunks to run next to this iteration's decodes, chosen by the
+ * daemon's scheduler and cost model; processes sharing the daemon share
+ * the budget. -ENOBUFS (nchunks = needed) when @cap is too small; -E2BIG,
+ * -ERANGE, -EINVAL from the daemon's checks (see docs/protocol.md).
+ */
+int ac_schedule(struct ac_client *client, const struct ac_sched_request *req,
+		struct ac_sched_result *res);
+
+/* ---- block layout, ABI v1 ---------------------------------------------- */
 
 /* Bytes of KV one block of @l holds; must be <= the pool's block_bytes. */
 static inline uint64_t ac_ns_bytes_per_block(const struct ac_ns_layout *l)

@@ -27,16 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asymcache/dtype.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Values match asymcache.proto's Dtype numbering minus one, see docs/kernels.md. */
-enum ac_dtype {
-	AC_DTYPE_BF16 = 0,
-	AC_DTYPE_FP16 = 1,
-	AC_DTYPE_FP32 = 2,	/* CPU backend only */
-};
+/* enum ac_dtype: AC_DTYPE_FP32 runs on the CPU backend only. */
 
 enum ac_msa_backend {
 	AC_MSA_BACKEND_CPU = 0,
@@ -130,9 +127,6 @@ int ac_msa_run(const struct ac_msa_plan *plan, const struct ac_kv_pool *pool,
 int ac_kv_write(const struct ac_msa_plan *plan, const struct ac_kv_pool *pool,
 		const struct ac_msa_batch *batch, uint32_t layer,
 		const void *k, const void *v, void *stream);
-
-/* Bytes one element of @dtype takes, 0 if unknown. */
-size_t ac_dtype_size(enum ac_dtype dtype);
 
 /* Bytes of one block of @layout (all layers, K and V). */
 uint64_t ac_kv_layout_block_bytes(const struct ac_kv_layout *layout);

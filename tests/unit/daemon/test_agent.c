@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Issue 4 in the daemon core: the [policy] cost_file, [scheduler] and new
+ * [limits] keys, cost model reload, TTL retention bookkeeping against the
+ * cache's pins, and the Schedule checks. No socket: the end-to-end side is
+ * tests/integration/core/test_agent.c.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "schedule.h"
+
+static struct daemon d;
+static char conf[64], sock[64], cost[64];
+static char *argv_[16];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void write_cost(double linear, double attn, double seg)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"version\":1,\"gpu\":\"test-gpu\",\"model\":\"test-model\","
+		 "\"layout\":{\"num_layers\":32,\"hidden\":4096,\"ffn\":14336,"
+		 "\"num_q_heads\":32,\"num_kv_heads\":8,\"head_dim\":128,"
+		 "\"dtype_bytes\":2,\"block_tokens\":16,\"vocab\":128256},"
+		 "\"coefficients\":{\"linear_s_per_token\":%.17g,"
+		 "\"attn_s_per_pair\":%.17g,\"segment_s\":%.17g,"
+		 "\"iteration_s\":0.004,\"decode_s_per_ctx_token\":2.7e-8},"
+		 "\"source\":\"unit test\"}\n", linear, attn, seg);
+	write_file(cost, buf);
+}
+
+static int load(const char *text, char *err, size_t len)
+{
+	enum cfg_action action;
+
+	write_file(conf, text);
+	err[0] = '\0';
+	return cfg_from_cmdline(&d.cfg, d.argc, d.argv, &action, err, len);
+}
+
+static void setup(void)
+{
+	int n = 0;
+
+	snprintf(conf, sizeof(conf), "/tmp/acd-agent-%d.conf", (int)getpid());
+	snprintf(sock, sizeof(sock), "/tmp/acd-agent-%d.sock", (int)getpid());
+	snprintf(cost, sizeof(cost), "/tmp/acd-agent-%d.json", (int)getpid());
+	argv_[n++] = "asymcached";
+	argv_[n++] = "-c";
+	argv_[n++] = conf;
+	argv_[n++] = "--socket";
+	argv_[n++] = sock;
+	argv_[n++] = "--backend=host";
+	argv_[n++] = "--group=";
+	argv_[n++] = "--pool-bytes=256K";
+	argv_[n++] = "--block-bytes=16K";
+	argv_[n] = NULL;
+	memset(&d, 0, sizeof(d));
+	d.argc = n;
+	d.argv = argv_;
+}
+
+static void teardown(void)
+{
+	unlink(conf);
+	unlink(sock);
+	unlink(cost);
+}
+
+TestSuite(agent, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(agent, new_keys_have_defaults_and_ranges)
+{
+	char err[CFG_ERR_MAX];
+	struct ac_cost_model def;
+
+	cr_assert_eq(load("", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(d.cfg.sched.mode, CFG_SCHED_ADAPTIVE);
+	cr_assert_eq(d.cfg.sched.tpot_target_us, 50000);
+	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 2048);
+	cr_assert_eq(d.cfg.limits.max_retained_blocks_per_session, 65536);
+	cr_assert_eq(d.cfg.limits.max_retain_ttl_ms, 600000);
+	cr_assert_eq(d.cfg.limits.max_schedule_segments, 1024);
+	if (access(CFG_DEFAULT_COST_FILE, F_OK) < 0) {
+		ac_cost_model_default(&def);
+		cr_assert_str_eq(d.cfg.cost_from, "built-in");
+		cr_assert_eq(d.cfg.cost.linear_s, def.linear_s);
+	} else {
+		cr_assert_str_eq(d.cfg.cost_from, CFG_DEFAULT_COST_FILE);
+	}
+
+	cr_assert_eq(load("[scheduler]\nmode = fixed\nfixed_budget_tokens = 512\n"
+			  "tpot_target_us = 20000\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(d.cfg.sched.mode, CFG_SCHED_FIXED);
+	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 512);
+	cr_assert_eq(d.cfg.sched.tpot_target_us, 20000);
+
+	cr_assert_eq(load("[scheduler]\nmode = greedy\n", err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_not_null(strstr(err, ":2: [scheduler] mode: 'greedy'"), "%s",
+			   err);
+	cr_assert_eq(load("[scheduler]\ntpot_target_us = 999\n", err,
+			  sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "out of range"), "%s", err);
+	cr_assert_eq(load("[limits]\nmax_retain_ttl_ms = 0\n", err,
+			  sizeof(err)), -EINVAL);
+	cr_assert_eq(load("[limits]\nmax_schedule_segments = 70000\n", err,
+			  sizeof(err)), -EINVAL);
+	cr_assert_eq(load("[policy]\ncost_file = relative.json\n", err,
+			  sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "not an absolute path"), "%s", err);
+}
+
+Test(agent, cost_file_loads_and_a_bad_one_names_its_path)
+{
+	char err[CFG_ERR_MAX], text[256];
+
+	write_cost(2e-5, 5e-8, 0);
+	snprintf(text, sizeof(text), "[policy]\ncost_file = %s\n", cost);
+	cr_assert_eq(load(text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(d.cfg.cost_from, cost);
+	cr_assert_float_eq(d.cfg.cost.attn_s, 5e-8, 1e-20);
+	cr_assert_str_eq(d.cfg.cost.gpu, "test-gpu");
+
+	/* A second per token is a unit error: the parser refuses it. */
+	write_cost(2.0, 5e-8, 0);
+	cr_assert_eq(load(text, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, cost), "path missing: %s", err);
+	cr_assert_not_null(strstr(err, "[policy] cost_file"), "%s", err);
+
+	write_file(cost, "{ not json");
+	cr_assert_eq(load(text, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, cost), "%s", err);
+
+	unlink(cost);
+	cr_assert_eq(load(text, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "No such file"), "%s", err);
+}
+
+static uint32_t register_ns(void)
+{
+	struct cache_layout l = {
+		.model_id = "agent-model", .num_layers = 2, .num_kv_heads = 2,
+		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+	};
+	uint64_t bpb;
+	uint32_t ns;
+
+	cr_assert_eq(cache_register_ns(&d.cache, &l, &ns, &bpb), 0);
+	return ns;
+}
+
+Test(agent, reload_swaps_the_cost_model_or_changes_nothing)
+{
+	char err[CFG_ERR_MAX], text[256];
+
+	write_cost(2e-5, 5e-8, 0);
+	snprintf(text, sizeof(text),
+		 "[policy]\nname = asym\ncost_file = %s\n[daemon]\nlog_level = crit\n",
+		 cost);
+	cr_assert_eq(load(text, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	cr_assert_eq(d.cache.cost, &d.cfg.cost);
+	register_ns();
+
+	write_cost(3e-5, 1e-9, 1e-4);
+	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), 0, "%s", err);
+	cr_assert_float_eq(d.cfg.cost.linear_s, 3e-5, 1e-20);
+	cr_assert_eq(d.cache.cost, &d.cfg.cost);
+
+	write_file(cost, "[]");
+	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, cost), "%s", err);
+	cr_assert_float_eq(d.cfg.cost.linear_s, 3e-5, 1e-20,
+			   "a refused reload changed the model");
+	daemon_core_fini(&d);
+}
+
+/* Commits @n blocks for @s, pinned by it; ids in @ids. */
+static void commit_n(struct session *s, uint32_t ns, uint32_t n,
+		     uint32_t *ids, uint8_t tag)
+{
+	struct cache_commit_entry e[16];
+	uint32_t out[16], ded;
+
+	cr_assert_eq(cache_alloc(&d.cache, &s->cs, ns, n, ids), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&e[i], 0, sizeof(e[i]));
+		memset(e[i].key.b, tag, 16);
+		e[i].key.b[0] = (uint8_t)i;
+		e[i].block = ids[i];
+		e[i].pos = i;
+		e[i].has_parent = i > 0;
+		if (i) {
+			memset(e[i].parent_key.b, tag, 16);
+			e[i].parent_key.b[0] = (uint8_t)(i - 1);
+		}
+	}
+	cr_assert_eq(cache_commit(&d.cache, &s->cs, ns, e, n, out, &ded), 0);
+}
+
+Test(agent, retention_pins_survive_release_and_end_every_way)
+{
+	char err[CFG_ERR_MAX];
+	struct session *s, *o;
+	uint32_t ns, ids[4], other[2], rel, dup[2];
+	uint64_t h1, h2, h3;
+
+	cr_assert_eq(load("[limits]\nmax_retained_blocks_per_session = 6\n"
+			  "max_retain_ttl_ms = 1000\n[daemon]\nlog_level = crit\n",
+			  err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = session_new(&d, -1, 1, 0, 0);
+	o = session_new(&d, -1, 2, 0, 0);
+	ns = register_ns();
+	commit_n(s, ns, 4, ids, 0xa0);
+	commit_n(o, ns, 2, other, 0xb0);
+
+	/* Refusals change nothing. */
+	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 0, &h1), -ERANGE);
+	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 1001, &h1), -ERANGE);
+	cr_assert_eq(daemon_retain(&d, s, ns, other, 2, 100, &h1), -EPERM);
+	cr_assert_eq(daemon_retain(&d, s, ns + 1, ids, 2, 100, &h1), -EINVAL);
+	dup[0] = dup[1] = ids[0];
+	cr_assert_eq(daemon_retain(&d, s, ns, dup, 2, 100, &h1), -EINVAL);
+	dup[1] = 9999;
+	cr_assert_eq(daemon_retain(&d, s, ns, dup, 2, 100, &h1), -EINVAL);
+	cr_assert_eq(d.retained_blocks, 0);
+	cr_assert_eq(d.cache.npinned, 6);
+
+	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 1000, &h1), 0);
+	cr_assert_eq(daemon_retain(&d, s, ns, ids, 3, 1000, &h2), -EDQUOT,
+		     "4 + 3 is over the quota of 6");
+	cr_assert_eq(daemon_session_retained(&d, s), 4);
+	cr_assert_eq(daemon_retain(&d, s, ns, ids + 2, 2, 1, &h2), 0);
+	cr_assert_eq(daemon_session_retained(&d, s), 6);
+	cr_assert_eq(cache_release(&d.cache, &s->cs, ids, 4, &rel), 0);
+	cr_assert_eq(d.cache.npinned, 6, "retained blocks stay pinned");
+	cr_assert_eq(daemon_resume(&d, o, h1, &rel), -ENOENT,
+		     "another session's retention");
+
+	/* h2 expires after 1 ms. */
+	usleep(5000);
+	cr_assert_eq(daemon_retain_expire(&d, cache_clock_monotonic()), 1);
+	cr_assert_eq(daemon_resume(&d, s, h2, &rel), -ENOENT);
+	cr_assert_eq(daemon_session_retained(&d, s), 4);
+	cr_assert_eq(daemon_resume(&d, s, h1, &rel), 0);
+	cr_assert_eq(rel, 4);
+	cr_assert_eq(d.retained_blocks, 0);
+	cr_assert_eq(d.cache.npinned, 2, "only o's pins are left");
+
+	/* Session close releases retentions. */
+	cr_assert_eq(daemon_retain(&d, o, ns, other, 2, 1000, &h3), 0);
+	cr_assert_eq(d.retained_blocks, 2);
+	session_free(o);
+	cr_assert_eq(d.retained_blocks, 0);
+	cr_assert_eq(d.cache.npinned, 0);
+	session_free(s);
+	daemon_core_fini(&d);
+}
+
+Test(agent, schedule_checks_and_fixed_budget)
+{
+	char err[CFG_ERR_MAX];
+	struct ac_chunk_seg segs[4] = {
+		{ .req = 1, .start = 0, .len = 100 },
+		{ .req = 1, .start = 50, .len = 100 },
+	};
+	struct ac_chunk_pick picks[8];
+	struct ac_chunk_plan plan = { .picks = picks, .cap = 8 };
+	struct daemon_sched_in in = {
+		.decode_tokens = 16, .segs = segs, .nsegs = 2,
+		.now_ns = cache_clock_monotonic(),
+	};
+	struct session *s;
+	const char *why;
+	uint32_t sharers;
+
+	cr_assert_eq(load("[scheduler]\nmode = fixed\nfixed_budget_tokens = 256\n"
+			  "[limits]\nmax_schedule_segments = 3\n"
+			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = session_new(&d, -1, 1, 0, 0);
+
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -EINVAL);
+	cr_assert_not_null(strstr(why, "overlap"), "%s", why);
+	segs[1].start = 100;
+	segs[1].len = 1000;
+	segs[2] = (struct ac_chunk_seg){ .req = 2, .start = 0, .len = 10 };
+	segs[3] = (struct ac_chunk_seg){ .req = 1, .start = 300, .len = 10 };
+	in.nsegs = 4;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -E2BIG);
+	d.cfg.limits.max_schedule_segments = 4;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -EINVAL);
+	cr_assert_not_null(strstr(why, "consecutive"), "%s", why);
+	in.nsegs = 3;
+	segs[2].len = 0;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -EINVAL);
+	segs[2].len = 10;
+	segs[2].start = SCHED_MAX_POS;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -ERANGE);
+	segs[2].start = 0;
+	in.tpot_us = 5;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), -ERANGE);
+	in.tpot_us = 0;
+	cr_assert_eq(daemon_sched_check(&d, &in, &why), 0);
+
+	cr_assert_eq(daemon_schedule(&d, s, &in, &plan, &sharers), 0);
+	cr_assert_eq(sharers, 1);
+	cr_assert_eq(plan.prefill_tokens, 256 - 16,
+		     "fixed: the budget less the decodes");
+	session_free(s);
+	daemon_core_fini(&d);
+}

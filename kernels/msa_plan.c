@@ -18,17 +18,6 @@ const struct msa_tuning msa_tuning_default = {
 	.no_split = 0,
 };
 
-size_t ac_dtype_size(enum ac_dtype dtype)
-{
-	switch (dtype) {
-	case AC_DTYPE_BF16:
-	case AC_DTYPE_FP16:
-		return 2;
-	case AC_DTYPE_FP32:
-		return 4;
-	}
-	return 0;
-}
 
 uint64_t ac_kv_layout_block_bytes(const struct ac_kv_layout *layout)
 {

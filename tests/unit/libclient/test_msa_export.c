@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* both public headers in one unit: an engine includes both */
+#include <asymcache/asymcache.h>
 #include <asymcache/msa.h>
 
 #define H 2		/* kv heads */

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Issue 4 end to end, against the real asymcached: the calibrated cost
+ * model deciding eviction order, TTL retention (survival, expiry, resume,
+ * quota, a killed client), and chunk scheduling shared between processes.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "asymcache.pb-c.h"
+#include "harness.h"
+
+#define BLOCK_BYTES	8192u
+#define NBLOCKS		16u
+#define POOL_BYTES	((uint64_t)NBLOCKS * BLOCK_BYTES)
+
+static struct tdaemon D;
+static char conf[96], cost[96];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void paths(void)
+{
+	snprintf(conf, sizeof(conf), "/tmp/ac-agent-%d.conf", (int)getpid());
+	snprintf(cost, sizeof(cost), "/tmp/ac-agent-%d.json", (int)getpid());
+}
+
+static void write_cost(double linear, double attn, double seg)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"version\":1,\"gpu\":\"itest\",\"model\":\"itest\","
+		 "\"layout\":{\"num_layers\":32,\"hidden\":4096,\"ffn\":14336,"
+		 "\"num_q_heads\":32,\"num_kv_heads\":8,\"head_dim\":128,"
+		 "\"dtype_bytes\":2,\"block_tokens\":16,\"vocab\":128256},"
+		 "\"coefficients\":{\"linear_s_per_token\":%.17g,"
+		 "\"attn_s_per_pair\":%.17g,\"segment_s\":%.17g,"
+		 "\"iteration_s\":0.004,\"decode_s_per_ctx_token\":2.7e-8},"
+		 "\"source\":\"integration test\"}\n", linear, attn, seg);
+	write_file(cost, buf);
+}
+
+/* Start a daemon on @conf_text (in addition to the harness's flags). */
+static void start(const char *conf_text)
+{
+	const char *extra[] = { "-c", conf, NULL };
+
+	paths();
+	write_file(conf, conf_text);
+	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, extra);
+}
+
+static void stop(void)
+{
+	tdaemon_stop(&D);
+	unlink(conf);
+	unlink(cost);
+}
+
+/* Alloc, fill and commit blocks [from, from+n) of a chain; keeps pins. */
+static int publish(struct tclient *t, const struct ac_key *keys,
+		   uint32_t from, uint32_t n, uint32_t *ret_blocks)
+{
+	struct ac_commit_entry e[16];
+	uint32_t blocks[16];
+	int r;
+
+	if (n > 16)
+		return -E2BIG;
+	r = ac_alloc(t->c, t->ns, n, blocks);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pos = from + i;
+
+		tblock_fill(t, blocks[i], &keys[pos]);
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].key = keys[pos];
+		e[i].block = blocks[i];
+		e[i].position = pos;
+		if (pos)
+			e[i].parent = keys[pos - 1];
+	}
+	return ac_commit(t->c, t->ns, e, n, ret_blocks, NULL);
+}
+
+/* Looks @n keys up and releases the hits again; returns the hit mask. */
+static uint32_t hit_mask(struct tclient *t, const struct ac_key *keys,
+			 uint32_t n)
+{
+	struct ac_segment segs[16];
+	struct ac_lookup_result res = {
+		.segments = segs, .max_segments = 16,
+	};
+	uint32_t blocks[16], hits[16], nh = 0, mask = 0;
+	int r;
+
+	res.blocks = blocks;
+	r = ac_lookup(t->c, t->ns, keys, n, &res);
+	cr_assert_eq(r, 0, "lookup: %s", ac_strerror(r));
+	for (uint32_t i = 0; i < n; i++) {
+		if (blocks[i] == AC_NO_BLOCK)
+			continue;
+		mask |= 1u << i;
+		cr_assert(tblock_check(t, blocks[i], &keys[i]),
+			  "block of position %u lost its bytes", i);
+		hits[nh++] = blocks[i];
+	}
+	cr_assert_eq(ac_release(t->c, hits, nh, NULL), 0);
+	return mask;
+}
+
+static uint32_t retained(struct tclient *t, uint32_t *ret_session)
+{
+	uint32_t total = 0, mine = 0;
+	int r = ac_retained(t->c, &total, &mine);
+
+	cr_assert_eq(r, 0, "stats: %s", ac_strerror(r));
+	if (ret_session)
+		*ret_session = mine;
+	return total;
+}
+
+TestSuite(agent, .timeout = 60);
+
+/* ---- step 1: the cost model decides eviction ------------------------- */
+
+/*
+ * An 8-block chain whose deep half (positions 4..7) is released first and
+ * its shallow half 10 ms later; 4 blocks are then evicted after 300 ms.
+ * Returns the mask of the positions that survived.
+ */
+static uint32_t survivors_under(const char *policy, double linear,
+				double attn)
+{
+	char text[512];
+	struct tclient t;
+	struct ac_key keys[8];
+	uint32_t chain[8], filler[12];
+	int r;
+
+	paths();
+	write_cost(linear, attn, 0);
+	snprintf(text, sizeof(text),
+		 "[policy]\nname = %s\ncost_file = %s\n", policy, cost);
+	start(text);
+	cr_assert_eq(tclient_open(&t, &D, "cost"), 0);
+	cr_assert_eq(tkeys(7, 8, keys), 0);
+	cr_assert_eq(publish(&t, keys, 0, 8, chain), 0);
+	cr_assert_eq(ac_release(t.c, chain + 4, 4, NULL), 0);
+	usleep(10000);
+	cr_assert_eq(ac_release(t.c, chain, 4, NULL), 0);
+	usleep(300000);
+	/* 8 free blocks, then 4 more through the policy. */
+	r = ac_alloc(t.c, t.ns, 12, filler);
+	cr_assert_eq(r, 0, "alloc: %s", ac_strerror(r));
+	cr_assert_eq(ac_release(t.c, filler, 12, NULL), 0);
+	r = (int)hit_mask(&t, keys, 8);
+	tclient_close(&t);
+	stop();
+	return (uint32_t)r;
+}
+
+Test(agent, steep_attention_cost_evicts_shallow_blocks_though_newer)
+{
+	/*
+	 * attn 1e-6 s per pair: position 4's block costs 72/8 = 9x position
+	 * 0's, far more than the 310/300 idle ratio pensieve weighs it by.
+	 */
+	cr_assert_eq(survivors_under("pensieve", 1e-9, 1e-6), 0xf0u,
+		     "positions 4..7 survive, 0..3 (newer but cheap) go");
+	cr_assert_eq(survivors_under("asym", 1e-9, 1e-6), 0xf0u);
+}
+
+Test(agent, flat_cost_leaves_pensieve_to_idle_time)
+{
+	/* No attention term: every block costs the same, the older go. */
+	cr_assert_eq(survivors_under("pensieve", 1e-5, 0), 0x0fu,
+		     "the deep half was idle longer and goes first");
+}
+
+/* Runs asymcached on @conf_text and returns its exit status and output. */
+static int run_daemon_expect_fail(const char *conf_text, char *out,
+				  size_t outlen)
+{
+	char bin[512], logp[128];
+	const char *root = getenv("AC_BUILD_ROOT");
+	FILE *f;
+	size_t n;
+	pid_t pid;
+	int st, fd;
+
+	paths();
+	write_file(conf, conf_text);
+	snprintf(bin, sizeof(bin), "%s/daemon/asymcached", root);
+	snprintf(logp, sizeof(logp), "/tmp/ac-agent-%d.log", (int)getpid());
+	fd = creat(logp, 0600);
+	cr_assert_geq(fd, 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bin, bin, "-c", conf, "--socket", "/tmp/ac-agent-never.sock",
+		      "--backend", "host", "--group", "root", "--pool-bytes",
+		      "1M", "--block-bytes", "8K", (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	f = fopen(logp, "r");
+	cr_assert_not_null(f);
+	n = fread(out, 1, outlen - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	unlink(logp);
+	unlink(conf);
+	return st;
+}
+
+Test(agent, bad_cost_file_refuses_to_start_and_names_the_path)
+{
+	char text[512], out[4096];
+	int st;
+
+	paths();
+	write_file(cost, "{\"version\": 1, \"gpu\": ");
+	snprintf(text, sizeof(text), "[policy]\ncost_file = %s\n", cost);
+	st = run_daemon_expect_fail(text, out, sizeof(out));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "status 0x%x", st);
+	cr_assert_not_null(strstr(out, cost), "no path in: %s", out);
+	cr_assert_not_null(strstr(out, "cost_file"), "%s", out);
+
+	unlink(cost);
+	st = run_daemon_expect_fail(text, out, sizeof(out));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "status 0x%x", st);
+	cr_assert_not_null(strstr(out, cost), "no path in: %s", out);
+}
+
+/* ---- step 2: TTL retention ------------------------------------------- */
+
+/* Chain A (4 blocks) retained for @ttl_ms, with the client's pins gone. */
+static uint64_t retain_chain(struct tclient *t, struct ac_key *keys,
+			     uint32_t ttl_ms)
+{
+	uint32_t blocks[4];
+	uint64_t id = 0;
+	int r;
+
+	cr_assert_eq(tkeys(11, 4, keys), 0);
+	cr_assert_eq(publish(t, keys, 0, 4, blocks), 0);
+	r = ac_retain(t->c, t->ns, blocks, 4, ttl_ms, &id);
+	cr_assert_eq(r, 0, "retain: %s", ac_strerror(r));
+	cr_assert_gt(id, 0);
+	cr_assert_eq(ac_release(t->c, blocks, 4, NULL), 0);
+	return id;
+}
+
+/* Fill the pool's other 12 blocks with chain B, released. */
+static void fill_rest(struct tclient *t)
+{
+	struct ac_key keys[12];
+	uint32_t blocks[12];
+
+	cr_assert_eq(tkeys(12, 12, keys), 0);
+	cr_assert_eq(publish(t, keys, 0, 12, blocks), 0);
+	cr_assert_eq(ac_release(t->c, blocks, 12, NULL), 0);
+}
+
+/* Alloc @n blocks (evicting), release them; returns ac_alloc's result. */
+static int pressure(struct tclient *t, uint32_t n)
+{
+	uint32_t blocks[16];
+	int r = ac_alloc(t->c, t->ns, n, blocks);
+
+	if (r == 0)
+		cr_assert_eq(ac_release(t->c, blocks, n, NULL), 0);
+	return r;
+}
+
+Test(agent, retained_blocks_survive_pressure_that_evicts_everything_else)
+{
+	struct tclient t;
+	struct ac_key a[4];
+	uint32_t mine = 0;
+
+	start("");
+	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	retain_chain(&t, a, 5000);
+	fill_rest(&t);
+	cr_assert_eq(retained(&t, &mine), 4);
+	cr_assert_eq(mine, 4);
+	cr_assert_eq(pressure(&t, 12), 0, "the 12 unretained blocks go");
+	cr_assert_eq(pressure(&t, 13), -ENOSPC, "retained blocks are held");
+	cr_assert_eq(hit_mask(&t, a, 4), 0xfu, "chain A is whole");
+	tclient_close(&t);
+	stop();
+}
+
+Test(agent, retention_ends_with_the_ttl)
+{
+	struct tclient t;
+	struct ac_key a[4];
+	uint32_t rel;
+	uint64_t id;
+
+	start("");
+	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	id = retain_chain(&t, a, 200);
+	cr_assert_eq(pressure(&t, 16), -ENOSPC, "held before the TTL");
+	cr_assert_eq(retained(&t, NULL), 4);
+	usleep(350000);
+	/* The daemon's timer ended it: Stats reads, it does not expire. */
+	cr_assert_eq(retained(&t, NULL), 0);
+	cr_assert_eq(pressure(&t, 16), 0, "evictable after the TTL");
+	cr_assert_eq(hit_mask(&t, a, 4), 0);
+	cr_assert_eq(ac_resume(t.c, id, &rel), -ENOENT);
+	tclient_close(&t);
+	stop();
+}
+
+Test(agent, resume_makes_blocks_evictable_and_only_once)
+{
+	struct tclient t, other;
+	struct ac_key a[4];
+	uint32_t rel = 0;
+	uint64_t id;
+
+	start("");
+	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	cr_assert_eq(tclient_open(&other, &D, "other"), 0);
+	id = retain_chain(&t, a, 60000);
+	cr_assert_eq(ac_resume(other.c, id, &rel), -ENOENT,
+		     "another session cannot end it");
+	cr_assert_eq(retained(&t, NULL), 4);
+	cr_assert_eq(ac_resume(t.c, id, &rel), 0);
+	cr_assert_eq(rel, 4);
+	cr_assert_eq(retained(&t, NULL), 0);
+	cr_assert_eq(ac_resume(t.c, id, &rel), -ENOENT);
+	cr_assert_eq(pressure(&t, 16), 0);
+	tclient_close(&other);
+	tclient_close(&t);
+	stop();
+}
+
+Test(agent, quota_and_bad_input_are_errors_that_retain_nothing)
+{
+	struct tclient t;
+	struct ac_key keys[8];
+	uint32_t blocks[8], dup[2], mine = 0;
+	uint64_t id = 0;
+
+	start("[limits]\nmax_retained_blocks_per_session = 6\n"
+	      "max_retain_ttl_ms = 2000\n");
+	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	cr_assert_eq(tkeys(3, 8, keys), 0);
+	cr_assert_eq(publish(&t, keys, 0, 8, blocks), 0);
+
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 7, 1000, &id), -EDQUOT);
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 4, 1000, &id), 0);
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks + 4, 3, 1000, &id), -EDQUOT,
+		     "4 + 3 is past 6");
+	cr_assert_neq(strstr(ac_client_last_error(t.c), "max_retained_blocks"),
+		      NULL, "%s", ac_client_last_error(t.c));
+	cr_assert_eq(retained(&t, &mine), 4);
+	cr_assert_eq(mine, 4);
+
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 1, 0, &id), -ERANGE);
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 1, 2001, &id), -ERANGE,
+		     "above max_retain_ttl_ms");
+	cr_assert_eq(ac_retain(t.c, t.ns + 7, blocks, 1, 100, &id), -ENOENT);
+	dup[0] = dup[1] = blocks[5];
+	cr_assert_eq(ac_retain(t.c, t.ns, dup, 2, 100, &id), -EINVAL);
+	dup[1] = NBLOCKS + 3;
+	cr_assert_eq(ac_retain(t.c, t.ns, dup, 2, 100, &id), -EINVAL);
+	cr_assert_eq(ac_release(t.c, blocks + 4, 4, NULL), 0);
+	cr_assert_eq(ac_retain(t.c, t.ns, blocks + 4, 1, 100, &id), -EPERM,
+		     "a block this session no longer pins");
+	cr_assert_eq(ac_resume(t.c, 987654321, NULL), -ENOENT);
+	cr_assert_eq(retained(&t, &mine), 4, "no refusal retained anything");
+	cr_assert_eq(ac_release(t.c, blocks, 4, NULL), 0);
+	tclient_close(&t);
+	stop();
+}
+
+static int child_retain_then_wait(void *arg, int slot)
+{
+	int *fds = arg;
+	struct tclient t;
+	struct ac_key keys[4];
+	uint32_t blocks[4];
+	uint64_t id;
+	char c = 'r';
+	int r;
+
+	r = tclient_open(&t, &D, "doomed");
+	CHILD_CHECK(slot, r == 0, r);
+	CHILD_CHECK(slot, tkeys(21, 4, keys) == 0, 0);
+	r = publish(&t, keys, 0, 4, blocks);
+	CHILD_CHECK(slot, r == 0, r);
+	r = ac_retain(t.c, t.ns, blocks, 4, 60000, &id);
+	CHILD_CHECK(slot, r == 0, r);
+	r = ac_release(t.c, blocks, 4, NULL);
+	CHILD_CHECK(slot, r == 0, r);
+	CHILD_CHECK(slot, write(fds[1], &c, 1) == 1, errno);
+	pause();
+	return 0;
+}
+
+Test(agent, sigkilled_clients_retentions_are_released)
+{
+	struct tclient t;
+	int fds[2], st;
+	char c;
+	pid_t pid;
+
+	start("");
+	child_reports_init(1);
+	cr_assert_eq(pipe(fds), 0);
+	pid = child_spawn(child_retain_then_wait, fds, 0);
+	cr_assert_eq(read(fds[0], &c, 1), 1, "child did not retain");
+	cr_assert_eq(tclient_open(&t, &D, "observer"), 0);
+	cr_assert_eq(retained(&t, NULL), 4);
+	cr_assert_eq(pressure(&t, 16), -ENOSPC);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	for (int i = 0; i < 200 && retained(&t, NULL); i++)
+		usleep(10000);
+	cr_assert_eq(retained(&t, NULL), 0,
+		     "a dead client's 60 s retention outlived it");
+	cr_assert_eq(pressure(&t, 16), 0);
+	close(fds[0]);
+	close(fds[1]);
+	tclient_close(&t);
+	stop();
+}
+
+Test(agent, pick_ttl_follows_the_tool_durations)
+{
+	const double tools[] = { 0.5, 0.6, 0.7, 30.0 };
+	double bad = -1;
+	uint32_t ms = 0;
+
+	/* Costly chain, cheap hold: wait for the slow tool too. */
+	cr_assert_eq(ac_pick_ttl(tools, 4, 10.0, 0.001, 1000, &ms), 0);
+	cr_assert_eq(ms, 30000);
+	/* A hold that costs more than the outlier is worth: stop at 0.7 s. */
+	cr_assert_eq(ac_pick_ttl(tools, 4, 1.0, 0.1, 1000, &ms), 0);
+	cr_assert_eq(ms, 700);
+	cr_assert_eq(ac_pick_ttl(NULL, 0, 1.0, 0.1, 1234, &ms), 0);
+	cr_assert_eq(ms, 1234, "no observations: the fallback");
+	cr_assert_eq(ac_pick_ttl(&bad, 1, 1.0, 0.1, 1000, &ms), -EINVAL);
+	cr_assert_eq(ac_pick_ttl(tools, 4, -1.0, 0.1, 1000, &ms), -EINVAL);
+}
+
+/* ---- step 3: chunk scheduling ---------------------------------------- */
+
+static int schedule_one(struct ac_client *c, uint32_t decodes, uint32_t len,
+			uint32_t tpot_us, struct ac_sched_result *res,
+			struct ac_sched_chunk *chunks)
+{
+	struct ac_sched_segment seg = {
+		.request_id = 1, .start = 0, .len = len, .waited_us = 1000,
+	};
+	struct ac_sched_request req = {
+		.decode_tokens = decodes, .decode_ctx = (uint64_t)decodes * 4096,
+		.segs = &seg, .nsegs = 1, .tpot_target_us = tpot_us,
+	};
+
+	memset(res, 0, sizeof(*res));
+	res->chunks = chunks;
+	res->cap = 8;
+	return ac_schedule(c, &req, res);
+}
+
+Test(agent, adaptive_schedule_fits_the_tpot_target)
+{
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+	uint64_t small;
+	int r;
+
+	start("[scheduler]\ntpot_target_us = 40000\n");
+	cr_assert_eq(tclient_open(&t, &D, "sched"), 0);
+	r = schedule_one(t.c, 32, 100000, 0, &res, ch);
+	cr_assert_eq(r, 0, "%s", ac_strerror(r));
+	cr_assert(!res.fixed);
+	cr_assert_eq(res.sharers, 1);
+	cr_assert_gt(res.prefill_tokens, 0);
+	cr_assert_leq(res.predicted_s, 0.040 + 1e-9, "predicted %g s",
+		      res.predicted_s);
+	cr_assert_eq(res.nchunks, 1);
+	cr_assert_eq(ch[0].start, 0);
+	cr_assert_eq(ch[0].len, res.prefill_tokens);
+	small = res.prefill_tokens;
+	r = schedule_one(t.c, 32, 100000, 100000, &res, ch);
+	cr_assert_eq(r, 0);
+	cr_assert_gt(res.prefill_tokens, small, "a looser target takes more");
+	cr_assert_leq(res.predicted_s, 0.100 + 1e-9);
+	tclient_close(&t);
+	stop();
+}
+
+Test(agent, fixed_schedule_returns_the_fixed_budget)
+{
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+
+	start("[scheduler]\nmode = fixed\nfixed_budget_tokens = 512\n");
+	cr_assert_eq(tclient_open(&t, &D, "sched"), 0);
+	cr_assert_eq(schedule_one(t.c, 64, 100000, 0, &res, ch), 0);
+	cr_assert(res.fixed);
+	cr_assert_eq(res.prefill_tokens, 512 - 64);
+	tclient_close(&t);
+	stop();
+}
+
+/*
+ * Two processes take turns (a pipe token passes between them); each asks
+ * for ROUNDS iterations of a backlog far larger than one iteration.
+ */
+#define ROUNDS 6
+struct fair {
+	int to[2][2];		/* to[i]: pipe that wakes child i */
+	uint64_t *got;		/* shared: [child][round] prefill tokens */
+};
+
+static int child_fair(void *arg, int slot)
+{
+	struct fair *f = arg;
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+	char c = 't';
+	int r;
+
+	r = tclient_open(&t, &D, slot ? "fair-b" : "fair-a");
+	CHILD_CHECK(slot, r == 0, r);
+	for (int i = 0; i < ROUNDS; i++) {
+		CHILD_CHECK(slot, read(f->to[slot][0], &c, 1) == 1, errno);
+		r = schedule_one(t.c, 16, 1000000, 0, &res, ch);
+		CHILD_CHECK(slot, r == 0, r);
+		f->got[slot * ROUNDS + i] = res.prefill_tokens;
+		CHILD_CHECK(slot, res.predicted_s <= 0.050 + 1e-9, 0);
+		CHILD_CHECK(slot, write(f->to[!slot][1], &c, 1) == 1, errno);
+	}
+	/* A closed session stops sharing: stay until the other is done. */
+	if (slot == 0)
+		CHILD_CHECK(slot, read(f->to[0][0], &c, 1) == 1, errno);
+	tclient_close(&t);
+	return 0;
+}
+
+Test(agent, two_processes_asking_alternately_share_the_budget)
+{
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+	struct fair f;
+	uint64_t alone;
+	pid_t a, b;
+	char c = 't';
+
+	start("");
+	cr_assert_eq(tclient_open(&t, &D, "alone"), 0);
+	cr_assert_eq(schedule_one(t.c, 16, 1000000, 0, &res, ch), 0);
+	alone = res.prefill_tokens;
+	tclient_close(&t);
+	/* The lone session's last call must age out of the 1 s window. */
+	usleep(1100000);
+
+	f.got = mmap(NULL, 2 * ROUNDS * sizeof(*f.got), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(f.got, MAP_FAILED);
+	cr_assert_eq(pipe(f.to[0]), 0);
+	cr_assert_eq(pipe(f.to[1]), 0);
+	child_reports_init(2);
+	a = child_spawn(child_fair, &f, 0);
+	b = child_spawn(child_fair, &f, 1);
+	cr_assert_eq(write(f.to[0][1], &c, 1), 1);
+	child_wait_ok(a, 0);
+	child_wait_ok(b, 1);
+	/* Round 0 of child 0 ran alone; from then on both are active. */
+	for (int i = 1; i < ROUNDS; i++) {
+		uint64_t x = f.got[i], y = f.got[ROUNDS + i];
+
+		cr_assert_eq(x, y, "round %d: %llu vs %llu tokens", i,
+			     (unsigned long long)x, (unsigned long long)y);
+		cr_assert_leq(x, alone / 2, "round %d: %llu of %llu", i,
+			      (unsigned long long)x, (unsigned long long)alone);
+		cr_assert_geq(x, alone / 2 - 1, "round %d: %llu of %llu", i,
+			      (unsigned long long)x, (unsigned long long)alone);
+	}
+	cr_assert_eq(f.got[0], alone, "alone at first");
+	munmap(f.got, 2 * ROUNDS * sizeof(*f.got));
+	for (int i = 0; i < 2; i++) {
+		close(f.to[i][0]);
+		close(f.to[i][1]);
+	}
+	stop();
+}
+
+/* Raw Schedule requests: checks the library would stop never reach it. */
+static uint64_t next_id;
+static uint8_t rxbuf[1 << 16];
+
+static Asymcache__V1__Response *call(int fd, Asymcache__V1__Request *req)
+{
+	uint8_t buf[4096];
+	size_t len;
+	ssize_t n;
+
+	req->id = ++next_id;
+	len = asymcache__v1__request__get_packed_size(req);
+	cr_assert_leq(len, sizeof(buf));
+	asymcache__v1__request__pack(req, buf);
+	cr_assert_eq(raw_send(fd, buf, len), 0);
+	n = raw_recv(fd, rxbuf, sizeof(rxbuf), 5000);
+	cr_assert_gt(n, 0, "no answer");
+	return asymcache__v1__response__unpack(NULL, (size_t)n, rxbuf);
+}
+
+static int raw_hello(void)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Response *resp;
+	int fd = raw_connect(D.sock);
+
+	cr_assert_geq(fd, 0);
+	h.protocol_version = 1;
+	h.client_name = "raw";
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	resp = call(fd, &req);
+	cr_assert_not_null(resp);
+	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_HELLO);
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	return fd;
+}
+
+static void expect_sched_error(int fd, Asymcache__V1__PendingSegment **p,
+			       size_t n, uint32_t tpot, int code,
+			       const char *what)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Schedule sc = ASYMCACHE__V1__SCHEDULE__INIT;
+	Asymcache__V1__Response *resp;
+
+	sc.decode_tokens = 8;
+	sc.segments = p;
+	sc.n_segments = n;
+	sc.tpot_target_us = tpot;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_SCHEDULE;
+	req.schedule = &sc;
+	resp = call(fd, &req);
+	cr_assert_not_null(resp);
+	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ERROR,
+		     "%s: accepted", what);
+	cr_expect_eq(resp->error->code, code, "%s: code %d (%s)", what,
+		     resp->error->code, resp->error->message);
+	asymcache__v1__response__free_unpacked(resp, NULL);
+}
+
+Test(agent, bad_schedules_are_errors)
+{
+	Asymcache__V1__PendingSegment s[5], *p[5];
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+	int fd;
+
+	start("[limits]\nmax_schedule_segments = 4\n");
+	fd = raw_hello();
+	for (int i = 0; i < 5; i++) {
+		asymcache__v1__pending_segment__init(&s[i]);
+		s[i].request_id = (uint32_t)i + 1;
+		s[i].start = 0;
+		s[i].len = 100;
+		p[i] = &s[i];
+	}
+	expect_sched_error(fd, p, 5, 0, E2BIG, "too many segments");
+	expect_sched_error(fd, p, 0, 0, EINVAL, "no segments");
+	s[1].len = 0;
+	expect_sched_error(fd, p, 2, 0, EINVAL, "zero length");
+	s[1].len = 100;
+	s[1].request_id = 1;
+	s[1].start = 50;
+	expect_sched_error(fd, p, 2, 0, EINVAL, "overlapping");
+	s[1].start = 200;
+	s[2].request_id = 1;
+	s[2].start = 400;
+	s[1].request_id = 2;
+	expect_sched_error(fd, p, 3, 0, EINVAL, "request split across the list");
+	expect_sched_error(fd, p, 1, 999, ERANGE, "tpot below 1 ms");
+	s[0].start = 1ULL << 32;
+	expect_sched_error(fd, p, 1, 0, ERANGE, "position past 2^32");
+	close(fd);
+
+	/* The session that sent them is fine, and so is the daemon. */
+	cr_assert_eq(tclient_open(&t, &D, "after"), 0);
+	cr_assert_eq(schedule_one(t.c, 8, 1000, 0, &res, ch), 0);
+	cr_assert_eq(res.prefill_tokens, 1000);
+	tclient_close(&t);
+	stop();
+}

@@ -161,11 +161,11 @@ Test(demo, comparison_table_holds_its_invariants)
 	 * pensieve leaves holes (30-ish runs in every run seen; 150 requests
 	 * on 8 MiB gave none, which would leave the hole branch untested).
 	 * Under valgrind --trace-children the daemon and the clients run
-	 * ~20x slower: 300 requests on 16 MiB still evict, but too little
+	 * ~20x slower: 200 requests on 16 MiB still evict, but too little
 	 * comes back for pensieve to leave holes reliably.
 	 */
 	run_demo(full ? "AC_DEMO_REQUESTS=1500 AC_DEMO_POOL_BYTES=128M AC_DEMO_CLIENTS=3" :
-		 "AC_DEMO_REQUESTS=300 AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=3",
+		 "AC_DEMO_REQUESTS=200 AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=3",
 		 "", &o);
 	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "demo.sh failed (status 0x%x)", o.status);
@@ -234,7 +234,10 @@ Test(demo, lockstep_runs_repeat_exactly)
 	 * asym order by release sequence, not by wall time, so every count
 	 * must repeat. (pensieve divides by idle time and may not.)
 	 */
-	run_demo("AC_DEMO_POLICIES='asym asym' AC_DEMO_REQUESTS=400"
+	run_demo(RUNNING_ON_VALGRIND ?
+		 "AC_DEMO_POLICIES='asym asym' AC_DEMO_REQUESTS=150"
+		 " AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=4" :
+		 "AC_DEMO_POLICIES='asym asym' AC_DEMO_REQUESTS=400"
 		 " AC_DEMO_POOL_BYTES=16M AC_DEMO_CLIENTS=4", "", &o);
 	cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "demo.sh failed (status 0x%x)", o.status);

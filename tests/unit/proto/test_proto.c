@@ -336,10 +336,14 @@ Test(proto, truncated_and_unknown_fields)
 	/* Every strict prefix that cuts a field must fail to parse. */
 	cr_assert_null(asymcache__v1__request__unpack(NULL, n - 1, buf));
 	cr_assert_null(asymcache__v1__request__unpack(NULL, 1, buf));
-	/* Field 12 (reserved for issue 4), varint: skipped by v1. */
-	buf[n] = (12 << 3) | 0;
-	buf[n + 1] = 5;
-	o = asymcache__v1__request__unpack(NULL, n + 2, buf);
+	/*
+	 * Field 31 (still reserved; 10..12 are Retain, Resume, Schedule
+	 * now), varint: skipped. Tag 31 << 3 needs two varint bytes.
+	 */
+	buf[n] = (uint8_t)(((31 << 3) | 0) & 0x7f) | 0x80;
+	buf[n + 1] = (uint8_t)(((31 << 3) | 0) >> 7);
+	buf[n + 2] = 5;
+	o = asymcache__v1__request__unpack(NULL, n + 3, buf);
 	cr_assert_not_null(o, "unknown fields must be skipped");
 	cr_assert_eq(o->id, 300);
 	cr_assert_str_eq(o->hello->client_name, "x");

@@ -11,7 +11,7 @@ trap 'rm -f "$log"' EXIT
 
 wrap=()
 if [ "${AC_VALGRIND:-0}" = 1 ]; then
-	wrap=(--wrapper "valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*dpkg-buildpackage*,*rpmbuild*,*dbus-daemon*,*gcc*,*cc1*,*ld* --quiet")
+	wrap=(--wrapper "valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*/dpkg-buildpackage,*/rpmbuild,*/dbus-daemon,*/gcc,*/gcc-12,*/cc,*/cc1,*/collect2,*/ld,*/ld.bfd,*/as,*/make,*/dpkg-*,*/debian/rules,*/meson,*/ninja --quiet")
 fi
 
 meson test -C "$build" --print-errorlogs --verbose --num-processes 2 \

@@ -255,9 +255,13 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	cr_assert_eq(daemon_resume(&d, o, h1, &rel), -ENOENT,
 		     "another session's retention");
 
-	/* h2 expires after 1 ms. */
+	/*
+	 * h2 expires after 1 ms; any call above may already have ended it
+	 * (valgrind is slow), so check the state, not who expired it.
+	 */
 	usleep(5000);
-	cr_assert_eq(daemon_retain_expire(&d, cache_clock_monotonic()), 1);
+	daemon_retain_expire(&d, cache_clock_monotonic());
+	cr_assert_eq(d.retained_blocks, 4);
 	cr_assert_eq(daemon_resume(&d, s, h2, &rel), -ENOENT);
 	cr_assert_eq(daemon_session_retained(&d, s), 4);
 	cr_assert_eq(daemon_resume(&d, s, h1, &rel), 0);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asymcache.pb-c.h"
 #include "daemon.h"
 #include "schedule.h"
 
@@ -331,5 +332,224 @@ Test(agent, schedule_checks_and_fixed_budget)
 	cr_assert_eq(plan.prefill_tokens, 256 - 16,
 		     "fixed: the budget less the decodes");
 	session_free(s);
+	daemon_core_fini(&d);
+}
+
+/* ---- random Retain/Resume/Schedule/Release through dispatch_packet ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state % n);
+}
+
+/* Packs @req, runs it, returns the reply's body case (error: its code). */
+static int run(struct session *s, Asymcache__V1__Request *req, int *ret_code,
+	       uint64_t *ret_handle)
+{
+	static uint8_t pkt[65536];
+	Asymcache__V1__Response *resp;
+	size_t len = asymcache__v1__request__get_packed_size(req);
+	int body;
+
+	cr_assert_leq(len, sizeof(pkt));
+	asymcache__v1__request__pack(req, pkt);
+	cr_assert_eq(dispatch_packet(&d, s, pkt, len, false), 0);
+	resp = asymcache__v1__response__unpack(NULL, s->slen, s->sbuf);
+	cr_assert_not_null(resp);
+	body = resp->body_case;
+	*ret_code = body == ASYMCACHE__V1__RESPONSE__BODY_ERROR ?
+		    resp->error->code : 0;
+	if (body == ASYMCACHE__V1__RESPONSE__BODY_RETAIN && ret_handle)
+		*ret_handle = resp->retain->retention_id;
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	return body;
+}
+
+/* Pins over all blocks must equal the sessions' pins plus retained ones. */
+static void check_invariants(struct session **ss, int n)
+{
+	uint64_t pins = 0, want = d.retain_cs.npins;
+	uint32_t pinned = 0, ret = 0;
+
+	for (uint32_t i = 0; i < d.cache.nblocks; i++) {
+		const struct blk *b = &d.cache.blocks[i];
+
+		if (b->state != BLK_CACHED)
+			continue;
+		pins += b->pins;
+		pinned += b->pins > 0;
+	}
+	for (int i = 0; i < n; i++) {
+		want += ss[i]->cs.npins;
+		ret += daemon_session_retained(&d, ss[i]);
+	}
+	cr_assert_eq(pins, want, "block pins %llu, holders %llu",
+		     (unsigned long long)pins, (unsigned long long)want);
+	cr_assert_eq(pinned, d.cache.npinned);
+	cr_assert_eq(d.retain_cs.npins, d.retained_blocks);
+	cr_assert_eq(ret, d.retained_blocks, "per-session sum %u vs %u", ret,
+		     d.retained_blocks);
+}
+
+static struct session *open_session(void)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	struct session *s = session_new(&d, -1, 1, 0, 0);
+	int code;
+
+	cr_assert_not_null(s);
+	h.protocol_version = 1;
+	h.client_name = "rand";
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+	req.hello = &h;
+	cr_assert_eq(run(s, &req, &code, NULL),
+		     ASYMCACHE__V1__RESPONSE__BODY_HELLO);
+	/* Attach needs a pool fd dance; the core check is what matters. */
+	s->attached = true;
+	return s;
+}
+
+Test(agent, random_requests_keep_pins_and_quotas_consistent)
+{
+	char err[CFG_ERR_MAX];
+	struct session *ss[3];
+	uint64_t handles[64] = { 0 };
+	uint32_t ns, ids[16], nh = 0, ok_resume = 0, ok_sched = 0, bad = 0;
+	int code;
+
+	cr_assert_eq(load("[limits]\nmax_retained_blocks_per_session = 10\n"
+			  "max_retain_ttl_ms = 50\nmax_schedule_segments = 8\n"
+			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	ns = register_ns();
+	for (int i = 0; i < 3; i++)
+		ss[i] = open_session();
+
+	for (int step = 0; step < 4000; step++) {
+		struct session *s = ss[rnd(3)];
+		Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+		uint32_t op = rnd(100), n, blocks[16];
+		uint64_t h = 0;
+
+		if (op < 25) {
+			/* Commit a few fresh blocks (pinned by s). */
+			n = 1 + rnd(4);
+			if (d.cache.nfree + d.cache.ncached - d.cache.npinned < n ||
+			    cache_alloc(&d.cache, &s->cs, ns, n, ids) < 0)
+				continue;
+			struct cache_commit_entry e[4];
+			uint32_t out[4], ded;
+
+			for (uint32_t i = 0; i < n; i++) {
+				memset(&e[i], 0, sizeof(e[i]));
+				memcpy(e[i].key.b, &step, sizeof(step));
+				e[i].key.b[8] = (uint8_t)i;
+				e[i].block = ids[i];
+			}
+			cr_assert_eq(cache_commit(&d.cache, &s->cs, ns, e, n,
+						  out, &ded), 0);
+		} else if (op < 45) {
+			/* Retain some of s's pinned blocks (or junk). */
+			Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
+			struct pinmap_slot *ps;
+
+			n = 0;
+			pinmap_foreach(&s->cs.pins, ps)
+				if (ps->block != UINT32_MAX && n < 16 &&
+				    rnd(2))
+					blocks[n++] = ps->block;
+			if (rnd(10) == 0 && n)
+				blocks[rnd(n)] = rnd(d.cache.nblocks + 5);
+			rt.ns_id = rnd(20) ? ns : ns + 1;
+			rt.n_blocks = n;
+			rt.blocks = blocks;
+			rt.ttl_ms = rnd(60);
+			req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
+			req.retain = &rt;
+			if (run(s, &req, &code, &h) ==
+			    ASYMCACHE__V1__RESPONSE__BODY_RETAIN)
+				handles[nh++ % 64] = h;
+			else
+				bad += code > 0;
+		} else if (op < 60) {
+			Asymcache__V1__Resume rs = ASYMCACHE__V1__RESUME__INIT;
+
+			/* The newest handle is the likeliest still live. */
+			rs.retention_id = rnd(2) && nh ? handles[(nh - 1) % 64] :
+					  rnd(8) ? handles[rnd(64)] : rnd(1000);
+			req.body_case = ASYMCACHE__V1__REQUEST__BODY_RESUME;
+			req.resume = &rs;
+			ok_resume += run(s, &req, &code, NULL) ==
+				     ASYMCACHE__V1__RESPONSE__BODY_RESUME;
+		} else if (op < 80) {
+			/* Release everything s pins, through the protocol. */
+			Asymcache__V1__Release rl = ASYMCACHE__V1__RELEASE__INIT;
+			struct pinmap_slot *ps;
+
+			n = 0;
+			pinmap_foreach(&s->cs.pins, ps)
+				if (ps->block != UINT32_MAX && n < 16 &&
+				    ps->count)
+					blocks[n++] = ps->block;
+			if (!n)
+				continue;
+			rl.n_blocks = n;
+			rl.blocks = blocks;
+			req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
+			req.release = &rl;
+			cr_assert_eq(run(s, &req, &code, NULL),
+				     ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
+				     "code %d", code);
+		} else if (op < 95) {
+			Asymcache__V1__Schedule sc = ASYMCACHE__V1__SCHEDULE__INIT;
+			Asymcache__V1__PendingSegment sg[10], *sp[10];
+
+			n = rnd(11);
+			for (uint32_t i = 0; i < n; i++) {
+				asymcache__v1__pending_segment__init(&sg[i]);
+				sg[i].request_id = i / 2;
+				sg[i].start = (i % 2) * 3000 + rnd(2000);
+				sg[i].len = rnd(20) ? 1 + rnd(900) : 0;
+				sg[i].waited_us = rnd(100000);
+				sp[i] = &sg[i];
+			}
+			sc.decode_tokens = rnd(5000);
+			sc.decode_ctx = (uint64_t)sc.decode_tokens * rnd(8192);
+			sc.segments = sp;
+			sc.n_segments = n;
+			sc.tpot_target_us = rnd(4) ? 0 : rnd(200000);
+			req.body_case = ASYMCACHE__V1__REQUEST__BODY_SCHEDULE;
+			req.schedule = &sc;
+			ok_sched += run(s, &req, &code, NULL) ==
+				    ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE;
+		} else if (op < 97) {
+			/* The session goes away; a fresh one takes its place. */
+			for (int i = 0; i < 3; i++)
+				if (ss[i] == s) {
+					session_free(s);
+					ss[i] = open_session();
+				}
+		} else {
+			usleep(2000);
+			daemon_retain_expire(&d, cache_clock_monotonic());
+		}
+		check_invariants(ss, 3);
+	}
+	/* The mix must have exercised both outcomes of each request. */
+	cr_assert_gt(nh, 50, "%u retentions", nh);
+	cr_assert_gt(bad, 50, "%u refused retentions", bad);
+	cr_assert_gt(ok_resume, 20, "%u resumes", ok_resume);
+	cr_assert_gt(ok_sched, 50, "%u schedules", ok_sched);
+	for (int i = 0; i < 3; i++)
+		session_free(ss[i]);
+	cr_assert_eq(d.retained_blocks, 0);
+	cr_assert_eq(d.cache.npinned, 0);
 	daemon_core_fini(&d);
 }

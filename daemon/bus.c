@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stddef.h>
@@ -33,8 +34,15 @@
 /* The values PropertiesChanged reports, as of the last emission. */
 struct bus_seen {
 	uint32_t nfree, nwriting, ncached, npinned, nsessions, nns;
+	uint32_t retained;
 	uint64_t lookups, lookup_keys, lookup_hits, evictions, commits, dedups;
 	char policy[32];
+	int sched_mode;
+	/*
+	 * A reload (D-Bus or SIGHUP) may point [policy] cost_file elsewhere;
+	 * the tick compares names because SIGHUP never passes through here.
+	 */
+	char cost_from[PATH_MAX];
 };
 
 struct bus {
@@ -156,6 +164,42 @@ static int get_policy(sd_bus *bus, const char *path, const char *iface,
 	return sd_bus_message_append(reply, "s", daemon_policy_name(userdata));
 }
 
+/*
+ * "" when the built-in derived model is in use, so a script can tell a
+ * calibrated daemon from an uncalibrated one without parsing a sentinel.
+ */
+static const char *cost_file_in_use(const struct daemon *d)
+{
+	const char *from = d->cfg.cost_from;
+
+	return strcmp(from, "built-in") == 0 ? "" : from;
+}
+
+static int get_cost_file(sd_bus *bus, const char *path, const char *iface,
+			 const char *prop, sd_bus_message *reply,
+			 void *userdata, sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "s", cost_file_in_use(userdata));
+}
+
+static const char *sched_mode_name(int mode)
+{
+	switch (mode) {
+	case CFG_SCHED_ADAPTIVE: return "adaptive";
+	case CFG_SCHED_FIXED: return "fixed";
+	default: return "?";
+	}
+}
+
+static int get_sched_mode(sd_bus *bus, const char *path, const char *iface,
+			  const char *prop, sd_bus_message *reply,
+			  void *userdata, sd_bus_error *e)
+{
+	const struct daemon *d = userdata;
+
+	return sd_bus_message_append(reply, "s", sched_mode_name(d->cfg.sched.mode));
+}
+
 static int get_policies(sd_bus *bus, const char *path, const char *iface,
 			const char *prop, sd_bus_message *reply,
 			void *userdata, sd_bus_error *e)
@@ -264,25 +308,50 @@ static void log_action(sd_bus_message *m, const char *fmt, const char *arg)
 
 /* ---- methods --------------------------------------------------------- */
 
+struct session_walk {
+	struct daemon *d;
+	sd_bus_message *reply;
+};
+
+/*
+ * daemon_session_info does not carry the retention count, so the session
+ * is found again by id: O(sessions) per row, bounded by max_sessions and
+ * paid only when someone lists sessions.
+ */
+static uint32_t session_retained(const struct daemon *d, uint64_t id)
+{
+	const struct session *s;
+
+	for (s = d->sessions; s; s = s->next)
+		if (s->id == id)
+			return daemon_session_retained(d, s);
+	return 0;
+}
+
 static int append_session(const struct daemon_session_info *i, void *userdata)
 {
-	return sd_bus_message_append(userdata, "(tuusuu)", i->id, (uint32_t)i->pid,
+	struct session_walk *w = userdata;
+
+	return sd_bus_message_append(w->reply, "(tuusuuu)", i->id, (uint32_t)i->pid,
 				     (uint32_t)i->uid, i->name ? i->name : "",
-				     i->pins, i->writing) < 0;
+				     i->pins, i->writing,
+				     session_retained(w->d, i->id)) < 0;
 }
 
 static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
 	sd_bus_message *reply = NULL;
+	struct session_walk w = { .d = userdata };
 	int r;
 
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', "(tuusuu)");
+	w.reply = reply;
+	r = sd_bus_message_open_container(reply, 'a', "(tuusuuu)");
 	if (r < 0)
 		goto out;
-	r = daemon_foreach_session(userdata, append_session, reply) ? -ENOMEM : 0;
+	r = daemon_foreach_session(userdata, append_session, &w) ? -ENOMEM : 0;
 	if (r < 0)
 		goto out;
 	r = sd_bus_message_close_container(reply);
@@ -490,6 +559,14 @@ static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
 		{ "[limits] max_writing_per_session",
 		  offsetof(struct daemon_limits, max_writing_per_session) },
 		{ "[limits] max_sessions", offsetof(struct daemon_limits, max_sessions) },
+		{ "[limits] max_retained_blocks_per_session",
+		  offsetof(struct daemon_limits, max_retained_blocks_per_session) },
+		{ "[limits] max_retain_ttl_ms",
+		  offsetof(struct daemon_limits, max_retain_ttl_ms) },
+		{ "[limits] max_schedule_segments",
+		  offsetof(struct daemon_limits, max_schedule_segments) },
+		{ "[limits] max_schedule_decode",
+		  offsetof(struct daemon_limits, max_schedule_decode) },
 	};
 	size_t i;
 	int r = 0;
@@ -498,6 +575,15 @@ static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
 		r = sd_bus_message_append(reply, "s", "[daemon] log_level");
 	if (r >= 0 && strcmp(a->policy, b->policy))
 		r = sd_bus_message_append(reply, "s", "[policy] name");
+	/* What was loaded, not what was written: "" and the default may agree. */
+	if (r >= 0 && strcmp(a->cost_from, b->cost_from))
+		r = sd_bus_message_append(reply, "s", "[policy] cost_file");
+	if (r >= 0 && a->sched.mode != b->sched.mode)
+		r = sd_bus_message_append(reply, "s", "[scheduler] mode");
+	if (r >= 0 && a->sched.tpot_target_us != b->sched.tpot_target_us)
+		r = sd_bus_message_append(reply, "s", "[scheduler] tpot_target_us");
+	if (r >= 0 && a->sched.fixed_budget_tokens != b->sched.fixed_budget_tokens)
+		r = sd_bus_message_append(reply, "s", "[scheduler] fixed_budget_tokens");
 	for (i = 0; r >= 0 && i < sizeof(limits) / sizeof(limits[0]); i++)
 		if (*(const uint32_t *)((const char *)&a->limits + limits[i].off) !=
 		    *(const uint32_t *)((const char *)&b->limits + limits[i].off))
@@ -549,6 +635,12 @@ static int method_reload_config(sd_bus_message *m, void *userdata, sd_bus_error 
 	if (strcmp(before->policy, d->cfg.policy))
 		sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), AC_BUS_PATH,
 					       AC_BUS_INTERFACE, "Policy", NULL);
+	if (strcmp(before->cost_from, d->cfg.cost_from))
+		sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), AC_BUS_PATH,
+					       AC_BUS_INTERFACE, "CostFile", NULL);
+	if (before->sched.mode != d->cfg.sched.mode)
+		sd_bus_emit_properties_changed(sd_bus_message_get_bus(m), AC_BUS_PATH,
+					       AC_BUS_INTERFACE, "SchedulerMode", NULL);
 out:
 	sd_bus_message_unref(reply);
 	free(before);
@@ -573,11 +665,14 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_PROPERTY("Pools", AC_BUS_POOLS_SIG, get_pools, 0, CONST),
 	SD_BUS_PROPERTY("Policies", "as", get_policies, 0, CONST),
 	SD_BUS_PROPERTY("Policy", "s", get_policy, 0, EMITS),
+	SD_BUS_PROPERTY("CostFile", "s", get_cost_file, 0, EMITS),
+	SD_BUS_PROPERTY("SchedulerMode", "s", get_sched_mode, 0, EMITS),
 	D_U32("NBlocks", cache.nblocks, CONST),
 	D_U32("FreeBlocks", cache.nfree, EMITS),
 	D_U32("WritingBlocks", cache.nwriting, EMITS),
 	D_U32("CachedBlocks", cache.ncached, EMITS),
 	D_U32("PinnedBlocks", cache.npinned, EMITS),
+	D_U32("RetainedBlocks", retained_blocks, EMITS),
 	D_U32("Sessions", nsessions, EMITS),
 	D_U32("Namespaces", cache.nns, EMITS),
 	D_U64("Lookups", cache.ctr.lookups),
@@ -658,6 +753,7 @@ static void seen_read(const struct daemon *d, struct bus_seen *s)
 	s->nwriting = c->nwriting;
 	s->ncached = c->ncached;
 	s->npinned = c->npinned;
+	s->retained = d->retained_blocks;
 	s->nsessions = d->nsessions;
 	s->nns = c->nns;
 	s->lookups = c->ctr.lookups;
@@ -667,6 +763,8 @@ static void seen_read(const struct daemon *d, struct bus_seen *s)
 	s->commits = c->ctr.commits;
 	s->dedups = c->ctr.dedups;
 	snprintf(s->policy, sizeof(s->policy), "%s", cache_policy_name(c));
+	s->sched_mode = d->cfg.sched.mode;
+	snprintf(s->cost_from, sizeof(s->cost_from), "%s", d->cfg.cost_from);
 }
 
 /*
@@ -690,6 +788,8 @@ static size_t collect_changes(struct bus *b, const char **names)
 	CHANGED(nwriting, "WritingBlocks");
 	CHANGED(ncached, "CachedBlocks");
 	CHANGED(npinned, "PinnedBlocks");
+	CHANGED(retained, "RetainedBlocks");
+	CHANGED(sched_mode, "SchedulerMode");
 	CHANGED(nsessions, "Sessions");
 	CHANGED(nns, "Namespaces");
 	CHANGED(lookups, "Lookups");
@@ -701,6 +801,8 @@ static size_t collect_changes(struct bus *b, const char **names)
 #undef CHANGED
 	if (strcmp(now.policy, b->seen.policy))
 		names[n++] = "Policy";
+	if (strcmp(now.cost_from, b->seen.cost_from))
+		names[n++] = "CostFile";
 	names[n] = NULL;
 	b->seen = now;
 	return n;

@@ -27,7 +27,7 @@
 
 /* Signatures of the structured properties and method replies. */
 #define AC_BUS_POOLS_SIG	"a(usituu)"	/* id backend device bytes block_bytes nblocks */
-#define AC_BUS_SESSIONS_SIG	"a(tuusuu)"	/* id pid uid name pins writing */
+#define AC_BUS_SESSIONS_SIG	"a(tuusuuu)"	/* id pid uid name pins writing retained */
 #define AC_BUS_NAMESPACES_SIG	"a(usuuusutuu)"	/* id model layers heads dim dtype tokens bpb cached pinned */
 
 #ifndef AC_BUS_NAMES_ONLY

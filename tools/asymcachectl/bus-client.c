@@ -172,12 +172,15 @@ static const struct prop_map {
 } snapshot_props[] = {
 	{ "Version", 's', offsetof(struct ctl_snapshot, version) },
 	{ "Policy", 's', offsetof(struct ctl_snapshot, policy) },
+	{ "CostFile", 's', offsetof(struct ctl_snapshot, cost_file) },
+	{ "SchedulerMode", 's', offsetof(struct ctl_snapshot, scheduler_mode) },
 	{ "Uptime", 't', offsetof(struct ctl_snapshot, uptime_usec) },
 	{ "NBlocks", 'u', offsetof(struct ctl_snapshot, nblocks) },
 	{ "FreeBlocks", 'u', offsetof(struct ctl_snapshot, free_blocks) },
 	{ "WritingBlocks", 'u', offsetof(struct ctl_snapshot, writing_blocks) },
 	{ "CachedBlocks", 'u', offsetof(struct ctl_snapshot, cached_blocks) },
 	{ "PinnedBlocks", 'u', offsetof(struct ctl_snapshot, pinned_blocks) },
+	{ "RetainedBlocks", 'u', offsetof(struct ctl_snapshot, retained_blocks) },
 	{ "Sessions", 'u', offsetof(struct ctl_snapshot, sessions) },
 	{ "Namespaces", 'u', offsetof(struct ctl_snapshot, namespaces) },
 	{ "Lookups", 't', offsetof(struct ctl_snapshot, lookups) },
@@ -300,6 +303,8 @@ void ctl_snapshot_clear(struct ctl_snapshot *s)
 
 	free(s->version);
 	free(s->policy);
+	free(s->cost_file);
+	free(s->scheduler_mode);
 	for (i = 0; s->policies && s->policies[i]; i++)
 		free(s->policies[i]);
 	free(s->policies);
@@ -319,15 +324,15 @@ int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
 	r = ctl_call(c, "ListSessions", &reply, "list sessions", NULL);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = sd_bus_message_enter_container(reply, 'a', "(tuusuu)");
+	r = sd_bus_message_enter_container(reply, 'a', "(tuusuuu)");
 	if (r < 0)
 		goto bad;
 	for (;;) {
 		struct ctl_session s = { 0 }, *nv;
 		const char *name;
 
-		r = sd_bus_message_read(reply, "(tuusuu)", &s.id, &s.pid, &s.uid,
-					&name, &s.pins, &s.writing);
+		r = sd_bus_message_read(reply, "(tuusuuu)", &s.id, &s.pid, &s.uid,
+					&name, &s.pins, &s.writing, &s.retained);
 		if (r < 0)
 			goto bad;
 		if (r == 0)

@@ -6,7 +6,8 @@
 static const char sessions_usage[] =
 	"sessions [--json]\n\n"
 	"List the client sessions attached to the daemon: process, user, client name,\n"
-	"the pins it holds and the blocks it is writing.\n";
+	"the pins it holds, the blocks it is writing and the blocks its TTL\n"
+	"retentions keep.\n";
 
 int cmd_sessions(struct ctl *c, int argc, char **argv)
 {

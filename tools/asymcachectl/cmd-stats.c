@@ -13,7 +13,8 @@
 
 static const char stats_usage[] =
 	"stats [--json | --prometheus]\n\n"
-	"Show lookups, hits, evictions, commits and blocks by state.\n"
+	"Show lookups, hits, evictions, commits, blocks by state and blocks held\n"
+	"by TTL retentions.\n"
 	"  --prometheus  Prometheus text exposition format, for node_exporter's\n"
 	"                textfile collector; when the daemon is unreachable it\n"
 	"                still prints asymcache_up 0 (and exits with status 3).\n";
@@ -76,6 +77,9 @@ static void print_prometheus(const struct ctl_snapshot *s)
 	prom_u64("asymcache_blocks_total", "gauge", "Blocks in all pools.", s->nblocks);
 	prom_u64("asymcache_pinned_blocks", "gauge",
 		 "Cached blocks pinned by at least one session.", s->pinned_blocks);
+	prom_u64("asymcache_retained_blocks", "gauge",
+		 "Cached blocks held by TTL retentions (a subset of the pinned).",
+		 s->retained_blocks);
 	prom_u64("asymcache_sessions", "gauge", "Attached client sessions.", s->sessions);
 	prom_u64("asymcache_namespaces", "gauge", "Registered namespaces.", s->namespaces);
 	prom_u64("asymcache_lookups_total", "counter", "Lookup requests.", s->lookups);
@@ -156,6 +160,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "writing blocks", fmt_u64(a, s.writing_blocks));
 	table_row(t, "cached blocks", fmt_u64(a, s.cached_blocks));
 	table_row(t, "pinned blocks", fmt_u64(a, s.pinned_blocks));
+	table_row(t, "retained blocks", fmt_u64(a, s.retained_blocks));
 	table_row(t, "sessions", fmt_u64(a, s.sessions));
 	table_row(t, "uptime", fmt_duration(a, s.uptime_usec));
 	table_print(t, stdout);

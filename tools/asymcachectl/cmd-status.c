@@ -5,7 +5,8 @@
 
 static const char status_usage[] =
 	"status [--json]\n\n"
-	"Show the daemon's version, uptime, pools, blocks by state and active policy.\n";
+	"Show the daemon's version, uptime, pools, blocks by state (pinned and\n"
+	"TTL-retained among the cached), active policy, cost model and scheduler mode.\n";
 
 int cmd_status(struct ctl *c, int argc, char **argv)
 {
@@ -44,6 +45,11 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 
 	printf("asymcached %s, up %s\n", s.version, fmt_duration(a, s.uptime_usec));
 	printf("Policy:     %s\n", s.policy);
+	if (s.cost_file)
+		printf("Cost file:  %s\n", *s.cost_file ? s.cost_file :
+		       "none (built-in model)");
+	if (s.scheduler_mode)
+		printf("Scheduler:  %s\n", s.scheduler_mode);
 	printf("Sessions:   %u\n", s.sessions);
 	printf("Namespaces: %u\n", s.namespaces);
 	printf("Hit rate:   %s (%s of %s keys)\n\n",
@@ -62,6 +68,7 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 	STATE_ROW("writing", s.writing_blocks);
 	STATE_ROW("cached", s.cached_blocks);
 	STATE_ROW("  pinned", s.pinned_blocks);
+	STATE_ROW("  retained", s.retained_blocks);
 	STATE_ROW("total", s.nblocks);
 #undef STATE_ROW
 	table_print(t, stdout);

@@ -49,9 +49,9 @@ static void frame_human(const struct ctl_snapshot *s, const struct ctl_snapshot 
 		fputs("\033[H\033[2J", stdout);
 	printf("asymcached %s  up %s  policy %s  sessions %u  %s\n", s->version,
 	       fmt_duration(a, s->uptime_usec), s->policy, s->sessions, e);
-	printf("Blocks  %u total  %u free  %u writing  %u cached  %u pinned  (%s used)\n",
+	printf("Blocks  %u total  %u free  %u writing  %u cached  %u pinned  %u retained  (%s used)\n",
 	       s->nblocks, s->free_blocks, s->writing_blocks, s->cached_blocks,
-	       s->pinned_blocks,
+	       s->pinned_blocks, s->retained_blocks,
 	       fmt_pct(a, (double)(s->nblocks - s->free_blocks), (double)s->nblocks));
 	if (prev)
 		printf("Rates   lookups %s  keys %s  hit rate %s  evictions %s  commits %s\n",

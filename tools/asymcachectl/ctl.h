@@ -67,6 +67,8 @@ struct ctl_pool {
 struct ctl_snapshot {
 	char *version;
 	char *policy;
+	char *cost_file;	/* "" built-in model; NULL: daemon predates it */
+	char *scheduler_mode;	/* NULL: daemon predates it */
 	char **policies;	/* NULL-terminated */
 	struct ctl_pool *pools;
 	size_t npools;
@@ -76,6 +78,7 @@ struct ctl_snapshot {
 	uint32_t writing_blocks;
 	uint32_t cached_blocks;
 	uint32_t pinned_blocks;
+	uint32_t retained_blocks;	/* held by TTL retentions (also pinned) */
 	uint32_t sessions;
 	uint32_t namespaces;
 	uint64_t lookups;
@@ -97,6 +100,7 @@ struct ctl_session {
 	char *name;
 	uint32_t pins;
 	uint32_t writing;
+	uint32_t retained;
 };
 
 struct ctl_namespace {

@@ -24,6 +24,11 @@ json_object *ctl_snapshot_json(const struct ctl_snapshot *s)
 	json_object_object_add(o, "version", json_object_new_string(s->version));
 	add_u64(o, "uptime_usec", s->uptime_usec);
 	json_object_object_add(o, "policy", json_object_new_string(s->policy));
+	/* null, not "", when the daemon does not say: "" means built-in. */
+	json_object_object_add(o, "cost_file", s->cost_file ?
+			       json_object_new_string(s->cost_file) : NULL);
+	json_object_object_add(o, "scheduler_mode", s->scheduler_mode ?
+			       json_object_new_string(s->scheduler_mode) : NULL);
 	for (i = 0; s->policies && s->policies[i]; i++)
 		json_object_array_add(policies, json_object_new_string(s->policies[i]));
 	json_object_object_add(o, "policies", policies);
@@ -45,6 +50,7 @@ json_object *ctl_snapshot_json(const struct ctl_snapshot *s)
 	add_u64(blocks, "writing", s->writing_blocks);
 	add_u64(blocks, "cached", s->cached_blocks);
 	add_u64(blocks, "pinned", s->pinned_blocks);
+	add_u64(blocks, "retained", s->retained_blocks);
 	json_object_object_add(o, "blocks", blocks);
 	add_u64(o, "sessions", s->sessions);
 	add_u64(o, "namespaces", s->namespaces);
@@ -77,6 +83,7 @@ json_object *ctl_sessions_json(const struct ctl_session *s, size_t n)
 		json_object_object_add(o, "client", json_object_new_string(s[i].name));
 		add_u64(o, "pins", s[i].pins);
 		add_u64(o, "writing", s[i].writing);
+		add_u64(o, "retained", s[i].retained);
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -116,16 +123,19 @@ void ctl_print_sessions(const struct ctl_session *s, size_t n, FILE *f)
 {
 	_cleanup_table_ struct table *t = NULL;
 	char id[CTL_FMT_MAX], pid[CTL_FMT_MAX], user[CTL_FMT_MAX];
-	char pins[CTL_FMT_MAX], wr[CTL_FMT_MAX];
+	char pins[CTL_FMT_MAX], wr[CTL_FMT_MAX], ret[CTL_FMT_MAX];
 	size_t i;
 
-	t = table_new(6, ">ID", ">PID", "USER", ">PINS", ">WRITING", "CLIENT");
+	/* CLIENT stays last: it is the only column that may hold spaces. */
+	t = table_new(7, ">ID", ">PID", "USER", ">PINS", ">WRITING", ">RETAINED",
+		      "CLIENT");
 	if (!t)
 		return;
 	for (i = 0; i < n; i++)
 		if (table_row(t, fmt_u64(id, s[i].id), fmt_u64(pid, s[i].pid),
 			      uid_name(s[i].uid, user), fmt_u64(pins, s[i].pins),
-			      fmt_u64(wr, s[i].writing), s[i].name) < 0)
+			      fmt_u64(wr, s[i].writing), fmt_u64(ret, s[i].retained),
+			      s[i].name) < 0)
 			return;
 	table_print(t, f);
 }

@@ -177,8 +177,9 @@ Test(admin, every_view_matches_the_daemon_state)
 		cr_assert(l, "%s", out);
 		while (l > out && l[-1] != '\n')
 			l--;
-		cr_assert_eq(sscanf(l, "%lu %d %31s %u %u %63s", &id, &pid, user, &pins,
-				    &writing, client), 6, "%s", l);
+		cr_assert_eq(sscanf(l, "%lu %d %31s %u %u %u %63s", &id, &pid, user, &pins,
+				    &writing, &n, client), 7, "%s", l);
+		cr_expect_eq(n, 0, "worker-b retains nothing: %s", l);
 		cr_expect_eq(id, ac_client_session_id(b.c));
 		cr_expect_eq(pid, getpid());
 		cr_expect_str_eq(user, "root");
@@ -937,4 +938,282 @@ Test(admin, a_member_of_asymcache_admin_may_steer)
 	cr_expect_eq(s.evictions, 2);
 	cr_expect_eq(s.cached_blocks, 2);
 	hclient_close(&a);
+}
+
+/* ---- issue 4: retention, cost file and scheduler on the admin side ---- */
+
+/* The test talks to the bus itself; asymcachectl's names, spelled out. */
+#define AC_BUS_NAME		"org.asymcache.Daemon1"
+#define AC_BUS_PATH		"/org/asymcache/Daemon1"
+#define AC_BUS_INTERFACE	"org.asymcache.Daemon1"
+
+struct prop_seen {
+	const char *name;
+	int seen;
+};
+
+static int on_prop_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct prop_seen *w = userdata;
+	const char *iface, *name;
+
+	if (sd_bus_message_read(m, "s", &iface) < 0 ||
+	    sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
+		return 0;
+	while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+		if (sd_bus_message_read(m, "s", &name) < 0)
+			return 0;
+		if (strcmp(name, w->name) == 0)
+			w->seen++;
+		sd_bus_message_skip(m, "v");
+		sd_bus_message_exit_container(m);
+	}
+	return 0;
+}
+
+static sd_bus *test_bus(void)
+{
+	sd_bus *bus = NULL;
+
+	cr_assert_geq(sd_bus_new(&bus), 0);
+	cr_assert_geq(sd_bus_set_address(bus, env.bus_addr), 0);
+	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
+	cr_assert_geq(sd_bus_start(bus), 0);
+	return bus;
+}
+
+/* Waits up to 6 s (the daemon emits once a second) for w->seen to grow. */
+static bool wait_changed(sd_bus *bus, struct prop_seen *w)
+{
+	int before = w->seen, i;
+
+	for (i = 0; i < 60 && w->seen == before; i++) {
+		while (sd_bus_process(bus, NULL) > 0)
+			;
+		if (w->seen == before)
+			sd_bus_wait(bus, 100000);
+	}
+	return w->seen > before;
+}
+
+static uint32_t bus_u32(sd_bus *bus, const char *prop)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint32_t v = UINT32_MAX;
+
+	cr_assert_geq(sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
+						  AC_BUS_INTERFACE, prop, &e, 'u', &v),
+		      0, "%s: %s", prop, e.message);
+	sd_bus_error_free(&e);
+	return v;
+}
+
+static char *bus_str(sd_bus *bus, const char *prop)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *v = NULL;
+
+	cr_assert_geq(sd_bus_get_property_string(bus, AC_BUS_NAME, AC_BUS_PATH,
+						 AC_BUS_INTERFACE, prop, &e, &v),
+		      0, "%s: %s", prop, e.message);
+	sd_bus_error_free(&e);
+	return v;
+}
+
+/*
+ * Every view of the retained count, compared with what the daemon told the
+ * client itself (ac_retained) and with @want.
+ */
+static void expect_retained_everywhere(sd_bus *bus, struct hclient *a,
+				       const char *client, uint32_t want)
+{
+	struct json_object *j, *sess;
+	struct prom p;
+	uint32_t total = UINT32_MAX, mine = UINT32_MAX, n;
+	char *out = NULL, why[256], user[32], name[64];
+	unsigned long id;
+	unsigned int pins, writing;
+	int pid;
+	const char *l;
+
+	cr_assert_eq(ac_retained(a->c, &total, &mine), 0);
+	cr_assert_eq(total, want);
+	cr_assert_eq(mine, want);
+
+	j = ctl_json(0, "status", "--json", NULL);
+	cr_expect_eq(hjson_u64(j, "blocks.retained"), want, "status --json");
+	/* A retained block is pinned by the daemon: never more retained than pinned. */
+	cr_expect_geq(hjson_u64(j, "blocks.pinned"), want);
+	json_object_put(j);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "status", NULL), 0);
+	cr_assert_eq(sscanf(line_of(out, "  retained "), " retained %u", &n), 1, "%s", out);
+	cr_expect_eq(n, want, "status: %s", out);
+	free(out);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", NULL), 0);
+	cr_assert_eq(sscanf(line_of(out, "retained blocks"), "retained blocks %u", &n), 1,
+		     "%s", out);
+	cr_expect_eq(n, want, "stats: %s", out);
+	free(out);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
+	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", NULL), (double)want,
+		     "%s", out);
+	prom_free(&p);
+	free(out);
+
+	cr_expect_eq(bus_u32(bus, "RetainedBlocks"), want, "D-Bus RetainedBlocks");
+
+	sess = ctl_json(0, "sessions", "--json", NULL);
+	cr_expect_eq(hjson_u64(find_by(sess, "client", client), "retained"), want);
+	json_object_put(sess);
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "sessions", NULL), 0);
+	cr_expect(strstr(line_of(out, "ID"), "RETAINED"), "%s", out);
+	l = strstr(out, client);
+	cr_assert(l, "%s", out);
+	while (l > out && l[-1] != '\n')
+		l--;
+	cr_assert_eq(sscanf(l, "%lu %d %31s %u %u %u %63s", &id, &pid, user, &pins,
+			    &writing, &n, name), 7, "%s", l);
+	cr_expect_eq(n, want, "sessions: %s", out);
+	cr_expect_str_eq(name, client);
+	free(out);
+}
+
+Test(admin, retained_blocks_show_in_every_view)
+{
+	struct prop_seen w = { .name = "RetainedBlocks" };
+	sd_bus_slot *slot = NULL;
+	struct hclient a, b;
+	struct ac_key k[5];
+	uint32_t blk[5], released = 0;
+	uint64_t handle = 0;
+	sd_bus *bus;
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, AC_BUS_PATH,
+					  "org.freedesktop.DBus.Properties",
+					  "PropertiesChanged", on_prop_changed, &w), 0);
+	hclient_open(&env, "agent", &a);
+	/* A bystander, so a per-session count cannot pass for the total. */
+	hclient_open(&env, "bystander", &b);
+	hkeys(&a, 11, 5, k);
+	hpublish(&a, k, 5, blk);
+	expect_retained_everywhere(bus, &a, "agent", 0);
+
+	/* 3 of 5 kept over a tool call; the client lets go of all its pins. */
+	cr_assert_eq(ac_retain(a.c, a.ns, blk, 3, 60000, &handle), 0);
+	cr_assert_eq(ac_release(a.c, blk, 5, NULL), 0);
+	cr_expect(wait_changed(bus, &w), "no PropertiesChanged for RetainedBlocks");
+	expect_retained_everywhere(bus, &a, "agent", 3);
+
+	cr_assert_eq(ac_resume(a.c, handle, &released), 0);
+	cr_expect_eq(released, 3);
+	cr_expect(wait_changed(bus, &w), "no PropertiesChanged after the resume");
+	expect_retained_everywhere(bus, &a, "agent", 0);
+	/* A second resume is refused and changes nothing. */
+	cr_expect_eq(ac_resume(a.c, handle, &released), -ENOENT);
+	cr_expect_eq(bus_u32(bus, "RetainedBlocks"), 0);
+
+	sd_bus_slot_unref(slot);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&b);
+	hclient_close(&a);
+}
+
+/* The installed calibration the daemon falls back to, if there is one. */
+static const char *default_cost_in_use(void)
+{
+	static const char path[] = AC_DATADIR "/asymcache/costs/h200-llama-3-8b-measured.json";
+
+	return access(path, F_OK) == 0 ? path : "";
+}
+
+Test(admin, cost_file_and_scheduler_mode_on_the_bus)
+{
+	static const char base[] = "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n";
+	struct prop_seen w = { .name = "CostFile" };
+	struct henv_opts o = { 0 };
+	struct json_object *j, *changed;
+	sd_bus_slot *slot = NULL;
+	char cost[512], text[1024], *v, *out = NULL, want[600];
+	sd_bus *bus;
+	size_t i;
+	bool saw_cost = false, saw_mode = false;
+
+	snprintf(cost, sizeof(cost), "%s/policy/costs/h200-llama-3-8b-measured.json",
+		 getenv("AC_SOURCE_ROOT"));
+	cr_assert_eq(access(cost, R_OK), 0, "%s", cost);
+	snprintf(text, sizeof(text), "%s[policy]\nname = asym\ncost_file = %s\n"
+		 "[scheduler]\nmode = fixed\n", base, cost);
+	o.config = text;
+	henv_start(&env, &o);
+	bus = test_bus();
+
+	v = bus_str(bus, "CostFile");
+	cr_expect_str_eq(v, cost);
+	free(v);
+	v = bus_str(bus, "SchedulerMode");
+	cr_expect_str_eq(v, "fixed");
+	free(v);
+	j = ctl_json(0, "status", "--json", NULL);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "cost_file")), cost);
+	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "scheduler_mode")),
+			 "fixed");
+	json_object_put(j);
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "status", NULL), 0);
+	snprintf(want, sizeof(want), "Cost file:  %s\n", cost);
+	cr_expect(strstr(out, want), "%s", out);
+	cr_expect(strstr(out, "Scheduler:  fixed\n"), "%s", out);
+	free(out);
+
+	/* Reload to no cost file and the adaptive scheduler: both reported. */
+	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, AC_BUS_PATH,
+					  "org.freedesktop.DBus.Properties",
+					  "PropertiesChanged", on_prop_changed, &w), 0);
+	snprintf(text, sizeof(text), "%s[policy]\nname = asym\n", base);
+	write_conf(env.conf, text);
+	j = ctl_json(0, "--json", "reload", NULL);
+	changed = json_object_object_get(j, "changed");
+	for (i = 0; i < json_object_array_length(changed); i++) {
+		const char *k = json_object_get_string(json_object_array_get_idx(changed, i));
+
+		saw_cost |= strcmp(k, "[policy] cost_file") == 0;
+		saw_mode |= strcmp(k, "[scheduler] mode") == 0;
+	}
+	/* Unless the installed default is that very file, the model changed. */
+	if (strcmp(default_cost_in_use(), cost))
+		cr_expect(saw_cost, "%s", json_object_to_json_string(j));
+	cr_expect(saw_mode, "%s", json_object_to_json_string(j));
+	json_object_put(j);
+	cr_expect(wait_changed(bus, &w), "no PropertiesChanged for CostFile");
+	v = bus_str(bus, "CostFile");
+	cr_expect_str_eq(v, default_cost_in_use());
+	free(v);
+	v = bus_str(bus, "SchedulerMode");
+	cr_expect_str_eq(v, "adaptive");
+	free(v);
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "status", NULL), 0);
+	if (!*default_cost_in_use())
+		cr_expect(strstr(out, "Cost file:  none (built-in model)\n"), "%s", out);
+	cr_expect(strstr(out, "Scheduler:  adaptive\n"), "%s", out);
+	free(out);
+
+	/* A cost file that does not load: refused whole, the old one stays. */
+	snprintf(text, sizeof(text), "%s[policy]\nname = asym\ncost_file = %s/nonexistent.json\n"
+		 "[scheduler]\nmode = fixed\n", base, env.dir);
+	write_conf(env.conf, text);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 7);
+	v = bus_str(bus, "CostFile");
+	cr_expect_str_eq(v, default_cost_in_use());
+	free(v);
+	v = bus_str(bus, "SchedulerMode");
+	cr_expect_str_eq(v, "adaptive");
+	free(v);
+
+	sd_bus_slot_unref(slot);
+	sd_bus_flush_close_unref(bus);
 }

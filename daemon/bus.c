@@ -35,7 +35,7 @@
 struct bus_seen {
 	uint32_t nfree, nwriting, ncached, npinned, nsessions, nns;
 	uint32_t retained;
-	uint64_t lookups, lookup_keys, lookup_hits, evictions, commits, dedups;
+	uint64_t lookups, lookup_keys, lookup_hits, evictions, flushed, commits, dedups;
 	char policy[32];
 	int sched_mode;
 	/*
@@ -760,6 +760,7 @@ static void seen_read(const struct daemon *d, struct bus_seen *s)
 	s->lookup_keys = c->ctr.lookup_keys;
 	s->lookup_hits = c->ctr.lookup_hits;
 	s->evictions = c->ctr.evictions;
+	s->flushed = c->ctr.flushed;
 	s->commits = c->ctr.commits;
 	s->dedups = c->ctr.dedups;
 	snprintf(s->policy, sizeof(s->policy), "%s", cache_policy_name(c));
@@ -796,6 +797,7 @@ static size_t collect_changes(struct bus *b, const char **names)
 	CHANGED(lookup_keys, "LookupKeys", "HitRate", "RecomputedTokens");
 	CHANGED(lookup_hits, "LookupHits");
 	CHANGED(evictions, "Evictions");
+	CHANGED(flushed, "Flushed");
 	CHANGED(commits, "Commits");
 	CHANGED(dedups, "Dedups");
 #undef CHANGED

@@ -177,6 +177,9 @@ Test(admin, reload_applies_live_keys_and_refuses_restart_keys)
 	cr_assert_str_eq(daemon_policy_name(&d), "asym",
 			 "a refused reload applied part of itself");
 	cr_assert_eq(d.cfg.limits.max_sessions, 1024, "back to the default");
+	write_conf("[daemon]\ndbus_address = unix:path=/nonexistent\n");
+	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EBUSY);
+	cr_assert_not_null(strstr(err, "[daemon] dbus_address"), "%s", err);
 	write_conf("[limits]\nmax_sessions = 0\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, ":2: [limits] max_sessions"), "%s", err);

@@ -26,7 +26,7 @@ demo: build
 sanitize: bootstrap
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled
 	ninja -C build-asan
-	AC_SANITIZE=1 bash scripts/run-tests.sh build-asan
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 AC_SANITIZE=1 bash scripts/run-tests.sh build-asan
 
 valgrind: build
 	AC_VALGRIND=1 bash scripts/run-tests.sh $(BUILD)

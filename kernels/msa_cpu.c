@@ -54,14 +54,21 @@ static const void *kv_row(const struct ac_kv_pool *pool,
 	       e * ac_dtype_size(lay->dtype);
 }
 
+/* An empty list may have NULL on both sides, which memcpy must not see. */
+static void copy_list(char *w, size_t off, const void *src, size_t bytes)
+{
+	if (bytes)
+		memcpy(w + off, src, bytes);
+}
+
 static int cpu_upload(const struct ac_msa_plan *p, void *ws, void *stream)
 {
 	char *w = ws;
 
-	memcpy(w + p->off_big, p->big, p->n_big * sizeof(*p->big));
-	memcpy(w + p->off_mid, p->mid, p->n_mid * sizeof(*p->mid));
-	memcpy(w + p->off_small, p->small, p->n_small * sizeof(*p->small));
-	memcpy(w + p->off_merge, p->merge, p->n_merge * sizeof(*p->merge));
+	copy_list(w, p->off_big, p->big, p->n_big * sizeof(*p->big));
+	copy_list(w, p->off_mid, p->mid, p->n_mid * sizeof(*p->mid));
+	copy_list(w, p->off_small, p->small, p->n_small * sizeof(*p->small));
+	copy_list(w, p->off_merge, p->merge, p->n_merge * sizeof(*p->merge));
 	return 0;
 }
 

@@ -11,10 +11,10 @@ trap 'rm -f "$log"' EXIT
 
 wrap=()
 if [ "${AC_VALGRIND:-0}" = 1 ]; then
-	wrap=(--wrapper "valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=*/dpkg-buildpackage,*/rpmbuild,*/dbus-daemon,*/gcc,*/gcc-12,*/cc,*/cc1,*/collect2,*/ld,*/ld.bfd,*/as,*/make,*/dpkg-*,*/debian/rules,*/meson,*/ninja --quiet")
+	wrap=(--wrapper "valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=/usr/*,/bin/*,/sbin/* --vgdb=no --quiet")
 fi
 
-meson test -C "$build" --print-errorlogs --verbose --num-processes 2 \
+meson test -C "$build" ${AC_TEST_SUITES:-} --print-errorlogs --verbose --num-processes 2 \
 	--timeout-multiplier "${AC_TIMEOUT_MULT:-1}" "${wrap[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 

@@ -222,6 +222,24 @@ static int check(Response *resp, int want)
 	return (int)resp->body_case == want ? 0 : -EPROTO;
 }
 
+/*
+ * The one round trip every hc_* builder makes: a fresh id, the call, and
+ * the reply checked against @want.  Negative: nothing to free.  Otherwise
+ * *ret_resp is set and the caller frees it, whatever check() said, so an
+ * Error reply (positive errno) is reported exactly as before.
+ */
+static int hc_exchange(int fd, Request *req, int want, Response **ret_resp,
+		       int *ret_fd)
+{
+	int r;
+
+	req->id = next_id++;
+	r = hc_call(fd, req, ret_resp, ret_fd);
+	if (r < 0)
+		return r;
+	return check(*ret_resp, want);
+}
+
 int hc_hello(int fd, const char *name)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
@@ -231,13 +249,12 @@ int hc_hello(int fd, const char *name)
 
 	h.protocol_version = 1;
 	h.client_name = (char *)name;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_HELLO);
 	hc_free(resp);
 	return r;
 }
@@ -250,13 +267,12 @@ int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
 	Response *resp;
 	int r, mfd = -1;
 
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
 	req.attach = &a;
-	r = hc_call(fd, &req, &resp, &mfd);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
+			&resp, &mfd);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_ATTACH);
 	if (r == 0) {
 		if (ret_bytes)
 			*ret_bytes = resp->attach->pool->bytes;
@@ -288,13 +304,12 @@ int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 	l.dtype = dtype;
 	l.block_tokens = tokens;
 	rn.layout = &l;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE);
 	if (r == 0 && ret_ns)
 		*ret_ns = resp->register_namespace->ns_id;
 	hc_free(resp);
@@ -313,13 +328,12 @@ int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
 	l.ns_id = ns;
 	l.keys.data = (uint8_t *)keys;
 	l.keys.len = (size_t)n * 16;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
 	req.lookup = &l;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP);
 	if (r == 0) {
 		if (resp->lookup->n_blocks != n) {
 			r = -EPROTO;
@@ -346,13 +360,12 @@ int hc_alloc(int fd, uint32_t ns, uint32_t count, uint32_t *ret_blocks)
 
 	a.ns_id = ns;
 	a.count = count;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
 	req.alloc = &a;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_ALLOC);
 	if (r == 0) {
 		if (resp->alloc->n_blocks != count)
 			r = -EPROTO;
@@ -398,15 +411,14 @@ int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
 	c.ns_id = ns;
 	c.n_entries = n;
 	c.entries = ep;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
 	req.commit = &c;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_COMMIT,
+			&resp, NULL);
 	free(e);
 	free(ep);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_COMMIT);
 	if (r == 0) {
 		for (i = 0; ret_blocks && i < n && i < resp->commit->n_blocks;
 		     i++)
@@ -428,13 +440,12 @@ int hc_release(int fd, const uint32_t *blocks, uint32_t n,
 
 	rel.blocks = (uint32_t *)blocks;
 	rel.n_blocks = n;
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
 	req.release = &rel;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_RELEASE);
 	if (r == 0 && ret_released)
 		*ret_released = resp->release->released;
 	hc_free(resp);
@@ -448,13 +459,12 @@ int hc_stats(int fd, Asymcache__V1__StatsReply *ret)
 	Response *resp;
 	int r;
 
-	req.id = next_id++;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &st;
-	r = hc_call(fd, &req, &resp, NULL);
+	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
+			&resp, NULL);
 	if (r < 0)
 		return r;
-	r = check(resp, ASYMCACHE__V1__RESPONSE__BODY_STATS);
 	if (r == 0) {
 		*ret = *resp->stats;
 		ret->policy = NULL;	/* freed with resp */

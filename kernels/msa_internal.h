@@ -143,6 +143,21 @@ extern const struct msa_backend_ops msa_cpu_ops;
 extern const struct msa_backend_ops msa_cuda_ops;
 #endif
 
+/*
+ * The CUDA backend's functions, defined in msa_cuda.cu and gathered into
+ * msa_cuda_ops by msa_cuda_ops.c: declared once here so the two sides
+ * cannot drift apart.
+ */
+int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream);
+int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
+		 const struct ac_msa_batch *b, uint32_t layer, float scale,
+		 const void *q, void *out, void *ws, void *stream);
+int msa_cuda_kv_write(const struct ac_msa_plan *p,
+		      const struct ac_kv_pool *pool,
+		      const struct ac_msa_batch *b, uint32_t layer,
+		      const void *k, const void *v, void *stream);
+int msa_cuda_sm_count(uint32_t *ret_count);
+
 int msa_plan_create(enum ac_msa_backend backend,
 		    const struct ac_kv_pool *pool, uint32_t num_q_heads,
 		    const struct ac_msa_batch *batch, uint32_t sm_count,

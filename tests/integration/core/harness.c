@@ -311,6 +311,32 @@ bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k)
 	return true;
 }
 
+int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
+	     uint32_t n, uint32_t *ret_blocks, uint32_t *ret_deduped)
+{
+	struct ac_commit_entry e[TPUBLISH_MAX];
+	uint32_t blocks[TPUBLISH_MAX];
+	int r;
+
+	if (n > TPUBLISH_MAX)
+		return -E2BIG;
+	r = ac_alloc(t->c, t->ns, n, blocks);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pos = from + i;
+
+		tblock_fill(t, blocks[i], &keys[pos]);
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].key = keys[pos];
+		e[i].block = blocks[i];
+		e[i].position = pos;
+		if (pos)
+			e[i].parent = keys[pos - 1];
+	}
+	return ac_commit(t->c, t->ns, e, n, ret_blocks, ret_deduped);
+}
+
 int raw_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

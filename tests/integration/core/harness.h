@@ -91,6 +91,16 @@ int tkeys(uint32_t chain, size_t nblocks, struct ac_key *out);
 void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k);
 bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k);
 
+/*
+ * Alloc, fill (tblock_fill) and commit blocks [from, from+n) of the chain
+ * @keys, each the child of the key before it; the pins stay held.
+ * @ret_deduped may be NULL. -E2BIG past TPUBLISH_MAX blocks: the entries
+ * live on the stack.
+ */
+#define TPUBLISH_MAX	64u
+int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
+	     uint32_t n, uint32_t *ret_blocks, uint32_t *ret_deduped);
+
 /* Raw wire access for malformed-input tests. */
 int raw_connect(const char *path);
 int raw_send(int fd, const void *buf, size_t len);

@@ -74,33 +74,6 @@ static void stop(void)
 	unlink(cost);
 }
 
-/* Alloc, fill and commit blocks [from, from+n) of a chain; keeps pins. */
-static int publish(struct tclient *t, const struct ac_key *keys,
-		   uint32_t from, uint32_t n, uint32_t *ret_blocks)
-{
-	struct ac_commit_entry e[16];
-	uint32_t blocks[16];
-	int r;
-
-	if (n > 16)
-		return -E2BIG;
-	r = ac_alloc(t->c, t->ns, n, blocks);
-	if (r < 0)
-		return r;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t pos = from + i;
-
-		tblock_fill(t, blocks[i], &keys[pos]);
-		memset(&e[i], 0, sizeof(e[i]));
-		e[i].key = keys[pos];
-		e[i].block = blocks[i];
-		e[i].position = pos;
-		if (pos)
-			e[i].parent = keys[pos - 1];
-	}
-	return ac_commit(t->c, t->ns, e, n, ret_blocks, NULL);
-}
-
 /* Looks @n keys up and releases the hits again; returns the hit mask. */
 static uint32_t hit_mask(struct tclient *t, const struct ac_key *keys,
 			 uint32_t n)
@@ -163,7 +136,7 @@ static uint32_t survivors_under(const char *policy, double linear,
 	start(text);
 	cr_assert_eq(tclient_open(&t, &D, "cost"), 0);
 	cr_assert_eq(tkeys(7, 8, keys), 0);
-	cr_assert_eq(publish(&t, keys, 0, 8, chain), 0);
+	cr_assert_eq(tpublish(&t, keys, 0, 8, chain, NULL), 0);
 	cr_assert_eq(ac_release(t.c, chain + 4, 4, NULL), 0);
 	usleep(10000);
 	cr_assert_eq(ac_release(t.c, chain, 4, NULL), 0);
@@ -265,7 +238,7 @@ static uint64_t retain_chain(struct tclient *t, struct ac_key *keys,
 	int r;
 
 	cr_assert_eq(tkeys(11, 4, keys), 0);
-	cr_assert_eq(publish(t, keys, 0, 4, blocks), 0);
+	cr_assert_eq(tpublish(t, keys, 0, 4, blocks, NULL), 0);
 	r = ac_retain(t->c, t->ns, blocks, 4, ttl_ms, &id);
 	cr_assert_eq(r, 0, "retain: %s", ac_strerror(r));
 	cr_assert_gt(id, 0);
@@ -280,7 +253,7 @@ static void fill_rest(struct tclient *t)
 	uint32_t blocks[12];
 
 	cr_assert_eq(tkeys(12, 12, keys), 0);
-	cr_assert_eq(publish(t, keys, 0, 12, blocks), 0);
+	cr_assert_eq(tpublish(t, keys, 0, 12, blocks, NULL), 0);
 	cr_assert_eq(ac_release(t->c, blocks, 12, NULL), 0);
 }
 
@@ -375,7 +348,7 @@ Test(agent, quota_and_bad_input_are_errors_that_retain_nothing)
 	      "max_retain_ttl_ms = 2000\n");
 	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
 	cr_assert_eq(tkeys(3, 8, keys), 0);
-	cr_assert_eq(publish(&t, keys, 0, 8, blocks), 0);
+	cr_assert_eq(tpublish(&t, keys, 0, 8, blocks, NULL), 0);
 
 	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 7, 1000, &id), -EDQUOT);
 	cr_assert_eq(ac_retain(t.c, t.ns, blocks, 4, 1000, &id), 0);
@@ -417,7 +390,7 @@ static int child_retain_then_wait(void *arg, int slot)
 	r = tclient_open(&t, &D, "doomed");
 	CHILD_CHECK(slot, r == 0, r);
 	CHILD_CHECK(slot, tkeys(21, 4, keys) == 0, 0);
-	r = publish(&t, keys, 0, 4, blocks);
+	r = tpublish(&t, keys, 0, 4, blocks, NULL);
 	CHILD_CHECK(slot, r == 0, r);
 	r = ac_retain(t.c, t.ns, blocks, 4, 60000, &id);
 	CHILD_CHECK(slot, r == 0, r);

@@ -31,34 +31,6 @@ static void stats_of(struct tclient *t, struct ac_stats *st)
 	cr_assert_eq(r, 0, "stats: %s", ac_strerror(r));
 }
 
-/* Alloc, fill and commit blocks [from, from+n) of a chain; keeps pins. */
-static int publish(struct tclient *t, const struct ac_key *keys,
-		   uint32_t from, uint32_t n, uint32_t *ret_blocks,
-		   uint32_t *ret_deduped)
-{
-	struct ac_commit_entry e[64];
-	uint32_t blocks[64];
-	int r;
-
-	if (n > 64)
-		return -E2BIG;
-	r = ac_alloc(t->c, t->ns, n, blocks);
-	if (r < 0)
-		return r;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t pos = from + i;
-
-		tblock_fill(t, blocks[i], &keys[pos]);
-		memset(&e[i], 0, sizeof(e[i]));
-		e[i].key = keys[pos];
-		e[i].block = blocks[i];
-		e[i].position = pos;
-		if (pos)
-			e[i].parent = keys[pos - 1];
-	}
-	return ac_commit(t->c, t->ns, e, n, ret_blocks, ret_deduped);
-}
-
 static int lookup(struct tclient *t, const struct ac_key *keys, size_t n,
 		  uint32_t *blocks, struct ac_segment *segs,
 		  struct ac_lookup_result *res)
@@ -90,7 +62,7 @@ static int child_writer(void *arg, int slot)
 	r = lookup(&t, keys, 4, blocks, segs, &res);
 	CHILD_CHECK(slot, r == 0, r);
 	CHILD_CHECK(slot, res.hits == 0 && res.nsegments == 1 && !segs[0].hit, 0);
-	r = publish(&t, keys, 0, 4, out, &dd);
+	r = tpublish(&t, keys, 0, 4, out, &dd);
 	CHILD_CHECK(slot, r == 0, r);
 	CHILD_CHECK(slot, dd == 0, (int)dd);
 	r = ac_release(t.c, out, 4, &rel);
@@ -191,7 +163,7 @@ Test(core, eviction_leaves_holes_in_the_middle_and_spares_pins)
 	cr_assert_eq(tclient_open(&x, &D, "x"), 0);
 	cr_assert_eq(tclient_open(&y, &D, "y"), 0);
 
-	r = publish(&w, keys, 0, 8, out, NULL);
+	r = tpublish(&w, keys, 0, 8, out, NULL);
 	cr_assert_eq(r, 0, "publish: %s", ac_strerror(r));
 	cr_assert_eq(ac_release(w.c, out, 8, NULL), 0);
 
@@ -236,7 +208,7 @@ Test(core, eviction_leaves_holes_in_the_middle_and_spares_pins)
 		cr_expect(tblock_check(&y, blocks[i], &keys[i]));
 
 	/* Recompute just the holes, then the chain is whole again. */
-	r = publish(&y, keys, 3, 2, out, NULL);
+	r = tpublish(&y, keys, 3, 2, out, NULL);
 	cr_assert_eq(r, 0, "refill: %s", ac_strerror(r));
 	cr_assert_eq(ac_release(y.c, out, 2, NULL), 0);
 	/* blocks[3..4] are AC_NO_BLOCK: refused whole, no pin dropped. */
@@ -387,7 +359,7 @@ static int child_victim(void *arg, int slot)
 	CHILD_CHECK(slot, r == 0, r);
 	CHILD_CHECK(slot, tkeys(3, 4, keys) == 0, 0);
 	CHILD_CHECK(slot, tkeys(4, 3, other) == 0, 0);
-	r = publish(&t, keys, 0, 4, out, NULL);		/* 4 pins held */
+	r = tpublish(&t, keys, 0, 4, out, NULL);		/* 4 pins held */
 	CHILD_CHECK(slot, r == 0, r);
 	r = lookup(&t, keys, 4, blocks, segs, &res);	/* 4 more pins */
 	CHILD_CHECK(slot, r == 0 && res.hits == 4, r);
@@ -605,7 +577,7 @@ static void *thr_main(void *p)
 		/* Each thread its own chain: a mixed-up reply shows as a miss. */
 		if (tkeys(1000 + a->idx, 4, keys) < 0)
 			a->failures++;
-		if (i == 0 && publish(a->t, keys, 0, 4, out, NULL) < 0)
+		if (i == 0 && tpublish(a->t, keys, 0, 4, out, NULL) < 0)
 			a->failures++;
 		if (i == 0 && ac_release(a->t->c, out, 4, NULL) < 0)
 			a->failures++;

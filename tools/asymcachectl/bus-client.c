@@ -314,6 +314,24 @@ void ctl_snapshot_clear(struct ctl_snapshot *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * Both lists are one call whose reply is an array of structs: a reply of
+ * another shape means a daemon of another version, reported as @parse.
+ */
+static int list_open(struct ctl *c, const char *method, const char *what,
+		     const char *sig, const char *parse, sd_bus_message **reply)
+{
+	int r;
+
+	r = ctl_call(c, method, reply, what, NULL);
+	if (r != CTL_EXIT_OK)
+		return r;
+	r = sd_bus_message_enter_container(*reply, 'a', sig);
+	if (r < 0)
+		return ctl_fail(NULL, r, parse);
+	return CTL_EXIT_OK;
+}
+
 int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
@@ -321,12 +339,10 @@ int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
 	size_t n = 0;
 	int r;
 
-	r = ctl_call(c, "ListSessions", &reply, "list sessions", NULL);
+	r = list_open(c, "ListSessions", "list sessions", "(tuusuuu)",
+		      "parse the session list", &reply);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = sd_bus_message_enter_container(reply, 'a', "(tuusuuu)");
-	if (r < 0)
-		goto bad;
 	for (;;) {
 		struct ctl_session s = { 0 }, *nv;
 		const char *name;
@@ -372,12 +388,10 @@ int ctl_namespaces_fetch(struct ctl *c, struct ctl_namespace **ret, size_t *ret_
 	size_t n = 0;
 	int r;
 
-	r = ctl_call(c, "ListNamespaces", &reply, "list namespaces", NULL);
+	r = list_open(c, "ListNamespaces", "list namespaces", "(usuuusutuu)",
+		      "parse the namespace list", &reply);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = sd_bus_message_enter_container(reply, 'a', "(usuuusutuu)");
-	if (r < 0)
-		goto bad;
 	for (;;) {
 		struct ctl_namespace s = { 0 }, *nv;
 		const char *model, *dtype;

@@ -18,6 +18,7 @@
 
 #include "asymcache.pb-c.h"
 #include "harness.h"
+#include "rawproto.h"
 
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		16u
@@ -597,44 +598,6 @@ Test(agent, two_processes_asking_alternately_share_the_budget)
 }
 
 /* Raw Schedule requests: checks the library would stop never reach it. */
-static uint64_t next_id;
-static uint8_t rxbuf[1 << 16];
-
-static Asymcache__V1__Response *call(int fd, Asymcache__V1__Request *req)
-{
-	uint8_t buf[4096];
-	size_t len;
-	ssize_t n;
-
-	req->id = ++next_id;
-	len = asymcache__v1__request__get_packed_size(req);
-	cr_assert_leq(len, sizeof(buf));
-	asymcache__v1__request__pack(req, buf);
-	cr_assert_eq(raw_send(fd, buf, len), 0);
-	n = raw_recv(fd, rxbuf, sizeof(rxbuf), 5000);
-	cr_assert_gt(n, 0, "no answer");
-	return asymcache__v1__response__unpack(NULL, (size_t)n, rxbuf);
-}
-
-static int raw_hello(void)
-{
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
-	Asymcache__V1__Response *resp;
-	int fd = raw_connect(D.sock);
-
-	cr_assert_geq(fd, 0);
-	h.protocol_version = 1;
-	h.client_name = "raw";
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	resp = call(fd, &req);
-	cr_assert_not_null(resp);
-	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_HELLO);
-	asymcache__v1__response__free_unpacked(resp, NULL);
-	return fd;
-}
-
 static void expect_sched_error(int fd, Asymcache__V1__PendingSegment **p,
 			       size_t n, uint32_t tpot, int code,
 			       const char *what)
@@ -649,7 +612,7 @@ static void expect_sched_error(int fd, Asymcache__V1__PendingSegment **p,
 	sc.tpot_target_us = tpot;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_SCHEDULE;
 	req.schedule = &sc;
-	resp = call(fd, &req);
+	resp = traw_call(fd, &req);
 	cr_assert_not_null(resp);
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ERROR,
 		     "%s: accepted", what);
@@ -667,7 +630,7 @@ Test(agent, bad_schedules_are_errors)
 	int fd;
 
 	start("[limits]\nmax_schedule_segments = 4\n");
-	fd = raw_hello();
+	fd = traw_hello(D.sock);
 	for (int i = 0; i < 5; i++) {
 		asymcache__v1__pending_segment__init(&s[i]);
 		s[i].request_id = (uint32_t)i + 1;

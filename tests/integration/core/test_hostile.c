@@ -17,6 +17,7 @@
 
 #include "asymcache.pb-c.h"
 #include "harness.h"
+#include "rawproto.h"
 
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		16u
@@ -24,44 +25,13 @@
 #define MAX_KEYS	8192u	/* the daemon's default limits.max_keys_per_lookup */
 
 static struct tdaemon D;
-static uint64_t next_id;
 static uint8_t rxbuf[2 << 20];
-
-static size_t pack(Asymcache__V1__Request *req, uint8_t **out)
-{
-	size_t len;
-
-	req->id = ++next_id;
-	len = asymcache__v1__request__get_packed_size(req);
-	*out = malloc(len + 1);
-	cr_assert_not_null(*out);
-	asymcache__v1__request__pack(req, *out);
-	return len;
-}
-
-/* Send @req, return the parsed response (NULL when the session closed). */
-static Asymcache__V1__Response *call(int fd, Asymcache__V1__Request *req)
-{
-	uint8_t *buf;
-	size_t len = pack(req, &buf);
-	ssize_t n;
-	int r;
-
-	r = raw_send(fd, buf, len);
-	free(buf);
-	cr_assert_eq(r, 0, "send: %s", strerror(-r));
-	n = raw_recv(fd, rxbuf, sizeof(rxbuf), 5000);
-	cr_assert_neq(n, -ETIMEDOUT, "daemon did not answer in 5 s");
-	if (n <= 0)
-		return NULL;
-	return asymcache__v1__response__unpack(NULL, n, rxbuf);
-}
 
 /* Expect an Error reply with code @code (0: any code) to @req. */
 static void expect_error(int fd, Asymcache__V1__Request *req, int code,
 			 const char *what)
 {
-	Asymcache__V1__Response *resp = call(fd, req);
+	Asymcache__V1__Response *resp = traw_call(fd, req);
 
 	cr_assert_not_null(resp, "%s: session closed instead of an Error", what);
 	cr_expect_eq(resp->id, req->id, "%s: id", what);
@@ -89,25 +59,6 @@ static void expect_closed(int fd, const char *what)
 	}
 }
 
-static int hello_session(void)
-{
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
-	Asymcache__V1__Response *resp;
-	int fd = raw_connect(D.sock);
-
-	cr_assert_geq(fd, 0);
-	h.protocol_version = 1;
-	h.client_name = "raw";
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	resp = call(fd, &req);
-	cr_assert_not_null(resp);
-	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_HELLO);
-	asymcache__v1__response__free_unpacked(resp, NULL);
-	return fd;
-}
-
 static uint32_t raw_attach_register(int fd)
 {
 	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
@@ -121,7 +72,7 @@ static uint32_t raw_attach_register(int fd)
 
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
 	req.attach = &a;
-	resp = call(fd, &req);	/* the memfd arrives and is dropped by recv */
+	resp = traw_call(fd, &req);	/* the memfd arrives and is dropped by recv */
 	cr_assert_not_null(resp);
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ATTACH);
 	asymcache__v1__response__free_unpacked(resp, NULL);
@@ -135,7 +86,7 @@ static uint32_t raw_attach_register(int fd)
 	rn.layout = &nl;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
-	resp = call(fd, &req);
+	resp = traw_call(fd, &req);
 	cr_assert_not_null(resp);
 	cr_assert_eq(resp->body_case,
 		     ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE);
@@ -152,7 +103,7 @@ static Asymcache__V1__StatsReply *raw_stats(int fd,
 
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &st;
-	*keep = call(fd, &req);
+	*keep = traw_call(fd, &req);
 	cr_assert_not_null(*keep, "session closed on Stats");
 	cr_assert_eq((*keep)->body_case, ASYMCACHE__V1__RESPONSE__BODY_STATS);
 	return (*keep)->stats;
@@ -201,7 +152,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		cr_assert_geq(fd, 0);
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 		req.stats = &s;
-		resp = call(fd, &req);
+		resp = traw_call(fd, &req);
 		if (resp) {
 			cr_expect_eq(resp->body_case,
 				     ASYMCACHE__V1__RESPONSE__BODY_ERROR);
@@ -220,13 +171,13 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		uint8_t *buf;
 		size_t len;
 
-		fd = hello_session();
+		fd = traw_hello(D.sock);
 		lk.ns_id = 0;
 		lk.keys.data = (uint8_t *)keys;
 		lk.keys.len = sizeof(keys);
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
 		req.lookup = &lk;
-		len = pack(&req, &buf);
+		len = traw_pack(&req, &buf);
 		cr_assert_eq(raw_send(fd, buf, len - 7), 0);
 		free(buf);
 		expect_closed(fd, "truncated lookup");
@@ -244,7 +195,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		h.client_name = "future";
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
 		req.hello = &h;
-		resp = call(fd, &req);
+		resp = traw_call(fd, &req);
 		cr_assert_not_null(resp, "closed without an Error");
 		cr_expect_eq(resp->body_case,
 			     ASYMCACHE__V1__RESPONSE__BODY_ERROR);
@@ -276,7 +227,7 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 	int fd;
 
 	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
-	fd = hello_session();
+	fd = traw_hello(D.sock);
 	ns = raw_attach_register(fd);
 
 	/* Namespace layouts out of range. */
@@ -390,7 +341,7 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 		req.alloc = &al;
 		al.ns_id = ns;
 		al.count = 1;
-		resp = call(fd, &req);
+		resp = traw_call(fd, &req);
 		cr_assert_not_null(resp);
 		cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ALLOC);
 		ids[0] = resp->alloc->blocks[0];
@@ -442,7 +393,7 @@ Test(hostile, oversized_packet_is_refused)
 	cr_assert_not_null(junk);
 	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
 	cr_assert_eq(tclient_open(&by, &D, "bystander"), 0);
-	fd = hello_session();
+	fd = traw_hello(D.sock);
 	/* The default send buffer caps packets below max_packet; lift it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));

@@ -137,6 +137,15 @@ int ac_key_seed_init(struct ac_key_seed *seed,
 
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 /* Big-endian hosts hash a little-endian copy, SWAP_CHUNK tokens at a time. */
+static uint32_t le_chunk(uint32_t *le, const int32_t *tok, uint32_t n)
+{
+	uint32_t k = n < SWAP_CHUNK ? n : SWAP_CHUNK;
+
+	for (uint32_t i = 0; i < k; i++)
+		le[i] = __builtin_bswap32((uint32_t)tok[i]);
+	return k;
+}
+
 static void sha_block(const struct ac_key *prev, const int32_t *tok,
 		      uint32_t n, struct ac_key *out)
 {
@@ -147,10 +156,8 @@ static void sha_block(const struct ac_key *prev, const int32_t *tok,
 	SHA256_Init(&ctx);
 	SHA256_Update(&ctx, prev->b, AC_KEY_BYTES);
 	while (n) {
-		uint32_t k = n < SWAP_CHUNK ? n : SWAP_CHUNK;
+		uint32_t k = le_chunk(le, tok, n);
 
-		for (uint32_t i = 0; i < k; i++)
-			le[i] = __builtin_bswap32((uint32_t)tok[i]);
 		SHA256_Update(&ctx, le, k * 4);
 		tok += k;
 		n -= k;
@@ -170,10 +177,8 @@ static void xxh3_block(const struct ac_key *prev, const int32_t *tok,
 	XXH3_128bits_reset(&st);
 	XXH3_128bits_update(&st, prev->b, AC_KEY_BYTES);
 	while (n) {
-		uint32_t k = n < SWAP_CHUNK ? n : SWAP_CHUNK;
+		uint32_t k = le_chunk(le, tok, n);
 
-		for (uint32_t i = 0; i < k; i++)
-			le[i] = __builtin_bswap32((uint32_t)tok[i]);
 		XXH3_128bits_update(&st, le, k * 4);
 		tok += k;
 		n -= k;

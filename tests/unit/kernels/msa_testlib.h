@@ -43,6 +43,11 @@ struct msa_case {
 
 /* Splitmix64: one seed gives the whole case, so a failure is replayable. */
 uint64_t msa_rand_next(uint64_t *state);
+/*
+ * A fresh seed each run, so every run draws new layouts; AC_TEST_SEED
+ * (strtoull, any base) replays the one a failure printed.
+ */
+uint64_t msa_test_seed(void);
 
 int msa_case_random(struct msa_case *c, uint64_t seed,
 		    const struct msa_case_opts *o);

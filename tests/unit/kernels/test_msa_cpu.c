@@ -9,21 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "msa_internal.h"
 #include "msa_testlib.h"
-
-static uint64_t fresh_seed(void)
-{
-	const char *env = getenv("AC_TEST_SEED");
-	struct timespec ts;
-
-	if (env)
-		return strtoull(env, NULL, 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
-}
 
 /* Poison: NaN in every dtype, so an unwritten element fails the check. */
 static void poison(void *p, size_t bytes)
@@ -102,7 +90,7 @@ Test(msa_cpu, random_layouts_all_dtypes)
 	static const uint32_t dims[] = { 64, 128, 32 };
 	static const uint32_t groups[] = { 1, 4, 8, 3 };
 	static const uint32_t tokens[] = { 16, 8, 64, 1 };
-	uint64_t seed = fresh_seed();
+	uint64_t seed = msa_test_seed();
 
 	for (int i = 0; i < 12; i++) {
 		struct msa_case_opts o = {
@@ -131,7 +119,7 @@ Test(msa_cpu, random_layouts_all_dtypes)
 Test(msa_cpu, split_and_merge)
 {
 	struct msa_tuning tune = msa_tuning_default;
-	uint64_t seed = fresh_seed();
+	uint64_t seed = msa_test_seed();
 
 	tune.min_split_keys = 64;
 	for (int i = 0; i < 4; i++) {
@@ -170,7 +158,7 @@ Test(msa_cpu, decode_batch_splits)
 	};
 
 	tune.min_split_keys = 64;
-	run_case(&o, fresh_seed(), &tune, 8, true);
+	run_case(&o, msa_test_seed(), &tune, 8, true);
 }
 
 Test(msa_cpu, plan_reused_across_layers)
@@ -183,7 +171,7 @@ Test(msa_cpu, plan_reused_across_layers)
 	};
 	struct msa_case c;
 	struct ac_msa_plan *plan;
-	uint64_t seed = fresh_seed();
+	uint64_t seed = msa_test_seed();
 	void *out, *ws;
 	size_t ws_size;
 

@@ -50,29 +50,33 @@ static unsigned ilog2u(unsigned x)
 	return r;
 }
 
+/*
+ * Pageable source: the copy has left the buffer once this returns.  An
+ * empty list is skipped, as its host array may be NULL.
+ */
+template <typename T>
+static cudaError_t upload_list(char *w, size_t off, const T *src, size_t n,
+			       cudaStream_t st)
+{
+	if (!n)
+		return cudaSuccess;
+	return cudaMemcpyAsync(w + off, src, n * sizeof(*src),
+			       cudaMemcpyHostToDevice, st);
+}
+
 int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream)
 {
 	cudaStream_t st = (cudaStream_t)stream;
 	char *w = (char *)ws;
-	cudaError_t err = cudaSuccess;
+	cudaError_t err;
 
-	/* Pageable source: the copy has left the buffer once this returns. */
-	if (p->n_big)
-		err = cudaMemcpyAsync(w + p->off_big, p->big,
-				      p->n_big * sizeof(*p->big),
-				      cudaMemcpyHostToDevice, st);
-	if (err == cudaSuccess && p->n_mid)
-		err = cudaMemcpyAsync(w + p->off_mid, p->mid,
-				      p->n_mid * sizeof(*p->mid),
-				      cudaMemcpyHostToDevice, st);
-	if (err == cudaSuccess && p->n_small)
-		err = cudaMemcpyAsync(w + p->off_small, p->small,
-				      p->n_small * sizeof(*p->small),
-				      cudaMemcpyHostToDevice, st);
-	if (err == cudaSuccess && p->n_merge)
-		err = cudaMemcpyAsync(w + p->off_merge, p->merge,
-				      p->n_merge * sizeof(*p->merge),
-				      cudaMemcpyHostToDevice, st);
+	err = upload_list(w, p->off_big, p->big, p->n_big, st);
+	if (err == cudaSuccess)
+		err = upload_list(w, p->off_mid, p->mid, p->n_mid, st);
+	if (err == cudaSuccess)
+		err = upload_list(w, p->off_small, p->small, p->n_small, st);
+	if (err == cudaSuccess)
+		err = upload_list(w, p->off_merge, p->merge, p->n_merge, st);
 	return msa_cuda_errno(err);
 }
 

@@ -835,6 +835,15 @@ static char *complete(const char *line)
 	return out;
 }
 
+/* The whole reply to completing @line must be @want. */
+static void expect_completion(const char *line, const char *want)
+{
+	char *out = complete(line);
+
+	cr_expect_str_eq(out, want, "completing [%s]: [%s]", line, out);
+	free(out);
+}
+
 Test(admin, bash_completion_offers_commands_policies_and_namespaces)
 {
 	struct hclient a;
@@ -842,22 +851,12 @@ Test(admin, bash_completion_offers_commands_policies_and_namespaces)
 
 	henv_start(&env, NULL);
 	hclient_open(&env, "completed", &a);
-	out = complete("asymcachectl st");
-	cr_expect_str_eq(out, "status stats\n");
-	free(out);
-	out = complete("asymcachectl --json t");
-	cr_expect_str_eq(out, "top\n");
-	free(out);
-	out = complete("asymcachectl stats --p");
-	cr_expect_str_eq(out, "--prometheus\n");
-	free(out);
+	expect_completion("asymcachectl st", "status stats\n");
+	expect_completion("asymcachectl --json t", "top\n");
+	expect_completion("asymcachectl stats --p", "--prometheus\n");
 	/* Live values come from the daemon. */
-	out = complete("asymcachectl policy \"\"");
-	cr_expect_str_eq(out, "asym lru pensieve\n");
-	free(out);
-	out = complete("asymcachectl flush te");
-	cr_expect_str_eq(out, "test-llama\n");
-	free(out);
+	expect_completion("asymcachectl policy \"\"", "asym lru pensieve\n");
+	expect_completion("asymcachectl flush te", "test-llama\n");
 	out = complete("asymcachectl flush \"\"");
 	cr_expect(strstr(out, "test-llama") && strchr(out, '1'), "%s", out);
 	free(out);

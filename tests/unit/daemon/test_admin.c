@@ -13,39 +13,22 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "dtest.h"
 
 static struct daemon d;
 static char conf[64], sock[64];
-static char *argv_[16];
-
-static void write_conf(const char *text)
-{
-	FILE *f = fopen(conf, "w");
-
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
+static char *argv_[DT_HOST_ARGV_LEN];
 
 static void setup(void)
 {
 	char err[CFG_ERR_MAX];
 	enum cfg_action action;
-	int n = 0;
+	int n;
 
 	snprintf(conf, sizeof(conf), "/tmp/acd-admin-%d.conf", (int)getpid());
 	snprintf(sock, sizeof(sock), "/tmp/acd-admin-%d.sock", (int)getpid());
-	write_conf("[policy]\nname = lru\n[daemon]\nlog_level = crit\n");
-	argv_[n++] = "asymcached";
-	argv_[n++] = "-c";
-	argv_[n++] = conf;
-	argv_[n++] = "--socket";
-	argv_[n++] = sock;
-	argv_[n++] = "--backend=host";
-	argv_[n++] = "--group=";
-	argv_[n++] = "--pool-bytes=1M";
-	argv_[n++] = "--block-bytes=16K";
-	argv_[n] = NULL;
+	dt_write_file(conf, "[policy]\nname = lru\n[daemon]\nlog_level = crit\n");
+	n = dt_host_argv(argv_, conf, sock, "--pool-bytes=1M");
 	memset(&d, 0, sizeof(d));
 	cr_assert_eq(cfg_from_cmdline(&d.cfg, n, argv_, &action, err,
 				      sizeof(err)), 0, "%s", err);
@@ -161,26 +144,26 @@ Test(admin, reload_applies_live_keys_and_refuses_restart_keys)
 
 	cr_assert_eq(daemon_core_init(&d), 0);
 	cr_assert_str_eq(daemon_policy_name(&d), "lru");
-	write_conf("[policy]\nname = pensieve\n[limits]\nmax_sessions = 9\n");
+	dt_write_file(conf, "[policy]\nname = pensieve\n[limits]\nmax_sessions = 9\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(daemon_policy_name(&d), "pensieve");
 	cr_assert_eq(d.cfg.limits.max_sessions, 9);
 
-	write_conf("[pool]\nbackend = cuda\n");
+	dt_write_file(conf, "[pool]\nbackend = cuda\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), 0,
 		     "--backend=host on the command line still wins: %s", err);
 	cr_assert_str_eq(daemon_policy_name(&d), "asym",
 			 "a key removed from the file returns to its default");
-	write_conf("[daemon]\nsocket_mode = 0600\n[policy]\nname = lru\n");
+	dt_write_file(conf, "[daemon]\nsocket_mode = 0600\n[policy]\nname = lru\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EBUSY);
 	cr_assert_not_null(strstr(err, "[daemon] socket_mode"), "%s", err);
 	cr_assert_str_eq(daemon_policy_name(&d), "asym",
 			 "a refused reload applied part of itself");
 	cr_assert_eq(d.cfg.limits.max_sessions, 1024, "back to the default");
-	write_conf("[daemon]\ndbus_address = unix:path=/nonexistent\n");
+	dt_write_file(conf, "[daemon]\ndbus_address = unix:path=/nonexistent\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EBUSY);
 	cr_assert_not_null(strstr(err, "[daemon] dbus_address"), "%s", err);
-	write_conf("[limits]\nmax_sessions = 0\n");
+	dt_write_file(conf, "[limits]\nmax_sessions = 0\n");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, ":2: [limits] max_sessions"), "%s", err);
 	cr_assert_eq(d.cfg.limits.max_sessions, 1024);

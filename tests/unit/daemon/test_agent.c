@@ -14,20 +14,12 @@
 
 #include "asymcache.pb-c.h"
 #include "daemon.h"
+#include "dtest.h"
 #include "schedule.h"
 
 static struct daemon d;
 static char conf[64], sock[64], cost[64];
-static char *argv_[16];
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
+static char *argv_[DT_HOST_ARGV_LEN];
 
 static void write_cost(double linear, double attn, double seg)
 {
@@ -42,35 +34,26 @@ static void write_cost(double linear, double attn, double seg)
 		 "\"attn_s_per_pair\":%.17g,\"segment_s\":%.17g,"
 		 "\"iteration_s\":0.004,\"decode_s_per_ctx_token\":2.7e-8},"
 		 "\"source\":\"unit test\"}\n", linear, attn, seg);
-	write_file(cost, buf);
+	dt_write_file(cost, buf);
 }
 
 static int load(const char *text, char *err, size_t len)
 {
 	enum cfg_action action;
 
-	write_file(conf, text);
+	dt_write_file(conf, text);
 	err[0] = '\0';
 	return cfg_from_cmdline(&d.cfg, d.argc, d.argv, &action, err, len);
 }
 
 static void setup(void)
 {
-	int n = 0;
+	int n;
 
 	snprintf(conf, sizeof(conf), "/tmp/acd-agent-%d.conf", (int)getpid());
 	snprintf(sock, sizeof(sock), "/tmp/acd-agent-%d.sock", (int)getpid());
 	snprintf(cost, sizeof(cost), "/tmp/acd-agent-%d.json", (int)getpid());
-	argv_[n++] = "asymcached";
-	argv_[n++] = "-c";
-	argv_[n++] = conf;
-	argv_[n++] = "--socket";
-	argv_[n++] = sock;
-	argv_[n++] = "--backend=host";
-	argv_[n++] = "--group=";
-	argv_[n++] = "--pool-bytes=256K";
-	argv_[n++] = "--block-bytes=16K";
-	argv_[n] = NULL;
+	n = dt_host_argv(argv_, conf, sock, "--pool-bytes=256K");
 	memset(&d, 0, sizeof(d));
 	d.argc = n;
 	d.argv = argv_;
@@ -145,7 +128,7 @@ Test(agent, cost_file_loads_and_a_bad_one_names_its_path)
 	cr_assert_not_null(strstr(err, cost), "path missing: %s", err);
 	cr_assert_not_null(strstr(err, "[policy] cost_file"), "%s", err);
 
-	write_file(cost, "{ not json");
+	dt_write_file(cost, "{ not json");
 	cr_assert_eq(load(text, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, cost), "%s", err);
 
@@ -185,7 +168,7 @@ Test(agent, reload_swaps_the_cost_model_or_changes_nothing)
 	cr_assert_float_eq(d.cfg.cost.linear_s, 3e-5, 1e-20);
 	cr_assert_eq(d.cache.cost, &d.cfg.cost);
 
-	write_file(cost, "[]");
+	dt_write_file(cost, "[]");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, cost), "%s", err);
 	cr_assert_float_eq(d.cfg.cost.linear_s, 3e-5, 1e-20,

@@ -11,7 +11,7 @@
 
 #include "asymcache.pb-c.h"
 
-/* Give @req a fresh id and pack it into a malloc()ed *@out; returns the length. */
+/* Give @req a fresh id, pack it into malloc()ed *@out; returns its length. */
 size_t traw_pack(Asymcache__V1__Request *req, uint8_t **out);
 /*
  * Send @req (fresh id) and return the parsed reply, NULL when the session

@@ -311,6 +311,18 @@ bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k)
 	return true;
 }
 
+void tentry_fill(struct tclient *t, struct ac_commit_entry *e,
+		 uint32_t block, const struct ac_key *keys, uint32_t pos)
+{
+	tblock_fill(t, block, &keys[pos]);
+	memset(e, 0, sizeof(*e));
+	e->key = keys[pos];
+	e->block = block;
+	e->position = pos;
+	if (pos)
+		e->parent = keys[pos - 1];
+}
+
 int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
 	     uint32_t n, uint32_t *ret_blocks, uint32_t *ret_deduped)
 {
@@ -323,17 +335,8 @@ int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
 	r = ac_alloc(t->c, t->ns, n, blocks);
 	if (r < 0)
 		return r;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t pos = from + i;
-
-		tblock_fill(t, blocks[i], &keys[pos]);
-		memset(&e[i], 0, sizeof(e[i]));
-		e[i].key = keys[pos];
-		e[i].block = blocks[i];
-		e[i].position = pos;
-		if (pos)
-			e[i].parent = keys[pos - 1];
-	}
+	for (uint32_t i = 0; i < n; i++)
+		tentry_fill(t, &e[i], blocks[i], keys, from + i);
 	return ac_commit(t->c, t->ns, e, n, ret_blocks, ret_deduped);
 }
 

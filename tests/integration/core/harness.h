@@ -92,6 +92,12 @@ void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k);
 bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k);
 
 /*
+ * Fill @block with keys[pos]'s pattern and make @e the commit entry that
+ * publishes it at chain position @pos (parent keys[pos - 1] past 0).
+ */
+void tentry_fill(struct tclient *t, struct ac_commit_entry *e,
+		 uint32_t block, const struct ac_key *keys, uint32_t pos);
+/*
  * Alloc, fill (tblock_fill) and commit blocks [from, from+n) of the chain
  * @keys, each the child of the key before it; the pins stay held.
  * @ret_deduped may be NULL. -E2BIG past TPUBLISH_MAX blocks: the entries

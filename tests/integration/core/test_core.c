@@ -269,13 +269,7 @@ static int child_racer(void *arg, int slot)
 			/* Odd rounds: racer b commits in reverse order. */
 			int pos = (slot && (round & 1)) ? RACE_BLOCKS - 1 - i : i;
 
-			tblock_fill(&t, blocks[i], &keys[pos]);
-			memset(&e[i], 0, sizeof(e[i]));
-			e[i].key = keys[pos];
-			e[i].block = blocks[i];
-			e[i].position = pos;
-			if (pos)
-				e[i].parent = keys[pos - 1];
+			tentry_fill(&t, &e[i], blocks[i], keys, (uint32_t)pos);
 		}
 		pthread_barrier_wait(&R->bar);
 		r = ac_commit(t.c, t.ns, e, RACE_BLOCKS, blocks,

@@ -473,6 +473,22 @@ int hc_stats(int fd, Asymcache__V1__StatsReply *ret)
 	return r;
 }
 
+int hc_stats_when_sessions(int fd, uint64_t sessions,
+			   Asymcache__V1__StatsReply *ret)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	int i, r;
+
+	/* A closed peer's session ends when the daemon's loop sees the EOF. */
+	for (i = 0; i < 200; i++) {
+		r = hc_stats(fd, ret);
+		if (r != 0 || ret->sessions == sessions)
+			return r;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int hc_session(const char *path, const char *name, uint32_t *ret_ns)
 {
 	int fd, r;

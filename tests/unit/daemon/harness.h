@@ -60,6 +60,12 @@ int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
 int hc_release(int fd, const uint32_t *blocks, uint32_t n,
 	       uint32_t *ret_released);
 int hc_stats(int fd, Asymcache__V1__StatsReply *ret);
+/*
+ * hc_stats() until the daemon counts @sessions sessions, for up to 1 s;
+ * *ret holds the last reply either way, for the caller to check.
+ */
+int hc_stats_when_sessions(int fd, uint64_t sessions,
+			   Asymcache__V1__StatsReply *ret);
 /* Connect + hello + attach + register a small layout. */
 int hc_session(const char *path, const char *name, uint32_t *ret_ns);
 

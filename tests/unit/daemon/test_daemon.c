@@ -260,12 +260,7 @@ Test(daemon, closed_session_releases_everything)
 	cr_assert_eq(st.writing_blocks, 2);
 	cr_assert_eq(st.sessions, 2);
 	close(a);
-	for (int i = 0; i < 200; i++) {
-		cr_assert_eq(hc_stats(obs, &st), 0);
-		if (st.sessions == 1)
-			break;
-		usleep(5000);
-	}
+	cr_assert_eq(hc_stats_when_sessions(obs, 1, &st), 0);
 	cr_assert_eq(st.sessions, 1);
 	cr_assert_eq(st.pinned_blocks, 0, "pins survived their session");
 	cr_assert_eq(st.writing_blocks, 0, "WRITING survived its owner");

@@ -154,12 +154,7 @@ Test(stress, pinned_blocks_keep_their_bytes_under_churn)
 	}
 	fd = hc_connect(h.sock);
 	cr_assert_eq(hc_hello(fd, "observer"), 0);
-	for (i = 0; i < 200; i++) {
-		cr_assert_eq(hc_stats(fd, &st), 0);
-		if (st.sessions == 1)
-			break;
-		usleep(5000);
-	}
+	cr_assert_eq(hc_stats_when_sessions(fd, 1, &st), 0);
 	cr_assert_eq(st.sessions, 1);
 	cr_assert_eq(st.pinned_blocks, 0, "pins outlived their sessions");
 	cr_assert_eq(st.writing_blocks, 0, "WRITING outlived its owner");

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
+#include "cache.h"
 #include "dtest.h"
 
 void dt_write_file(const char *path, const char *text)
@@ -30,4 +31,18 @@ int dt_host_argv(char **argv, char *conf, char *sock,
 	argv[n++] = "--block-bytes=16K";
 	argv[n] = NULL;
 	return n;
+}
+
+uint32_t dt_register_ns(struct cache *c, const char *model_id)
+{
+	struct cache_layout l = {
+		.num_layers = 2, .num_kv_heads = 2, .head_dim = 64,
+		.dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+	};
+	uint64_t bpb;
+	uint32_t ns;
+
+	snprintf(l.model_id, sizeof(l.model_id), "%s", model_id);
+	cr_assert_eq(cache_register_ns(c, &l, &ns, &bpb), 0, "%s", model_id);
+	return ns;
 }

@@ -6,6 +6,10 @@
 #ifndef AC_TEST_DTEST_H
 #define AC_TEST_DTEST_H
 
+#include <stdint.h>
+
+struct cache;
+
 /* Slots dt_host_argv() fills, the NULL included. */
 #define DT_HOST_ARGV_LEN	10
 
@@ -20,5 +24,11 @@ void dt_write_file(const char *path, const char *text);
  */
 int dt_host_argv(char **argv, char *conf, char *sock,
 		 const char *pool_bytes_opt);
+
+/*
+ * Register the suites' small namespace (2 layers, 2 KV heads of 64, fp16,
+ * 16-token blocks) as @model_id in @c; asserts it works. Returns its id.
+ */
+uint32_t dt_register_ns(struct cache *c, const char *model_id);
 
 #endif /* AC_TEST_DTEST_H */

@@ -44,19 +44,6 @@ static void teardown(void)
 
 TestSuite(admin, .init = setup, .fini = teardown, .timeout = 30);
 
-static uint32_t register_ns(void)
-{
-	struct cache_layout l = {
-		.model_id = "admin-model", .num_layers = 2, .num_kv_heads = 2,
-		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
-	};
-	uint64_t bpb;
-	uint32_t ns;
-
-	cr_assert_eq(cache_register_ns(&d.cache, &l, &ns, &bpb), 0);
-	return ns;
-}
-
 static int count_sessions(const struct daemon_session_info *i, void *data)
 {
 	int *n = data;
@@ -93,7 +80,7 @@ Test(admin, counters_sessions_namespaces_flush_evict)
 	s2 = session_new(&d, -1, 4343, 0, 0);
 	cr_assert(s1 && s2);
 	snprintf(s1->name, sizeof(s1->name), "s-one");
-	ns = register_ns();
+	ns = dt_register_ns(&d.cache, "admin-model");
 	cr_assert_eq(cache_alloc(&d.cache, &s1->cs, ns, 4, ids), 0);
 	for (int i = 0; i < 3; i++) {
 		memset(&e[i], 0, sizeof(e[i]));

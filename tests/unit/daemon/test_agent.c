@@ -137,19 +137,6 @@ Test(agent, cost_file_loads_and_a_bad_one_names_its_path)
 	cr_assert_not_null(strstr(err, "No such file"), "%s", err);
 }
 
-static uint32_t register_ns(void)
-{
-	struct cache_layout l = {
-		.model_id = "agent-model", .num_layers = 2, .num_kv_heads = 2,
-		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
-	};
-	uint64_t bpb;
-	uint32_t ns;
-
-	cr_assert_eq(cache_register_ns(&d.cache, &l, &ns, &bpb), 0);
-	return ns;
-}
-
 Test(agent, reload_swaps_the_cost_model_or_changes_nothing)
 {
 	char err[CFG_ERR_MAX], text[256];
@@ -161,7 +148,7 @@ Test(agent, reload_swaps_the_cost_model_or_changes_nothing)
 	cr_assert_eq(load(text, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	cr_assert_eq(d.cache.cost, &d.cfg.cost);
-	register_ns();
+	dt_register_ns(&d.cache, "agent-model");
 
 	write_cost(3e-5, 1e-9, 1e-4);
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), 0, "%s", err);
@@ -212,7 +199,7 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
 	o = session_new(&d, -1, 2, 0, 0);
-	ns = register_ns();
+	ns = dt_register_ns(&d.cache, "agent-model");
 	commit_n(s, ns, 4, ids, 0xa0);
 	commit_n(o, ns, 2, other, 0xb0);
 
@@ -411,7 +398,7 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
-	ns = register_ns();
+	ns = dt_register_ns(&d.cache, "agent-model");
 	for (int i = 0; i < 3; i++)
 		ss[i] = open_session();
 

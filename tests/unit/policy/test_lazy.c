@@ -13,22 +13,12 @@
 
 #include "policy-internal.h"
 #include "pq.h"
+#include "ptest.h"
 
 static uint64_t steps_of(struct ac_policy *p)
 {
 	return !strcmp(p->ops->name, "asym") ? asym_heap_steps(p) :
 					       lru_heap_steps(p);
-}
-
-static void put(struct ac_policy *p, uint32_t id, uint32_t pos,
-		uint32_t parent, uint64_t t)
-{
-	struct ac_policy_block b = {
-		.id = id, .pos = pos, .parent = parent, .pinned = true,
-	};
-
-	p->ops->on_insert(p, &b, t);
-	p->ops->on_unpin(p, id, t);
 }
 
 #define CHAIN 2048u
@@ -45,8 +35,8 @@ static void lookup_path(const char *name, bool one_clock)
 
 	cr_assert_eq(ac_policy_create(name, 2 * CHAIN, &p), 0);
 	for (uint32_t id = 0; id < 2 * CHAIN; id++)
-		put(p, id, id % CHAIN, id % CHAIN ? id - 1 : AC_BLOCK_NONE,
-		    t++);
+		pt_put(p, id, 0, id % CHAIN, id % CHAIN ? id - 1 : AC_BLOCK_NONE,
+		       t++);
 	for (int round = 0; round < 3; round++) {
 		before = steps_of(p);
 		for (uint32_t id = 0; id < CHAIN; id++) {
@@ -84,7 +74,7 @@ static void pinned_never_returned(const char *name)
 
 	cr_assert_eq(ac_policy_create(name, 100, &p), 0);
 	for (uint32_t id = 0; id < 100; id++)
-		put(p, id, id % 10, AC_BLOCK_NONE, 1 + id);
+		pt_put(p, id, 0, id % 10, AC_BLOCK_NONE, 1 + id);
 	/* Pin the oldest and cheapest half: their entries sit on top. */
 	for (uint32_t id = 0; id < 100; id += 2) {
 		p->ops->on_access(p, id, 200);
@@ -110,8 +100,8 @@ static void pinned_never_returned(const char *name)
 		seen[out[i]] = true;
 	}
 	/* Pinned, then removed while its entry is still queued. */
-	put(p, 7, 0, AC_BLOCK_NONE, 600);
-	put(p, 8, 0, AC_BLOCK_NONE, 601);
+	pt_put(p, 7, 0, 0, AC_BLOCK_NONE, 600);
+	pt_put(p, 8, 0, 0, AC_BLOCK_NONE, 601);
 	p->ops->on_pin(p, 7);
 	p->ops->on_unpin(p, 7, 602);
 	p->ops->on_pin(p, 7);
@@ -133,9 +123,9 @@ Test(policy_lazy, lru_stale_entry_requeued_at_true_time)
 	uint32_t out[4];
 
 	cr_assert_eq(ac_policy_create("lru", 8, &p), 0);
-	put(p, 1, 0, AC_BLOCK_NONE, 1);
-	put(p, 2, 0, AC_BLOCK_NONE, 2);
-	put(p, 3, 0, AC_BLOCK_NONE, 3);
+	pt_put(p, 1, 0, 0, AC_BLOCK_NONE, 1);
+	pt_put(p, 2, 0, 0, AC_BLOCK_NONE, 2);
+	pt_put(p, 3, 0, 0, AC_BLOCK_NONE, 3);
 	/* 1's entry still says 1; its true time is 10. */
 	p->ops->on_access(p, 1, 10);
 	/* 2 pinned and released again at 5: true time 5. */
@@ -146,8 +136,8 @@ Test(policy_lazy, lru_stale_entry_requeued_at_true_time)
 	cr_assert_eq(out[1], 2);
 	cr_assert_eq(out[2], 1);
 	/* A clock that goes back re-keys at once instead of lying. */
-	put(p, 4, 0, AC_BLOCK_NONE, 50);
-	put(p, 5, 0, AC_BLOCK_NONE, 40);
+	pt_put(p, 4, 0, 0, AC_BLOCK_NONE, 50);
+	pt_put(p, 5, 0, 0, AC_BLOCK_NONE, 40);
 	p->ops->on_access(p, 4, 30);
 	cr_assert_eq(p->ops->pick_victims(p, 1, out, 60), 1);
 	cr_assert_eq(out[0], 4);
@@ -161,8 +151,8 @@ Test(policy_lazy, asym_stale_entry_requeued_at_true_priority)
 	double before;
 
 	cr_assert_eq(ac_policy_create("asym", 8, &p), 0);
-	put(p, 1, 5, AC_BLOCK_NONE, 1);
-	put(p, 2, 5, AC_BLOCK_NONE, 1);
+	pt_put(p, 1, 0, 5, AC_BLOCK_NONE, 1);
+	pt_put(p, 2, 0, 5, AC_BLOCK_NONE, 1);
 	before = asym_priority(p, 1);
 	cr_assert_float_eq(before, asym_priority(p, 2), 0);
 	/* Hits while a candidate: 1's entry keeps the old, lower key. */

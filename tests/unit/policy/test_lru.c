@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "policy.h"
+#include "ptest.h"
 
 static struct ac_policy *p;
 
@@ -14,18 +15,6 @@ static void setup(void)
 static void teardown(void)
 {
 	p = ac_policy_free(p);
-}
-
-/* Commit a block pinned, as the core does, then release it at @t. */
-static void put(uint32_t id, uint32_t pos, uint32_t parent, uint64_t t)
-{
-	struct ac_policy_block b = {
-		.id = id, .ns_id = 0, .pos = pos, .parent = parent,
-		.pinned = true,
-	};
-
-	p->ops->on_insert(p, &b, t);
-	p->ops->on_unpin(p, id, t);
 }
 
 static int drain(uint32_t *out, uint32_t max)
@@ -42,9 +31,9 @@ Test(policy_lru, oldest_release_goes_first)
 {
 	uint32_t out[8];
 
-	put(5, 0, AC_BLOCK_NONE, 30);
-	put(6, 0, AC_BLOCK_NONE, 10);
-	put(7, 0, AC_BLOCK_NONE, 20);
+	pt_put(p, 5, 0, 0, AC_BLOCK_NONE, 30);
+	pt_put(p, 6, 0, 0, AC_BLOCK_NONE, 10);
+	pt_put(p, 7, 0, 0, AC_BLOCK_NONE, 20);
 	cr_assert_eq(drain(out, 8), 3);
 	cr_assert_eq(out[0], 6);
 	cr_assert_eq(out[1], 7);
@@ -57,12 +46,12 @@ Test(policy_lru, deepest_first_on_ties)
 	uint32_t out[8];
 
 	/* A chain 0..3 released in prefix order at one instant. */
-	put(10, 0, AC_BLOCK_NONE, 5);
-	put(11, 1, 10, 5);
-	put(12, 2, 11, 5);
-	put(13, 3, 12, 5);
+	pt_put(p, 10, 0, 0, AC_BLOCK_NONE, 5);
+	pt_put(p, 11, 0, 1, 10, 5);
+	pt_put(p, 12, 0, 2, 11, 5);
+	pt_put(p, 13, 0, 3, 12, 5);
 	/* An older block of another chain still goes before all of them. */
-	put(20, 7, AC_BLOCK_NONE, 4);
+	pt_put(p, 20, 0, 7, AC_BLOCK_NONE, 4);
 	cr_assert_eq(drain(out, 8), 5);
 	cr_assert_eq(out[0], 20);
 	cr_assert_eq(out[1], 13);
@@ -75,8 +64,8 @@ Test(policy_lru, hit_and_release_refreshes)
 {
 	uint32_t out[8];
 
-	put(1, 0, AC_BLOCK_NONE, 1);
-	put(2, 0, AC_BLOCK_NONE, 2);
+	pt_put(p, 1, 0, 0, AC_BLOCK_NONE, 1);
+	pt_put(p, 2, 0, 0, AC_BLOCK_NONE, 2);
 	/* The core's lookup: access, pin, later release. */
 	p->ops->on_access(p, 1, 3);
 	p->ops->on_pin(p, 1);
@@ -93,7 +82,7 @@ Test(policy_lru, want_limits_and_partial)
 	uint32_t out[8];
 
 	for (uint32_t i = 0; i < 6; i++)
-		put(i, 0, AC_BLOCK_NONE, 100 - i);
+		pt_put(p, i, 0, 0, AC_BLOCK_NONE, 100 - i);
 	cr_assert_eq(drain(out, 2), 2);
 	cr_assert_eq(out[0], 5);
 	cr_assert_eq(out[1], 4);
@@ -105,8 +94,8 @@ Test(policy_lru, removed_block_never_returned)
 {
 	uint32_t out[8];
 
-	put(1, 0, AC_BLOCK_NONE, 1);
-	put(2, 0, AC_BLOCK_NONE, 2);
+	pt_put(p, 1, 0, 0, AC_BLOCK_NONE, 1);
+	pt_put(p, 2, 0, 0, AC_BLOCK_NONE, 2);
 	p->ops->on_remove(p, 1);
 	/* A stale unpin after removal must not resurrect it. */
 	p->ops->on_unpin(p, 1, 3);
@@ -133,7 +122,7 @@ Test(policy_lru, bad_input_is_ignored_or_refused)
 	};
 	uint32_t out[2];
 
-	put(1, 0, AC_BLOCK_NONE, 1);
+	pt_put(p, 1, 0, 0, AC_BLOCK_NONE, 1);
 	/* Out-of-range ids change nothing. */
 	p->ops->on_insert(p, &b, 1);
 	p->ops->on_access(p, 9999, 2);

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 
 #include "policy.h"
+#include "ptest.h"
 
 static struct ac_policy *p;
 
@@ -20,17 +21,6 @@ static void teardown(void)
 	p = ac_policy_free(p);
 }
 
-static void put(uint32_t id, uint32_t pos, uint32_t parent, uint64_t t)
-{
-	struct ac_policy_block b = {
-		.id = id, .ns_id = 1, .pos = pos, .parent = parent,
-		.pinned = true,
-	};
-
-	p->ops->on_insert(p, &b, t);
-	p->ops->on_unpin(p, id, t);
-}
-
 TestSuite(policy_pensieve, .init = setup, .fini = teardown);
 
 Test(policy_pensieve, leading_blocks_go_first)
@@ -38,10 +28,10 @@ Test(policy_pensieve, leading_blocks_go_first)
 	uint32_t out[8];
 
 	/* Released tail first, as a finishing request would. */
-	put(4, 60, 3, 100);
-	put(3, 40, 2, 100);
-	put(2, 20, 1, 100);
-	put(1, 0, AC_BLOCK_NONE, 100);
+	pt_put(p, 4, 1, 60, 3, 100);
+	pt_put(p, 3, 1, 40, 2, 100);
+	pt_put(p, 2, 1, 20, 1, 100);
+	pt_put(p, 1, 1, 0, AC_BLOCK_NONE, 100);
 	cr_assert_eq(p->ops->pick_victims(p, 8, out, 200), 4);
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(out[1], 2);
@@ -53,8 +43,8 @@ Test(policy_pensieve, long_idle_beats_position)
 {
 	uint32_t out[2];
 
-	put(1, 60, AC_BLOCK_NONE, 0);
-	put(2, 0, AC_BLOCK_NONE, 999999999);
+	pt_put(p, 1, 1, 60, AC_BLOCK_NONE, 0);
+	pt_put(p, 2, 1, 0, AC_BLOCK_NONE, 999999999);
 	cr_assert_eq(p->ops->pick_victims(p, 1, out, 1000000000), 1);
 	cr_assert_eq(out[0], 1, "an expensive block idle for 1 s goes first");
 }
@@ -63,9 +53,9 @@ Test(policy_pensieve, same_class_is_lru)
 {
 	uint32_t out[3];
 
-	put(2, 10, AC_BLOCK_NONE, 10);
-	put(3, 10, AC_BLOCK_NONE, 20);
-	put(1, 10, AC_BLOCK_NONE, 30);
+	pt_put(p, 2, 1, 10, AC_BLOCK_NONE, 10);
+	pt_put(p, 3, 1, 10, AC_BLOCK_NONE, 20);
+	pt_put(p, 1, 1, 10, AC_BLOCK_NONE, 30);
 	/* A hit moves 2 to the young end of its class. */
 	p->ops->on_access(p, 2, 35);
 	cr_assert_eq(p->ops->pick_victims(p, 3, out, 40), 3);
@@ -78,9 +68,9 @@ Test(policy_pensieve, pins_and_removal)
 {
 	uint32_t out[4];
 
-	put(1, 0, AC_BLOCK_NONE, 1);
-	put(2, 0, AC_BLOCK_NONE, 2);
-	put(3, 0, AC_BLOCK_NONE, 3);
+	pt_put(p, 1, 1, 0, AC_BLOCK_NONE, 1);
+	pt_put(p, 2, 1, 0, AC_BLOCK_NONE, 2);
+	pt_put(p, 3, 1, 0, AC_BLOCK_NONE, 3);
 	p->ops->on_access(p, 1, 4);
 	p->ops->on_pin(p, 1);
 	p->ops->on_remove(p, 2);

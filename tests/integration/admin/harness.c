@@ -384,6 +384,19 @@ static char *slurp_append(char *buf, size_t *len, const char *data, size_t n)
 	return nb;
 }
 
+/* One read from *@fd onto @buf; at EOF or error, close *@fd and set -1. */
+static char *slurp_read(int *fd, char *buf, size_t *len)
+{
+	char chunk[4096];
+	ssize_t r = read(*fd, chunk, sizeof(chunk));
+
+	if (r > 0)
+		return slurp_append(buf, len, chunk, (size_t)r);
+	close(*fd);
+	*fd = -1;
+	return buf;
+}
+
 int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 	     char **err)
 {
@@ -424,8 +437,6 @@ int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 	while (po[0] >= 0 || pe[0] >= 0) {
 		struct pollfd p[2] = { { .fd = po[0], .events = POLLIN },
 				       { .fd = pe[0], .events = POLLIN } };
-		char chunk[4096];
-		ssize_t r;
 
 		if (mono_ms() > end) {
 			kill(pid, SIGKILL);
@@ -433,24 +444,10 @@ int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 		}
 		if (poll(p, 2, 1000) <= 0)
 			continue;
-		if (p[0].revents) {
-			r = read(po[0], chunk, sizeof(chunk));
-			if (r > 0) {
-				bo = slurp_append(bo, &lo, chunk, (size_t)r);
-			} else {
-				close(po[0]);
-				po[0] = -1;
-			}
-		}
-		if (p[1].revents) {
-			r = read(pe[0], chunk, sizeof(chunk));
-			if (r > 0) {
-				be = slurp_append(be, &le, chunk, (size_t)r);
-			} else {
-				close(pe[0]);
-				pe[0] = -1;
-			}
-		}
+		if (p[0].revents)
+			bo = slurp_read(&po[0], bo, &lo);
+		if (p[1].revents)
+			be = slurp_read(&pe[0], be, &le);
 	}
 	if (po[0] >= 0)
 		close(po[0]);

@@ -779,7 +779,7 @@ int daemon_run(struct daemon *d)
 	unsigned int head, n, i;
 	int r;
 
-	sd_notify(0, "READY=1");
+	daemon_notify("READY=1");
 	daemon_notify_status(d);
 	d->loop_running = true;
 	while (d->loop_running) {

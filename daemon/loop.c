@@ -24,7 +24,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 #include "log.h"

@@ -41,14 +41,16 @@ static size_t meta_bytes(const char *name)
 	return pensieve_bytes_per_block();
 }
 
-static int bench(const char *name, uint32_t n, uint32_t rounds)
+/*
+ * A policy over @n cached, unpinned blocks in chains of @chain, each block
+ * committed (pinned) and released at its own time stamp from *@t on.
+ */
+static int filled_policy(const char *name, uint32_t n, uint32_t chain,
+			 uint64_t *t, struct ac_policy **ret)
 {
-	struct ac_policy_ns ns = { .ns_id = 1, .block_tokens = 16,
-				   .bytes_per_block = 16 * 131072 };
+	const struct ac_policy_ns ns = { .ns_id = 1, .block_tokens = 16,
+					 .bytes_per_block = 16 * 131072 };
 	struct ac_policy *p;
-	uint64_t t = 1, ops = 0;
-	unsigned seed = 42;
-	double a, b;
 	int r;
 
 	r = ac_policy_create(name, n, &p);
@@ -58,14 +60,29 @@ static int bench(const char *name, uint32_t n, uint32_t rounds)
 		p->ops->on_namespace(p, &ns);
 	for (uint32_t id = 0; id < n; id++) {
 		struct ac_policy_block blk = {
-			.id = id, .ns_id = 1, .pos = id % CHAIN,
-			.parent = id % CHAIN ? id - 1 : AC_BLOCK_NONE,
+			.id = id, .ns_id = 1, .pos = id % chain,
+			.parent = id % chain ? id - 1 : AC_BLOCK_NONE,
 			.pinned = true,
 		};
 
-		p->ops->on_insert(p, &blk, t);
-		p->ops->on_unpin(p, id, t++);
+		p->ops->on_insert(p, &blk, *t);
+		p->ops->on_unpin(p, id, (*t)++);
 	}
+	*ret = p;
+	return 0;
+}
+
+static int bench(const char *name, uint32_t n, uint32_t rounds)
+{
+	struct ac_policy *p;
+	uint64_t t = 1, ops = 0;
+	unsigned seed = 42;
+	double a, b;
+	int r;
+
+	r = filled_policy(name, n, CHAIN, &t, &p);
+	if (r < 0)
+		return r;
 	a = now_s();
 	for (uint32_t i = 0; i < rounds; i++) {
 		uint32_t victim;
@@ -103,8 +120,6 @@ static int bench(const char *name, uint32_t n, uint32_t rounds)
 
 static int bench_chain(const char *name, uint32_t n, uint32_t rounds)
 {
-	struct ac_policy_ns ns = { .ns_id = 1, .block_tokens = 16,
-				   .bytes_per_block = 16 * 131072 };
 	double lookup = 0, release = 0, alloc = 0, a, b;
 	uint32_t chains = n / HIT_CHAIN, victims[ALLOC];
 	struct ac_policy *p;
@@ -114,21 +129,9 @@ static int bench_chain(const char *name, uint32_t n, uint32_t rounds)
 
 	if (!chains)
 		return -1;
-	r = ac_policy_create(name, n, &p);
+	r = filled_policy(name, n, HIT_CHAIN, &t, &p);
 	if (r < 0)
 		return r;
-	if (p->ops->on_namespace)
-		p->ops->on_namespace(p, &ns);
-	for (uint32_t id = 0; id < n; id++) {
-		struct ac_policy_block blk = {
-			.id = id, .ns_id = 1, .pos = id % HIT_CHAIN,
-			.parent = id % HIT_CHAIN ? id - 1 : AC_BLOCK_NONE,
-			.pinned = true,
-		};
-
-		p->ops->on_insert(p, &blk, t);
-		p->ops->on_unpin(p, id, t++);
-	}
 	for (uint32_t i = 0; i < rounds; i++) {
 		uint32_t first = (uint32_t)rand_r(&seed) % chains * HIT_CHAIN;
 		int got;

@@ -284,11 +284,6 @@ const struct cache_counters *daemon_cache_counters(const struct daemon *d)
 	return &d->cache.ctr;
 }
 
-const struct daemon_counters *daemon_counters(const struct daemon *d)
-{
-	return &d->ctr;
-}
-
 double daemon_hit_rate(const struct daemon *d)
 {
 	const struct cache_counters *c = &d->cache.ctr;

@@ -289,7 +289,6 @@ struct daemon_ns_info {
 void daemon_get_block_counts(const struct daemon *d,
 			     struct daemon_block_counts *ret);
 const struct cache_counters *daemon_cache_counters(const struct daemon *d);
-const struct daemon_counters *daemon_counters(const struct daemon *d);
 /* Hit rate over all lookups so far, 0..1 (0 before any lookup). */
 double daemon_hit_rate(const struct daemon *d);
 const char *daemon_backend_name(const struct daemon *d);

@@ -45,11 +45,6 @@ void log_set_max_level(int level)
 		log_max_level = level;
 }
 
-int log_get_max_level(void)
-{
-	return log_max_level;
-}
-
 int log_level_from_string(const char *s)
 {
 	unsigned int i;
@@ -67,13 +62,6 @@ int log_level_from_string(const char *s)
 	if (strcmp(s, "warn") == 0)
 		return LOG_WARNING;
 	return -EINVAL;
-}
-
-const char *log_level_to_string(int level)
-{
-	if (level < LOG_EMERG || level > LOG_DEBUG)
-		return "?";
-	return level_names[level];
 }
 
 static void log_vline(int level, const char *fmt, va_list ap)

@@ -14,10 +14,8 @@
 #include <syslog.h>
 
 void log_set_max_level(int level);
-int log_get_max_level(void);
 /* "emerg".."debug" or "0".."7"; returns the level or -EINVAL. */
 int log_level_from_string(const char *s);
-const char *log_level_to_string(int level);
 
 void log_internal(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

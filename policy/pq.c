@@ -116,17 +116,3 @@ bool pq_remove(struct pq *q, uint32_t id)
 	sift_down(q, q->where[moved]);
 	return true;
 }
-
-bool pq_pop(struct pq *q, uint32_t *ret_id, uint64_t *ret_key)
-{
-	uint32_t id;
-
-	if (!q->n)
-		return false;
-	id = q->e[0].id;
-	if (ret_key)
-		*ret_key = q->e[0].key;
-	pq_remove(q, id);
-	*ret_id = id;
-	return true;
-}

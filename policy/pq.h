@@ -48,8 +48,6 @@ static inline bool pq_contains(const struct pq *q, uint32_t id)
 void pq_set(struct pq *q, uint32_t id, uint64_t key, uint32_t tie);
 /* Remove if present; returns whether it was. */
 bool pq_remove(struct pq *q, uint32_t id);
-/* Pop the minimum into *ret_id; false when empty. */
-bool pq_pop(struct pq *q, uint32_t *ret_id, uint64_t *ret_key);
 /* The minimum, left in place; false when empty. */
 static inline bool pq_peek(const struct pq *q, uint32_t *ret_id,
 			   uint64_t *ret_key)

@@ -6,11 +6,14 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 
+#include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
 #include "kv_write.cuh"
 #include "msa_attn.cuh"
+#include "msa_hopper.cuh"
 #include "msa_internal.h"
 
 extern "C" int msa_cuda_errno(cudaError_t err);
@@ -80,14 +83,124 @@ int msa_cuda_upload(const struct ac_msa_plan *p, void *ws, void *stream)
 	return msa_cuda_errno(err);
 }
 
+/*
+ * cuTensorMapEncodeTiled is a driver function; the runtime hands out its
+ * address, so nothing links against libcuda.
+ */
+static PFN_cuTensorMapEncodeTiled_v12000 tmap_encode_fn(void)
+{
+	static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+		cudaDriverEntryPointQueryResult q;
+		void *f = nullptr;
+
+		if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f,
+						     12000, cudaEnableDefault,
+						     &q) != cudaSuccess ||
+		    q != cudaDriverEntryPointSuccess)
+			f = nullptr;
+		return (PFN_cuTensorMapEncodeTiled_v12000)f;
+	}();
+
+	return fn;
+}
+
+/* Compute capability of the current device as major * 10 + minor. */
+static int device_cc(void)
+{
+	int dev, major, minor;
+
+	if (cudaGetDevice(&dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
+				   dev) != cudaSuccess ||
+	    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
+				   dev) != cudaSuccess)
+		return 0;
+	return major * 10 + minor;
+}
+
+bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
+			 const struct ac_kv_pool *pool, const void *q)
+{
+#if defined(AC_MSA_SM90A) && AC_MSA_SM90A
+	const struct ac_kv_layout *lay = &p->layout;
+
+	if (p->big_variant != 6)
+		return false;
+	if (lay->head_dim != 64 && lay->head_dim != 128)
+		return false;
+	if (lay->dtype != AC_DTYPE_BF16 && lay->dtype != AC_DTYPE_FP16)
+		return false;
+	/* Q boxes are G heads by 128 / G tokens; key tiles whole blocks. */
+	if (msa::hopper::BM % p->group || msa::hopper::BN % lay->block_tokens)
+		return false;
+	if ((uintptr_t)q % 16 || (uintptr_t)pool->base % 16 ||
+	    pool->block_bytes % 16)
+		return false;
+	return device_cc() == 90 && tmap_encode_fn();
+#else
+	(void)p;
+	(void)pool;
+	(void)q;
+	return false;
+#endif
+}
+
+static cudaError_t hopper_params(const struct ac_msa_plan *p,
+				 const struct ac_kv_pool *pool, uint32_t layer,
+				 const msa_attn_params &a, msa_hopper_params *hp)
+{
+	const struct ac_kv_layout *lay = &p->layout;
+	PFN_cuTensorMapEncodeTiled_v12000 enc = tmap_encode_fn();
+	CUtensorMapDataType dt = lay->dtype == AC_DTYPE_BF16 ?
+		CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+	const cuuint64_t D = lay->head_dim, T = lay->block_tokens;
+	const cuuint64_t rows = (cuuint64_t)lay->num_layers * 2 *
+				lay->num_kv_heads * T;
+	const cuuint32_t one[3] = { 1, 1, 1 };
+	cuuint64_t qdim[3] = { D, p->num_q_heads, p->total_q };
+	cuuint64_t qstride[2] = { D * 2, p->num_q_heads * D * 2 };
+	cuuint32_t qbox[3] = { 64, p->group, msa::hopper::BM / p->group };
+	cuuint64_t kdim[3] = { D, rows, pool->num_blocks };
+	cuuint64_t kstride[2] = { D * 2, pool->block_bytes };
+	cuuint32_t kbox[3] = { 64, (cuuint32_t)T, 1 };
+
+	memset(hp, 0, sizeof(*hp));
+	if (enc(&hp->tm_q, dt, 3, const_cast<void *>(a.q), qdim, qstride, qbox,
+		one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+		CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+		CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS ||
+	    enc(&hp->tm_kv, dt, 3, pool->base, kdim, kstride, kbox, one,
+		CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+		CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+		CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+		return cudaErrorInvalidValue;
+	hp->out = a.out;
+	hp->table_indptr = a.table_indptr;
+	hp->block_ids = a.block_ids;
+	hp->work = a.work;
+	hp->part_o = a.part_o;
+	hp->part_lse = a.part_lse;
+	hp->num_q_heads = p->num_q_heads;
+	hp->group = p->group;
+	hp->block_tokens_log2 = a.block_tokens_log2;
+	hp->k_row = (uint32_t)((uint64_t)layer * 2 * lay->num_kv_heads * T);
+	hp->v_row = (uint32_t)(((uint64_t)layer * 2 + 1) * lay->num_kv_heads * T);
+	hp->scale_log2 = a.scale_log2;
+	return cudaSuccess;
+}
+
 template <typename T, int D>
 static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
-			     const msa_merge_params &mp, cudaStream_t st)
+			     const msa_merge_params &mp,
+			     const msa_hopper_params *hp, cudaStream_t st)
 {
 	const struct msa_work *big = a.work;
 	cudaError_t err;
 
-	switch (p->big_variant) {
+	switch (hp ? 0 : p->big_variant) {
+	case 0:
+		err = msa::hopper::launch<T, D, 2>(*hp, p->n_big, st);
+		break;
 	case 1:
 		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
 		break;
@@ -141,6 +254,8 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	char *w = (char *)ws;
 	msa_attn_params a = {};
 	msa_merge_params mp = {};
+	msa_hopper_params hp;
+	bool hop = msa_cuda_use_hopper(p, pool, q);
 	cudaError_t err;
 
 	a.q = q;
@@ -169,14 +284,19 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	mp.group = p->group;
 	mp.head_dim = lay->head_dim;
 
+	if (hop) {
+		err = hopper_params(p, pool, layer, a, &hp);
+		if (err != cudaSuccess)
+			return msa_cuda_errno(err);
+	}
 	if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 128)
-		err = run_typed<__nv_bfloat16, 128>(p, a, mp, st);
+		err = run_typed<__nv_bfloat16, 128>(p, a, mp, hop ? &hp : NULL, st);
 	else if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 64)
-		err = run_typed<__nv_bfloat16, 64>(p, a, mp, st);
+		err = run_typed<__nv_bfloat16, 64>(p, a, mp, hop ? &hp : NULL, st);
 	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 128)
-		err = run_typed<__half, 128>(p, a, mp, st);
+		err = run_typed<__half, 128>(p, a, mp, hop ? &hp : NULL, st);
 	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 64)
-		err = run_typed<__half, 64>(p, a, mp, st);
+		err = run_typed<__half, 64>(p, a, mp, hop ? &hp : NULL, st);
 	else
 		return -EOPNOTSUPP;
 	return msa_cuda_errno(err);

@@ -6,6 +6,7 @@
 #ifndef AC_KERNELS_MSA_INTERNAL_H
 #define AC_KERNELS_MSA_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,10 @@ struct msa_merge {
  *   3: 64 rows, 64-key tiles, 3 stages
  *   4: 128 rows, 32-key tiles, 3 stages
  *   5: 128 rows (8 warps x 16), 64-key tiles, 2 stages
+ *   6: Hopper (sm_90a) wgmma + bulk tensor copies, 128 rows, 128-key
+ *      tiles, 2 stages (msa_hopper.cuh); where the device, the build or
+ *      the shape rules it out (msa_cuda_use_hopper()), variant 2 runs
+ *      the same work list instead
  * With a 128-row variant, segments of at most 64 rows go to "mid" tiles of
  * variant 1 instead, so short segments do not run half-empty tiles.
  * Small tiles (one warp, 16 rows) serve decode and short segments:
@@ -66,7 +71,7 @@ struct msa_merge {
 
 static inline uint32_t msa_big_rows(uint32_t variant)
 {
-	return variant == 2 || variant == 4 || variant == 5 ? 128 : 64;
+	return variant == 2 || variant >= 4 ? 128 : 64;
 }
 
 /*
@@ -79,7 +84,7 @@ static inline uint32_t msa_big_rows(uint32_t variant)
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..5 */
+	uint32_t big_variant;	/* 1..6 */
 	uint32_t small_variant;	/* 1..3 */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
@@ -157,6 +162,9 @@ int msa_cuda_kv_write(const struct ac_msa_plan *p,
 		      const struct ac_msa_batch *b, uint32_t layer,
 		      const void *k, const void *v, void *stream);
 int msa_cuda_sm_count(uint32_t *ret_count);
+/* Whether ac_msa_run() on these arguments takes the Hopper kernel. */
+bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
+			 const struct ac_kv_pool *pool, const void *q);
 
 int msa_plan_create(enum ac_msa_backend backend,
 		    const struct ac_kv_pool *pool, uint32_t num_q_heads,

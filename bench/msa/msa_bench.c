@@ -330,14 +330,15 @@ static void bench_multiseg(void)
 	prob_init(&p, 1, &ctx, segs, 5, 4);
 	n = (size_t)p.total_q * HQ * HD;
 	CK(cudaMalloc(&ref, n * 2));
-	for (uint32_t v = 1; v <= 5; v++) {
+	for (uint32_t v = 1; v <= 6; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;
 
 		t.big_variant = v;
 		ms = time_attn(&p, &t, &plan);
-		snprintf(name, sizeof(name), "big v%u", v);
+		snprintf(name, sizeof(name), "big v%u%s", v,
+			 msa_cuda_use_hopper(plan, &p.pool, p.q) ? " wgmma" : "");
 		report("multiseg_4x512+2048@16k", name, ms, &p, plan);
 		ac_msa_plan_free(plan);
 		if (v == 1)
@@ -361,14 +362,15 @@ static void bench_causal16k(void)
 	struct ac_msa_plan *plan;
 
 	prob_init(&p, 1, &ctx, &s, 1, 2);
-	for (uint32_t v = 1; v <= 5; v++) {
+	for (uint32_t v = 1; v <= 6; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;
 
 		t.big_variant = v;
 		ms = time_attn(&p, &t, &plan);
-		snprintf(name, sizeof(name), "big v%u", v);
+		snprintf(name, sizeof(name), "big v%u%s", v,
+			 msa_cuda_use_hopper(plan, &p.pool, p.q) ? " wgmma" : "");
 		report("causal_prefill_16k", name, ms, &p, plan);
 		ac_msa_plan_free(plan);
 	}
@@ -444,7 +446,8 @@ static void bench_segments(FILE *seg_csv)
 		prob_init(&p, 1, &ctx, segs, (uint32_t)n, 4);
 		ms = time_attn(&p, &msa_tuning_default, &plan);
 		snprintf(name, sizeof(name), "segments_%dx%d", n, L);
-		report(name, "default plan", ms, &p, plan);
+		report(name, msa_cuda_use_hopper(plan, &p.pool, p.q) ?
+			     "default plan, wgmma" : "default plan", ms, &p, plan);
 		fprintf(seg_csv, "%d,%d,%.4f,%.2f,%.3f\n", L, n, ms,
 			p.flops / (ms * 1e-3) / 1e12, p.flops / 1e9);
 		fflush(seg_csv);

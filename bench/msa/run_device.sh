@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Build, check and time the MSA kernels on the device machine, which has
 # nvcc and PyTorch but not meson's Debian dependencies.  Results go to $OUT
-# (or ./msa-out).  Usage: bench/msa/run_device.sh [check|sanitize|bench|all]...
+# (or ./msa-out).  Usage:
+#   bench/msa/run_device.sh [build|probe|check|sanitize|bench|quickbench|baselines|all]...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-$PWD/msa-out}
@@ -17,7 +18,7 @@ build() {
 	nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 	nvcc --version | tail -1
 	t0=$(date +%s)
-	nvcc $gencode -O3 -std=c++17 -Xcompiler -fPIC -Xptxas -v -DAC_HAVE_CUDA=1 \
+	nvcc $gencode -DAC_MSA_SM90A=1 -O3 -std=c++17 -Xcompiler -fPIC -Xptxas -v -DAC_HAVE_CUDA=1 \
 		$inc -c kernels/msa_cuda.cu -o $b/msa_cuda.o 2>$b/ptxas.txt || {
 		cat $b/ptxas.txt; exit 1; }
 	grep -E "registers|spill" $b/ptxas.txt | sort | uniq -c | head -20
@@ -50,14 +51,21 @@ PY
 for w in $what; do
 	case $w in
 	build) build ;;
-	check) timeout 150 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
+	probe)
+		# One small wgmma case first: a hang or a fault shows here in
+		# seconds rather than eating the whole check's time.
+		AC_EXPECT_WGMMA=1 AC_MSA_CASES="wgmma small" timeout 30 \
+			$b/msa_gpu_check 2>&1 | tee $out/gpu_probe.txt ;;
+	check) AC_EXPECT_WGMMA=1 timeout 150 $b/msa_gpu_check 2>&1 | tee $out/gpu_check.txt ;;
 	sanitize)
 		timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/gpu_check.txt
 		timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 $b/msa_gpu_check --small 2>&1 | tail -8 | tee -a $out/gpu_check.txt ;;
 	bench)
-		timeout 200 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt
+		timeout 200 $b/msa_bench --out $out 2>&1 | tee $out/msa_bench.txt ;;
+	quickbench) timeout 120 $b/msa_bench --quick --out $out 2>&1 | tee $out/msa_bench.txt ;;
+	baselines)
 		PYTHONUNBUFFERED=1 timeout 150 python3 bench/msa/msa_torch.py $out 2>&1 | grep -v Warning | tee $out/baselines.txt ;;
-	all) build; $0 check sanitize bench ;;
+	all) build; $0 probe check sanitize bench baselines ;;
 	*) echo "unknown step $w"; exit 2 ;;
 	esac
 done

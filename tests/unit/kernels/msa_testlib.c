@@ -129,6 +129,55 @@ struct seg {
 	int32_t seq, pos, len;
 };
 
+/*
+ * NaN (all-ones bytes, in bf16 and fp16 alike) wherever no valid token
+ * lives: slots past each context in its blocks, spare blocks and the
+ * padding past the layout.  A kernel that lets any of it into an output,
+ * even times a zero softmax weight, fails the check.
+ */
+static void poison_unused(struct msa_case *c)
+{
+	const struct ac_kv_layout *lay = &c->pool.layout;
+	uint64_t tight = ac_kv_layout_block_bytes(lay);
+	size_t es = esize(lay->dtype), row = (size_t)lay->head_dim * es;
+	uint32_t T = lay->block_tokens, b, i, l, kv, h, t;
+	unsigned char *pool = c->pool_init, *used;
+
+	used = calloc(c->pool.num_blocks, 1);
+	for (b = 0; b < c->o.num_seqs; b++) {
+		for (i = (uint32_t)c->table_indptr[b];
+		     i < (uint32_t)c->table_indptr[b + 1]; i++) {
+			uint32_t blk = (uint32_t)c->block_ids[i];
+			uint32_t t0 = (i - (uint32_t)c->table_indptr[b]) * T;
+
+			if (used)
+				used[blk] = 1;
+			for (l = 0; l < lay->num_layers; l++)
+				for (kv = 0; kv < 2; kv++)
+					for (h = 0; h < lay->num_kv_heads; h++)
+						for (t = 0; t < T; t++) {
+							size_t off;
+
+							if (t0 + t < (uint32_t)c->ctx_len[b])
+								continue;
+							off = (size_t)blk * c->pool.block_bytes +
+							      (((l * 2 + kv) * lay->num_kv_heads + h) *
+								       T + t) * row;
+							memset(pool + off, 0xff, row);
+						}
+		}
+	}
+	for (i = 0; i < c->pool.num_blocks; i++) {
+		unsigned char *blk = pool + (size_t)i * c->pool.block_bytes;
+
+		if (used && !used[i])
+			memset(blk, 0xff, c->pool.block_bytes);
+		else
+			memset(blk + tight, 0xff, c->pool.block_bytes - tight);
+	}
+	free(used);
+}
+
 int msa_case_random(struct msa_case *c, uint64_t seed,
 		    const struct msa_case_opts *o)
 {
@@ -241,6 +290,7 @@ int msa_case_random(struct msa_case *c, uint64_t seed,
 	if (!c->pool.base || !c->pool_init || !c->q || !c->k || !c->v)
 		goto out_nomem;
 	fill_random(c->pool_init, c->pool_bytes / es, o->dtype, -2, &st);
+	poison_unused(c);
 	memcpy(c->pool.base, c->pool_init, c->pool_bytes);
 	qlo = o->q_gain >= 2.0f ? (int)floor(log2(o->q_gain)) - 2 : -2;
 	fill_random(c->q, msa_case_q_bytes(c) / es, o->dtype, qlo, &st);

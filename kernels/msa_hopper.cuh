@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Multi-Segment Attention prefill for Hopper (sm_90a): warpgroup MMA fed
+ * by the bulk tensor copy engine, warp-specialised.
+ *
+ * A thread block takes one 128-row work item (msa_internal.h), like the
+ * mma.sync kernel, and has three warpgroups.  Warpgroup 0 is the producer:
+ * one thread issues the copies of Q and of every 128-key K and V tile, one
+ * box per (pool block, 64-column half), into a two-stage ring, each stage
+ * completing on an mbarrier with a byte count.  Warpgroups 1 and 2 each own
+ * 64 rows: S = QK^T with both operands in shared memory, the online softmax
+ * on S in registers, then O += PV with P straight from the registers (the
+ * accumulator layout of S is the register A layout of the second product).
+ * A stage goes back to the producer once both consumers have finished
+ * with it.
+ *
+ * The copies write the 128-byte-swizzled layout wgmma reads, so no thread
+ * touches K or V except to zero the rows past the key range in the last
+ * tile (they may hold anything, and 0 * NaN would poison the output).
+ */
+#ifndef AC_KERNELS_MSA_HOPPER_CUH
+#define AC_KERNELS_MSA_HOPPER_CUH
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "msa_internal.h"
+#include "wgmma.cuh"
+
+struct msa_hopper_params {
+	CUtensorMap tm_q;	/* [total_q][Hq][D], box 64 x G x 128/G */
+	CUtensorMap tm_kv;	/* [block][row in block][D], box 64 x T x 1 */
+	void *out;
+	const int32_t *table_indptr;
+	const int32_t *block_ids;
+	const struct msa_work *work;
+	float *part_o;
+	float *part_lse;
+	uint32_t num_q_heads;
+	uint32_t group;
+	uint32_t block_tokens_log2;
+	uint32_t k_row;		/* row in a block of (layer, K, head 0, token 0) */
+	uint32_t v_row;
+	float scale_log2;
+};
+
+namespace msa {
+namespace hopper {
+
+constexpr int BM = 128;		/* rows per block: two consumer warpgroups */
+constexpr int BN = 128;		/* keys per tile */
+constexpr int THREADS = 384;
+
+template <int D, int ST> struct layout {
+	static constexpr uint32_t q_bytes = BM * D * 2;
+	static constexpr uint32_t kv_bytes = BN * D * 2;
+	static constexpr uint32_t bar_off = q_bytes + 2 * ST * kv_bytes;
+	/* + 1024: the dynamic window is aligned up to a swizzle atom. */
+	static constexpr uint32_t smem = bar_off + (1 + 3 * ST) * 8 + 1024;
+};
+
+#ifdef MSA_SM90A
+template <typename T> struct ops;
+template <> struct ops<__nv_bfloat16> {
+	static __device__ __forceinline__ uint32_t pack(float lo, float hi)
+	{
+		__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+		return *reinterpret_cast<uint32_t *>(&v);
+	}
+	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
+	{
+		wgmma_ss_m64n128k16_bf16(d, a, b, acc);
+	}
+	template <int D>
+	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
+	{
+		if (D == 128)
+			wgmma_rs_m64n128k16_bf16_tb(d, a, b);
+		else
+			wgmma_rs_m64n64k16_bf16_tb(d, a, b);
+	}
+};
+template <> struct ops<__half> {
+	static __device__ __forceinline__ uint32_t pack(float lo, float hi)
+	{
+		__half2 v = __floats2half2_rn(lo, hi);
+		return *reinterpret_cast<uint32_t *>(&v);
+	}
+	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
+	{
+		wgmma_ss_m64n128k16_f16(d, a, b, acc);
+	}
+	template <int D>
+	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
+	{
+		if (D == 128)
+			wgmma_rs_m64n128k16_f16_tb(d, a, b);
+		else
+			wgmma_rs_m64n64k16_f16_tb(d, a, b);
+	}
+};
+#endif
+
+template <typename T, int D, int ST>
+__global__ void __launch_bounds__(THREADS, 1)
+msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
+{
+#ifdef MSA_SM90A
+	typedef layout<D, ST> L;
+	constexpr int CB = D / 64;	/* 64-column halves (swizzle atoms) */
+	extern __shared__ unsigned char smem_raw[];
+	unsigned char *base = reinterpret_cast<unsigned char *>(
+		((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+	T *sq = reinterpret_cast<T *>(base);
+	T *sk = reinterpret_cast<T *>(base + L::q_bytes);
+	T *sv = reinterpret_cast<T *>(base + L::q_bytes + ST * L::kv_bytes);
+	uint64_t *full_q = reinterpret_cast<uint64_t *>(base + L::bar_off);
+	uint64_t *full_k = full_q + 1, *full_v = full_k + ST, *empty = full_v + ST;
+
+	const msa_work w = p.work[blockIdx.x];
+	const int tid = threadIdx.x;
+	const int G = (int)p.group;
+	const int n_tiles = (w.kv_end - w.kv_begin + BN - 1) / BN;
+
+	if (tid == 0) {
+		mbar_init(full_q, 1);
+#pragma unroll
+		for (int s = 0; s < ST; s++) {
+			mbar_init(&full_k[s], 1);
+			mbar_init(&full_v[s], 1);
+			mbar_init(&empty[s], 2 * 128);
+		}
+		mbar_fence_init();
+	}
+	__syncthreads();
+
+	if (tid < 128) {
+		/* The producer needs few registers; the consumers get them. */
+		setmaxnreg_dec<24>();
+		if (tid != 0)
+			return;
+		const int tlog2 = (int)p.block_tokens_log2, T_ = 1 << tlog2;
+		const int32_t *tbl = p.block_ids + p.table_indptr[w.seq];
+		const int nblk = p.table_indptr[w.seq + 1] - p.table_indptr[w.seq];
+		const int krow = (int)p.k_row + w.kv_head * T_;
+		const int vrow = (int)p.v_row + w.kv_head * T_;
+
+		tma_prefetch_desc(&p.tm_q);
+		tma_prefetch_desc(&p.tm_kv);
+		mbar_expect_tx(full_q, L::q_bytes);
+#pragma unroll
+		for (int cb = 0; cb < CB; cb++)
+			tma_load_3d(sq + cb * BM * 64, &p.tm_q, cb * 64,
+				    w.kv_head * G, w.q_row0, full_q);
+		for (int it = 0; it < n_tiles; it++) {
+			const int s = it % ST, n0 = w.kv_begin + it * BN;
+
+			if (it >= ST)
+				mbar_wait(&empty[s], (it / ST - 1) & 1);
+			/*
+			 * Blocks past the table (the tail of the last tile)
+			 * repeat its last block: every box is issued, so the
+			 * byte count stays constant; the rows are masked.
+			 */
+			mbar_expect_tx(&full_k[s], L::kv_bytes);
+			for (int b = 0; b < BN; b += T_) {
+				int bi = (n0 + b) >> tlog2;
+				int blk = tbl[bi < nblk ? bi : nblk - 1];
+#pragma unroll
+				for (int cb = 0; cb < CB; cb++)
+					tma_load_3d(sk + s * BN * D + cb * BN * 64 + b * 64,
+						    &p.tm_kv, cb * 64, krow, blk, &full_k[s]);
+			}
+			mbar_expect_tx(&full_v[s], L::kv_bytes);
+			for (int b = 0; b < BN; b += T_) {
+				int bi = (n0 + b) >> tlog2;
+				int blk = tbl[bi < nblk ? bi : nblk - 1];
+#pragma unroll
+				for (int cb = 0; cb < CB; cb++)
+					tma_load_3d(sv + s * BN * D + cb * BN * 64 + b * 64,
+						    &p.tm_kv, cb * 64, vrow, blk, &full_v[s]);
+			}
+		}
+		return;
+	}
+
+	setmaxnreg_inc<240>();
+	typedef ops<T> O;
+	const int ct = tid - 128;		/* 0..255 */
+	const int cwg = ct >> 7, lane = tid & 31;
+	const int rbase = cwg * 64 + ((ct >> 5) & 3) * 16 + (lane >> 2);
+	const int rows = w.ntok * G;
+	int qpos[2];
+
+#pragma unroll
+	for (int h = 0; h < 2; h++) {
+		int r = rbase + h * 8;
+
+		/* Rows past the item are computed on other tokens, not written. */
+		qpos[h] = w.pos0 + (r < rows ? r : rows - 1) / G;
+	}
+
+	float o[D / 2];
+	float m_run[2] = { -INFINITY, -INFINITY }, l_run[2] = { 0.f, 0.f };
+#pragma unroll
+	for (int i = 0; i < D / 2; i++)
+		o[i] = 0.f;
+
+	const uint32_t q_addr = smem_u32(sq) + cwg * 64 * 128;
+	mbar_wait(full_q, 0);
+
+	for (int it = 0; it < n_tiles; it++) {
+		const int s = it % ST;
+		const uint32_t par = (it / ST) & 1;
+		const int n0 = w.kv_begin + it * BN;
+		const int lim = w.kv_end - n0;	/* keys of this tile in range */
+		const uint32_t k_addr = smem_u32(sk + s * BN * D);
+		const uint32_t v_addr = smem_u32(sv + s * BN * D);
+		float sc[BN / 2];
+
+		mbar_wait(&full_k[s], par);
+		wgmma_fence();
+#pragma unroll
+		for (int kk = 0; kk < D / 16; kk++) {
+			const uint32_t off = (kk & 3) * 32;	/* 16 columns */
+
+			O::qk(sc, desc_sw128(q_addr + (kk >> 2) * BM * 128 + off, 16, 1024),
+			      desc_sw128(k_addr + (kk >> 2) * BN * 128 + off, 16, 1024),
+			      kk > 0);
+		}
+		wgmma_commit();
+		wgmma_wait<0>();
+		reg_fence(sc);
+
+		const bool need_mask = lim < BN || n0 + BN - 1 > w.pos0;
+		uint32_t pa[BN / 16][4];
+#pragma unroll
+		for (int h = 0; h < 2; h++) {
+			float mx = -INFINITY;
+#pragma unroll
+			for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+				for (int e = 0; e < 2; e++) {
+					const int key = j * 8 + (lane & 3) * 2 + e;
+					float v = sc[j * 4 + 2 * h + e];
+
+					if (need_mask && (key >= lim || n0 + key > qpos[h]))
+						v = -INFINITY;
+					sc[j * 4 + 2 * h + e] = v;
+					mx = fmaxf(mx, v);
+				}
+			}
+			mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+			mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+			/* Scores stay raw; the max is kept in scaled log2 units. */
+			const float m_new = fmaxf(m_run[h], mx * p.scale_log2);
+			/* A row with no key yet must not produce inf - inf. */
+			const float m_use = m_new == -INFINITY ? 0.f : m_new;
+			const float corr = exp2f(m_run[h] - m_use);
+			float sum = 0.f;
+
+#pragma unroll
+			for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+				for (int e = 0; e < 2; e++) {
+					float pv = exp2f(fmaf(sc[j * 4 + 2 * h + e],
+							      p.scale_log2, -m_use));
+
+					sc[j * 4 + 2 * h + e] = pv;
+					sum += pv;
+				}
+			}
+			l_run[h] = l_run[h] * corr + sum;
+			m_run[h] = m_new;
+#pragma unroll
+			for (int j = 0; j < D / 8; j++) {
+				o[j * 4 + 2 * h] *= corr;
+				o[j * 4 + 2 * h + 1] *= corr;
+			}
+		}
+#pragma unroll
+		for (int kk = 0; kk < BN / 16; kk++) {
+			pa[kk][0] = O::pack(sc[8 * kk + 0], sc[8 * kk + 1]);
+			pa[kk][1] = O::pack(sc[8 * kk + 2], sc[8 * kk + 3]);
+			pa[kk][2] = O::pack(sc[8 * kk + 4], sc[8 * kk + 5]);
+			pa[kk][3] = O::pack(sc[8 * kk + 6], sc[8 * kk + 7]);
+		}
+
+		mbar_wait(&full_v[s], par);
+		if (lim < BN) {
+			/*
+			 * Whole 128-byte rows: the swizzle only permutes the
+			 * 16-byte chunks inside a row.
+			 */
+			uint4 z = make_uint4(0, 0, 0, 0);
+			unsigned char *vb = reinterpret_cast<unsigned char *>(sv + s * BN * D);
+
+			for (int c = ct; c < (BN - lim) * CB * 8; c += 256) {
+				int r = lim + c / (CB * 8), rem = c % (CB * 8);
+
+				*reinterpret_cast<uint4 *>(vb + (rem >> 3) * BN * 128 +
+							   r * 128 + (rem & 7) * 16) = z;
+			}
+			fence_proxy_async();
+			named_sync(1, 256);
+		}
+		wgmma_fence();
+#pragma unroll
+		for (int kk = 0; kk < BN / 16; kk++)
+			O::template pv<D>(o, pa[kk],
+					  desc_sw128(v_addr + kk * 16 * 128, BN * 128, 1024));
+		wgmma_commit();
+		wgmma_wait<0>();
+		reg_fence(o);
+		mbar_arrive(&empty[s]);
+	}
+
+	T *out = static_cast<T *>(p.out);
+	const int Hq = (int)p.num_q_heads;
+#pragma unroll
+	for (int h = 0; h < 2; h++) {
+		float l = l_run[h];
+
+		l += __shfl_xor_sync(0xffffffffu, l, 1);
+		l += __shfl_xor_sync(0xffffffffu, l, 2);
+		const int r = rbase + h * 8;
+		if (r >= rows)
+			continue;
+		const float inv = l > 0.f ? 1.f / l : 0.f;
+
+		if (w.part_row < 0) {
+			T *dst = out + ((size_t)(w.q_row0 + r / G) * Hq + w.kv_head * G + r % G) * D;
+#pragma unroll
+			for (int j = 0; j < D / 8; j++)
+				*reinterpret_cast<uint32_t *>(dst + j * 8 + (lane & 3) * 2) =
+					O::pack(o[j * 4 + 2 * h] * inv, o[j * 4 + 2 * h + 1] * inv);
+		} else {
+			float *dst = p.part_o + (size_t)(w.part_row + r) * D;
+#pragma unroll
+			for (int j = 0; j < D / 8; j++)
+				*reinterpret_cast<float2 *>(dst + j * 8 + (lane & 3) * 2) =
+					make_float2(o[j * 4 + 2 * h] * inv, o[j * 4 + 2 * h + 1] * inv);
+			if ((lane & 3) == 0)
+				p.part_lse[w.part_row + r] =
+					l > 0.f ? m_run[h] + log2f(l) : -INFINITY;
+		}
+	}
+#endif
+}
+
+template <typename T, int D, int ST>
+static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
+			  cudaStream_t stream)
+{
+	const int smem = (int)layout<D, ST>::smem;
+	cudaError_t err;
+
+	if (!n_work)
+		return cudaSuccess;
+	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST>,
+				   cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+	if (err != cudaSuccess)
+		return err;
+	msa_hopper_kernel<T, D, ST><<<n_work, THREADS, smem, stream>>>(p);
+	return cudaGetLastError();
+}
+
+} /* namespace hopper */
+} /* namespace msa */
+
+#endif /* AC_KERNELS_MSA_HOPPER_CUH */

@@ -124,7 +124,7 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 #if defined(AC_MSA_SM90A) && AC_MSA_SM90A
 	const struct ac_kv_layout *lay = &p->layout;
 
-	if (p->big_variant != 6)
+	if (p->big_variant < 6)
 		return false;
 	if (lay->head_dim != 64 && lay->head_dim != 128)
 		return false;
@@ -197,9 +197,15 @@ static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 	const struct msa_work *big = a.work;
 	cudaError_t err;
 
-	switch (hp ? 0 : p->big_variant) {
-	case 0:
-		err = msa::hopper::launch<T, D, 2>(*hp, p->n_big, st);
+	switch (hp ? 100 + p->big_variant : p->big_variant) {
+	case 106:
+		err = msa::hopper::launch<T, D, 2, false>(*hp, p->n_big, st);
+		break;
+	case 107:
+		err = msa::hopper::launch<T, D, 2, true>(*hp, p->n_big, st);
+		break;
+	case 108:
+		err = msa::hopper::launch<T, D, 3, true>(*hp, p->n_big, st);
 		break;
 	case 1:
 		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);

@@ -103,7 +103,7 @@ template <> struct ops<__half> {
 };
 #endif
 
-template <typename T, int D, int ST>
+template <typename T, int D, int ST, bool OVL>
 __global__ void __launch_bounds__(THREADS, 1)
 msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 {
@@ -209,18 +209,15 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		o[i] = 0.f;
 
 	const uint32_t q_addr = smem_u32(sq) + cwg * 64 * 128;
-	mbar_wait(full_q, 0);
+	float sc[BN / 2];
+	uint32_t pa[BN / 16][4];
+	float corr[2];
 
-	for (int it = 0; it < n_tiles; it++) {
-		const int s = it % ST;
-		const uint32_t par = (it / ST) & 1;
-		const int n0 = w.kv_begin + it * BN;
-		const int lim = w.kv_end - n0;	/* keys of this tile in range */
-		const uint32_t k_addr = smem_u32(sk + s * BN * D);
-		const uint32_t v_addr = smem_u32(sv + s * BN * D);
-		float sc[BN / 2];
+	/* S = Q K^T of tile @it into sc, issued, not waited for. */
+	auto issue_qk = [&](int it) {
+		const uint32_t k_addr = smem_u32(sk + (it % ST) * BN * D);
 
-		mbar_wait(&full_k[s], par);
+		mbar_wait(&full_k[it % ST], (it / ST) & 1);
 		wgmma_fence();
 #pragma unroll
 		for (int kk = 0; kk < D / 16; kk++) {
@@ -231,11 +228,16 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			      kk > 0);
 		}
 		wgmma_commit();
-		wgmma_wait<0>();
-		reg_fence(sc);
-
+	};
+	/*
+	 * Online softmax of tile @it in place: sc becomes the unnormalised
+	 * probabilities, corr the factor the output so far must take.
+	 */
+	auto softmax = [&](int it) {
+		const int n0 = w.kv_begin + it * BN;
+		const int lim = w.kv_end - n0;	/* keys of this tile in range */
 		const bool need_mask = lim < BN || n0 + BN - 1 > w.pos0;
-		uint32_t pa[BN / 16][4];
+
 #pragma unroll
 		for (int h = 0; h < 2; h++) {
 			float mx = -INFINITY;
@@ -258,9 +260,9 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			const float m_new = fmaxf(m_run[h], mx * p.scale_log2);
 			/* A row with no key yet must not produce inf - inf. */
 			const float m_use = m_new == -INFINITY ? 0.f : m_new;
-			const float corr = exp2f(m_run[h] - m_use);
 			float sum = 0.f;
 
+			corr[h] = exp2f(m_run[h] - m_use);
 #pragma unroll
 			for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
@@ -272,13 +274,17 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 					sum += pv;
 				}
 			}
-			l_run[h] = l_run[h] * corr + sum;
+			l_run[h] = l_run[h] * corr[h] + sum;
 			m_run[h] = m_new;
+		}
+	};
+	auto rescale_and_pack = [&]() {
 #pragma unroll
-			for (int j = 0; j < D / 8; j++) {
-				o[j * 4 + 2 * h] *= corr;
-				o[j * 4 + 2 * h + 1] *= corr;
-			}
+		for (int j = 0; j < D / 8; j++) {
+			o[j * 4 + 0] *= corr[0];
+			o[j * 4 + 1] *= corr[0];
+			o[j * 4 + 2] *= corr[1];
+			o[j * 4 + 3] *= corr[1];
 		}
 #pragma unroll
 		for (int kk = 0; kk < BN / 16; kk++) {
@@ -287,8 +293,13 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			pa[kk][2] = O::pack(sc[8 * kk + 4], sc[8 * kk + 5]);
 			pa[kk][3] = O::pack(sc[8 * kk + 6], sc[8 * kk + 7]);
 		}
+	};
+	/* O += P V of tile @it, issued, not waited for. */
+	auto issue_pv = [&](int it) {
+		const int s = it % ST, lim = w.kv_end - w.kv_begin - it * BN;
+		const uint32_t v_addr = smem_u32(sv + s * BN * D);
 
-		mbar_wait(&full_v[s], par);
+		mbar_wait(&full_v[s], (it / ST) & 1);
 		if (lim < BN) {
 			/*
 			 * Whole 128-byte rows: the swizzle only permutes the
@@ -312,9 +323,48 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			O::template pv<D>(o, pa[kk],
 					  desc_sw128(v_addr + kk * 16 * 128, BN * 128, 1024));
 		wgmma_commit();
+	};
+
+	mbar_wait(full_q, 0);
+	if (!OVL) {
+		for (int it = 0; it < n_tiles; it++) {
+			issue_qk(it);
+			wgmma_wait<0>();
+			reg_fence(sc);
+			softmax(it);
+			rescale_and_pack();
+			issue_pv(it);
+			wgmma_wait<0>();
+			reg_fence(o);
+			mbar_arrive(&empty[it % ST]);
+		}
+	} else {
+		/*
+		 * The softmax of tile it + 1 runs while the tensor cores do
+		 * PV of tile it: S of it + 1 is issued before PV of it, and
+		 * waiting for one leaves the other in flight.  o is only
+		 * touched once PV has landed.
+		 */
+		issue_qk(0);
+		wgmma_wait<0>();
+		reg_fence(sc);
+		softmax(0);
+		rescale_and_pack();
+		for (int it = 0; it + 1 < n_tiles; it++) {
+			issue_qk(it + 1);
+			issue_pv(it);
+			wgmma_wait<1>();
+			reg_fence(sc);
+			softmax(it + 1);
+			wgmma_wait<0>();
+			reg_fence(o);
+			mbar_arrive(&empty[it % ST]);
+			rescale_and_pack();
+		}
+		issue_pv(n_tiles - 1);
 		wgmma_wait<0>();
 		reg_fence(o);
-		mbar_arrive(&empty[s]);
+		mbar_arrive(&empty[(n_tiles - 1) % ST]);
 	}
 
 	T *out = static_cast<T *>(p.out);
@@ -350,7 +400,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 #endif
 }
 
-template <typename T, int D, int ST>
+template <typename T, int D, int ST, bool OVL>
 static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 			  cudaStream_t stream)
 {
@@ -359,11 +409,11 @@ static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 
 	if (!n_work)
 		return cudaSuccess;
-	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST>,
+	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST, OVL>,
 				   cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
 	if (err != cudaSuccess)
 		return err;
-	msa_hopper_kernel<T, D, ST><<<n_work, THREADS, smem, stream>>>(p);
+	msa_hopper_kernel<T, D, ST, OVL><<<n_work, THREADS, smem, stream>>>(p);
 	return cudaGetLastError();
 }
 

@@ -59,6 +59,9 @@ struct msa_merge {
  *      tiles, 2 stages (msa_hopper.cuh); where the device, the build or
  *      the shape rules it out (msa_cuda_use_hopper()), variant 2 runs
  *      the same work list instead
+ *   7: 6 with the softmax of one key tile overlapping PV of the previous
+ *      one on the tensor cores (same fallback)
+ *   8: 7 with a three-stage ring (227 KB of shared memory at D = 128)
  * With a 128-row variant, segments of at most 64 rows go to "mid" tiles of
  * variant 1 instead, so short segments do not run half-empty tiles.
  * Small tiles (one warp, 16 rows) serve decode and short segments:
@@ -84,7 +87,7 @@ static inline uint32_t msa_big_rows(uint32_t variant)
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..6 */
+	uint32_t big_variant;	/* 1..8 */
 	uint32_t small_variant;	/* 1..3 */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */

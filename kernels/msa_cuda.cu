@@ -199,13 +199,22 @@ static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 
 	switch (hp ? 100 + p->big_variant : p->big_variant) {
 	case 106:
-		err = msa::hopper::launch<T, D, 2, false>(*hp, p->n_big, st);
+		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_PLAIN, false>(*hp, p->n_big, st);
 		break;
 	case 107:
-		err = msa::hopper::launch<T, D, 2, true>(*hp, p->n_big, st);
+		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_OVERLAP, false>(*hp, p->n_big, st);
 		break;
 	case 108:
-		err = msa::hopper::launch<T, D, 3, true>(*hp, p->n_big, st);
+		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_OVERLAP, false>(*hp, p->n_big, st);
+		break;
+	case 109:
+		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_PLAIN, true>(*hp, p->n_big, st);
+		break;
+	case 110:
+		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_OVERLAP, true>(*hp, p->n_big, st);
+		break;
+	case 111:
+		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_PINGPONG, true>(*hp, p->n_big, st);
 		break;
 	case 1:
 		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);

@@ -103,7 +103,23 @@ template <> struct ops<__half> {
 };
 #endif
 
-template <typename T, int D, int ST, bool OVL>
+enum { MODE_PLAIN, MODE_OVERLAP, MODE_PINGPONG };
+
+/* exp2 without the denormal fix-up around MUFU.EX2 (three instructions). */
+template <bool FAST> static __device__ __forceinline__ float exp2_(float x)
+{
+#ifdef MSA_SM90A
+	if (FAST) {
+		float y;
+
+		asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+		return y;
+	}
+#endif
+	return exp2f(x);
+}
+
+template <typename T, int D, int ST, int MODE, bool FAST>
 __global__ void __launch_bounds__(THREADS, 1)
 msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 {
@@ -262,12 +278,12 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			const float m_use = m_new == -INFINITY ? 0.f : m_new;
 			float sum = 0.f;
 
-			corr[h] = exp2f(m_run[h] - m_use);
+			corr[h] = exp2_<FAST>(m_run[h] - m_use);
 #pragma unroll
 			for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
 				for (int e = 0; e < 2; e++) {
-					float pv = exp2f(fmaf(sc[j * 4 + 2 * h + e],
+					float pv = exp2_<FAST>(fmaf(sc[j * 4 + 2 * h + e],
 							      p.scale_log2, -m_use));
 
 					sc[j * 4 + 2 * h + e] = pv;
@@ -294,10 +310,12 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			pa[kk][3] = O::pack(sc[8 * kk + 6], sc[8 * kk + 7]);
 		}
 	};
-	/* O += P V of tile @it, issued, not waited for. */
-	auto issue_pv = [&](int it) {
+	/*
+	 * Waits for V of tile @it; in the last tile, the rows past the key
+	 * range are zeroed by both consumer warpgroups together.
+	 */
+	auto wait_v = [&](int it) {
 		const int s = it % ST, lim = w.kv_end - w.kv_begin - it * BN;
-		const uint32_t v_addr = smem_u32(sv + s * BN * D);
 
 		mbar_wait(&full_v[s], (it / ST) & 1);
 		if (lim < BN) {
@@ -317,6 +335,11 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			fence_proxy_async();
 			named_sync(1, 256);
 		}
+	};
+	/* O += P V of tile @it (V landed), issued, not waited for. */
+	auto issue_pv = [&](int it) {
+		const uint32_t v_addr = smem_u32(sv + (it % ST) * BN * D);
+
 		wgmma_fence();
 #pragma unroll
 		for (int kk = 0; kk < BN / 16; kk++)
@@ -326,13 +349,14 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 	};
 
 	mbar_wait(full_q, 0);
-	if (!OVL) {
+	if (MODE == MODE_PLAIN) {
 		for (int it = 0; it < n_tiles; it++) {
 			issue_qk(it);
 			wgmma_wait<0>();
 			reg_fence(sc);
 			softmax(it);
 			rescale_and_pack();
+			wait_v(it);
 			issue_pv(it);
 			wgmma_wait<0>();
 			reg_fence(o);
@@ -343,16 +367,39 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		 * The softmax of tile it + 1 runs while the tensor cores do
 		 * PV of tile it: S of it + 1 is issued before PV of it, and
 		 * waiting for one leaves the other in flight.  o is only
-		 * touched once PV has landed.
+		 * touched once PV has landed.  The last tile is peeled: a
+		 * conditional issue inside the loop makes ptxas serialise
+		 * the wgmma pipeline.
+		 *
+		 * MODE_PINGPONG also takes turns between the two consumer
+		 * warpgroups (named barriers 2 and 3): one issues its pair of
+		 * products while the other runs its softmax, so the tensor
+		 * cores see the two back to back.  Warpgroup 1 lets 0 go
+		 * first; each turn ends by handing over, except the last of
+		 * warpgroup 1, which nobody would wait for.
 		 */
+		const bool pp = MODE == MODE_PINGPONG;
+		const uint32_t my_bar = 2 + cwg, other_bar = 3 - cwg;
+
+		if (pp && cwg == 1)
+			named_arrive(2, 256);
+		if (pp)
+			named_sync(my_bar, 256);
 		issue_qk(0);
+		if (pp)
+			named_arrive(other_bar, 256);
 		wgmma_wait<0>();
 		reg_fence(sc);
 		softmax(0);
 		rescale_and_pack();
 		for (int it = 0; it + 1 < n_tiles; it++) {
+			if (pp)
+				named_sync(my_bar, 256);
 			issue_qk(it + 1);
+			wait_v(it);	/* never the last tile: no zeroing */
 			issue_pv(it);
+			if (pp)
+				named_arrive(other_bar, 256);
 			wgmma_wait<1>();
 			reg_fence(sc);
 			softmax(it + 1);
@@ -361,7 +408,13 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			mbar_arrive(&empty[it % ST]);
 			rescale_and_pack();
 		}
+		/* Zeroing syncs both warpgroups: outside the turns. */
+		wait_v(n_tiles - 1);
+		if (pp)
+			named_sync(my_bar, 256);
 		issue_pv(n_tiles - 1);
+		if (pp && cwg == 0)
+			named_arrive(other_bar, 256);
 		wgmma_wait<0>();
 		reg_fence(o);
 		mbar_arrive(&empty[(n_tiles - 1) % ST]);
@@ -400,7 +453,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 #endif
 }
 
-template <typename T, int D, int ST, bool OVL>
+template <typename T, int D, int ST, int MODE, bool FAST>
 static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 			  cudaStream_t stream)
 {
@@ -409,11 +462,11 @@ static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 
 	if (!n_work)
 		return cudaSuccess;
-	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST, OVL>,
+	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST, MODE, FAST>,
 				   cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
 	if (err != cudaSuccess)
 		return err;
-	msa_hopper_kernel<T, D, ST, OVL><<<n_work, THREADS, smem, stream>>>(p);
+	msa_hopper_kernel<T, D, ST, MODE, FAST><<<n_work, THREADS, smem, stream>>>(p);
 	return cudaGetLastError();
 }
 

@@ -95,6 +95,11 @@ static __device__ __forceinline__ void named_sync(uint32_t id, uint32_t n)
 	asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
+static __device__ __forceinline__ void named_arrive(uint32_t id, uint32_t n)
+{
+	asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+
 template <uint32_t R> static __device__ __forceinline__ void setmaxnreg_inc(void)
 {
 	asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R));

@@ -11,7 +11,7 @@
 #include "msa_internal.h"
 
 const struct msa_tuning msa_tuning_default = {
-	.big_variant = 11,
+	.big_variant = 10,
 	.small_variant = 3,
 	.min_split_keys = 512,
 	.waves = 2,

@@ -131,7 +131,7 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 	if (lay->dtype != AC_DTYPE_BF16 && lay->dtype != AC_DTYPE_FP16)
 		return false;
 	/* Q boxes are G heads by 128 / G tokens; key tiles whole blocks. */
-	if (msa::hopper::BM % p->group || msa::hopper::BN % lay->block_tokens)
+	if (128 % p->group || 64 % lay->block_tokens)
 		return false;
 	if ((uintptr_t)q % 16 || (uintptr_t)pool->base % 16 ||
 	    pool->block_bytes % 16)
@@ -145,9 +145,12 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 #endif
 }
 
+/* Parameters of one launch over @work, whose blocks take @bm rows. */
 static cudaError_t hopper_params(const struct ac_msa_plan *p,
 				 const struct ac_kv_pool *pool, uint32_t layer,
-				 const msa_attn_params &a, msa_hopper_params *hp)
+				 const msa_attn_params &a,
+				 const struct msa_work *work, uint32_t bm,
+				 msa_hopper_params *hp)
 {
 	const struct ac_kv_layout *lay = &p->layout;
 	PFN_cuTensorMapEncodeTiled_v12000 enc = tmap_encode_fn();
@@ -159,7 +162,7 @@ static cudaError_t hopper_params(const struct ac_msa_plan *p,
 	const cuuint32_t one[3] = { 1, 1, 1 };
 	cuuint64_t qdim[3] = { D, p->num_q_heads, p->total_q };
 	cuuint64_t qstride[2] = { D * 2, p->num_q_heads * D * 2 };
-	cuuint32_t qbox[3] = { 64, p->group, msa::hopper::BM / p->group };
+	cuuint32_t qbox[3] = { 64, p->group, bm / p->group };
 	cuuint64_t kdim[3] = { D, rows, pool->num_blocks };
 	cuuint64_t kstride[2] = { D * 2, pool->block_bytes };
 	cuuint32_t kbox[3] = { 64, (cuuint32_t)T, 1 };
@@ -177,7 +180,7 @@ static cudaError_t hopper_params(const struct ac_msa_plan *p,
 	hp->out = a.out;
 	hp->table_indptr = a.table_indptr;
 	hp->block_ids = a.block_ids;
-	hp->work = a.work;
+	hp->work = work;
 	hp->part_o = a.part_o;
 	hp->part_lse = a.part_lse;
 	hp->num_q_heads = p->num_q_heads;
@@ -192,29 +195,32 @@ static cudaError_t hopper_params(const struct ac_msa_plan *p,
 template <typename T, int D>
 static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 			     const msa_merge_params &mp,
-			     const msa_hopper_params *hp, cudaStream_t st)
+			     const msa_hopper_params *hp,
+			     const msa_hopper_params *hp_mid, cudaStream_t st)
 {
+	using namespace msa::hopper;
 	const struct msa_work *big = a.work;
 	cudaError_t err;
 
 	switch (hp ? 100 + p->big_variant : p->big_variant) {
 	case 106:
-		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_PLAIN, false>(*hp, p->n_big, st);
+		err = launch<T, D, 2, 128, 2, MODE_PLAIN, false>(*hp, p->n_big, st);
 		break;
 	case 107:
-		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_OVERLAP, false>(*hp, p->n_big, st);
+		err = launch<T, D, 2, 128, 2, MODE_OVERLAP, false>(*hp, p->n_big, st);
 		break;
 	case 108:
-		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_OVERLAP, false>(*hp, p->n_big, st);
+		err = launch<T, D, 2, 128, 3, MODE_OVERLAP, false>(*hp, p->n_big, st);
 		break;
 	case 109:
-		err = msa::hopper::launch<T, D, 2, msa::hopper::MODE_PLAIN, true>(*hp, p->n_big, st);
+		err = launch<T, D, 2, 128, 2, MODE_PLAIN, true>(*hp, p->n_big, st);
 		break;
 	case 110:
-		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_OVERLAP, true>(*hp, p->n_big, st);
+	case 112:
+		err = launch<T, D, 2, 128, 3, MODE_OVERLAP, true>(*hp, p->n_big, st);
 		break;
 	case 111:
-		err = msa::hopper::launch<T, D, 3, msa::hopper::MODE_PINGPONG, true>(*hp, p->n_big, st);
+		err = launch<T, D, 2, 128, 3, MODE_PINGPONG, true>(*hp, p->n_big, st);
 		break;
 	case 1:
 		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
@@ -234,11 +240,17 @@ static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
 	}
 	if (err != cudaSuccess)
 		return err;
-	/* Short segments beside 128-row tiles: 64-row tiles of variant 1. */
+	/*
+	 * Short segments beside 128-row tiles: 64-row tiles, of one wgmma
+	 * warpgroup (two blocks per SM) or of variant 1.
+	 */
 	a.work = (const struct msa_work *)((const char *)big - p->off_big +
 					   p->off_mid);
 	a.n_work = p->n_mid;
-	err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
+	if (hp_mid)
+		err = launch<T, D, 1, 64, 2, MODE_PLAIN, true>(*hp_mid, p->n_mid, st);
+	else
+		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
 	if (err != cudaSuccess)
 		return err;
 	a.work = (const struct msa_work *)((const char *)big - p->off_big +
@@ -269,7 +281,7 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	char *w = (char *)ws;
 	msa_attn_params a = {};
 	msa_merge_params mp = {};
-	msa_hopper_params hp;
+	msa_hopper_params hp, hp_mid;
 	bool hop = msa_cuda_use_hopper(p, pool, q);
 	cudaError_t err;
 
@@ -300,18 +312,26 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	mp.head_dim = lay->head_dim;
 
 	if (hop) {
-		err = hopper_params(p, pool, layer, a, &hp);
+		err = hopper_params(p, pool, layer, a, a.work, 128, &hp);
+		/* Variant 12 takes the 64-row tiles onto wgmma too. */
+		if (err == cudaSuccess && p->big_variant == 12)
+			err = hopper_params(p, pool, layer, a,
+					    (const struct msa_work *)(w + p->off_mid),
+					    64, &hp_mid);
 		if (err != cudaSuccess)
 			return msa_cuda_errno(err);
 	}
+	const msa_hopper_params *h = hop ? &hp : NULL;
+	const msa_hopper_params *hm = hop && p->big_variant == 12 ? &hp_mid : NULL;
+
 	if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 128)
-		err = run_typed<__nv_bfloat16, 128>(p, a, mp, hop ? &hp : NULL, st);
+		err = run_typed<__nv_bfloat16, 128>(p, a, mp, h, hm, st);
 	else if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 64)
-		err = run_typed<__nv_bfloat16, 64>(p, a, mp, hop ? &hp : NULL, st);
+		err = run_typed<__nv_bfloat16, 64>(p, a, mp, h, hm, st);
 	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 128)
-		err = run_typed<__half, 128>(p, a, mp, hop ? &hp : NULL, st);
+		err = run_typed<__half, 128>(p, a, mp, h, hm, st);
 	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 64)
-		err = run_typed<__half, 64>(p, a, mp, hop ? &hp : NULL, st);
+		err = run_typed<__half, 64>(p, a, mp, h, hm, st);
 	else
 		return -EOPNOTSUPP;
 	return msa_cuda_errno(err);

@@ -49,11 +49,17 @@ struct msa_hopper_params {
 namespace msa {
 namespace hopper {
 
-constexpr int BM = 128;		/* rows per block: two consumer warpgroups */
-constexpr int BN = 128;		/* keys per tile */
-constexpr int THREADS = 384;
+/*
+ * NC consumer warpgroups of 64 rows each: big tiles take two (128 rows,
+ * one block per SM), mid tiles one (64 rows, 64-key tiles, two blocks per
+ * SM).  Plus the producer warpgroup.
+ */
+template <int NC> struct shape {
+	static constexpr int BM = 64 * NC;
+	static constexpr int THREADS = 128 * (NC + 1);
+};
 
-template <int D, int ST> struct layout {
+template <int D, int BM, int BN, int ST> struct layout {
 	static constexpr uint32_t q_bytes = BM * D * 2;
 	static constexpr uint32_t kv_bytes = BN * D * 2;
 	static constexpr uint32_t bar_off = q_bytes + 2 * ST * kv_bytes;
@@ -69,9 +75,13 @@ template <> struct ops<__nv_bfloat16> {
 		__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
 		return *reinterpret_cast<uint32_t *>(&v);
 	}
+	template <int N>
 	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
 	{
-		wgmma_ss_m64n128k16_bf16(d, a, b, acc);
+		if (N == 128)
+			wgmma_ss_m64n128k16_bf16(d, a, b, acc);
+		else
+			wgmma_ss_m64n64k16_bf16(d, a, b, acc);
 	}
 	template <int D>
 	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
@@ -88,9 +98,13 @@ template <> struct ops<__half> {
 		__half2 v = __floats2half2_rn(lo, hi);
 		return *reinterpret_cast<uint32_t *>(&v);
 	}
+	template <int N>
 	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
 	{
-		wgmma_ss_m64n128k16_f16(d, a, b, acc);
+		if (N == 128)
+			wgmma_ss_m64n128k16_f16(d, a, b, acc);
+		else
+			wgmma_ss_m64n64k16_f16(d, a, b, acc);
 	}
 	template <int D>
 	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
@@ -119,12 +133,14 @@ template <bool FAST> static __device__ __forceinline__ float exp2_(float x)
 	return exp2f(x);
 }
 
-template <typename T, int D, int ST, int MODE, bool FAST>
-__global__ void __launch_bounds__(THREADS, 1)
+template <typename T, int D, int NC, int BN, int ST, int MODE, bool FAST>
+__global__ void __launch_bounds__(shape<NC>::THREADS, NC == 2 ? 1 : 2)
 msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 {
 #ifdef MSA_SM90A
-	typedef layout<D, ST> L;
+	constexpr int BM = shape<NC>::BM, NCT = 128 * NC;	/* consumer threads */
+	static_assert(MODE != MODE_PINGPONG || NC == 2, "turns need two warpgroups");
+	typedef layout<D, BM, BN, ST> L;
 	constexpr int CB = D / 64;	/* 64-column halves (swizzle atoms) */
 	extern __shared__ unsigned char smem_raw[];
 	unsigned char *base = reinterpret_cast<unsigned char *>(
@@ -146,7 +162,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		for (int s = 0; s < ST; s++) {
 			mbar_init(&full_k[s], 1);
 			mbar_init(&full_v[s], 1);
-			mbar_init(&empty[s], 2 * 128);
+			mbar_init(&empty[s], NCT);
 		}
 		mbar_fence_init();
 	}
@@ -202,9 +218,10 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		return;
 	}
 
-	setmaxnreg_inc<240>();
+	/* All 64K registers: 24 for the producer, the rest to consumers. */
+	setmaxnreg_inc<NC == 2 ? 240 : 232>();
 	typedef ops<T> O;
-	const int ct = tid - 128;		/* 0..255 */
+	const int ct = tid - 128;		/* 0..NCT - 1 */
 	const int cwg = ct >> 7, lane = tid & 31;
 	const int rbase = cwg * 64 + ((ct >> 5) & 3) * 16 + (lane >> 2);
 	const int rows = w.ntok * G;
@@ -239,7 +256,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		for (int kk = 0; kk < D / 16; kk++) {
 			const uint32_t off = (kk & 3) * 32;	/* 16 columns */
 
-			O::qk(sc, desc_sw128(q_addr + (kk >> 2) * BM * 128 + off, 16, 1024),
+			O::template qk<BN>(sc, desc_sw128(q_addr + (kk >> 2) * BM * 128 + off, 16, 1024),
 			      desc_sw128(k_addr + (kk >> 2) * BN * 128 + off, 16, 1024),
 			      kk > 0);
 		}
@@ -326,14 +343,14 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			uint4 z = make_uint4(0, 0, 0, 0);
 			unsigned char *vb = reinterpret_cast<unsigned char *>(sv + s * BN * D);
 
-			for (int c = ct; c < (BN - lim) * CB * 8; c += 256) {
+			for (int c = ct; c < (BN - lim) * CB * 8; c += NCT) {
 				int r = lim + c / (CB * 8), rem = c % (CB * 8);
 
 				*reinterpret_cast<uint4 *>(vb + (rem >> 3) * BN * 128 +
 							   r * 128 + (rem & 7) * 16) = z;
 			}
 			fence_proxy_async();
-			named_sync(1, 256);
+			named_sync(1, NCT);
 		}
 	};
 	/* O += P V of tile @it (V landed), issued, not waited for. */
@@ -453,20 +470,21 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 #endif
 }
 
-template <typename T, int D, int ST, int MODE, bool FAST>
+template <typename T, int D, int NC, int BN, int ST, int MODE, bool FAST>
 static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 			  cudaStream_t stream)
 {
-	const int smem = (int)layout<D, ST>::smem;
+	const int smem = (int)layout<D, shape<NC>::BM, BN, ST>::smem;
 	cudaError_t err;
 
 	if (!n_work)
 		return cudaSuccess;
-	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, ST, MODE, FAST>,
+	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, NC, BN, ST, MODE, FAST>,
 				   cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
 	if (err != cudaSuccess)
 		return err;
-	msa_hopper_kernel<T, D, ST, MODE, FAST><<<n_work, THREADS, smem, stream>>>(p);
+	msa_hopper_kernel<T, D, NC, BN, ST, MODE, FAST>
+		<<<n_work, shape<NC>::THREADS, smem, stream>>>(p);
 	return cudaGetLastError();
 }
 

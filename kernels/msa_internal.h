@@ -66,6 +66,8 @@ struct msa_merge {
  *  10: 8 with that exp2
  *  11: 10 with the two consumer warpgroups taking turns at the tensor
  *      cores (ping-pong)
+ *  12: 10, and the 64-row mid tiles on a one-warpgroup wgmma kernel
+ *      (64-key tiles, two blocks per SM) instead of variant 1
  * With a 128-row variant, segments of at most 64 rows go to "mid" tiles of
  * variant 1 instead, so short segments do not run half-empty tiles.
  * Small tiles (one warp, 16 rows) serve decode and short segments:
@@ -91,7 +93,7 @@ static inline uint32_t msa_big_rows(uint32_t variant)
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..11 */
+	uint32_t big_variant;	/* 1..12 */
 	uint32_t small_variant;	/* 1..3 */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */

@@ -11,7 +11,7 @@
 #include "msa_internal.h"
 
 const struct msa_tuning msa_tuning_default = {
-	.big_variant = 10,
+	.big_variant = 12,
 	.small_variant = 3,
 	.min_split_keys = 512,
 	.waves = 2,
@@ -396,7 +396,7 @@ int msa_plan_create(enum ac_msa_backend backend,
 		return -EINVAL;
 	if (!ops)
 		return -EOPNOTSUPP;
-	if (tune->big_variant < 1 || tune->big_variant > 11 ||
+	if (tune->big_variant < 1 || tune->big_variant > 12 ||
 	    tune->small_variant < 1 || tune->small_variant > 3)
 		return -EINVAL;
 	ret = check_pool(backend, pool);

@@ -330,7 +330,7 @@ static void bench_multiseg(void)
 	prob_init(&p, 1, &ctx, segs, 5, 4);
 	n = (size_t)p.total_q * HQ * HD;
 	CK(cudaMalloc(&ref, n * 2));
-	for (uint32_t v = 1; v <= 11; v++) {
+	for (uint32_t v = 1; v <= 12; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;
@@ -362,7 +362,7 @@ static void bench_causal16k(void)
 	struct ac_msa_plan *plan;
 
 	prob_init(&p, 1, &ctx, &s, 1, 2);
-	for (uint32_t v = 1; v <= 11; v++) {
+	for (uint32_t v = 1; v <= 12; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char name[32];
 		double ms;

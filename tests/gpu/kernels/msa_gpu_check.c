@@ -25,7 +25,7 @@ bool msa_gpu_present(void)
 struct gpu_case {
 	const char *name;
 	struct msa_case_opts o;
-	uint32_t bigv;		/* big-tile kernel variant, 1..11 */
+	uint32_t bigv;		/* big-tile kernel variant, 1..12 */
 	uint32_t smallv;	/* small-tile kernel variant, 1..3 */
 	uint32_t sm_count;	/* 0: the device's */
 	uint32_t min_split;	/* 0: the default */
@@ -50,17 +50,20 @@ static const struct gpu_case cases[] = {
 	{ "tiny-ctx bf16 D64 G8", { BF, 64, 16, 2, 8, 1, 6, 1, 40, 4, 8, 1.0f }, 3, 3, 0, 0, false },
 	{ "long-segs fp16 D128 G2 T8", { FP, 128, 8, 2, 2, 2, 2, 1, 1200, 3, 300, 1.0f }, 1, 1, 0, 0, false },
 	{ "gqa4 bf16 D64 T64 rows128", { BF, 64, 64, 4, 4, 1, 3, 1, 3000, 8, 50, 2.0f }, 4, 2, 0, 0, false },
-	/* Variants 6-11: the wgmma kernels on Hopper, variant 2 elsewhere. */
-	{ "wgmma small-mixed bf16 D128 G4", { BF, 128, 16, 2, 4, 2, 3, 1, 400, 5, 200, 1.0f }, 11, 3, 4, 64, true },
+	/* Variants 6-12: the wgmma kernels on Hopper, variant 2 elsewhere. */
+	{ "wgmma small-mixed bf16 D128 G4", { BF, 128, 16, 2, 4, 2, 3, 1, 400, 5, 200, 1.0f }, 12, 3, 4, 64, true },
 	{ "wgmma small-mixed fp16 D64 G2", { FP, 64, 16, 2, 2, 1, 3, 1, 500, 4, 300, 1.0f }, 9, 3, 4, 64, true },
-	{ "wgmma many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 11, 3, 0, 0, false },
+	{ "wgmma many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 12, 3, 0, 0, false },
 	{ "wgmma long-segs fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 2000, 6, 300, 2.0f }, 10, 3, 0, 0, false },
-	{ "wgmma gqa1 bf16 D128 T32", { BF, 128, 32, 4, 1, 2, 2, 1, 4000, 4, 600, 1.0f }, 11, 3, 0, 0, false },
+	{ "wgmma gqa1 bf16 D128 T32", { BF, 128, 32, 4, 1, 2, 2, 1, 4000, 4, 600, 1.0f }, 12, 3, 0, 0, false },
 	{ "wgmma gqa2 fp16 D128 T64", { FP, 128, 64, 2, 2, 1, 3, 1, 2500, 5, 400, 2.0f }, 6, 3, 0, 0, false },
 	{ "wgmma overlap bf16 D64 G4 T32", { BF, 64, 32, 2, 4, 2, 2, 1, 3000, 5, 500, 1.0f }, 7, 3, 0, 0, false },
 	{ "wgmma 3-stage bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 1, 3, 1, 5000, 6, 700, 1.0f }, 8, 3, 0, 0, false },
 	{ "wgmma gqa8 bf16 D128 ctx32k", { BF, 128, 16, 1, 8, 2, 1, 30000, 32768, 3, 300, 1.0f }, 11, 3, 0, 0, false },
 	{ "wgmma forced-split bf16 D64 G4", { BF, 64, 16, 2, 4, 2, 2, 2000, 4000, 4, 200, 8.0f }, 11, 1, 4, 64, false },
+	{ "wgmma short-holes bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 16, 16, 1.0f }, 12, 3, 0, 0, false },
+	{ "wgmma short-holes fp16 D64 G8 T64", { FP, 64, 64, 2, 8, 1, 3, 1, 2500, 16, 8, 2.0f }, 12, 3, 0, 0, false },
+	{ "wgmma short-holes bf16 D64 G2 T8 split", { BF, 64, 8, 2, 2, 2, 2, 2000, 4000, 12, 32, 1.0f }, 12, 3, 4, 64, true },
 	{ "wgmma gqa3 fp16 D128 (falls back)", { FP, 128, 16, 2, 3, 1, 2, 1, 2000, 5, 150, 1.0f }, 11, 3, 0, 0, false },
 };
 

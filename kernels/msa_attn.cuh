@@ -415,7 +415,12 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 }
 
 
-/* Combines the splits of one tile: weights 2^(lse_i - max lse). */
+/*
+ * Combines the splits of one tile: weights 2^(lse_i - max lse).  Block
+ * (x, y) takes elements y * 128 .. of merge x, one output pair a thread:
+ * a loop per block left a few dozen blocks walking a whole tile each
+ * through L2 latency (tens of microseconds for a 128-row tile).
+ */
 template <typename T>
 __global__ void __launch_bounds__(128)
 msa_merge_kernel(const __grid_constant__ msa_merge_params p)
@@ -423,28 +428,29 @@ msa_merge_kernel(const __grid_constant__ msa_merge_params p)
 	const msa_merge m = p.merge[blockIdx.x];
 	const int G = (int)p.group, D = (int)p.head_dim;
 	const int rows = m.ntok * G;
+	const int i = blockIdx.y * blockDim.x + threadIdx.x;
 	T *out = static_cast<T *>(p.out);
 
-	for (int i = threadIdx.x; i < rows * (D / 2); i += blockDim.x) {
-		int r = i / (D / 2), d = (i % (D / 2)) * 2;
-		float mx = -INFINITY, wsum = 0.f, a0 = 0.f, a1 = 0.f;
+	if (i >= rows * (D / 2))
+		return;
+	const int r = i / (D / 2), d = (i % (D / 2)) * 2;
+	float mx = -INFINITY, wsum = 0.f, a0 = 0.f, a1 = 0.f;
 
-		for (int k = 0; k < m.nsplit; k++)
-			mx = fmaxf(mx, p.part_lse[m.part_row0 + k * rows + r]);
-		for (int k = 0; k < m.nsplit; k++) {
-			size_t pr = (size_t)m.part_row0 + k * rows + r;
-			float wgt = exp2f(p.part_lse[pr] - mx);
-			float2 v = *reinterpret_cast<const float2 *>(p.part_o + pr * D + d);
+	for (int k = 0; k < m.nsplit; k++)
+		mx = fmaxf(mx, p.part_lse[m.part_row0 + k * rows + r]);
+	for (int k = 0; k < m.nsplit; k++) {
+		size_t pr = (size_t)m.part_row0 + k * rows + r;
+		float wgt = exp2f(p.part_lse[pr] - mx);
+		float2 v = *reinterpret_cast<const float2 *>(p.part_o + pr * D + d);
 
-			wsum += wgt;
-			a0 += wgt * v.x;
-			a1 += wgt * v.y;
-		}
-		T *dst = out + ((size_t)(m.q_row0 + r / G) * p.num_q_heads +
-				m.kv_head * G + r % G) * D + d;
-		*reinterpret_cast<uint32_t *>(dst) =
-			mma_type<T>::pack(a0 / wsum, a1 / wsum);
+		wsum += wgt;
+		a0 += wgt * v.x;
+		a1 += wgt * v.y;
 	}
+	T *dst = out + ((size_t)(m.q_row0 + r / G) * p.num_q_heads +
+			m.kv_head * G + r % G) * D + d;
+	*reinterpret_cast<uint32_t *>(dst) =
+		mma_type<T>::pack(a0 / wsum, a1 / wsum);
 }
 
 template <typename T, int D, int NW, int MT, int BN, int STAGES>
@@ -471,7 +477,8 @@ static cudaError_t launch_merge(const msa_merge_params &p, uint32_t n,
 {
 	if (!n)
 		return cudaSuccess;
-	msa_merge_kernel<T><<<n, 128, 0, stream>>>(p);
+	/* A merge covers at most 128 rows: 128 * D / 2 pairs, 128 a block. */
+	msa_merge_kernel<T><<<dim3(n, p.head_dim / 2), 128, 0, stream>>>(p);
 	return cudaGetLastError();
 }
 

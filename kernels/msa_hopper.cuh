@@ -3,15 +3,16 @@
  * Multi-Segment Attention prefill for Hopper (sm_90a): warpgroup MMA fed
  * by the bulk tensor copy engine, warp-specialised.
  *
- * A thread block takes one 128-row work item (msa_internal.h), like the
- * mma.sync kernel, and has three warpgroups.  Warpgroup 0 is the producer:
- * one thread issues the copies of Q and of every 128-key K and V tile, one
- * box per (pool block, 64-column half), into a two-stage ring, each stage
- * completing on an mbarrier with a byte count.  Warpgroups 1 and 2 each own
+ * A thread block takes one work item (msa_internal.h), like the mma.sync
+ * kernel.  Warpgroup 0 is the producer: one thread issues the copies of Q
+ * and of every K and V tile (128 or 64 keys), one box per (pool block,
+ * 64-column half), into a ring of two or three stages, each completing on
+ * an mbarrier with a byte count.  The consumer
+ * warpgroups (two for 128-row tiles, one for 64-row mid tiles) each own
  * 64 rows: S = QK^T with both operands in shared memory, the online softmax
  * on S in registers, then O += PV with P straight from the registers (the
  * accumulator layout of S is the register A layout of the second product).
- * A stage goes back to the producer once both consumers have finished
+ * A stage goes back to the producer once every consumer has finished
  * with it.
  *
  * The copies write the 128-byte-swizzled layout wgmma reads, so no thread

@@ -27,6 +27,9 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include <type_traits>
+
+#include "msa_attn.cuh"	/* mma_type<T>::pack */
 #include "msa_internal.h"
 #include "wgmma.cuh"
 
@@ -69,17 +72,18 @@ template <int D, int BM, int BN, int ST> struct layout {
 };
 
 #ifdef MSA_SM90A
-template <typename T> struct ops;
-template <> struct ops<__nv_bfloat16> {
-	static __device__ __forceinline__ uint32_t pack(float lo, float hi)
-	{
-		__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-		return *reinterpret_cast<uint32_t *>(&v);
-	}
+/* The two products for element type T: fp16 or else bf16. */
+template <typename T> struct ops {
+	static constexpr bool f16 = std::is_same<T, __half>::value;
+
 	template <int N>
 	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
 	{
-		if (N == 128)
+		if (f16 && N == 128)
+			wgmma_ss_m64n128k16_f16(d, a, b, acc);
+		else if (f16)
+			wgmma_ss_m64n64k16_f16(d, a, b, acc);
+		else if (N == 128)
 			wgmma_ss_m64n128k16_bf16(d, a, b, acc);
 		else
 			wgmma_ss_m64n64k16_bf16(d, a, b, acc);
@@ -87,33 +91,18 @@ template <> struct ops<__nv_bfloat16> {
 	template <int D>
 	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
 	{
-		if (D == 128)
+		if (f16 && D == 128)
+			wgmma_rs_m64n128k16_f16_tb(d, a, b);
+		else if (f16)
+			wgmma_rs_m64n64k16_f16_tb(d, a, b);
+		else if (D == 128)
 			wgmma_rs_m64n128k16_bf16_tb(d, a, b);
 		else
 			wgmma_rs_m64n64k16_bf16_tb(d, a, b);
 	}
-};
-template <> struct ops<__half> {
 	static __device__ __forceinline__ uint32_t pack(float lo, float hi)
 	{
-		__half2 v = __floats2half2_rn(lo, hi);
-		return *reinterpret_cast<uint32_t *>(&v);
-	}
-	template <int N>
-	static __device__ __forceinline__ void qk(float *d, uint64_t a, uint64_t b, int acc)
-	{
-		if (N == 128)
-			wgmma_ss_m64n128k16_f16(d, a, b, acc);
-		else
-			wgmma_ss_m64n64k16_f16(d, a, b, acc);
-	}
-	template <int D>
-	static __device__ __forceinline__ void pv(float *d, const uint32_t a[4], uint64_t b)
-	{
-		if (D == 128)
-			wgmma_rs_m64n128k16_f16_tb(d, a, b);
-		else
-			wgmma_rs_m64n64k16_f16_tb(d, a, b);
+		return mma_type<T>::pack(lo, hi);
 	}
 };
 #endif
@@ -187,34 +176,29 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		for (int cb = 0; cb < CB; cb++)
 			tma_load_3d(sq + cb * BM * 64, &p.tm_q, cb * 64,
 				    w.kv_head * G, w.q_row0, full_q);
+		/*
+		 * Blocks past the table (the tail of the last tile) repeat its
+		 * last block: every box is issued, so the byte count stays
+		 * constant; the rows are masked.
+		 */
+		auto load_tile = [&](T *dst, int row, int n0, uint64_t *bar) {
+			mbar_expect_tx(bar, L::kv_bytes);
+			for (int b = 0; b < BN; b += T_) {
+				int bi = (n0 + b) >> tlog2;
+				int blk = tbl[bi < nblk ? bi : nblk - 1];
+#pragma unroll
+				for (int cb = 0; cb < CB; cb++)
+					tma_load_3d(dst + cb * BN * 64 + b * 64, &p.tm_kv,
+						    cb * 64, row, blk, bar);
+			}
+		};
 		for (int it = 0; it < n_tiles; it++) {
 			const int s = it % ST, n0 = w.kv_begin + it * BN;
 
 			if (it >= ST)
 				mbar_wait(&empty[s], (it / ST - 1) & 1);
-			/*
-			 * Blocks past the table (the tail of the last tile)
-			 * repeat its last block: every box is issued, so the
-			 * byte count stays constant; the rows are masked.
-			 */
-			mbar_expect_tx(&full_k[s], L::kv_bytes);
-			for (int b = 0; b < BN; b += T_) {
-				int bi = (n0 + b) >> tlog2;
-				int blk = tbl[bi < nblk ? bi : nblk - 1];
-#pragma unroll
-				for (int cb = 0; cb < CB; cb++)
-					tma_load_3d(sk + s * BN * D + cb * BN * 64 + b * 64,
-						    &p.tm_kv, cb * 64, krow, blk, &full_k[s]);
-			}
-			mbar_expect_tx(&full_v[s], L::kv_bytes);
-			for (int b = 0; b < BN; b += T_) {
-				int bi = (n0 + b) >> tlog2;
-				int blk = tbl[bi < nblk ? bi : nblk - 1];
-#pragma unroll
-				for (int cb = 0; cb < CB; cb++)
-					tma_load_3d(sv + s * BN * D + cb * BN * 64 + b * 64,
-						    &p.tm_kv, cb * 64, vrow, blk, &full_v[s]);
-			}
+			load_tile(sk + s * BN * D, krow, n0, &full_k[s]);
+			load_tile(sv + s * BN * D, vrow, n0, &full_v[s]);
 		}
 		return;
 	}

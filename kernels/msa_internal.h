@@ -75,6 +75,8 @@ struct msa_merge {
  *   2: 32-key tiles, 3 stages
  *   3: 32-key tiles, 2 stages
  */
+#define MSA_BIG_VARIANTS	12
+#define MSA_SMALL_VARIANTS	3
 #define MSA_SMALL_ROWS		16
 #define MSA_KV_TILE		64	/* split boundaries are multiples */
 
@@ -93,8 +95,8 @@ static inline uint32_t msa_big_rows(uint32_t variant)
 
 /* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..12 */
-	uint32_t small_variant;	/* 1..3 */
+	uint32_t big_variant;	/* 1..MSA_BIG_VARIANTS */
+	uint32_t small_variant;	/* 1..MSA_SMALL_VARIANTS */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
 	uint32_t no_split;	/* 1: never split the context */

@@ -396,8 +396,8 @@ int msa_plan_create(enum ac_msa_backend backend,
 		return -EINVAL;
 	if (!ops)
 		return -EOPNOTSUPP;
-	if (tune->big_variant < 1 || tune->big_variant > 12 ||
-	    tune->small_variant < 1 || tune->small_variant > 3)
+	if (tune->big_variant < 1 || tune->big_variant > MSA_BIG_VARIANTS ||
+	    tune->small_variant < 1 || tune->small_variant > MSA_SMALL_VARIANTS)
 		return -EINVAL;
 	ret = check_pool(backend, pool);
 	if (ret)

@@ -314,6 +314,37 @@ static void report(const char *scen, const char *var, double ms,
 	fflush(csv);
 }
 
+/*
+ * Every big-tile variant on @p, named with " wgmma" where the Hopper kernel
+ * ran; with @ref, each output is compared with variant 1's.
+ */
+static void bench_big_variants(const char *scen, struct prob *p, void *ref)
+{
+	size_t n = (size_t)p->total_q * HQ * HD;
+
+	for (uint32_t v = 1; v <= MSA_BIG_VARIANTS; v++) {
+		struct msa_tuning t = msa_tuning_default;
+		struct ac_msa_plan *plan;
+		char name[32];
+		double ms;
+
+		t.big_variant = v;
+		ms = time_attn(p, &t, &plan);
+		snprintf(name, sizeof(name), "big v%u%s", v,
+			 msa_cuda_use_hopper(plan, &p->pool, p->q) ? " wgmma" : "");
+		report(scen, name, ms, p, plan);
+		ac_msa_plan_free(plan);
+		if (!ref)
+			continue;
+		if (v == 1)
+			CK(cudaMemcpy(ref, p->out, n * 2,
+				      cudaMemcpyDeviceToDevice));
+		else
+			printf("  v%u vs v1 rel diff %.2e\n", v,
+			       rel_diff(p->out, ref, n));
+	}
+}
+
 static void bench_multiseg(void)
 {
 	/* Four holes of 512 and a 2,048-token tail over a 16k context. */
@@ -323,31 +354,11 @@ static void bench_multiseg(void)
 	};
 	int32_t ctx = 16384;
 	struct prob p;
-	struct ac_msa_plan *plan;
 	void *ref;
-	size_t n;
 
 	prob_init(&p, 1, &ctx, segs, 5, 4);
-	n = (size_t)p.total_q * HQ * HD;
-	CK(cudaMalloc(&ref, n * 2));
-	for (uint32_t v = 1; v <= 12; v++) {
-		struct msa_tuning t = msa_tuning_default;
-		char name[32];
-		double ms;
-
-		t.big_variant = v;
-		ms = time_attn(&p, &t, &plan);
-		snprintf(name, sizeof(name), "big v%u%s", v,
-			 msa_cuda_use_hopper(plan, &p.pool, p.q) ? " wgmma" : "");
-		report("multiseg_4x512+2048@16k", name, ms, &p, plan);
-		ac_msa_plan_free(plan);
-		if (v == 1)
-			CK(cudaMemcpy(ref, p.out, n * 2,
-				      cudaMemcpyDeviceToDevice));
-		else
-			printf("  v%u vs v1 rel diff %.2e\n", v,
-			       rel_diff(p.out, ref, n));
-	}
+	CK(cudaMalloc(&ref, (size_t)p.total_q * HQ * HD * 2));
+	bench_big_variants("multiseg_4x512+2048@16k", &p, ref);
 	printf("  kv_write of %u tokens: %.3f ms\n", p.total_q,
 	       time_kv_write(&p));
 	CK(cudaFree(ref));
@@ -359,21 +370,9 @@ static void bench_causal16k(void)
 	struct seg s = { 0, 0, 16384 };
 	int32_t ctx = 16384;
 	struct prob p;
-	struct ac_msa_plan *plan;
 
 	prob_init(&p, 1, &ctx, &s, 1, 2);
-	for (uint32_t v = 1; v <= 12; v++) {
-		struct msa_tuning t = msa_tuning_default;
-		char name[32];
-		double ms;
-
-		t.big_variant = v;
-		ms = time_attn(&p, &t, &plan);
-		snprintf(name, sizeof(name), "big v%u%s", v,
-			 msa_cuda_use_hopper(plan, &p.pool, p.q) ? " wgmma" : "");
-		report("causal_prefill_16k", name, ms, &p, plan);
-		ac_msa_plan_free(plan);
-	}
+	bench_big_variants("causal_prefill_16k", &p, NULL);
 	prob_free(&p);
 }
 
@@ -402,7 +401,7 @@ static void bench_decode(uint32_t batch, int32_t ctxlen)
 	report(name, "default, no split", ms, &p, plan);
 	ac_msa_plan_free(plan);
 	CK(cudaMemcpy(ref, p.out, n * 2, cudaMemcpyDeviceToDevice));
-	for (uint32_t v = 1; v <= 3; v++) {
+	for (uint32_t v = 1; v <= MSA_SMALL_VARIANTS; v++) {
 		struct msa_tuning t = msa_tuning_default;
 		char var[32];
 

@@ -77,28 +77,9 @@ int ac_resume(struct ac_client *c, uint64_t retention, uint32_t *ret_released)
 int ac_retained(struct ac_client *c, uint32_t *ret_total,
 		uint32_t *ret_session)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
-	Asymcache__V1__Response *resp;
-	int r;
-
 	if (!c || (!ret_total && !ret_session))
 		return -EINVAL;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
-	req.stats = &st;
-
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r == 0) {
-		if (ret_total)
-			*ret_total = resp->stats->retained_blocks;
-		if (ret_session)
-			*ret_session = resp->stats->session_retained;
-		client_resp_free(c, resp);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return r;
+	return client_stats(c, NULL, ret_total, ret_session);
 }
 
 int ac_pick_ttl(const double *tool_s, size_t n, double recompute_s,

@@ -67,6 +67,15 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 /* Frees a response from client_rpc() and resets the arena; lock held. */
 void client_resp_free(struct ac_client *c, Asymcache__V1__Response *resp);
 
+/*
+ * One Stats round trip (takes the lock): the public counters into @ret and
+ * the retention counts, each only where non-NULL.  ac_stats() and
+ * ac_retained() both read it; the retention counts stay out of struct
+ * ac_stats so that struct keeps its 0.1 size.
+ */
+int client_stats(struct ac_client *c, struct ac_stats *ret,
+		 uint32_t *ret_retained, uint32_t *ret_session_retained);
+
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
 			     struct ac_pool_info *out);
 

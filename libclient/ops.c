@@ -283,7 +283,8 @@ int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	return r;
 }
 
-int ac_stats(struct ac_client *c, struct ac_stats *ret)
+int client_stats(struct ac_client *c, struct ac_stats *ret,
+		 uint32_t *ret_retained, uint32_t *ret_session_retained)
 {
 	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
@@ -291,8 +292,6 @@ int ac_stats(struct ac_client *c, struct ac_stats *ret)
 	const Asymcache__V1__StatsReply *s;
 	int r;
 
-	if (!c || !ret)
-		return -EINVAL;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &st;
 
@@ -302,25 +301,38 @@ int ac_stats(struct ac_client *c, struct ac_stats *ret)
 	if (r < 0)
 		goto out_unlock;
 	s = resp->stats;
-	memset(ret, 0, sizeof(*ret));
-	ret->nblocks = s->nblocks;
-	ret->free_blocks = s->free_blocks;
-	ret->writing_blocks = s->writing_blocks;
-	ret->cached_blocks = s->cached_blocks;
-	ret->pinned_blocks = s->pinned_blocks;
-	ret->lookups = s->lookups;
-	ret->lookup_keys = s->lookup_keys;
-	ret->lookup_hits = s->lookup_hits;
-	ret->evictions = s->evictions;
-	ret->commits = s->commits;
-	ret->dedups = s->dedups;
-	ret->sessions = s->sessions;
-	ret->session_pins = s->session_pins;
-	ret->session_writing = s->session_writing;
-	snprintf(ret->policy, sizeof(ret->policy), "%s",
-		 s->policy ? s->policy : "");
+	if (ret) {
+		memset(ret, 0, sizeof(*ret));
+		ret->nblocks = s->nblocks;
+		ret->free_blocks = s->free_blocks;
+		ret->writing_blocks = s->writing_blocks;
+		ret->cached_blocks = s->cached_blocks;
+		ret->pinned_blocks = s->pinned_blocks;
+		ret->lookups = s->lookups;
+		ret->lookup_keys = s->lookup_keys;
+		ret->lookup_hits = s->lookup_hits;
+		ret->evictions = s->evictions;
+		ret->commits = s->commits;
+		ret->dedups = s->dedups;
+		ret->sessions = s->sessions;
+		ret->session_pins = s->session_pins;
+		ret->session_writing = s->session_writing;
+		snprintf(ret->policy, sizeof(ret->policy), "%s",
+			 s->policy ? s->policy : "");
+	}
+	if (ret_retained)
+		*ret_retained = s->retained_blocks;
+	if (ret_session_retained)
+		*ret_session_retained = s->session_retained;
 	client_resp_free(c, resp);
 out_unlock:
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+int ac_stats(struct ac_client *c, struct ac_stats *ret)
+{
+	if (!c || !ret)
+		return -EINVAL;
+	return client_stats(c, ret, NULL, NULL);
 }

@@ -104,6 +104,12 @@ static PFN_cuTensorMapEncodeTiled_v12000 tmap_encode_fn(void)
 	return fn;
 }
 
+static CUtensorMapDataType tmap_dtype(const struct ac_kv_layout *lay)
+{
+	return lay->dtype == AC_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 :
+					     CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+}
+
 /* Compute capability of the current device as major * 10 + minor. */
 static int device_cc(void)
 {
@@ -145,42 +151,54 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 #endif
 }
 
-/* Parameters of one launch over @work, whose blocks take @bm rows. */
+/* The Q map: boxes of G heads by @bm / G tokens, @bm the rows of a block. */
+static cudaError_t encode_q(const struct ac_msa_plan *p, const void *q,
+			   uint32_t bm, CUtensorMap *tm)
+{
+	const cuuint64_t D = p->layout.head_dim;
+	const cuuint64_t dim[3] = { D, p->num_q_heads, p->total_q };
+	const cuuint64_t stride[2] = { D * 2, p->num_q_heads * D * 2 };
+	const cuuint32_t box[3] = { 64, p->group, bm / p->group };
+	const cuuint32_t one[3] = { 1, 1, 1 };
+
+	if (tmap_encode_fn()(tm, tmap_dtype(&p->layout), 3, const_cast<void *>(q),
+			     dim, stride, box, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
+			     CU_TENSOR_MAP_SWIZZLE_128B,
+			     CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+			     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+		return cudaErrorInvalidValue;
+	return cudaSuccess;
+}
+
+/* Parameters of the 128-row launch over the big work list. */
 static cudaError_t hopper_params(const struct ac_msa_plan *p,
 				 const struct ac_kv_pool *pool, uint32_t layer,
-				 const msa_attn_params &a,
-				 const struct msa_work *work, uint32_t bm,
-				 msa_hopper_params *hp)
+				 const msa_attn_params &a, msa_hopper_params *hp)
 {
 	const struct ac_kv_layout *lay = &p->layout;
-	PFN_cuTensorMapEncodeTiled_v12000 enc = tmap_encode_fn();
-	CUtensorMapDataType dt = lay->dtype == AC_DTYPE_BF16 ?
-		CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
 	const cuuint64_t D = lay->head_dim, T = lay->block_tokens;
 	const cuuint64_t rows = (cuuint64_t)lay->num_layers * 2 *
 				lay->num_kv_heads * T;
+	const cuuint64_t kdim[3] = { D, rows, pool->num_blocks };
+	const cuuint64_t kstride[2] = { D * 2, pool->block_bytes };
+	const cuuint32_t kbox[3] = { 64, (cuuint32_t)T, 1 };
 	const cuuint32_t one[3] = { 1, 1, 1 };
-	cuuint64_t qdim[3] = { D, p->num_q_heads, p->total_q };
-	cuuint64_t qstride[2] = { D * 2, p->num_q_heads * D * 2 };
-	cuuint32_t qbox[3] = { 64, p->group, bm / p->group };
-	cuuint64_t kdim[3] = { D, rows, pool->num_blocks };
-	cuuint64_t kstride[2] = { D * 2, pool->block_bytes };
-	cuuint32_t kbox[3] = { 64, (cuuint32_t)T, 1 };
+	cudaError_t err;
 
 	memset(hp, 0, sizeof(*hp));
-	if (enc(&hp->tm_q, dt, 3, const_cast<void *>(a.q), qdim, qstride, qbox,
-		one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-		CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-		CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS ||
-	    enc(&hp->tm_kv, dt, 3, pool->base, kdim, kstride, kbox, one,
-		CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-		CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-		CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+	err = encode_q(p, a.q, 128, &hp->tm_q);
+	if (err != cudaSuccess)
+		return err;
+	if (tmap_encode_fn()(&hp->tm_kv, tmap_dtype(lay), 3, pool->base, kdim,
+			     kstride, kbox, one, CU_TENSOR_MAP_INTERLEAVE_NONE,
+			     CU_TENSOR_MAP_SWIZZLE_128B,
+			     CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+			     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
 		return cudaErrorInvalidValue;
 	hp->out = a.out;
 	hp->table_indptr = a.table_indptr;
 	hp->block_ids = a.block_ids;
-	hp->work = work;
+	hp->work = a.work;
 	hp->part_o = a.part_o;
 	hp->part_lse = a.part_lse;
 	hp->num_q_heads = p->num_q_heads;
@@ -311,18 +329,22 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	mp.group = p->group;
 	mp.head_dim = lay->head_dim;
 
+	/* Variant 12 takes the 64-row tiles onto wgmma too. */
+	const bool hop_mid = hop && p->big_variant == 12 && p->n_mid;
+
 	if (hop) {
-		err = hopper_params(p, pool, layer, a, a.work, 128, &hp);
-		/* Variant 12 takes the 64-row tiles onto wgmma too. */
-		if (err == cudaSuccess && p->big_variant == 12)
-			err = hopper_params(p, pool, layer, a,
-					    (const struct msa_work *)(w + p->off_mid),
-					    64, &hp_mid);
+		err = hopper_params(p, pool, layer, a, &hp);
+		if (err == cudaSuccess && hop_mid) {
+			/* Same pool map; only the Q box and the list differ. */
+			hp_mid = hp;
+			hp_mid.work = (const struct msa_work *)(w + p->off_mid);
+			err = encode_q(p, q, 64, &hp_mid.tm_q);
+		}
 		if (err != cudaSuccess)
 			return msa_cuda_errno(err);
 	}
 	const msa_hopper_params *h = hop ? &hp : NULL;
-	const msa_hopper_params *hm = hop && p->big_variant == 12 ? &hp_mid : NULL;
+	const msa_hopper_params *hm = hop_mid ? &hp_mid : NULL;
 
 	if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 128)
 		err = run_typed<__nv_bfloat16, 128>(p, a, mp, h, hm, st);

@@ -132,6 +132,18 @@ static void cuda_fini(struct cal_ctx *c)
 	c->priv = NULL;
 }
 
+/* Milliseconds since ev[0], once the work queued before it has run. */
+static int timer_stop(struct cuda_priv *p, float *ret_ms)
+{
+	int r = cuda_err(cudaEventRecord(p->ev[1], NULL));
+
+	if (!r)
+		r = cuda_err(cudaEventSynchronize(p->ev[1]));
+	if (!r)
+		r = cuda_err(cudaEventElapsedTime(ret_ms, p->ev[0], p->ev[1]));
+	return r;
+}
+
 static int to_dev(int32_t **dst, const int32_t *src, size_t n)
 {
 	int r = cuda_err(cudaMalloc((void **)dst, (n ? n : 1) * sizeof(*src)));
@@ -203,11 +215,7 @@ static int cuda_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 		r = ac_msa_run(plan, &c->pool, &db, 0, 0.088f, c->q, c->out,
 			       c->ws, c->ws_size, NULL);
 	if (!r)
-		r = cuda_err(cudaEventRecord(p->ev[1], NULL));
-	if (!r)
-		r = cuda_err(cudaEventSynchronize(p->ev[1]));
-	if (!r)
-		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+		r = timer_stop(p, &ms);
 	/* Faults of these runs surface here, not in a later measurement. */
 	if (!r)
 		r = cuda_err(cudaDeviceSynchronize());
@@ -293,11 +301,7 @@ static int cuda_gemm(struct cal_ctx *c, uint32_t m, uint32_t n, uint32_t k,
 			return -ENOSYS;
 		}
 	}
-	r = cuda_err(cudaEventRecord(p->ev[1], NULL));
-	if (!r)
-		r = cuda_err(cudaEventSynchronize(p->ev[1]));
-	if (!r)
-		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+	r = timer_stop(p, &ms);
 	if (!r)
 		*ret_s = ms / 1e3 / c->reps;
 	return r;
@@ -322,11 +326,7 @@ static int cuda_copy_bw(struct cal_ctx *c, double *ret_bytes_s)
 		r = cuda_err(cudaMemcpyAsync(b, a, n, cudaMemcpyDeviceToDevice,
 					     NULL));
 	if (!r)
-		r = cuda_err(cudaEventRecord(p->ev[1], NULL));
-	if (!r)
-		r = cuda_err(cudaEventSynchronize(p->ev[1]));
-	if (!r)
-		r = cuda_err(cudaEventElapsedTime(&ms, p->ev[0], p->ev[1]));
+		r = timer_stop(p, &ms);
 	if (!r)
 		*ret_bytes_s = 2.0 * n * 5 / (ms / 1e3);
 	cudaFree(a);

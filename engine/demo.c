@@ -172,19 +172,29 @@ static int load_trace(const char *path, unsigned max, struct request **ret,
 }
 
 /*
- * Stand-in for a missing trace: 20 conversations of 10 turns over a shared
+ * Stand-in for a missing trace: conversations of 10 turns over a shared
  * system prompt (hash id 0); turn t of a conversation extends turn t-1 by
  * two hash blocks, the structure that makes multi-turn traces cacheable.
+ * Turns go round the conversations, so a conversation comes back after all
+ * the others have had a turn.  There are @max / 10 conversations (at least
+ * 20): the workload grows with --requests and, like the real trace, fills
+ * a pool of the demo's sizes, where a fixed 200 requests would fit in it
+ * and evict nothing.
  */
+#define SYNTH_TURNS	10
+
 static int synth_trace(unsigned max, struct request **ret, unsigned *ret_n)
 {
+	unsigned nconv = (max + SYNTH_TURNS - 1) / SYNTH_TURNS;
 	struct request *reqs = calloc(max, sizeof(*reqs));
 	unsigned n = 0, turn, conv;
 
 	if (!reqs)
 		return -ENOMEM;
-	for (turn = 0; turn < 10 && n < max; turn++) {
-		for (conv = 0; conv < 20 && n < max; conv++, n++) {
+	if (nconv < 20)
+		nconv = 20;
+	for (turn = 0; turn < SYNTH_TURNS && n < max; turn++) {
+		for (conv = 0; conv < nconv && n < max; conv++, n++) {
 			struct request *r = &reqs[n];
 
 			r->nhash = 1 + 2 * (turn + 1);
@@ -192,7 +202,7 @@ static int synth_trace(unsigned max, struct request **ret, unsigned *ret_n)
 			if (!r->hash_ids)
 				return -ENOMEM;
 			for (uint32_t k = 1; k < r->nhash; k++)
-				r->hash_ids[k] = 1 + conv * 100 + k;
+				r->hash_ids[k] = 1 + conv * 2 * SYNTH_TURNS + k;
 			r->ntokens = r->nhash * HASH_BLOCK_TOKENS - 37;
 		}
 	}
@@ -1043,7 +1053,8 @@ int main(int argc, char **argv)
 	r = load_trace(o.trace, o.requests, &reqs, &nreq);
 	if (r < 0) {
 		printf("trace %s: %s; using a generated synthetic workload"
-		       " (20 conversations x 10 turns)\n", o.trace, strerror(-r));
+		       " (conversations of %d turns)\n", o.trace, strerror(-r),
+		       SYNTH_TURNS);
 		r = synth_trace(o.requests, &reqs, &nreq);
 		if (r < 0)
 			return 1;

@@ -8,7 +8,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config
 	liburing-dev libprotobuf-c-dev protobuf-c-compiler
 	libsystemd-dev libcriterion-dev libinih-dev libxxhash-dev libssl-dev
-	libjson-c-dev
+	libjson-c-dev libopenblas-dev libpcre2-dev
 	dbus valgrind python3
 	dpkg-dev debhelper rpm fakeroot
 )

@@ -129,7 +129,7 @@ static int sum_block_tokens(const struct daemon_ns_info *i, void *userdata)
 {
 	uint64_t *acc = userdata;
 
-	acc[0] += i->layout->block_tokens;
+	acc[0] += i->layout->kv.block_tokens;
 	acc[1]++;
 	return 0;
 }
@@ -363,16 +363,6 @@ out:
 	return r;
 }
 
-static const char *dtype_name(uint32_t dtype)
-{
-	switch (dtype) {
-	case CACHE_DTYPE_BF16: return "bf16";
-	case CACHE_DTYPE_FP16: return "fp16";
-	case CACHE_DTYPE_FP32: return "fp32";
-	default: return "?";
-	}
-}
-
 struct ns_walk {
 	sd_bus_message *reply;
 	uint32_t *pinned;	/* per namespace id, counted in one pass */
@@ -386,9 +376,10 @@ static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 	uint32_t pinned = i->ns_id < w->npinned ? w->pinned[i->ns_id] : 0;
 
 	return sd_bus_message_append(w->reply, "(usuuusutuu)", i->ns_id,
-				     l->model_id, l->num_layers, l->num_kv_heads,
-				     l->head_dim, dtype_name(l->dtype),
-				     l->block_tokens, i->bytes_per_block,
+				     l->model_id, l->kv.num_layers,
+				     l->kv.num_kv_heads, l->kv.head_dim,
+				     ac_dtype_name(l->kv.dtype), l->kv.block_tokens,
+				     i->bytes_per_block,
 				     i->cached, pinned) < 0;
 }
 

@@ -71,7 +71,7 @@ static int pol_namespace(const struct cache *c, struct ac_policy *p,
 {
 	struct ac_policy_ns pn = {
 		.ns_id = ns->id,
-		.block_tokens = ns->layout.block_tokens,
+		.block_tokens = ns->layout.kv.block_tokens,
 		.bytes_per_block = ns->bytes_per_block,
 		.cost = c->cost,
 	};
@@ -470,29 +470,11 @@ void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 	cache_sess_init(s, id);
 }
 
-uint64_t cache_layout_bytes(const struct cache_layout *l)
-{
-	static const uint32_t dsize[] = {
-		[CACHE_DTYPE_BF16] = 2,
-		[CACHE_DTYPE_FP16] = 2,
-		[CACHE_DTYPE_FP32] = 4,
-	};
-
-	if (l->dtype < CACHE_DTYPE_BF16 || l->dtype > CACHE_DTYPE_FP32)
-		return 0;
-	/* Each factor is <= 1024 (checked by the caller): no overflow. */
-	return (uint64_t)l->num_layers * 2 * l->num_kv_heads *
-	       l->block_tokens * l->head_dim * dsize[l->dtype];
-}
-
 static bool layout_equal(const struct cache_layout *a,
 			 const struct cache_layout *b)
 {
 	return strcmp(a->model_id, b->model_id) == 0 &&
-	       a->num_layers == b->num_layers &&
-	       a->num_kv_heads == b->num_kv_heads &&
-	       a->head_dim == b->head_dim && a->dtype == b->dtype &&
-	       a->block_tokens == b->block_tokens;
+	       ac_kv_layout_equal(&a->kv, &b->kv);
 }
 
 int cache_register_ns(struct cache *c, const struct cache_layout *l,
@@ -504,18 +486,12 @@ int cache_register_ns(struct cache *c, const struct cache_layout *l,
 	uint32_t i;
 	int r;
 
-	if (mlen == 0 || mlen > CACHE_MODEL_ID_MAX)
+	if (mlen == 0 || mlen > AC_MODEL_ID_MAX)
 		return -EINVAL;
-	if (l->num_layers < 1 || l->num_layers > 1024 ||
-	    l->num_kv_heads < 1 || l->num_kv_heads > 1024 ||
-	    l->head_dim < 1 || l->head_dim > 1024)
-		return -ERANGE;
-	if (l->block_tokens < 1 || l->block_tokens > 1024 ||
-	    (l->block_tokens & (l->block_tokens - 1)))
-		return -EINVAL;
-	bpb = cache_layout_bytes(l);
-	if (!bpb)
-		return -EINVAL;
+	r = ac_kv_layout_check(&l->kv);
+	if (r < 0)
+		return r;
+	bpb = ac_kv_block_bytes(&l->kv);
 	if (bpb > c->block_bytes)
 		return -E2BIG;
 	for (i = 0; i < c->nns; i++) {

@@ -27,9 +27,7 @@
 struct ac_policy;
 struct ac_cost_model;
 
-#define AC_NO_BLOCK UINT32_MAX
 #define CACHE_MAX_NAMESPACES 1024
-#define CACHE_MODEL_ID_MAX 128
 
 enum blk_state {
 	BLK_FREE = 0,
@@ -62,19 +60,10 @@ struct cache_sess {
 	uint32_t writing_head;	/* AC_NO_BLOCK when empty */
 };
 
-enum ac_dtype_v1 {
-	CACHE_DTYPE_BF16 = 1,
-	CACHE_DTYPE_FP16 = 2,
-	CACHE_DTYPE_FP32 = 3,
-};
-
+/* A namespace: a model id and its block layout (asymcache/abi.h). */
 struct cache_layout {
-	char model_id[CACHE_MODEL_ID_MAX + 1];
-	uint32_t num_layers;
-	uint32_t num_kv_heads;
-	uint32_t head_dim;
-	uint32_t dtype;		/* enum ac_dtype_v1 */
-	uint32_t block_tokens;
+	char model_id[AC_MODEL_ID_MAX + 1];
+	struct ac_kv_layout kv;
 };
 
 struct cache_ns {
@@ -210,7 +199,5 @@ int cache_evict(struct cache *c, uint32_t want, uint32_t *ret_evicted);
 int cache_set_policy(struct cache *c, const char *name);
 const char *cache_policy_name(const struct cache *c);
 
-/* Bytes per block of a layout, 0 on overflow or a bad dtype. */
-uint64_t cache_layout_bytes(const struct cache_layout *l);
 
 #endif /* AC_DAEMON_CACHE_H */

@@ -14,11 +14,10 @@
 #include "ac_config.h"
 #include "asymcache.pb-c.h"
 #include "daemon.h"
+#include "layout.h"
 #include "log.h"
 #include "schedule.h"
 
-#define PROTOCOL_VERSION 1
-#define LAYOUT_VERSION 1
 
 typedef Asymcache__V1__Request Request;
 typedef Asymcache__V1__Response Response;
@@ -144,11 +143,11 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 				   "hello: uid %u is neither root nor in group '%s'",
 				   (unsigned int)s->uid, d->cfg.group);
 	}
-	if (h->protocol_version != PROTOCOL_VERSION) {
+	if (h->protocol_version != AC_PROTOCOL_VERSION) {
 		s->closing = true;
 		return reply_error(d, s, req->id, EPROTONOSUPPORT,
 				   "hello: protocol version %u, this daemon speaks %u",
-				   h->protocol_version, PROTOCOL_VERSION);
+				   h->protocol_version, AC_PROTOCOL_VERSION);
 	}
 	if (!name_ok(h->client_name, SESSION_NAME_MAX))
 		return reply_error(d, s, req->id, EINVAL,
@@ -162,9 +161,9 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 		    (unsigned int)s->uid);
 
 	fill_pool_info(d, &pi);
-	hr.protocol_version = PROTOCOL_VERSION;
+	hr.protocol_version = AC_PROTOCOL_VERSION;
 	hr.daemon_version = (char *)AC_VERSION;
-	hr.layout_version = LAYOUT_VERSION;
+	hr.layout_version = AC_LAYOUT_VERSION;
 	hr.n_pools = 1;
 	hr.pools = pools;
 	hr.session_id = s->id;
@@ -229,38 +228,31 @@ static int do_register(struct daemon *d, struct session *s,
 		return reply_error(d, s, req->id, EINVAL,
 				   "register_namespace: layout missing");
 	mlen = strlen(l->model_id);
-	if (mlen < 1 || mlen > CACHE_MODEL_ID_MAX ||
-	    !name_ok(l->model_id, CACHE_MODEL_ID_MAX))
+	if (mlen < 1 || mlen > AC_MODEL_ID_MAX ||
+	    !name_ok(l->model_id, AC_MODEL_ID_MAX))
 		return reply_error(d, s, req->id, EINVAL,
-				   "register_namespace: model_id must be 1..%d printable bytes",
-				   CACHE_MODEL_ID_MAX);
-	if (l->dtype < ASYMCACHE__V1__DTYPE__DTYPE_BF16 ||
-	    l->dtype > ASYMCACHE__V1__DTYPE__DTYPE_FP32)
+				   "register_namespace: model_id must be 1..%u printable bytes",
+				   AC_MODEL_ID_MAX);
+	r = ac_proto_layout_unpack(l, &cl.kv);
+	if (r == -ERANGE)
+		return reply_error(d, s, req->id, ERANGE,
+				   "register_namespace: num_layers, num_kv_heads and head_dim must be 1..%u",
+				   AC_LAYOUT_DIM_MAX);
+	if (r < 0 && !ac_dtype_size(cl.kv.dtype))
 		return reply_error(d, s, req->id, EINVAL,
 				   "register_namespace: dtype %d is not bf16, fp16 or fp32",
 				   (int)l->dtype);
-	if (l->num_layers < 1 || l->num_layers > 1024 ||
-	    l->num_kv_heads < 1 || l->num_kv_heads > 1024 ||
-	    l->head_dim < 1 || l->head_dim > 1024)
-		return reply_error(d, s, req->id, ERANGE,
-				   "register_namespace: num_layers, num_kv_heads and head_dim must be 1..1024");
-	if (l->block_tokens < 1 || l->block_tokens > 1024 ||
-	    (l->block_tokens & (l->block_tokens - 1)))
+	if (r < 0)
 		return reply_error(d, s, req->id, EINVAL,
-				   "register_namespace: block_tokens %u is not a power of two in 1..1024",
-				   l->block_tokens);
-	memset(&cl, 0, sizeof(cl));
+				   "register_namespace: block_tokens %u is not a power of two in 1..%u",
+				   l->block_tokens, AC_BLOCK_TOKENS_MAX);
+	memset(cl.model_id, 0, sizeof(cl.model_id));
 	memcpy(cl.model_id, l->model_id, mlen);
-	cl.num_layers = l->num_layers;
-	cl.num_kv_heads = l->num_kv_heads;
-	cl.head_dim = l->head_dim;
-	cl.dtype = (uint32_t)l->dtype;
-	cl.block_tokens = l->block_tokens;
 	r = cache_register_ns(&d->cache, &cl, &ns, &bpb);
 	if (r == -E2BIG)
 		return reply_error(d, s, req->id, E2BIG,
 				   "register_namespace: %llu bytes per block do not fit in block_bytes %llu",
-				   (unsigned long long)cache_layout_bytes(&cl),
+				   (unsigned long long)ac_kv_block_bytes(&cl.kv),
 				   (unsigned long long)d->pool.block_bytes);
 	if (r < 0)
 		return reply_error(d, s, req->id, -r,

@@ -17,11 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define INDEX_NONE UINT32_MAX
+#include <asymcache/abi.h>
 
-struct ac_key {
-	uint8_t b[16];
-};
+#define INDEX_NONE UINT32_MAX
 
 struct index_slot {
 	struct ac_key key;

@@ -30,8 +30,8 @@ static int run(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (action == CFG_ACTION_VERSION) {
-		printf("asymcached %s (protocol 1, block layout 1)\n",
-		       AC_VERSION);
+		printf("asymcached %s (protocol %u, block layout %u)\n",
+		       AC_VERSION, AC_PROTOCOL_VERSION, AC_LAYOUT_VERSION);
 		return EXIT_SUCCESS;
 	}
 	d.argc = argc;

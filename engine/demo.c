@@ -92,11 +92,11 @@ struct opts {
 
 static const struct ac_ns_layout demo_layout_base = {
 	.model_id = "asymcache-demo-tiny",
-	.num_layers = 2,
-	.num_kv_heads = 2,
-	.head_dim = 16,
-	.dtype = AC_DTYPE_FP16,
-	.block_tokens = 16,
+	.kv.num_layers = 2,
+	.kv.num_kv_heads = 2,
+	.kv.head_dim = 16,
+	.kv.dtype = AC_DTYPE_FP16,
+	.kv.block_tokens = 16,
 };
 
 static struct ac_ns_layout demo_layout;
@@ -242,7 +242,7 @@ static void block_write(void *base, uint32_t bb, uint32_t block,
 			const struct ac_key *k)
 {
 	uint16_t *p = (uint16_t *)((char *)base + (uint64_t)block * bb);
-	uint64_t n = ac_ns_bytes_per_block(&demo_layout) / 2;
+	uint64_t n = ac_kv_block_bytes(&demo_layout.kv) / 2;
 
 	for (uint64_t i = 0; i < n; i++)
 		p[i] = kv_word(k, i);
@@ -252,7 +252,7 @@ static bool block_ok(void *base, uint32_t bb, uint32_t block,
 		     const struct ac_key *k)
 {
 	const uint16_t *p = (const uint16_t *)((char *)base + (uint64_t)block * bb);
-	uint64_t n = ac_ns_bytes_per_block(&demo_layout) / 2;
+	uint64_t n = ac_kv_block_bytes(&demo_layout.kv) / 2;
 
 	for (uint64_t i = 0; i < n; i++)
 		if (p[i] != kv_word(k, i))
@@ -379,7 +379,7 @@ static int run_request(struct worker *w, const struct request *rq,
 	struct ac_lookup_result res = { 0 };
 	size_t ntok = rq->ntokens, nkeys = MAX_KEYS, last_hit = 0;
 	size_t first_miss;
-	uint32_t bt = demo_layout.block_tokens;
+	uint32_t bt = demo_layout.kv.block_tokens;
 	double msa_s = 0, prefix_s = 0;
 	bool any_hit = false;
 	int r;
@@ -390,7 +390,7 @@ static int run_request(struct worker *w, const struct request *rq,
 		ntok = (size_t)rq->nhash * HASH_BLOCK_TOKENS;
 	for (uint32_t h = 0; h * HASH_BLOCK_TOKENS < ntok; h++)
 		hash_tokens(rq->hash_ids[h], w->tokens + h * HASH_BLOCK_TOKENS);
-	r = ac_keys_compute(&w->seed, w->tokens, ntok, demo_layout.block_tokens,
+	r = ac_keys_compute(&w->seed, w->tokens, ntok, demo_layout.kv.block_tokens,
 			    w->keys, &nkeys);
 	if (r < 0)
 		return r;
@@ -463,7 +463,7 @@ static int worker_main(const struct opts *o, unsigned idx,
 		       const struct request *reqs, unsigned nreq)
 {
 	struct worker w = { .cnt = &S->per[idx] };
-	size_t maxk = o->max_tokens / demo_layout.block_tokens + 1;
+	size_t maxk = o->max_tokens / demo_layout.kv.block_tokens + 1;
 	char name[32];
 	int r;
 
@@ -1021,7 +1021,7 @@ int main(int argc, char **argv)
 	if (parse_opts(argc, argv, &o) < 0)
 		return 2;
 	demo_layout = demo_layout_base;
-	demo_layout.block_tokens = o.block_tokens;
+	demo_layout.kv.block_tokens = o.block_tokens;
 	r = ac_key_seed_init(&(struct ac_key_seed){ 0 }, &demo_layout, NULL, 0,
 			     AC_HASH_SHA256);
 	if (r < 0) {
@@ -1075,7 +1075,7 @@ int main(int argc, char **argv)
 	printf("%u clients%s, %u-token blocks of %lu bytes, prompts capped at %u tokens\n",
 	       o.clients, o.lockstep ? " in lockstep (trace order)" : "",
 	       o.block_tokens,
-	       (unsigned long)ac_ns_bytes_per_block(&demo_layout), o.max_tokens);
+	       (unsigned long)ac_kv_block_bytes(&demo_layout.kv), o.max_tokens);
 
 	t0 = now_s();
 	fflush(stdout);

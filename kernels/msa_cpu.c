@@ -48,7 +48,7 @@ static const void *kv_row(const struct ac_kv_pool *pool,
 	const struct ac_kv_layout *lay = &pool->layout;
 	uint32_t T = lay->block_tokens;
 	int32_t blk = b->block_ids[b->table_indptr[seq] + t / T];
-	uint64_t e = msa_block_elem(lay, layer, kv, head, t % T);
+	uint64_t e = ac_kv_elem_offset(lay, layer, kv, head, t % T);
 
 	return (const char *)pool->base + (uint64_t)blk * pool->block_bytes +
 	       e * ac_dtype_size(lay->dtype);

@@ -316,8 +316,8 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	a.num_q_heads = p->num_q_heads;
 	a.group = p->group;
 	a.block_tokens_log2 = ilog2u(lay->block_tokens);
-	a.k_off = msa_block_elem(lay, layer, 0, 0, 0);
-	a.v_off = msa_block_elem(lay, layer, 1, 0, 0);
+	a.k_off = ac_kv_elem_offset(lay, layer, 0, 0, 0);
+	a.v_off = ac_kv_elem_offset(lay, layer, 1, 0, 0);
 	a.head_stride = lay->block_tokens * lay->head_dim;
 	a.scale_log2 = scale * (float)M_LOG2E;
 
@@ -388,8 +388,8 @@ int msa_cuda_kv_write(const struct ac_msa_plan *p,
 	kp.num_kv_heads = lay->num_kv_heads;
 	kp.chunks_per_row = lay->head_dim * esz / 16;
 	kp.block_tokens_log2 = ilog2u(lay->block_tokens);
-	kp.k_off_bytes = msa_block_elem(lay, layer, 0, 0, 0) * esz;
-	kp.v_off_bytes = msa_block_elem(lay, layer, 1, 0, 0) * esz;
+	kp.k_off_bytes = ac_kv_elem_offset(lay, layer, 0, 0, 0) * esz;
+	kp.v_off_bytes = ac_kv_elem_offset(lay, layer, 1, 0, 0) * esz;
 	kp.head_stride_bytes = (uint64_t)lay->block_tokens * lay->head_dim * esz;
 	kp.total_chunks = (uint64_t)p->total_q * lay->num_kv_heads *
 			  kp.chunks_per_row;

@@ -183,16 +183,6 @@ int msa_plan_create(enum ac_msa_backend backend,
 		    const struct msa_tuning *tune,
 		    struct ac_msa_plan **ret_plan);
 
-/* Element offset of (layer, kv, head, token-in-block, 0) inside a block. */
-static inline uint64_t msa_block_elem(const struct ac_kv_layout *lay,
-				      uint32_t layer, uint32_t kv,
-				      uint32_t head, uint32_t t)
-{
-	return (((uint64_t)layer * 2 + kv) * lay->num_kv_heads + head) *
-		       lay->block_tokens * lay->head_dim +
-	       (uint64_t)t * lay->head_dim;
-}
-
 #ifdef __cplusplus
 }
 #endif

@@ -19,18 +19,6 @@ const struct msa_tuning msa_tuning_default = {
 };
 
 
-uint64_t ac_kv_layout_block_bytes(const struct ac_kv_layout *layout)
-{
-	return (uint64_t)layout->num_layers * 2 * layout->num_kv_heads *
-	       layout->block_tokens * layout->head_dim *
-	       ac_dtype_size(layout->dtype);
-}
-
-static bool is_pow2(uint32_t x)
-{
-	return x && !(x & (x - 1));
-}
-
 static int check_pool(enum ac_msa_backend backend,
 		      const struct ac_kv_pool *pool)
 {
@@ -38,12 +26,11 @@ static int check_pool(enum ac_msa_backend backend,
 
 	if (!pool->base || !pool->num_blocks)
 		return -EINVAL;
-	if (!lay->num_layers || !lay->num_kv_heads || !lay->head_dim ||
-	    !is_pow2(lay->block_tokens) || !ac_dtype_size(lay->dtype))
+	if (ac_kv_layout_check(lay) < 0)
 		return -EINVAL;
 	/* 2^31 elements per block keeps the kernels' offsets in range. */
-	if (ac_kv_layout_block_bytes(lay) > pool->block_bytes ||
-	    ac_kv_layout_block_bytes(lay) / ac_dtype_size(lay->dtype) >
+	if (ac_kv_block_bytes(lay) > pool->block_bytes ||
+	    ac_kv_block_bytes(lay) / ac_dtype_size(lay->dtype) >
 		    INT32_MAX)
 		return -EINVAL;
 	if (backend == AC_MSA_BACKEND_CUDA) {
@@ -522,7 +509,7 @@ static int check_call(const struct ac_msa_plan *plan,
 	if (!plan || !pool || !batch || !pool->base)
 		return -EINVAL;
 	if (!same_layout(&plan->layout, &pool->layout) ||
-	    ac_kv_layout_block_bytes(&pool->layout) > pool->block_bytes)
+	    ac_kv_block_bytes(&pool->layout) > pool->block_bytes)
 		return -EINVAL;
 	if (batch->num_segs != plan->num_segs ||
 	    batch->num_seqs != plan->num_seqs)

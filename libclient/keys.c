@@ -80,16 +80,8 @@ int client_layout_check(const struct ac_ns_layout *l)
 	idlen = strnlen(l->model_id, AC_MODEL_ID_MAX + 1);
 	if (idlen == 0 || idlen > AC_MODEL_ID_MAX)
 		return -EINVAL;
-	if (l->num_layers < 1 || l->num_layers > 1024 ||
-	    l->num_kv_heads < 1 || l->num_kv_heads > 1024 ||
-	    l->head_dim < 1 || l->head_dim > 1024)
-		return -EINVAL;
-	if (ac_dtype_size(l->dtype) == 0)
-		return -EINVAL;
-	if (l->block_tokens < 1 || l->block_tokens > 1024 ||
-	    (l->block_tokens & (l->block_tokens - 1)))
-		return -EINVAL;
-	return 0;
+	/* The client's contract is -EINVAL for any bad layout. */
+	return ac_kv_layout_check(&l->kv) < 0 ? -EINVAL : 0;
 }
 
 int ac_key_seed_init(struct ac_key_seed *seed,
@@ -116,11 +108,11 @@ int ac_key_seed_init(struct ac_key_seed *seed,
 	p = put_le32(p, idlen);
 	memcpy(p, layout->model_id, idlen);
 	p += idlen;
-	p = put_le32(p, layout->num_layers);
-	p = put_le32(p, layout->num_kv_heads);
-	p = put_le32(p, layout->head_dim);
-	p = put_le32(p, layout->dtype);
-	p = put_le32(p, layout->block_tokens);
+	p = put_le32(p, layout->kv.num_layers);
+	p = put_le32(p, layout->kv.num_kv_heads);
+	p = put_le32(p, layout->kv.head_dim);
+	p = put_le32(p, layout->kv.dtype);
+	p = put_le32(p, layout->kv.block_tokens);
 	p = put_le32(p, salt_len);
 	if (salt_len)
 		memcpy(p, salt, salt_len);
@@ -131,7 +123,7 @@ int ac_key_seed_init(struct ac_key_seed *seed,
 	else
 		xxh3_digest(buf, p - buf, NULL, 0, &seed->seed);
 	seed->hash = hash;
-	seed->block_tokens = layout->block_tokens;
+	seed->block_tokens = layout->kv.block_tokens;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client-internal.h"
+#include "layout.h"
 
 /* Reply size bounds: varint uint32 <= 5 bytes, a Segment <= 16 bytes. */
 #define RX_PER_BLOCK	5
@@ -24,19 +25,6 @@ static size_t rx_bound(size_t nblocks, size_t nsegments)
 		      nsegments * RX_PER_SEGMENT;
 
 	return need < CLIENT_RX_MIN ? CLIENT_RX_MIN : need;
-}
-
-static Asymcache__V1__DType dtype_pb(enum ac_dtype d)
-{
-	switch (d) {
-	case AC_DTYPE_BF16:
-		return ASYMCACHE__V1__DTYPE__DTYPE_BF16;
-	case AC_DTYPE_FP16:
-		return ASYMCACHE__V1__DTYPE__DTYPE_FP16;
-	case AC_DTYPE_FP32:
-		return ASYMCACHE__V1__DTYPE__DTYPE_FP32;
-	}
-	return ASYMCACHE__V1__DTYPE__DTYPE_INVALID;
 }
 
 int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
@@ -55,15 +43,10 @@ int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 	r = client_layout_check(layout);
 	if (r < 0)
 		return r;
-	if (ac_ns_bytes_per_block(layout) > pool->info.block_bytes)
+	if (ac_kv_block_bytes(&layout->kv) > pool->info.block_bytes)
 		return -E2BIG;
 
-	nl.model_id = (char *)layout->model_id;
-	nl.num_layers = layout->num_layers;
-	nl.num_kv_heads = layout->num_kv_heads;
-	nl.head_dim = layout->head_dim;
-	nl.dtype = dtype_pb(layout->dtype);
-	nl.block_tokens = layout->block_tokens;
+	ac_proto_layout_pack(&nl, layout->model_id, &layout->kv);
 	rn.pool_id = pool->info.pool_id;
 	rn.layout = &nl;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;

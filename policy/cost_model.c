@@ -29,50 +29,39 @@ void ac_cost_anchors_h200(struct ac_cost_anchors *ret)
 void ac_cost_layout_llama3_8b(struct ac_cost_layout *ret)
 {
 	*ret = (struct ac_cost_layout){
-		.num_layers = 32,
+		.kv = {
+			.num_layers = 32,
+			.num_kv_heads = 8,
+			.head_dim = 128,
+			.block_tokens = 16,
+			.dtype = AC_DTYPE_BF16,
+		},
 		.hidden = 4096,
 		.ffn = 14336,
 		.num_q_heads = 32,
-		.num_kv_heads = 8,
-		.head_dim = 128,
-		.dtype_bytes = 2,
-		.block_tokens = 16,
 		.vocab = 128256,
 	};
 }
 
 static int layout_check(const struct ac_cost_layout *l)
 {
-	if (!l->num_layers || l->num_layers > 1024)
+	if (ac_kv_layout_check(&l->kv) < 0)
 		return -EINVAL;
 	if (!l->hidden || l->hidden > (1u << 20) || !l->ffn ||
 	    l->ffn > (1u << 22))
 		return -EINVAL;
-	if (!l->num_q_heads || !l->num_kv_heads || l->num_q_heads > 1024 ||
-	    l->num_q_heads % l->num_kv_heads)
-		return -EINVAL;
-	if (!l->head_dim || l->head_dim > 1024)
-		return -EINVAL;
-	if (l->dtype_bytes != 2 && l->dtype_bytes != 4)
-		return -EINVAL;
-	if (!l->block_tokens || l->block_tokens > 65536)
+	if (!l->num_q_heads || l->num_q_heads > 1024 ||
+	    l->num_q_heads % l->kv.num_kv_heads)
 		return -EINVAL;
 	if (l->vocab > (1u << 24))
 		return -EINVAL;
 	return 0;
 }
 
-uint64_t ac_cost_token_bytes(const struct ac_cost_layout *l)
+double ac_cost_layer_params(const struct ac_cost_layout *l)
 {
-	return 2ull * l->num_layers * l->num_kv_heads * l->head_dim *
-	       l->dtype_bytes;
-}
-
-/* Weights touched once per layer per token: q, k, v, o and the gated FFN. */
-static double layer_params(const struct ac_cost_layout *l)
-{
-	double kv = (double)l->num_kv_heads * l->head_dim;
-	double q = (double)l->num_q_heads * l->head_dim;
+	double kv = (double)l->kv.num_kv_heads * l->kv.head_dim;
+	double q = (double)l->num_q_heads * l->kv.head_dim;
 
 	return (double)l->hidden * (q + 2 * kv) + q * l->hidden +
 	       3.0 * l->hidden * l->ffn;
@@ -91,11 +80,11 @@ int ac_cost_model_derive(const struct ac_cost_anchors *a,
 	if (!(a->gemm_flops > 0) || !(a->attn_flops > 0) ||
 	    !(a->hbm_bytes_s > 0) || !(a->decode_bytes_s > 0))
 		return -EINVAL;
-	lin_params = layer_params(l) * l->num_layers;
+	lin_params = ac_cost_layer_params(l) * l->kv.num_layers;
 	/* Embedding plus untied LM head. */
 	all_params = lin_params + 2.0 * l->vocab * l->hidden;
 	/* QK^T and PV: two multiply-adds per head dim, per query head. */
-	pair_flops = 4.0 * l->num_q_heads * l->head_dim * l->num_layers;
+	pair_flops = 4.0 * l->num_q_heads * l->kv.head_dim * l->kv.num_layers;
 
 	memset(ret, 0, sizeof(*ret));
 	snprintf(ret->gpu, sizeof(ret->gpu), "derived");
@@ -105,8 +94,10 @@ int ac_cost_model_derive(const struct ac_cost_anchors *a,
 	ret->attn_s = pair_flops / a->attn_flops;
 	ret->segment_s = (double)a->pad_rows * a->pad_ctx * pair_flops /
 			 a->attn_flops;
-	ret->iteration_s = all_params * l->dtype_bytes / a->hbm_bytes_s;
-	ret->decode_ctx_s = (double)ac_cost_token_bytes(l) / a->decode_bytes_s;
+	ret->iteration_s = all_params * ac_dtype_size(l->kv.dtype) /
+			   a->hbm_bytes_s;
+	ret->decode_ctx_s = (double)ac_kv_token_bytes(&l->kv) /
+			    a->decode_bytes_s;
 	snprintf(ret->source, sizeof(ret->source),
 		 "derived: linear_s = 2*%.0f linear params / %.3g FLOP/s; "
 		 "attn_s = 4*q_heads*head_dim*layers / %.3g FLOP/s; "
@@ -114,14 +105,15 @@ int ac_cost_model_derive(const struct ac_cost_anchors *a,
 		 "iteration_s = %.0f params * %u B / %.3g B/s; "
 		 "decode_ctx_s = %llu KV bytes per token / %.3g B/s",
 		 lin_params, a->gemm_flops, a->attn_flops, a->pad_rows,
-		 a->pad_ctx, a->attn_flops, all_params, l->dtype_bytes,
-		 a->hbm_bytes_s, (unsigned long long)ac_cost_token_bytes(l),
+		 a->pad_ctx, a->attn_flops, all_params,
+		 ac_dtype_size(l->kv.dtype), a->hbm_bytes_s,
+		 (unsigned long long)ac_kv_token_bytes(&l->kv),
 		 a->decode_bytes_s);
 	return 0;
 }
 
 #define DEFAULT_PREFIX \
-	"NOT MEASURED: derived from DESIGN.md's H200 anchors (bf16 GEMM " \
+	"NOT MEASURED: derived from H200 anchors (bf16 GEMM " \
 	"760 TFLOP/s, multi-segment attention 357 TFLOP/s, HBM 4.25 TB/s, " \
 	"decode KV read 4.01 TB/s) and Llama-3-8B's shape (32 layers, hidden " \
 	"4096, FFN 14336, 32 q heads, 8 kv heads, head dim 128, bf16); to be " \
@@ -148,16 +140,27 @@ static const struct {
 	const char *key;
 	size_t off;
 } layout_keys[] = {
-	{ "num_layers", offsetof(struct ac_cost_layout, num_layers) },
+	{ "num_layers", offsetof(struct ac_cost_layout, kv.num_layers) },
 	{ "hidden", offsetof(struct ac_cost_layout, hidden) },
 	{ "ffn", offsetof(struct ac_cost_layout, ffn) },
 	{ "num_q_heads", offsetof(struct ac_cost_layout, num_q_heads) },
-	{ "num_kv_heads", offsetof(struct ac_cost_layout, num_kv_heads) },
-	{ "head_dim", offsetof(struct ac_cost_layout, head_dim) },
-	{ "dtype_bytes", offsetof(struct ac_cost_layout, dtype_bytes) },
-	{ "block_tokens", offsetof(struct ac_cost_layout, block_tokens) },
+	{ "num_kv_heads", offsetof(struct ac_cost_layout, kv.num_kv_heads) },
+	{ "head_dim", offsetof(struct ac_cost_layout, kv.head_dim) },
+	{ "block_tokens", offsetof(struct ac_cost_layout, kv.block_tokens) },
 	{ "vocab", offsetof(struct ac_cost_layout, vocab) },
 };
+
+/* The file's "dtype_bytes": cost depends on the element size alone. */
+static int dtype_from_bytes(int64_t bytes, enum ac_dtype *ret)
+{
+	if (bytes == 2)
+		*ret = AC_DTYPE_BF16;
+	else if (bytes == 4)
+		*ret = AC_DTYPE_FP32;
+	else
+		return -EINVAL;
+	return 0;
+}
 
 static const struct {
 	const char *key;
@@ -229,6 +232,10 @@ static int parse_obj(struct json_object *root, struct ac_cost_model *m)
 		*(uint32_t *)((char *)&m->layout + layout_keys[i].off) =
 			(uint32_t)x;
 	}
+	if (!json_object_object_get_ex(lay, "dtype_bytes", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    dtype_from_bytes(json_object_get_int64(v), &m->layout.kv.dtype) < 0)
+		return -EINVAL;
 	r = layout_check(&m->layout);
 	if (r < 0)
 		return r;
@@ -369,6 +376,8 @@ int ac_cost_model_to_json(const struct ac_cost_model *m, char **ret_json)
 		json_object_object_add(lay, layout_keys[i].key,
 			json_object_new_int64(*(const uint32_t *)
 				((const char *)&m->layout + layout_keys[i].off)));
+	json_object_object_add(lay, "dtype_bytes",
+		json_object_new_int64(ac_dtype_size(m->layout.kv.dtype)));
 	json_object_object_add(root, "layout", lay);
 	for (size_t i = 0; i < sizeof(coef_keys) / sizeof(*coef_keys); i++)
 		json_object_object_add(coef, coef_keys[i].key,

@@ -27,19 +27,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asymcache/abi.h>
+
 #define AC_COST_NAME_MAX	64
 #define AC_COST_SOURCE_MAX	2048
 #define AC_COST_FILE_MAX	(1u << 20)
 
+/*
+ * A model's shape as the cost model needs it: its KV block layout (the
+ * block ABI's struct) and the dimensions of its weights. A cost file spells
+ * the dtype as "dtype_bytes": 2 reads as bf16, 4 as fp32.
+ */
 struct ac_cost_layout {
-	uint32_t num_layers;
+	struct ac_kv_layout kv;
 	uint32_t hidden;
 	uint32_t ffn;
 	uint32_t num_q_heads;
-	uint32_t num_kv_heads;
-	uint32_t head_dim;
-	uint32_t dtype_bytes;
-	uint32_t block_tokens;
 	uint32_t vocab;
 };
 
@@ -55,7 +58,7 @@ struct ac_cost_model {
 	char source[AC_COST_SOURCE_MAX];
 };
 
-/* Measured peak rates a default model is derived from (DESIGN.md). */
+/* Measured peak rates of a GPU that a default model is derived from. */
 struct ac_cost_anchors {
 	double gemm_flops;	/* dense bf16 GEMM, FLOP/s */
 	double attn_flops;	/* attention on the multi-segment shape */
@@ -82,7 +85,7 @@ struct ac_cost_sample {
 	double seconds;
 };
 
-/* H200 anchors and the Llama-3-8B layout, as DESIGN.md states them. */
+/* H200 anchors (measured rates) and the Llama-3-8B layout. */
 void ac_cost_anchors_h200(struct ac_cost_anchors *ret);
 void ac_cost_layout_llama3_8b(struct ac_cost_layout *ret);
 
@@ -106,8 +109,8 @@ double ac_cost_iter_s(const struct ac_cost_model *m,
 		      const struct ac_cost_iter *it);
 /* Tokens per iteration at which linear work fills the weight-stream floor. */
 uint32_t ac_cost_knee_tokens(const struct ac_cost_model *m);
-/* Bytes of KV for one token / one block of the layout. */
-uint64_t ac_cost_token_bytes(const struct ac_cost_layout *l);
+/* Weights one token touches in one layer: q, k, v, o and the gated FFN. */
+double ac_cost_layer_params(const struct ac_cost_layout *l);
 
 /*
  * Least-squares fit of linear_s, attn_s and segment_s to timings, keeping

@@ -25,8 +25,8 @@ void pns_init(struct pns_table *t)
 	 * Slot 0 stands for namespaces the core never announced: the default
 	 * layout with vLLM's 16-token blocks, so costs stay comparable.
 	 */
-	slot_default(&t->slot[0], &m, UINT32_MAX, m.layout.block_tokens,
-		     m.layout.block_tokens * ac_cost_token_bytes(&m.layout));
+	slot_default(&t->slot[0], &m, UINT32_MAX, m.layout.kv.block_tokens,
+		     ac_kv_block_bytes(&m.layout.kv));
 	t->n = 1;
 }
 

@@ -36,11 +36,11 @@
 
 static const struct ac_ns_layout layout = {
 	.model_id = "ctl-bench",
-	.num_layers = 2,
-	.num_kv_heads = 2,
-	.head_dim = 16,
-	.dtype = AC_DTYPE_FP16,
-	.block_tokens = 16,
+	.kv.num_layers = 2,
+	.kv.num_kv_heads = 2,
+	.kv.head_dim = 16,
+	.kv.dtype = AC_DTYPE_FP16,
+	.kv.block_tokens = 16,
 };
 
 struct shared {

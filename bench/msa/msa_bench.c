@@ -153,7 +153,7 @@ static void prob_init(struct prob *p, uint32_t nseq, const int32_t *ctx,
 #undef UP
 	}
 	p->pool.layout = lay;
-	p->pool.block_bytes = ac_kv_layout_block_bytes(&lay);
+	p->pool.block_bytes = ac_kv_block_bytes(&lay);
 	p->pool.num_blocks = nblk;
 	CK(cudaMalloc(&p->pool.base, (size_t)nblk * p->pool.block_bytes));
 	fill_dev(p->pool.base, (size_t)nblk * p->pool.block_bytes);

@@ -561,7 +561,7 @@ static int sim_setup(struct sim *s, const struct sim_trace *t,
 	s->nblocks = (uint32_t)(cfg->pool_tokens / bt);
 	s->ns = (struct ac_policy_ns){
 		.ns_id = 1, .block_tokens = bt,
-		.bytes_per_block = bt * ac_cost_token_bytes(&cfg->cost->layout),
+		.bytes_per_block = bt * ac_kv_token_bytes(&cfg->cost->layout.kv),
 		.cost = cfg->cost,
 	};
 	r = ac_policy_create(cfg->policy, s->nblocks, &s->pol);

@@ -37,6 +37,7 @@ extern "C" {
 
 #define AC_NO_BLOCK		UINT32_MAX	/* "no block" in block arrays */
 #define AC_KEY_BYTES		16u
+#define AC_MODEL_ID_MAX		128u	/* a namespace's model id, bytes */
 
 /* Field limits of a layout; proto NamespaceLayout documents the same. */
 #define AC_LAYOUT_DIM_MAX	1024u	/* num_layers, num_kv_heads, head_dim */
@@ -154,6 +155,16 @@ AC_ABI_FN uint64_t ac_kv_offset(const struct ac_kv_layout *l,
 	return (uint64_t)block * block_bytes +
 	       ac_kv_elem_offset(l, layer, kv, head, token) *
 		       ac_dtype_size(l->dtype);
+}
+
+/* ac_kv_offset() from @base, typically the mapped pool (ac_pool_base()). */
+AC_ABI_FN void *ac_kv_addr(void *base, const struct ac_kv_layout *l,
+			   uint64_t block_bytes, uint32_t block,
+			   uint32_t layer, uint32_t kv, uint32_t head,
+			   uint32_t token)
+{
+	return (char *)base + ac_kv_offset(l, block_bytes, block, layer, kv,
+					   head, token);
 }
 
 #ifdef __cplusplus

@@ -86,15 +86,6 @@ static int attn_build(struct cal_attn *a, uint32_t nseqs, uint32_t nsegs,
 	return 0;
 }
 
-static double layer_params(const struct ac_cost_layout *l)
-{
-	double q = (double)l->num_q_heads * l->head_dim;
-	double kv = (double)l->num_kv_heads * l->head_dim;
-
-	return l->hidden * (q + 2 * kv) + q * l->hidden +
-	       3.0 * l->hidden * l->ffn;
-}
-
 static void usage(void)
 {
 	fputs("usage: asymcache-calibrate --out FILE [options]\n"
@@ -166,13 +157,13 @@ int main(int argc, char **argv)
 			break;
 		case 'g': gpu = optarg; break;
 		case 'm': model = optarg; break;
-		case 'L': c.layout.num_layers = (uint32_t)atoi(optarg); break;
+		case 'L': c.layout.kv.num_layers = (uint32_t)atoi(optarg); break;
 		case 'H': c.layout.hidden = (uint32_t)atoi(optarg); break;
 		case 'F': c.layout.ffn = (uint32_t)atoi(optarg); break;
 		case 'Q': c.layout.num_q_heads = (uint32_t)atoi(optarg); break;
-		case 'K': c.layout.num_kv_heads = (uint32_t)atoi(optarg); break;
-		case 'D': c.layout.head_dim = (uint32_t)atoi(optarg); break;
-		case 'T': c.layout.block_tokens = (uint32_t)atoi(optarg); break;
+		case 'K': c.layout.kv.num_kv_heads = (uint32_t)atoi(optarg); break;
+		case 'D': c.layout.kv.head_dim = (uint32_t)atoi(optarg); break;
+		case 'T': c.layout.kv.block_tokens = (uint32_t)atoi(optarg); break;
 		case 'V': c.layout.vocab = (uint32_t)atoi(optarg); break;
 		case 'q': quick = true; break;
 		case 'r': c.reps = (uint32_t)atoi(optarg); break;
@@ -222,18 +213,18 @@ int main(int argc, char **argv)
 			c.max_q = g.B[i];
 	c.num_q_heads = c.layout.num_q_heads;
 	c.pool.layout = (struct ac_kv_layout){
-		.num_layers = 1, .num_kv_heads = c.layout.num_kv_heads,
-		.head_dim = c.layout.head_dim,
-		.block_tokens = c.layout.block_tokens,
-		.dtype = c.layout.dtype_bytes == 4 ? AC_DTYPE_FP32 : AC_DTYPE_BF16,
+		.num_layers = 1, .num_kv_heads = c.layout.kv.num_kv_heads,
+		.head_dim = c.layout.kv.head_dim,
+		.block_tokens = c.layout.kv.block_tokens,
+		.dtype = c.layout.kv.dtype,
 	};
-	c.pool.block_bytes = ac_kv_layout_block_bytes(&c.pool.layout);
-	c.pool.num_blocks = (max_ctx + c.layout.block_tokens - 1) /
-			    c.layout.block_tokens + 1;
+	c.pool.block_bytes = ac_kv_block_bytes(&c.pool.layout);
+	c.pool.num_blocks = (max_ctx + c.layout.kv.block_tokens - 1) /
+			    c.layout.kv.block_tokens + 1;
 	for (size_t i = 0; i < g.nB; i++)
 		for (size_t j = 0; j < g.nC; j++) {
-			uint32_t need = g.B[i] * ((g.C[j] + c.layout.block_tokens - 1) /
-						  c.layout.block_tokens);
+			uint32_t need = g.B[i] * ((g.C[j] + c.layout.kv.block_tokens - 1) /
+						  c.layout.kv.block_tokens);
 
 			if (need > c.pool.num_blocks)
 				c.pool.num_blocks = need;
@@ -245,7 +236,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "calibrating on %s (%s backend), %u layers timed as one\n",
-		gpu ? gpu : c.device, ops->name, c.layout.num_layers);
+		gpu ? gpu : c.device, ops->name, c.layout.kv.num_layers);
 
 	cap = g.nT * g.nP * g.nS + 1;
 	smp = calloc(cap, sizeof(*smp));
@@ -263,7 +254,7 @@ int main(int argc, char **argv)
 				double t, pairs = 0;
 
 				r = attn_build(&a, 1, S, len, g.P[j],
-					       g.P[j] + 2 * len * S, c.layout.block_tokens);
+					       g.P[j] + 2 * len * S, c.layout.kv.block_tokens);
 				if (r < 0)
 					goto out;
 				r = ops->attn(&c, &a, &t);
@@ -281,7 +272,7 @@ int main(int argc, char **argv)
 				smp[ns++] = (struct ac_cost_sample){
 					.tokens = (double)len * S, .pairs = pairs,
 					.segments = S,
-					.seconds = t * c.layout.num_layers,
+					.seconds = t * c.layout.kv.num_layers,
 				};
 				fprintf(stderr, "  attention T=%u S=%u pos=%u: %.6g s/layer\n",
 					len * S, S, g.P[j], t);
@@ -297,7 +288,7 @@ int main(int argc, char **argv)
 			double t;
 
 			r = attn_build(&a, g.B[i], 1, 1, g.C[j] - 1, g.C[j],
-				       c.layout.block_tokens);
+				       c.layout.kv.block_tokens);
 			if (r < 0)
 				goto out;
 			r = ops->attn(&c, &a, &t);
@@ -311,7 +302,7 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			dec_x[nd] = (double)g.B[i] * g.C[j];
-			dec_y[nd++] = t * c.layout.num_layers;
+			dec_y[nd++] = t * c.layout.kv.num_layers;
 		}
 	{
 		/* Slope of time over context tokens, with an intercept. */
@@ -339,13 +330,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		gemm_rate = 2.0 * n * n * n / t;
-		lin_gemm = 2.0 * layer_params(&c.layout) * c.layout.num_layers /
+		lin_gemm = 2.0 * ac_cost_layer_params(&c.layout) * c.layout.kv.num_layers /
 			   gemm_rate;
 		gemm_measured = true;
 	} else {
 		const struct ac_cost_layout *l = &c.layout;
-		uint32_t qd = l->num_q_heads * l->head_dim;
-		uint32_t kvd = l->num_kv_heads * l->head_dim;
+		uint32_t qd = l->num_q_heads * l->kv.head_dim;
+		uint32_t kvd = l->kv.num_kv_heads * l->kv.head_dim;
 		static const uint32_t Ts[] = { 1024, 4096, 8192 };
 		double x[3], y[3], mx = 0, my = 0, sxy = 0, sxx = 0;
 
@@ -361,7 +352,7 @@ int main(int argc, char **argv)
 			if (!r)
 				r = ops->gemm(&c, Ts[i], l->hidden, l->ffn, &t4);
 			x[i] = Ts[i];
-			y[i] = (t1 + t2 + t3 + t4) * l->num_layers;
+			y[i] = (t1 + t2 + t3 + t4) * l->kv.num_layers;
 		}
 		if (r < 0 && r != -ENOSYS) {
 #if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
@@ -376,7 +367,7 @@ int main(int argc, char **argv)
 				"left at the anchor\n", cal_cuda_gemm_status(&c));
 #endif
 			gemm_rate = 760e12;
-			lin_gemm = 2.0 * layer_params(l) * l->num_layers / gemm_rate;
+			lin_gemm = 2.0 * ac_cost_layer_params(l) * l->kv.num_layers / gemm_rate;
 			r = 0;
 		} else if (r < 0) {
 			goto out;
@@ -390,7 +381,7 @@ int main(int argc, char **argv)
 				sxx += (x[i] - mx) * (x[i] - mx);
 			}
 			lin_gemm = sxy / sxx;
-			gemm_rate = 2.0 * layer_params(l) * l->num_layers / lin_gemm;
+			gemm_rate = 2.0 * ac_cost_layer_params(l) * l->kv.num_layers / lin_gemm;
 			gemm_measured = true;
 		}
 	}
@@ -400,9 +391,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	m.linear_s = lin_gemm + a_tok;
-	m.iteration_s = (layer_params(&c.layout) * c.layout.num_layers +
+	m.iteration_s = (ac_cost_layer_params(&c.layout) * c.layout.kv.num_layers +
 			 2.0 * c.layout.vocab * c.layout.hidden) *
-			c.layout.dtype_bytes / bw;
+			ac_dtype_size(c.layout.kv.dtype) / bw;
 	snprintf(m.gpu, sizeof(m.gpu), "%s", gpu ? gpu : c.device);
 	snprintf(m.model, sizeof(m.model), "%s", model);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -412,7 +403,7 @@ int main(int argc, char **argv)
 		 "fit (per-token term %.3g s folded into linear_s); decode = %zu "
 		 "batches, slope over context tokens; linear_s = %s (%.3g FLOP/s); "
 		 "iteration_s = weights at %.3g B/s (copy, read+write)",
-		 AC_VERSION, m.gpu, ops->name, when, ns, c.layout.num_layers,
+		 AC_VERSION, m.gpu, ops->name, when, ns, c.layout.kv.num_layers,
 		 a_tok, nd, ops == &cal_cpu_ops ?
 		 "the layer's parameters at the rate of one square fp32 GEMM" :
 		 gemm_measured ? "the 4 GEMM shapes of a layer, cuBLAS bf16, slope over 1k-8k tokens" :

@@ -31,18 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <asymcache/dtype.h>
+#include <asymcache/abi.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define AC_PROTOCOL_VERSION	1u
-#define AC_LAYOUT_VERSION	1u	/* block ABI: see ac_kv_offset() */
-#define AC_NO_BLOCK		UINT32_MAX
-#define AC_KEY_BYTES		16u
 #define AC_CLIENT_NAME_MAX	64u
-#define AC_MODEL_ID_MAX		128u
 #define AC_SALT_MAX		256u
 
 struct ac_client;
@@ -64,19 +59,13 @@ enum ac_hash {
 	AC_HASH_XXH3 = 1,
 };
 
-/* A 128-bit content key; arrays of it are the wire format (16 bytes each). */
-struct ac_key {
-	uint8_t b[AC_KEY_BYTES];
-};
-
-/* One model layout. Field ranges are those of proto NamespaceLayout. */
+/*
+ * One model's namespace: its id and its block layout (asymcache/abi.h, where
+ * the field limits are; ac_kv_layout_check() validates them).
+ */
 struct ac_ns_layout {
 	const char *model_id;		/* 1..128 bytes */
-	uint32_t num_layers;		/* 1..1024 */
-	uint32_t num_kv_heads;		/* 1..1024 */
-	uint32_t head_dim;		/* 1..1024 */
-	enum ac_dtype dtype;
-	uint32_t block_tokens;		/* power of two, 1..1024 */
+	struct ac_kv_layout kv;
 };
 
 struct ac_pool_info {
@@ -344,44 +333,6 @@ struct ac_sched_result {
  */
 int ac_schedule(struct ac_client *client, const struct ac_sched_request *req,
 		struct ac_sched_result *res);
-
-/* ---- block layout, ABI v1 ---------------------------------------------- */
-
-/* Bytes of KV one block of @l holds; must be <= the pool's block_bytes. */
-static inline uint64_t ac_ns_bytes_per_block(const struct ac_ns_layout *l)
-{
-	return (uint64_t)l->num_layers * 2 * l->num_kv_heads *
-	       l->block_tokens * l->head_dim * ac_dtype_size(l->dtype);
-}
-
-/*
- * Byte offset from the pool base of element (layer, kv, head, token, d=0)
- * of @block: ABI v1 places element ((layer*2 + kv)*H + head)*T*D + t*D + d
- * at block*block_bytes, heads-major per layer ("HND"), so one head's T*D
- * run is contiguous for the attention kernels. kv is 0 for K, 1 for V.
- * No range checks: callers index blocks the daemon handed them.
- */
-static inline uint64_t ac_kv_offset(const struct ac_ns_layout *l,
-				    uint64_t block_bytes, uint32_t block,
-				    uint32_t layer, uint32_t kv, uint32_t head,
-				    uint32_t token)
-{
-	uint64_t elem = (((uint64_t)layer * 2 + kv) * l->num_kv_heads + head) *
-			l->block_tokens * l->head_dim +
-			(uint64_t)token * l->head_dim;
-
-	return (uint64_t)block * block_bytes + elem * ac_dtype_size(l->dtype);
-}
-
-/* ac_kv_offset() from @base, typically ac_pool_base(). */
-static inline void *ac_kv_addr(void *base, const struct ac_ns_layout *l,
-			       uint64_t block_bytes, uint32_t block,
-			       uint32_t layer, uint32_t kv, uint32_t head,
-			       uint32_t token)
-{
-	return (char *)base + ac_kv_offset(l, block_bytes, block, layer, kv,
-					   head, token);
-}
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <asymcache/dtype.h>
+#include <asymcache/abi.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,16 +40,11 @@ enum ac_msa_backend {
 	AC_MSA_BACKEND_CUDA = 1,
 };
 
-/* Block layout ABI v1: element ((l*2 + kv)*H + h)*T*D + t*D + d of a block. */
-#define AC_KV_LAYOUT_VERSION 1
-
-struct ac_kv_layout {
-	uint32_t num_layers;
-	uint32_t num_kv_heads;	/* H */
-	uint32_t head_dim;	/* D: 64 or 128 on CUDA; 1..256 on the CPU */
-	uint32_t block_tokens;	/* T: a power of two, 8..64 on CUDA */
-	enum ac_dtype dtype;
-};
+/*
+ * Blocks are in the layout of asymcache/abi.h (struct ac_kv_layout). The
+ * kernels take head_dim 64 or 128 and block_tokens 8..64 on CUDA, head_dim
+ * 1..256 on the CPU.
+ */
 
 /*
  * The work of one call in CSR form.  Pointers are host memory for
@@ -127,9 +122,6 @@ int ac_msa_run(const struct ac_msa_plan *plan, const struct ac_kv_pool *pool,
 int ac_kv_write(const struct ac_msa_plan *plan, const struct ac_kv_pool *pool,
 		const struct ac_msa_batch *batch, uint32_t layer,
 		const void *k, const void *v, void *stream);
-
-/* Bytes of one block of @layout (all layers, K and V). */
-uint64_t ac_kv_layout_block_bytes(const struct ac_kv_layout *layout);
 
 #ifdef __cplusplus
 }

@@ -23,11 +23,11 @@ static size_t child_nrep;
 
 const struct ac_ns_layout tlayout = {
 	.model_id = "itest-tiny",
-	.num_layers = 2,
-	.num_kv_heads = 2,
-	.head_dim = 16,
-	.dtype = AC_DTYPE_FP32,
-	.block_tokens = 16,	/* 2*2*2*16*16*4 = 8 KiB per block */
+	.kv.num_layers = 2,
+	.kv.num_kv_heads = 2,
+	.kv.head_dim = 16,
+	.kv.dtype = AC_DTYPE_FP32,
+	.kv.block_tokens = 16,	/* 2*2*2*16*16*4 = 8 KiB per block */
 };
 
 static double now_s(void)
@@ -252,7 +252,7 @@ void ttokens(int32_t *tok, size_t n, uint32_t chain)
 
 int tkeys(uint32_t chain, size_t nblocks, struct ac_key *out)
 {
-	size_t ntok = nblocks * tlayout.block_tokens, n = nblocks;
+	size_t ntok = nblocks * tlayout.kv.block_tokens, n = nblocks;
 	struct ac_key_seed seed;
 	int32_t *tok = malloc(ntok * sizeof(*tok));
 	int r;
@@ -262,7 +262,7 @@ int tkeys(uint32_t chain, size_t nblocks, struct ac_key *out)
 	ttokens(tok, ntok, chain);
 	r = ac_key_seed_init(&seed, &tlayout, NULL, 0, AC_HASH_SHA256);
 	if (r == 0)
-		r = ac_keys_compute(&seed, tok, ntok, tlayout.block_tokens, out,
+		r = ac_keys_compute(&seed, tok, ntok, tlayout.kv.block_tokens, out,
 				    &n);
 	free(tok);
 	return r;
@@ -280,12 +280,12 @@ static float pattern(const struct ac_key *k, uint32_t l, uint32_t kv,
 void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k)
 {
 	const struct ac_pool_info *pi = ac_pool_info(t->pool);
-	uint32_t run = tlayout.block_tokens * tlayout.head_dim;
+	uint32_t run = tlayout.kv.block_tokens * tlayout.kv.head_dim;
 
-	for (uint32_t l = 0; l < tlayout.num_layers; l++)
+	for (uint32_t l = 0; l < tlayout.kv.num_layers; l++)
 	for (uint32_t kv = 0; kv < 2; kv++)
-	for (uint32_t h = 0; h < tlayout.num_kv_heads; h++) {
-		float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout,
+	for (uint32_t h = 0; h < tlayout.kv.num_kv_heads; h++) {
+		float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout.kv,
 				      pi->block_bytes, block, l, kv, h, 0);
 
 		for (uint32_t i = 0; i < run; i++)
@@ -296,12 +296,12 @@ void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k)
 bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k)
 {
 	const struct ac_pool_info *pi = ac_pool_info(t->pool);
-	uint32_t run = tlayout.block_tokens * tlayout.head_dim;
+	uint32_t run = tlayout.kv.block_tokens * tlayout.kv.head_dim;
 
-	for (uint32_t l = 0; l < tlayout.num_layers; l++)
+	for (uint32_t l = 0; l < tlayout.kv.num_layers; l++)
 	for (uint32_t kv = 0; kv < 2; kv++)
-	for (uint32_t h = 0; h < tlayout.num_kv_heads; h++) {
-		const float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout,
+	for (uint32_t h = 0; h < tlayout.kv.num_kv_heads; h++) {
+		const float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout.kv,
 					    pi->block_bytes, block, l, kv, h, 0);
 
 		for (uint32_t i = 0; i < run; i++)

@@ -78,11 +78,11 @@ static uint32_t raw_attach_register(int fd)
 	asymcache__v1__response__free_unpacked(resp, NULL);
 
 	nl.model_id = (char *)tlayout.model_id;
-	nl.num_layers = tlayout.num_layers;
-	nl.num_kv_heads = tlayout.num_kv_heads;
-	nl.head_dim = tlayout.head_dim;
+	nl.num_layers = tlayout.kv.num_layers;
+	nl.num_kv_heads = tlayout.kv.num_kv_heads;
+	nl.head_dim = tlayout.kv.head_dim;
 	nl.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP32;
-	nl.block_tokens = tlayout.block_tokens;
+	nl.block_tokens = tlayout.kv.block_tokens;
 	rn.layout = &nl;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;

@@ -116,8 +116,8 @@ static int run_inproc(const char *policy)
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Lookup lk = ASYMCACHE__V1__LOOKUP__INIT;
 	struct cache_layout l = {
-		.model_id = "bench", .num_layers = 2, .num_kv_heads = 2,
-		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+		.model_id = "bench", .kv.num_layers = 2, .kv.num_kv_heads = 2,
+		.kv.head_dim = 64, .kv.dtype = AC_DTYPE_FP16, .kv.block_tokens = 16,
 	};
 	struct session *s;
 	size_t len[2];

@@ -36,8 +36,8 @@ int dt_host_argv(char **argv, char *conf, char *sock,
 uint32_t dt_register_ns(struct cache *c, const char *model_id)
 {
 	struct cache_layout l = {
-		.num_layers = 2, .num_kv_heads = 2, .head_dim = 64,
-		.dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+		.kv.num_layers = 2, .kv.num_kv_heads = 2, .kv.head_dim = 64,
+		.kv.dtype = AC_DTYPE_FP16, .kv.block_tokens = 16,
 	};
 	uint64_t bpb;
 	uint32_t ns;

@@ -41,8 +41,8 @@ static struct cache_commit_entry entry(uint32_t block, uint32_t keyn,
 static void setup(void)
 {
 	struct cache_layout l = {
-		.model_id = "m", .num_layers = 1, .num_kv_heads = 1,
-		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+		.model_id = "m", .kv.num_layers = 1, .kv.num_kv_heads = 1,
+		.kv.head_dim = 64, .kv.dtype = AC_DTYPE_FP16, .kv.block_tokens = 16,
 	};
 	uint64_t bpb;
 
@@ -391,26 +391,26 @@ Test(cache, flush_namespace_frees_unpinned_only)
 Test(cache, register_namespace_checks_layouts)
 {
 	struct cache_layout l = {
-		.model_id = "m", .num_layers = 1, .num_kv_heads = 1,
-		.head_dim = 64, .dtype = CACHE_DTYPE_FP16, .block_tokens = 16,
+		.model_id = "m", .kv.num_layers = 1, .kv.num_kv_heads = 1,
+		.kv.head_dim = 64, .kv.dtype = AC_DTYPE_FP16, .kv.block_tokens = 16,
 	};
 	uint64_t bpb;
 	uint32_t id;
 
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), 0);
 	cr_assert_eq(id, ns, "identical layouts share one namespace");
-	l.block_tokens = 32;
+	l.kv.block_tokens = 32;
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), -E2BIG);
-	l.block_tokens = 12;
+	l.kv.block_tokens = 12;
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), -EINVAL);
-	l.block_tokens = 8;
-	l.dtype = 0;
+	l.kv.block_tokens = 8;
+	l.kv.dtype = 0;
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), -EINVAL);
-	l.dtype = CACHE_DTYPE_FP32;
+	l.kv.dtype = AC_DTYPE_FP32;
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), 0);
 	cr_assert_neq(id, ns);
 	cr_assert_eq(bpb, 4096);
-	l.num_layers = 0;
+	l.kv.num_layers = 0;
 	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), -ERANGE);
 }
 

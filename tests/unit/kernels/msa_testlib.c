@@ -138,7 +138,7 @@ struct seg {
 static void poison_unused(struct msa_case *c)
 {
 	const struct ac_kv_layout *lay = &c->pool.layout;
-	uint64_t tight = ac_kv_layout_block_bytes(lay);
+	uint64_t tight = ac_kv_block_bytes(lay);
 	size_t es = esize(lay->dtype), row = (size_t)lay->head_dim * es;
 	uint32_t T = lay->block_tokens, b, i, l, kv, h, t;
 	unsigned char *pool = c->pool_init, *used;
@@ -279,7 +279,7 @@ int msa_case_random(struct msa_case *c, uint64_t seed,
 		.head_dim = o->head_dim, .block_tokens = T, .dtype = o->dtype,
 	};
 	/* Padding past the layout: block_bytes need not be tight. */
-	c->pool.block_bytes = ac_kv_layout_block_bytes(&c->pool.layout) + 256;
+	c->pool.block_bytes = ac_kv_block_bytes(&c->pool.layout) + 256;
 	c->pool.num_blocks = nblk;
 	c->pool_bytes = (size_t)nblk * c->pool.block_bytes;
 	c->pool.base = malloc(c->pool_bytes);

@@ -309,14 +309,14 @@ Test(msa_cpu, rejects_bad_shapes)
 	f.c.pool.layout.block_tokens = 12;
 	cr_expect_eq(plan_of(&f), -EINVAL, "block_tokens not a power of 2");
 	f.c.pool = pool;
-	f.c.pool.block_bytes = ac_kv_layout_block_bytes(&pool.layout) - 1;
+	f.c.pool.block_bytes = ac_kv_block_bytes(&pool.layout) - 1;
 	cr_expect_eq(plan_of(&f), -EINVAL, "layout larger than a block");
 	f.c.pool = pool;
 	f.c.pool.layout.dtype = (enum ac_dtype)7;
 	cr_expect_eq(plan_of(&f), -EINVAL, "unknown dtype");
 	f.c.pool = pool;
 	f.c.pool.layout.head_dim = 512;
-	f.c.pool.block_bytes = ac_kv_layout_block_bytes(&f.c.pool.layout);
+	f.c.pool.block_bytes = ac_kv_block_bytes(&f.c.pool.layout);
 	cr_expect_eq(plan_of(&f), -EOPNOTSUPP, "head dim 512");
 	f.c.pool = pool;
 

@@ -20,11 +20,11 @@
 
 static const struct ac_ns_layout llama = {
 	.model_id = "llama-3-8b",
-	.num_layers = 32,
-	.num_kv_heads = 8,
-	.head_dim = 128,
-	.dtype = AC_DTYPE_BF16,
-	.block_tokens = 16,
+	.kv.num_layers = 32,
+	.kv.num_kv_heads = 8,
+	.kv.head_dim = 128,
+	.kv.dtype = AC_DTYPE_BF16,
+	.kv.block_tokens = 16,
 };
 
 static void tokens_of(int32_t *t, size_t n)
@@ -143,9 +143,9 @@ Test(keys, salt_namespace_and_hash_change_every_key)
 		const char *what;
 		size_t off;
 	} fields[] = {
-		{ "num_layers", offsetof(struct ac_ns_layout, num_layers) },
-		{ "num_kv_heads", offsetof(struct ac_ns_layout, num_kv_heads) },
-		{ "head_dim", offsetof(struct ac_ns_layout, head_dim) },
+		{ "num_layers", offsetof(struct ac_ns_layout, kv.num_layers) },
+		{ "num_kv_heads", offsetof(struct ac_ns_layout, kv.num_kv_heads) },
+		{ "head_dim", offsetof(struct ac_ns_layout, kv.head_dim) },
 	};
 
 	tokens_of(tok, 64);
@@ -178,7 +178,7 @@ Test(keys, salt_namespace_and_hash_change_every_key)
 				      AC_HASH_SHA256), 0);
 	EXPECT_ALL_DIFFER(&s1, 16, "model_id");
 	other = llama;
-	other.dtype = AC_DTYPE_FP16;
+	other.kv.dtype = AC_DTYPE_FP16;
 	cr_assert_eq(ac_key_seed_init(&s1, &other, "x", 1,
 				      AC_HASH_SHA256), 0);
 	EXPECT_ALL_DIFFER(&s1, 16, "dtype");
@@ -206,7 +206,7 @@ Test(keys, block_tokens_is_part_of_the_namespace)
 	struct ac_ns_layout l32 = llama;
 	struct ac_key_seed s16, s32;
 
-	l32.block_tokens = 32;
+	l32.kv.block_tokens = 32;
 	cr_assert_eq(ac_key_seed_init(&s16, &llama, NULL, 0,
 				      AC_HASH_SHA256), 0);
 	cr_assert_eq(ac_key_seed_init(&s32, &l32, NULL, 0,
@@ -253,7 +253,7 @@ Test(keys, bad_arguments_are_einval)
 				      AC_HASH_SHA256), -EINVAL);
 	cr_expect_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
 				      (enum ac_hash)7), -EINVAL);
-	bad.block_tokens = 24;
+	bad.kv.block_tokens = 24;
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL, "block_tokens not a power of two");
 	bad = llama;
@@ -261,15 +261,15 @@ Test(keys, bad_arguments_are_einval)
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL);
 	bad = llama;
-	bad.dtype = (enum ac_dtype)9;
+	bad.kv.dtype = (enum ac_dtype)9;
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL);
 	bad = llama;
-	bad.num_layers = 0;
+	bad.kv.num_layers = 0;
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL);
 	bad = llama;
-	bad.head_dim = 1025;
+	bad.kv.head_dim = 1025;
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL);
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* ABI v1 address helper against a naive nested-loop placement. */
+/* The block ABI (asymcache/abi.h) against a naive nested-loop placement. */
 #include <criterion/criterion.h>
-#include <stdlib.h>
+#include <errno.h>
 
-#include "asymcache/asymcache.h"
+#include "asymcache/abi.h"
 
 TestSuite(layout);
 
@@ -11,7 +11,7 @@ TestSuite(layout);
  * Walk the block in storage order with a running counter: the n-th element
  * visited by loops nested l, kv, h, t, d must sit at element n.
  */
-static void check_layout(const struct ac_ns_layout *l, uint64_t block_bytes,
+static void check_layout(const struct ac_kv_layout *l, uint64_t block_bytes,
 			 uint32_t block)
 {
 	uint64_t n = 0, esz = ac_dtype_size(l->dtype);
@@ -23,17 +23,20 @@ static void check_layout(const struct ac_ns_layout *l, uint64_t block_bytes,
 		uint64_t off = ac_kv_offset(l, block_bytes, block, layer, kv,
 					    h, t);
 
+		cr_assert_eq(ac_kv_elem_offset(l, layer, kv, h, t), n);
 		cr_assert_eq(off, block * block_bytes + n * esz,
 			     "l%u kv%u h%u t%u", layer, kv, h, t);
 		n += l->head_dim;
 	}
-	cr_assert_eq(n * esz, ac_ns_bytes_per_block(l));
+	cr_assert_eq(n * esz, ac_kv_block_bytes(l));
+	cr_assert_eq(ac_kv_token_bytes(l) * l->block_tokens,
+		     ac_kv_block_bytes(l));
 }
 
 Test(layout, matches_naive_order)
 {
-	struct ac_ns_layout l = {
-		.model_id = "m", .num_layers = 3, .num_kv_heads = 5,
+	struct ac_kv_layout l = {
+		.num_layers = 3, .num_kv_heads = 5,
 		.head_dim = 7, .dtype = AC_DTYPE_BF16, .block_tokens = 4,
 	};
 
@@ -48,11 +51,11 @@ Test(layout, matches_naive_order)
 
 Test(layout, large_offsets_do_not_wrap)
 {
-	struct ac_ns_layout l = {
-		.model_id = "m", .num_layers = 80, .num_kv_heads = 8,
+	struct ac_kv_layout l = {
+		.num_layers = 80, .num_kv_heads = 8,
 		.head_dim = 128, .dtype = AC_DTYPE_BF16, .block_tokens = 16,
 	};
-	uint64_t bb = ac_ns_bytes_per_block(&l);
+	uint64_t bb = ac_kv_block_bytes(&l);
 
 	/* 5 MiB blocks, block 100000: past 4 GiB. */
 	cr_assert_eq(bb, 80ull * 2 * 8 * 16 * 128 * 2);
@@ -60,17 +63,33 @@ Test(layout, large_offsets_do_not_wrap)
 		     100000ull * bb + bb - 128 * 2);
 }
 
-Test(layout, addr_is_base_plus_offset)
+Test(layout, check_names_each_bad_field)
 {
-	struct ac_ns_layout l = {
-		.model_id = "m", .num_layers = 2, .num_kv_heads = 2,
+	const struct ac_kv_layout ok = {
+		.num_layers = 2, .num_kv_heads = 2,
 		.head_dim = 8, .dtype = AC_DTYPE_FP16, .block_tokens = 2,
 	};
-	char *base = malloc(4 * 1024);
+	struct ac_kv_layout l = ok;
 
-	cr_assert_not_null(base);
-	cr_expect_eq((char *)ac_kv_addr(base, &l, 1024, 3, 1, 1, 1, 1),
-		     base + ac_kv_offset(&l, 1024, 3, 1, 1, 1, 1));
-	cr_expect_eq(ac_dtype_size((enum ac_dtype)0), 0);
-	free(base);
+	cr_expect_eq(ac_kv_layout_check(&l), 0);
+	l.dtype = (enum ac_dtype)0;
+	cr_expect_eq(ac_kv_layout_check(&l), -EINVAL);
+	cr_expect_eq(ac_dtype_size(l.dtype), 0);
+	cr_expect_null(ac_dtype_name(l.dtype));
+	l = ok;
+	l.block_tokens = 12;
+	cr_expect_eq(ac_kv_layout_check(&l), -EINVAL);
+	l.block_tokens = AC_BLOCK_TOKENS_MAX * 2;
+	cr_expect_eq(ac_kv_layout_check(&l), -EINVAL);
+	l = ok;
+	l.num_layers = 0;
+	cr_expect_eq(ac_kv_layout_check(&l), -ERANGE);
+	l.num_layers = AC_LAYOUT_DIM_MAX + 1;
+	cr_expect_eq(ac_kv_layout_check(&l), -ERANGE);
+	l = ok;
+	l.head_dim = AC_LAYOUT_DIM_MAX;
+	cr_expect_eq(ac_kv_layout_check(&l), 0);
+	cr_expect(ac_kv_layout_equal(&ok, &ok));
+	cr_expect(!ac_kv_layout_equal(&ok, &l));
+	cr_expect_str_eq(ac_dtype_name(AC_DTYPE_BF16), "bf16");
 }

@@ -57,7 +57,7 @@ Test(msa_export, cpu_prefill_through_the_shared_library)
 		((float *)k)[i] = rnd(&seed);
 		((float *)v)[i] = rnd(&seed);
 	}
-	pool.block_bytes = ac_kv_layout_block_bytes(&pool.layout);
+	pool.block_bytes = ac_kv_block_bytes(&pool.layout);
 	cr_assert_eq(pool.block_bytes, 2ull * H * T * D * sizeof(float));
 	pool.base = calloc(pool.num_blocks, pool.block_bytes);
 	cr_assert_not_null(pool.base);

@@ -541,8 +541,8 @@ Test(wire, bad_arguments_send_nothing)
 	};
 	struct ac_commit_entry ce = { .block = AC_NO_BLOCK };
 	struct ac_ns_layout l = {
-		.model_id = "m", .num_layers = 1, .num_kv_heads = 1,
-		.head_dim = 8, .dtype = AC_DTYPE_FP32, .block_tokens = 16,
+		.model_id = "m", .kv.num_layers = 1, .kv.num_kv_heads = 1,
+		.kv.head_dim = 8, .kv.dtype = AC_DTYPE_FP32, .kv.block_tokens = 16,
 	};
 	struct ac_pool *pool = NULL;
 	uint32_t ns;
@@ -611,8 +611,8 @@ Test(wire, attach_maps_the_passed_memfd_shared)
 	struct ac_client *c;
 	struct ac_pool *p, *p2;
 	struct ac_ns_layout l = {
-		.model_id = "tiny", .num_layers = 2, .num_kv_heads = 2,
-		.head_dim = 16, .dtype = AC_DTYPE_FP32, .block_tokens = 4,
+		.model_id = "tiny", .kv.num_layers = 2, .kv.num_kv_heads = 2,
+		.kv.head_dim = 16, .kv.dtype = AC_DTYPE_FP32, .kv.block_tokens = 4,
 	};
 	const struct ac_pool_info *pools;
 	size_t npools;
@@ -644,7 +644,7 @@ Test(wire, attach_maps_the_passed_memfd_shared)
 
 	cr_expect_eq(ac_register_namespace(c, p, &l, &ns), 0);
 	cr_expect_eq(ns, 5);
-	l.num_layers = 1024;
+	l.kv.num_layers = 1024;
 	cr_expect_eq(ac_register_namespace(c, p, &l, &ns), -E2BIG,
 		     "layout bigger than a block is refused locally");
 	ac_disconnect(c);

@@ -36,8 +36,8 @@ Test(policy_calibrate, host_backend_writes_a_loadable_file, .timeout = 120)
 	cr_assert_eq(ac_cost_model_load(path, &m), 0);
 	unlink(path);
 	cr_assert_str_eq(m.gpu, "test-host");
-	cr_assert_eq(m.layout.num_layers, 2);
-	cr_assert_eq(m.layout.head_dim, 64);
+	cr_assert_eq(m.layout.kv.num_layers, 2);
+	cr_assert_eq(m.layout.kv.head_dim, 64);
 	cr_assert_gt(m.linear_s, 0);
 	cr_assert_gt(m.attn_s, 0, "attention time grows with context");
 	cr_assert_gt(m.decode_ctx_s, 0);

@@ -37,10 +37,10 @@ Test(policy_cost_model, parse_good)
 
 	cr_assert_eq(ac_cost_model_parse(good, strlen(good), &m), 0);
 	cr_assert_str_eq(m.gpu, "g");
-	cr_assert_eq(m.layout.num_kv_heads, 2);
+	cr_assert_eq(m.layout.kv.num_kv_heads, 2);
 	cr_assert_eq(m.linear_s, 1e-6);
 	cr_assert_eq(m.segment_s, 1e-5);
-	cr_assert_eq(ac_cost_token_bytes(&m.layout), 2ull * 2 * 2 * 16 * 2);
+	cr_assert_eq(ac_kv_token_bytes(&m.layout.kv), 2ull * 2 * 2 * 16 * 2);
 }
 
 Test(policy_cost_model, bad_files_are_refused_and_change_nothing)

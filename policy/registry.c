@@ -6,7 +6,7 @@
 #include "policy.h"
 #include "policy-internal.h"
 
-/* The first entry is the default (DESIGN.md: asym). */
+/* The first entry is the default: asym. */
 static const struct ac_policy_ops *const policies[] = {
 	&ac_policy_asym,
 	&ac_policy_lru,

@@ -102,7 +102,7 @@ Test(policy_cost_model, shipped_h200_file_is_the_derivation)
 	cr_assert_float_eq(file.iteration_s, def.iteration_s, 1e-15);
 	cr_assert_float_eq(file.decode_ctx_s, def.decode_ctx_s, 1e-20);
 	cr_assert_not_null(strstr(file.source, "NOT MEASURED"));
-	/* The numbers DESIGN.md's anchors give for Llama-3-8B. */
+	/* The numbers the H200 anchors give for Llama-3-8B. */
 	cr_assert_float_eq(def.linear_s, 2 * 6979321856.0 / 760e12, 1e-15);
 	cr_assert_float_eq(def.attn_s, 4.0 * 32 * 128 * 32 / 357e12, 1e-20);
 	cr_assert_float_eq(def.decode_ctx_s, 131072 / 4.01e12, 1e-20);

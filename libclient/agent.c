@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Issue 4's agent-session calls: TTL retention (Retain/Resume), the TTL
+ * Agent-session calls: TTL retention (Retain/Resume), the TTL
  * picker, and chunk scheduling (Schedule). Arguments are checked before
  * anything is sent and replies before anything is handed back, as in
  * ops.c.

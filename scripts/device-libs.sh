@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Copies the Debian shared libraries that the built test binaries need into
 # .devcarry/lib, for running GPU tests on a machine that has the CUDA driver
-# but not our Debian dependencies (the lent GPU machine). glibc and the C++
+# but not our Debian dependencies (a bare GPU host). glibc and the C++
 # runtime are left out: the target's own, newer ones are used.
 set -euo pipefail
 build=${1:-build}

@@ -289,6 +289,92 @@ int ac_pick_ttl(const double *tool_s, size_t n, double recompute_s,
 		double hold_s_per_s, uint32_t fallback_ms,
 		uint32_t *ret_ttl_ms);
 
+/* ---- from a Lookup to the work of a prefill ---------------------------- */
+
+/* Which cached blocks a prefill uses. */
+enum ac_reuse {
+	AC_REUSE_MSA = 0,	/* every hit; holes are recomputed (MSA) */
+	AC_REUSE_PREFIX = 1,	/* hits before the first miss, as prefix caching */
+	AC_REUSE_NONE = 2,	/* no hit: everything is computed */
+};
+
+/* A run of token positions to compute: one MSA query segment. */
+struct ac_run {
+	uint32_t pos;		/* first absolute position */
+	uint32_t len;		/* tokens, >= 1 */
+};
+
+/*
+ * What a prefill of @ntokens tokens does with a Lookup's answer, in
+ * caller-provided storage: the sequence's block table, the runs of
+ * positions to compute (holes, then the tail), and the hits it does not
+ * use. The last token is always computed, since its logits are needed:
+ * when the whole prompt hit, the last block is recomputed into a fresh one
+ * (a CACHED block is read-only).
+ */
+struct ac_reuse_plan {
+	uint32_t *table;	/* in: room for ceil(ntokens / T) entries */
+	struct ac_run *runs;	/* in: room for max_runs */
+	size_t max_runs;	/* in; ceil(ntokens / T) always suffices */
+	uint32_t *drop;		/* in: room for nkeys entries */
+	size_t nblocks;		/* out: entries of table */
+	size_t nruns;		/* out */
+	size_t nalloc;		/* out: AC_NO_BLOCK entries of table */
+	size_t ndrop;		/* out: pinned hits to ac_release() now */
+	uint32_t reused_tokens;	/* out: tokens whose KV comes from the pool */
+};
+
+/*
+ * Plan a prefill from ac_lookup()'s @res over the @nkeys full-block keys of
+ * an @ntokens-token prompt (nkeys = ntokens / block_tokens) under @mode.
+ * table[i] is the hit reused for logical block i, or AC_NO_BLOCK where a
+ * block must be allocated (fill them with ac_reuse_fill()). Every run is
+ * whole blocks except the tail, which ends at @ntokens. -EINVAL for
+ * inconsistent arguments, -ENOBUFS when max_runs is too small.
+ */
+int ac_reuse_plan(const struct ac_lookup_result *res, size_t nkeys,
+		  uint32_t ntokens, uint32_t block_tokens, enum ac_reuse mode,
+		  struct ac_reuse_plan *plan);
+
+/*
+ * Put the @nalloc blocks of ac_alloc() into the AC_NO_BLOCK entries of the
+ * plan's table, in order. -EINVAL unless nalloc == plan->nalloc.
+ */
+int ac_reuse_fill(struct ac_reuse_plan *plan, const uint32_t *alloc,
+		  size_t nalloc);
+
+/*
+ * The MSA batch arrays (CSR, as struct ac_msa_batch of asymcache/msa.h
+ * takes them) for sequences that each have a block table and runs: the
+ * query rows are the runs' positions in order. Append one sequence at a
+ * time; the arrays grow as needed and belong to the batch.
+ */
+struct ac_batch {
+	uint32_t num_segs, num_seqs, num_rows;
+	int32_t *seg_indptr;	/* [num_segs + 1] */
+	int32_t *seg_seq;	/* [num_segs] */
+	int32_t *seg_pos;	/* [num_segs] */
+	int32_t *table_indptr;	/* [num_seqs + 1] */
+	int32_t *block_ids;	/* [table_indptr[num_seqs]] */
+	int32_t *ctx_len;	/* [num_seqs] */
+	int32_t *row_pos;	/* [num_rows]: absolute position of each row */
+	size_t cap_segs, cap_seqs, cap_blocks, cap_rows;
+};
+
+/* Empty @b (keeping its storage) for the next iteration. */
+void ac_batch_reset(struct ac_batch *b);
+/*
+ * Append a sequence: its block table (@nblocks entries, none AC_NO_BLOCK),
+ * the context its table covers after this step (@ctx_len tokens) and its
+ * runs, which must end by ctx_len and lie inside the table. -EINVAL,
+ * -ENOMEM (the batch is unchanged).
+ */
+int ac_batch_add(struct ac_batch *b, const uint32_t *table, size_t nblocks,
+		 uint32_t ctx_len, uint32_t block_tokens,
+		 const struct ac_run *runs, size_t nruns);
+/* Free the arrays; @b is left empty and reusable. */
+void ac_batch_free(struct ac_batch *b);
+
 /* ---- chunk scheduling (protocol: Schedule) ----------------------------- */
 
 struct ac_sched_segment {

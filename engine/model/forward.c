@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Llama forward pass, the same for every backend: embedding, then per
+ * layer RMSNorm, Q/K/V projections, RoPE, K/V into the pool, MSA, output
+ * projection and residual, RMSNorm, SwiGLU MLP and residual; last, the
+ * final norm and the LM head on the rows whose logits are asked for.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "forward.h"
+#include "forward_ops.h"
+
+/* Rows whose logits one call may ask for: bounds the logits buffer. */
+#define AC_FWD_MAX_LOGITS	256u
+
+struct ac_model {
+	const struct ac_fwd_ops *ops;
+	struct ac_fwd_ctx *ctx;
+	struct ac_model_config cfg;
+	uint32_t max_rows;
+};
+
+size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
+			unsigned int i)
+{
+	size_t r = rows, q = (size_t)c->n_heads * c->head_dim,
+	       kv = (size_t)c->n_kv_heads * c->head_dim;
+	size_t nl = rows < AC_FWD_MAX_LOGITS ? rows : AC_FWD_MAX_LOGITS;
+
+	switch (i) {
+	case AC_FB_X:
+	case AC_FB_H:
+		return r * c->hidden;
+	case AC_FB_Q:
+	case AC_FB_ATTN:
+		return r * q;
+	case AC_FB_K:
+	case AC_FB_V:
+		return r * kv;
+	case AC_FB_GATE:
+	case AC_FB_UP:
+		return r * c->ffn;
+	case AC_FB_LAST:
+		return nl * c->hidden;
+	case AC_FB_LOGITS:
+		return nl * c->vocab;
+	}
+	return 0;
+}
+
+static const struct ac_fwd_ops *backend_ops(enum ac_fwd_backend b)
+{
+	switch (b) {
+	case AC_FWD_CPU:
+		return &ac_fwd_cpu_ops;
+	case AC_FWD_CUDA:
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+		return &ac_fwd_cuda_ops;
+#else
+		break;
+#endif
+	}
+	return NULL;
+}
+
+int ac_model_create(const struct ac_weights *w, enum ac_fwd_backend backend,
+		    uint32_t max_rows, struct ac_model **ret, char *err,
+		    size_t errlen)
+{
+	const struct ac_fwd_ops *ops = backend_ops(backend);
+	struct ac_model *m;
+	int r;
+
+	if (!w || !ret || !max_rows)
+		return -EINVAL;
+	if (!ops) {
+		if (err)
+			snprintf(err, errlen, "the %s backend is not built in",
+				 backend == AC_FWD_CUDA ? "CUDA" : "requested");
+		return -EOPNOTSUPP;
+	}
+	r = ac_model_config_check(&w->cfg, err, errlen);
+	if (r < 0)
+		return r;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->ops = ops;
+	m->cfg = w->cfg;
+	m->max_rows = max_rows;
+	r = ops->create(w, max_rows, &m->ctx, err, errlen);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+struct ac_model *ac_model_free(struct ac_model *m)
+{
+	if (m) {
+		m->ops->destroy(m->ctx);
+		free(m);
+	}
+	return NULL;
+}
+
+const struct ac_model_config *ac_model_config(const struct ac_model *m)
+{
+	return &m->cfg;
+}
+
+void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,
+			struct ac_kv_layout *ret)
+{
+	*ret = (struct ac_kv_layout){
+		.num_layers = m->cfg.n_layers,
+		.num_kv_heads = m->cfg.n_kv_heads,
+		.head_dim = m->cfg.head_dim,
+		.block_tokens = block_tokens,
+		.dtype = m->ops->act,
+	};
+}
+
+/* Attention block of layer @l, x += o(MSA(rope(q), rope(k), v)). */
+static int attention(struct ac_model *m, const struct ac_msa_plan *plan,
+		     const struct ac_kv_pool *pool,
+		     const struct ac_msa_batch *db, uint32_t l, uint32_t rows,
+		     void *ws, size_t ws_bytes)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	struct ac_fwd_ctx *c = m->ctx;
+	const struct ac_model_config *cfg = &m->cfg;
+	uint32_t qd = cfg->n_heads * cfg->head_dim;
+	uint32_t kvd = cfg->n_kv_heads * cfg->head_dim;
+	void *x = o->buf(c, AC_FB_X), *h = o->buf(c, AC_FB_H);
+	void *q = o->buf(c, AC_FB_Q), *k = o->buf(c, AC_FB_K);
+	void *v = o->buf(c, AC_FB_V), *att = o->buf(c, AC_FB_ATTN);
+	int r;
+
+	r = o->rmsnorm(c, h, x, o->tensor(c, AC_WK_ATTN_NORM, l), rows,
+		       cfg->hidden, cfg->rms_eps);
+	if (!r)
+		r = o->matmul(c, q, h, o->tensor(c, AC_WK_Q, l), rows, qd,
+			      cfg->hidden);
+	if (!r)
+		r = o->matmul(c, k, h, o->tensor(c, AC_WK_K, l), rows, kvd,
+			      cfg->hidden);
+	if (!r)
+		r = o->matmul(c, v, h, o->tensor(c, AC_WK_V, l), rows, kvd,
+			      cfg->hidden);
+	if (!r)
+		r = o->rope(c, q, k, rows);
+	if (!r)
+		r = ac_kv_write(plan, pool, db, l, k, v, o->stream(c));
+	if (!r)
+		r = ac_msa_run(plan, pool, db, l,
+			       1.0f / sqrtf((float)cfg->head_dim), q, att, ws,
+			       ws_bytes, o->stream(c));
+	if (!r)
+		r = o->matmul(c, h, att, o->tensor(c, AC_WK_O, l), rows,
+			      cfg->hidden, qd);
+	if (!r)
+		r = o->residual(c, x, h, (size_t)rows * cfg->hidden);
+	return r;
+}
+
+/* MLP block of layer @l, x += down(silu(gate(h)) * up(h)). */
+static int mlp(struct ac_model *m, uint32_t l, uint32_t rows)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	struct ac_fwd_ctx *c = m->ctx;
+	const struct ac_model_config *cfg = &m->cfg;
+	void *x = o->buf(c, AC_FB_X), *h = o->buf(c, AC_FB_H);
+	void *g = o->buf(c, AC_FB_GATE), *u = o->buf(c, AC_FB_UP);
+	int r;
+
+	r = o->rmsnorm(c, h, x, o->tensor(c, AC_WK_FFN_NORM, l), rows,
+		       cfg->hidden, cfg->rms_eps);
+	if (!r)
+		r = o->matmul(c, g, h, o->tensor(c, AC_WK_GATE, l), rows,
+			      cfg->ffn, cfg->hidden);
+	if (!r)
+		r = o->matmul(c, u, h, o->tensor(c, AC_WK_UP, l), rows,
+			      cfg->ffn, cfg->hidden);
+	if (!r)
+		r = o->swiglu(c, g, g, u, rows, cfg->ffn);
+	if (!r)
+		r = o->matmul(c, h, g, o->tensor(c, AC_WK_DOWN, l), rows,
+			      cfg->hidden, cfg->ffn);
+	if (!r)
+		r = o->residual(c, x, h, (size_t)rows * cfg->hidden);
+	return r;
+}
+
+static int head(struct ac_model *m, const uint32_t *logit_rows,
+		uint32_t n, float *logits)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	struct ac_fwd_ctx *c = m->ctx;
+	const struct ac_model_config *cfg = &m->cfg;
+	void *last = o->buf(c, AC_FB_LAST), *out = o->buf(c, AC_FB_LOGITS);
+	int r;
+
+	r = o->gather(c, last, o->buf(c, AC_FB_X), logit_rows, n,
+		      cfg->hidden);
+	if (!r)
+		r = o->rmsnorm(c, last, last,
+			       o->tensor(c, AC_WK_OUTPUT_NORM, 0), n,
+			       cfg->hidden, cfg->rms_eps);
+	if (!r)
+		r = o->matmul(c, out, last, o->tensor(c, AC_WK_OUTPUT, 0), n,
+			      cfg->vocab, cfg->hidden);
+	if (!r)
+		r = o->logits_out(c, logits, out, n, cfg->vocab);
+	return r;
+}
+
+int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
+		     const struct ac_msa_batch *batch, const int32_t *tokens,
+		     const int32_t *pos, const uint32_t *logit_rows,
+		     uint32_t n_logits, float *logits)
+{
+	const struct ac_fwd_ops *o;
+	struct ac_msa_plan *plan = NULL;
+	struct ac_msa_batch db;
+	uint32_t rows, l;
+	size_t ws_bytes;
+	void *ws;
+	int r;
+
+	if (!m || !pool || !batch || !tokens || !pos ||
+	    (n_logits && (!logit_rows || !logits)))
+		return -EINVAL;
+	o = m->ops;
+	if (pool->layout.dtype != o->act ||
+	    pool->layout.num_layers != m->cfg.n_layers ||
+	    pool->layout.num_kv_heads != m->cfg.n_kv_heads ||
+	    pool->layout.head_dim != m->cfg.head_dim)
+		return -EINVAL;
+	rows = batch->num_segs ? (uint32_t)batch->seg_indptr[batch->num_segs]
+			       : 0;
+	if (!rows)
+		return -EINVAL;
+	if (rows > m->max_rows || n_logits > AC_FWD_MAX_LOGITS ||
+	    n_logits > rows)
+		return -E2BIG;
+	for (uint32_t i = 0; i < n_logits; i++)
+		if (logit_rows[i] >= rows)
+			return -EINVAL;
+	for (uint32_t i = 0; i < rows; i++)
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= m->cfg.vocab)
+			return -ERANGE;
+
+	r = ac_msa_plan_create(o->msa, pool, m->cfg.n_heads, batch, 0, &plan);
+	if (r < 0)
+		return r;
+	ws_bytes = ac_msa_plan_workspace_size(plan);
+	ws = o->workspace(m->ctx, ws_bytes);
+	if (!ws) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = ac_msa_plan_upload(plan, ws, ws_bytes, o->stream(m->ctx));
+	if (!r)
+		r = o->upload(m->ctx, tokens, pos, rows, batch, &db);
+	if (!r)
+		r = o->embedding(m->ctx, o->buf(m->ctx, AC_FB_X), rows);
+	for (l = 0; !r && l < m->cfg.n_layers; l++) {
+		r = attention(m, plan, pool, &db, l, rows, ws, ws_bytes);
+		if (!r)
+			r = mlp(m, l, rows);
+	}
+	if (!r && n_logits)
+		r = head(m, logit_rows, n_logits, logits);
+out:
+	ac_msa_plan_free(plan);
+	return r;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Llama forward pass over one MSA batch: no sockets, no daemon. The
+ * caller owns the KV pool and the batch (block tables, segments); the model
+ * writes each layer's K/V of the batch's rows into the pool with
+ * ac_kv_write() and attends with ac_msa_run(), and nothing else touches
+ * attention. Rows are the batch's query rows in order (a hole, a prompt
+ * tail, a decode step: all the same to the model).
+ *
+ * A backend (struct ac_fwd_ops) supplies the numeric ops on its own memory:
+ * fp32 host arrays on the CPU, bf16 device arrays on CUDA. The forward pass
+ * itself is the same code for both.
+ */
+#ifndef AC_MODEL_FORWARD_H
+#define AC_MODEL_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asymcache/msa.h>
+
+#include "weights.h"
+
+struct ac_model;
+
+enum ac_fwd_backend {
+	AC_FWD_CPU = 0,		/* fp32, OpenBLAS; host pool of fp32 blocks */
+	AC_FWD_CUDA = 1,	/* bf16, cuBLASLt; device pool of bf16 blocks */
+};
+
+/*
+ * A model ready to run: @w's tensors copied into the backend's memory and
+ * dtype (fp32 host or bf16 device), scratch for up to @max_rows rows per
+ * call. @w may be freed afterwards. -EOPNOTSUPP for a backend not built.
+ */
+int ac_model_create(const struct ac_weights *w, enum ac_fwd_backend backend,
+		    uint32_t max_rows, struct ac_model **ret, char *err,
+		    size_t errlen);
+struct ac_model *ac_model_free(struct ac_model *m);
+
+const struct ac_model_config *ac_model_config(const struct ac_model *m);
+
+/* The block layout this model's KV takes in a pool of @block_tokens. */
+void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,
+			struct ac_kv_layout *ret);
+
+/*
+ * One forward pass. @tokens and @pos are host arrays with one entry per
+ * row of @batch (ac_batch's row_pos is @pos); @batch's arrays are host
+ * memory. The logits of rows @logit_rows[0..n_logits) are written to
+ * @logits ([n_logits][vocab] fp32, host). -E2BIG past max_rows, -ERANGE for
+ * a token outside the vocabulary, kernel errors as the MSA API returns them.
+ */
+int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
+		     const struct ac_msa_batch *batch, const int32_t *tokens,
+		     const int32_t *pos, const uint32_t *logit_rows,
+		     uint32_t n_logits, float *logits);
+
+#endif /* AC_MODEL_FORWARD_H */

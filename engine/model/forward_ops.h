@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend seam of the forward pass: one const table per backend. Every
+ * tensor argument is the backend's memory in its activation dtype; the
+ * shapes are those of engine/ops/ops.h.
+ */
+#ifndef AC_MODEL_FORWARD_OPS_H
+#define AC_MODEL_FORWARD_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asymcache/msa.h>
+
+#include "weights.h"
+
+struct ac_fwd_ctx;
+
+struct ac_fwd_ops {
+	const char *name;
+	enum ac_msa_backend msa;
+	enum ac_dtype act;		/* activation and weight dtype */
+	/* Backend state: weights copied in, scratch sized for max_rows. */
+	int (*create)(const struct ac_weights *w, uint32_t max_rows,
+		      struct ac_fwd_ctx **ret, char *err, size_t errlen);
+	void (*destroy)(struct ac_fwd_ctx *c);
+	/* Weights as the backend holds them (same kinds as ac_weights). */
+	const void *(*tensor)(struct ac_fwd_ctx *c, enum ac_wkind k,
+			      uint32_t layer);
+	/* Scratch buffer @i (0..AC_FWD_BUFS-1) of @elems elements. */
+	void *(*buf)(struct ac_fwd_ctx *c, unsigned int i);
+	/* Copy host inputs (ids, positions, batch) in; results out. */
+	int (*upload)(struct ac_fwd_ctx *c, const int32_t *tokens,
+		      const int32_t *pos, uint32_t rows,
+		      const struct ac_msa_batch *host,
+		      struct ac_msa_batch *ret_dev);
+	int (*embedding)(struct ac_fwd_ctx *c, void *out, uint32_t rows);
+	int (*rmsnorm)(struct ac_fwd_ctx *c, void *out, const void *x,
+		       const void *w, uint32_t rows, uint32_t dim, float eps);
+	int (*matmul)(struct ac_fwd_ctx *c, void *out, const void *in,
+		      const void *w, uint32_t m, uint32_t n, uint32_t k);
+	int (*rope)(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows);
+	int (*swiglu)(struct ac_fwd_ctx *c, void *out, const void *gate,
+		      const void *up, uint32_t rows, uint32_t dim);
+	int (*residual)(struct ac_fwd_ctx *c, void *x, const void *y,
+			size_t n);
+	/* Gather rows @idx of x ([.][dim]) into out, packed. */
+	int (*gather)(struct ac_fwd_ctx *c, void *out, const void *x,
+		      const uint32_t *idx, uint32_t n, uint32_t dim);
+	/* fp32 host copy of [n][vocab] logits; waits for the backend. */
+	int (*logits_out)(struct ac_fwd_ctx *c, float *host, const void *dev,
+			  uint32_t n, uint32_t vocab);
+	/* MSA workspace of @bytes (grown as needed) and the stream. */
+	void *(*workspace)(struct ac_fwd_ctx *c, size_t bytes);
+	void *(*stream)(struct ac_fwd_ctx *c);
+};
+
+/* Scratch buffers of the forward pass (see forward.c for their shapes). */
+enum ac_fwd_buf {
+	AC_FB_X, AC_FB_H, AC_FB_Q, AC_FB_K, AC_FB_V, AC_FB_ATTN,
+	AC_FB_GATE, AC_FB_UP, AC_FB_LAST, AC_FB_LOGITS, AC_FWD_BUFS,
+};
+
+/* Elements of scratch buffer @i for @rows rows of @cfg. */
+size_t ac_fwd_buf_elems(const struct ac_model_config *cfg, uint32_t rows,
+			unsigned int i);
+
+extern const struct ac_fwd_ops ac_fwd_cpu_ops;
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+extern const struct ac_fwd_ops ac_fwd_cuda_ops;
+#endif
+
+#endif /* AC_MODEL_FORWARD_OPS_H */

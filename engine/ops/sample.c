@@ -83,7 +83,7 @@ int ac_op_sample_cpu(struct ac_sampler *s, const float *logits,
 	struct ac_sample_cand *c;
 	uint32_t best = 0, n = 0;
 	double sum = 0.0, cut, mass;
-	float m, inv_t;
+	float m;
 
 	if (!s || !s->cand || !logits || !token)
 		return -EINVAL;
@@ -102,9 +102,12 @@ int ac_op_sample_cpu(struct ac_sampler *s, const float *logits,
 		return -EINVAL;
 
 	c = s->cand;
-	inv_t = 1.0f / s->temperature;
 	for (uint32_t i = 0; i < s->vocab; i++) {
-		c[i].p = expf((logits[i] - m) * inv_t);
+		/*
+		 * Divide, not multiply by 1/T: 1/T overflows for a tiny T,
+		 * and 0 * inf is NaN.
+		 */
+		c[i].p = expf((logits[i] - m) / s->temperature);
 		c[i].id = (int32_t)i;
 		sum += c[i].p;
 	}

@@ -233,6 +233,14 @@ Test(ops_logits, greedy_and_bad_input)
 		cr_assert_eq(t, 1);
 	}
 	ac_sampler_free(&smp);
+	/* A subnormal temperature is greedy in effect, not NaN. */
+	l[3] = 1.5f;
+	cr_assert_eq(ac_sampler_init(&smp, 5, 1e-40f, 0.9f, ot_seed()), 0);
+	for (int i = 0; i < 50; i++) {
+		cr_assert_eq(ac_op_sample_cpu(&smp, l, &t), 0);
+		cr_assert_eq(t, 1);
+	}
+	ac_sampler_free(&smp);
 	cr_assert_eq(ac_sampler_init(&smp, 5, -1.0f, 0.9f, 1), -EINVAL);
 	cr_assert_eq(ac_sampler_init(&smp, 5, INFINITY, 0.9f, 1), -EINVAL);
 	cr_assert_eq(ac_sampler_init(&smp, 5, 1.0f, 0.0f, 1), -EINVAL);

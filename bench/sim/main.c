@@ -118,7 +118,7 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 	fputc('\n', f);
 }
 
-static int run_one(const struct sim_trace *t, struct sim_config *cfg,
+static int run_one(const struct ac_trace *t, struct sim_config *cfg,
 		   const struct setup *st, uint64_t pool, double tpot,
 		   uint32_t fixed, struct sim_result *res)
 {
@@ -165,7 +165,8 @@ int main(int argc, char **argv)
 	uint32_t fixed = 2048;
 	struct ac_cost_model cost;
 	struct sim_config cfg;
-	struct sim_trace t;
+	struct ac_trace t;
+	struct ac_trace_error terr;
 	FILE *csv = NULL;
 	char *dup, *tok, *save;
 	int c, r;
@@ -233,14 +234,14 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	r = sim_trace_load(trace_path, limit, &t);
+	r = ac_trace_load(trace_path, limit, &t, &terr);
 	if (r < 0) {
 		fprintf(stderr, "Failed to load trace %s: %s\n", trace_path,
-			strerror(-r));
+			terr.why);
 		return 1;
 	}
 	if (cfg.agent) {
-		r = sim_trace_link_turns(&t);
+		r = ac_trace_link_turns(&t);
 		if (r < 0)
 			goto out;
 	}
@@ -319,7 +320,7 @@ int main(int argc, char **argv)
 out:
 	if (csv && fclose(csv) && !r)
 		r = -errno;
-	sim_trace_free(&t);
+	ac_trace_free(&t);
 	if (r < 0) {
 		fprintf(stderr, "asymcache-sim: %s\n", strerror(-r));
 		return 1;

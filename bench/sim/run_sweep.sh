@@ -6,7 +6,7 @@ set -euo pipefail
 build=${1:-build}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 sim="$build/bench/sim/asymcache-sim"
-trace=${TRACE:-/work/shared/traces/conversation_trace.jsonl}
+trace=${TRACE:-$src/data/traces/conversation_trace.jsonl}
 cost="$src/policy/costs/h200-llama-3-8b.json"
 out="$src/bench/results"
 pools=225000,450000,900000,1800000

@@ -53,7 +53,7 @@ struct run {
 };
 
 struct sim {
-	const struct sim_trace *t;
+	const struct ac_trace *t;
 	const struct sim_config *cfg;
 	struct sim_result *res;
 	struct ac_policy *pol;
@@ -162,7 +162,7 @@ static int pend_add(struct run *r, uint64_t start, uint32_t len)
 /* Try to admit request @i now: 1 admitted, 0 must wait, -errno. */
 static int admit(struct sim *s, uint32_t i)
 {
-	const struct sim_req *q = &s->t->reqs[i];
+	const struct ac_trace_req *q = &s->t->reqs[i];
 	struct run *r = &s->run[i];
 	uint32_t bt = s->t->block_tokens;
 	uint32_t nb = (uint32_t)(((uint64_t)q->input + q->output + bt - 1) / bt);
@@ -251,7 +251,7 @@ static int admit(struct sim *s, uint32_t i)
 /* Prefill done: publish the computed full blocks, parents first. */
 static void publish(struct sim *s, uint32_t i)
 {
-	const struct sim_req *q = &s->t->reqs[i];
+	const struct ac_trace_req *q = &s->t->reqs[i];
 	struct run *r = &s->run[i];
 
 	for (uint32_t k = 0; k < r->full; k++) {
@@ -293,7 +293,7 @@ static void publish(struct sim *s, uint32_t i)
 static void finish(struct sim *s, uint32_t i)
 {
 	struct run *r = &s->run[i];
-	const struct sim_req *q = &s->t->reqs[i];
+	const struct ac_trace_req *q = &s->t->reqs[i];
 
 	r->finish = s->now;
 	for (uint32_t k = 0; k < r->nb; k++) {
@@ -489,7 +489,7 @@ static void unpin_all(struct sim *s, uint32_t *blocks, uint32_t n)
 static int retain_or_release(struct sim *s, uint32_t i, double *tools,
 			     size_t ntools)
 {
-	const struct sim_req *q = &s->t->reqs[i];
+	const struct ac_trace_req *q = &s->t->reqs[i];
 	struct run *r = &s->run[i];
 	uint32_t bt = s->t->block_tokens;
 	double ttl = s->cfg->ttl_s;
@@ -520,7 +520,7 @@ static int finish_turn(struct sim *s, uint32_t i, double *tools, size_t ntools,
 		       struct ready_q *rq)
 {
 	struct run *r = &s->run[i];
-	const struct sim_req *q = &s->t->reqs[i];
+	const struct ac_trace_req *q = &s->t->reqs[i];
 	int kept = retain_or_release(s, i, tools, ntools);
 
 	if (kept < 0)
@@ -542,7 +542,7 @@ static int finish_turn(struct sim *s, uint32_t i, double *tools, size_t ntools,
 	return 0;
 }
 
-static int sim_setup(struct sim *s, const struct sim_trace *t,
+static int sim_setup(struct sim *s, const struct ac_trace *t,
 		     const struct sim_config *cfg, struct sim_result *res)
 {
 	uint32_t bt = t->block_tokens;
@@ -685,7 +685,7 @@ static int build_batch(struct sim *s, struct ac_chunk_batch *in)
 	return 0;
 }
 
-int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
+int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	    struct sim_result *res)
 {
 	struct sim s = { 0 };
@@ -711,7 +711,7 @@ int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
 
 		/* Arrivals: trace roots, then agent continuations. */
 		while (next_root < t->n) {
-			const struct sim_req *q = &t->reqs[next_root];
+			const struct ac_trace_req *q = &t->reqs[next_root];
 			double at = q->arrival_s * cfg->time_scale;
 
 			if (cfg->agent && q->prev != NONE) {

@@ -11,7 +11,7 @@
 
 #include "chunk.h"
 #include "cost_model.h"
-#include "trace.h"
+#include "trace.h"	/* workload/: the Mooncake trace reader */
 
 enum sim_reuse {
 	SIM_REUSE_MSA,		/* holes recomputed, hits after them kept */
@@ -56,7 +56,7 @@ struct sim_result {
 void sim_config_default(struct sim_config *ret,
 			const struct ac_cost_model *cost);
 /* 0, or -errno (-EPROTO: a policy broke its contract). */
-int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
+int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	    struct sim_result *ret);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include "sim.h"
 
-static struct sim_trace t;
+static struct ac_trace t;
 static struct ac_cost_model cost;
 
 /*
@@ -37,8 +37,8 @@ static void load_synthetic(void)
 			fputs("]}\n", f);
 		}
 	fclose(f);
-	sim_trace_free(&t);
-	cr_assert_eq(sim_trace_load(path, 0, &t), 0);
+	ac_trace_free(&t);
+	cr_assert_eq(ac_trace_load(path, 0, &t, NULL), 0);
 	unlink(path);
 	cr_assert_eq(t.n, 360);
 }
@@ -51,14 +51,14 @@ static void setup(void)
 	cr_assert_not_null(root, "run through meson test");
 	snprintf(path, sizeof(path),
 		 "%s/tests/unit/policy/data/conversation_head400.jsonl", root);
-	cr_assert_eq(sim_trace_load(path, 0, &t), 0);
+	cr_assert_eq(ac_trace_load(path, 0, &t, NULL), 0);
 	cr_assert_eq(t.n, 400);
 	ac_cost_model_default(&cost);
 }
 
 static void teardown(void)
 {
-	sim_trace_free(&t);
+	ac_trace_free(&t);
 }
 
 TestSuite(policy_sim, .init = setup, .fini = teardown, .timeout = 60);
@@ -102,7 +102,7 @@ Test(policy_sim, agent_mode_is_deterministic_and_seeded)
 	struct sim_result a, b;
 
 	load_synthetic();
-	cr_assert_eq(sim_trace_link_turns(&t), 0);
+	cr_assert_eq(ac_trace_link_turns(&t), 0);
 	small(&cfg);
 	cfg.agent = true;
 	cfg.ttl_s = -1;
@@ -176,5 +176,5 @@ Test(policy_sim, bad_config_is_refused)
 	small(&cfg);
 	cfg.cost = NULL;
 	cr_assert_eq(sim_run(&t, &cfg, &r), -EINVAL);
-	cr_assert_eq(sim_trace_load("/nonexistent", 0, &t), -ENOENT);
+	cr_assert_eq(ac_trace_load("/nonexistent", 0, &t, NULL), -ENOENT);
 }

@@ -8,7 +8,23 @@
 #include "cli.h"
 #include "gguf.h"
 
-/* String array @key into a NULL-less array of pointers into the mapping. */
+/* GGUF strings are not NUL-terminated: the tokenizer gets copies. */
+static void free_strs(const char **v, uint32_t n)
+{
+	for (uint32_t i = 0; v && i < n; i++)
+		free((char *)v[i]);
+	free(v);
+}
+
+static char *get_str(const struct ac_gguf *g, const char *key)
+{
+	const char *s;
+	uint64_t len;
+
+	return ac_gguf_get_str(g, key, &s, &len) < 0 ? NULL : strndup(s, len);
+}
+
+/* String array @key, each element a malloc()ed NUL-terminated copy. */
 static int str_array(const struct ac_gguf *g, const char *key,
 		     const char ***ret, uint32_t *ret_n)
 {
@@ -27,9 +43,13 @@ static int str_array(const struct ac_gguf *g, const char *key,
 	if (!v)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++) {
-		r = ac_gguf_arr_str(g, idx, i, &v[i], &len);
+		const char *p;
+
+		r = ac_gguf_arr_str(g, idx, i, &p, &len);
+		if (r == 0 && !(v[i] = strndup(p, len)))
+			r = -ENOMEM;
 		if (r < 0) {
-			free(v);
+			free_strs(v, (uint32_t)i);
 			return r;
 		}
 	}
@@ -51,12 +71,13 @@ int cli_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
 			    size_t errlen)
 {
 	struct ac_tokenizer_vocab v = { 0 };
-	const char **tokens = NULL, **merges = NULL, *pre = NULL, *tmpl;
+	const char **tokens = NULL, **merges = NULL;
+	char *pre = NULL, *tmpl = NULL;
 	int32_t *types = NULL;
 	struct ac_tokenizer *tok = NULL;
 	struct ac_gguf *g = NULL;
 	enum ac_gguf_type et;
-	uint64_t n, len;
+	uint64_t n;
 	int64_t idx;
 	int r;
 
@@ -88,7 +109,7 @@ int cli_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
 			types[i] = (int32_t)t;
 		}
 	}
-	ac_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &len);
+	pre = get_str(g, "tokenizer.ggml.pre");
 	v.tokens = tokens;
 	v.merges = merges;
 	v.token_types = types;
@@ -100,7 +121,8 @@ int cli_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
 		goto out;
 	memset(chat, 0, sizeof(*chat));
 	/* No template: the caller renders no chat, prompts still work. */
-	if (ac_gguf_get_str(g, "tokenizer.chat_template", &tmpl, &len) == 0)
+	tmpl = get_str(g, "tokenizer.chat_template");
+	if (tmpl)
 		r = ac_chat_format_from_template(tmpl, chat, err, errlen);
 	if (r == 0) {
 		*ret = tok;
@@ -108,8 +130,10 @@ int cli_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
 	}
 out:
 	ac_tokenizer_free(tok);
-	free(tokens);
-	free(merges);
+	free_strs(tokens, v.n_tokens);
+	free_strs(merges, v.n_merges);
+	free(pre);
+	free(tmpl);
 	free(types);
 	ac_gguf_close(g);
 	return r;

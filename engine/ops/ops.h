@@ -166,7 +166,7 @@ struct ac_sampler {
 	float temperature;
 	float top_p;
 	struct ac_rng rng;
-	struct ac_sample_cand *cand;	/* [vocab] scratch */
+	struct ac_sample_cand *cand;	/* [2 * vocab] scratch */
 };
 
 /* -EINVAL for temperature < 0 or not finite, top_p outside (0, 1]. */

@@ -6,8 +6,17 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops.h"
+
+static inline uint32_t cand_bits(float p)
+{
+	uint32_t u;
+
+	memcpy(&u, &p, sizeof(u));
+	return u;
+}
 
 void ac_rng_seed(struct ac_rng *rng, uint64_t seed)
 {
@@ -34,7 +43,8 @@ int ac_sampler_init(struct ac_sampler *s, uint32_t vocab, float temperature,
 	if (!s || !vocab || vocab > INT32_MAX || !(temperature >= 0.0f) ||
 	    !isfinite(temperature) || !(top_p > 0.0f && top_p <= 1.0f))
 		return -EINVAL;
-	s->cand = malloc((size_t)vocab * sizeof(*s->cand));
+	/* Candidates, then the radix sort's second buffer. */
+	s->cand = malloc(2 * (size_t)vocab * sizeof(*s->cand));
 	if (!s->cand)
 		return -ENOMEM;
 	s->vocab = vocab;
@@ -52,14 +62,32 @@ void ac_sampler_free(struct ac_sampler *s)
 	s->cand = NULL;
 }
 
-/* Most probable first; equal probabilities in index order, for replay. */
-static int cand_cmp(const void *a, const void *b)
+/*
+ * Most probable first, equal probabilities in id order, in linear time: a
+ * near-flat distribution leaves tens of thousands of candidates, which a
+ * comparison sort takes milliseconds over.  LSD radix sort, a byte a
+ * pass, on the complemented bits of p: p >= 0, so its bits order as its
+ * value does, and the stable passes keep the ids ascending within ties.
+ * Four passes leave the result back in c.
+ */
+static void sort_desc(struct ac_sample_cand *c, struct ac_sample_cand *tmp,
+		      uint32_t n)
 {
-	const struct ac_sample_cand *x = a, *y = b;
+	struct ac_sample_cand *src = c, *dst = tmp, *swap;
 
-	if (x->p != y->p)
-		return x->p > y->p ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
+	for (unsigned shift = 0; shift < 32; shift += 8) {
+		uint32_t count[257] = { 0 };
+
+		for (uint32_t i = 0; i < n; i++)
+			count[((~cand_bits(src[i].p) >> shift) & 0xffu) + 1]++;
+		for (unsigned b = 0; b < 256; b++)
+			count[b + 1] += count[b];
+		for (uint32_t i = 0; i < n; i++)
+			dst[count[(~cand_bits(src[i].p) >> shift) & 0xffu]++] = src[i];
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
 }
 
 /* The first candidate whose running mass passes u; the last as a guard. */
@@ -125,7 +153,7 @@ int ac_op_sample_cpu(struct ac_sampler *s, const float *logits,
 	for (uint32_t i = 0; i < s->vocab; i++)
 		if (c[i].p >= cut)
 			c[n++] = c[i];
-	qsort(c, n, sizeof(*c), cand_cmp);
+	sort_desc(c, c + s->vocab, n);
 	mass = 0.0;
 	for (uint32_t i = 0; i < n; i++) {
 		mass += c[i].p;

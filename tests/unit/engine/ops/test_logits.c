@@ -180,6 +180,30 @@ Test(ops_logits, top_p_cuts_at_the_mass)
 	ac_sampler_free(&smp);
 }
 
+/*
+ * Equal probabilities across the cut go in id order: five tokens tied
+ * at ~0.2 (ids 2, 4, 5, 6, 7; the rest e^-30 below) with top_p 0.3 keep
+ * two of them (0.2 < 0.3 <= 0.4), and those must be ids 2 and 4.
+ */
+Test(ops_logits, top_p_ties_cut_in_id_order)
+{
+	float l[8] = { -30, -30, 0, -30, 0, 0, 0, 0 };
+	struct ac_sampler smp;
+	int counts[8] = { 0 };
+	int32_t t;
+
+	cr_assert_eq(ac_sampler_init(&smp, 8, 1.0f, 0.3f, ot_seed()), 0);
+	for (int i = 0; i < 3000; i++) {
+		cr_assert_eq(ac_op_sample_cpu(&smp, l, &t), 0);
+		counts[t]++;
+	}
+	cr_assert_gt(counts[2], 0);
+	cr_assert_gt(counts[4], 0);
+	cr_assert_eq(counts[2] + counts[4], 3000, "%d %d %d %d %d", counts[2],
+		     counts[4], counts[5], counts[6], counts[7]);
+	ac_sampler_free(&smp);
+}
+
 /* Without a cut, frequencies follow softmax(l / T). */
 Test(ops_logits, temperature_sampling_follows_softmax)
 {

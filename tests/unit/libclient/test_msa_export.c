@@ -3,12 +3,24 @@
  * The MSA kernels reach engines through libasymcache alone: this suite links
  * only the shared library and runs KV write + attention on the CPU backend
  * over a pool whose blocks are out of order, against a float64 softmax.
+ * It also holds the library's dynamic symbol table to its version script
+ * and the version script to the two public headers, so a function cannot
+ * be added to a header without being exported, nor leak out without being
+ * declared.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* both public headers in one unit: an engine includes both */
 #include <asymcache/asymcache.h>
@@ -112,3 +124,281 @@ Test(msa_export, cpu_prefill_through_the_shared_library)
 	free(ws);
 	free(pool.base);
 }
+
+/* ---- exported symbols, version script and headers agree ---------------- */
+
+#define MAX_NAMES 256
+
+struct names {
+	char *v[MAX_NAMES];
+	size_t n;
+};
+
+static void names_add(struct names *s, const char *name, size_t len,
+		      const char *from)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strlen(s->v[i]) == len && !strncmp(s->v[i], name, len))
+			return;
+	cr_assert_lt(s->n, MAX_NAMES, "%s: more than %d names", from,
+		     MAX_NAMES);
+	s->v[s->n] = strndup(name, len);
+	cr_assert_not_null(s->v[s->n]);
+	s->n++;
+}
+
+static bool names_has(const struct names *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return true;
+	return false;
+}
+
+static void names_free(struct names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	s->n = 0;
+}
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long len;
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	cr_assert_geq(len, 0);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len, "%s: short read",
+		     path);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Blanks C comments, and preprocessor lines too when @cpp is set. */
+static void blank_comments(char *s, bool cpp)
+{
+	bool line_start = true;
+
+	for (char *p = s; *p; p++) {
+		if (p[0] == '/' && p[1] == '*') {
+			char *e = strstr(p + 2, "*/");
+
+			e = e ? e + 2 : p + strlen(p);
+			for (; p < e; p++)
+				if (*p != '\n')
+					*p = ' ';
+			p--;
+		} else if (p[0] == '/' && p[1] == '/') {
+			for (; *p && *p != '\n'; p++)
+				*p = ' ';
+			p--;
+		} else if (cpp && line_start &&
+			   !strncmp(p, "#ifdef __cplusplus", 18)) {
+			/* extern "C" { ... }: not a scope of the C API. */
+			char *e = strstr(p, "#endif");
+
+			e = e ? e + 6 : p + strlen(p);
+			for (; p < e; p++)
+				if (*p != '\n')
+					*p = ' ';
+			p--;
+		} else if (cpp && line_start && *p == '#') {
+			/* A directive runs on over backslash-newlines. */
+			for (; *p && !(*p == '\n' && p[-1] != '\\'); p++)
+				*p = ' ';
+			p--;
+		} else if (*p == '\n') {
+			line_start = true;
+		} else if (!isspace((unsigned char)*p)) {
+			line_start = false;
+		}
+	}
+}
+
+static const char *source_root(void)
+{
+	const char *root = getenv("AC_SOURCE_ROOT");
+
+	cr_assert_not_null(root, "AC_SOURCE_ROOT is unset: run through meson test");
+	return root;
+}
+
+/* The names between "global:" and "local:" of the version script. */
+static void map_names(struct names *out, const char *path)
+{
+	char *text = read_text(path), *p, *end;
+
+	blank_comments(text, false);
+	p = strstr(text, "global:");
+	cr_assert_not_null(p, "%s: no global: section", path);
+	p += strlen("global:");
+	end = strstr(p, "local:");
+	cr_assert_not_null(end, "%s: no local: section", path);
+	while (p < end) {
+		size_t len;
+
+		while (p < end && (isspace((unsigned char)*p) || *p == ';'))
+			p++;
+		len = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+		if (p >= end)
+			break;
+		cr_assert_gt(len, 0, "%s: not a plain symbol name near \"%.20s\"",
+			     path, p);
+		cr_assert_eq(p[len], ';', "%s: \"%.*s\" is not followed by ';'",
+			     path, (int)len, p);
+		names_add(out, p, len, path);
+		p += len;
+	}
+	free(text);
+}
+
+/*
+ * Functions the header declares at file scope: an ac_ identifier followed
+ * by '(' outside every brace and parenthesis (struct members, parameters
+ * and function-pointer types are inside one).
+ */
+static void header_functions(struct names *out, const char *path)
+{
+	char *text = read_text(path);
+	int depth = 0;
+
+	blank_comments(text, true);
+	for (char *p = text; *p; p++) {
+		if (*p == '{' || *p == '(') {
+			depth++;
+		} else if (*p == '}' || *p == ')') {
+			depth--;
+		} else if (depth == 0 && !strncmp(p, "ac_", 3) &&
+			   (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+			size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+					       "0123456789_");
+			char *q = p + len;
+
+			while (isspace((unsigned char)*q))
+				q++;
+			if (*q == '(')
+				names_add(out, p, len, path);
+			p += len - 1;
+		}
+	}
+	cr_assert_eq(depth, 0, "%s: unbalanced braces", path);
+	free(text);
+}
+
+/* Defined, global or weak, non-absolute dynamic symbols of an ELF file. */
+static void exported_symbols(struct names *out, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	const unsigned char *img;
+	const Elf64_Ehdr *eh;
+	const Elf64_Shdr *sh;
+
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fstat(fd, &st), 0);
+	img = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	cr_assert_neq(img, MAP_FAILED, "%s: %s", path, strerror(errno));
+	close(fd);
+	eh = (const Elf64_Ehdr *)img;
+	cr_assert_eq(memcmp(eh->e_ident, ELFMAG, SELFMAG), 0, "%s: not ELF", path);
+	cr_assert_eq(eh->e_ident[EI_CLASS], ELFCLASS64, "%s: not ELF64", path);
+	cr_assert_leq(eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(*sh),
+		      (uint64_t)st.st_size, "%s: section headers out of file", path);
+	sh = (const Elf64_Shdr *)(img + eh->e_shoff);
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		const Elf64_Sym *sym;
+		const char *str;
+		size_t n;
+
+		if (sh[i].sh_type != SHT_DYNSYM)
+			continue;
+		cr_assert_lt(sh[i].sh_link, eh->e_shnum);
+		sym = (const Elf64_Sym *)(img + sh[i].sh_offset);
+		str = (const char *)img + sh[sh[i].sh_link].sh_offset;
+		n = sh[i].sh_size / sizeof(*sym);
+		for (size_t k = 1; k < n; k++) {
+			unsigned bind = ELF64_ST_BIND(sym[k].st_info);
+
+			if (sym[k].st_shndx == SHN_UNDEF ||
+			    sym[k].st_shndx == SHN_ABS)
+				continue;
+			if (bind != STB_GLOBAL && bind != STB_WEAK)
+				continue;
+			names_add(out, str + sym[k].st_name,
+				  strlen(str + sym[k].st_name), path);
+		}
+	}
+	munmap((void *)img, (size_t)st.st_size);
+}
+
+static const char *const public_headers[] = {
+	"libclient/include/asymcache/asymcache.h",
+	"kernels/include/asymcache/msa.h",
+};
+
+Test(msa_export, dynamic_symbols_are_the_version_script)
+{
+	struct names exp = { 0 }, map = { 0 };
+	char path[4096];
+	Dl_info info;
+
+	cr_assert_neq(dladdr((void *)ac_msa_run, &info), 0);
+	cr_assert_not_null(strstr(info.dli_fname, "libasymcache.so"),
+			   "ac_msa_run comes from %s", info.dli_fname);
+	exported_symbols(&exp, info.dli_fname);
+	snprintf(path, sizeof(path), "%s/libclient/libasymcache.map",
+		 source_root());
+	map_names(&map, path);
+	cr_assert_gt(map.n, 0);
+	for (size_t i = 0; i < exp.n; i++)
+		cr_expect(names_has(&map, exp.v[i]),
+			  "%s exports %s, which the version script does not list",
+			  info.dli_fname, exp.v[i]);
+	for (size_t i = 0; i < map.n; i++)
+		cr_expect(names_has(&exp, map.v[i]),
+			  "the version script lists %s, which %s does not define",
+			  map.v[i], info.dli_fname);
+	names_free(&exp);
+	names_free(&map);
+}
+
+Test(msa_export, version_script_is_the_public_headers)
+{
+	struct names hdr = { 0 }, map = { 0 };
+	char path[4096];
+
+	for (size_t i = 0; i < sizeof(public_headers) / sizeof(*public_headers); i++) {
+		size_t before = hdr.n;
+
+		snprintf(path, sizeof(path), "%s/%s", source_root(),
+			 public_headers[i]);
+		header_functions(&hdr, path);
+		cr_assert_gt(hdr.n, before, "%s: no function found", path);
+	}
+	/* The parser must see what the suite above calls. */
+	cr_assert(names_has(&hdr, "ac_msa_plan_create"));
+	cr_assert(names_has(&hdr, "ac_connect"));
+	snprintf(path, sizeof(path), "%s/libclient/libasymcache.map",
+		 source_root());
+	map_names(&map, path);
+	for (size_t i = 0; i < hdr.n; i++)
+		cr_expect(names_has(&map, hdr.v[i]),
+			  "%s is declared in a public header but not listed in "
+			  "libclient/libasymcache.map", hdr.v[i]);
+	for (size_t i = 0; i < map.n; i++)
+		cr_expect(names_has(&hdr, map.v[i]),
+			  "libclient/libasymcache.map lists %s, which no public "
+			  "header declares", map.v[i]);
+	names_free(&hdr);
+	names_free(&map);
+}
+

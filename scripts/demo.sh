@@ -8,7 +8,7 @@
 #
 # Usage: scripts/demo.sh [BUILD_DIR] [extra asymcache-demo options...]
 # Environment (defaults below, the reasons in docs/demo.md):
-#   AC_TRACE            trace file (../shared/traces/conversation_trace.jsonl;
+#   AC_TRACE            trace file (data/traces/conversation_trace.jsonl;
 #                       a synthetic workload with a message when missing)
 #   AC_DEMO_POLICIES    policies to compare, in order ("lru pensieve asym";
 #                       AC_DEMO_POLICY=NAME runs that one alone)
@@ -27,7 +27,7 @@ build=${1:-build}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 
 daemon=$build/daemon/asymcached
-demo=$build/engine/asymcache-demo
+demo=$build/tools/demo/asymcache-demo
 for b in "$daemon" "$demo"; do
 	if [ ! -x "$b" ]; then
 		echo "demo.sh: $b is missing; build first (make build)" >&2
@@ -35,13 +35,13 @@ for b in "$daemon" "$demo"; do
 	fi
 done
 
-trace=${AC_TRACE:-$repo/../shared/traces/conversation_trace.jsonl}
+trace=${AC_TRACE:-$repo/data/traces/conversation_trace.jsonl}
 if [ ! -r "$trace" ]; then
-	echo "demo.sh: no trace at $trace (set AC_TRACE, or put the shared/" >&2
-	echo "demo.sh: folder beside the clone); the demo falls back to a" >&2
-	echo "demo.sh: synthetic multi-turn workload, numbers will differ" >&2
+	echo "demo.sh: no trace at $trace (set AC_TRACE to a Mooncake" >&2
+	echo "demo.sh: trace file); the demo falls back to a synthetic" >&2
+	echo "demo.sh: multi-turn workload, numbers will differ" >&2
 fi
-# Defaults (measured on the 2-core build host; docs/demo.md has the scan):
+# Defaults (measured on a 2-core host; docs/demo.md has the scan):
 # - the first 3,000 requests (16.5 minutes of the trace): conversations
 #   come back turns later, so shorter windows hold little reuse (200
 #   requests: 9% hits even with an unbounded cache, 3,000: 34%);
@@ -56,8 +56,8 @@ fi
 # - lockstep: free-running clients interleave differently on every run and
 #   the policies' hit rates then swap places from run to run (they differ by
 #   less than that noise); in trace order lru and asym repeat exactly.
-# About 20 s for all three policies here; only pensieve makes holes in
-# numbers (it evicts a chain's cheap leading blocks first).
+# About 20 s for all three policies on 2 cores; only pensieve makes holes
+# in numbers (it evicts a chain's cheap leading blocks first).
 requests=${AC_DEMO_REQUESTS:-3000}
 pool_bytes=${AC_DEMO_POOL_BYTES:-512M}
 clients=${AC_DEMO_CLIENTS:-4}

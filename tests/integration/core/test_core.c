@@ -526,7 +526,7 @@ Test(core, demo_workload_loses_nothing)
 	int st;
 
 	cr_assert_not_null(root);
-	snprintf(bin, sizeof(bin), "%s/engine/asymcache-demo", root);
+	snprintf(bin, sizeof(bin), "%s/tools/demo/asymcache-demo", root);
 	if (access(bin, X_OK) != 0)
 		cr_skip_test("asymcache-demo not built");
 	/* 4 MiB of 8 KiB blocks: 512 blocks, so eviction runs. */

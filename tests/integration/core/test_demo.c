@@ -56,7 +56,7 @@ static bool built(void)
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s/engine/asymcache-demo", root("AC_BUILD_ROOT"));
+	snprintf(p, sizeof(p), "%s/tools/demo/asymcache-demo", root("AC_BUILD_ROOT"));
 	if (access(p, X_OK) != 0)
 		return false;
 	snprintf(p, sizeof(p), "%s/daemon/asymcached", root("AC_BUILD_ROOT"));
@@ -280,7 +280,7 @@ static int compare(const char *content, char *out, size_t outsz)
 	cr_assert_not_null(f);
 	fputs(content, f);
 	fclose(f);
-	snprintf(cmd, sizeof(cmd), "%s/engine/asymcache-demo --compare %s 2>&1",
+	snprintf(cmd, sizeof(cmd), "%s/tools/demo/asymcache-demo --compare %s 2>&1",
 		 root("AC_BUILD_ROOT"), path);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
@@ -390,7 +390,7 @@ Test(demo, bad_options_are_refused_before_any_work)
 
 		/* The socket does not exist: a run that got that far fails
 		 * with status 1, so status 2 means the options stopped it. */
-		snprintf(cmd, sizeof(cmd), "%s/engine/asymcache-demo --socket"
+		snprintf(cmd, sizeof(cmd), "%s/tools/demo/asymcache-demo --socket"
 			 " /nonexistent/sock %s 2>&1", root("AC_BUILD_ROOT"),
 			 bad[i]);
 		p = popen(cmd, "r");

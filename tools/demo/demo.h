@@ -117,7 +117,7 @@ int demo_parse_opts(int argc, char **argv, struct demo_opts *o);
 
 /* requests.c: the trace's first requests, or the stand-in without one. */
 int demo_requests_load(struct demo *d);
-/* synth.c: conversations of @turns turns; see the comment there. */
+/* synth.c: conversations of DEMO_SYNTH_TURNS turns, @max requests. */
 #define DEMO_SYNTH_TURNS	10
 int demo_synth_trace(unsigned max, struct ac_trace *ret);
 

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the loaders of engine/model; not installed. */
+#ifndef AC_MODEL_INTERNAL_H
+#define AC_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weights.h"
+
+#define AC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/*
+ * Writes the message into @err (when non-NULL) and returns @rc, so that
+ * every failure is one `return ac_model_err(...)`.
+ */
+int ac_model_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+	AC_PRINTF(4, 5);
+
+/* A read-only private mapping of a whole file. */
+struct ac_map {
+	const uint8_t *data;
+	size_t size;
+};
+
+/* Maps @path; a message names the file on failure. Empty files map to size 0. */
+int ac_map_file(const char *path, struct ac_map *m, char *err, size_t errlen);
+void ac_map_release(struct ac_map *m);
+
+/* Element encodings the loaders read. */
+float ac_half_to_float(uint16_t h);
+float ac_bf16_to_float(uint16_t b);
+uint16_t ac_float_to_bf16(float f);	/* round to nearest even, NaN kept */
+
+/*
+ * Stores @n floats at element @at of a tensor of the weights' dtype, which
+ * is how every loader writes: decode a row to fp32, then store it.
+ */
+void ac_weights_store(const struct ac_weights *w, void *dst, uint64_t at,
+		      const float *src, uint64_t n);
+
+/* The longest row of any tensor: one decode buffer serves them all. */
+uint64_t ac_weights_max_cols(const struct ac_model_config *c);
+
+/* Name of tensor @k of layer @layer in Hugging Face's or GGUF's scheme. */
+void ac_weights_hf_name(enum ac_wkind k, uint32_t layer, char *buf, size_t len);
+void ac_weights_gguf_name(enum ac_wkind k, uint32_t layer, char *buf,
+			  size_t len);
+
+/*
+ * Row @r of a GGUF Q or K tensor lands at this Hugging Face row: llama.cpp's
+ * converter interleaves each head's two RoPE halves, and this undoes it.
+ */
+static inline uint64_t ac_unpermute_row(uint64_t r, uint32_t head_dim)
+{
+	uint64_t head = r / head_dim, in = r % head_dim;
+	uint64_t half = head_dim / 2;
+
+	return head * head_dim + (in % 2) * half + in / 2;
+}
+
+#endif

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model_internal.h"
+
+int ac_model_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+int ac_map_file(const char *path, struct ac_map *m, char *err, size_t errlen)
+{
+	struct stat st;
+	void *p;
+	int fd, rc;
+
+	m->data = NULL;
+	m->size = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		return ac_model_err(err, errlen, rc, "%s: cannot open: %s",
+				    path, strerror(-rc));
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return ac_model_err(err, errlen, rc, "%s: cannot stat: %s",
+				    path, strerror(-rc));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return ac_model_err(err, errlen, -EINVAL,
+				    "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return 0;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	rc = -errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return ac_model_err(err, errlen, rc, "%s: cannot mmap: %s",
+				    path, strerror(-rc));
+	m->data = p;
+	m->size = (size_t)st.st_size;
+	return 0;
+}
+
+void ac_map_release(struct ac_map *m)
+{
+	if (m->data)
+		munmap((void *)m->data, m->size);
+	m->data = NULL;
+	m->size = 0;
+}
+
+float ac_half_to_float(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h >> 15) << 31;
+	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+	float f;
+
+	if (exp == 0x1f) {
+		bits = sign | 0x7f800000u | (mant << 13);
+	} else if (exp == 0) {
+		/* Zero or subnormal: mant * 2^-24 is exact in a float. */
+		f = ldexpf((float)mant, -24);
+		return sign ? -f : f;
+	} else {
+		bits = sign | ((exp + 112) << 23) | (mant << 13);
+	}
+	memcpy(&f, &bits, sizeof(f));
+	return f;
+}
+
+float ac_bf16_to_float(uint16_t b)
+{
+	uint32_t bits = (uint32_t)b << 16;
+	float f;
+
+	memcpy(&f, &bits, sizeof(f));
+	return f;
+}
+
+uint16_t ac_float_to_bf16(float f)
+{
+	uint32_t bits;
+
+	memcpy(&bits, &f, sizeof(bits));
+	if ((bits & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((bits >> 16) | 0x40);	/* quiet NaN */
+	bits += 0x7fffu + ((bits >> 16) & 1);
+	return (uint16_t)(bits >> 16);
+}

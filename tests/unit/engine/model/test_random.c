@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "mtest.h"
+
+static struct ac_weights *make(const struct ac_model_config *c, uint64_t seed,
+			       enum ac_dtype dtype)
+{
+	struct ac_weights *w;
+	char err[256] = "";
+
+	cr_assert_eq(ac_weights_random(c, seed, dtype, &w, err, sizeof(err)), 0,
+		     "%s", err);
+	return w;
+}
+
+static struct ac_model_config tiny(void)
+{
+	struct ac_model_config c;
+
+	cr_assert_eq(ac_model_config_preset("tiny", &c), 0);
+	return c;
+}
+
+Test(model_random, same_seed_same_weights_other_seed_other_weights)
+{
+	struct ac_model_config c = tiny();
+	struct ac_weights *a = make(&c, 42, AC_DTYPE_FP32);
+	struct ac_weights *b = make(&c, 42, AC_DTYPE_FP32);
+	struct ac_weights *d = make(&c, 43, AC_DTYPE_FP32);
+	uint64_t n = a->bytes / 4, same = 0;
+
+	cr_assert_eq(a->bytes, b->bytes);
+	cr_assert_eq(memcmp(a->base, b->base, a->bytes), 0);
+	for (int k = 0; k < AC_WK_COUNT; k++) {
+		for (uint32_t l = 0; l < (k < AC_WK_LAYER_COUNT ? c.n_layers : 1); l++) {
+			const float *x = ac_weights_tensor(a, k, l);
+			const float *y = ac_weights_tensor(d, k, l);
+			uint64_t rows, cols;
+
+			ac_weights_shape(&c, k, &rows, &cols);
+			for (uint64_t i = 0; i < rows * cols; i++)
+				same += x[i] == y[i];
+		}
+	}
+	/* Padding between tensors is equal; values almost never are. */
+	cr_assert_lt(same, n / 1000, "%llu of %llu equal", (unsigned long long)same,
+		     (unsigned long long)n);
+	ac_weights_free(a);
+	ac_weights_free(b);
+	ac_weights_free(d);
+}
+
+Test(model_random, values_depend_on_the_tensor_not_the_layout)
+{
+	struct ac_model_config c = tiny(), deeper = tiny();
+	struct ac_weights *a, *b;
+	uint64_t rows, cols;
+
+	deeper.n_layers = 3;
+	a = make(&c, 5, AC_DTYPE_FP32);
+	b = make(&deeper, 5, AC_DTYPE_FP32);
+	for (int k = 0; k < AC_WK_COUNT; k++) {
+		ac_weights_shape(&c, k, &rows, &cols);
+		cr_assert_eq(memcmp(ac_weights_tensor(a, k, 1), ac_weights_tensor(b, k, 1),
+				    rows * cols * 4), 0, "kind %d", k);
+	}
+	/* Layers differ from one another. */
+	ac_weights_shape(&c, AC_WK_Q, &rows, &cols);
+	cr_assert_neq(memcmp(a->layers[0].wq, a->layers[1].wq, rows * cols * 4), 0);
+	ac_weights_free(a);
+	ac_weights_free(b);
+}
+
+Test(model_random, bf16_is_the_rounded_fp32)
+{
+	struct ac_model_config c = tiny();
+	struct ac_weights *f = make(&c, 9, AC_DTYPE_FP32);
+	struct ac_weights *h = make(&c, 9, AC_DTYPE_BF16);
+	uint64_t rows, cols;
+
+	cr_assert_eq(h->bytes * 2 > f->bytes - 4096, true);
+	for (int k = 0; k < AC_WK_COUNT; k++) {
+		const float *x = ac_weights_tensor(f, k, 0);
+		const uint16_t *y = ac_weights_tensor(h, k, 0);
+
+		ac_weights_shape(&c, k, &rows, &cols);
+		for (uint64_t i = 0; i < rows * cols; i++)
+			cr_assert_leq(fabs(mt_bf16(y[i]) - x[i]), fabs(x[i]) * 0x1p-8,
+				      "kind %d elem %llu", k, (unsigned long long)i);
+	}
+	ac_weights_free(f);
+	ac_weights_free(h);
+}
+
+/* Scaled so activations stay finite: matrices ~ N(0, 1/cols), norms ~ 1. */
+Test(model_random, scale_and_finiteness)
+{
+	struct ac_model_config c = tiny();
+	struct ac_weights *w;
+
+	c.hidden = 256;
+	c.ffn = 512;
+	c.n_heads = 8;
+	c.n_kv_heads = 4;
+	c.head_dim = 32;
+	c.vocab = 4096;
+	c.tie_embeddings = true;
+	w = make(&c, 1, AC_DTYPE_BF16);
+	cr_assert_eq(w->output, w->tok_embd);
+	for (int k = 0; k < AC_WK_COUNT; k++) {
+		const uint16_t *t = ac_weights_tensor(w, k, 1);
+		uint64_t rows, cols;
+		double sum = 0, sq = 0, n, mean, sd;
+		bool norm;
+
+		ac_weights_shape(&c, k, &rows, &cols);
+		norm = rows == 1;
+		n = (double)(rows * cols);
+		for (uint64_t i = 0; i < rows * cols; i++) {
+			double x = mt_bf16(t[i]);
+
+			cr_assert(isfinite(x));
+			if (norm)
+				cr_assert(x > 0.5 && x < 1.5, "norm weight %g", x);
+			else
+				cr_assert_leq(fabs(x), 3.5 / sqrt((double)cols) * 1.01);
+			sum += x;
+			sq += x * x;
+		}
+		mean = sum / n;
+		sd = sqrt(sq / n - mean * mean);
+		if (norm) {
+			cr_assert_float_eq(mean, 1.0, 0.02, "kind %d mean %g", k, mean);
+		} else {
+			cr_assert_float_eq(sd * sqrt((double)cols), 1.0, 0.05,
+					   "kind %d std %g x sqrt(%llu)", k, sd,
+					   (unsigned long long)cols);
+			cr_assert_float_eq(mean * sqrt((double)cols), 0.0, 0.05,
+					   "kind %d mean %g", k, mean);
+		}
+	}
+	ac_weights_free(w);
+}
+
+Test(model_random, threads_do_not_change_the_values)
+{
+	/* Big enough to fill on threads; the layer-0 tensors of a one-layer
+	 * model (filled serially) must match. */
+	struct ac_model_config c = tiny(), small;
+	struct ac_weights *a, *b;
+	uint64_t rows, cols;
+
+	c.hidden = 512;
+	c.ffn = 1024;
+	c.n_heads = 8;
+	c.n_kv_heads = 2;
+	c.head_dim = 64;
+	c.vocab = 8192;
+	c.n_layers = 2;
+	small = c;
+	small.vocab = 32;
+	small.n_layers = 1;
+	a = make(&c, 77, AC_DTYPE_BF16);
+	b = make(&small, 77, AC_DTYPE_BF16);
+	for (int k = 0; k < AC_WK_LAYER_COUNT; k++) {
+		ac_weights_shape(&c, k, &rows, &cols);
+		cr_assert_eq(memcmp(ac_weights_tensor(a, k, 0), ac_weights_tensor(b, k, 0),
+				    rows * cols * 2), 0, "kind %d", k);
+	}
+	ac_weights_free(a);
+	ac_weights_free(b);
+}
+
+Test(model_random, by_name_through_the_entry_point)
+{
+	struct ac_weights *w;
+	char err[256] = "";
+
+	cr_assert_eq(ac_weights_load("tiny", AC_DTYPE_FP32, 3, &w, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_str_eq(w->cfg.name, "tiny");
+	ac_weights_free(w);
+	cr_assert_eq(ac_weights_load("llama9-1t", AC_DTYPE_FP32, 3, &w, err, sizeof(err)),
+		     -ENOENT);
+	cr_assert_null(w);
+	cr_assert_not_null(strstr(err, "llama9-1t"), "%s", err);
+	cr_assert_not_null(strstr(err, "llama3-8b"), "%s", err);
+	cr_assert_eq(ac_weights_load("tiny", AC_DTYPE_FP16, 3, &w, err, sizeof(err)),
+		     -EOPNOTSUPP);
+	cr_assert_not_null(strstr(err, "fp16"), "%s", err);
+	ac_weights_free(NULL);
+}

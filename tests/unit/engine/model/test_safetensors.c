@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtest.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = mt_tmpdir();
+}
+
+static void teardown(void)
+{
+	mt_rmdir(dir);
+}
+
+TestSuite(model_safetensors, .init = setup, .fini = teardown);
+
+static struct ac_model_config tiny(void)
+{
+	struct ac_model_config c;
+
+	cr_assert_eq(ac_model_config_preset("tiny", &c), 0);
+	return c;
+}
+
+static void load_ok(const struct mt_model *m, enum ac_dtype dtype, double tol)
+{
+	struct ac_weights *w;
+	char err[512] = "";
+
+	cr_assert_eq(ac_weights_load_safetensors(dir, dtype, &w, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(w->dtype, dtype);
+	cr_assert_eq(w->cfg.n_layers, m->cfg.n_layers);
+	cr_assert_eq(w->cfg.hidden, m->cfg.hidden);
+	cr_assert_eq(w->cfg.ffn, m->cfg.ffn);
+	cr_assert_eq(w->cfg.n_heads, m->cfg.n_heads);
+	cr_assert_eq(w->cfg.n_kv_heads, m->cfg.n_kv_heads);
+	cr_assert_eq(w->cfg.head_dim, m->cfg.head_dim);
+	cr_assert_eq(w->cfg.vocab, m->cfg.vocab);
+	cr_assert_eq(w->cfg.max_ctx, m->cfg.max_ctx);
+	cr_assert_eq(w->cfg.rms_eps, m->cfg.rms_eps);
+	cr_assert_eq(w->cfg.rope_theta, m->cfg.rope_theta);
+	cr_assert_eq(w->cfg.tie_embeddings, m->cfg.tie_embeddings);
+	cr_assert_eq(w->cfg.rope_scaling.type, m->cfg.rope_scaling.type);
+	cr_assert_str_eq(w->cfg.name, m->cfg.name);
+	cr_assert_leq(mt_model_diff(w, m, 1e-30), tol);
+	ac_weights_free(w);
+}
+
+Test(model_safetensors, one_file_each_dtype)
+{
+	static const char *dtypes[] = { "F32", "F16", "BF16" };
+	struct ac_model_config c = tiny();
+
+	for (int i = 0; i < 3; i++) {
+		struct mt_model m;
+
+		mt_llama_hf(dir, &c, dtypes[i], 1, (uint64_t)i, &m);
+		/* F32, F16 and BF16 all fit fp32 exactly. */
+		load_ok(&m, AC_DTYPE_FP32, 0);
+		load_ok(&m, AC_DTYPE_BF16, strcmp(dtypes[i], "BF16") ? 0x1p-8 : 0);
+		mt_model_free(&m);
+	}
+}
+
+Test(model_safetensors, sharded_with_index_tied_llama3_scaling)
+{
+	struct ac_model_config c = tiny();
+	struct ac_weights *w;
+	struct mt_model m;
+	char err[512] = "";
+
+	c.tie_embeddings = true;
+	c.rope_theta = 500000.0f;
+	c.rope_scaling = (struct ac_rope_scaling){ AC_ROPE_SCALING_LLAMA3, 8, 1, 4, 256 };
+	mt_llama_hf(dir, &c, "BF16", 3, 7, &m);
+	load_ok(&m, AC_DTYPE_BF16, 0);
+	cr_assert_eq(ac_weights_load(dir, AC_DTYPE_FP32, 0, &w, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(w->output, w->tok_embd);
+	cr_assert_eq(w->cfg.rope_scaling.factor, 8.0f);
+	cr_assert_eq(w->cfg.rope_scaling.low_freq_factor, 1.0f);
+	cr_assert_eq(w->cfg.rope_scaling.high_freq_factor, 4.0f);
+	cr_assert_eq(w->cfg.rope_scaling.original_max_position_embeddings, 256);
+	ac_weights_free(w);
+	mt_model_free(&m);
+}
+
+/* ---- bad directories ---- */
+
+static void expect_fail(int want, const char *file, const char *what1,
+			const char *what2)
+{
+	struct ac_weights *w = (struct ac_weights *)&w;
+	int fds = mt_open_fds(), maps = mt_mappings();
+	char err[512] = "";
+	int rc = ac_weights_load_safetensors(dir, AC_DTYPE_FP32, &w, err, sizeof(err));
+
+	cr_assert_eq(rc, want, "rc %d (%s), expected %d", rc, err, want);
+	cr_assert_null(w);
+	cr_assert_not_null(strstr(err, file), "message \"%s\" lacks \"%s\"", err, file);
+	cr_assert_not_null(strstr(err, what1), "message \"%s\" lacks \"%s\"", err, what1);
+	if (what2)
+		cr_assert_not_null(strstr(err, what2), "message \"%s\" lacks \"%s\"", err, what2);
+	cr_assert_eq(mt_open_fds(), fds, "descriptor leaked");
+	cr_assert_eq(mt_mappings(), maps, "mapping leaked");
+}
+
+static char *one_file(unsigned shards)
+{
+	struct ac_model_config c = tiny();
+	struct mt_model m;
+
+	mt_llama_hf(dir, &c, "F32", shards, 11, &m);
+	mt_model_free(&m);
+	/* Tensors go round-robin; lm_head, the last, lands in the first. */
+	return mt_path(dir, shards == 1 ? "model.safetensors" :
+				       "model-00001-of-00002.safetensors");
+}
+
+Test(model_safetensors, truncated_header)
+{
+	char *st = one_file(1);
+
+	mt_truncate(st, 300);
+	expect_fail(-EBADMSG, st, "truncated header", NULL);
+	mt_truncate(st, 5);
+	expect_fail(-EBADMSG, st, "truncated header", NULL);
+	free(st);
+}
+
+Test(model_safetensors, truncated_tensor_data)
+{
+	char *st = one_file(2);
+
+	/* The shard's last tensor is the last one written: lm_head. */
+	mt_truncate(st, mt_file_size(st) - 3);
+	expect_fail(-EBADMSG, st, "lm_head.weight", "truncated data");
+	free(st);
+}
+
+Test(model_safetensors, wrong_shape)
+{
+	char *st = one_file(1);
+
+	mt_patch(st, "\"shape\": [64]", "\"shape\": [65]");
+	expect_fail(-EINVAL, st, "model.layers.0.input_layernorm.weight",
+		    "expected [64]");
+	free(st);
+}
+
+Test(model_safetensors, unknown_dtype)
+{
+	char *st = one_file(1);
+
+	mt_patch(st, "\"F32\"", "\"F64\"");
+	expect_fail(-EOPNOTSUPP, st, "model.layers.0.input_layernorm.weight",
+		    "dtype F64");
+	free(st);
+}
+
+Test(model_safetensors, missing_tensor)
+{
+	char *st = one_file(1);
+
+	mt_patch(st, "\"model.norm.weight\"", "\"model.norX.weight\"");
+	expect_fail(-ENOENT, st, "model.norm.weight", "missing");
+	free(st);
+}
+
+Test(model_safetensors, missing_from_index)
+{
+	char *st = one_file(2), *idx = mt_path(dir, "model.safetensors.index.json");
+
+	mt_patch(idx, "\"model.norm.weight\"", "\"model.norX.weight\"");
+	expect_fail(-ENOENT, idx, "model.norm.weight", "weight_map");
+	mt_patch(idx, "model-00001-of", "../00001-of-00");
+	expect_fail(-EINVAL, idx, "../00001-of-00", "not a file in the directory");
+	free(st);
+	free(idx);
+}
+
+Test(model_safetensors, missing_config_key)
+{
+	char *st = one_file(1), *cfg = mt_path(dir, "config.json");
+
+	mt_patch(cfg, "\"hidden_size\"", "\"hidden_sizX\"");
+	expect_fail(-ENOENT, cfg, "hidden_size", "missing");
+	free(st);
+	free(cfg);
+}
+
+Test(model_safetensors, broken_config_json)
+{
+	char *st = one_file(1), *cfg = mt_path(dir, "config.json");
+
+	mt_patch(cfg, "\"model_type\": \"llama\",", "\"model_type\": \"llama\"]");
+	expect_fail(-EBADMSG, cfg, "not a JSON object", NULL);
+	free(st);
+	free(cfg);
+}
+
+Test(model_safetensors, broken_header_json)
+{
+	char *st = one_file(1);
+
+	mt_patch(st, "{\"model.", "[\"model.");
+	expect_fail(-EBADMSG, st, "not a JSON object", NULL);
+	free(st);
+}
+
+Test(model_safetensors, no_config)
+{
+	char *cfg = mt_path(dir, "config.json");
+
+	expect_fail(-ENOENT, cfg, "cannot open", NULL);
+	free(cfg);
+}

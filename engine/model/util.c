@@ -89,23 +89,3 @@ float ac_half_to_float(uint16_t h)
 	memcpy(&f, &bits, sizeof(f));
 	return f;
 }
-
-float ac_bf16_to_float(uint16_t b)
-{
-	uint32_t bits = (uint32_t)b << 16;
-	float f;
-
-	memcpy(&f, &bits, sizeof(f));
-	return f;
-}
-
-uint16_t ac_float_to_bf16(float f)
-{
-	uint32_t bits;
-
-	memcpy(&bits, &f, sizeof(bits));
-	if ((bits & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((bits >> 16) | 0x40);	/* quiet NaN */
-	bits += 0x7fffu + ((bits >> 16) & 1);
-	return (uint16_t)(bits >> 16);
-}

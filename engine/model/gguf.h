@@ -77,7 +77,7 @@ const char *ac_gguf_path(const struct ac_gguf *g);
 uint32_t ac_gguf_version(const struct ac_gguf *g);
 uint64_t ac_gguf_alignment(const struct ac_gguf *g);
 
-/* Metadata by index (0..count-1) or key. */
+/* Metadata by index (i < ac_gguf_kv_count(), unchecked for kv_type) or key. */
 uint64_t ac_gguf_kv_count(const struct ac_gguf *g);
 const char *ac_gguf_kv_key(const struct ac_gguf *g, uint64_t i); /* NUL-terminated */
 enum ac_gguf_type ac_gguf_kv_type(const struct ac_gguf *g, uint64_t i);

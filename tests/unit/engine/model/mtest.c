@@ -620,6 +620,8 @@ void mt_llama_gguf(const char *path, const struct ac_model_config *c,
 			free(data);
 		}
 	}
+	if (spoil->extra)
+		spoil->extra(w, c);
 	mt_gguf_write(w, path, 32);
 	mt_gguf_free(w);
 }

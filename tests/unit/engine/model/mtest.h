@@ -80,6 +80,8 @@ struct mt_spoil {
 	const char *reshape;	/* a tensor written with rows and cols swapped */
 	const char *retype;	/* a tensor written as ggml type retype_to */
 	uint32_t retype_to;
+	/* Called last, to add keys or tensors. */
+	void (*extra)(struct mt_gguf *w, const struct ac_model_config *c);
 };
 
 /*

@@ -313,6 +313,88 @@ Test(model_gguf, q_and_k_rows_back_in_hf_order)
 	free(path);
 }
 
+/*
+ * Llama 3.1's rope scaling as Meta defines it (factor 8, low 1, high 4,
+ * original 8192): per-frequency divisors, which llama.cpp's converter
+ * stores as rope_freqs.weight instead of metadata.
+ */
+static float llama3_divisor(const struct ac_model_config *c, uint32_t i)
+{
+	double inv_freq = 1.0 / pow(c->rope_theta, (2.0 * i) / c->head_dim);
+	double wavelen = 2 * M_PI / inv_freq;
+	double lo_wavelen = 8192 / 1.0, hi_wavelen = 8192 / 4.0, smooth;
+
+	if (wavelen < hi_wavelen)
+		return 1.0f;
+	if (wavelen > lo_wavelen)
+		return 8.0f;
+	smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0);
+	/* scaled freq = (1 - smooth) * f / 8 + smooth * f */
+	return (float)(1.0 / ((1 - smooth) / 8 + smooth));
+}
+
+static float bump;	/* added to one divisor to spoil the table */
+
+static void add_rope_freqs(struct mt_gguf *w, const struct ac_model_config *c)
+{
+	float f[64];
+
+	for (uint32_t i = 0; i < c->head_dim / 2; i++)
+		f[i] = llama3_divisor(c, i) + (i == 4 ? bump : 0);
+	mt_gguf_tensor(w, "rope_freqs.weight", AC_GGML_F32, 1,
+		       (uint64_t[]){ c->head_dim / 2 }, f, c->head_dim / 2 * 4);
+}
+
+static void add_linear(struct mt_gguf *w, const struct ac_model_config *c)
+{
+	mt_gguf_kv_str(w, "llama.rope.scaling.type", "linear");
+}
+
+Test(model_gguf, llama3_rope_scaling_from_rope_freqs)
+{
+	struct ac_model_config c = tiny();
+	struct mt_spoil s = { .extra = add_rope_freqs };
+	struct mt_spoil lin = { .extra = add_linear };
+	char *path = mt_path(dir, "rope.gguf"), err[512] = "";
+	struct ac_weights *w;
+	struct mt_model m;
+	int n_smooth = 0;
+
+	c.rope_theta = 500000.0f;
+	c.max_ctx = 131072;
+	/* head_dim 16 at theta 5e5 spans all three bands of the formula. */
+	for (uint32_t i = 0; i < c.head_dim / 2; i++)
+		n_smooth += llama3_divisor(&c, i) != 1.0f && llama3_divisor(&c, i) != 8.0f;
+	cr_assert_geq(n_smooth, 1);
+	cr_assert_eq(llama3_divisor(&c, 0), 1.0f);
+	cr_assert_eq(llama3_divisor(&c, c.head_dim / 2 - 1), 8.0f);
+
+	mt_llama_gguf(path, &c, six, 4, &s, &m);
+	mt_model_free(&m);
+	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(w->cfg.rope_scaling.type, AC_ROPE_SCALING_LLAMA3);
+	cr_assert_eq(w->cfg.rope_scaling.factor, 8.0f);
+	cr_assert_eq(w->cfg.rope_scaling.low_freq_factor, 1.0f);
+	cr_assert_eq(w->cfg.rope_scaling.high_freq_factor, 4.0f);
+	cr_assert_eq(w->cfg.rope_scaling.original_max_position_embeddings, 8192);
+	ac_weights_free(w);
+
+	bump = 0.01f;
+	mt_llama_gguf(path, &c, six, 4, &s, &m);
+	mt_model_free(&m);
+	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
+		     -EOPNOTSUPP, "%s", err);
+	cr_assert_not_null(strstr(err, "rope_freqs.weight[4]"), "%s", err);
+
+	mt_llama_gguf(path, &c, six, 4, &lin, &m);
+	mt_model_free(&m);
+	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
+		     -EOPNOTSUPP, "%s", err);
+	cr_assert_not_null(strstr(err, "\"linear\""), "%s", err);
+	free(path);
+}
+
 Test(model_gguf, version_2_and_wider_alignment)
 {
 	struct ac_model_config c = tiny();

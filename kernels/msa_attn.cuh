@@ -417,9 +417,9 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 
 /*
  * Combines the splits of one tile: weights 2^(lse_i - max lse).  Block
- * (x, y) takes elements y * 128 .. of merge x, one output pair a thread:
- * a loop per block left a few dozen blocks walking a whole tile each
- * through L2 latency (tens of microseconds for a 128-row tile).
+ * (x, y) takes elements y * 128 .. of merge x, one output pair a thread,
+ * so that a few merges still spread over the whole GPU: one block looping
+ * over a whole tile would wait on L2 latency for every row of it.
  */
 template <typename T>
 __global__ void __launch_bounds__(128)

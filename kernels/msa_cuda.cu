@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The CUDA backend's entry points: turn a plan and a call into kernel
- * parameters, pick the instantiation from the shape, launch on the
- * caller's stream, and map cudaError_t to -errno at the C boundary.
+ * parameters, pick the kernel for each work list (wgmma where
+ * msa_cuda_use_hopper() allows, mma.sync otherwise), launch on the caller's
+ * stream, and map cudaError_t to -errno at the C boundary.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,11 +13,8 @@
 #include <cuda_runtime.h>
 
 #include "kv_write.cuh"
-#include "msa_attn.cuh"
-#include "msa_hopper.cuh"
+#include "msa_cuda_launch.cuh"
 #include "msa_internal.h"
-
-extern "C" int msa_cuda_errno(cudaError_t err);
 
 int msa_cuda_errno(cudaError_t err)
 {
@@ -130,7 +128,8 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 #if defined(AC_MSA_SM90A) && AC_MSA_SM90A
 	const struct ac_kv_layout *lay = &p->layout;
 
-	if (p->big_variant < 6)
+	/* The Q boxes are 128 and 64 rows: no 64-row big tiles. */
+	if (p->force_mma || p->big_rows != MSA_BIG_ROWS)
 		return false;
 	if (lay->head_dim != 64 && lay->head_dim != 128)
 		return false;
@@ -211,97 +210,88 @@ static cudaError_t hopper_params(const struct ac_msa_plan *p,
 }
 
 template <typename T, int D>
-static cudaError_t run_typed(const struct ac_msa_plan *p, msa_attn_params a,
-			     const msa_merge_params &mp,
-			     const msa_hopper_params *hp,
-			     const msa_hopper_params *hp_mid, cudaStream_t st)
+static cudaError_t launch_typed(const msa_launch &l, msa_kernel k,
+				const msa_work *work, uint32_t n,
+				cudaStream_t st)
 {
 	using namespace msa::hopper;
-	const struct msa_work *big = a.work;
-	cudaError_t err;
+	msa_attn_params a = l.a;
+	msa_hopper_params hp;
 
-	switch (hp ? 100 + p->big_variant : p->big_variant) {
-	case 106:
-		err = launch<T, D, 2, 128, 2, MODE_PLAIN, false>(*hp, p->n_big, st);
-		break;
-	case 107:
-		err = launch<T, D, 2, 128, 2, MODE_OVERLAP, false>(*hp, p->n_big, st);
-		break;
-	case 108:
-		err = launch<T, D, 2, 128, 3, MODE_OVERLAP, false>(*hp, p->n_big, st);
-		break;
-	case 109:
-		err = launch<T, D, 2, 128, 2, MODE_PLAIN, true>(*hp, p->n_big, st);
-		break;
-	case 110:
-	case 112:
-		err = launch<T, D, 2, 128, 3, MODE_OVERLAP, true>(*hp, p->n_big, st);
-		break;
-	case 111:
-		err = launch<T, D, 2, 128, 3, MODE_PINGPONG, true>(*hp, p->n_big, st);
-		break;
-	case 1:
-		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
-		break;
-	case 3:
-		err = msa::launch_attn<T, D, 4, 1, 64, 3>(a, st);
-		break;
-	case 4:
-		err = msa::launch_attn<T, D, 4, 2, 32, 3>(a, st);
-		break;
-	case 5:
-		err = msa::launch_attn<T, D, 8, 1, 64, 2>(a, st);
-		break;
-	default:
-		err = msa::launch_attn<T, D, 4, 2, 64, 2>(a, st);
-		break;
+	a.work = work;
+	a.n_work = n;
+	switch (k) {
+	case MSA_WGMMA_BIG:
+		if (!l.hopper)
+			return cudaErrorInvalidValue;
+		hp = l.hp;
+		hp.work = work;
+		return launch<T, D, 2, 128, 3, true>(hp, n, st);
+	case MSA_WGMMA_MID:
+		if (!l.hopper || !l.n_mid)
+			return cudaErrorInvalidValue;
+		hp = l.hp_mid;
+		hp.work = work;
+		return launch<T, D, 1, 64, 2, false>(hp, n, st);
+	case MSA_MMA_BIG:
+		return msa::launch_attn<T, D, 4, 2, 64, 2>(a, st);
+	case MSA_MMA_MID:
+		return msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
+	case MSA_MMA_SMALL:
+		return msa::launch_attn<T, D, 1, 1, 32, 2>(a, st);
 	}
-	if (err != cudaSuccess)
-		return err;
-	/*
-	 * Short segments beside 128-row tiles: 64-row tiles, of one wgmma
-	 * warpgroup (two blocks per SM) or of variant 1.
-	 */
-	a.work = (const struct msa_work *)((const char *)big - p->off_big +
-					   p->off_mid);
-	a.n_work = p->n_mid;
-	if (hp_mid)
-		err = launch<T, D, 1, 64, 2, MODE_PLAIN, true>(*hp_mid, p->n_mid, st);
-	else
-		err = msa::launch_attn<T, D, 4, 1, 64, 2>(a, st);
-	if (err != cudaSuccess)
-		return err;
-	a.work = (const struct msa_work *)((const char *)big - p->off_big +
-					   p->off_small);
-	a.n_work = p->n_small;
-	switch (p->small_variant) {
-	case 2:
-		err = msa::launch_attn<T, D, 1, 1, 32, 3>(a, st);
-		break;
-	case 3:
-		err = msa::launch_attn<T, D, 1, 1, 32, 2>(a, st);
-		break;
-	default:
-		err = msa::launch_attn<T, D, 1, 1, 64, 2>(a, st);
-		break;
-	}
-	if (err != cudaSuccess)
-		return err;
-	return msa::launch_merge<T>(mp, p->n_merge, st);
+	return cudaErrorInvalidValue;
 }
 
-int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
-		 const struct ac_msa_batch *b, uint32_t layer, float scale,
-		 const void *q, void *out, void *ws, void *stream)
+cudaError_t msa_cuda_launch(const struct msa_launch *l, enum msa_kernel k,
+			    const struct msa_work *work, uint32_t n,
+			    cudaStream_t st)
+{
+	if (!n)
+		return cudaSuccess;
+	if (l->dtype == AC_DTYPE_BF16 && l->head_dim == 128)
+		return launch_typed<__nv_bfloat16, 128>(*l, k, work, n, st);
+	if (l->dtype == AC_DTYPE_BF16 && l->head_dim == 64)
+		return launch_typed<__nv_bfloat16, 64>(*l, k, work, n, st);
+	if (l->dtype == AC_DTYPE_FP16 && l->head_dim == 128)
+		return launch_typed<__half, 128>(*l, k, work, n, st);
+	if (l->dtype == AC_DTYPE_FP16 && l->head_dim == 64)
+		return launch_typed<__half, 64>(*l, k, work, n, st);
+	return cudaErrorInvalidValue;
+}
+
+cudaError_t msa_cuda_merge(const struct msa_launch *l, cudaStream_t st)
+{
+	if (l->dtype == AC_DTYPE_BF16)
+		return msa::launch_merge<__nv_bfloat16>(l->mp, l->n_merge, st);
+	if (l->dtype == AC_DTYPE_FP16)
+		return msa::launch_merge<__half>(l->mp, l->n_merge, st);
+	return cudaErrorInvalidValue;
+}
+
+cudaError_t msa_cuda_prepare(const struct ac_msa_plan *p,
+			     const struct ac_kv_pool *pool,
+			     const struct ac_msa_batch *b, uint32_t layer,
+			     float scale, const void *q, void *out, void *ws,
+			     struct msa_launch *l)
 {
 	const struct ac_kv_layout *lay = &p->layout;
-	cudaStream_t st = (cudaStream_t)stream;
 	char *w = (char *)ws;
-	msa_attn_params a = {};
-	msa_merge_params mp = {};
-	msa_hopper_params hp, hp_mid;
-	bool hop = msa_cuda_use_hopper(p, pool, q);
+	msa_attn_params &a = l->a;
+	msa_merge_params &mp = l->mp;
 	cudaError_t err;
+
+	memset(l, 0, sizeof(*l));
+	l->big = (const struct msa_work *)(w + p->off_big);
+	l->mid = (const struct msa_work *)(w + p->off_mid);
+	l->small = (const struct msa_work *)(w + p->off_small);
+	l->n_big = p->n_big;
+	l->n_mid = p->n_mid;
+	l->n_small = p->n_small;
+	l->n_merge = p->n_merge;
+	l->dtype = lay->dtype;
+	l->head_dim = lay->head_dim;
+	l->hopper = msa_cuda_use_hopper(p, pool, q);
 
 	a.q = q;
 	a.out = out;
@@ -309,7 +299,7 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	a.block_bytes = pool->block_bytes;
 	a.table_indptr = b->table_indptr;
 	a.block_ids = b->block_ids;
-	a.work = (const struct msa_work *)(w + p->off_big);
+	a.work = l->big;
 	a.part_o = (float *)(w + p->off_part_o);
 	a.part_lse = (float *)(w + p->off_part_lse);
 	a.n_work = p->n_big;
@@ -329,33 +319,41 @@ int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
 	mp.group = p->group;
 	mp.head_dim = lay->head_dim;
 
-	/* Variant 12 takes the 64-row tiles onto wgmma too. */
-	const bool hop_mid = hop && p->big_variant == 12 && p->n_mid;
-
-	if (hop) {
-		err = hopper_params(p, pool, layer, a, &hp);
-		if (err == cudaSuccess && hop_mid) {
-			/* Same pool map; only the Q box and the list differ. */
-			hp_mid = hp;
-			hp_mid.work = (const struct msa_work *)(w + p->off_mid);
-			err = encode_q(p, q, 64, &hp_mid.tm_q);
-		}
-		if (err != cudaSuccess)
-			return msa_cuda_errno(err);
+	if (!l->hopper)
+		return cudaSuccess;
+	err = hopper_params(p, pool, layer, a, &l->hp);
+	if (err == cudaSuccess && p->n_mid) {
+		/* Same pool map; only the Q box and the list differ. */
+		l->hp_mid = l->hp;
+		l->hp_mid.work = l->mid;
+		err = encode_q(p, q, 64, &l->hp_mid.tm_q);
 	}
-	const msa_hopper_params *h = hop ? &hp : NULL;
-	const msa_hopper_params *hm = hop_mid ? &hp_mid : NULL;
+	return err;
+}
 
-	if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 128)
-		err = run_typed<__nv_bfloat16, 128>(p, a, mp, h, hm, st);
-	else if (lay->dtype == AC_DTYPE_BF16 && lay->head_dim == 64)
-		err = run_typed<__nv_bfloat16, 64>(p, a, mp, h, hm, st);
-	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 128)
-		err = run_typed<__half, 128>(p, a, mp, h, hm, st);
-	else if (lay->dtype == AC_DTYPE_FP16 && lay->head_dim == 64)
-		err = run_typed<__half, 64>(p, a, mp, h, hm, st);
-	else
+int msa_cuda_run(const struct ac_msa_plan *p, const struct ac_kv_pool *pool,
+		 const struct ac_msa_batch *b, uint32_t layer, float scale,
+		 const void *q, void *out, void *ws, void *stream)
+{
+	cudaStream_t st = (cudaStream_t)stream;
+	const enum ac_dtype dt = p->layout.dtype;
+	const uint32_t D = p->layout.head_dim;
+	struct msa_launch l;
+	cudaError_t err;
+
+	if ((dt != AC_DTYPE_BF16 && dt != AC_DTYPE_FP16) || (D != 64 && D != 128))
 		return -EOPNOTSUPP;
+	err = msa_cuda_prepare(p, pool, b, layer, scale, q, out, ws, &l);
+	if (err == cudaSuccess)
+		err = msa_cuda_launch(&l, l.hopper ? MSA_WGMMA_BIG : MSA_MMA_BIG,
+				      l.big, l.n_big, st);
+	if (err == cudaSuccess)
+		err = msa_cuda_launch(&l, l.hopper ? MSA_WGMMA_MID : MSA_MMA_MID,
+				      l.mid, l.n_mid, st);
+	if (err == cudaSuccess)
+		err = msa_cuda_launch(&l, MSA_MMA_SMALL, l.small, l.n_small, st);
+	if (err == cudaSuccess)
+		err = msa_cuda_merge(&l, st);
 	return msa_cuda_errno(err);
 }
 

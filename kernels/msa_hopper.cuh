@@ -107,29 +107,47 @@ template <typename T> struct ops {
 };
 #endif
 
-enum { MODE_PLAIN, MODE_OVERLAP, MODE_PINGPONG };
-
-/* exp2 without the denormal fix-up around MUFU.EX2 (three instructions). */
-template <bool FAST> static __device__ __forceinline__ float exp2_(float x)
-{
+/*
+ * Customisation points of the kernel, as static members of its last
+ * template argument; the library uses these.  exp2() takes the
+ * probabilities: one MUFU.EX2 without the denormal fix-up exp2f() wraps
+ * around it (three more instructions per element), so probabilities under
+ * 2^-126 of the row maximum flush to 0.  The turn hooks let the consumer
+ * warpgroups of the overlapped loop take turns at the tensor cores; here
+ * they do nothing, each warpgroup issues when it is ready.
+ */
+struct hooks {
+	static __device__ __forceinline__ float exp2(float x)
+	{
 #ifdef MSA_SM90A
-	if (FAST) {
 		float y;
 
 		asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
 		return y;
-	}
+#else
+		return exp2f(x);
 #endif
-	return exp2f(x);
-}
+	}
+	/* Once, before the first turn of consumer warpgroup @cwg. */
+	static __device__ __forceinline__ void turns_start(int cwg) {}
+	/* Around the products a turn issues. */
+	static __device__ __forceinline__ void turn_begin(int cwg) {}
+	static __device__ __forceinline__ void turn_end(int cwg) {}
+	/* In place of turn_end() after the last turn. */
+	static __device__ __forceinline__ void turn_last_end(int cwg) {}
+};
 
-template <typename T, int D, int NC, int BN, int ST, int MODE, bool FAST>
+/*
+ * NC consumer warpgroups, BN-key tiles in an ST-stage ring; OVERLAP runs
+ * the softmax of one key tile while PV of the previous one is on the
+ * tensor cores, else S, softmax and PV follow one another.
+ */
+template <typename T, int D, int NC, int BN, int ST, bool OVERLAP, typename H = hooks>
 __global__ void __launch_bounds__(shape<NC>::THREADS, NC == 2 ? 1 : 2)
 msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 {
 #ifdef MSA_SM90A
 	constexpr int BM = shape<NC>::BM, NCT = 128 * NC;	/* consumer threads */
-	static_assert(MODE != MODE_PINGPONG || NC == 2, "turns need two warpgroups");
 	typedef layout<D, BM, BN, ST> L;
 	constexpr int CB = D / 64;	/* 64-column halves (swizzle atoms) */
 	extern __shared__ unsigned char smem_raw[];
@@ -280,12 +298,12 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			const float m_use = m_new == -INFINITY ? 0.f : m_new;
 			float sum = 0.f;
 
-			corr[h] = exp2_<FAST>(m_run[h] - m_use);
+			corr[h] = H::exp2(m_run[h] - m_use);
 #pragma unroll
 			for (int j = 0; j < BN / 8; j++) {
 #pragma unroll
 				for (int e = 0; e < 2; e++) {
-					float pv = exp2_<FAST>(fmaf(sc[j * 4 + 2 * h + e],
+					float pv = H::exp2(fmaf(sc[j * 4 + 2 * h + e],
 							      p.scale_log2, -m_use));
 
 					sc[j * 4 + 2 * h + e] = pv;
@@ -351,7 +369,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 	};
 
 	mbar_wait(full_q, 0);
-	if (MODE == MODE_PLAIN) {
+	if (!OVERLAP) {
 		for (int it = 0; it < n_tiles; it++) {
 			issue_qk(it);
 			wgmma_wait<0>();
@@ -366,42 +384,27 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 		}
 	} else {
 		/*
-		 * The softmax of tile it + 1 runs while the tensor cores do
-		 * PV of tile it: S of it + 1 is issued before PV of it, and
-		 * waiting for one leaves the other in flight.  o is only
-		 * touched once PV has landed.  The last tile is peeled: a
-		 * conditional issue inside the loop makes ptxas serialise
-		 * the wgmma pipeline.
-		 *
-		 * MODE_PINGPONG also takes turns between the two consumer
-		 * warpgroups (named barriers 2 and 3): one issues its pair of
-		 * products while the other runs its softmax, so the tensor
-		 * cores see the two back to back.  Warpgroup 1 lets 0 go
-		 * first; each turn ends by handing over, except the last of
-		 * warpgroup 1, which nobody would wait for.
+		 * S of tile it + 1 is issued before PV of tile it, and waiting
+		 * for one leaves the other in flight, so the softmax of it + 1
+		 * runs while the tensor cores do PV of it.  o is only touched
+		 * once PV has landed.  The last tile is peeled: a conditional
+		 * issue inside the loop makes ptxas serialise the wgmma
+		 * pipeline.
 		 */
-		const bool pp = MODE == MODE_PINGPONG;
-		const uint32_t my_bar = 2 + cwg, other_bar = 3 - cwg;
-
-		if (pp && cwg == 1)
-			named_arrive(2, 256);
-		if (pp)
-			named_sync(my_bar, 256);
+		H::turns_start(cwg);
+		H::turn_begin(cwg);
 		issue_qk(0);
-		if (pp)
-			named_arrive(other_bar, 256);
+		H::turn_end(cwg);
 		wgmma_wait<0>();
 		reg_fence(sc);
 		softmax(0);
 		rescale_and_pack();
 		for (int it = 0; it + 1 < n_tiles; it++) {
-			if (pp)
-				named_sync(my_bar, 256);
+			H::turn_begin(cwg);
 			issue_qk(it + 1);
 			wait_v(it);	/* never the last tile: no zeroing */
 			issue_pv(it);
-			if (pp)
-				named_arrive(other_bar, 256);
+			H::turn_end(cwg);
 			wgmma_wait<1>();
 			reg_fence(sc);
 			softmax(it + 1);
@@ -410,13 +413,11 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 			mbar_arrive(&empty[it % ST]);
 			rescale_and_pack();
 		}
-		/* Zeroing syncs both warpgroups: outside the turns. */
+		/* Zeroing syncs all consumer warpgroups: outside the turns. */
 		wait_v(n_tiles - 1);
-		if (pp)
-			named_sync(my_bar, 256);
+		H::turn_begin(cwg);
 		issue_pv(n_tiles - 1);
-		if (pp && cwg == 0)
-			named_arrive(other_bar, 256);
+		H::turn_last_end(cwg);
 		wgmma_wait<0>();
 		reg_fence(o);
 		mbar_arrive(&empty[(n_tiles - 1) % ST]);
@@ -455,7 +456,7 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 #endif
 }
 
-template <typename T, int D, int NC, int BN, int ST, int MODE, bool FAST>
+template <typename T, int D, int NC, int BN, int ST, bool OVERLAP, typename H = hooks>
 static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 			  cudaStream_t stream)
 {
@@ -464,11 +465,11 @@ static cudaError_t launch(const msa_hopper_params &p, uint32_t n_work,
 
 	if (!n_work)
 		return cudaSuccess;
-	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, NC, BN, ST, MODE, FAST>,
+	err = cudaFuncSetAttribute(msa_hopper_kernel<T, D, NC, BN, ST, OVERLAP, H>,
 				   cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
 	if (err != cudaSuccess)
 		return err;
-	msa_hopper_kernel<T, D, NC, BN, ST, MODE, FAST>
+	msa_hopper_kernel<T, D, NC, BN, ST, OVERLAP, H>
 		<<<n_work, shape<NC>::THREADS, smem, stream>>>(p);
 	return cudaGetLastError();
 }

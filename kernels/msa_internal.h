@@ -48,58 +48,47 @@ struct msa_merge {
 };
 
 /*
- * Kernel variants (docs/kernels.md and bench/results/msa_notes.md say what
- * each measured).  Big tiles serve segments of more than 16 rows:
- *   1: 64 rows (4 warps x 16), 64-key tiles, 2 stages
- *   2: 128 rows (4 warps x 32), 64-key tiles, 2 stages
- *   3: 64 rows, 64-key tiles, 3 stages
- *   4: 128 rows, 32-key tiles, 3 stages
- *   5: 128 rows (8 warps x 16), 64-key tiles, 2 stages
- *   6: Hopper (sm_90a) wgmma + bulk tensor copies, 128 rows, 128-key
- *      tiles, 2 stages (msa_hopper.cuh); where the device, the build or
- *      the shape rules it out (msa_cuda_use_hopper()), variant 2 runs
- *      the same work list instead
- *   7: 6 with the softmax of one key tile overlapping PV of the previous
- *      one on the tensor cores (same fallback)
- *   8: 7 with a three-stage ring (227 KB of shared memory at D = 128)
- *   9: 6 with exp2 as one MUFU.EX2 (denormal probabilities flush to 0)
- *  10: 8 with that exp2
- *  11: 10 with the two consumer warpgroups taking turns at the tensor
- *      cores (ping-pong)
- *  12: 10, and the 64-row mid tiles on a one-warpgroup wgmma kernel
- *      (64-key tiles, two blocks per SM) instead of variant 1
- * With a 128-row variant, segments of at most 64 rows go to "mid" tiles of
- * variant 1 instead, so short segments do not run half-empty tiles.
- * Small tiles (one warp, 16 rows) serve decode and short segments:
- *   1: 64-key tiles, 2 stages
- *   2: 32-key tiles, 3 stages
- *   3: 32-key tiles, 2 stages
+ * Tile rows.  Big tiles (128 rows) serve segments of more than 64 rows, mid
+ * tiles (64 rows) segments of 17..64 rows, so that short segments do not
+ * run half-empty 128-row tiles, and small tiles (16 rows, one warp) decode
+ * and the shortest segments.  The CUDA backend runs big and mid tiles on
+ * the Hopper wgmma kernel (msa_hopper.cuh) where msa_cuda_use_hopper()
+ * allows, and on the mma.sync kernel (msa_attn.cuh) everywhere else; small
+ * tiles always run on the mma.sync kernel.
  */
-#define MSA_BIG_VARIANTS	12
-#define MSA_SMALL_VARIANTS	3
+#define MSA_BIG_ROWS		128
+#define MSA_MID_ROWS		64
 #define MSA_SMALL_ROWS		16
 #define MSA_KV_TILE		64	/* split boundaries are multiples */
 
-static inline uint32_t msa_big_rows(uint32_t variant)
-{
-	return variant == 2 || variant >= 4 ? 128 : 64;
-}
-
 /*
  * Thread blocks per multiprocessor the split aims for.  Not the occupancy
- * limit: about four one-warp blocks per SM already saturate HBM (4.5 TB/s
- * on H200, bench/results/msa_notes.md run 4), and splitting further only
- * adds merges; two big blocks per SM is the occupancy of the big kernels.
+ * limit: about four one-warp blocks per SM already saturate HBM, and
+ * splitting further only adds merges; two big blocks per SM is the
+ * occupancy of the big kernels.
  */
 #define MSA_SPLIT_BLOCKS_PER_SM	2
 
-/* Knobs the benchmark turns; ac_msa_plan_create() uses msa_tuning_default. */
+/*
+ * Knobs of the planner; ac_msa_plan_create() uses msa_tuning_default.  The
+ * tests and the benchmark (bench/msa) turn them.
+ */
 struct msa_tuning {
-	uint32_t big_variant;	/* 1..MSA_BIG_VARIANTS */
-	uint32_t small_variant;	/* 1..MSA_SMALL_VARIANTS */
 	uint32_t min_split_keys;	/* no split shorter than this */
 	uint32_t waves;		/* thread blocks aimed for: waves * SMs * blocks/SM */
 	uint32_t no_split;	/* 1: never split the context */
+	/*
+	 * 1: the mma.sync kernels even where the wgmma kernel could run, so
+	 * the fallback is checked and timed on Hopper too.
+	 */
+	uint32_t force_mma;
+	/*
+	 * 0 or MSA_BIG_ROWS; MSA_MID_ROWS plans 64-row big tiles and no mid
+	 * tiles, for kernels of 64-row tiles outside the library (bench/msa).
+	 * ac_msa_run() still runs such a plan correctly, on the mma.sync
+	 * 128-row kernel.
+	 */
+	uint32_t big_rows;
 };
 
 extern const struct msa_tuning msa_tuning_default;
@@ -114,9 +103,8 @@ struct ac_msa_plan {
 	uint32_t num_segs;
 	uint32_t num_seqs;
 	uint32_t total_q;
-	uint32_t big_rows;
-	uint32_t big_variant;
-	uint32_t small_variant;
+	uint32_t big_rows;	/* MSA_BIG_ROWS, or MSA_MID_ROWS (struct msa_tuning) */
+	uint32_t force_mma;
 
 	/* Work lists, in launch order: longest first, so the tail is short. */
 	struct msa_work *big;
@@ -173,7 +161,7 @@ int msa_cuda_kv_write(const struct ac_msa_plan *p,
 		      const struct ac_msa_batch *b, uint32_t layer,
 		      const void *k, const void *v, void *stream);
 int msa_cuda_sm_count(uint32_t *ret_count);
-/* Whether ac_msa_run() on these arguments takes the Hopper kernel. */
+/* Whether ac_msa_run() on these arguments takes the wgmma kernel. */
 bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 			 const struct ac_kv_pool *pool, const void *q);
 

@@ -11,13 +11,12 @@
 #include "msa_internal.h"
 
 const struct msa_tuning msa_tuning_default = {
-	.big_variant = 12,
-	.small_variant = 3,
 	.min_split_keys = 512,
 	.waves = 2,
 	.no_split = 0,
+	.force_mma = 0,
+	.big_rows = MSA_BIG_ROWS,
 };
-
 
 static int check_pool(enum ac_msa_backend backend,
 		      const struct ac_kv_pool *pool)
@@ -194,9 +193,9 @@ static int build_tiles(struct ac_msa_plan *p, const struct ac_msa_batch *b,
 		if (len * G <= MSA_SMALL_ROWS) {
 			kind = TILE_SMALL;
 			tpt = MSA_SMALL_ROWS / G;
-		} else if (p->big_rows > 64 && len * G <= 64) {
+		} else if (p->big_rows > MSA_MID_ROWS && len * G <= MSA_MID_ROWS) {
 			kind = TILE_MID;
-			tpt = 64 / G;
+			tpt = MSA_MID_ROWS / G;
 		}
 		uint32_t tok0, h;
 
@@ -383,8 +382,8 @@ int msa_plan_create(enum ac_msa_backend backend,
 		return -EINVAL;
 	if (!ops)
 		return -EOPNOTSUPP;
-	if (tune->big_variant < 1 || tune->big_variant > MSA_BIG_VARIANTS ||
-	    tune->small_variant < 1 || tune->small_variant > MSA_SMALL_VARIANTS)
+	if (tune->big_rows && tune->big_rows != MSA_BIG_ROWS &&
+	    tune->big_rows != MSA_MID_ROWS)
 		return -EINVAL;
 	ret = check_pool(backend, pool);
 	if (ret)
@@ -413,9 +412,8 @@ int msa_plan_create(enum ac_msa_backend backend,
 	p->num_segs = batch->num_segs;
 	p->num_seqs = batch->num_seqs;
 	p->total_q = total_q;
-	p->big_rows = msa_big_rows(tune->big_variant);
-	p->big_variant = tune->big_variant;
-	p->small_variant = tune->small_variant;
+	p->big_rows = tune->big_rows ? tune->big_rows : MSA_BIG_ROWS;
+	p->force_mma = tune->force_mma;
 
 	ret = build_tiles(p, batch, sm_count, tune, &tiles, &ntiles);
 	if (ret)

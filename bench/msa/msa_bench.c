@@ -4,7 +4,9 @@
  * shapes of the issue (bf16, 32 query heads, 8 kv heads, head dim 128,
  * 16-token blocks) with CUDA events, median of many runs, rotating layers
  * so repeated runs do not measure the L2.  Prints a table and writes
- * msa_bench.csv and msa_segments.csv under DIR.
+ * msa_bench.csv and msa_segments.csv under DIR.  Every kernel variant of
+ * msa_variants.h is timed beside the default plan, which is what
+ * ac_msa_run() runs.
  *
  * Useful work counts 4 * D flops per (query head, visible key) pair: what a
  * causal kernel must do, not what a dense one would.
@@ -19,6 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include "msa_internal.h"
+#include "msa_variants.h"
 
 #define HQ 32
 #define HKV 8
@@ -191,10 +194,24 @@ static int cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median milliseconds of one layer's attention under @tune. */
-static double time_attn(struct prob *p, const struct msa_tuning *tune,
+/* One layer's attention on big variant @big and small variant @small. */
+static int run_variant(uint32_t big, uint32_t small,
+		       const struct ac_msa_plan *plan, struct prob *p,
+		       uint32_t layer, void *ws, size_t wsz)
+{
+	return msa_variant_run(big, small, plan, &p->pool, &p->db, layer,
+			       0.0883883f, p->q, p->out, ws, wsz, NULL);
+}
+
+/*
+ * Median milliseconds of one layer's attention on variants @big and
+ * @small, planned with @tune and the variant's knobs.
+ */
+static double time_attn(struct prob *p, uint32_t big, uint32_t small,
+			const struct msa_tuning *tune,
 			struct ac_msa_plan **ret_plan)
 {
+	struct msa_tuning t = *tune;
 	struct ac_msa_plan *plan;
 	cudaEvent_t e0, e1;
 	float *ms = calloc(iters, sizeof(float));
@@ -202,8 +219,9 @@ static double time_attn(struct prob *p, const struct msa_tuning *tune,
 	size_t wsz;
 	double med;
 
+	CKR(msa_variant_tuning(big, &t));
 	CKR(msa_plan_create(AC_MSA_BACKEND_CUDA, &p->pool, HQ, &p->hb, 0,
-			    tune, &plan));
+			    &t, &plan));
 	wsz = ac_msa_plan_workspace_size(plan);
 	CK(cudaMalloc(&ws, wsz ? wsz : 16));
 	CKR(ac_msa_plan_upload(plan, ws, wsz, NULL));
@@ -212,19 +230,16 @@ static double time_attn(struct prob *p, const struct msa_tuning *tune,
 	CK(cudaEventCreate(&e0));
 	CK(cudaEventCreate(&e1));
 	for (int i = 0; i < 3; i++)
-		CKR(ac_msa_run(plan, &p->pool, &p->db, i % p->layers,
-			       0.0883883f, p->q, p->out, ws, wsz, NULL));
+		CKR(run_variant(big, small, plan, p, i % p->layers, ws, wsz));
 	for (int i = 0; i < iters; i++) {
 		CK(cudaEventRecord(e0, NULL));
-		CKR(ac_msa_run(plan, &p->pool, &p->db, i % p->layers,
-			       0.0883883f, p->q, p->out, ws, wsz, NULL));
+		CKR(run_variant(big, small, plan, p, i % p->layers, ws, wsz));
 		CK(cudaEventRecord(e1, NULL));
 		CK(cudaEventSynchronize(e1));
 		CK(cudaEventElapsedTime(&ms[i], e0, e1));
 	}
 	/* Last run on layer 0, so variants can be compared output to output. */
-	CKR(ac_msa_run(plan, &p->pool, &p->db, 0, 0.0883883f, p->q, p->out,
-		       ws, wsz, NULL));
+	CKR(run_variant(big, small, plan, p, 0, ws, wsz));
 	CK(cudaDeviceSynchronize());
 	qsort(ms, iters, sizeof(float), cmp_float);
 	med = ms[iters / 2];
@@ -322,14 +337,13 @@ static void bench_big_variants(const char *scen, struct prob *p, void *ref)
 {
 	size_t n = (size_t)p->total_q * HQ * HD;
 
-	for (uint32_t v = 1; v <= MSA_BIG_VARIANTS; v++) {
-		struct msa_tuning t = msa_tuning_default;
+	for (uint32_t v = 1; v <= MSA_BENCH_BIG_VARIANTS; v++) {
 		struct ac_msa_plan *plan;
 		char name[32];
 		double ms;
 
-		t.big_variant = v;
-		ms = time_attn(p, &t, &plan);
+		ms = time_attn(p, v, MSA_BENCH_SMALL_DEFAULT, &msa_tuning_default,
+			       &plan);
 		snprintf(name, sizeof(name), "big v%u%s", v,
 			 msa_cuda_use_hopper(plan, &p->pool, p->q) ? " wgmma" : "");
 		report(scen, name, ms, p, plan);
@@ -397,16 +411,16 @@ static void bench_decode(uint32_t batch, int32_t ctxlen)
 	CK(cudaMalloc(&ref, n * 2));
 	snprintf(name, sizeof(name), "decode_b%u_ctx%d", batch, ctxlen);
 	nosplit.no_split = 1;
-	ms = time_attn(&p, &nosplit, &plan);
+	ms = time_attn(&p, MSA_BENCH_BIG_DEFAULT, MSA_BENCH_SMALL_DEFAULT,
+		       &nosplit, &plan);
 	report(name, "default, no split", ms, &p, plan);
 	ac_msa_plan_free(plan);
 	CK(cudaMemcpy(ref, p.out, n * 2, cudaMemcpyDeviceToDevice));
-	for (uint32_t v = 1; v <= MSA_SMALL_VARIANTS; v++) {
-		struct msa_tuning t = msa_tuning_default;
+	for (uint32_t v = 1; v <= MSA_BENCH_SMALL_VARIANTS; v++) {
 		char var[32];
 
-		t.small_variant = v;
-		ms = time_attn(&p, &t, &plan);
+		ms = time_attn(&p, MSA_BENCH_BIG_DEFAULT, v, &msa_tuning_default,
+			       &plan);
 		snprintf(var, sizeof(var), "small v%u split", v);
 		report(name, var, ms, &p, plan);
 		ac_msa_plan_free(plan);
@@ -443,7 +457,8 @@ static void bench_segments(FILE *seg_csv)
 		for (int s = 0; s < n; s++)
 			segs[s] = (struct seg){ 0, 12288 - L / 2 + (2 * s - n + 1) * L, L };
 		prob_init(&p, 1, &ctx, segs, (uint32_t)n, 4);
-		ms = time_attn(&p, &msa_tuning_default, &plan);
+		ms = time_attn(&p, MSA_BENCH_BIG_DEFAULT, MSA_BENCH_SMALL_DEFAULT,
+			       &msa_tuning_default, &plan);
 		snprintf(name, sizeof(name), "segments_%dx%d", n, L);
 		report(name, msa_cuda_use_hopper(plan, &p.pool, p.q) ?
 			     "default plan, wgmma" : "default plan", ms, &p, plan);

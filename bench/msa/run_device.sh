@@ -11,17 +11,23 @@ b=/tmp/msa-build
 mkdir -p "$out" "$b"
 what=${*:-all}
 gencode=${NVCC_GENCODE:--gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=compute_80}
-inc="-Ikernels -Ilibclient/include -Itests/unit/kernels -Itests/gpu/kernels"
+inc="-Ikernels -Ikernels/include -Iinclude -Ibench/msa -Itests/unit/kernels -Itests/gpu/kernels"
 cflags="-O2 -std=gnu11 -D_GNU_SOURCE -DAC_HAVE_CUDA=1 -Wall $inc -I/usr/local/cuda/include"
 
 build() {
 	nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 	nvcc --version | tail -1
 	t0=$(date +%s)
-	nvcc $gencode -DAC_MSA_SM90A=1 -O3 -std=c++17 -Xcompiler -fPIC -Xptxas -v -DAC_HAVE_CUDA=1 \
-		$inc -c kernels/msa_cuda.cu -o $b/msa_cuda.o 2>$b/ptxas.txt || {
-		cat $b/ptxas.txt; exit 1; }
-	grep -E "registers|spill" $b/ptxas.txt | sort | uniq -c | head -20
+	# The library's kernels and the benchmark's research variants, side
+	# by side: two independent nvcc runs.
+	nvflags="$gencode -DAC_MSA_SM90A=1 -O3 -std=c++17 -Xcompiler -fPIC -Xptxas -v -DAC_HAVE_CUDA=1 $inc"
+	nvcc $nvflags -c kernels/msa_cuda.cu -o $b/msa_cuda.o 2>$b/ptxas.txt &
+	lib_pid=$!
+	nvcc $nvflags -c bench/msa/msa_variants.cu -o $b/msa_variants.o 2>$b/ptxas_variants.txt
+	bench_rc=$?
+	wait $lib_pid || { cat $b/ptxas.txt; exit 1; }
+	[ $bench_rc = 0 ] || { cat $b/ptxas_variants.txt; exit 1; }
+	grep -E "registers|spill" $b/ptxas.txt $b/ptxas_variants.txt | sort | uniq -c | head -30
 	for f in kernels/msa_plan.c kernels/msa_cpu.c kernels/msa_cuda_ops.c \
 		 tests/unit/kernels/msa_testlib.c tests/gpu/kernels/msa_gpu_check.c \
 		 tests/gpu/kernels/msa_gpu_main.c bench/msa/msa_bench.c; do
@@ -30,9 +36,9 @@ build() {
 	lib="$b/msa_cuda.o $b/msa_plan.o $b/msa_cpu.o $b/msa_cuda_ops.o"
 	nvcc -o $b/msa_gpu_check $b/msa_gpu_main.o $b/msa_gpu_check.o \
 		$b/msa_testlib.o $lib -lm || exit 1
-	nvcc -o $b/msa_bench $b/msa_bench.o $lib -lm || exit 1
+	nvcc -o $b/msa_bench $b/msa_bench.o $b/msa_variants.o $lib -lm || exit 1
 	# Instruction mix of each kernel: HMMA share and what else it issues.
-	cuobjdump --dump-sass $b/msa_cuda.o > $b/sass.txt
+	cuobjdump --dump-sass $b/msa_cuda.o $b/msa_variants.o > $b/sass.txt
 	python3 - $b/sass.txt > $out/build.txt <<'PY'
 import re, sys, collections
 txt = open(sys.argv[1]).read()
@@ -44,7 +50,7 @@ for f in re.split(r"\n\s+Function : ", txt)[1:]:
     c = collections.Counter(ops)
     print(name[:90], "total", len(ops), c.most_common(14))
 PY
-	cat $b/ptxas.txt >> $out/build.txt
+	cat $b/ptxas.txt $b/ptxas_variants.txt >> $out/build.txt
 	echo "build: $(( $(date +%s) - t0 )) s"
 }
 

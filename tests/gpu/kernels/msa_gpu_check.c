@@ -25,8 +25,7 @@ bool msa_gpu_present(void)
 struct gpu_case {
 	const char *name;
 	struct msa_case_opts o;
-	uint32_t bigv;		/* big-tile kernel variant, 1..12 */
-	uint32_t smallv;	/* small-tile kernel variant, 1..3 */
+	bool mma;		/* the mma.sync kernels even on Hopper (force_mma) */
 	uint32_t sm_count;	/* 0: the device's */
 	uint32_t min_split;	/* 0: the default */
 	bool small;		/* also run under compute-sanitizer */
@@ -34,37 +33,39 @@ struct gpu_case {
 
 #define BF AC_DTYPE_BF16
 #define FP AC_DTYPE_FP16
+#define MMA true	/* the fallback kernels, forced */
+#define DEF false	/* the kernels ac_msa_run() picks */
 
 static const struct gpu_case cases[] = {
-	{ "small-mixed bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 300, 5, 40, 1.0f }, 1, 1, 4, 64, true },
-	{ "small-mixed fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 200, 6, 3, 4.0f }, 4, 2, 2, 64, true },
-	{ "many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 5, 3, 0, 0, false },
-	{ "one-token fp16 D64 G8 T8", { FP, 64, 8, 2, 8, 2, 4, 1, 2000, 16, 1, 4.0f }, 3, 1, 0, 0, false },
-	{ "gqa1 bf16 D64 T32", { BF, 64, 32, 4, 1, 2, 2, 1, 1500, 6, 200, 1.0f }, 1, 2, 0, 0, false },
-	{ "gqa3 fp16 D128 T64", { FP, 128, 64, 2, 3, 1, 3, 1, 2500, 5, 90, 2.0f }, 3, 3, 0, 0, false },
-	{ "gqa8 bf16 D128 ctx32k", { BF, 128, 16, 1, 8, 2, 1, 30000, 32768, 3, 40, 1.0f }, 1, 1, 0, 0, false },
-	{ "gqa4 fp16 D128 ctx16k rows128", { FP, 128, 16, 1, 4, 1, 2, 8000, 16384, 3, 100, 1.0f }, 4, 2, 0, 0, false },
-	{ "decode bf16 D128 G4 batch32", { BF, 128, 16, 2, 4, 1, 32, 1, 4096, 1, 1, 2.0f }, 1, 3, 0, 0, false },
-	{ "forced-split bf16 D64 G2", { BF, 64, 16, 2, 2, 2, 2, 2000, 4000, 4, 64, 8.0f }, 3, 1, 4, 64, false },
-	{ "rows128 bf16 D64 G4 T16", { BF, 64, 16, 2, 4, 2, 3, 1, 2000, 8, 150, 1.0f }, 5, 2, 0, 0, false },
-	{ "tiny-ctx bf16 D64 G8", { BF, 64, 16, 2, 8, 1, 6, 1, 40, 4, 8, 1.0f }, 3, 3, 0, 0, false },
-	{ "long-segs fp16 D128 G2 T8", { FP, 128, 8, 2, 2, 2, 2, 1, 1200, 3, 300, 1.0f }, 1, 1, 0, 0, false },
-	{ "gqa4 bf16 D64 T64 rows128", { BF, 64, 64, 4, 4, 1, 3, 1, 3000, 8, 50, 2.0f }, 4, 2, 0, 0, false },
-	/* Variants 6-12: the wgmma kernels on Hopper, variant 2 elsewhere. */
-	{ "wgmma small-mixed bf16 D128 G4", { BF, 128, 16, 2, 4, 2, 3, 1, 400, 5, 200, 1.0f }, 12, 3, 4, 64, true },
-	{ "wgmma small-mixed fp16 D64 G2", { FP, 64, 16, 2, 2, 1, 3, 1, 500, 4, 300, 1.0f }, 9, 3, 4, 64, true },
-	{ "wgmma many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, 12, 3, 0, 0, false },
-	{ "wgmma long-segs fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 2000, 6, 300, 2.0f }, 10, 3, 0, 0, false },
-	{ "wgmma gqa1 bf16 D128 T32", { BF, 128, 32, 4, 1, 2, 2, 1, 4000, 4, 600, 1.0f }, 12, 3, 0, 0, false },
-	{ "wgmma gqa2 fp16 D128 T64", { FP, 128, 64, 2, 2, 1, 3, 1, 2500, 5, 400, 2.0f }, 6, 3, 0, 0, false },
-	{ "wgmma overlap bf16 D64 G4 T32", { BF, 64, 32, 2, 4, 2, 2, 1, 3000, 5, 500, 1.0f }, 7, 3, 0, 0, false },
-	{ "wgmma 3-stage bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 1, 3, 1, 5000, 6, 700, 1.0f }, 8, 3, 0, 0, false },
-	{ "wgmma gqa8 bf16 D128 ctx32k", { BF, 128, 16, 1, 8, 2, 1, 30000, 32768, 3, 300, 1.0f }, 11, 3, 0, 0, false },
-	{ "wgmma forced-split bf16 D64 G4", { BF, 64, 16, 2, 4, 2, 2, 2000, 4000, 4, 200, 8.0f }, 11, 1, 4, 64, false },
-	{ "wgmma short-holes bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 16, 16, 1.0f }, 12, 3, 0, 0, false },
-	{ "wgmma short-holes fp16 D64 G8 T64", { FP, 64, 64, 2, 8, 1, 3, 1, 2500, 16, 8, 2.0f }, 12, 3, 0, 0, false },
-	{ "wgmma short-holes bf16 D64 G2 T8 split", { BF, 64, 8, 2, 2, 2, 2, 2000, 4000, 12, 32, 1.0f }, 12, 3, 4, 64, true },
-	{ "wgmma gqa3 fp16 D128 (falls back)", { FP, 128, 16, 2, 3, 1, 2, 1, 2000, 5, 150, 1.0f }, 11, 3, 0, 0, false },
+	{ "mma small-mixed bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 300, 5, 40, 1.0f }, MMA, 4, 64, true },
+	{ "mma small-mixed fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 200, 6, 3, 4.0f }, MMA, 2, 64, true },
+	{ "mma many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, MMA, 0, 0, false },
+	{ "mma one-token fp16 D64 G8 T8", { FP, 64, 8, 2, 8, 2, 4, 1, 2000, 16, 1, 4.0f }, MMA, 0, 0, false },
+	{ "mma gqa1 bf16 D64 T32", { BF, 64, 32, 4, 1, 2, 2, 1, 1500, 6, 200, 1.0f }, MMA, 0, 0, false },
+	{ "mma gqa3 fp16 D128 T64", { FP, 128, 64, 2, 3, 1, 3, 1, 2500, 5, 90, 2.0f }, MMA, 0, 0, false },
+	{ "mma gqa8 bf16 D128 ctx32k", { BF, 128, 16, 1, 8, 2, 1, 30000, 32768, 3, 40, 1.0f }, MMA, 0, 0, false },
+	{ "mma gqa4 fp16 D128 ctx16k", { FP, 128, 16, 1, 4, 1, 2, 8000, 16384, 3, 100, 1.0f }, MMA, 0, 0, false },
+	{ "mma decode bf16 D128 G4 batch32", { BF, 128, 16, 2, 4, 1, 32, 1, 4096, 1, 1, 2.0f }, MMA, 0, 0, false },
+	{ "mma forced-split bf16 D64 G2", { BF, 64, 16, 2, 2, 2, 2, 2000, 4000, 4, 64, 8.0f }, MMA, 4, 64, false },
+	{ "mma rows128 bf16 D64 G4 T16", { BF, 64, 16, 2, 4, 2, 3, 1, 2000, 8, 150, 1.0f }, MMA, 0, 0, false },
+	{ "mma tiny-ctx bf16 D64 G8", { BF, 64, 16, 2, 8, 1, 6, 1, 40, 4, 8, 1.0f }, MMA, 0, 0, false },
+	{ "mma long-segs fp16 D128 G2 T8", { FP, 128, 8, 2, 2, 2, 2, 1, 1200, 3, 300, 1.0f }, MMA, 0, 0, false },
+	{ "mma gqa4 bf16 D64 T64", { BF, 64, 64, 4, 4, 1, 3, 1, 3000, 8, 50, 2.0f }, MMA, 0, 0, false },
+	/* The default kernels: wgmma on Hopper, mma.sync elsewhere. */
+	{ "wgmma small-mixed bf16 D128 G4", { BF, 128, 16, 2, 4, 2, 3, 1, 400, 5, 200, 1.0f }, DEF, 4, 64, true },
+	{ "wgmma small-mixed fp16 D64 G2", { FP, 64, 16, 2, 2, 1, 3, 1, 500, 4, 300, 1.0f }, DEF, 4, 64, true },
+	{ "wgmma many-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 12, 80, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma long-segs fp16 D64 G8 T8", { FP, 64, 8, 1, 8, 1, 2, 1, 2000, 6, 300, 2.0f }, DEF, 0, 0, false },
+	{ "wgmma gqa1 bf16 D128 T32", { BF, 128, 32, 4, 1, 2, 2, 1, 4000, 4, 600, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma gqa2 fp16 D128 T64", { FP, 128, 64, 2, 2, 1, 3, 1, 2500, 5, 400, 2.0f }, DEF, 0, 0, false },
+	{ "wgmma bf16 D64 G4 T32", { BF, 64, 32, 2, 4, 2, 2, 1, 3000, 5, 500, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma long-segs bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 1, 3, 1, 5000, 6, 700, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma gqa8 bf16 D128 ctx32k", { BF, 128, 16, 1, 8, 2, 1, 30000, 32768, 3, 300, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma forced-split bf16 D64 G4", { BF, 64, 16, 2, 4, 2, 2, 2000, 4000, 4, 200, 8.0f }, DEF, 4, 64, false },
+	{ "wgmma short-holes bf16 D128 G4 T16", { BF, 128, 16, 2, 4, 2, 3, 1, 3000, 16, 16, 1.0f }, DEF, 0, 0, false },
+	{ "wgmma short-holes fp16 D64 G8 T64", { FP, 64, 64, 2, 8, 1, 3, 1, 2500, 16, 8, 2.0f }, DEF, 0, 0, false },
+	{ "wgmma short-holes bf16 D64 G2 T8 split", { BF, 64, 8, 2, 2, 2, 2, 2000, 4000, 12, 32, 1.0f }, DEF, 4, 64, true },
+	{ "wgmma gqa3 fp16 D128 (falls back)", { FP, 128, 16, 2, 3, 1, 2, 1, 2000, 5, 150, 1.0f }, DEF, 0, 0, false },
 };
 
 static double tol_for(enum ac_dtype dt)
@@ -121,8 +122,7 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 	ret = msa_case_random(&c, seed, &gc->o);
 	if (ret)
 		return ret;
-	tune.big_variant = gc->bigv;
-	tune.small_variant = gc->smallv;
+	tune.force_mma = gc->mma;
 	if (gc->min_split)
 		tune.min_split_keys = gc->min_split;
 	qb = msa_case_q_bytes(&c);
@@ -185,12 +185,14 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 	CK(cudaMemset(d.ws, 0xff, ws ? ws : 16));
 	hopper = msa_cuda_use_hopper(plan, &dpool, d.q);
 	/*
-	 * On an H200 the device scripts set AC_EXPECT_WGMMA=1: variant 6 with
-	 * a power-of-two group must then have taken the wgmma kernel, so a
-	 * silent fallback cannot pass for a wgmma result.
+	 * A forced mma.sync case never takes the wgmma kernel.  On an H200
+	 * the device scripts set AC_EXPECT_WGMMA=1: every other case with a
+	 * power-of-two group must then have taken it, so a silent fallback
+	 * cannot pass for a wgmma result.
 	 */
-	if (gc->bigv >= 6 && getenv("AC_EXPECT_WGMMA") &&
-	    hopper != !(c.o.group & (c.o.group - 1))) {
+	if ((gc->mma && hopper) ||
+	    (!gc->mma && getenv("AC_EXPECT_WGMMA") &&
+	     hopper != !(c.o.group & (c.o.group - 1)))) {
 		fprintf(log, "  wgmma kernel %s, expected otherwise\n",
 			hopper ? "taken" : "not taken");
 		ret = 1;
@@ -224,10 +226,10 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 out:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(log,
-		"%-4s %-34s v%u%s/%u seed=%#018llx segs=%u seqs=%u rows=%u big=%u mid=%u small=%u merge=%u "
+		"%-4s %-38s %-8s seed=%#018llx segs=%u seqs=%u rows=%u big=%u mid=%u small=%u merge=%u "
 		"relerr=%.3e maxabs=%.3e pool_bad=%d (%.1fs)\n",
-		ret == 0 ? "PASS" : "FAIL", gc->name, gc->bigv,
-		hopper ? "(wgmma)" : "", gc->smallv,
+		ret == 0 ? "PASS" : "FAIL", gc->name,
+		hopper ? "wgmma" : "mma.sync",
 		(unsigned long long)seed,
 		c.batch.num_segs, c.batch.num_seqs, c.total_q,
 		plan ? plan->n_big : 0, plan ? plan->n_mid : 0, plan ? plan->n_small : 0,

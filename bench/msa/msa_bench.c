@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * msa_bench [--out DIR] [--quick]: times the CUDA MSA kernels on the
- * shapes of the issue (bf16, 32 query heads, 8 kv heads, head dim 128,
- * 16-token blocks) with CUDA events, median of many runs, rotating layers
+ * msa_bench [--out DIR] [--quick]: times the CUDA MSA kernels on one
+ * model shape (bf16, 32 query heads, 8 kv heads, head dim 128, 16-token
+ * blocks) with CUDA events, median of many runs, rotating layers
  * so repeated runs do not measure the L2.  Prints a table and writes
  * msa_bench.csv and msa_segments.csv under DIR.  Every kernel variant of
  * msa_variants.h is timed beside the default plan, which is what

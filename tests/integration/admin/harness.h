@@ -2,13 +2,13 @@
 /*
  * The admin tests' world: a private dbus-daemon (configured like Debian's
  * system bus, plus the shipped policy file), the real asymcached on a
- * temporary socket with a fake NOTIFY_SOCKET, real libasymcache clients,
- * and asymcachectl run as a user would, as root or as nobody.
+ * temporary socket with a fake NOTIFY_SOCKET (both started by tests/lib),
+ * real libasymcache clients, and asymcachectl run as a user would, as root
+ * or as nobody.
  */
 #ifndef AC_TEST_ADMIN_HARNESS_H
 #define AC_TEST_ADMIN_HARNESS_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,30 +16,16 @@
 
 #include <asymcache/asymcache.h>
 
+#include "th_bus.h"
+#include "th_daemon.h"
+
 #define H_BLOCK_TOKENS	16u
 #define H_NOBODY	65534
 
+/* One private bus and one daemon, both from tests/lib. */
 struct henv {
-	char dir[64];
-	char bus_addr[128];
-	char sock[96];
-	char conf[96];		/* the daemon's config file */
-	char notify[96];
-	int notify_fd;
-	/*
-	 * A thread drains the notify socket as systemd would: sd_notify()
-	 * blocks once a datagram socket's queue is full, and a daemon stuck
-	 * there would look like a bus bug.
-	 */
-	pthread_t notify_thread;
-	bool notify_running;
-	pthread_mutex_t notify_mu;
-	pthread_cond_t notify_cv;
-	char **notify_msgs;
-	size_t notify_n;
-	size_t notify_cursor;
-	pid_t dbus_pid;
-	pid_t daemon_pid;
+	struct th_bus bus;
+	struct th_daemon d;	/* d.sock, d.conf, d.dir, d.pid */
 };
 
 struct henv_opts {
@@ -49,21 +35,18 @@ struct henv_opts {
 	bool address_in_config;	/* bus address in [daemon], a dead one in the env */
 };
 
-/* Brings everything up and waits for READY=1. Fails the test on error. */
+/*
+ * Brings everything up and waits for READY=1. Fails the test on error.
+ * th_notify_wait(e->d.notify, ...) reads what the daemon says after.
+ */
 void henv_start(struct henv *e, const struct henv_opts *o);
+/* SIGTERM; expects (Criterion) a clean exit. */
 void henv_stop_daemon(struct henv *e);
 /* (Re)starts / stops the private dbus-daemon on the same socket path. */
 void henv_start_bus(struct henv *e);
 void henv_stop_bus(struct henv *e);
+/* Stops what runs and removes both folders (kept with AC_KEEP_TEST_DIRS). */
 void henv_stop(struct henv *e);
-
-/*
- * Reads notify datagrams not yet read by an earlier call until @want of
- * them contain @needle or @timeout_ms pass. Returns how many matched and
- * copies the last match into @buf.
- */
-int henv_notify_wait(struct henv *e, const char *needle, int want, int timeout_ms,
-		     char *buf, size_t len);
 
 /*
  * Runs asymcachectl with @argv (NULL terminated, without argv[0]) against

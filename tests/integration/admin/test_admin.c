@@ -490,7 +490,7 @@ static char *run_top_pty(const char *const *args, const char *keys, int *ret_sta
 	pid = forkpty(&master, NULL, NULL, NULL);
 	cr_assert(pid >= 0, "forkpty: %s", strerror(errno));
 	if (pid == 0) {
-		setenv("AC_DBUS_ADDRESS", env.bus_addr, 1);
+		setenv("AC_DBUS_ADDRESS", env.bus.addr, 1);
 		setenv("TERM", "xterm", 1);
 		execv(ctl, argv);
 		_exit(127);
@@ -651,26 +651,24 @@ Test(admin, notify_ready_status_and_watchdog)
 	/* henv_start already waited for READY=1 on the fake NOTIFY_SOCKET. */
 	henv_start(&env, &o);
 	/* Pings at half the period: >= 4 in 1.5 s even on a loaded CI box. */
-	cr_expect_geq(henv_notify_wait(&env, "WATCHDOG=1", 4, 1500, NULL, 0), 4);
+	cr_expect_geq(th_notify_wait(env.d.notify, "WATCHDOG=1", 4, 1500, NULL, 0), 4);
 	hclient_open(&env, "noisy", &a);
 	hkeys(&a, 9, 5, k);
 	hpublish(&a, k, 5, blk);
 	/* The one-second tick sees the change and says so. */
-	cr_expect_eq(henv_notify_wait(&env, "5 cached", 1, 3000, msg, sizeof(msg)), 1);
+	cr_expect_eq(th_notify_wait(env.d.notify, "5 cached", 1, 3000, msg, sizeof(msg)), 1);
 	cr_expect(strstr(msg, "STATUS="), "%s", msg);
 	cr_expect(strstr(msg, "1 sessions"), "%s", msg);
 	hclient_close(&a);
-	kill(env.daemon_pid, SIGTERM);
-	cr_expect_eq(henv_notify_wait(&env, "STOPPING=1", 1, 5000, NULL, 0), 1);
+	kill(env.d.pid, SIGTERM);
+	cr_expect_eq(th_notify_wait(env.d.notify, "STOPPING=1", 1, 5000, NULL, 0), 1);
 }
 
 static void write_conf(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	int r = th_write_file(path, text);
 
-	cr_assert(f);
-	fputs(text, f);
-	fclose(f);
+	cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
 }
 
 Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
@@ -682,7 +680,7 @@ Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 
 	henv_start(&env, NULL);
 	snprintf(text, sizeof(text), "%s[policy]\nname = lru\n[limits]\nmax_sessions = 10\n", base);
-	write_conf(env.conf, text);
+	write_conf(env.d.conf, text);
 	j = ctl_json(0, "--json", "reload", NULL);
 	changed = json_object_object_get(j, "changed");
 	cr_assert_eq(json_object_array_length(changed), 2, "%s", json_object_to_json_string(j));
@@ -701,14 +699,14 @@ Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 	free(out);
 
 	/* A pool size change needs a restart: refused whole, policy untouched. */
-	write_conf(env.conf, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 64K\n"
+	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\n");
 	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
 	cr_expect_eq(rc, 6, "%s", err);
 	cr_expect(strstr(err, "[pool] bytes"), "%s", err);
 	free(err);
 	/* A broken file: named with its line, nothing applied. */
-	write_conf(env.conf, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
+	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\nbogus_key = 1\n");
 	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
 	cr_expect_eq(rc, 7, "%s", err);
@@ -750,7 +748,7 @@ Test(admin, properties_changed_follows_the_cache)
 
 	henv_start(&env, NULL);
 	cr_assert_geq(sd_bus_new(&bus), 0);
-	cr_assert_geq(sd_bus_set_address(bus, env.bus_addr), 0);
+	cr_assert_geq(sd_bus_set_address(bus, env.bus.addr), 0);
 	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
 	cr_assert_geq(sd_bus_start(bus), 0);
 	cr_assert_geq(sd_bus_match_signal(bus, &slot, "org.asymcache.Daemon1",
@@ -822,7 +820,7 @@ static char *complete(const char *line)
 		 "source \"%s/completions/asymcachectl\"; "
 		 "COMP_WORDS=(%s); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
 		 "_asymcachectl; echo \"${COMPREPLY[*]}\"'",
-		 getenv("AC_BUILD_ROOT"), env.bus_addr, getenv("AC_SOURCE_ROOT"), line);
+		 getenv("AC_BUILD_ROOT"), env.bus.addr, getenv("AC_SOURCE_ROOT"), line);
 	p = popen(cmd, "r");
 	cr_assert(p);
 	out = calloc(1, 1);
@@ -975,7 +973,7 @@ static sd_bus *test_bus(void)
 	sd_bus *bus = NULL;
 
 	cr_assert_geq(sd_bus_new(&bus), 0);
-	cr_assert_geq(sd_bus_set_address(bus, env.bus_addr), 0);
+	cr_assert_geq(sd_bus_set_address(bus, env.bus.addr), 0);
 	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
 	cr_assert_geq(sd_bus_start(bus), 0);
 	return bus;
@@ -1174,7 +1172,7 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 					  "org.freedesktop.DBus.Properties",
 					  "PropertiesChanged", on_prop_changed, &w), 0);
 	snprintf(text, sizeof(text), "%s[policy]\nname = asym\n", base);
-	write_conf(env.conf, text);
+	write_conf(env.d.conf, text);
 	j = ctl_json(0, "--json", "reload", NULL);
 	changed = json_object_object_get(j, "changed");
 	for (i = 0; i < json_object_array_length(changed); i++) {
@@ -1203,8 +1201,8 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 
 	/* A cost file that does not load: refused whole, the old one stays. */
 	snprintf(text, sizeof(text), "%s[policy]\nname = asym\ncost_file = %s/nonexistent.json\n"
-		 "[scheduler]\nmode = fixed\n", base, env.dir);
-	write_conf(env.conf, text);
+		 "[scheduler]\nmode = fixed\n", base, env.d.dir);
+	write_conf(env.d.conf, text);
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 7);
 	v = bus_str(bus, "CostFile");
 	cr_expect_str_eq(v, default_cost_in_use());

@@ -1,18 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -30,150 +23,56 @@ const struct ac_ns_layout tlayout = {
 	.kv.block_tokens = 16,	/* 2*2*2*16*16*4 = 8 KiB per block */
 };
 
-static double now_s(void)
+void tdaemon_start_config(struct th_daemon *d, uint64_t pool_bytes,
+			  uint32_t block_bytes, const char *config,
+			  const char *const *extra)
 {
-	struct timespec ts;
+	char pb[32], bb[32];
+	const char *args[32] = {
+		"--foreground", "--backend", tdaemon_backend,
+		"--pool-bytes", pb, "--block-bytes", bb, "--group", "root",
+	};
+	struct th_daemon_opts o = {
+		.tag = "ac-itest", .config = config, .args = args,
+		.ready_timeout_ms = 10000,
+	};
+	int n = 9, r;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void daemon_path(char *out, size_t len)
-{
-	const char *root = getenv("AC_BUILD_ROOT");
-
-	cr_assert_not_null(root, "AC_BUILD_ROOT is not set (run via meson test)");
-	snprintf(out, len, "%s/daemon/asymcached", root);
-	cr_assert_eq(access(out, X_OK), 0, "no daemon binary at %s", out);
-}
-
-void tdaemon_start(struct tdaemon *d, uint64_t pool_bytes,
-		   uint32_t block_bytes, const char *const *extra)
-{
-	char bin[512], pb[32], bb[32];
-	const char *argv[32];
-	int n = 0, fd;
-	double t0;
-
-	memset(d, 0, sizeof(*d));
-	daemon_path(bin, sizeof(bin));
-	strcpy(d->dir, "/tmp/ac-itest-XXXXXX");
-	cr_assert_not_null(mkdtemp(d->dir));
-	/* World-traversable, so the socket's own mode decides access. */
-	chmod(d->dir, 0755);
-	snprintf(d->sock, sizeof(d->sock), "%s/asymcached.sock", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
 	snprintf(pb, sizeof(pb), "%llu", (unsigned long long)pool_bytes);
 	snprintf(bb, sizeof(bb), "%u", block_bytes);
-	d->pool_bytes = pool_bytes;
-	d->block_bytes = block_bytes;
-
-	argv[n++] = bin;
-	argv[n++] = "--foreground";
-	argv[n++] = "-c";
-	argv[n++] = "/dev/null";
-	argv[n++] = "--socket";
-	argv[n++] = d->sock;
-	argv[n++] = "--backend";
-	argv[n++] = tdaemon_backend;
-	argv[n++] = "--pool-bytes";
-	argv[n++] = pb;
-	argv[n++] = "--block-bytes";
-	argv[n++] = bb;
-	argv[n++] = "--group";
-	argv[n++] = "root";
 	for (; extra && *extra && n < 31; extra++)
-		argv[n++] = *extra;
-	argv[n] = NULL;
-
-	fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	cr_assert_geq(fd, 0);
-	d->pid = fork();
-	cr_assert_geq(d->pid, 0);
-	if (d->pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		/* No session bus leaks in from the caller's environment. */
-		unsetenv("DBUS_SESSION_BUS_ADDRESS");
-		execv(bin, (char *const *)argv);
-		_exit(127);
+		args[n++] = *extra;
+	args[n] = NULL;
+	r = th_daemon_start(d, &o);
+	if (r < 0) {
+		th_dump_file(d->log, stderr);
+		th_daemon_cleanup(d);
 	}
-	close(fd);
-
-	/* Ready when a connect succeeds (READY=1 needs NOTIFY_SOCKET). */
-	t0 = now_s();
-	for (;;) {
-		int s = raw_connect(d->sock);
-
-		if (s >= 0) {
-			close(s);
-			break;
-		}
-		if (!tdaemon_alive(d)) {
-			tdaemon_dump_log(d);
-			cr_assert_fail("asymcached exited during start-up");
-		}
-		if (now_s() - t0 > 10) {
-			tdaemon_dump_log(d);
-			cr_assert_fail("asymcached not listening after 10 s");
-		}
-		usleep(5000);
-	}
+	cr_assert_neq(r, -ENOENT, "no daemon binary (AC_BUILD_ROOT=%s)",
+		      getenv("AC_BUILD_ROOT"));
+	cr_assert_neq(r, -ECHILD, "asymcached exited during start-up");
+	cr_assert_neq(r, -ETIMEDOUT, "asymcached not listening after 10 s");
+	cr_assert_eq(r, 0, "asymcached did not start: %s", strerror(-r));
 }
 
-bool tdaemon_alive(struct tdaemon *d)
+void tdaemon_start(struct th_daemon *d, uint64_t pool_bytes,
+		   uint32_t block_bytes, const char *const *extra)
 {
-	int st;
-
-	if (d->pid <= 0)
-		return false;
-	return waitpid(d->pid, &st, WNOHANG) == 0;
+	tdaemon_start_config(d, pool_bytes, block_bytes, NULL, extra);
 }
 
-void tdaemon_dump_log(const struct tdaemon *d)
+void tdaemon_stop(struct th_daemon *d)
 {
-	char buf[4096];
-	FILE *f = fopen(d->log, "r");
-	size_t n;
+	bool alive = th_daemon_alive(d);
+	int code = th_daemon_stop(d);
 
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s ----\n", d->log);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
-}
-
-void tdaemon_stop(struct tdaemon *d)
-{
-	double t0 = now_s();
-	int st = 0;
-	pid_t r;
-
-	cr_assert_gt(d->pid, 0);
-	cr_assert_eq(kill(d->pid, SIGTERM), 0, "daemon already gone");
-	for (;;) {
-		r = waitpid(d->pid, &st, WNOHANG);
-		if (r == d->pid)
-			break;
-		if (now_s() - t0 > 10) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, &st, 0);
-			tdaemon_dump_log(d);
-			cr_assert_fail("asymcached ignored SIGTERM for 10 s");
-		}
-		usleep(2000);
-	}
-	d->pid = 0;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		tdaemon_dump_log(d);
-	cr_expect(WIFEXITED(st), "daemon died of signal %d",
-		  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "daemon exit status %d", WEXITSTATUS(st));
-	unlink(d->sock);
-	unlink(d->log);
-	rmdir(d->dir);
+	if (!alive || code != 0)
+		th_dump_file(d->log, stderr);
+	th_daemon_cleanup(d);
+	cr_assert(alive, "daemon already gone");
+	cr_assert_neq(code, -ETIMEDOUT, "asymcached ignored SIGTERM for 10 s");
+	cr_expect_lt(code, 128, "daemon died of signal %d", code - 128);
+	cr_expect_eq(code, 0, "daemon exit status %d", code);
 }
 
 void child_reports_init(size_t n)
@@ -211,7 +110,7 @@ void child_wait_ok(pid_t pid, int slot)
 		  "child %d status 0x%x", slot, st);
 }
 
-int tclient_open(struct tclient *t, const struct tdaemon *d, const char *name)
+int tclient_open(struct tclient *t, const struct th_daemon *d, const char *name)
 {
 	int r;
 
@@ -338,41 +237,4 @@ int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
 	for (uint32_t i = 0; i < n; i++)
 		tentry_fill(t, &e[i], blocks[i], keys, from + i);
 	return ac_commit(t->c, t->ns, e, n, ret_blocks, ret_deduped);
-}
-
-int raw_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
-int raw_send(int fd, const void *buf, size_t len)
-{
-	return send(fd, buf, len, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
-ssize_t raw_recv(int fd, void *buf, size_t cap, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ssize_t n;
-	int r;
-
-	r = poll(&p, 1, timeout_ms);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	n = recv(fd, buf, cap, 0);
-	return n < 0 ? -errno : n;
 }

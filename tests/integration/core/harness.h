@@ -13,31 +13,27 @@
 #include <sys/types.h>
 
 #include "asymcache/asymcache.h"
-
-struct tdaemon {
-	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char log[128];
-	uint64_t pool_bytes;
-	uint32_t block_bytes;
-};
+#include "th_daemon.h"
 
 /* Pool backend for tdaemon_start(): "host" unless a test sets "cuda". */
 extern const char *tdaemon_backend;
 
 /*
- * Start asymcached on a host pool (see tdaemon_backend); extra argv entries (NULL-terminated,
- * may be NULL) go last. Asserts (Criterion) that it comes up in 10 s.
+ * Start asymcached (tests/lib) on a pool of tdaemon_backend with
+ * @config as its config file (NULL: none) and the extra argv entries
+ * (NULL-terminated, may be NULL) last. Asserts (Criterion) that it comes
+ * up; its log goes to stderr when it does not.
  */
-void tdaemon_start(struct tdaemon *d, uint64_t pool_bytes,
+void tdaemon_start_config(struct th_daemon *d, uint64_t pool_bytes,
+			  uint32_t block_bytes, const char *config,
+			  const char *const *extra);
+void tdaemon_start(struct th_daemon *d, uint64_t pool_bytes,
 		   uint32_t block_bytes, const char *const *extra);
-/* true while the daemon process is alive (not exited or crashed). */
-bool tdaemon_alive(struct tdaemon *d);
-/* SIGTERM and wait; asserts a clean exit (status 0, no signal). */
-void tdaemon_stop(struct tdaemon *d);
-/* Dump the daemon log to stderr (for failing tests). */
-void tdaemon_dump_log(const struct tdaemon *d);
+/*
+ * SIGTERM and wait; asserts it was still running and exits cleanly
+ * (status 0, no signal), with its log on stderr when not.
+ */
+void tdaemon_stop(struct th_daemon *d);
 
 /*
  * Children report the first failed check here: the page is MAP_SHARED, so
@@ -80,7 +76,7 @@ struct tclient {
 	uint32_t ns;
 };
 
-int tclient_open(struct tclient *t, const struct tdaemon *d, const char *name);
+int tclient_open(struct tclient *t, const struct th_daemon *d, const char *name);
 void tclient_close(struct tclient *t);
 
 /* Deterministic tokens for chain @chain, and their SHA-256 keys. */
@@ -106,11 +102,5 @@ void tentry_fill(struct tclient *t, struct ac_commit_entry *e,
 #define TPUBLISH_MAX	64u
 int tpublish(struct tclient *t, const struct ac_key *keys, uint32_t from,
 	     uint32_t n, uint32_t *ret_blocks, uint32_t *ret_deduped);
-
-/* Raw wire access for malformed-input tests. */
-int raw_connect(const char *path);
-int raw_send(int fd, const void *buf, size_t len);
-/* Receives one packet; returns its length, 0 on EOF, -errno, -ETIMEDOUT. */
-ssize_t raw_recv(int fd, void *buf, size_t cap, int timeout_ms);
 
 #endif /* AC_TEST_HARNESS_H */

@@ -32,10 +32,10 @@ Asymcache__V1__Response *traw_call(int fd, Asymcache__V1__Request *req)
 	ssize_t n;
 	int r;
 
-	r = raw_send(fd, buf, len);
+	r = th_send(fd, buf, len);
 	free(buf);
 	cr_assert_eq(r, 0, "send: %s", strerror(-r));
-	n = raw_recv(fd, rxbuf, sizeof(rxbuf), 5000);
+	n = th_recv(fd, rxbuf, sizeof(rxbuf), 5000, NULL);
 	cr_assert_neq(n, -ETIMEDOUT, "daemon did not answer in 5 s");
 	if (n <= 0)
 		return NULL;
@@ -47,7 +47,7 @@ int traw_hello(const char *sock)
 	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
 	Asymcache__V1__Response *resp;
-	int fd = raw_connect(sock);
+	int fd = th_connect(sock);
 
 	cr_assert_geq(fd, 0);
 	h.protocol_version = 1;

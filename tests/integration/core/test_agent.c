@@ -6,7 +6,6 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,21 +23,18 @@
 #define NBLOCKS		16u
 #define POOL_BYTES	((uint64_t)NBLOCKS * BLOCK_BYTES)
 
-static struct tdaemon D;
-static char conf[96], cost[96];
+static struct th_daemon D;
+static char cost[96];
 
 static void write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	int r = th_write_file(path, text);
 
-	cr_assert_not_null(f, "%s", path);
-	fputs(text, f);
-	fclose(f);
+	cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
 }
 
 static void paths(void)
 {
-	snprintf(conf, sizeof(conf), "/tmp/ac-agent-%d.conf", (int)getpid());
 	snprintf(cost, sizeof(cost), "/tmp/ac-agent-%d.json", (int)getpid());
 }
 
@@ -61,17 +57,13 @@ static void write_cost(double linear, double attn, double seg)
 /* Start a daemon on @conf_text (in addition to the harness's flags). */
 static void start(const char *conf_text)
 {
-	const char *extra[] = { "-c", conf, NULL };
-
 	paths();
-	write_file(conf, conf_text);
-	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, extra);
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, conf_text, NULL);
 }
 
 static void stop(void)
 {
 	tdaemon_stop(&D);
-	unlink(conf);
 	unlink(cost);
 }
 
@@ -170,42 +162,32 @@ Test(agent, flat_cost_leaves_pensieve_to_idle_time)
 		     "the deep half was idle longer and goes first");
 }
 
-/* Runs asymcached on @conf_text and returns its exit status and output. */
+/* Runs asymcached on @conf_text and returns its wait status and output. */
 static int run_daemon_expect_fail(const char *conf_text, char *out,
 				  size_t outlen)
 {
-	char bin[512], logp[128];
-	const char *root = getenv("AC_BUILD_ROOT");
+	const char *args[] = { "--backend", "host", "--group", "root",
+			       "--pool-bytes", "1M", "--block-bytes", "8K",
+			       NULL };
+	struct th_daemon_opts o = { .tag = "ac-agent", .config = conf_text,
+				    .args = args };
+	struct th_daemon d;
 	FILE *f;
 	size_t n;
-	pid_t pid;
-	int st, fd;
+	int r, st;
 
-	paths();
-	write_file(conf, conf_text);
-	snprintf(bin, sizeof(bin), "%s/daemon/asymcached", root);
-	snprintf(logp, sizeof(logp), "/tmp/ac-agent-%d.log", (int)getpid());
-	fd = creat(logp, 0600);
-	cr_assert_geq(fd, 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(bin, bin, "-c", conf, "--socket", "/tmp/ac-agent-never.sock",
-		      "--backend", "host", "--group", "root", "--pool-bytes",
-		      "1M", "--block-bytes", "8K", (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	f = fopen(logp, "r");
-	cr_assert_not_null(f);
+	r = th_daemon_start(&d, &o);
+	if (r == 0)
+		th_daemon_stop(&d);
+	f = fopen(d.log, "r");
+	cr_assert_not_null(f, "%s", d.log);
 	n = fread(out, 1, outlen - 1, f);
 	out[n] = '\0';
 	fclose(f);
-	unlink(logp);
-	unlink(conf);
+	st = d.wstatus;
+	th_daemon_cleanup(&d);
+	cr_assert_eq(r, -ECHILD, "asymcached started on a bad config (%d): %s",
+		     r, out);
 	return st;
 }
 

@@ -22,7 +22,7 @@
 #define NBLOCKS		16u
 #define POOL_BYTES	((uint64_t)NBLOCKS * BLOCK_BYTES)
 
-static struct tdaemon D;
+static struct th_daemon D;
 
 static void stats_of(struct tclient *t, struct ac_stats *st)
 {

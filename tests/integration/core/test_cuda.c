@@ -19,7 +19,7 @@
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		64u
 
-static struct tdaemon D;
+static struct th_daemon D;
 
 /* CUDA must not be initialised in the parent before fork(): probe in a child. */
 static int device_count(void)

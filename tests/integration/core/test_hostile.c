@@ -24,7 +24,7 @@
 #define POOL_BYTES	((uint64_t)NBLOCKS * BLOCK_BYTES)
 #define MAX_KEYS	8192u	/* the daemon's default limits.max_keys_per_lookup */
 
-static struct tdaemon D;
+static struct th_daemon D;
 static uint8_t rxbuf[2 << 20];
 
 /* Expect an Error reply with code @code (0: any code) to @req. */
@@ -50,7 +50,7 @@ static void expect_error(int fd, Asymcache__V1__Request *req, int code,
 static void expect_closed(int fd, const char *what)
 {
 	for (;;) {
-		ssize_t n = raw_recv(fd, rxbuf, sizeof(rxbuf), 2000);
+		ssize_t n = th_recv(fd, rxbuf, sizeof(rxbuf), 2000, NULL);
 
 		cr_assert_neq(n, -ETIMEDOUT, "%s: session left open", what);
 		if (n <= 0)
@@ -136,9 +136,9 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		  .parent = keys[0] } }, 2, out, NULL), 0);
 
 	/* 1: garbage before Hello. */
-	fd = raw_connect(D.sock);
+	fd = th_connect(D.sock);
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(raw_send(fd, junk, sizeof(junk)), 0);
+	cr_assert_eq(th_send(fd, junk, sizeof(junk)), 0);
 	expect_closed(fd, "garbage");
 	close(fd);
 
@@ -148,7 +148,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		Asymcache__V1__Stats s = ASYMCACHE__V1__STATS__INIT;
 		Asymcache__V1__Response *resp;
 
-		fd = raw_connect(D.sock);
+		fd = th_connect(D.sock);
 		cr_assert_geq(fd, 0);
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 		req.stats = &s;
@@ -178,7 +178,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
 		req.lookup = &lk;
 		len = traw_pack(&req, &buf);
-		cr_assert_eq(raw_send(fd, buf, len - 7), 0);
+		cr_assert_eq(th_send(fd, buf, len - 7), 0);
 		free(buf);
 		expect_closed(fd, "truncated lookup");
 		close(fd);
@@ -190,7 +190,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
 		Asymcache__V1__Response *resp;
 
-		fd = raw_connect(D.sock);
+		fd = th_connect(D.sock);
 		h.protocol_version = 99;
 		h.client_name = "future";
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
@@ -203,7 +203,7 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 		close(fd);
 	}
 
-	cr_assert(tdaemon_alive(&D), "daemon crashed");
+	cr_assert(th_daemon_alive(&D), "daemon crashed");
 	cr_assert_eq(ac_stats(by.c, &st), 0);
 	cr_expect_eq(st.session_pins, 2);
 	cr_expect_eq(st.pinned_blocks, 2);
@@ -376,7 +376,7 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 	cr_expect_eq(st->writing_blocks, 1);
 	asymcache__v1__response__free_unpacked(keep, NULL);
 	close(fd);
-	cr_assert(tdaemon_alive(&D), "daemon crashed");
+	cr_assert(th_daemon_alive(&D), "daemon crashed");
 	tdaemon_stop(&D);
 }
 
@@ -401,14 +401,14 @@ Test(hostile, oversized_packet_is_refused)
 	junk[0] = 0x08;	/* id = 1000 */
 	junk[1] = 0xe8;
 	junk[2] = 0x07;
-	if (raw_send(fd, junk, big) == 0) {
+	if (th_send(fd, junk, big) == 0) {
 		/* An Error or a closed session are both fine; a hang is not. */
-		n = raw_recv(fd, rxbuf, sizeof(rxbuf), 5000);
+		n = th_recv(fd, rxbuf, sizeof(rxbuf), 5000, NULL);
 		cr_expect_neq(n, -ETIMEDOUT, "no reaction to an oversized packet");
 	}
 	free(junk);
 	close(fd);
-	cr_assert(tdaemon_alive(&D), "daemon crashed");
+	cr_assert(th_daemon_alive(&D), "daemon crashed");
 	cr_assert_eq(ac_stats(by.c, &st), 0);
 	(void)keep;
 	tclient_close(&by);
@@ -472,7 +472,7 @@ Test(hostile, peer_outside_the_pool_group_is_refused)
 	p = child_spawn(child_nobody, &world, 0);
 	child_wait_ok(p, 0);
 
-	cr_assert(tdaemon_alive(&D));
+	cr_assert(th_daemon_alive(&D));
 	tclient_close(&member);
 	tdaemon_stop(&D);
 }

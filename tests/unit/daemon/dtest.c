@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cache.h"
 #include "dtest.h"
+#include "th_fs.h"
 
 void dt_write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	int r = th_write_file(path, text);
 
-	cr_assert_not_null(f, "%s", path);
-	fputs(text, f);
-	fclose(f);
+	cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
 }
 
 int dt_host_argv(char **argv, char *conf, char *sock,

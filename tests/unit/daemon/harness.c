@@ -1,15 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,166 +13,82 @@ static uint64_t next_id = 1;
 const char *harness_daemon_path(void)
 {
 	static char path[512];
-	const char *root = getenv("AC_BUILD_ROOT");
 
-	snprintf(path, sizeof(path), "%s/daemon/asymcached", root ? root : ".");
+	if (th_daemon_path(path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "./daemon/asymcached");
 	return path;
 }
 
-int hc_connect(const char *path)
+int harness_start_setup(struct harness *h, const char *pool_bytes,
+			const char *block_bytes, const char *const *extra,
+			void (*setup)(void *arg), void *arg)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	const char *base[] = {
+		"--foreground", "--backend", "host", "--group", "",
+		"--pool-bytes", pool_bytes, "--block-bytes", block_bytes,
+		"--log-level", "debug",
+	};
+	const size_t nbase = sizeof(base) / sizeof(base[0]);
+	const char *args[64];
+	struct th_daemon_opts o = {
+		.tag = "acd-test",	/* scripts/device-gpu-tests.sh reads these */
+		.args = args,
+		.child_setup = setup,
+		.child_arg = arg,
+	};
+	size_t n;
+	int r;
 
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-
-		close(fd);
+	memset(h, 0, sizeof(*h));
+	memcpy(args, base, sizeof(base));
+	for (n = nbase; extra && *extra && n < 63; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	r = th_daemon_start(&h->d, &o);
+	h->dir = h->d.dir;
+	h->sock = h->d.sock;
+	h->log = h->d.log;
+	if (r < 0) {
+		fprintf(stderr, "asymcached did not start: %s\n", strerror(-r));
+		th_dump_file(h->d.log, stderr);
+		th_daemon_cleanup(&h->d);
 		return r;
 	}
-	return fd;
+	h->pid = h->d.pid;
+	return 0;
 }
 
 int harness_start(struct harness *h, const char *pool_bytes,
 		  const char *block_bytes, const char *const *extra)
 {
-	const char *argv[64];
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	int n = 0, i, fd, logfd;
-
-	memset(h, 0, sizeof(*h));
-	snprintf(h->dir, sizeof(h->dir), "/tmp/acd-test-XXXXXX");
-	if (!mkdtemp(h->dir))
-		return -errno;
-	snprintf(h->sock, sizeof(h->sock), "%s/s.sock", h->dir);
-	snprintf(h->log, sizeof(h->log), "%s/daemon.log", h->dir);
-	argv[n++] = harness_daemon_path();
-	argv[n++] = "--foreground";
-	argv[n++] = "-c";
-	argv[n++] = "/dev/null";
-	argv[n++] = "--socket";
-	argv[n++] = h->sock;
-	argv[n++] = "--backend";
-	argv[n++] = "host";
-	argv[n++] = "--group";
-	argv[n++] = "";
-	argv[n++] = "--pool-bytes";
-	argv[n++] = pool_bytes;
-	argv[n++] = "--block-bytes";
-	argv[n++] = block_bytes;
-	argv[n++] = "--log-level";
-	argv[n++] = "debug";
-	for (i = 0; extra && extra[i] && n < 62; i++) {
-		/* The last --socket wins, in the daemon and here. */
-		if (strcmp(extra[i], "--socket") == 0 && extra[i + 1])
-			snprintf(h->sock, sizeof(h->sock), "%s", extra[i + 1]);
-		argv[n++] = extra[i];
-	}
-	argv[n] = NULL;
-
-	h->pid = fork();
-	if (h->pid < 0)
-		return -errno;
-	if (h->pid == 0) {
-		logfd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (logfd >= 0)
-			dup2(logfd, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		int status;
-
-		fd = hc_connect(h->sock);
-		if (fd >= 0) {
-			close(fd);
-			return 0;
-		}
-		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
-			h->pid = 0;
-			return -ECHILD;
-		}
-		nanosleep(&ts, NULL);
-	}
-	return -ETIMEDOUT;
+	return harness_start_setup(h, pool_bytes, block_bytes, extra, NULL,
+				   NULL);
 }
 
 int harness_stop(struct harness *h)
 {
-	int status, i;
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	char cmd[256];
+	char dir[TH_DIR_MAX];
+	int status;
 
 	if (h->pid <= 0)
 		return -1;
-	kill(h->pid, SIGTERM);
-	for (i = 0; i < 1000; i++) {
-		if (waitpid(h->pid, &status, WNOHANG) == h->pid)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	if (i == 1000) {
-		kill(h->pid, SIGKILL);
-		waitpid(h->pid, &status, 0);
-		status = -1;
-	} else {
-		status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	}
+	status = th_daemon_stop(&h->d);
 	h->pid = 0;
-	if (getenv("AC_TEST_KEEP_LOGS") == NULL) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", h->dir);
-	}
-	return status;
-}
-
-int hc_send_raw(int fd, const void *buf, size_t len)
-{
-	if (send(fd, buf, len, MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
+	snprintf(dir, sizeof(dir), "%s", h->d.dir);
+	if (th_daemon_cleanup(&h->d) < 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	return status < 0 ? -1 : status;
 }
 
 int hc_recv(int fd, Response **ret_resp, int *ret_fd)
 {
 	static uint8_t buf[4 << 20];
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf.b, .msg_controllen = sizeof(cbuf.b),
-	};
-	struct cmsghdr *cm;
 	ssize_t n;
 
 	*ret_resp = NULL;
-	if (ret_fd)
-		*ret_fd = -1;
-	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return 0;
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS) {
-			int rfd;
-
-			memcpy(&rfd, CMSG_DATA(cm), sizeof(int));
-			if (ret_fd)
-				*ret_fd = rfd;
-			else
-				close(rfd);
-		}
-	}
+	n = th_recv(fd, buf, sizeof(buf), -1, ret_fd);
+	if (n <= 0)
+		return (int)n;
 	*ret_resp = asymcache__v1__response__unpack(NULL, (size_t)n, buf);
 	return *ret_resp ? 0 : -EBADMSG;
 }
@@ -199,7 +108,7 @@ int hc_call(int fd, const Request *req, Response **ret_resp, int *ret_fd)
 	if (!buf)
 		return -ENOMEM;
 	asymcache__v1__request__pack(req, buf);
-	r = hc_send_raw(fd, buf, len);
+	r = th_send(fd, buf, len);
 	free(buf);
 	if (r < 0)
 		return r;

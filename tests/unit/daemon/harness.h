@@ -12,33 +12,53 @@
 #include <sys/types.h>
 
 #include "asymcache.pb-c.h"
+#include "th_daemon.h"
 
 typedef Asymcache__V1__Request Request;
 typedef Asymcache__V1__Response Response;
 
+/*
+ * One asymcached on a host pool, started by the shared harness (tests/lib)
+ * in a fresh /tmp/acd-test-XXXXXX; dir, sock and log point into d.
+ */
 struct harness {
-	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char log[128];
+	struct th_daemon d;
+	pid_t pid;		/* d.pid while it runs, 0 after harness_stop() */
+	const char *dir;
+	const char *sock;
+	const char *log;
 };
 
 /*
- * Starts the daemon with --foreground --socket DIR/s.sock --backend host
- * -c /dev/null --group "" and @extra flags (NULL-terminated, may be NULL);
- * waits until it accepts. Returns 0 or -errno.
+ * Starts the daemon with --foreground --socket DIR/asymcached.sock
+ * --backend host -c /dev/null --group "" and @extra flags (NULL-terminated,
+ * may be NULL); waits until it accepts. Returns 0 or -errno, with the
+ * daemon's log on stderr when it did not come up.
  */
 int harness_start(struct harness *h, const char *pool_bytes,
 		  const char *block_bytes, const char *const *extra);
-/* SIGTERM, wait; returns the exit status, or -1 if it did not exit. */
+/* The same, with @setup run in the daemon's process right before exec. */
+int harness_start_setup(struct harness *h, const char *pool_bytes,
+			const char *block_bytes, const char *const *extra,
+			void (*setup)(void *arg), void *arg);
+/*
+ * SIGTERM, wait; returns the exit status (128 + signal when killed by
+ * one), or -1 if it did not exit in 10 s. Removes its folder.
+ */
 int harness_stop(struct harness *h);
 /* Path of the daemon binary under test. */
 const char *harness_daemon_path(void);
 
-int hc_connect(const char *path);
+/*
+ * Protocol v1 by hand, packets sent with th_send(): libasymcache would
+ * hide what the daemon sends.
+ */
+static inline int hc_connect(const char *path)
+{
+	return th_connect(path);
+}
 /* Sends @req; the reply in *ret_resp (free with hc_free); fd if any. */
 int hc_call(int fd, const Request *req, Response **ret_resp, int *ret_fd);
-int hc_send_raw(int fd, const void *buf, size_t len);
 /* Receives one Response; -errno, or 0 on EOF with *ret_resp NULL. */
 int hc_recv(int fd, Response **ret_resp, int *ret_fd);
 void hc_free(Response *resp);

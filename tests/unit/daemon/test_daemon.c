@@ -348,7 +348,7 @@ Test(daemon, unparsable_packet_closes_only_that_session)
 	hc_key(key, 7, 0);
 	cr_assert_eq(hc_alloc(good, ns, 1, &b), 0);
 	cr_assert_eq(hc_commit_chain(good, ns, key, &b, 1, 0, NULL, NULL, NULL), 0);
-	cr_assert_eq(hc_send_raw(bad, junk, sizeof(junk)), 0);
+	cr_assert_eq(th_send(bad, junk, sizeof(junk)), 0);
 	cr_assert_eq(hc_recv(bad, &resp, NULL), 0);
 	cr_assert_null(resp, "an unparsable packet must close the session");
 	cr_assert_eq(hc_lookup(good, ns, key, 1, NULL, &hits, NULL), 0);
@@ -369,7 +369,7 @@ Test(daemon, oversized_packet_gets_emsgsize)
 
 	fd = hc_session(h.sock, "t-big", &ns);
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
-	cr_assert_eq(hc_send_raw(fd, big, (2 << 20)), 0);
+	cr_assert_eq(th_send(fd, big, (2 << 20)), 0);
 	cr_assert_eq(hc_recv(fd, &resp, NULL), 0);
 	cr_assert_not_null(resp);
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ERROR);
@@ -474,16 +474,12 @@ Test(daemon_solo, peer_outside_the_group_is_refused)
 	const char *extra[] = { "-c", conf, NULL };
 	Response *resp = NULL;
 	pid_t pid;
-	FILE *f;
 	int st, fd;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to run a peer as nobody");
 	snprintf(conf, sizeof(conf), "/tmp/acd-conf-%d.conf", (int)getpid());
-	f = fopen(conf, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "[daemon]\nsocket_mode = 0666\n");
-	fclose(f);
+	cr_assert_eq(th_write_file(conf, "[daemon]\nsocket_mode = 0666\n"), 0);
 	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, extra), 0);
 	cr_assert_eq(chmod(h.dir, 0755), 0);
 	pid = fork();
@@ -539,15 +535,6 @@ Test(daemon_solo, unread_notify_socket_never_blocks_the_loop)
 	unlink(path);
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 Test(daemon_solo, max_sessions_and_sighup_reload)
 {
 	char conf[64];
@@ -557,7 +544,8 @@ Test(daemon_solo, max_sessions_and_sighup_reload)
 	int a, b, c, i;
 
 	snprintf(conf, sizeof(conf), "/tmp/acd-hup-%d.conf", (int)getpid());
-	write_file(conf, "[limits]\nmax_sessions = 2\n[policy]\nname = lru\n");
+	cr_assert_eq(th_write_file(conf, "[limits]\nmax_sessions = 2\n"
+				 "[policy]\nname = lru\n"), 0);
 	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, extra), 0);
 	a = hc_connect(h.sock);
 	b = hc_connect(h.sock);
@@ -572,7 +560,8 @@ Test(daemon_solo, max_sessions_and_sighup_reload)
 	cr_assert_eq(hc_stats(a, &st), 0);
 	cr_assert_eq(st.sessions, 2);
 
-	write_file(conf, "[limits]\nmax_sessions = 2\n[policy]\nname = pensieve\n");
+	cr_assert_eq(th_write_file(conf, "[limits]\nmax_sessions = 2\n"
+				 "[policy]\nname = pensieve\n"), 0);
 	kill(h.pid, SIGHUP);
 	for (i = 0; i < 200; i++) {
 		Request req = ASYMCACHE__V1__REQUEST__INIT;
@@ -591,7 +580,7 @@ Test(daemon_solo, max_sessions_and_sighup_reload)
 	}
 	cr_assert_lt(i, 200, "SIGHUP did not switch the policy");
 	/* A bad file on reload keeps the running configuration. */
-	write_file(conf, "[policy]\nname = nope\n");
+	cr_assert_eq(th_write_file(conf, "[policy]\nname = nope\n"), 0);
 	kill(h.pid, SIGHUP);
 	usleep(100 * 1000);
 	cr_assert_eq(hc_stats(b, &st), 0, "a bad reload took the daemon down");
@@ -621,7 +610,7 @@ Test(daemon_solo, request_racing_sigterm_is_answered)
 		n = asymcache__v1__request__pack(&req, buf);
 		/* Signal first, request right after: both race the loop. */
 		kill(h.pid, SIGTERM);
-		r = hc_send_raw(fd, buf, n);
+		r = th_send(fd, buf, n);
 		/*
 		 * EPIPE: the daemon shut its read side before the request
 		 * left, so nothing was in flight. A request that was sent

@@ -9,9 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +17,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -47,45 +43,24 @@ static int fake_journal(void)
 	return fd;
 }
 
-static pid_t start_daemon(const char *dir, const char *sock, bool journal)
+/*
+ * In the daemon's process, stderr already on its log: JOURNAL_STREAM names
+ * that log, as systemd names the journal stream it hands a service, or a
+ * stream that is not stderr.
+ */
+static void journal_stream(void *arg)
 {
-	char log[160], env[64];
+	bool journal = *(bool *)arg;
 	struct stat st;
-	pid_t pid;
-	int logfd;
+	char env[64];
 
-	snprintf(log, sizeof(log), "%s/daemon.log", dir);
-	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	cr_assert_geq(logfd, 0);
-	cr_assert_eq(fstat(logfd, &st), 0);
+	if (!journal || fstat(STDERR_FILENO, &st) < 0) {
+		setenv("JOURNAL_STREAM", "1:1", 1);
+		return;
+	}
 	snprintf(env, sizeof(env), "%llu:%llu",
 		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(logfd, 2);
-		if (journal)
-			setenv("JOURNAL_STREAM", env, 1);
-		else	/* a journal stream that is not our stderr */
-			setenv("JOURNAL_STREAM", "1:1", 1);
-		execl(harness_daemon_path(), "asymcached", "--foreground",
-		      "-c", "/dev/null", "--socket", sock, "--backend", "host",
-		      "--group", "", "--pool-bytes", "4M", "--block-bytes",
-		      "64K", "--log-level", "debug", (char *)NULL);
-		_exit(127);
-	}
-	close(logfd);
-	for (int i = 0; i < 500; i++) {
-		int fd = hc_connect(sock);
-
-		if (fd >= 0) {
-			close(fd);
-			return pid;
-		}
-		usleep(10000);
-	}
-	cr_assert_fail("daemon did not start");
-	return -1;
+	setenv("JOURNAL_STREAM", env, 1);
 }
 
 /* Reads every queued datagram into @buf, NUL-separated; returns bytes. */
@@ -118,29 +93,26 @@ static bool has_record(const char *buf, size_t n, const char *needle1,
 
 static void run_case(bool journal)
 {
-	char dir[] = "/tmp/acd-journal-XXXXXX", sock[128], want[64],
-	     pidf[64];
+	struct harness h;
 	static char buf[1 << 16];
-	int jfd, cfd, st;
+	char want[64], pidf[64];
+	int jfd, cfd;
 	size_t n;
-	pid_t d;
 
 	jfd = fake_journal();
 	if (jfd == -EPERM)
 		cr_skip_test("no CAP_SYS_ADMIN for a private mount namespace");
 	cr_assert_geq(jfd, 0, "fake journal: %s", strerror(-jfd));
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
-	d = start_daemon(dir, sock, journal);
+	cr_assert_eq(harness_start_setup(&h, "4M", "64K", NULL,
+					 journal_stream, &journal), 0,
+		     "daemon did not start");
 
-	cfd = hc_connect(sock);
+	cfd = hc_connect(h.sock);
 	cr_assert_geq(cfd, 0);
 	cr_assert_eq(hc_hello(cfd, "journal-test"), 0);
 	close(cfd);
 	usleep(100000);
-	kill(d, SIGTERM);
-	cr_assert_eq(waitpid(d, &st, 0), d);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert_eq(harness_stop(&h), 0, "SIGTERM must exit 0");
 
 	n = drain(jfd, buf, sizeof(buf));
 	/* the first accepted session of a fresh daemon is number 2: the
@@ -160,12 +132,6 @@ static void run_case(bool journal)
 		cr_assert_eq(n, 0, "stderr is not the journal, yet %zu bytes went there", n);
 	}
 	close(jfd);
-	{
-		char cmd[200];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		cr_assert_eq(system(cmd), 0);
-	}
 }
 
 Test(journal, session_messages_carry_structured_fields, .timeout = 60)

@@ -11,9 +11,7 @@
 static int run(int argc, char **argv)
 {
 	static struct daemon d;
-#if AC_HAVE_BUS
 	struct bus *bus = NULL;
-#endif
 	char err[CFG_ERR_MAX] = "";
 	enum cfg_action action;
 	sigset_t sigs;
@@ -50,17 +48,13 @@ static int run(int argc, char **argv)
 	r = daemon_start(&d);
 	if (r < 0)
 		return EXIT_FAILURE;
-#if AC_HAVE_BUS
 	/* Before daemon_run(): its READY=1 then covers the admin interface. */
 	if (bus_open(&d, &bus) < 0 || watchdog_start(&d) < 0) {
 		daemon_stop(&d);
 		return EXIT_FAILURE;
 	}
-#endif
 	r = daemon_run(&d);
-#if AC_HAVE_BUS
 	bus_close(bus);
-#endif
 	log_info("exiting: %d", r);
 	daemon_stop(&d);
 	return r ? EXIT_FAILURE : EXIT_SUCCESS;

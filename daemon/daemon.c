@@ -21,6 +21,11 @@
 #include "daemon.h"
 #include "log.h"
 
+static const struct session_ops session_ops = {
+	.packet = dispatch_packet,
+	.closing = daemon_retain_session_close,
+};
+
 static int alloc_buffers(struct daemon *d, uint32_t max_keys, size_t arena)
 {
 	uint32_t *lb;
@@ -83,9 +88,8 @@ int daemon_core_init(struct daemon *d)
 	uint64_t seed = 0;
 	int r;
 
-	d->listen_fd = -1;
-	d->signal_fd = -1;
 	d->next_session_id = 1;
+	d->session_ops = &session_ops;
 	log_set_max_level(d->cfg.log_level);
 
 	r = resolve_group(d);
@@ -169,101 +173,6 @@ void daemon_core_fini(struct daemon *d)
 	d->arena = NULL;
 	d->lookup_cap = d->u32cap = d->commit_cap = 0;
 	d->arena_size = 0;
-}
-
-bool daemon_peer_allowed(const struct daemon *d, uid_t uid, gid_t gid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	gid_t groups[256];
-	int n = 256, i;
-
-	/*
-	 * The daemon's own user could ptrace it anyway, so admitting it
-	 * grants nothing new; it lets tests run an unprivileged daemon.
-	 */
-	if (uid == 0 || uid == geteuid())
-		return true;
-	if (!d->have_group)
-		return false;
-	if (gid == d->group_gid)
-		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
-		return false;
-	/* More than 256 groups: the check sees the first 256 only. */
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
-		n = 256;
-	for (i = 0; i < n; i++)
-		if (groups[i] == d->group_gid)
-			return true;
-	return false;
-}
-
-struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
-			    gid_t gid)
-{
-	struct session *s;
-
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->rbuf_size = d->cfg.limits.max_packet;
-	/*
-	 * calloc: large enough to come from fresh (lazily zeroed) pages, so
-	 * it costs nothing, and memory checkers that cannot see io_uring's
-	 * writes do not flag the received bytes as uninitialised.
-	 */
-	s->rbuf = calloc(1, s->rbuf_size);
-	if (!s->rbuf) {
-		free(s);
-		return NULL;
-	}
-	s->d = d;
-	s->fd = fd;
-	s->pid = pid;
-	s->uid = uid;
-	s->gid = gid;
-	s->id = d->next_session_id++;
-	s->send_fd = -1;
-	s->allowed = daemon_peer_allowed(d, uid, gid);
-	s->connected_ns = cache_clock_monotonic();
-	s->op_recv.type = LOOP_OP_RECV;
-	s->op_recv.owner = s;
-	s->op_send.type = LOOP_OP_SEND;
-	s->op_send.owner = s;
-	cache_sess_init(&s->cs, s->id);
-
-	s->next = d->sessions;
-	if (d->sessions)
-		d->sessions->prev = s;
-	d->sessions = s;
-	d->nsessions++;
-	return s;
-}
-
-void session_free(struct session *s)
-{
-	struct daemon *d;
-
-	if (!s)
-		return;
-	d = s->d;
-	/* Before the pins: a retention needs nothing of the session's. */
-	daemon_retain_session_close(d, s);
-	cache_sess_release_all(&d->cache, &s->cs);
-	pinmap_fini(&s->cs.pins);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		d->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	d->nsessions--;
-	if (s->fd >= 0)
-		close(s->fd);
-	free(s->rbuf);
-	free(s->sbuf);
-	free(s);
 }
 
 void daemon_get_block_counts(const struct daemon *d,

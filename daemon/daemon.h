@@ -18,113 +18,18 @@
 
 #include "cache.h"
 #include "config.h"
+#include "listener.h"
 #include "pool.h"
+#include "signals.h"
 
 struct daemon;
-struct io_uring;
+struct loop;
+struct session;
+struct session_ops;
 
-/* ---- event loop ------------------------------------------------------ */
-
-enum loop_op_type {
-	LOOP_OP_ACCEPT = 1,
-	LOOP_OP_RECV,
-	LOOP_OP_SEND,
-	LOOP_OP_SIGNAL,
-	LOOP_OP_WATCH,
-	LOOP_OP_TIMER,
-	LOOP_OP_IGNORE,		/* cancels and removes: result unused */
-};
-
-/* Every SQE's user_data points at one of these. */
-struct loop_op {
-	uint8_t type;		/* enum loop_op_type */
-	void *owner;
-};
-
-struct loop_watch;
-struct loop_timer;
-
-/*
- * A watch polls an extra fd through the ring (IORING_OP_POLL_ADD, one
- * shot, re-armed by the loop). The callback gets the poll revents and
- * returns the events to wait for next (> 0), 0 to end the watch (the loop
- * frees it), or -errno (logged; the watch ends too). sd-bus plugs in here:
- * return sd_bus_get_events() after sd_bus_process().
- */
-typedef int (*loop_watch_fn)(struct loop_watch *w, uint32_t revents,
-			     void *userdata);
-/* A periodic timer (IORING_OP_TIMEOUT). Return 0 to keep it, < 0 to end. */
-typedef int (*loop_timer_fn)(struct loop_timer *t, void *userdata);
 /* Runs before every wait for completions: flush queues, update events. */
-typedef void (*loop_prepare_fn)(struct daemon *d, void *userdata);
-
-int loop_add_watch(struct daemon *d, int fd, uint32_t events,
-		   loop_watch_fn cb, void *userdata,
-		   struct loop_watch **ret_watch);
-/* Changes what @w waits for; takes effect at once (re-arms the poll). */
-int loop_watch_set_events(struct loop_watch *w, uint32_t events);
-/* Ends the watch; the callback is not called again. The fd stays open. */
-void loop_remove_watch(struct loop_watch *w);
-
-int loop_add_timer(struct daemon *d, uint64_t period_ns, loop_timer_fn cb,
-		   void *userdata, struct loop_timer **ret_timer);
-void loop_remove_timer(struct loop_timer *t);
-
-/* At most DAEMON_MAX_PREPARE hooks; -ENOSPC beyond. */
+typedef void (*daemon_prepare_fn)(struct daemon *d, void *userdata);
 #define DAEMON_MAX_PREPARE 4
-int loop_add_prepare(struct daemon *d, loop_prepare_fn cb, void *userdata);
-
-/* ---- sessions -------------------------------------------------------- */
-
-#define SESSION_NAME_MAX 64
-
-struct session_retention {
-	uint64_t handle;
-	uint64_t expire_ns;
-};
-
-struct session {
-	struct daemon *d;
-	struct session *prev, *next;
-	struct cache_sess cs;		/* pins and WRITING blocks */
-	uint64_t id;
-	int fd;
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	bool allowed;			/* peer passed the group check */
-	bool hello_done;
-	bool attached;			/* pool 0 (the only pool in v1) */
-	bool closing;			/* close once the last op completes */
-	bool recv_armed;
-	bool send_armed;
-	char name[SESSION_NAME_MAX + 1];
-	uint64_t requests;
-	uint64_t connected_ns;
-
-	/* TTL retentions (retention.c); slot 0 = never retained. */
-	uint32_t retain_slot;
-	struct session_retention *rets;
-	uint32_t nrets, retcap;
-	uint64_t sched_ns;		/* last Schedule, for the fair share */
-
-	struct loop_op op_recv, op_send;
-	uint8_t *rbuf;			/* max_packet + 1: detects oversize */
-	size_t rbuf_size;
-	struct iovec riov;
-	struct msghdr rmsg;
-
-	uint8_t *sbuf;			/* packed Response */
-	size_t sbuf_cap;
-	size_t slen;
-	int send_fd;			/* SCM_RIGHTS payload or -1 */
-	struct iovec siov;
-	struct msghdr smsg;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-};
 
 /* ---- daemon ---------------------------------------------------------- */
 
@@ -146,23 +51,21 @@ struct daemon {
 	gid_t group_gid;
 	bool have_group;
 
-	struct io_uring *ring;
-	int listen_fd;
-	int signal_fd;
+	struct loop *loop;		/* NULL until daemon_start() */
+	struct listener listener;
+	struct signals signals;
 	bool stopping;
-	bool listening;
-	bool loop_running;
 	int exit_code;
-	struct loop_op op_accept, op_signal;
-	struct signalfd_siginfo *siginfo;
 
 	struct session *sessions;	/* list head */
 	uint32_t nsessions;
 	uint64_t next_session_id;
 	struct daemon_counters ctr;
 
+	const struct session_ops *session_ops;
+
 	struct {
-		loop_prepare_fn cb;
+		daemon_prepare_fn cb;
 		void *userdata;
 	} prepare[DAEMON_MAX_PREPARE];
 	unsigned int nprepare;
@@ -202,25 +105,6 @@ struct daemon {
  */
 int daemon_core_init(struct daemon *d);
 void daemon_core_fini(struct daemon *d);
-
-/* Full daemon: core, socket, ring, signals. */
-int daemon_start(struct daemon *d);
-/* Runs until SIGTERM/SIGINT or daemon_request_stop(); returns exit code. */
-int daemon_run(struct daemon *d);
-void daemon_request_stop(struct daemon *d, int exit_code);
-void daemon_stop(struct daemon *d);
-
-/*
- * The peer check: uid 0, the daemon's own uid, or membership (primary or
- * supplementary) in the pool group.
- */
-bool daemon_peer_allowed(const struct daemon *d, uid_t uid, gid_t gid);
-
-/* A session not bound to a socket (fuzzer, tests); fd -1. */
-struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
-			    gid_t gid);
-/* Releases pins and WRITING blocks and frees (closes fd if >= 0). */
-void session_free(struct session *s);
 
 /*
  * Decodes one packet, runs it and leaves the packed Response in s->sbuf
@@ -330,5 +214,10 @@ void daemon_notify_status(struct daemon *d);
  * 0 no socket or dropped, -errno.
  */
 int daemon_notify(const char *msg);
+
+/* Transitional: the headers split off this one. */
+#include "hooks.h"
+#include "lifecycle.h"
+#include "session.h"
 
 #endif /* AC_DAEMON_DAEMON_H */

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,7 +13,6 @@ static int run(int argc, char **argv)
 	struct bus *bus = NULL;
 	char err[CFG_ERR_MAX] = "";
 	enum cfg_action action;
-	sigset_t sigs;
 	int r;
 
 	log_open();
@@ -34,17 +32,6 @@ static int run(int argc, char **argv)
 	}
 	d.argc = argc;
 	d.argv = argv;
-	/*
-	 * Block what the loop's signalfd reads before anything can start a
-	 * thread: the CUDA runtime starts some while the pool is created, and
-	 * a thread that inherits SIGTERM unblocked takes the default action,
-	 * killing the daemon instead of shutting it down.
-	 */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	r = daemon_start(&d);
 	if (r < 0)
 		return EXIT_FAILURE;

@@ -166,8 +166,8 @@ int daemon_retain(struct daemon *d, struct session *s, uint32_t ns,
 	s->rets[s->nrets].handle = handle;
 	s->rets[s->nrets].expire_ns = now + (uint64_t)ttl_ms * 1000000ULL;
 	s->nrets++;
-	if (d->ring && !d->retain_timer &&
-	    loop_add_timer(d, RETAIN_TICK_NS, on_retain_tick, d,
+	if (d->loop && !d->retain_timer &&
+	    loop_timer_new(d->loop, RETAIN_TICK_NS, on_retain_tick, d,
 			   &d->retain_timer) < 0) {
 		/* Requests still expire retentions; only idle ones linger. */
 		log_warning("retain: cannot start the expiry timer");

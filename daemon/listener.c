@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The listening socket (listener.h). Accept errors are logged and the
+ * accept re-armed: a full fd table or an aborted connection must not stop
+ * the daemon from taking the next client.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+
+/*
+ * Replace a leftover socket file only if nobody answers on it: a second
+ * daemon must not steal the socket of a running one.
+ */
+static int clear_stale_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	if (errno != ECONNREFUSED && errno != ENOENT)
+		return -errno;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int listener_open(struct listener *ls, const char *path, mode_t mode,
+		  const char *group, gid_t gid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd, r;
+
+	r = clear_stale_socket(path);
+	if (r == -EADDRINUSE)
+		return log_error_errno(r, "%s: another daemon is listening there",
+				       path);
+	if (r == -EEXIST)
+		return log_error_errno(r, "%s exists and is not a socket: not replacing it",
+				       path);
+	if (r < 0)
+		return log_error_errno(r, "%s: cannot clear a stale socket: %m",
+				       path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(-errno, "socket: %m");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	/* Born owner-only, widened below: never briefly wider than asked. */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0) {
+		r = log_error_errno(-errno, "bind %s: %m", path);
+		goto out_close;
+	}
+	if (group && chown(path, (uid_t)-1, gid) < 0) {
+		r = log_error_errno(-errno, "chown %s to group %s: %m", path,
+				    group);
+		goto out_unlink;
+	}
+	if (chmod(path, mode) < 0) {
+		r = log_error_errno(-errno, "chmod %s %o: %m", path, mode);
+		goto out_unlink;
+	}
+	if (listen(fd, 128) < 0) {
+		r = log_error_errno(-errno, "listen %s: %m", path);
+		goto out_unlink;
+	}
+	snprintf(ls->path, sizeof(ls->path), "%s", path);
+	ls->fd = fd;
+	ls->open = true;
+	ls->armed = false;
+	ls->stopped = false;
+	return 0;
+
+out_unlink:
+	unlink(path);
+out_close:
+	close(fd);
+	return r;
+}
+
+static void arm(struct listener *ls)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(ls->loop);
+
+	if (!sqe)
+		return;
+	io_uring_prep_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, &ls->op);
+	ls->armed = true;
+}
+
+static void accept_complete(struct loop_op *op, int res)
+{
+	struct listener *ls = loop_op_owner(op, struct listener, op);
+
+	ls->armed = false;
+	if (ls->stopped) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res < 0) {
+		if (res != -EINTR && res != -ECONNABORTED)
+			log_warning("accept: %s", strerror(-res));
+		if (res == -EMFILE || res == -ENFILE)
+			log_warning("out of file descriptors: raise LimitNOFILE= or lower max_sessions");
+	} else {
+		ls->cb(res, ls->userdata);
+	}
+	if (!ls->stopped)
+		arm(ls);
+}
+
+void listener_start(struct listener *ls, struct loop *l, listener_fn cb,
+		    void *userdata)
+{
+	ls->op.complete = accept_complete;
+	ls->loop = l;
+	ls->cb = cb;
+	ls->userdata = userdata;
+	arm(ls);
+}
+
+void listener_stop(struct listener *ls)
+{
+	ls->stopped = true;
+	if (ls->armed)
+		loop_cancel(ls->loop, &ls->op);
+}
+
+void listener_close(struct listener *ls)
+{
+	if (!ls->open)
+		return;
+	close(ls->fd);
+	ls->fd = -1;
+	ls->open = false;
+	unlink(ls->path);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's listening socket: an AF_UNIX SOCK_SEQPACKET path, one
+ * accept in flight on the loop at a time, each accepted fd handed to a
+ * callback. It knows nothing of sessions; the daemon wires it to them.
+ */
+#ifndef AC_DAEMON_LISTENER_H
+#define AC_DAEMON_LISTENER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "loop.h"
+
+/* Takes ownership of @fd (a connected socket, close-on-exec). */
+typedef void (*listener_fn)(int fd, void *userdata);
+
+struct listener {
+	struct loop_op op;
+	struct loop *loop;
+	int fd;
+	bool open;
+	bool armed;			/* an accept is in flight */
+	bool stopped;			/* accepted fds are closed, not handed on */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	listener_fn cb;
+	void *userdata;
+};
+
+/*
+ * Binds and listens on @path with @mode; with @group set, the socket's
+ * group becomes @gid (@group names it in messages). A leftover socket file
+ * is replaced only when nobody answers on it. Logs why it failed; -errno.
+ */
+int listener_open(struct listener *ls, const char *path, mode_t mode,
+		  const char *group, gid_t gid);
+/* Starts accepting: @cb gets every connection until listener_stop(). */
+void listener_start(struct listener *ls, struct loop *l, listener_fn cb,
+		    void *userdata);
+/* Cancels the accept in flight; a connection it still returns is closed. */
+void listener_stop(struct listener *ls);
+/* Closes the socket and unlinks its path; a no-op when not open. */
+void listener_close(struct listener *ls);
+
+#endif /* AC_DAEMON_LISTENER_H */

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sessions (session.h). Per session at most one recvmsg or one sendmsg is
+ * in flight: a request is read, answered synchronously through
+ * session_ops.packet, its response sent, and only then is the next
+ * request read. That keeps answers in order and lets each session own
+ * exactly one receive and one send buffer.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <liburing.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "session.h"
+
+/*
+ * The peer check: uid 0, the daemon's own uid, or membership (primary or
+ * supplementary) in the pool group.
+ */
+static bool peer_allowed(const struct daemon *d, uid_t uid, gid_t gid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = 256, i;
+
+	/*
+	 * The daemon's own user could ptrace it anyway, so admitting it
+	 * grants nothing new; it lets tests run an unprivileged daemon.
+	 */
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (!d->have_group)
+		return false;
+	if (gid == d->group_gid)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
+		return false;
+	/* More than 256 groups: the check sees the first 256 only. */
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		n = 256;
+	for (i = 0; i < n; i++)
+		if (groups[i] == d->group_gid)
+			return true;
+	return false;
+}
+
+static void recv_complete(struct loop_op *op, int res);
+static void send_complete(struct loop_op *op, int res);
+
+struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
+			    gid_t gid)
+{
+	struct session *s;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->rbuf_size = d->cfg.limits.max_packet;
+	/*
+	 * calloc: large enough to come from fresh (lazily zeroed) pages, so
+	 * it costs nothing, and memory checkers that cannot see io_uring's
+	 * writes do not flag the received bytes as uninitialised.
+	 */
+	s->rbuf = calloc(1, s->rbuf_size);
+	if (!s->rbuf) {
+		free(s);
+		return NULL;
+	}
+	s->d = d;
+	s->fd = fd;
+	s->pid = pid;
+	s->uid = uid;
+	s->gid = gid;
+	s->id = d->next_session_id++;
+	s->send_fd = -1;
+	s->allowed = peer_allowed(d, uid, gid);
+	s->connected_ns = cache_clock_monotonic();
+	s->op_recv.complete = recv_complete;
+	s->op_send.complete = send_complete;
+	cache_sess_init(&s->cs, s->id);
+
+	s->next = d->sessions;
+	if (d->sessions)
+		d->sessions->prev = s;
+	d->sessions = s;
+	d->nsessions++;
+	return s;
+}
+
+void session_free(struct session *s)
+{
+	struct daemon *d;
+
+	if (!s)
+		return;
+	d = s->d;
+	/* Before the pins: a retention needs nothing of the session's. */
+	if (d->session_ops)
+		d->session_ops->closing(d, s);
+	cache_sess_release_all(&d->cache, &s->cs);
+	pinmap_fini(&s->cs.pins);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		d->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	d->nsessions--;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->rbuf);
+	free(s->sbuf);
+	free(s);
+}
+
+static void session_maybe_free(struct session *s)
+{
+	if (!s->closing || s->recv_armed || s->send_armed)
+		return;
+	log_session(LOG_DEBUG, s->id, s->pid,
+		    "session %llu ('%s', pid %d) closed: %u pins and %u WRITING blocks released",
+		    (unsigned long long)s->id, s->name, (int)s->pid,
+		    s->cs.npins, s->cs.nwriting);
+	session_free(s);
+}
+
+static void session_close(struct session *s)
+{
+	s->closing = true;
+	if (s->recv_armed)
+		loop_cancel(s->d->loop, &s->op_recv);
+	/* A send in flight finishes: its answer is owed to the client. */
+	session_maybe_free(s);
+}
+
+static void session_arm_recv(struct session *s)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(s->d->loop);
+
+	if (!sqe) {
+		session_close(s);
+		return;
+	}
+	memset(&s->rmsg, 0, sizeof(s->rmsg));
+	s->riov.iov_base = s->rbuf;
+	s->riov.iov_len = s->rbuf_size;
+	s->rmsg.msg_iov = &s->riov;
+	s->rmsg.msg_iovlen = 1;
+	/*
+	 * No control buffer: fds a client might send are dropped by the
+	 * kernel. MSG_TRUNC makes the result the real packet length, so an
+	 * oversized packet is recognised as such.
+	 */
+	io_uring_prep_recvmsg(sqe, s->fd, &s->rmsg, MSG_TRUNC);
+	io_uring_sqe_set_data(sqe, &s->op_recv);
+	s->recv_armed = true;
+}
+
+static void session_arm_send(struct session *s)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(s->d->loop);
+	struct cmsghdr *cm;
+
+	if (!sqe) {
+		session_close(s);
+		return;
+	}
+	memset(&s->smsg, 0, sizeof(s->smsg));
+	s->siov.iov_base = s->sbuf;
+	s->siov.iov_len = s->slen;
+	s->smsg.msg_iov = &s->siov;
+	s->smsg.msg_iovlen = 1;
+	if (s->send_fd >= 0) {
+		memset(&s->cbuf, 0, sizeof(s->cbuf));
+		s->smsg.msg_control = s->cbuf.buf;
+		s->smsg.msg_controllen = sizeof(s->cbuf.buf);
+		cm = CMSG_FIRSTHDR(&s->smsg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &s->send_fd, sizeof(int));
+	}
+	io_uring_prep_sendmsg(sqe, s->fd, &s->smsg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &s->op_send);
+	s->send_armed = true;
+}
+
+static void recv_complete(struct loop_op *op, int res)
+{
+	struct session *s = loop_op_owner(op, struct session, op_recv);
+	int r;
+
+	s->recv_armed = false;
+	if (s->closing || res <= 0) {
+		if (res < 0 && res != -ECANCELED && res != -ECONNRESET)
+			log_debug("session %llu: recvmsg: %s",
+				  (unsigned long long)s->id, strerror(-res));
+		session_close(s);
+		return;
+	}
+	r = s->d->session_ops->packet(s->d, s, s->rbuf,
+				      (size_t)res > s->rbuf_size ?
+					      s->rbuf_size : (size_t)res,
+				      (size_t)res > s->rbuf_size);
+	if (r < 0) {
+		log_session(LOG_INFO, s->id, s->pid,
+			    "session %llu ('%s', pid %d): %s: closing",
+			    (unsigned long long)s->id, s->name, (int)s->pid,
+			    r == -EBADMSG ? "unparsable packet" :
+					    "cannot build the answer");
+		session_close(s);
+		return;
+	}
+	session_arm_send(s);
+}
+
+static void send_complete(struct loop_op *op, int res)
+{
+	struct session *s = loop_op_owner(op, struct session, op_send);
+
+	s->send_armed = false;
+	s->send_fd = -1;
+	if (res < 0) {
+		log_debug("session %llu: sendmsg: %s",
+			  (unsigned long long)s->id, strerror(-res));
+		session_close(s);
+		return;
+	}
+	if (s->closing || s->d->stopping) {
+		session_close(s);
+		return;
+	}
+	session_arm_recv(s);
+}
+
+void session_accept(struct daemon *d, int fd)
+{
+	struct session *s;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int sndbuf;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warning("SO_PEERCRED: %m");
+		close(fd);
+		return;
+	}
+	if (d->nsessions >= d->cfg.limits.max_sessions) {
+		log_warning("refusing pid %d: max_sessions %u reached",
+			    (int)cred.pid, d->cfg.limits.max_sessions);
+		d->ctr.sessions_refused++;
+		close(fd);
+		return;
+	}
+	/* The largest answer (a full Lookup) must fit one packet. */
+	sndbuf = (int)(d->cfg.limits.max_keys_per_lookup * 24U + 65536U);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+		       sizeof(sndbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	s = session_new(d, fd, cred.pid, cred.uid, cred.gid);
+	if (!s) {
+		log_warning("out of memory for a session");
+		close(fd);
+		return;
+	}
+	if (!s->allowed) {
+		d->ctr.sessions_refused++;
+		log_session(LOG_NOTICE, s->id, cred.pid,
+			    "session %llu: pid %d uid %u is not in group '%s': its hello will be refused",
+			    (unsigned long long)s->id, (int)cred.pid,
+			    (unsigned int)cred.uid, d->cfg.group);
+	} else {
+		d->ctr.sessions_accepted++;
+	}
+	log_session(LOG_DEBUG, s->id, cred.pid,
+		    "session %llu: pid %d uid %u gid %u connected",
+		    (unsigned long long)s->id, (int)cred.pid,
+		    (unsigned int)cred.uid, (unsigned int)cred.gid);
+	session_arm_recv(s);
+}
+
+void session_drain_all(struct daemon *d)
+{
+	struct session *s, *next;
+
+	/*
+	 * Shutting the read side down ends each waiting recvmsg: it returns a
+	 * request the client had already sent (answered, then the session
+	 * closes after the send) or EOF. Sessions with an answer in flight
+	 * close once it is sent; sessions without a socket close now.
+	 */
+	for (s = d->sessions; s; s = next) {
+		next = s->next;
+		if (s->fd >= 0 && s->recv_armed)
+			shutdown(s->fd, SHUT_RD);
+		else if (!s->send_armed)
+			session_close(s);
+	}
+}

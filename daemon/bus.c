@@ -22,9 +22,14 @@
 #include <systemd/sd-journal.h>
 
 #include "ac_config.h"
+#include "admin.h"
 #include "bus.h"
 #include "daemon.h"
+#include "hooks.h"
 #include "log.h"
+#include "notify.h"
+#include "retention.h"
+#include "session.h"
 #include "policy.h"
 
 #define BUS_TICK_NS		1000000000ULL

@@ -49,11 +49,5 @@ int bus_open(struct daemon *d, struct bus **ret_bus);
 /* Releases the name and the connection. Accepts NULL; returns NULL. */
 struct bus *bus_close(struct bus *b);
 
-/*
- * When WATCHDOG_USEC is set for this process, sends WATCHDOG=1 at half
- * that period from a loop timer. 0 when there is nothing to do.
- */
-int watchdog_start(struct daemon *d);
-
 #endif /* AC_BUS_NAMES_ONLY */
 #endif /* AC_DAEMON_BUS_H */

@@ -14,9 +14,12 @@
 #include "ac_config.h"
 #include "asymcache.pb-c.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "layout.h"
 #include "log.h"
+#include "retention.h"
 #include "schedule.h"
+#include "session.h"
 
 
 typedef Asymcache__V1__Request Request;

@@ -8,8 +8,13 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include "admin.h"
+#include "core.h"
+#include "daemon.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "loop.h"
+#include "notify.h"
 #include "session.h"
 
 #define RING_ENTRIES 256

@@ -6,7 +6,7 @@
 #ifndef AC_DAEMON_LIFECYCLE_H
 #define AC_DAEMON_LIFECYCLE_H
 
-#include "daemon.h"
+struct daemon;
 
 /* Core, socket, ring, signals; nothing is left running on error. */
 int daemon_start(struct daemon *d);

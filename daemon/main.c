@@ -4,8 +4,11 @@
 
 #include "ac_config.h"
 #include "bus.h"
+#include "config.h"
 #include "daemon.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "watchdog.h"
 
 static int run(int argc, char **argv)
 {

@@ -16,7 +16,10 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "loop.h"
 #include "retain.h"
+#include "retention.h"
+#include "session.h"
 
 /* Expiry granularity: TTLs are tool-call lengths, 100s of ms and up. */
 #define RETAIN_TICK_NS (10ULL * 1000 * 1000)

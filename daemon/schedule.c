@@ -19,6 +19,7 @@
 #include "chunk.h"
 #include "daemon.h"
 #include "schedule.h"
+#include "session.h"
 
 #define SCHED_ACTIVE_NS (1000ULL * 1000 * 1000)
 /* Length of the stand-in segment that measures an iteration's capacity. */

@@ -10,9 +10,10 @@
 #include <stdint.h>
 #include <systemd/sd-daemon.h>
 
-#include "bus.h"
-#include "daemon.h"
+#include "hooks.h"
 #include "log.h"
+#include "notify.h"
+#include "watchdog.h"
 
 static int on_watchdog(struct loop_timer *t, void *userdata)
 {

@@ -4,10 +4,13 @@
 #include <string.h>
 
 #include "asymcache.pb-c.h"
+#include "core.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "fuzz_core.h"
 #include "log.h"
 #include "policy.h"
+#include "session.h"
 
 static struct daemon d;
 static int ready;

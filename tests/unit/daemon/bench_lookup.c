@@ -15,9 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "harness.h"
 #include "log.h"
+#include "session.h"
 
 #define NKEYS 2048
 #define ITERS 3000

@@ -12,8 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
+#include "core.h"
 #include "daemon.h"
 #include "dtest.h"
+#include "hooks.h"
+#include "lifecycle.h"
+#include "session.h"
 
 static struct daemon d;
 static char conf[64], sock[64];

@@ -12,10 +12,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "asymcache.pb-c.h"
+#include "core.h"
 #include "daemon.h"
+#include "dispatch.h"
 #include "dtest.h"
+#include "retention.h"
 #include "schedule.h"
+#include "session.h"
 
 static struct daemon d;
 static char conf[64], sock[64], cost[64];

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the admin side (sd-bus, tests) asks of the daemon (admin.h). Each
+ * call is one step between two loop iterations, so none needs a lock.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "core.h"
+#include "daemon.h"
+#include "log.h"
+#include "notify.h"
+#include "session.h"
+
+void daemon_get_block_counts(const struct daemon *d,
+			     struct daemon_block_counts *ret)
+{
+	const struct cache *c = &d->cache;
+
+	ret->nblocks = c->nblocks;
+	ret->free = c->nfree;
+	ret->writing = c->nwriting;
+	ret->cached = c->ncached;
+	ret->pinned = c->npinned;
+	ret->evictable = c->ncached - c->npinned;
+}
+
+const struct cache_counters *daemon_cache_counters(const struct daemon *d)
+{
+	return &d->cache.ctr;
+}
+
+double daemon_hit_rate(const struct daemon *d)
+{
+	const struct cache_counters *c = &d->cache.ctr;
+
+	if (!c->lookup_keys)
+		return 0.0;
+	return (double)c->lookup_hits / (double)c->lookup_keys;
+}
+
+const char *daemon_backend_name(const struct daemon *d)
+{
+	return d->pool.ops ? d->pool.ops->name : "";
+}
+
+int daemon_foreach_session(struct daemon *d,
+			   int (*cb)(const struct daemon_session_info *i,
+				     void *userdata),
+			   void *userdata)
+{
+	struct session *s;
+	int r;
+
+	for (s = d->sessions; s; s = s->next) {
+		struct daemon_session_info i = {
+			.id = s->id,
+			.pid = s->pid,
+			.uid = s->uid,
+			.gid = s->gid,
+			.name = s->name,
+			.pins = s->cs.npins,
+			.pinned_blocks = s->cs.pins.used,
+			.writing = s->cs.nwriting,
+			.requests = s->requests,
+			.attached = s->attached,
+		};
+
+		r = cb(&i, userdata);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int daemon_foreach_namespace(struct daemon *d,
+			     int (*cb)(const struct daemon_ns_info *i,
+				       void *userdata),
+			     void *userdata)
+{
+	uint32_t k;
+	int r;
+
+	for (k = 0; k < d->cache.nns; k++) {
+		const struct cache_ns *ns = &d->cache.ns[k];
+		struct daemon_ns_info i = {
+			.ns_id = ns->id,
+			.layout = &ns->layout,
+			.bytes_per_block = ns->bytes_per_block,
+			.cached = ns->cached,
+		};
+
+		r = cb(&i, userdata);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int daemon_set_policy(struct daemon *d, const char *name)
+{
+	char old[32];
+	int r;
+
+	snprintf(old, sizeof(old), "%s", cache_policy_name(&d->cache));
+	r = cache_set_policy(&d->cache, name);
+	if (r < 0)
+		return log_warning_errno(r, "cannot switch policy to '%s': %m",
+					 name);
+	snprintf(d->cfg.policy, sizeof(d->cfg.policy), "%s", name);
+	log_notice("policy switched from %s to %s (%u cached blocks replayed)",
+		   old, name, d->cache.ncached);
+	daemon_notify_status(d);
+	return 0;
+}
+
+const char *daemon_policy_name(const struct daemon *d)
+{
+	return cache_policy_name(&d->cache);
+}
+
+int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
+			   uint32_t *ret_flushed)
+{
+	int r;
+
+	r = cache_flush_ns(&d->cache, ns_id, ret_flushed);
+	if (r == 0)
+		log_notice("namespace %u flushed: %u blocks freed", ns_id,
+			   *ret_flushed);
+	return r;
+}
+
+int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted)
+{
+	int r;
+
+	r = cache_evict(&d->cache, n, ret_evicted);
+	if (r == 0)
+		log_notice("admin eviction: %u of %u blocks freed",
+			   *ret_evicted, n);
+	return r;
+}
+
+static bool restart_only_changed(const struct daemon_config *a,
+				 const struct daemon_config *b,
+				 const char **ret_key)
+{
+	if (strcmp(a->socket_path, b->socket_path))
+		*ret_key = "[daemon] socket";
+	else if (a->socket_mode != b->socket_mode)
+		*ret_key = "[daemon] socket_mode";
+	else if (strcmp(a->dbus_address, b->dbus_address))
+		/* the bus connection is made once; moving it live is not done */
+		*ret_key = "[daemon] dbus_address";
+	else if (a->backend != b->backend)
+		*ret_key = "[pool] backend";
+	else if (a->gpu != b->gpu)
+		*ret_key = "[pool] gpu";
+	else if (a->pool_bytes != b->pool_bytes)
+		*ret_key = "[pool] bytes";
+	else if (a->block_bytes != b->block_bytes)
+		*ret_key = "[pool] block_bytes";
+	else if (strcmp(a->group, b->group))
+		*ret_key = "[pool] group";
+	else
+		return false;
+	return true;
+}
+
+int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
+{
+	struct daemon_config *n;
+	enum cfg_action action;
+	const char *key;
+	int r;
+
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	if (d->argv)
+		r = cfg_from_cmdline(n, d->argc, d->argv, &action, err, errlen);
+	else {
+		cfg_defaults(n);
+		r = cfg_load_file(n, d->cfg.config_path, err, errlen);
+		if (r == 0)
+			r = cfg_finish(n, err, errlen);
+	}
+	if (r < 0)
+		goto out;
+	if (restart_only_changed(&d->cfg, n, &key)) {
+		snprintf(err, errlen, "%s changed: it takes effect on restart only",
+			 key);
+		r = -EBUSY;
+		goto out;
+	}
+	r = daemon_core_alloc_buffers(d, n->limits.max_keys_per_lookup,
+				      4ULL * n->limits.max_packet);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* Every namespace gets the new model before anything else changes. */
+	r = cache_set_cost(&d->cache, &n->cost);
+	if (r < 0) {
+		snprintf(err, errlen, "cost model from %s refused by the policy: %s",
+			 n->cost_from, strerror(-r));
+		goto out;
+	}
+	if (strcmp(n->policy, cache_policy_name(&d->cache))) {
+		r = cache_set_policy(&d->cache, n->policy);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot switch policy to '%s': %s",
+				 n->policy, strerror(-r));
+			cache_set_cost(&d->cache, &d->cfg.cost);
+			goto out;
+		}
+	}
+	cache_set_limits(&d->cache, n->limits.max_pins_per_session,
+			 n->limits.max_writing_per_session);
+	/*
+	 * Sessions keep the receive buffer sized at accept time; a larger
+	 * max_packet applies to new sessions.
+	 */
+	n->foreground = d->cfg.foreground;
+	n->group_is_default = d->cfg.group_is_default;
+	d->cfg = *n;
+	/* Same coefficients as n->cost, which is about to be freed. */
+	d->cache.cost = &d->cfg.cost;
+	log_set_max_level(d->cfg.log_level);
+	log_notice("configuration reloaded from %s", d->cfg.config_path);
+	r = 0;
+out:
+	free(n);
+	return r;
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's core (core.h): everything a request needs, nothing that
+ * talks to the outside world.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "asymcache.pb-c.h"
+#include "core.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+#include "retention.h"
+#include "session.h"
+
+static const struct session_ops session_ops = {
+	.packet = dispatch_packet,
+	.closing = daemon_retain_session_close,
+};
+
+int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
+			      size_t arena)
+{
+	uint32_t *lb;
+	void *segs, **ptrs;
+	uint8_t *ar;
+
+	if (max_keys > d->lookup_cap) {
+		lb = realloc(d->lookup_blocks, max_keys * sizeof(*lb));
+		if (!lb)
+			return -ENOMEM;
+		d->lookup_blocks = lb;
+		segs = realloc(d->segments,
+			       max_keys * sizeof(Asymcache__V1__Segment));
+		if (!segs)
+			return -ENOMEM;
+		d->segments = segs;
+		ptrs = realloc(d->segment_ptrs, max_keys * sizeof(*ptrs));
+		if (!ptrs)
+			return -ENOMEM;
+		d->segment_ptrs = ptrs;
+		d->lookup_cap = max_keys;
+	}
+	if (arena > d->arena_size) {
+		ar = realloc(d->arena, arena);
+		if (!ar)
+			return -ENOMEM;
+		d->arena = ar;
+		d->arena_size = arena;
+	}
+	return 0;
+}
+
+static int resolve_group(struct daemon *d)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int r;
+
+	d->have_group = false;
+	if (!d->cfg.group[0])
+		return 0;
+	r = getgrnam_r(d->cfg.group, &gr, buf, sizeof(buf), &res);
+	if (r || !res) {
+		if (d->cfg.group_is_default) {
+			log_warning("group '%s' does not exist: only root and uid %u may attach",
+				    d->cfg.group, (unsigned int)geteuid());
+			return 0;
+		}
+		return log_error_errno(r ? -r : -ENOENT,
+				       "group '%s' not found", d->cfg.group);
+	}
+	d->group_gid = gr.gr_gid;
+	d->have_group = true;
+	return 0;
+}
+
+int daemon_core_init(struct daemon *d)
+{
+	const struct pool_ops *ops;
+	uint64_t seed = 0;
+	int r;
+
+	d->next_session_id = 1;
+	d->session_ops = &session_ops;
+	log_set_max_level(d->cfg.log_level);
+
+	r = resolve_group(d);
+	if (r < 0)
+		return r;
+	r = pool_pick(cfg_backend_to_string(d->cfg.backend), &ops);
+	if (r < 0)
+		return log_error_errno(r, "pool backend '%s' is not usable here",
+				       cfg_backend_to_string(d->cfg.backend));
+	if (d->cfg.backend == CFG_BACKEND_AUTO)
+		log_info("backend=auto: using the %s backend", ops->name);
+	r = pool_create(&d->pool, ops, d->cfg.pool_bytes, d->cfg.block_bytes,
+			d->cfg.gpu);
+	if (r < 0)
+		return log_error_errno(r, "cannot create the %s pool of %llu bytes: %m",
+				       ops->name,
+				       (unsigned long long)d->cfg.pool_bytes);
+	/* A random seed keeps crafted keys from piling into one bucket. */
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = cache_clock_monotonic() ^ (uint64_t)getpid();
+	r = cache_init(&d->cache, d->pool.nblocks, d->pool.block_bytes,
+		       d->cfg.policy, seed);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up %u blocks with policy '%s': %m",
+				d->pool.nblocks, d->cfg.policy);
+		goto out_pool;
+	}
+	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
+			 d->cfg.limits.max_writing_per_session);
+	/* No namespace exists yet: this only records the model. */
+	cache_set_cost(&d->cache, &d->cfg.cost);
+	r = daemon_retain_init(d);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up TTL retention: %m");
+		goto out_cache;
+	}
+	r = daemon_core_alloc_buffers(d, d->cfg.limits.max_keys_per_lookup,
+				      4ULL * d->cfg.limits.max_packet);
+	if (r < 0) {
+		log_error_errno(r, "cannot allocate request buffers: %m");
+		goto out_retain;
+	}
+	log_info("cost model: %s (%s, %s)", d->cfg.cost_from, d->cfg.cost.gpu,
+		 d->cfg.cost.model);
+	log_info("pool: %s, %llu bytes, %u blocks of %llu bytes, policy %s",
+		 ops->name, (unsigned long long)d->pool.bytes,
+		 d->pool.nblocks, (unsigned long long)d->pool.block_bytes,
+		 cache_policy_name(&d->cache));
+	return 0;
+
+out_retain:
+	daemon_retain_fini(d);
+out_cache:
+	cache_fini(&d->cache);
+out_pool:
+	pool_destroy(&d->pool);
+	return r;
+}
+
+void daemon_core_fini(struct daemon *d)
+{
+	while (d->sessions)
+		session_free(d->sessions);
+	daemon_retain_fini(d);
+	cache_fini(&d->cache);
+	free(d->sched_buf);
+	d->sched_buf = NULL;
+	d->sched_cap = 0;
+	pool_destroy(&d->pool);
+	free(d->lookup_blocks);
+	free(d->segments);
+	free(d->segment_ptrs);
+	free(d->u32buf);
+	free(d->commit_buf);
+	free(d->arena);
+	d->lookup_blocks = NULL;
+	d->segments = NULL;
+	d->segment_ptrs = NULL;
+	d->u32buf = NULL;
+	d->commit_buf = NULL;
+	d->arena = NULL;
+	d->lookup_cap = d->u32cap = d->commit_cap = 0;
+	d->arena_size = 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's core: pool, cache and policy, request buffers, the TTL
+ * retention state and the session hooks, brought up from d->cfg.
+ */
+#ifndef AC_DAEMON_CORE_H
+#define AC_DAEMON_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+
+/*
+ * Brings up pool, cache and policy from d->cfg (already filled) without
+ * touching any socket or ring: tests and the fuzzer use just this.
+ */
+int daemon_core_init(struct daemon *d);
+void daemon_core_fini(struct daemon *d);
+/*
+ * Grows the per-request buffers to @max_keys keys and an @arena-byte
+ * unpack arena; never shrinks them. -ENOMEM leaves the old ones in place.
+ */
+int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
+			      size_t arena);
+
+#endif /* AC_DAEMON_CORE_H */

@@ -9,7 +9,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "pool.h"
+#include "pool_backend.h"
 
 _Static_assert(sizeof(cudaIpcMemHandle_t) == POOL_IPC_HANDLE_MAX,
 	       "cudaIpcMemHandle_t is 64 bytes in protocol v1");

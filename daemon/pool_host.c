@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "pool.h"
+#include "pool_backend.h"
 
 static int host_probe(void)
 {

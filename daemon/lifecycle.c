@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
 
 #include "admin.h"
 #include "core.h"

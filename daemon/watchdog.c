@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The systemd watchdog: WATCHDOG=1 pings from the loop's own timer
- * (READY, STATUS and STOPPING are sent by the loop itself), so a loop that stops turning
- * (a handler stuck, a ring that never completes) stops the pings and
- * systemd restarts the service. A thread of its own would keep pinging
- * through exactly the hang the watchdog is there to catch.
+ * The systemd watchdog: WATCHDOG=1 pings from a timer on the daemon's own
+ * loop, so a loop that stops turning (a handler stuck, a ring that never
+ * completes) stops the pings and systemd restarts the service. A thread of
+ * its own would keep pinging through exactly the hang the watchdog is
+ * there to catch.
  */
 #include <errno.h>
 #include <stdint.h>

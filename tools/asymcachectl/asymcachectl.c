@@ -53,6 +53,26 @@ int ctl_help_or_usage(const char *cmd, const char *text, bool help)
 	return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
+int ctl_common_options(struct ctl *c, int argc, char **argv, const char *cmd,
+		       const char *text, int min_args, int max_args)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{}
+	};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+		if (o != 'j')
+			return ctl_help_or_usage(cmd, text, o == 'h');
+		c->json = true;
+	}
+	if (argc - optind < min_args || argc - optind > max_args)
+		return ctl_help_or_usage(cmd, text, false);
+	return -1;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -11,23 +11,13 @@ static const char evict_usage[] =
 
 int cmd_evict(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	uint32_t want, evicted;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("evict", evict_usage, o == 'h');
-	}
-	if (argc - optind != 1)
-		return ctl_help_or_usage("evict", evict_usage, false);
+	r = ctl_common_options(c, argc, argv, "evict", evict_usage, 1, 1);
+	if (r >= 0)
+		return r;
 	if (parse_u32(argv[optind], &want) < 0 || want == 0) {
 		fprintf(stderr, "asymcachectl: N must be a block count from 1 to 4294967295, "
 			"not '%s'\n", argv[optind]);

@@ -41,23 +41,13 @@ static int resolve_ns(struct ctl *c, const char *arg, uint32_t *ret_id)
 
 int cmd_flush(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	uint32_t id, evicted, kept;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("flush", flush_usage, o == 'h');
-	}
-	if (argc - optind != 1)
-		return ctl_help_or_usage("flush", flush_usage, false);
+	r = ctl_common_options(c, argc, argv, "flush", flush_usage, 1, 1);
+	if (r >= 0)
+		return r;
 	r = resolve_ns(c, argv[optind], &id);
 	if (r != CTL_EXIT_OK)
 		return r;

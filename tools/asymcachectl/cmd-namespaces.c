@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
-
 #include "ctl.h"
 
 static const char namespaces_usage[] =
@@ -10,24 +8,14 @@ static const char namespaces_usage[] =
 
 int cmd_namespaces(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_table_ struct table *t = NULL;
 	struct ctl_namespace *ns = NULL;
 	size_t n = 0, i;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("namespaces", namespaces_usage, o == 'h');
-	}
-	if (optind != argc)
-		return ctl_help_or_usage("namespaces", namespaces_usage, false);
+	r = ctl_common_options(c, argc, argv, "namespaces", namespaces_usage, 0, 0);
+	if (r >= 0)
+		return r;
 
 	r = ctl_namespaces_fetch(c, &ns, &n);
 	if (r != CTL_EXIT_OK)

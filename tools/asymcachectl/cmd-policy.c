@@ -13,24 +13,14 @@ static const char policy_usage[] =
 
 int cmd_policy(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	struct ctl_snapshot s;
-	int o, r;
+	int r;
 	size_t i;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("policy", policy_usage, o == 'h');
-	}
-	if (argc - optind > 1)
-		return ctl_help_or_usage("policy", policy_usage, false);
+	r = ctl_common_options(c, argc, argv, "policy", policy_usage, 0, 1);
+	if (r >= 0)
+		return r;
 
 	r = ctl_snapshot_fetch(c, &s);
 	if (r != CTL_EXIT_OK)

@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
-
 #include "ctl.h"
 
 static const char reload_usage[] =
@@ -13,26 +11,16 @@ static const char reload_usage[] =
 
 int cmd_reload(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	_cleanup_json_ json_object *j = NULL;
 	json_object *changed = NULL;
 	const char *key;
 	unsigned int n = 0;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("reload", reload_usage, o == 'h');
-	}
-	if (optind != argc)
-		return ctl_help_or_usage("reload", reload_usage, false);
+	r = ctl_common_options(c, argc, argv, "reload", reload_usage, 0, 0);
+	if (r >= 0)
+		return r;
 	r = ctl_call(c, "ReloadConfig", &reply, "reload the configuration", NULL);
 	if (r != CTL_EXIT_OK)
 		return r;

@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
-
 #include "ctl.h"
 
 static const char sessions_usage[] =
@@ -11,23 +9,13 @@ static const char sessions_usage[] =
 
 int cmd_sessions(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	struct ctl_session *s = NULL;
 	size_t n = 0;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("sessions", sessions_usage, o == 'h');
-	}
-	if (optind != argc)
-		return ctl_help_or_usage("sessions", sessions_usage, false);
+	r = ctl_common_options(c, argc, argv, "sessions", sessions_usage, 0, 0);
+	if (r >= 0)
+		return r;
 
 	r = ctl_sessions_fetch(c, &s, &n);
 	if (r != CTL_EXIT_OK)

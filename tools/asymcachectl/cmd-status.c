@@ -1,6 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <getopt.h>
-
 #include "ctl.h"
 
 static const char status_usage[] =
@@ -10,25 +8,15 @@ static const char status_usage[] =
 
 int cmd_status(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "json", no_argument, NULL, 'j' },
-		{}
-	};
 	_cleanup_table_ struct table *t = NULL;
 	struct ctl_snapshot s;
 	char a[CTL_FMT_MAX], b[CTL_FMT_MAX];
 	uint64_t block_bytes = 0;
-	int o, r;
+	int r;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
-		if (o == 'j')
-			c->json = true;
-		else
-			return ctl_help_or_usage("status", status_usage, o == 'h');
-	}
-	if (optind != argc)
-		return ctl_help_or_usage("status", status_usage, false);
+	r = ctl_common_options(c, argc, argv, "status", status_usage, 0, 0);
+	if (r >= 0)
+		return r;
 
 	r = ctl_snapshot_fetch(c, &s);
 	if (r != CTL_EXIT_OK)

@@ -139,8 +139,15 @@ void ctl_print_json(json_object *o);
 void ctl_print_sessions(const struct ctl_session *s, size_t n, FILE *f);
 void ctl_print_pools(const struct ctl_snapshot *s, FILE *f);
 
-/* Common options: returns -1 to go on, else an exit status. */
+/* Prints the usage, to stdout for --help: returns the exit status. */
 int ctl_help_or_usage(const char *cmd, const char *usage, bool help);
+/*
+ * --help and --json, the options every command takes, then min_args to
+ * max_args operands from argv[optind]: returns -1 to go on, else an exit
+ * status. Commands with options of their own parse them themselves.
+ */
+int ctl_common_options(struct ctl *c, int argc, char **argv, const char *cmd,
+		       const char *usage, int min_args, int max_args);
 
 /* Units for people. Each writes into buf and returns it. */
 #define CTL_FMT_MAX 32

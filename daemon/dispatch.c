@@ -70,15 +70,27 @@ static int ensure_sbuf(struct session *s, size_t len)
 	return 0;
 }
 
-static int pack_response(struct session *s, const Response *resp)
+/*
+ * Packs the Response whose oneof is @body. Every member of that union is a
+ * pointer to a message, and protobuf-c reads whichever is set through its
+ * descriptor as a plain ProtobufCMessage pointer, so storing through one
+ * member serves every body case.
+ */
+static int reply(struct session *s, uint64_t id,
+		 Asymcache__V1__Response__BodyCase body_case, void *body)
 {
-	size_t len = asymcache__v1__response__get_packed_size(resp);
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+	size_t len;
 	int r;
 
+	resp.id = id;
+	resp.body_case = body_case;
+	resp.error = body;
+	len = asymcache__v1__response__get_packed_size(&resp);
 	r = ensure_sbuf(s, len);
 	if (r < 0)
 		return r;
-	s->slen = asymcache__v1__response__pack(resp, s->sbuf);
+	s->slen = asymcache__v1__response__pack(&resp, s->sbuf);
 	return 0;
 }
 
@@ -89,7 +101,6 @@ static int reply_error(struct daemon *d, struct session *s, uint64_t id,
 static int reply_error(struct daemon *d, struct session *s, uint64_t id,
 		       int err, const char *fmt, ...)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__Error e = ASYMCACHE__V1__ERROR__INIT;
 	char msg[256];
 	va_list ap;
@@ -99,15 +110,23 @@ static int reply_error(struct daemon *d, struct session *s, uint64_t id,
 	va_end(ap);
 	e.code = err < 0 ? -err : err;
 	e.message = msg;
-	resp.id = id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ERROR;
-	resp.error = &e;
 	d->ctr.errors++;
 	log_debug("session %llu: request %llu: error %d: %s",
 		  (unsigned long long)s->id, (unsigned long long)id, e.code,
 		  msg);
 	s->send_fd = -1;
-	return pack_response(s, &resp);
+	return reply(s, id, ASYMCACHE__V1__RESPONSE__BODY_ERROR, &e);
+}
+
+/* Lookup and commit both take pins: the errors they word alike. */
+static int reply_pin_error(struct daemon *d, struct session *s, uint64_t id,
+			   const char *what, int r)
+{
+	if (r == -EDQUOT)
+		return reply_error(d, s, id, EDQUOT,
+				   "%s: pins would exceed max_pins_per_session %u",
+				   what, d->cfg.limits.max_pins_per_session);
+	return reply_error(d, s, id, -r, "%s: %s", what, strerror(-r));
 }
 
 static void fill_pool_info(const struct daemon *d, Asymcache__V1__PoolInfo *pi)
@@ -133,7 +152,6 @@ static bool name_ok(const char *s, size_t max)
 
 static int do_hello(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi, *pools[1] = { &pi };
 	const Asymcache__V1__Hello *h = req->hello;
@@ -170,15 +188,11 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 	hr.n_pools = 1;
 	hr.pools = pools;
 	hr.session_id = s->id;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_HELLO;
-	resp.hello = &hr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_HELLO, &hr);
 }
 
 static int do_attach(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi;
 	uint8_t handle[POOL_IPC_HANDLE_MAX];
@@ -198,10 +212,7 @@ static int do_attach(struct daemon *d, struct session *s, const Request *req)
 	ar.pool = &pi;
 	ar.ipc_handle.data = handle;
 	ar.ipc_handle.len = hlen;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ATTACH;
-	resp.attach = &ar;
-	r = pack_response(s, &resp);
+	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_ATTACH, &ar);
 	if (r == 0)
 		s->send_fd = fd;
 	return r;
@@ -210,7 +221,6 @@ static int do_attach(struct daemon *d, struct session *s, const Request *req)
 static int do_register(struct daemon *d, struct session *s,
 		       const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__RegisterNamespaceReply rr =
 		ASYMCACHE__V1__REGISTER_NAMESPACE_REPLY__INIT;
 	const Asymcache__V1__RegisterNamespace *rn = req->register_namespace;
@@ -262,10 +272,8 @@ static int do_register(struct daemon *d, struct session *s,
 				   "register_namespace: %s", strerror(-r));
 	rr.ns_id = ns;
 	rr.bytes_per_block = bpb;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE;
-	resp.register_namespace = &rr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
+		     &rr);
 }
 
 static int check_ns(struct daemon *d, struct session *s, uint64_t id,
@@ -282,7 +290,6 @@ static int check_ns(struct daemon *d, struct session *s, uint64_t id,
 
 static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__LookupReply lr = ASYMCACHE__V1__LOOKUP_REPLY__INIT;
 	const Asymcache__V1__Lookup *l = req->lookup;
 	Asymcache__V1__Segment *segs = d->segments;
@@ -305,13 +312,8 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 	r = cache_lookup(&d->cache, &s->cs, l->ns_id,
 			 (const struct ac_key *)l->keys.data, n,
 			 d->lookup_blocks, &hits);
-	if (r == -EDQUOT)
-		return reply_error(d, s, req->id, EDQUOT,
-				   "lookup: pins would exceed max_pins_per_session %u",
-				   d->cfg.limits.max_pins_per_session);
 	if (r < 0)
-		return reply_error(d, s, req->id, -r, "lookup: %s",
-				   strerror(-r));
+		return reply_pin_error(d, s, req->id, "lookup", r);
 	/* Maximal runs of hits and holes, in chain order. */
 	for (i = 0; i < n; i++) {
 		bool hit = d->lookup_blocks[i] != AC_NO_BLOCK;
@@ -332,10 +334,7 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 	lr.n_segments = nseg;
 	lr.segments = (Asymcache__V1__Segment **)d->segment_ptrs;
 	lr.hits = hits;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_LOOKUP;
-	resp.lookup = &lr;
-	r = pack_response(s, &resp);
+	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP, &lr);
 	if (r < 0) {
 		/* Cannot answer: undo the pins rather than leak them. */
 		for (i = 0; i < n; i++)
@@ -362,7 +361,6 @@ static int ensure_u32(struct daemon *d, size_t n)
 
 static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__AllocReply ar = ASYMCACHE__V1__ALLOC_REPLY__INIT;
 	const Asymcache__V1__Alloc *a = req->alloc;
 	uint32_t i;
@@ -395,10 +393,7 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 				   strerror(-r));
 	ar.n_blocks = a->count;
 	ar.blocks = d->u32buf;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ALLOC;
-	resp.alloc = &ar;
-	r = pack_response(s, &resp);
+	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_ALLOC, &ar);
 	if (r < 0)
 		for (i = 0; i < a->count; i++)
 			cache_blk_abort(&d->cache, &s->cs, d->u32buf[i]);
@@ -407,7 +402,6 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 
 static int do_commit(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__CommitReply cr = ASYMCACHE__V1__COMMIT_REPLY__INIT;
 	const Asymcache__V1__Commit *c = req->commit;
 	uint32_t i, n, deduped = 0;
@@ -480,26 +474,17 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, EINVAL,
 				   "commit: a block is not WRITING in namespace %u for this session, or is listed twice",
 				   c->ns_id);
-	if (r == -EDQUOT)
-		return reply_error(d, s, req->id, EDQUOT,
-				   "commit: pins would exceed max_pins_per_session %u",
-				   d->cfg.limits.max_pins_per_session);
 	if (r < 0)
-		return reply_error(d, s, req->id, -r, "commit: %s",
-				   strerror(-r));
+		return reply_pin_error(d, s, req->id, "commit", r);
 	cr.n_blocks = n;
 	cr.blocks = d->u32buf;
 	cr.deduped = deduped;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_COMMIT;
-	resp.commit = &cr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_COMMIT, &cr);
 }
 
 static int do_release(struct daemon *d, struct session *s,
 		      const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__ReleaseReply rr = ASYMCACHE__V1__RELEASE_REPLY__INIT;
 	const Asymcache__V1__Release *rel = req->release;
 	uint32_t released = 0;
@@ -514,15 +499,11 @@ static int do_release(struct daemon *d, struct session *s,
 		return reply_error(d, s, req->id, -r,
 				   "release: a block id is out of range or FREE");
 	rr.released = released;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RELEASE;
-	resp.release = &rr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_RELEASE, &rr);
 }
 
 static int do_stats(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__StatsReply sr = ASYMCACHE__V1__STATS_REPLY__INIT;
 	const struct cache *c = &d->cache;
 
@@ -545,15 +526,11 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	daemon_retain_expire(d, cache_clock_monotonic());
 	sr.retained_blocks = d->retained_blocks;
 	sr.session_retained = daemon_session_retained(d, s);
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_STATS;
-	resp.stats = &sr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_STATS, &sr);
 }
 
 static int do_retain(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__RetainReply rr = ASYMCACHE__V1__RETAIN_REPLY__INIT;
 	const Asymcache__V1__Retain *rt = req->retain;
 	const struct daemon_limits *l = &d->cfg.limits;
@@ -596,10 +573,7 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 	}
 	rr.retention_id = handle;
 	rr.expires_in_ms = rt->ttl_ms;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RETAIN;
-	resp.retain = &rr;
-	r = pack_response(s, &resp);
+	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_RETAIN, &rr);
 	if (r < 0) {
 		uint32_t n;
 
@@ -611,7 +585,6 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 
 static int do_resume(struct daemon *d, struct session *s, const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__ResumeReply rr = ASYMCACHE__V1__RESUME_REPLY__INIT;
 	uint32_t released = 0;
 	int r;
@@ -625,10 +598,7 @@ static int do_resume(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, -r, "resume: %s",
 				   strerror(-r));
 	rr.released = released;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RESUME;
-	resp.resume = &rr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_RESUME, &rr);
 }
 
 static int ensure_sched(struct daemon *d, size_t bytes)
@@ -648,7 +618,6 @@ static int ensure_sched(struct daemon *d, size_t bytes)
 static int do_schedule(struct daemon *d, struct session *s,
 		       const Request *req)
 {
-	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__ScheduleReply sr = ASYMCACHE__V1__SCHEDULE_REPLY__INIT;
 	const Asymcache__V1__Schedule *sc = req->schedule;
 	struct daemon_sched_in in = {
@@ -721,10 +690,7 @@ static int do_schedule(struct daemon *d, struct session *s,
 	sr.predicted_s = plan.predicted_s;
 	sr.fixed = d->cfg.sched.mode == CFG_SCHED_FIXED;
 	sr.sharers = sharers;
-	resp.id = req->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE;
-	resp.schedule = &sr;
-	return pack_response(s, &resp);
+	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE, &sr);
 }
 
 int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,

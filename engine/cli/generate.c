@@ -19,6 +19,7 @@ struct gen_cli {
 	float temperature, top_p;
 	enum ac_reuse reuse;
 	bool chat, quiet;
+	enum ac_fwd_backend device;
 	struct ac_tokenizer *tok;
 	struct ac_detok_stream ds;
 };
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 "      --seed N           seed of random weights (1)\n"
 "      --sample-seed N    seed of sampling (1)\n"
 "      --salt TEXT        cache salt: tenants apart\n"
+"      --device DEV       cpu or cuda; must match the daemon's pool (cpu)\n"
 "  -q, --quiet            no figures on stderr\n");
 }
 
@@ -76,6 +78,7 @@ static int parse_args(int argc, char **argv, struct gen_cli *o)
 		{ "seed", required_argument, NULL, 5 },
 		{ "sample-seed", required_argument, NULL, 6 },
 		{ "salt", required_argument, NULL, 7 },
+		{ "device", required_argument, NULL, 8 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -101,6 +104,17 @@ static int parse_args(int argc, char **argv, struct gen_cli *o)
 		case 2:
 			if (parse_reuse(optarg, &o->reuse) < 0) {
 				fprintf(stderr, "asymcache-engine: --reuse takes msa, prefix or none, not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 8:
+			if (!strcmp(optarg, "cpu")) {
+				o->device = AC_FWD_CPU;
+			} else if (!strcmp(optarg, "cuda")) {
+				o->device = AC_FWD_CUDA;
+			} else {
+				fprintf(stderr, "asymcache-engine: --device takes cpu or cuda, not '%s'\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -273,7 +287,7 @@ int cli_generate_main(int argc, char **argv)
 	r = load(&o, &w, &chat);
 	if (r < 0)
 		goto out;
-	r = ac_model_create(w, AC_FWD_CPU, 8192, &m, err, sizeof(err));
+	r = ac_model_create(w, o.device, 8192, &m, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "asymcache-engine: %s\n", *err ? err : strerror(-r));
 		goto out;
@@ -294,7 +308,8 @@ int cli_generate_main(int argc, char **argv)
 	r = ac_runner_create(m, &ro, &run);
 	if (r < 0) {
 		fprintf(stderr, "asymcache-engine: %s: %s\n", o.socket,
-			ac_strerror(r));
+			r == -EMEDIUMTYPE ? "the daemon's pool is not on this --device (a CUDA pool needs --device cuda, a host pool --device cpu)"
+					  : ac_strerror(r));
 		goto out;
 	}
 	if (o.temperature > 0) {

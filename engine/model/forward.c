@@ -57,8 +57,11 @@ static const struct ac_fwd_ops *backend_ops(enum ac_fwd_backend b)
 	case AC_FWD_CPU:
 		return &ac_fwd_cpu_ops;
 	case AC_FWD_CUDA:
-		/* The CUDA backend table is not written yet. */
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+		return &ac_fwd_cuda_ops;
+#else
 		break;
+#endif
 	}
 	return NULL;
 }

@@ -66,5 +66,8 @@ size_t ac_fwd_buf_elems(const struct ac_model_config *cfg, uint32_t rows,
 			unsigned int i);
 
 extern const struct ac_fwd_ops ac_fwd_cpu_ops;
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+extern const struct ac_fwd_ops ac_fwd_cuda_ops;
+#endif
 
 #endif /* AC_MODEL_FORWARD_OPS_H */

@@ -73,6 +73,11 @@ int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
 	if (e < 0)
 		goto fail;
 	pi = ac_pool_info(r->pool);
+	/* Host pools hold the CPU backend's fp32, CUDA pools bf16. */
+	if ((pi->backend == AC_BACKEND_CUDA) != (nsl.kv.dtype == AC_DTYPE_BF16)) {
+		e = -EMEDIUMTYPE;
+		goto fail;
+	}
 	r->kv = (struct ac_kv_pool){ .base = ac_pool_base(r->pool),
 				     .block_bytes = pi->block_bytes,
 				     .num_blocks = pi->nblocks,

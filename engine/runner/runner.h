@@ -58,7 +58,9 @@ struct ac_gen_opts {
 /*
  * Connect, attach pool 0 and register the model's namespace. -errno from
  * the client library (-ENOENT/-ECONNREFUSED: no daemon; -E2BIG: the pool's
- * blocks are too small for this model and block_tokens).
+ * blocks are too small for this model and block_tokens); -EMEDIUMTYPE when
+ * the pool's memory is not the model backend's (a CUDA pool needs the CUDA
+ * backend, a host pool the CPU one).
  */
 int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
 		     struct ac_runner **ret);

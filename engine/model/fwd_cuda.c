@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CUDA backend of the forward pass: bf16 weights and activations on the
+ * device, the CUDA ops of engine/ops (cuBLASLt GEMMs), MSA's CUDA kernels
+ * on a device pool of bf16 blocks. Everything is queued on one stream; the
+ * host waits only when the logits come back.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "../ops/ops.h"
+#include "forward_ops.h"
+#include "rope_params.h"
+
+/* Device copies of a batch's CSR arrays, in one allocation. */
+enum { DB_SEG_INDPTR, DB_SEG_SEQ, DB_SEG_POS, DB_TABLE_INDPTR, DB_BLOCKS,
+       DB_CTX, DB_TOKENS, DB_POS, DB_COUNT };
+
+struct ac_fwd_ctx {
+	struct ac_model_config cfg;
+	cudaStream_t stream;
+	struct ac_gemm_cuda *gemm;
+	uint16_t *base;			/* all weights, bf16 */
+	const uint16_t *t[AC_WK_COUNT];
+	const uint16_t **lt;		/* [layer * AC_WK_LAYER_COUNT + kind] */
+	uint16_t *bufs[AC_FWD_BUFS];
+	float *inv_freq;
+	int32_t *dev_i32;		/* the batch arrays and inputs */
+	size_t dev_i32_cap;
+	int32_t *dev_arr[DB_COUNT];
+	void *ws;
+	size_t ws_bytes;
+	uint16_t *host_logits;		/* bf16 staging */
+	size_t host_logits_cap;
+};
+
+static int cu(cudaError_t e)
+{
+	return e == cudaSuccess ? 0 : ac_op_cuda_errno((int)e);
+}
+
+static void cuda_destroy(struct ac_fwd_ctx *c)
+{
+	if (!c)
+		return;
+	if (c->stream)
+		cudaStreamSynchronize(c->stream);
+	for (unsigned int i = 0; i < AC_FWD_BUFS; i++)
+		cudaFree(c->bufs[i]);
+	cudaFree(c->base);
+	cudaFree(c->inv_freq);
+	cudaFree(c->dev_i32);
+	cudaFree(c->ws);
+	if (c->gemm)
+		ac_gemm_cuda_destroy(c->gemm);
+	if (c->stream)
+		cudaStreamDestroy(c->stream);
+	free(c->lt);
+	free(c->host_logits);
+	free(c);
+}
+
+/* @w's tensors in bf16 on the device, at the same relative offsets. */
+static int upload_weights(struct ac_fwd_ctx *c, const struct ac_weights *w)
+{
+	size_t esz = ac_dtype_size(w->dtype), n = w->bytes / esz;
+	size_t chunk = (size_t)64 << 20, off;
+	uint16_t *stage;
+	int r;
+
+	r = cu(cudaMalloc((void **)&c->base, n * sizeof(uint16_t)));
+	if (r < 0)
+		return r;
+	if (w->dtype == AC_DTYPE_BF16)
+		return cu(cudaMemcpy(c->base, w->base, n * sizeof(uint16_t),
+				     cudaMemcpyHostToDevice));
+	/* fp32 weights: convert a chunk at a time, no full bf16 copy. */
+	stage = malloc(chunk * sizeof(uint16_t));
+	if (!stage)
+		return -ENOMEM;
+	for (off = 0; off < n && !r; off += chunk) {
+		size_t k = n - off < chunk ? n - off : chunk;
+
+		ac_op_f32_to_bf16_cpu(stage, (const float *)w->base + off, k);
+		r = cu(cudaMemcpy(c->base + off, stage, k * sizeof(uint16_t),
+				  cudaMemcpyHostToDevice));
+	}
+	free(stage);
+	return r;
+}
+
+static int cuda_create(const struct ac_weights *w, uint32_t max_rows,
+		       struct ac_fwd_ctx **ret, char *err, size_t errlen)
+{
+	size_t esz = ac_dtype_size(w->dtype);
+	struct ac_rope_params rp;
+	struct ac_fwd_ctx *c;
+	float *freq = NULL;
+	int device_count = 0, r;
+
+	if (w->dtype != AC_DTYPE_FP32 && w->dtype != AC_DTYPE_BF16)
+		return -EOPNOTSUPP;
+	if (cudaGetDeviceCount(&device_count) != cudaSuccess ||
+	    device_count < 1) {
+		if (err)
+			snprintf(err, errlen, "no CUDA device");
+		return -ENODEV;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cfg = w->cfg;
+	c->lt = calloc((size_t)w->cfg.n_layers * AC_WK_LAYER_COUNT,
+		       sizeof(*c->lt));
+	freq = malloc(w->cfg.head_dim / 2 * sizeof(float));
+	r = -ENOMEM;
+	if (!c->lt || !freq)
+		goto fail;
+	r = cu(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+	if (!r)
+		r = ac_gemm_cuda_create(&c->gemm, 0);
+	if (!r)
+		r = upload_weights(c, w);
+	if (r < 0) {
+		if (err)
+			snprintf(err, errlen, "%s: cannot put the weights on the GPU: %s",
+				 w->cfg.name, strerror(-r));
+		goto fail;
+	}
+	for (unsigned int k = AC_WK_LAYER_COUNT; k < AC_WK_COUNT; k++)
+		c->t[k] = c->base + ((const char *)ac_weights_tensor(w, k, 0) -
+				     (const char *)w->base) / esz;
+	for (uint32_t l = 0; l < w->cfg.n_layers; l++)
+		for (unsigned int k = 0; k < AC_WK_LAYER_COUNT; k++)
+			c->lt[l * AC_WK_LAYER_COUNT + k] =
+				c->base +
+				((const char *)ac_weights_tensor(w, k, l) -
+				 (const char *)w->base) / esz;
+	for (unsigned int i = 0; i < AC_FWD_BUFS && !r; i++)
+		r = cu(cudaMalloc((void **)&c->bufs[i],
+				  ac_fwd_buf_elems(&w->cfg, max_rows, i) *
+					  sizeof(uint16_t)));
+	ac_model_rope_params(&w->cfg, &rp);
+	if (!r)
+		r = ac_rope_inv_freq(freq, w->cfg.head_dim, &rp);
+	if (!r)
+		r = cu(cudaMalloc((void **)&c->inv_freq,
+				  w->cfg.head_dim / 2 * sizeof(float)));
+	if (!r)
+		r = cu(cudaMemcpy(c->inv_freq, freq,
+				  w->cfg.head_dim / 2 * sizeof(float),
+				  cudaMemcpyHostToDevice));
+	if (r < 0)
+		goto fail;
+	free(freq);
+	*ret = c;
+	return 0;
+fail:
+	free(freq);
+	cuda_destroy(c);
+	return r;
+}
+
+static const void *cuda_tensor(struct ac_fwd_ctx *c, enum ac_wkind k,
+			       uint32_t layer)
+{
+	return k < AC_WK_LAYER_COUNT ? c->lt[layer * AC_WK_LAYER_COUNT + k]
+				     : c->t[k];
+}
+
+static void *cuda_buf(struct ac_fwd_ctx *c, unsigned int i)
+{
+	return c->bufs[i];
+}
+
+static int cuda_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
+		       const int32_t *pos, uint32_t rows,
+		       const struct ac_msa_batch *h, struct ac_msa_batch *d)
+{
+	size_t nblocks = h->table_indptr[h->num_seqs];
+	size_t len[DB_COUNT] = {
+		[DB_SEG_INDPTR] = h->num_segs + 1, [DB_SEG_SEQ] = h->num_segs,
+		[DB_SEG_POS] = h->num_segs,
+		[DB_TABLE_INDPTR] = h->num_seqs + 1, [DB_BLOCKS] = nblocks,
+		[DB_CTX] = h->num_seqs, [DB_TOKENS] = rows, [DB_POS] = rows,
+	};
+	const int32_t *src[DB_COUNT] = {
+		h->seg_indptr, h->seg_seq, h->seg_pos, h->table_indptr,
+		h->block_ids, h->ctx_len, tokens, pos,
+	};
+	int32_t *stage;
+	size_t total = 0, off = 0;
+	int r;
+
+	for (int i = 0; i < DB_COUNT; i++)
+		total += (len[i] + 3) & ~(size_t)3;	/* 16-byte aligned */
+	if (total > c->dev_i32_cap) {
+		cudaStreamSynchronize(c->stream);
+		cudaFree(c->dev_i32);
+		c->dev_i32 = NULL;
+		c->dev_i32_cap = 0;
+		r = cu(cudaMalloc((void **)&c->dev_i32, total * 4));
+		if (r < 0)
+			return r;
+		c->dev_i32_cap = total;
+	}
+	stage = malloc(total * 4);
+	if (!stage)
+		return -ENOMEM;
+	for (int i = 0; i < DB_COUNT; i++) {
+		memcpy(stage + off, src[i], len[i] * 4);
+		c->dev_arr[i] = c->dev_i32 + off;
+		off += (len[i] + 3) & ~(size_t)3;
+	}
+	/* Synchronous from pageable memory: the stage is freed below. */
+	r = cu(cudaMemcpyAsync(c->dev_i32, stage, total * 4,
+			       cudaMemcpyHostToDevice, c->stream));
+	if (!r)
+		r = cu(cudaStreamSynchronize(c->stream));
+	free(stage);
+	*d = *h;
+	d->seg_indptr = c->dev_arr[DB_SEG_INDPTR];
+	d->seg_seq = c->dev_arr[DB_SEG_SEQ];
+	d->seg_pos = c->dev_arr[DB_SEG_POS];
+	d->table_indptr = c->dev_arr[DB_TABLE_INDPTR];
+	d->block_ids = c->dev_arr[DB_BLOCKS];
+	d->ctx_len = c->dev_arr[DB_CTX];
+	return r;
+}
+
+static int cuda_embedding(struct ac_fwd_ctx *c, void *out, uint32_t rows)
+{
+	return ac_op_embedding_cuda(out, c->dev_arr[DB_TOKENS], rows,
+				    c->t[AC_WK_TOK_EMBD], c->cfg.vocab,
+				    c->cfg.hidden, c->stream);
+}
+
+static int cuda_rmsnorm(struct ac_fwd_ctx *c, void *out, const void *x,
+			const void *w, uint32_t rows, uint32_t dim, float eps)
+{
+	return ac_op_rmsnorm_cuda(out, x, w, rows, dim, eps, c->stream);
+}
+
+static int cuda_matmul(struct ac_fwd_ctx *c, void *out, const void *in,
+		       const void *w, uint32_t m, uint32_t n, uint32_t k)
+{
+	return ac_op_matmul_cuda(c->gemm, out, in, w, m, n, k, c->stream);
+}
+
+static int cuda_rope(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows)
+{
+	const struct ac_model_config *g = &c->cfg;
+
+	return ac_op_rope_cuda(q, g->n_heads * g->head_dim, k,
+			       g->n_kv_heads * g->head_dim,
+			       c->dev_arr[DB_POS], rows, g->n_heads,
+			       g->n_kv_heads, g->head_dim, c->inv_freq,
+			       c->stream);
+}
+
+static int cuda_swiglu(struct ac_fwd_ctx *c, void *out, const void *gate,
+		       const void *up, uint32_t rows, uint32_t dim)
+{
+	return ac_op_swiglu_cuda(out, gate, up, rows, dim, dim, c->stream);
+}
+
+static int cuda_residual(struct ac_fwd_ctx *c, void *x, const void *y,
+			 size_t n)
+{
+	return ac_op_residual_cuda(x, y, n, c->stream);
+}
+
+static int cuda_gather(struct ac_fwd_ctx *c, void *out, const void *x,
+		       const uint32_t *idx, uint32_t n, uint32_t dim)
+{
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && !r; i++)
+		r = cu(cudaMemcpyAsync((uint16_t *)out + (size_t)i * dim,
+				       (const uint16_t *)x +
+					       (size_t)idx[i] * dim,
+				       dim * sizeof(uint16_t),
+				       cudaMemcpyDeviceToDevice, c->stream));
+	return r;
+}
+
+static int cuda_logits_out(struct ac_fwd_ctx *c, float *host,
+			   const void *dev, uint32_t n, uint32_t vocab)
+{
+	size_t k = (size_t)n * vocab;
+	int r;
+
+	if (k > c->host_logits_cap) {
+		uint16_t *p = realloc(c->host_logits, k * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		c->host_logits = p;
+		c->host_logits_cap = k;
+	}
+	r = cu(cudaMemcpyAsync(c->host_logits, dev, k * sizeof(uint16_t),
+			       cudaMemcpyDeviceToHost, c->stream));
+	if (!r)
+		r = cu(cudaStreamSynchronize(c->stream));
+	if (!r)
+		ac_op_bf16_to_f32_cpu(host, c->host_logits, k);
+	return r;
+}
+
+static void *cuda_workspace(struct ac_fwd_ctx *c, size_t bytes)
+{
+	if (c->ws && bytes <= c->ws_bytes)
+		return c->ws;
+	cudaStreamSynchronize(c->stream);
+	cudaFree(c->ws);
+	c->ws = NULL;
+	c->ws_bytes = 0;
+	if (cudaMalloc(&c->ws, bytes ? bytes : 256) != cudaSuccess)
+		return NULL;
+	c->ws_bytes = bytes;
+	return c->ws;
+}
+
+static void *cuda_stream(struct ac_fwd_ctx *c)
+{
+	return c->stream;
+}
+
+const struct ac_fwd_ops ac_fwd_cuda_ops = {
+	.name = "cuda",
+	.msa = AC_MSA_BACKEND_CUDA,
+	.act = AC_DTYPE_BF16,
+	.create = cuda_create,
+	.destroy = cuda_destroy,
+	.tensor = cuda_tensor,
+	.buf = cuda_buf,
+	.upload = cuda_upload,
+	.embedding = cuda_embedding,
+	.rmsnorm = cuda_rmsnorm,
+	.matmul = cuda_matmul,
+	.rope = cuda_rope,
+	.swiglu = cuda_swiglu,
+	.residual = cuda_residual,
+	.gather = cuda_gather,
+	.logits_out = cuda_logits_out,
+	.workspace = cuda_workspace,
+	.stream = cuda_stream,
+};

@@ -132,40 +132,61 @@ static int check(Response *resp, int want)
 }
 
 /*
- * The one round trip every hc_* builder makes: a fresh id, the call, and
- * the reply checked against @want.  Negative: nothing to free.  Otherwise
- * *ret_resp is set and the caller frees it, whatever check() said, so an
- * Error reply (positive errno) is reported exactly as before.
+ * Copies what a caller asked for out of a reply of the wanted kind: 0, or
+ * -EPROTO when the reply does not answer the request.
  */
-static int hc_exchange(int fd, Request *req, int want, Response **ret_resp,
-		       int *ret_fd)
+typedef int (*take_fn)(const Response *resp, void *out);
+
+/*
+ * The one round trip every hc_* builder makes: a fresh id, the call, the
+ * reply checked against @want and, when it is one and @take and @out are
+ * given, handed to @take.  Returns -errno, the positive errno of an Error
+ * reply, or what @take returned; the reply is freed in every case.
+ */
+static int hc_exchange(int fd, Request *req, int want, take_fn take,
+		       void *out, int *ret_fd)
 {
+	Response *resp;
 	int r;
 
 	req->id = next_id++;
-	r = hc_call(fd, req, ret_resp, ret_fd);
+	r = hc_call(fd, req, &resp, ret_fd);
 	if (r < 0)
 		return r;
-	return check(*ret_resp, want);
+	r = check(resp, want);
+	if (r == 0 && take && out)
+		r = take(resp, out);
+	hc_free(resp);
+	return r;
 }
 
 int hc_hello(int fd, const char *name)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
-	Response *resp;
-	int r;
 
 	h.protocol_version = 1;
 	h.client_name = (char *)name;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
 	req.hello = &h;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
-			&resp, NULL);
-	if (r < 0)
-		return r;
-	hc_free(resp);
-	return r;
+	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
+			   NULL, NULL, NULL);
+}
+
+struct attach_out {
+	uint64_t *bytes;
+	uint32_t *nblocks;
+};
+
+static int take_attach(const Response *resp, void *out)
+{
+	struct attach_out *o = out;
+
+	if (o->bytes)
+		*o->bytes = resp->attach->pool->bytes;
+	if (o->nblocks)
+		*o->nblocks = resp->attach->pool->nblocks;
+	return 0;
 }
 
 int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
@@ -173,27 +194,24 @@ int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
-	Response *resp;
+	struct attach_out o = { ret_bytes, ret_nblocks };
 	int r, mfd = -1;
 
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
 	req.attach = &a;
 	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
-			&resp, &mfd);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		if (ret_bytes)
-			*ret_bytes = resp->attach->pool->bytes;
-		if (ret_nblocks)
-			*ret_nblocks = resp->attach->pool->nblocks;
-	}
-	if (ret_memfd)
+			take_attach, &o, &mfd);
+	if (r >= 0 && ret_memfd)
 		*ret_memfd = mfd;
 	else if (mfd >= 0)
 		close(mfd);
-	hc_free(resp);
 	return r;
+}
+
+static int take_ns(const Response *resp, void *out)
+{
+	*(uint32_t *)out = resp->register_namespace->ns_id;
+	return 0;
 }
 
 int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
@@ -203,8 +221,6 @@ int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 	Asymcache__V1__RegisterNamespace rn =
 		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
 	Asymcache__V1__NamespaceLayout l = ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
-	Response *resp;
-	int r;
 
 	l.model_id = (char *)model;
 	l.num_layers = layers;
@@ -215,14 +231,42 @@ int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 	rn.layout = &l;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
-			&resp, NULL);
+	return hc_exchange(fd, &req,
+			   ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
+			   take_ns, ret_ns, NULL);
+}
+
+/* A reply's block list must hold @n blocks; copied to @dst if given. */
+static int take_blocks(const uint32_t *blocks, size_t n_blocks, uint32_t n,
+		       uint32_t *dst)
+{
+	if (n_blocks != n)
+		return -EPROTO;
+	if (dst)
+		memcpy(dst, blocks, (size_t)n * sizeof(*dst));
+	return 0;
+}
+
+/* Where a lookup, alloc or commit reply goes: @n blocks were asked for. */
+struct blocks_out {
+	uint32_t n;
+	uint32_t *blocks, *hits, *nseg, *deduped;
+};
+
+static int take_lookup(const Response *resp, void *out)
+{
+	const struct blocks_out *o = out;
+	int r;
+
+	r = take_blocks(resp->lookup->blocks, resp->lookup->n_blocks, o->n,
+			o->blocks);
 	if (r < 0)
 		return r;
-	if (r == 0 && ret_ns)
-		*ret_ns = resp->register_namespace->ns_id;
-	hc_free(resp);
-	return r;
+	if (o->hits)
+		*o->hits = resp->lookup->hits;
+	if (o->nseg)
+		*o->nseg = (uint32_t)resp->lookup->n_segments;
+	return 0;
 }
 
 int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
@@ -230,59 +274,51 @@ int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Lookup l = ASYMCACHE__V1__LOOKUP__INIT;
-	Response *resp;
-	uint32_t i;
-	int r;
+	struct blocks_out o = {
+		.n = n, .blocks = ret_blocks, .hits = ret_hits, .nseg = ret_nseg,
+	};
 
 	l.ns_id = ns;
 	l.keys.data = (uint8_t *)keys;
 	l.keys.len = (size_t)n * 16;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
 	req.lookup = &l;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP,
-			&resp, NULL);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		if (resp->lookup->n_blocks != n) {
-			r = -EPROTO;
-		} else {
-			for (i = 0; ret_blocks && i < n; i++)
-				ret_blocks[i] = resp->lookup->blocks[i];
-			if (ret_hits)
-				*ret_hits = resp->lookup->hits;
-			if (ret_nseg)
-				*ret_nseg = (uint32_t)resp->lookup->n_segments;
-		}
-	}
-	hc_free(resp);
-	return r;
+	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP,
+			   take_lookup, &o, NULL);
+}
+
+static int take_alloc(const Response *resp, void *out)
+{
+	const struct blocks_out *o = out;
+
+	return take_blocks(resp->alloc->blocks, resp->alloc->n_blocks, o->n,
+			   o->blocks);
 }
 
 int hc_alloc(int fd, uint32_t ns, uint32_t count, uint32_t *ret_blocks)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Alloc a = ASYMCACHE__V1__ALLOC__INIT;
-	Response *resp;
-	uint32_t i;
-	int r;
+	struct blocks_out o = { .n = count, .blocks = ret_blocks };
 
 	a.ns_id = ns;
 	a.count = count;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
 	req.alloc = &a;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
-			&resp, NULL);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		if (resp->alloc->n_blocks != count)
-			r = -EPROTO;
-		for (i = 0; r == 0 && ret_blocks && i < count; i++)
-			ret_blocks[i] = resp->alloc->blocks[i];
-	}
-	hc_free(resp);
-	return r;
+	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
+			   take_alloc, &o, NULL);
+}
+
+static int take_commit(const Response *resp, void *out)
+{
+	const struct blocks_out *o = out;
+
+	for (uint32_t i = 0; o->blocks && i < o->n && i < resp->commit->n_blocks;
+	     i++)
+		o->blocks[i] = resp->commit->blocks[i];
+	if (o->deduped)
+		*o->deduped = resp->commit->deduped;
+	return 0;
 }
 
 int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
@@ -293,7 +329,9 @@ int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Commit c = ASYMCACHE__V1__COMMIT__INIT;
 	Asymcache__V1__CommitEntry *e, **ep;
-	Response *resp;
+	struct blocks_out o = {
+		.n = n, .blocks = ret_blocks, .deduped = ret_deduped,
+	};
 	uint32_t i;
 	int r;
 
@@ -323,20 +361,16 @@ int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
 	req.commit = &c;
 	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_COMMIT,
-			&resp, NULL);
+			take_commit, &o, NULL);
 	free(e);
 	free(ep);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		for (i = 0; ret_blocks && i < n && i < resp->commit->n_blocks;
-		     i++)
-			ret_blocks[i] = resp->commit->blocks[i];
-		if (ret_deduped)
-			*ret_deduped = resp->commit->deduped;
-	}
-	hc_free(resp);
 	return r;
+}
+
+static int take_released(const Response *resp, void *out)
+{
+	*(uint32_t *)out = resp->release->released;
+	return 0;
 }
 
 int hc_release(int fd, const uint32_t *blocks, uint32_t n,
@@ -344,42 +378,33 @@ int hc_release(int fd, const uint32_t *blocks, uint32_t n,
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Release rel = ASYMCACHE__V1__RELEASE__INIT;
-	Response *resp;
-	int r;
 
 	rel.blocks = (uint32_t *)blocks;
 	rel.n_blocks = n;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
 	req.release = &rel;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
-			&resp, NULL);
-	if (r < 0)
-		return r;
-	if (r == 0 && ret_released)
-		*ret_released = resp->release->released;
-	hc_free(resp);
-	return r;
+	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
+			   take_released, ret_released, NULL);
+}
+
+static int take_stats(const Response *resp, void *out)
+{
+	Asymcache__V1__StatsReply *ret = out;
+
+	*ret = *resp->stats;
+	ret->policy = NULL;	/* freed with resp */
+	return 0;
 }
 
 int hc_stats(int fd, Asymcache__V1__StatsReply *ret)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
-	Response *resp;
-	int r;
 
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &st;
-	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
-			&resp, NULL);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		*ret = *resp->stats;
-		ret->policy = NULL;	/* freed with resp */
-	}
-	hc_free(resp);
-	return r;
+	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
+			   take_stats, ret, NULL);
 }
 
 int hc_stats_when_sessions(int fd, uint64_t sessions,

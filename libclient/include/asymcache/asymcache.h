@@ -193,7 +193,8 @@ int ac_register_namespace(struct ac_client *client, struct ac_pool *pool,
  * Seed of the key chain: H(namespace identity || cache salt), where the
  * identity is the model id and every layout field (see docs/libclient.md
  * for the exact bytes). Tenants that must not see each other's hits use
- * different salts. @salt may be NULL when @salt_len is 0.
+ * different salts. @salt may be NULL when @salt_len is 0. -ENOMEM when
+ * libcrypto cannot set up SHA-256.
  */
 int ac_key_seed_init(struct ac_key_seed *seed,
 		     const struct ac_ns_layout *layout,
@@ -205,7 +206,7 @@ int ac_key_seed_init(struct ac_key_seed *seed,
  * gets no key, because its KV would change as the prompt grows.
  * @nkeys is in/out: capacity of @out in, keys written out. -ENOBUFS (and
  * the required count in *nkeys) when @out is too small. @block_tokens must
- * match the seed's.
+ * match the seed's. -ENOMEM when libcrypto cannot set up SHA-256.
  */
 int ac_keys_compute(const struct ac_key_seed *seed, const int32_t *tokens,
 		    size_t ntokens, uint32_t block_tokens,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "th_proto.h"
 
 static uint64_t next_id = 1;
 
@@ -220,14 +221,9 @@ int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__RegisterNamespace rn =
 		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
-	Asymcache__V1__NamespaceLayout l = ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+	Asymcache__V1__NamespaceLayout l;
 
-	l.model_id = (char *)model;
-	l.num_layers = layers;
-	l.num_kv_heads = heads;
-	l.head_dim = dim;
-	l.dtype = dtype;
-	l.block_tokens = tokens;
+	th_proto_layout(&l, model, layers, heads, dim, dtype, tokens);
 	rn.layout = &l;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
@@ -343,16 +339,10 @@ int hc_commit_chain(int fd, uint32_t ns, const uint8_t *keys,
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		asymcache__v1__commit_entry__init(&e[i]);
-		e[i].key.data = (uint8_t *)keys + 16 * i;
-		e[i].key.len = 16;
-		e[i].block = blocks[i];
-		e[i].position = first_pos + i;
-		if (first_pos + i > 0) {
-			e[i].parent_key.data = i ? (uint8_t *)keys + 16 * (i - 1)
-						 : (uint8_t *)parent_of_first;
-			e[i].parent_key.len = 16;
-		}
+		const uint8_t *parent = i ? keys + 16 * (i - 1) : parent_of_first;
+
+		th_proto_entry(&e[i], keys + 16 * i, blocks[i], first_pos + i,
+			       first_pos + i > 0 ? parent : NULL);
 		ep[i] = &e[i];
 	}
 	c.ns_id = ns;

@@ -9,52 +9,85 @@
 #include <string.h>
 
 #include "asymcache.pb-c.h"
+#include "th_proto.h"
 
 typedef Asymcache__V1__Request Request;
 typedef Asymcache__V1__Response Response;
 
 static uint8_t buf[1 << 16];
 
-static Request *rt_req(const Request *in)
+/*
+ * Each test fills the envelopes rq and rs and reads their decoded copies
+ * through o and p; what its round trips decoded is freed when it ends.
+ */
+static Request rq, *o;
+static Response rs, *p;
+static ProtobufCMessage *decoded[16];
+static size_t ndecoded;
+
+static void setup(void)
 {
-	size_t n = asymcache__v1__request__get_packed_size(in);
+	rq = (Request)ASYMCACHE__V1__REQUEST__INIT;
+	rs = (Response)ASYMCACHE__V1__RESPONSE__INIT;
+}
+
+static void free_decoded(void)
+{
+	while (ndecoded)
+		protobuf_c_message_free_unpacked(decoded[--ndecoded], NULL);
+}
+
+/* Packs @in and unpacks it again, as the peer would see it. */
+static ProtobufCMessage *rt(const ProtobufCMessage *in)
+{
+	size_t n = protobuf_c_message_get_packed_size(in);
 
 	cr_assert_leq(n, sizeof(buf));
-	cr_assert_eq(asymcache__v1__request__pack(in, buf), n);
-	return asymcache__v1__request__unpack(NULL, n, buf);
+	cr_assert_eq(protobuf_c_message_pack(in, buf), n);
+	cr_assert_lt(ndecoded, sizeof(decoded) / sizeof(decoded[0]));
+	decoded[ndecoded] = protobuf_c_message_unpack(in->descriptor, NULL, n,
+						      buf);
+	return decoded[ndecoded++];
+}
+
+static Request *rt_req(const Request *in)
+{
+	return (Request *)rt(&in->base);
 }
 
 static Response *rt_resp(const Response *in)
 {
-	size_t n = asymcache__v1__response__get_packed_size(in);
-
-	cr_assert_leq(n, sizeof(buf));
-	cr_assert_eq(asymcache__v1__response__pack(in, buf), n);
-	return asymcache__v1__response__unpack(NULL, n, buf);
+	return (Response *)rt(&in->base);
 }
 
-TestSuite(proto, .timeout = 30);
+/*
+ * Round trips of rq (rs) with its body set to @msg, the oneof member
+ * @member of case @kind.
+ */
+#define RT_REQ(kind, member, msg)					\
+	(rq.body_case = ASYMCACHE__V1__REQUEST__BODY_##kind,		\
+	 rq.member = (msg), rt_req(&rq))
+#define RT_RESP(kind, member, msg)					\
+	(rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_##kind,		\
+	 rs.member = (msg), rt_resp(&rs))
+
+TestSuite(proto, .timeout = 30, .init = setup, .fini = free_decoded);
 
 Test(proto, hello_and_reply)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
 	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi = ASYMCACHE__V1__POOL_INFO__INIT, *pis[1] = { &pi };
 
 	h.protocol_version = 1;
 	h.client_name = "engine-7";
 	rq.id = UINT64_MAX;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	rq.hello = &h;
-	o = rt_req(&rq);
+	o = RT_REQ(HELLO, hello, &h);
 	cr_assert_not_null(o);
 	cr_assert_eq(o->id, UINT64_MAX);
 	cr_assert_eq(o->body_case, ASYMCACHE__V1__REQUEST__BODY_HELLO);
 	cr_assert_eq(o->hello->protocol_version, 1);
 	cr_assert_str_eq(o->hello->client_name, "engine-7");
-	asymcache__v1__request__free_unpacked(o, NULL);
 
 	pi.pool_id = 0;
 	pi.backend = "cuda";
@@ -69,9 +102,7 @@ Test(proto, hello_and_reply)
 	hr.pools = pis;
 	hr.session_id = 99;
 	rs.id = 5;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_HELLO;
-	rs.hello = &hr;
-	p = rt_resp(&rs);
+	p = RT_RESP(HELLO, hello, &hr);
 	cr_assert_not_null(p);
 	cr_assert_eq(p->hello->n_pools, 1);
 	cr_assert_str_eq(p->hello->pools[0]->backend, "cuda");
@@ -81,14 +112,11 @@ Test(proto, hello_and_reply)
 	cr_assert_eq(p->hello->session_id, 99);
 	cr_assert_eq(p->hello->layout_version, 1);
 	cr_assert_str_eq(p->hello->daemon_version, "0.1.0");
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, attach_and_reply_with_ipc_handle)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
 	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
 	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi = ASYMCACHE__V1__POOL_INFO__INIT;
 	uint8_t handle[64];
@@ -97,11 +125,8 @@ Test(proto, attach_and_reply_with_ipc_handle)
 		handle[i] = (uint8_t)(255 - i);
 	a.pool_id = 3;
 	rq.id = 1;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
-	rq.attach = &a;
-	o = rt_req(&rq);
+	o = RT_REQ(ATTACH, attach, &a);
 	cr_assert_eq(o->attach->pool_id, 3);
-	asymcache__v1__request__free_unpacked(o, NULL);
 
 	pi.backend = "cuda";
 	pi.device = 2;
@@ -109,36 +134,25 @@ Test(proto, attach_and_reply_with_ipc_handle)
 	ar.ipc_handle.data = handle;
 	ar.ipc_handle.len = 64;
 	rs.id = 1;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_ATTACH;
-	rs.attach = &ar;
-	p = rt_resp(&rs);
+	p = RT_RESP(ATTACH, attach, &ar);
 	cr_assert_eq(p->attach->ipc_handle.len, 64);
 	cr_assert_arr_eq(p->attach->ipc_handle.data, handle, 64);
 	cr_assert_eq(p->attach->pool->device, 2);
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, register_namespace_and_reply)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
 	Asymcache__V1__RegisterNamespace rn = ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
-	Asymcache__V1__NamespaceLayout l = ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
+	Asymcache__V1__NamespaceLayout l;
 	Asymcache__V1__RegisterNamespaceReply rr =
 		ASYMCACHE__V1__REGISTER_NAMESPACE_REPLY__INIT;
 
-	l.model_id = "meta-llama/Llama-3-8B";
-	l.num_layers = 32;
-	l.num_kv_heads = 8;
-	l.head_dim = 128;
-	l.dtype = ASYMCACHE__V1__DTYPE__DTYPE_BF16;
-	l.block_tokens = 16;
+	th_proto_layout(&l, "meta-llama/Llama-3-8B", 32, 8, 128,
+			ASYMCACHE__V1__DTYPE__DTYPE_BF16, 16);
 	rn.pool_id = 0;
 	rn.layout = &l;
 	rq.id = 2;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
-	rq.register_namespace = &rn;
-	o = rt_req(&rq);
+	o = RT_REQ(REGISTER_NAMESPACE, register_namespace, &rn);
 	cr_assert_str_eq(o->register_namespace->layout->model_id,
 			 "meta-llama/Llama-3-8B");
 	cr_assert_eq(o->register_namespace->layout->num_layers, 32);
@@ -147,23 +161,17 @@ Test(proto, register_namespace_and_reply)
 	cr_assert_eq(o->register_namespace->layout->dtype,
 		     ASYMCACHE__V1__DTYPE__DTYPE_BF16);
 	cr_assert_eq(o->register_namespace->layout->block_tokens, 16);
-	asymcache__v1__request__free_unpacked(o, NULL);
 
 	rr.ns_id = 4;
 	rr.bytes_per_block = 2 << 20;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE;
-	rs.register_namespace = &rr;
-	p = rt_resp(&rs);
+	p = RT_RESP(REGISTER_NAMESPACE, register_namespace, &rr);
 	cr_assert_eq(p->register_namespace->ns_id, 4);
 	cr_assert_eq(p->register_namespace->bytes_per_block, 2 << 20);
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, lookup_and_reply_keep_no_block_and_segments)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
 	Asymcache__V1__Lookup lk = ASYMCACHE__V1__LOOKUP__INIT;
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
 	Asymcache__V1__LookupReply lr = ASYMCACHE__V1__LOOKUP_REPLY__INIT;
 	Asymcache__V1__Segment sg[3], *sgp[3] = { &sg[0], &sg[1], &sg[2] };
 	uint8_t keys[2048 * 16];
@@ -174,12 +182,9 @@ Test(proto, lookup_and_reply_keep_no_block_and_segments)
 	lk.ns_id = 1;
 	lk.keys.data = keys;
 	lk.keys.len = sizeof(keys);
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
-	rq.lookup = &lk;
-	o = rt_req(&rq);
+	o = RT_REQ(LOOKUP, lookup, &lk);
 	cr_assert_eq(o->lookup->keys.len, sizeof(keys));
 	cr_assert_arr_eq(o->lookup->keys.data, keys, sizeof(keys));
-	asymcache__v1__request__free_unpacked(o, NULL);
 
 	for (int i = 0; i < 3; i++)
 		asymcache__v1__segment__init(&sg[i]);
@@ -191,9 +196,7 @@ Test(proto, lookup_and_reply_keep_no_block_and_segments)
 	lr.n_segments = 3;
 	lr.segments = sgp;
 	lr.hits = 3;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_LOOKUP;
-	rs.lookup = &lr;
-	p = rt_resp(&rs);
+	p = RT_RESP(LOOKUP, lookup, &lr);
 	cr_assert_eq(p->lookup->n_blocks, 5);
 	cr_assert_arr_eq(p->lookup->blocks, blocks, sizeof(blocks));
 	cr_assert_eq(p->lookup->n_segments, 3);
@@ -202,13 +205,10 @@ Test(proto, lookup_and_reply_keep_no_block_and_segments)
 	cr_assert_not(p->lookup->segments[1]->hit);
 	cr_assert(p->lookup->segments[2]->hit);
 	cr_assert_eq(p->lookup->hits, 3);
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, alloc_commit_release_stats_and_replies)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
 	Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
 	Asymcache__V1__AllocReply ar = ASYMCACHE__V1__ALLOC_REPLY__INIT;
 	Asymcache__V1__Commit cm = ASYMCACHE__V1__COMMIT__INIT;
@@ -225,105 +225,69 @@ Test(proto, alloc_commit_release_stats_and_replies)
 	memset(k + 16, 0xcd, 16);
 	al.ns_id = 2;
 	al.count = 300;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
-	rq.alloc = &al;
-	o = rt_req(&rq);
+	o = RT_REQ(ALLOC, alloc, &al);
 	cr_assert_eq(o->alloc->ns_id, 2);
 	cr_assert_eq(o->alloc->count, 300);
-	asymcache__v1__request__free_unpacked(o, NULL);
 	ar.n_blocks = 3;
 	ar.blocks = ids;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_ALLOC;
-	rs.alloc = &ar;
-	p = rt_resp(&rs);
+	p = RT_RESP(ALLOC, alloc, &ar);
 	cr_assert_arr_eq(p->alloc->blocks, ids, sizeof(ids));
-	asymcache__v1__response__free_unpacked(p, NULL);
 
-	for (int i = 0; i < 2; i++) {
-		asymcache__v1__commit_entry__init(&ce[i]);
-		ce[i].key.data = k + 16 * i;
-		ce[i].key.len = 16;
-		ce[i].block = ids[i];
-		ce[i].position = (uint32_t)i + 4;
-		ce[i].parent_key.data = k;
-		ce[i].parent_key.len = 16;
-	}
+	for (int i = 0; i < 2; i++)
+		th_proto_entry(&ce[i], k + 16 * i, ids[i], (uint32_t)i + 4, k);
 	cm.ns_id = 2;
 	cm.n_entries = 2;
 	cm.entries = cep;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
-	rq.commit = &cm;
-	o = rt_req(&rq);
+	o = RT_REQ(COMMIT, commit, &cm);
 	cr_assert_eq(o->commit->n_entries, 2);
 	cr_assert_arr_eq(o->commit->entries[1]->key.data, k + 16, 16);
 	cr_assert_eq(o->commit->entries[1]->block, 8);
 	cr_assert_eq(o->commit->entries[1]->position, 5);
 	cr_assert_arr_eq(o->commit->entries[1]->parent_key.data, k, 16);
-	asymcache__v1__request__free_unpacked(o, NULL);
 	cr.n_blocks = 2;
 	cr.blocks = ids;
 	cr.deduped = 1;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_COMMIT;
-	rs.commit = &cr;
-	p = rt_resp(&rs);
+	p = RT_RESP(COMMIT, commit, &cr);
 	cr_assert_eq(p->commit->deduped, 1);
 	cr_assert_eq(p->commit->blocks[1], 8);
-	asymcache__v1__response__free_unpacked(p, NULL);
 
 	rl.n_blocks = 3;
 	rl.blocks = ids;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
-	rq.release = &rl;
-	o = rt_req(&rq);
+	o = RT_REQ(RELEASE, release, &rl);
 	cr_assert_arr_eq(o->release->blocks, ids, sizeof(ids));
-	asymcache__v1__request__free_unpacked(o, NULL);
 	rr.released = 3;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_RELEASE;
-	rs.release = &rr;
-	p = rt_resp(&rs);
+	p = RT_RESP(RELEASE, release, &rr);
 	cr_assert_eq(p->release->released, 3);
-	asymcache__v1__response__free_unpacked(p, NULL);
 
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
-	rq.stats = &st;
-	o = rt_req(&rq);
+	o = RT_REQ(STATS, stats, &st);
 	cr_assert_eq(o->body_case, ASYMCACHE__V1__REQUEST__BODY_STATS);
-	asymcache__v1__request__free_unpacked(o, NULL);
 	sr.nblocks = 10; sr.free_blocks = 1; sr.writing_blocks = 2;
 	sr.cached_blocks = 7; sr.pinned_blocks = 3; sr.lookups = 1ULL << 40;
 	sr.lookup_keys = 5; sr.lookup_hits = 4; sr.evictions = 6;
 	sr.commits = 8; sr.dedups = 9; sr.sessions = 11; sr.policy = "asym";
 	sr.session_pins = 12; sr.session_writing = 13;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_STATS;
-	rs.stats = &sr;
-	p = rt_resp(&rs);
+	p = RT_RESP(STATS, stats, &sr);
 	cr_assert_eq(p->stats->lookups, 1ULL << 40);
 	cr_assert_eq(p->stats->cached_blocks, 7);
 	cr_assert_eq(p->stats->session_writing, 13);
 	cr_assert_str_eq(p->stats->policy, "asym");
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, error_reply)
 {
-	Response rs = ASYMCACHE__V1__RESPONSE__INIT, *p;
 	Asymcache__V1__Error e = ASYMCACHE__V1__ERROR__INIT;
 
 	e.code = ENOSPC;
 	e.message = "alloc: 3 blocks wanted";
 	rs.id = 77;
-	rs.body_case = ASYMCACHE__V1__RESPONSE__BODY_ERROR;
-	rs.error = &e;
-	p = rt_resp(&rs);
+	p = RT_RESP(ERROR, error, &e);
 	cr_assert_eq(p->id, 77);
 	cr_assert_eq(p->error->code, ENOSPC);
 	cr_assert_str_eq(p->error->message, "alloc: 3 blocks wanted");
-	asymcache__v1__response__free_unpacked(p, NULL);
 }
 
 Test(proto, truncated_and_unknown_fields)
 {
-	Request rq = ASYMCACHE__V1__REQUEST__INIT, *o;
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
 	size_t n;
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gguf.h"		/* the element decoders */
 #include "model_internal.h"
 #include "weights.h"
 
@@ -353,7 +354,8 @@ out:
 	return rc;
 }
 
-static const char *st_dtype_names[] = { "F32", "F16", "BF16" };
+/* safetensors spells these dtypes as ggml names its types. */
+static const uint32_t st_types[] = { AC_GGML_F32, AC_GGML_F16, AC_GGML_BF16 };
 
 static int st_tensor_json(struct hf *h, const char *name, struct st_file **f,
 			  json_object **t)
@@ -408,6 +410,7 @@ static int load_tensor(struct hf *h, struct ac_weights *w, enum ac_wkind k,
 	struct st_file *f = NULL;
 	const char *dtype = "?";
 	uint64_t rows, cols, shape[2], got[2], off[2], esize = 0, avail;
+	uint32_t type = 0;
 	bool vec = k == AC_WK_ATTN_NORM || k == AC_WK_FFN_NORM ||
 		   k == AC_WK_OUTPUT_NORM;
 	void *dst = ac_weights_tensor(w, k, layer);
@@ -423,9 +426,12 @@ static int load_tensor(struct hf *h, struct ac_weights *w, enum ac_wkind k,
 	if (json_object_object_get_ex(t, "dtype", &v) &&
 	    json_object_is_type(v, json_type_string))
 		dtype = json_object_get_string(v);
-	for (int i = 0; i < 3; i++)
-		if (strcmp(dtype, st_dtype_names[i]) == 0)
-			esize = i == 0 ? 4 : 2;
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(dtype, ac_ggml_type_name(st_types[i])) == 0) {
+			type = st_types[i];
+			esize = ac_ggml_block_bytes(type);
+		}
+	}
 	if (!esize)
 		return ac_model_err(h->err, h->errlen, -EOPNOTSUPP,
 				    "%s: tensor %s: dtype %s, expected BF16, F16 or F32",
@@ -473,17 +479,7 @@ static int load_tensor(struct hf *h, struct ac_weights *w, enum ac_wkind k,
 
 	src = f->map.data + f->data_off + off[0];
 	for (uint64_t r = 0; r < rows; r++) {
-		const uint8_t *s = src + r * cols * esize;
-
-		if (esize == 4)
-			memcpy(h->row, s, cols * 4);
-		for (uint64_t i = 0; esize == 2 && i < cols; i++) {
-			uint16_t x;
-
-			memcpy(&x, s + 2 * i, 2);
-			h->row[i] = dtype[0] == 'B' ? ac_bf16_to_float(x) :
-						      ac_half_to_float(x);
-		}
+		ac_ggml_dequantize(type, src + r * cols * esize, h->row, cols);
 		ac_weights_store(w, dst, r * cols, h->row, cols);
 	}
 	return 0;

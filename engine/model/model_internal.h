@@ -5,7 +5,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "weights.h"
 
@@ -27,31 +26,6 @@ struct ac_map {
 /* Maps @path; a message names the file on failure. Empty files map to size 0. */
 int ac_map_file(const char *path, struct ac_map *m, char *err, size_t errlen);
 void ac_map_release(struct ac_map *m);
-
-/* Element encodings the loaders read. */
-float ac_half_to_float(uint16_t h);
-
-/* Inline: the random generator converts billions of these. */
-static inline float ac_bf16_to_float(uint16_t b)
-{
-	uint32_t bits = (uint32_t)b << 16;
-	float f;
-
-	memcpy(&f, &bits, sizeof(f));
-	return f;
-}
-
-/* Round to nearest even; NaN stays NaN (quiet). */
-static inline uint16_t ac_float_to_bf16(float f)
-{
-	uint32_t bits;
-
-	memcpy(&bits, &f, sizeof(bits));
-	if ((bits & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((bits >> 16) | 0x40);
-	bits += 0x7fffu + ((bits >> 16) & 1);
-	return (uint16_t)(bits >> 16);
-}
 
 /*
  * Stores @n floats at element @at of a tensor of the weights' dtype, which

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,23 +68,4 @@ void ac_map_release(struct ac_map *m)
 		munmap((void *)m->data, m->size);
 	m->data = NULL;
 	m->size = 0;
-}
-
-float ac_half_to_float(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h >> 15) << 31;
-	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-	float f;
-
-	if (exp == 0x1f) {
-		bits = sign | 0x7f800000u | (mant << 13);
-	} else if (exp == 0) {
-		/* Zero or subnormal: mant * 2^-24 is exact in a float. */
-		f = ldexpf((float)mant, -24);
-		return sign ? -f : f;
-	} else {
-		bits = sign | ((exp + 112) << 23) | (mant << 13);
-	}
-	memcpy(&f, &bits, sizeof(f));
-	return f;
 }

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "model_internal.h"
+#include "ops.h"
 #include "weights.h"
 
 #define TENSOR_ALIGN 256u
@@ -231,19 +232,14 @@ float ac_weights_get(const struct ac_weights *w, const void *t, uint64_t i)
 {
 	if (w->dtype == AC_DTYPE_FP32)
 		return ((const float *)t)[i];
-	return ac_bf16_to_float(((const uint16_t *)t)[i]);
+	return ac_bf16_to_f32(((const uint16_t *)t)[i]);
 }
 
 void ac_weights_store(const struct ac_weights *w, void *dst, uint64_t at,
 		      const float *src, uint64_t n)
 {
-	uint16_t *b;
-
-	if (w->dtype == AC_DTYPE_FP32) {
+	if (w->dtype == AC_DTYPE_FP32)
 		memcpy((float *)dst + at, src, n * sizeof(float));
-		return;
-	}
-	b = (uint16_t *)dst + at;
-	for (uint64_t i = 0; i < n; i++)
-		b[i] = ac_float_to_bf16(src[i]);
+	else
+		ac_op_f32_to_bf16_cpu((uint16_t *)dst + at, src, n);
 }

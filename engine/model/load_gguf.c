@@ -17,44 +17,52 @@
 #define LLAMA3_HIGH_FREQ	4.0
 #define LLAMA3_ORIG_CTX		8192
 
-static int get_u32(const struct ac_gguf *g, const char *key, bool required,
-		   uint32_t *out, char *err, size_t errlen)
+/*
+ * What a lookup's @rc means for @key: 0 to use the value, 1 for an optional
+ * key that is absent, else the error, with a message saying what @want-ed.
+ */
+static int meta_status(const struct ac_gguf *g, const char *key, int rc,
+		       bool required, const char *want, char *err,
+		       size_t errlen)
 {
-	uint64_t v;
-	int rc = ac_gguf_get_uint(g, key, &v);
-
 	if (rc == -ENOENT && !required)
-		return 0;
-	if (rc == -ENOENT)
-		return ac_model_err(err, errlen, -ENOENT,
-				    "%s: missing metadata key %s",
-				    ac_gguf_path(g), key);
-	if (rc || v > UINT32_MAX)
-		return ac_model_err(err, errlen, -EINVAL,
-				    "%s: metadata key %s: expected an unsigned integer below 2^32",
-				    ac_gguf_path(g), key);
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int get_f32(const struct ac_gguf *g, const char *key, bool required,
-		   float *out, char *err, size_t errlen)
-{
-	double v;
-	int rc = ac_gguf_get_float(g, key, &v);
-
-	if (rc == -ENOENT && !required)
-		return 0;
+		return 1;
 	if (rc == -ENOENT)
 		return ac_model_err(err, errlen, -ENOENT,
 				    "%s: missing metadata key %s",
 				    ac_gguf_path(g), key);
 	if (rc)
 		return ac_model_err(err, errlen, -EINVAL,
-				    "%s: metadata key %s: expected a number",
-				    ac_gguf_path(g), key);
-	*out = (float)v;
+				    "%s: metadata key %s: expected %s",
+				    ac_gguf_path(g), key, want);
 	return 0;
+}
+
+static int get_u32(const struct ac_gguf *g, const char *key, bool required,
+		   uint32_t *out, char *err, size_t errlen)
+{
+	uint64_t v;
+	int rc = ac_gguf_get_uint(g, key, &v);
+
+	if (rc == 0 && v > UINT32_MAX)
+		rc = -ERANGE;
+	rc = meta_status(g, key, rc, required,
+			 "an unsigned integer below 2^32", err, errlen);
+	if (rc == 0)
+		*out = (uint32_t)v;
+	return rc < 0 ? rc : 0;
+}
+
+static int get_f32(const struct ac_gguf *g, const char *key, bool required,
+		   float *out, char *err, size_t errlen)
+{
+	double v;
+	int rc = meta_status(g, key, ac_gguf_get_float(g, key, &v), required,
+			     "a number", err, errlen);
+
+	if (rc == 0)
+		*out = (float)v;
+	return rc < 0 ? rc : 0;
 }
 
 /* The name for logs: general.name, else the file's base name. */

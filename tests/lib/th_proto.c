@@ -1,6 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include "th_proto.h"
 
+void th_proto_hello(Asymcache__V1__Request *req, Asymcache__V1__Hello *h,
+		    uint32_t version, const char *name)
+{
+	asymcache__v1__hello__init(h);
+	h->protocol_version = version;
+	h->client_name = (char *)name;
+	req->body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+	req->hello = h;
+}
+
 void th_proto_layout(Asymcache__V1__NamespaceLayout *l, const char *model,
 		     uint32_t layers, uint32_t heads, uint32_t dim, int dtype,
 		     uint32_t tokens)

@@ -10,6 +10,13 @@
 
 #include "asymcache.pb-c.h"
 
+/*
+ * Initialises @h to say Hello as @name speaking protocol @version, and
+ * makes it the body of @req.
+ */
+void th_proto_hello(Asymcache__V1__Request *req, Asymcache__V1__Hello *h,
+		    uint32_t version, const char *name);
+
 /* Initialises @l to the KV layout of @model that RegisterNamespace carries. */
 void th_proto_layout(Asymcache__V1__NamespaceLayout *l, const char *model,
 		     uint32_t layers, uint32_t heads, uint32_t dim, int dtype,

@@ -6,6 +6,7 @@
 
 #include "harness.h"
 #include "rawproto.h"
+#include "th_proto.h"
 
 /* One id sequence for all raw sessions of a test binary, like libclient's. */
 static uint64_t next_id;
@@ -45,15 +46,12 @@ Asymcache__V1__Response *traw_call(int fd, Asymcache__V1__Request *req)
 int traw_hello(const char *sock)
 {
 	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Hello h;
 	Asymcache__V1__Response *resp;
 	int fd = th_connect(sock);
 
 	cr_assert_geq(fd, 0);
-	h.protocol_version = 1;
-	h.client_name = "raw";
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
+	th_proto_hello(&req, &h, 1, "raw");
 	resp = traw_call(fd, &req);
 	cr_assert_not_null(resp);
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_HELLO);

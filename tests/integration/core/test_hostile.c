@@ -18,6 +18,7 @@
 #include "asymcache.pb-c.h"
 #include "harness.h"
 #include "rawproto.h"
+#include "th_proto.h"
 
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		16u
@@ -65,8 +66,7 @@ static uint32_t raw_attach_register(int fd)
 	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
 	Asymcache__V1__RegisterNamespace rn =
 		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
-	Asymcache__V1__NamespaceLayout nl =
-		ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+	Asymcache__V1__NamespaceLayout nl;
 	Asymcache__V1__Response *resp;
 	uint32_t ns;
 
@@ -77,12 +77,10 @@ static uint32_t raw_attach_register(int fd)
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ATTACH);
 	asymcache__v1__response__free_unpacked(resp, NULL);
 
-	nl.model_id = (char *)tlayout.model_id;
-	nl.num_layers = tlayout.kv.num_layers;
-	nl.num_kv_heads = tlayout.kv.num_kv_heads;
-	nl.head_dim = tlayout.kv.head_dim;
-	nl.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP32;
-	nl.block_tokens = tlayout.kv.block_tokens;
+	th_proto_layout(&nl, tlayout.model_id, tlayout.kv.num_layers,
+			tlayout.kv.num_kv_heads, tlayout.kv.head_dim,
+			ASYMCACHE__V1__DTYPE__DTYPE_FP32,
+			tlayout.kv.block_tokens);
 	rn.layout = &nl;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
@@ -187,14 +185,11 @@ Test(hostile, unparseable_and_early_packets_close_only_their_session)
 	/* 4: an empty packet and a Hello with a bad version. */
 	{
 		Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-		Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+		Asymcache__V1__Hello h;
 		Asymcache__V1__Response *resp;
 
 		fd = th_connect(D.sock);
-		h.protocol_version = 99;
-		h.client_name = "future";
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-		req.hello = &h;
+		th_proto_hello(&req, &h, 99, "future");
 		resp = traw_call(fd, &req);
 		cr_assert_not_null(resp, "closed without an Error");
 		cr_expect_eq(resp->body_case,
@@ -234,15 +229,10 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 	{
 		Asymcache__V1__RegisterNamespace rn =
 			ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
-		Asymcache__V1__NamespaceLayout nl =
-			ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+		Asymcache__V1__NamespaceLayout nl;
 
-		nl.model_id = "m";
-		nl.num_layers = 1;
-		nl.num_kv_heads = 1;
-		nl.head_dim = 8;
-		nl.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP16;
-		nl.block_tokens = 3;
+		th_proto_layout(&nl, "m", 1, 1, 8,
+				ASYMCACHE__V1__DTYPE__DTYPE_FP16, 3);
 		rn.layout = &nl;
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 		req.register_namespace = &rn;
@@ -267,42 +257,53 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 	}
 
 	/* Lookups: ragged key bytes, no keys, too many keys, unknown ns. */
+	bigkeys = calloc(MAX_KEYS + 1, 16);
+	cr_assert_not_null(bigkeys);
 	{
 		Asymcache__V1__Lookup lk = ASYMCACHE__V1__LOOKUP__INIT;
+		const struct {
+			uint32_t ns;
+			uint8_t *keys;
+			size_t len;
+			const char *what;
+		} bad[] = {
+			{ ns, key0.b, 15, "15-byte key" },
+			{ ns, key0.b, 0, "no keys" },
+			{ ns, bigkeys, (MAX_KEYS + 1) * 16, "max_keys + 1" },
+			{ 4242, key0.b, 16, "unknown namespace" },
+		};
 
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
 		req.lookup = &lk;
-		lk.ns_id = ns;
-		lk.keys.data = key0.b;
-		lk.keys.len = 15;
-		expect_error(fd, &req, 0, "15-byte key");
-		lk.keys.len = 0;
-		expect_error(fd, &req, 0, "no keys");
-		bigkeys = calloc(MAX_KEYS + 1, 16);
-		cr_assert_not_null(bigkeys);
-		lk.keys.data = bigkeys;
-		lk.keys.len = (MAX_KEYS + 1) * 16;
-		expect_error(fd, &req, 0, "max_keys + 1");
-		free(bigkeys);
-		lk.keys.data = key0.b;
-		lk.keys.len = 16;
-		lk.ns_id = 4242;
-		expect_error(fd, &req, 0, "unknown namespace");
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			lk.ns_id = bad[i].ns;
+			lk.keys.data = bad[i].keys;
+			lk.keys.len = bad[i].len;
+			expect_error(fd, &req, 0, bad[i].what);
+		}
 	}
+	free(bigkeys);
 
 	/* Allocs: none, more than the pool. */
 	{
 		Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
 
+		const struct {
+			uint32_t count;
+			const char *what;
+		} bad[] = {
+			{ 0, "alloc 0" },
+			{ 1u << 30, "alloc 2^30" },
+			{ NBLOCKS + 1, "alloc nblocks+1" },
+		};
+
 		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
 		req.alloc = &al;
 		al.ns_id = ns;
-		al.count = 0;
-		expect_error(fd, &req, 0, "alloc 0");
-		al.count = 1u << 30;
-		expect_error(fd, &req, 0, "alloc 2^30");
-		al.count = NBLOCKS + 1;
-		expect_error(fd, &req, 0, "alloc nblocks+1");
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			al.count = bad[i].count;
+			expect_error(fd, &req, 0, bad[i].what);
+		}
 	}
 
 	/* Commits of blocks this session does not own, or malformed keys. */

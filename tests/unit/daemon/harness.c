@@ -164,12 +164,9 @@ static int hc_exchange(int fd, Request *req, int want, take_fn take,
 int hc_hello(int fd, const char *name)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Hello h;
 
-	h.protocol_version = 1;
-	h.client_name = (char *)name;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
+	th_proto_hello(&req, &h, 1, name);
 	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
 			   NULL, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "th_proto.h"
 
 #define NS_BLOCK "16K"	/* 2 layers * 2 * 2 heads * 16 tokens * 64 * fp16 */
 
@@ -91,16 +92,13 @@ Test(daemon, first_request_must_be_hello)
 Test(daemon, wrong_protocol_version_is_refused)
 {
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Hello hl = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Hello hl;
 	Response *resp;
 	int fd;
 
 	fd = hc_connect(h.sock);
-	hl.protocol_version = 2;
-	hl.client_name = "future";
+	th_proto_hello(&req, &hl, 2, "future");
 	req.id = 7;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &hl;
 	cr_assert_eq(hc_call(fd, &req, &resp, NULL), 0);
 	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ERROR);
 	cr_assert_eq(resp->error->code, EPROTONOSUPPORT);

@@ -75,14 +75,13 @@ TestSuite(proto, .timeout = 30, .init = setup, .fini = free_decoded);
 
 Test(proto, hello_and_reply)
 {
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Hello h;
 	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi = ASYMCACHE__V1__POOL_INFO__INIT, *pis[1] = { &pi };
 
-	h.protocol_version = 1;
-	h.client_name = "engine-7";
+	th_proto_hello(&rq, &h, 1, "engine-7");
 	rq.id = UINT64_MAX;
-	o = RT_REQ(HELLO, hello, &h);
+	o = rt_req(&rq);
 	cr_assert_not_null(o);
 	cr_assert_eq(o->id, UINT64_MAX);
 	cr_assert_eq(o->body_case, ASYMCACHE__V1__REQUEST__BODY_HELLO);
@@ -288,14 +287,11 @@ Test(proto, error_reply)
 
 Test(proto, truncated_and_unknown_fields)
 {
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Hello h;
 	size_t n;
 
-	h.protocol_version = 1;
-	h.client_name = "x";
+	th_proto_hello(&rq, &h, 1, "x");
 	rq.id = 300;
-	rq.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	rq.hello = &h;
 	n = asymcache__v1__request__pack(&rq, buf);
 	/* Every strict prefix that cuts a field must fail to parse. */
 	cr_assert_null(asymcache__v1__request__unpack(NULL, n - 1, buf));

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * asymcachectl: the admin's view of asymcached, over D-Bus.
- * One file per command; this file only parses the global options and
- * dispatches through the table below.
+ * One file per command; this file parses the global options, dispatches
+ * through the table below, and parses --help and --json for the commands
+ * that take no other options.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -12,15 +13,46 @@
 #include "ctl.h"
 
 static const struct ctl_cmd commands[] = {
-	{ "status", cmd_status, "", "Show version, pools, block states and policy" },
-	{ "stats", cmd_stats, "[--prometheus]", "Show counters (or Prometheus text)" },
-	{ "sessions", cmd_sessions, "", "List attached client sessions" },
-	{ "namespaces", cmd_namespaces, "", "List registered model layouts" },
-	{ "policy", cmd_policy, "[NAME]", "Show or switch the eviction policy" },
-	{ "flush", cmd_flush, "NS", "Evict every unpinned block of a namespace" },
-	{ "evict", cmd_evict, "N", "Evict up to N unpinned blocks through the policy" },
-	{ "reload", cmd_reload, "", "Re-read the config file" },
-	{ "top", cmd_top, "[--interval=SECS]", "Live view, refreshed in the terminal" },
+	{ "status", cmd_status, "", "Show version, pools, block states and policy", 0, 0,
+	  "status [--json]\n\n"
+	  "Show the daemon's version, uptime, pools, blocks by state (pinned and\n"
+	  "TTL-retained among the cached), active policy, cost model and scheduler mode.\n" },
+	{ "stats", cmd_stats, "[--prometheus]", "Show counters (or Prometheus text)",
+	  0, 0, NULL },
+	{ "sessions", cmd_sessions, "", "List attached client sessions", 0, 0,
+	  "sessions [--json]\n\n"
+	  "List the client sessions attached to the daemon: process, user, client name,\n"
+	  "the pins it holds, the blocks it is writing and the blocks its TTL\n"
+	  "retentions keep.\n" },
+	{ "namespaces", cmd_namespaces, "", "List registered model layouts", 0, 0,
+	  "namespaces [--json]\n\n"
+	  "List the registered namespaces (model layouts) with their cached and pinned\n"
+	  "blocks.\n" },
+	{ "policy", cmd_policy, "[NAME]", "Show or switch the eviction policy", 0, 1,
+	  "policy [--json] [NAME]\n\n"
+	  "Without NAME, show the active eviction policy and the available ones.\n"
+	  "With NAME, switch the running daemon to it (root or asymcache-admin).\n"
+	  "Switching keeps every cached block and every pin; only the order of\n"
+	  "future evictions changes.\n" },
+	{ "flush", cmd_flush, "NS", "Evict every unpinned block of a namespace", 1, 1,
+	  "flush [--json] NS\n\n"
+	  "Evict every unpinned cached block of namespace NS (its numeric id, or its\n"
+	  "model id when only one layout has it). Pinned blocks stay: a client is\n"
+	  "using them. Root or asymcache-admin only.\n" },
+	{ "evict", cmd_evict, "N", "Evict up to N unpinned blocks through the policy", 1, 1,
+	  "evict [--json] N\n\n"
+	  "Evict up to N unpinned cached blocks, chosen by the active policy, as if\n"
+	  "the pool needed N free blocks. Fewer are evicted when fewer are unpinned.\n"
+	  "Root or asymcache-admin only.\n" },
+	{ "reload", cmd_reload, "", "Re-read the config file", 0, 0,
+	  "reload [--json]\n\n"
+	  "Make the daemon re-read its config file and apply what can change while it\n"
+	  "runs (policy, limits, log level). A changed value that needs a restart\n"
+	  "(pool size, backend, socket path, ...) refuses the whole reload: nothing is\n"
+	  "applied and the exit status is 6. An invalid file exits with 7.\n"
+	  "Root or asymcache-admin only.\n" },
+	{ "top", cmd_top, "[--interval=SECS]", "Live view, refreshed in the terminal",
+	  0, 0, NULL },
 };
 
 static void usage(FILE *f)
@@ -53,8 +85,9 @@ int ctl_help_or_usage(const char *cmd, const char *text, bool help)
 	return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
-int ctl_common_options(struct ctl *c, int argc, char **argv, const char *cmd,
-		       const char *text, int min_args, int max_args)
+/* --help and --json, then the operand count, for a command with usage set. */
+static int common_options(struct ctl *c, const struct ctl_cmd *cmd, int argc,
+			  char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -65,11 +98,11 @@ int ctl_common_options(struct ctl *c, int argc, char **argv, const char *cmd,
 
 	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
 		if (o != 'j')
-			return ctl_help_or_usage(cmd, text, o == 'h');
+			return ctl_help_or_usage(cmd->name, cmd->usage, o == 'h');
 		c->json = true;
 	}
-	if (argc - optind < min_args || argc - optind > max_args)
-		return ctl_help_or_usage(cmd, text, false);
+	if (argc - optind < cmd->min_args || argc - optind > cmd->max_args)
+		return ctl_help_or_usage(cmd->name, cmd->usage, false);
 	return -1;
 }
 
@@ -117,7 +150,11 @@ static int run(int argc, char **argv)
 		argc -= optind;
 		argv += optind;
 		optind = 0;	/* glibc: full rescan for the command's options */
-		r = commands[i].run(&c, argc, argv);
+		r = -1;
+		if (commands[i].usage)
+			r = common_options(&c, &commands[i], argc, argv);
+		if (r < 0)
+			r = commands[i].run(&c, argc, argv);
 		sd_bus_flush_close_unref(c.bus);
 		return r;
 	}

@@ -316,62 +316,90 @@ void ctl_snapshot_clear(struct ctl_snapshot *s)
 
 /*
  * Both lists are one call whose reply is an array of structs: a reply of
- * another shape means a daemon of another version, reported as @parse.
+ * another shape means a daemon of another version, reported as parse.
  */
-static int list_open(struct ctl *c, const char *method, const char *what,
-		     const char *sig, const char *parse, sd_bus_message **reply)
-{
-	int r;
+struct list_kind {
+	const char *method;
+	const char *what;	/* for "Failed to WHAT" */
+	const char *sig;	/* of one element */
+	const char *parse;	/* for "Failed to PARSE" */
+	size_t size;		/* of one element */
+	/* Fills a zeroed *item: 1, 0 at the array's end, or -errno. */
+	int (*read)(sd_bus_message *m, const char *sig, void *item);
+	void (*free)(void *v, size_t n);
+};
 
-	r = ctl_call(c, method, reply, what, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
-	r = sd_bus_message_enter_container(*reply, 'a', sig);
-	if (r < 0)
-		return ctl_fail(NULL, r, parse);
-	return CTL_EXIT_OK;
-}
-
-int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
+static int list_fetch(struct ctl *c, const struct list_kind *k, void **ret,
+		      size_t *ret_n)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
-	struct ctl_session *v = NULL;
+	char *v = NULL, *nv;
 	size_t n = 0;
 	int r;
 
-	r = list_open(c, "ListSessions", "list sessions", "(tuusuuu)",
-		      "parse the session list", &reply);
+	r = ctl_call(c, k->method, &reply, k->what, NULL);
 	if (r != CTL_EXIT_OK)
 		return r;
+	r = sd_bus_message_enter_container(reply, 'a', k->sig);
+	if (r < 0)
+		return ctl_fail(NULL, r, k->parse);
 	for (;;) {
-		struct ctl_session s = { 0 }, *nv;
-		const char *name;
-
-		r = sd_bus_message_read(reply, "(tuusuuu)", &s.id, &s.pid, &s.uid,
-					&name, &s.pins, &s.writing, &s.retained);
-		if (r < 0)
-			goto bad;
-		if (r == 0)
-			break;
-		nv = reallocarray(v, n + 1, sizeof(*v));
+		nv = reallocarray(v, n + 1, k->size);
 		if (!nv) {
 			r = -ENOMEM;
 			goto bad;
 		}
 		v = nv;
-		s.name = strdup(name);
-		if (!s.name) {
-			r = -ENOMEM;
+		memset(v + n * k->size, 0, k->size);
+		r = k->read(reply, k->sig, v + n * k->size);
+		if (r == 0)
+			break;
+		/* Counted even when it failed halfway: free() sees its strings. */
+		n++;
+		if (r < 0)
 			goto bad;
-		}
-		v[n++] = s;
 	}
 	*ret = v;
 	*ret_n = n;
 	return CTL_EXIT_OK;
 bad:
+	k->free(v, n);
+	return ctl_fail(NULL, r, k->parse);
+}
+
+static int read_session(sd_bus_message *m, const char *sig, void *item)
+{
+	struct ctl_session *s = item;
+	const char *name;
+	int r;
+
+	r = sd_bus_message_read(m, sig, &s->id, &s->pid, &s->uid, &name,
+				&s->pins, &s->writing, &s->retained);
+	if (r <= 0)
+		return r;
+	s->name = strdup(name);
+	return s->name ? 1 : -ENOMEM;
+}
+
+static void free_sessions(void *v, size_t n)
+{
 	ctl_sessions_free(v, n);
-	return ctl_fail(NULL, r, "parse the session list");
+}
+
+static const struct list_kind session_list = {
+	"ListSessions", "list sessions", "(tuusuuu)", "parse the session list",
+	sizeof(struct ctl_session), read_session, free_sessions,
+};
+
+int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
+{
+	void *v;
+	int r;
+
+	r = list_fetch(c, &session_list, &v, ret_n);
+	if (r == CTL_EXIT_OK)
+		*ret = v;
+	return r;
 }
 
 void ctl_sessions_free(struct ctl_session *s, size_t n)
@@ -381,49 +409,43 @@ void ctl_sessions_free(struct ctl_session *s, size_t n)
 	free(s);
 }
 
-int ctl_namespaces_fetch(struct ctl *c, struct ctl_namespace **ret, size_t *ret_n)
+static int read_namespace(sd_bus_message *m, const char *sig, void *item)
 {
-	_cleanup_msg_ sd_bus_message *reply = NULL;
-	struct ctl_namespace *v = NULL;
-	size_t n = 0;
+	struct ctl_namespace *s = item;
+	const char *model, *dtype;
 	int r;
 
-	r = list_open(c, "ListNamespaces", "list namespaces", "(usuuusutuu)",
-		      "parse the namespace list", &reply);
-	if (r != CTL_EXIT_OK)
+	r = sd_bus_message_read(m, sig, &s->id, &model, &s->layers,
+				&s->kv_heads, &s->head_dim, &dtype,
+				&s->block_tokens, &s->bytes_per_block,
+				&s->cached, &s->pinned);
+	if (r <= 0)
 		return r;
-	for (;;) {
-		struct ctl_namespace s = { 0 }, *nv;
-		const char *model, *dtype;
+	s->model = strdup(model);
+	s->dtype = strdup(dtype);
+	return s->model && s->dtype ? 1 : -ENOMEM;
+}
 
-		r = sd_bus_message_read(reply, "(usuuusutuu)", &s.id, &model,
-					&s.layers, &s.kv_heads, &s.head_dim, &dtype,
-					&s.block_tokens, &s.bytes_per_block,
-					&s.cached, &s.pinned);
-		if (r < 0)
-			goto bad;
-		if (r == 0)
-			break;
-		nv = reallocarray(v, n + 1, sizeof(*v));
-		if (!nv) {
-			r = -ENOMEM;
-			goto bad;
-		}
-		v = nv;
-		s.model = strdup(model);
-		s.dtype = strdup(dtype);
-		v[n++] = s;
-		if (!s.model || !s.dtype) {
-			r = -ENOMEM;
-			goto bad;
-		}
-	}
-	*ret = v;
-	*ret_n = n;
-	return CTL_EXIT_OK;
-bad:
+static void free_namespaces(void *v, size_t n)
+{
 	ctl_namespaces_free(v, n);
-	return ctl_fail(NULL, r, "parse the namespace list");
+}
+
+static const struct list_kind namespace_list = {
+	"ListNamespaces", "list namespaces", "(usuuusutuu)",
+	"parse the namespace list", sizeof(struct ctl_namespace),
+	read_namespace, free_namespaces,
+};
+
+int ctl_namespaces_fetch(struct ctl *c, struct ctl_namespace **ret, size_t *ret_n)
+{
+	void *v;
+	int r;
+
+	r = list_fetch(c, &namespace_list, &v, ret_n);
+	if (r == CTL_EXIT_OK)
+		*ret = v;
+	return r;
 }
 
 void ctl_namespaces_free(struct ctl_namespace *ns, size_t n)

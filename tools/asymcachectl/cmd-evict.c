@@ -3,21 +3,12 @@
 
 #include "ctl.h"
 
-static const char evict_usage[] =
-	"evict [--json] N\n\n"
-	"Evict up to N unpinned cached blocks, chosen by the active policy, as if\n"
-	"the pool needed N free blocks. Fewer are evicted when fewer are unpinned.\n"
-	"Root or asymcache-admin only.\n";
-
 int cmd_evict(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	uint32_t want, evicted;
 	int r;
 
-	r = ctl_common_options(c, argc, argv, "evict", evict_usage, 1, 1);
-	if (r >= 0)
-		return r;
 	if (parse_u32(argv[optind], &want) < 0 || want == 0) {
 		fprintf(stderr, "asymcachectl: N must be a block count from 1 to 4294967295, "
 			"not '%s'\n", argv[optind]);

@@ -4,12 +4,6 @@
 
 #include "ctl.h"
 
-static const char flush_usage[] =
-	"flush [--json] NS\n\n"
-	"Evict every unpinned cached block of namespace NS (its numeric id, or its\n"
-	"model id when only one layout has it). Pinned blocks stay: a client is\n"
-	"using them. Root or asymcache-admin only.\n";
-
 /* A number is an id; anything else must name exactly one model. */
 static int resolve_ns(struct ctl *c, const char *arg, uint32_t *ret_id)
 {
@@ -45,9 +39,6 @@ int cmd_flush(struct ctl *c, int argc, char **argv)
 	uint32_t id, evicted, kept;
 	int r;
 
-	r = ctl_common_options(c, argc, argv, "flush", flush_usage, 1, 1);
-	if (r >= 0)
-		return r;
 	r = resolve_ns(c, argv[optind], &id);
 	if (r != CTL_EXIT_OK)
 		return r;

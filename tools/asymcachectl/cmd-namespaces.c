@@ -1,21 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "ctl.h"
 
-static const char namespaces_usage[] =
-	"namespaces [--json]\n\n"
-	"List the registered namespaces (model layouts) with their cached and pinned\n"
-	"blocks.\n";
-
 int cmd_namespaces(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_table_ struct table *t = NULL;
 	struct ctl_namespace *ns = NULL;
 	size_t n = 0, i;
 	int r;
-
-	r = ctl_common_options(c, argc, argv, "namespaces", namespaces_usage, 0, 0);
-	if (r >= 0)
-		return r;
 
 	r = ctl_namespaces_fetch(c, &ns, &n);
 	if (r != CTL_EXIT_OK)

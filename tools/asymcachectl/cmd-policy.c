@@ -4,23 +4,12 @@
 
 #include "ctl.h"
 
-static const char policy_usage[] =
-	"policy [--json] [NAME]\n\n"
-	"Without NAME, show the active eviction policy and the available ones.\n"
-	"With NAME, switch the running daemon to it (root or asymcache-admin).\n"
-	"Switching keeps every cached block and every pin; only the order of\n"
-	"future evictions changes.\n";
-
 int cmd_policy(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	struct ctl_snapshot s;
 	int r;
 	size_t i;
-
-	r = ctl_common_options(c, argc, argv, "policy", policy_usage, 0, 1);
-	if (r >= 0)
-		return r;
 
 	r = ctl_snapshot_fetch(c, &s);
 	if (r != CTL_EXIT_OK)

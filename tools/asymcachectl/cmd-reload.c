@@ -1,14 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "ctl.h"
 
-static const char reload_usage[] =
-	"reload [--json]\n\n"
-	"Make the daemon re-read its config file and apply what can change while it\n"
-	"runs (policy, limits, log level). A changed value that needs a restart\n"
-	"(pool size, backend, socket path, ...) refuses the whole reload: nothing is\n"
-	"applied and the exit status is 6. An invalid file exits with 7.\n"
-	"Root or asymcache-admin only.\n";
-
 int cmd_reload(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
@@ -18,9 +10,6 @@ int cmd_reload(struct ctl *c, int argc, char **argv)
 	unsigned int n = 0;
 	int r;
 
-	r = ctl_common_options(c, argc, argv, "reload", reload_usage, 0, 0);
-	if (r >= 0)
-		return r;
 	r = ctl_call(c, "ReloadConfig", &reply, "reload the configuration", NULL);
 	if (r != CTL_EXIT_OK)
 		return r;

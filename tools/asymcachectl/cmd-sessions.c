@@ -1,21 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "ctl.h"
 
-static const char sessions_usage[] =
-	"sessions [--json]\n\n"
-	"List the client sessions attached to the daemon: process, user, client name,\n"
-	"the pins it holds, the blocks it is writing and the blocks its TTL\n"
-	"retentions keep.\n";
-
 int cmd_sessions(struct ctl *c, int argc, char **argv)
 {
 	struct ctl_session *s = NULL;
 	size_t n = 0;
 	int r;
-
-	r = ctl_common_options(c, argc, argv, "sessions", sessions_usage, 0, 0);
-	if (r >= 0)
-		return r;
 
 	r = ctl_sessions_fetch(c, &s, &n);
 	if (r != CTL_EXIT_OK)

@@ -1,11 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "ctl.h"
 
-static const char status_usage[] =
-	"status [--json]\n\n"
-	"Show the daemon's version, uptime, pools, blocks by state (pinned and\n"
-	"TTL-retained among the cached), active policy, cost model and scheduler mode.\n";
-
 int cmd_status(struct ctl *c, int argc, char **argv)
 {
 	_cleanup_table_ struct table *t = NULL;
@@ -13,10 +8,6 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 	char a[CTL_FMT_MAX], b[CTL_FMT_MAX];
 	uint64_t block_bytes = 0;
 	int r;
-
-	r = ctl_common_options(c, argc, argv, "status", status_usage, 0, 0);
-	if (r >= 0)
-		return r;
 
 	r = ctl_snapshot_fetch(c, &s);
 	if (r != CTL_EXIT_OK)

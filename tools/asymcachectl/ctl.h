@@ -42,6 +42,14 @@ struct ctl_cmd {
 	int (*run)(struct ctl *c, int argc, char **argv);
 	const char *args;
 	const char *summary;
+	/*
+	 * With usage set, the command's only options are --help and --json:
+	 * the dispatcher parses those and checks for min_args to max_args
+	 * operands, which the command finds from argv[optind]. Without, the
+	 * command parses its own options.
+	 */
+	int min_args, max_args;
+	const char *usage;
 };
 
 int cmd_status(struct ctl *c, int argc, char **argv);
@@ -141,13 +149,6 @@ void ctl_print_pools(const struct ctl_snapshot *s, FILE *f);
 
 /* Prints the usage, to stdout for --help: returns the exit status. */
 int ctl_help_or_usage(const char *cmd, const char *usage, bool help);
-/*
- * --help and --json, the options every command takes, then min_args to
- * max_args operands from argv[optind]: returns -1 to go on, else an exit
- * status. Commands with options of their own parse them themselves.
- */
-int ctl_common_options(struct ctl *c, int argc, char **argv, const char *cmd,
-		       const char *usage, int min_args, int max_args);
 
 /* Units for people. Each writes into buf and returns it. */
 #define CTL_FMT_MAX 32

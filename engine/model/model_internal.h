@@ -6,16 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
 #include "weights.h"
-
-#define AC_PRINTF(a, b) __attribute__((format(printf, a, b)))
-
-/*
- * Writes the message into @err (when non-NULL) and returns @rc, so that
- * every failure is one `return ac_model_err(...)`.
- */
-int ac_model_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-	AC_PRINTF(4, 5);
 
 /* A read-only private mapping of a whole file. */
 struct ac_map {

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat.h"
+#include "errmsg.h"
 
 #define IM_START	"<|im_start|>"
 #define IM_END		"<|im_end|>"
@@ -14,9 +13,8 @@
 
 static int unsupported(char *err, size_t errlen, const char *why)
 {
-	if (err && errlen)
-		snprintf(err, errlen, "tokenizer.chat_template: %s", why);
-	return -EOPNOTSUPP;
+	return ac_model_err(err, errlen, -EOPNOTSUPP,
+			    "tokenizer.chat_template: %s", why);
 }
 
 /* The template must say each of these, in some spelling, to be ChatML. */

@@ -1,28 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Building a tokenizer from vocabulary arrays, queries on it, freeing it. */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "tok-internal.h"
 
 /* Far above any real vocabulary; keeps every size below in 32 bits. */
 #define TOK_VOCAB_MAX	(1u << 24)
 #define TOK_TEXT_MAX	(1u << 30)
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static bool is_verbatim(int32_t type)
 {
@@ -36,13 +23,13 @@ static int copy_texts(struct ac_tokenizer *tok, const struct ac_tokenizer_vocab 
 
 	for (uint32_t i = 0; i < v->n_tokens; i++) {
 		if (!v->tokens[i])
-			return fail(err, errlen, -EINVAL,
-				    "tokenizer.ggml.tokens[%u]: NULL", i);
+			return ac_model_err(err, errlen, -EINVAL,
+					    "tokenizer.ggml.tokens[%u]: NULL", i);
 		total += strlen(v->tokens[i]) + 1;
 		if (total > TOK_TEXT_MAX)
-			return fail(err, errlen, -EINVAL,
-				    "tokenizer.ggml.tokens: over %u bytes",
-				    TOK_TEXT_MAX);
+			return ac_model_err(err, errlen, -EINVAL,
+					    "tokenizer.ggml.tokens: over %u bytes",
+					    TOK_TEXT_MAX);
 	}
 	tok->text = malloc(total);
 	tok->text_off = malloc((v->n_tokens + 1) * sizeof(*tok->text_off));
@@ -70,9 +57,9 @@ static int copy_types(struct ac_tokenizer *tok, const struct ac_tokenizer_vocab 
 		int32_t t = v->token_types ? v->token_types[i] : AC_TOKEN_NORMAL;
 
 		if (t < AC_TOKEN_UNDEFINED || t > AC_TOKEN_BYTE)
-			return fail(err, errlen, -EINVAL,
-				    "tokenizer.ggml.token_type[%u]: unknown type %d",
-				    i, t);
+			return ac_model_err(err, errlen, -EINVAL,
+					    "tokenizer.ggml.token_type[%u]: unknown type %d",
+					    i, t);
 		tok->types[i] = t;
 	}
 	return 0;
@@ -168,15 +155,15 @@ static int build_merges(struct ac_tokenizer *tok,
 		int32_t a, b, ab;
 
 		if (!m)
-			return fail(err, errlen, -EINVAL,
-				    "tokenizer.ggml.merges[%u]: NULL", r);
+			return ac_model_err(err, errlen, -EINVAL,
+					    "tokenizer.ggml.merges[%u]: NULL", r);
 		len = strlen(m);
 		/* The left part is never empty, so a leading space belongs to it. */
 		sp = len > 1 ? strchr(m + 1, ' ') : NULL;
 		if (!sp || sp[1] == '\0' || strchr(sp + 1, ' ')) {
-			rc = fail(err, errlen, -EINVAL,
-				  "tokenizer.ggml.merges[%u] '%.64s': not two tokens split by one space",
-				  r, m);
+			rc = ac_model_err(err, errlen, -EINVAL,
+					  "tokenizer.ggml.merges[%u] '%.64s': not two tokens split by one space",
+					  r, m);
 			goto out;
 		}
 		ll = sp - m;
@@ -196,9 +183,9 @@ static int build_merges(struct ac_tokenizer *tok,
 		b = tok_str_index_find(tok, sp + 1, len - ll - 1);
 		ab = tok_str_index_find(tok, buf, len - 1);
 		if (a < 0 || b < 0 || ab < 0) {
-			rc = fail(err, errlen, -EINVAL,
-				  "tokenizer.ggml.merges[%u] '%.64s': its %s is not a token",
-				  r, m, a < 0 ? "left" : b < 0 ? "right" : "left+right");
+			rc = ac_model_err(err, errlen, -EINVAL,
+					  "tokenizer.ggml.merges[%u] '%.64s': its %s is not a token",
+					  r, m, a < 0 ? "left" : b < 0 ? "right" : "left+right");
 			goto out;
 		}
 		tok_pair_index_put(&tok->merges, a, b, r, ab);
@@ -232,9 +219,9 @@ static int build_specials(struct ac_tokenizer *tok, char *err, size_t errlen)
 		n += is_verbatim(tok->types[id]) && len > 0;
 	}
 	if (n > UINT16_MAX)
-		return fail(err, errlen, -EINVAL,
-			    "tokenizer.ggml.token_type: %u control/user-defined tokens, at most %u",
-			    n, UINT16_MAX);
+		return ac_model_err(err, errlen, -EINVAL,
+				    "tokenizer.ggml.token_type: %u control/user-defined tokens, at most %u",
+				    n, UINT16_MAX);
 	tok->specials = calloc(n ? n : 1, sizeof(*tok->specials));
 	if (!tok->specials)
 		return -ENOMEM;
@@ -262,9 +249,9 @@ static int check_id(const struct ac_tokenizer_vocab *v, int32_t id,
 		    const char *field, char *err, size_t errlen)
 {
 	if (id < -1 || (id >= 0 && (uint32_t)id >= v->n_tokens))
-		return fail(err, errlen, -EINVAL,
-			    "%s %d: out of range for %u tokens", field, id,
-			    v->n_tokens);
+		return ac_model_err(err, errlen, -EINVAL,
+				    "%s %d: out of range for %u tokens", field, id,
+				    v->n_tokens);
 	return 0;
 }
 
@@ -280,15 +267,15 @@ int ac_tokenizer_create(const struct ac_tokenizer_vocab *v,
 		return -EINVAL;
 	*out = NULL;
 	if (!v || !v->pre)
-		return fail(err, errlen, -EINVAL, "tokenizer vocabulary: NULL");
+		return ac_model_err(err, errlen, -EINVAL, "tokenizer vocabulary: NULL");
 	if (!v->tokens || !v->n_tokens || v->n_tokens > TOK_VOCAB_MAX)
-		return fail(err, errlen, -EINVAL,
-			    "tokenizer.ggml.tokens: %u tokens, need 1..%u",
-			    v->tokens ? v->n_tokens : 0, TOK_VOCAB_MAX);
+		return ac_model_err(err, errlen, -EINVAL,
+				    "tokenizer.ggml.tokens: %u tokens, need 1..%u",
+				    v->tokens ? v->n_tokens : 0, TOK_VOCAB_MAX);
 	if ((v->n_merges && !v->merges) || v->n_merges > TOK_VOCAB_MAX)
-		return fail(err, errlen, -EINVAL,
-			    "tokenizer.ggml.merges: %u merges, need 0..%u",
-			    v->merges ? v->n_merges : 0, TOK_VOCAB_MAX);
+		return ac_model_err(err, errlen, -EINVAL,
+				    "tokenizer.ggml.merges: %u merges, need 0..%u",
+				    v->merges ? v->n_merges : 0, TOK_VOCAB_MAX);
 	rc = check_id(v, v->bos_id, "tokenizer.ggml.bos_token_id", err, errlen);
 	if (!rc)
 		rc = check_id(v, v->eos_id, "tokenizer.ggml.eos_token_id", err,
@@ -320,7 +307,7 @@ int ac_tokenizer_create(const struct ac_tokenizer_vocab *v,
 		rc = build_specials(tok, err, errlen);
 	if (rc) {
 		if (rc == -ENOMEM && err && errlen && !err[0])
-			fail(err, errlen, rc, "tokenizer: out of memory");
+			ac_model_err(err, errlen, rc, "tokenizer: out of memory");
 		ac_tokenizer_free(tok);
 		return rc;
 	}

@@ -11,9 +11,9 @@
  * reference (Hugging Face tokenizers) does.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "tok-internal.h"
 
 /* GPT-2's split, with the trailing \s+ that Hugging Face's ByteLevel adds. */
@@ -51,13 +51,10 @@ int tok_pretok_init(struct pretok *pre, const char *name, char *err,
 	for (size_t i = 0; i < N_PRE; i++)
 		if (!strcmp(pre_names[i], name))
 			stages = pre_stages[i];
-	if (!stages) {
-		if (err)
-			snprintf(err, errlen,
-				 "tokenizer.ggml.pre '%.64s': unsupported pre-tokenizer",
-				 name);
-		return -EOPNOTSUPP;
-	}
+	if (!stages)
+		return ac_model_err(err, errlen, -EOPNOTSUPP,
+				    "tokenizer.ggml.pre '%.64s': unsupported pre-tokenizer",
+				    name);
 
 	for (unsigned i = 0; i < TOK_PRE_STAGES_MAX && stages[i]; i++) {
 		int code;
@@ -70,11 +67,9 @@ int tok_pretok_init(struct pretok *pre, const char *name, char *err,
 		if (!re) {
 			/* Only memory can fail here: the patterns are fixed. */
 			tok_pretok_fini(pre);
-			if (err)
-				snprintf(err, errlen,
-					 "tokenizer.ggml.pre '%s': regex %u: PCRE2 error %d",
-					 name, i, code);
-			return -ENOMEM;
+			return ac_model_err(err, errlen, -ENOMEM,
+					    "tokenizer.ggml.pre '%s': regex %u: PCRE2 error %d",
+					    name, i, code);
 		}
 		/* Without JIT (unsupported CPU) the interpreter still works. */
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);

@@ -99,6 +99,15 @@ struct ac_runner *ac_runner_free(struct ac_runner *r)
 	return NULL;
 }
 
+int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
+		   struct ac_key *keys, size_t *nkeys, uint32_t *ret_ns)
+{
+	if (!r || !ret_ns)
+		return -EINVAL;
+	*ret_ns = r->ns;
+	return ac_keys_compute(&r->seed, prompt, n, r->T, keys, nkeys);
+}
+
 /* Forward @runs over the request's table; logits of the last row. */
 static int forward(struct ac_runner *r, struct req *q, uint32_t ctx,
 		   const struct ac_run *runs, size_t nruns)

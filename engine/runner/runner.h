@@ -67,6 +67,14 @@ int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
 struct ac_runner *ac_runner_free(struct ac_runner *r);
 
 /*
+ * The full-block keys of @prompt as this runner chains them (namespace
+ * seed and cache salt), and the namespace id: what a Lookup of it sends.
+ * @nkeys is in/out as for ac_keys_compute().
+ */
+int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
+		   struct ac_key *keys, size_t *nkeys, uint32_t *ret_ns);
+
+/*
  * Generate from @prompt (@n tokens, 1.. and within the model's context):
  * the generated tokens go to g->on_token and into @out (room for
  * g->max_tokens), their count to *ret_n. Every pin and WRITING block of

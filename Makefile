@@ -3,7 +3,7 @@
 BUILD ?= build
 MESON_FLAGS ?=
 
-.PHONY: all bootstrap build check demo clean install sanitize valgrind
+.PHONY: all bootstrap build check demo clean install models sanitize valgrind
 
 all: build
 
@@ -16,7 +16,11 @@ $(BUILD)/build.ninja:
 build: bootstrap $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-check: build
+# SmolLM2-135M-Instruct into models/ (hash-checked; nothing when present).
+models: bootstrap
+	@bash scripts/fetch-model.sh
+
+check: build models
 	@bash scripts/run-tests.sh $(BUILD)
 
 demo: build

@@ -261,6 +261,9 @@ Test(engine, smollm2_is_lossless_under_forced_evictions)
 	if (access(path, R_OK) != 0)
 		cr_skip_test("%s is not there (scripts/fetch-model.sh fetches it)",
 			     path);
+	/* 30 layers under valgrind take most of an hour; tiny runs the path. */
+	if (getenv("AC_VALGRIND") && !strcmp(getenv("AC_VALGRIND"), "1"))
+		cr_skip_test("too slow under valgrind (make valgrind)");
 	/* 30 layers, 3 KV heads of 64, fp32: 720 KiB a 16-token block. */
 	lossless(path, "[pool]\nbackend = host\nbytes = 256M\nblock_bytes = 720K\n",
 		 16, 150, 4);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the op kernels share: bf16 views of the uint16_t tensors, 8-wide
- * loads and stores, block reductions, and the launch epilogue.
+ * loads and stores, block reductions, and the launch with its error check.
  */
 #ifndef AC_ENGINE_OPS_CUDA_COMMON_CUH
 #define AC_ENGINE_OPS_CUDA_COMMON_CUH
@@ -45,12 +45,28 @@ static inline unsigned ops_grid(size_t n, unsigned threads)
 	return b > 65536 ? 65536u : static_cast<unsigned>(b);
 }
 
-/*
- * Launch failures (bad configuration, no image for this GPU) are reported
- * by cudaGetLastError, which also clears them for the next caller.
- */
-static inline int ops_launched(void)
+/* The launchers' uint16_t tensors are bf16 bits. */
+static inline bf16 *ops_bf16(uint16_t *p)
 {
+	return reinterpret_cast<bf16 *>(p);
+}
+
+static inline const bf16 *ops_bf16(const uint16_t *p)
+{
+	return reinterpret_cast<const bf16 *>(p);
+}
+
+/*
+ * Enqueues @kernel on the caller's stream and reports the launch.  Launch
+ * failures (bad configuration, no image for this GPU) are reported by
+ * cudaGetLastError, which also clears them for the next caller.
+ */
+template <typename... Params, typename... Args>
+static inline int ops_launch(void (*kernel)(Params...), unsigned blocks,
+			     unsigned threads, size_t shmem, void *stream,
+			     Args... args)
+{
+	kernel<<<blocks, threads, shmem, ops_stream(stream)>>>(args...);
 	return ac_op_cuda_errno(static_cast<int>(cudaGetLastError()));
 }
 

@@ -28,21 +28,14 @@ extern "C" int ac_op_embedding_cuda(uint16_t *out, const int32_t *ids,
 				    uint32_t n_tokens, const uint16_t *table,
 				    uint32_t vocab, uint32_t dim, void *stream)
 {
-	bf16 *o = reinterpret_cast<bf16 *>(out);
-	const bf16 *t = reinterpret_cast<const bf16 *>(table);
 	bool vec = dim % 8 == 0 && ops_aligned16(out) && ops_aligned16(table);
-	unsigned threads;
 
 	if (!n_tokens)
 		return 0;
 	if (!out || !ids || !table || !dim || !vocab || n_tokens > INT32_MAX)
 		return -EINVAL;
-	threads = ops_round_warp(vec ? dim / 8 : dim, 256);
-	if (vec)
-		embedding_kernel<true><<<n_tokens, threads, 0, ops_stream(stream)>>>(
-			o, ids, t, vocab, dim);
-	else
-		embedding_kernel<false><<<n_tokens, threads, 0, ops_stream(stream)>>>(
-			o, ids, t, vocab, dim);
-	return ops_launched();
+	return ops_launch(vec ? embedding_kernel<true> : embedding_kernel<false>,
+			  n_tokens, ops_round_warp(vec ? dim / 8 : dim, 256), 0,
+			  stream, ops_bf16(out), ids, ops_bf16(table), vocab,
+			  dim);
 }

@@ -18,7 +18,7 @@ struct best {
 };
 
 /* Larger value wins; equal values go to the lower index. */
-__device__ __forceinline__ best best_merge(best a, best b)
+__device__ __forceinline__ best merge(best a, best b)
 {
 	if (b.i < 0)
 		return a;
@@ -27,47 +27,12 @@ __device__ __forceinline__ best best_merge(best a, best b)
 	return a;
 }
 
-__global__ void argmax_kernel(int32_t *tokens, const bf16 *logits,
-			      uint32_t vocab)
-{
-	__shared__ best red[32];
-	const bf16 *l = logits + static_cast<size_t>(blockIdx.x) * vocab;
-	unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
-	best b = { -CUDART_INF_F, -1 };
-
-	for (uint32_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-		float v = __bfloat162float(l[i]);
-
-		/* Indices only grow here, so strictly greater keeps the first. */
-		if (!isnan(v) && (b.i < 0 || v > b.v)) {
-			b.v = v;
-			b.i = static_cast<int32_t>(i);
-		}
-	}
-#pragma unroll
-	for (int o = 16; o > 0; o >>= 1) {
-		best other;
-
-		other.v = __shfl_xor_sync(0xffffffffu, b.v, o);
-		other.i = __shfl_xor_sync(0xffffffffu, b.i, o);
-		b = best_merge(b, other);
-	}
-	if (lane == 0)
-		red[warp] = b;
-	__syncthreads();
-	if (threadIdx.x == 0) {
-		for (unsigned w = 1; w < blockDim.x / 32; w++)
-			b = best_merge(b, red[w]);
-		tokens[blockIdx.x] = b.i;
-	}
-}
-
 struct lse {
 	float m;	/* running maximum, -inf before any finite value */
 	float s;	/* sum of exp(x - m) */
 };
 
-__device__ __forceinline__ lse lse_merge(lse a, lse b)
+__device__ __forceinline__ lse merge(lse a, lse b)
 {
 	float m = fmaxf(a.m, b.m);
 	lse r;
@@ -82,14 +47,68 @@ __device__ __forceinline__ lse lse_merge(lse a, lse b)
 	return r;
 }
 
+/* Both partials are 8 bytes: they cross lanes as one 64-bit word. */
+template <typename T>
+__device__ __forceinline__ T shfl_xor(T x, int lane_mask)
+{
+	unsigned long long u;
+
+	static_assert(sizeof(T) == sizeof(u), "a partial is 8 bytes");
+	memcpy(&u, &x, sizeof(u));
+	u = __shfl_xor_sync(0xffffffffu, u, lane_mask);
+	memcpy(&x, &u, sizeof(u));
+	return x;
+}
+
+/*
+ * Every thread's partial merged over the block: across each warp by
+ * shuffles, then the warps' results by thread 0, which alone holds the
+ * block's.  blockDim.x must be a multiple of 32.
+ */
+template <typename T>
+__device__ __forceinline__ T block_merge(T x)
+{
+	__shared__ T red[32];
+	unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+
+#pragma unroll
+	for (int o = 16; o > 0; o >>= 1)
+		x = merge(x, shfl_xor(x, o));
+	if (lane == 0)
+		red[warp] = x;
+	__syncthreads();
+	if (threadIdx.x == 0)
+		for (unsigned w = 1; w < blockDim.x / 32; w++)
+			x = merge(x, red[w]);
+	return x;
+}
+
+__global__ void argmax_kernel(int32_t *tokens, const bf16 *logits,
+			      uint32_t vocab)
+{
+	const bf16 *l = logits + static_cast<size_t>(blockIdx.x) * vocab;
+	best b = { -CUDART_INF_F, -1 };
+
+	for (uint32_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+		float v = __bfloat162float(l[i]);
+
+		/* Indices only grow here, so strictly greater keeps the first. */
+		if (!isnan(v) && (b.i < 0 || v > b.v)) {
+			b.v = v;
+			b.i = static_cast<int32_t>(i);
+		}
+	}
+	b = block_merge(b);
+	if (threadIdx.x == 0)
+		tokens[blockIdx.x] = b.i;
+}
+
 __global__ void log_softmax_kernel(float *out, const bf16 *logits,
 				   uint32_t vocab)
 {
-	__shared__ lse red[32];
 	__shared__ float row_shift[2];
 	const bf16 *l = logits + static_cast<size_t>(blockIdx.x) * vocab;
 	float *o = out + static_cast<size_t>(blockIdx.x) * vocab;
-	unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
 	lse a = { -CUDART_INF_F, 0.0f };
 
 	for (uint32_t i = threadIdx.x; i < vocab; i += blockDim.x) {
@@ -103,20 +122,8 @@ __global__ void log_softmax_kernel(float *out, const bf16 *logits,
 			a.s += expf(v - a.m);
 		}
 	}
-#pragma unroll
-	for (int off = 16; off > 0; off >>= 1) {
-		lse other;
-
-		other.m = __shfl_xor_sync(0xffffffffu, a.m, off);
-		other.s = __shfl_xor_sync(0xffffffffu, a.s, off);
-		a = lse_merge(a, other);
-	}
-	if (lane == 0)
-		red[warp] = a;
-	__syncthreads();
+	a = block_merge(a);
 	if (threadIdx.x == 0) {
-		for (unsigned w = 1; w < blockDim.x / 32; w++)
-			a = lse_merge(a, red[w]);
 		row_shift[0] = a.m;
 		row_shift[1] = logf(a.s);
 	}
@@ -125,39 +132,33 @@ __global__ void log_softmax_kernel(float *out, const bf16 *logits,
 		o[i] = (__bfloat162float(l[i]) - row_shift[0]) - row_shift[1];
 }
 
-static int logits_check(const void *out, const uint16_t *logits,
-			uint32_t n_rows, uint32_t vocab)
+/* One block a row; both ops check and launch alike. */
+template <typename Out>
+static int logits_launch(void (*kernel)(Out *, const bf16 *, uint32_t),
+			 Out *out, const uint16_t *logits, uint32_t n_rows,
+			 uint32_t vocab, void *stream)
 {
 	if (!vocab || vocab > INT32_MAX || n_rows > INT32_MAX)
 		return -EINVAL;
-	if (n_rows && (!out || !logits))
+	if (!n_rows)
+		return 0;
+	if (!out || !logits)
 		return -EINVAL;
-	return 0;
+	return ops_launch(kernel, n_rows, ops_round_warp(vocab, LOGITS_THREADS),
+			  0, stream, out, ops_bf16(logits), vocab);
 }
 
 extern "C" int ac_op_argmax_cuda(int32_t *tokens, const uint16_t *logits,
 				 uint32_t n_rows, uint32_t vocab, void *stream)
 {
-	int ret = logits_check(tokens, logits, n_rows, vocab);
-
-	if (ret || !n_rows)
-		return ret;
-	argmax_kernel<<<n_rows, ops_round_warp(vocab, LOGITS_THREADS), 0,
-			ops_stream(stream)>>>(
-		tokens, reinterpret_cast<const bf16 *>(logits), vocab);
-	return ops_launched();
+	return logits_launch(argmax_kernel, tokens, logits, n_rows, vocab,
+			     stream);
 }
 
 extern "C" int ac_op_log_softmax_cuda(float *out, const uint16_t *logits,
 				      uint32_t n_rows, uint32_t vocab,
 				      void *stream)
 {
-	int ret = logits_check(out, logits, n_rows, vocab);
-
-	if (ret || !n_rows)
-		return ret;
-	log_softmax_kernel<<<n_rows, ops_round_warp(vocab, LOGITS_THREADS), 0,
-			     ops_stream(stream)>>>(
-		out, reinterpret_cast<const bf16 *>(logits), vocab);
-	return ops_launched();
+	return logits_launch(log_softmax_kernel, out, logits, n_rows, vocab,
+			     stream);
 }

@@ -32,9 +32,6 @@ extern "C" int ac_op_residual_cuda(uint16_t *x, const uint16_t *y, size_t n,
 		return 0;
 	if (!x || !y)
 		return -EINVAL;
-	residual_kernel<<<ops_grid(vec ? n / 8 + 1 : n, 256), 256, 0,
-			  ops_stream(stream)>>>(reinterpret_cast<bf16 *>(x),
-						reinterpret_cast<const bf16 *>(y),
-						n, vec);
-	return ops_launched();
+	return ops_launch(residual_kernel, ops_grid(vec ? n / 8 + 1 : n, 256),
+			  256, 0, stream, ops_bf16(x), ops_bf16(y), n, vec);
 }

@@ -54,12 +54,8 @@ extern "C" int ac_op_rmsnorm_cuda(uint16_t *out, const uint16_t *x,
 				  const uint16_t *weight, uint32_t n_rows,
 				  uint32_t dim, float eps, void *stream)
 {
-	bf16 *o = reinterpret_cast<bf16 *>(out);
-	const bf16 *xb = reinterpret_cast<const bf16 *>(x);
-	const bf16 *wb = reinterpret_cast<const bf16 *>(weight);
 	bool vec = dim % 8 == 0 && ops_aligned16(out) && ops_aligned16(x) &&
 		   ops_aligned16(weight);
-	unsigned threads;
 
 	if (!dim || !(eps >= 0.0f) || n_rows > INT32_MAX)
 		return -EINVAL;
@@ -67,12 +63,8 @@ extern "C" int ac_op_rmsnorm_cuda(uint16_t *out, const uint16_t *x,
 		return 0;
 	if (!out || !x || !weight)
 		return -EINVAL;
-	threads = ops_round_warp(vec ? dim / 8 : dim, 1024);
-	if (vec)
-		rmsnorm_kernel<true><<<n_rows, threads, 0, ops_stream(stream)>>>(
-			o, xb, wb, dim, eps);
-	else
-		rmsnorm_kernel<false><<<n_rows, threads, 0, ops_stream(stream)>>>(
-			o, xb, wb, dim, eps);
-	return ops_launched();
+	return ops_launch(vec ? rmsnorm_kernel<true> : rmsnorm_kernel<false>,
+			  n_rows, ops_round_warp(vec ? dim / 8 : dim, 1024), 0,
+			  stream, ops_bf16(out), ops_bf16(x), ops_bf16(weight),
+			  dim, eps);
 }

@@ -44,7 +44,6 @@ extern "C" int ac_op_rope_cuda(uint16_t *q, uint32_t ld_q, uint16_t *k,
 			       uint32_t n_kv_heads, uint32_t head_dim,
 			       const float *inv_freq, void *stream)
 {
-	unsigned threads;
 	size_t pairs;
 
 	if (!head_dim || head_dim % 2 || head_dim > AC_ROPE_HEAD_DIM_MAX ||
@@ -59,10 +58,8 @@ extern "C" int ac_op_rope_cuda(uint16_t *q, uint32_t ld_q, uint16_t *k,
 	if (pairs > UINT32_MAX || !pos || !inv_freq || (n_heads && !q) ||
 	    (n_kv_heads && !k))
 		return -EINVAL;
-	threads = ops_round_warp(pairs, 256);
-	rope_kernel<<<n_tokens, threads, head_dim * sizeof(float),
-		      ops_stream(stream)>>>(
-		reinterpret_cast<bf16 *>(q), ld_q, reinterpret_cast<bf16 *>(k),
-		ld_k, pos, n_heads, n_kv_heads, head_dim, inv_freq);
-	return ops_launched();
+	return ops_launch(rope_kernel, n_tokens, ops_round_warp(pairs, 256),
+			  head_dim * sizeof(float), stream, ops_bf16(q), ld_q,
+			  ops_bf16(k), ld_k, pos, n_heads, n_kv_heads, head_dim,
+			  inv_freq);
 }

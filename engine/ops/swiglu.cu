@@ -51,15 +51,7 @@ extern "C" int ac_op_swiglu_cuda(uint16_t *out, const uint16_t *gate,
 	if (!out || !gate || !up)
 		return -EINVAL;
 	items = static_cast<size_t>(n_rows) * (vec ? dim / 8 : dim);
-	if (vec)
-		swiglu_kernel<true><<<ops_grid(items, 256), 256, 0, ops_stream(stream)>>>(
-			reinterpret_cast<bf16 *>(out),
-			reinterpret_cast<const bf16 *>(gate),
-			reinterpret_cast<const bf16 *>(up), n_rows, dim, ld_in);
-	else
-		swiglu_kernel<false><<<ops_grid(items, 256), 256, 0, ops_stream(stream)>>>(
-			reinterpret_cast<bf16 *>(out),
-			reinterpret_cast<const bf16 *>(gate),
-			reinterpret_cast<const bf16 *>(up), n_rows, dim, ld_in);
-	return ops_launched();
+	return ops_launch(vec ? swiglu_kernel<true> : swiglu_kernel<false>,
+			  ops_grid(items, 256), 256, 0, stream, ops_bf16(out),
+			  ops_bf16(gate), ops_bf16(up), n_rows, dim, ld_in);
 }

@@ -333,6 +333,13 @@ void hpublish(struct hclient *hc, const struct ac_key *keys, size_t n, uint32_t 
 	free(wr);
 }
 
+void hpublish_prompt(struct hclient *hc, uint32_t prompt, size_t n,
+		     struct ac_key *keys, uint32_t *blocks)
+{
+	hkeys(hc, prompt, n, keys);
+	hpublish(hc, keys, n, blocks);
+}
+
 void hstats(struct hclient *hc, struct ac_stats *s)
 {
 	int r = ac_stats(hc->c, s);

@@ -79,6 +79,9 @@ void hkeys(const struct hclient *hc, uint32_t prompt, size_t n, struct ac_key *k
 /* alloc + commit a chain: the blocks end up CACHED and pinned once. */
 void hpublish(struct hclient *hc, const struct ac_key *keys, size_t n,
 	      uint32_t *blocks);
+/* hkeys() of @n blocks of prompt @prompt into @keys, then hpublish() them. */
+void hpublish_prompt(struct hclient *hc, uint32_t prompt, size_t n,
+		     struct ac_key *keys, uint32_t *blocks);
 void hstats(struct hclient *hc, struct ac_stats *s);
 
 /* json-c helpers: parse @text, fail the test when it is not JSON. */

@@ -6,6 +6,7 @@
  * evictions.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -32,24 +33,82 @@ static void teardown(void)
 
 TestSuite(admin, .fini = teardown, .timeout = 120);
 
-static struct json_object *ctl_json(uid_t uid, ...)
-{
-	char *argv[16], *out = NULL, *err = NULL;
-	struct json_object *o;
-	va_list ap;
-	int n = 0, rc;
+/* An integer a test expects at @path (dotted, as hjson_u64() reads it). */
+struct jfield {
+	const char *path;
+	uint64_t want;
+};
 
-	va_start(ap, uid);
-	while (n < 15 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
+/* A list of { path, value } pairs, and asymcachectl's words, in place. */
+#define FIELDS(...)	((const struct jfield[]){ __VA_ARGS__, { NULL, 0 } })
+#define ARGV(...)	((char *const[]){ __VA_ARGS__, NULL })
+
+/* Expects each field of @f (ending with a NULL path) in @j, in order. */
+static void expect_fields(struct json_object *j, const struct jfield *f)
+{
+	for (; f->path; f++) {
+		uint64_t got = hjson_u64(j, f->path);
+
+		cr_expect_eq(got, f->want, "%s: %" PRIu64 ", expected %" PRIu64,
+			     f->path, got, f->want);
+	}
+}
+
+#define EXPECT_FIELDS(j, ...)	expect_fields((j), FIELDS(__VA_ARGS__))
+
+/* The JSON asymcachectl @argv prints as @uid; fails the test unless it exits 0. */
+static struct json_object *ctl_jsonv(uid_t uid, char *const argv[])
+{
+	char *out = NULL, *err = NULL;
+	struct json_object *o;
+	int rc;
+
 	rc = run_ctlv(&env, uid, argv, &out, &err);
 	cr_assert_eq(rc, 0, "asymcachectl %s failed (%d): %s", argv[0], rc, err);
 	o = hjson(out);
 	free(out);
 	free(err);
 	return o;
+}
+
+#define ctl_json(uid, ...)	ctl_jsonv((uid), ARGV(__VA_ARGS__))
+
+/* Runs asymcachectl @argv as @uid and expects the fields @f in its JSON. */
+static void expect_ctl_fields(uid_t uid, char *const argv[],
+			      const struct jfield *f)
+{
+	struct json_object *j = ctl_jsonv(uid, argv);
+
+	expect_fields(j, f);
+	json_object_put(j);
+}
+
+/* The string member @key of @j (NULL when there is none). */
+static const char *jstr(struct json_object *j, const char *key)
+{
+	return json_object_get_string(json_object_object_get(j, key));
+}
+
+/* Runs asymcachectl @argv as root and expects the string @key of its JSON. */
+static void expect_ctl_str(char *const argv[], const char *key,
+			   const char *want)
+{
+	struct json_object *j = ctl_jsonv(0, argv);
+
+	cr_expect_str_eq(jstr(j, key), want);
+	json_object_put(j);
+}
+
+/* asymcachectl @argv, as root against @e, must exit @status saying @needle. */
+static void expect_ctl_error(const struct henv *e, char *const argv[],
+			     int status, const char *needle)
+{
+	char *err = NULL;
+	int rc = run_ctlv(e, 0, argv, NULL, &err);
+
+	cr_expect_eq(rc, status, "%s", err);
+	cr_expect(strstr(err, needle), "%s", err);
+	free(err);
 }
 
 /* The first line of @text that starts with @label, or fail. */
@@ -115,21 +174,22 @@ Test(admin, every_view_matches_the_daemon_state)
 	cr_assert_eq(s.writing_blocks, 3);
 	cr_assert_eq(s.pinned_blocks, 6);
 
-	j = ctl_json(0, "--json", "status", NULL);
-	cr_expect_eq(hjson_u64(j, "blocks.total"), s.nblocks);
-	cr_expect_eq(hjson_u64(j, "blocks.free"), s.free_blocks);
-	cr_expect_eq(hjson_u64(j, "blocks.writing"), s.writing_blocks);
-	cr_expect_eq(hjson_u64(j, "blocks.cached"), s.cached_blocks);
-	cr_expect_eq(hjson_u64(j, "blocks.pinned"), s.pinned_blocks);
-	cr_expect_eq(hjson_u64(j, "lookups"), s.lookups);
-	cr_expect_eq(hjson_u64(j, "lookup_keys"), s.lookup_keys);
-	cr_expect_eq(hjson_u64(j, "lookup_hits"), s.lookup_hits);
-	cr_expect_eq(hjson_u64(j, "commits"), s.commits);
-	cr_expect_eq(hjson_u64(j, "sessions"), 2);
-	cr_expect_eq(hjson_u64(j, "namespaces"), 1);
-	/* 2 misses of 16-token blocks. */
-	cr_expect_eq(hjson_u64(j, "recomputed_tokens"), 2 * H_BLOCK_TOKENS);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
+	j = ctl_json(0, "--json", "status");
+	EXPECT_FIELDS(j,
+		{ "blocks.total", s.nblocks },
+		{ "blocks.free", s.free_blocks },
+		{ "blocks.writing", s.writing_blocks },
+		{ "blocks.cached", s.cached_blocks },
+		{ "blocks.pinned", s.pinned_blocks },
+		{ "lookups", s.lookups },
+		{ "lookup_keys", s.lookup_keys },
+		{ "lookup_hits", s.lookup_hits },
+		{ "commits", s.commits },
+		{ "sessions", 2 },
+		{ "namespaces", 1 },
+		/* 2 misses of 16-token blocks. */
+		{ "recomputed_tokens", 2 * H_BLOCK_TOKENS });
+	cr_expect_str_eq(jstr(j, "policy"), "asym");
 	cr_expect_eq(hjson_u64(json_object_array_get_idx(json_object_object_get(j, "pools"), 0),
 			       "nblocks"), s.nblocks);
 	json_object_put(j);
@@ -156,17 +216,19 @@ Test(admin, every_view_matches_the_daemon_state)
 	free(out);
 
 	/* sessions: pins and WRITING blocks per client. */
-	sess = ctl_json(0, "sessions", "--json", NULL);
+	sess = ctl_json(0, "sessions", "--json");
 	cr_assert_eq(json_object_array_length(sess), 2);
 	j = find_by(sess, "client", "worker-a");
-	cr_expect_eq(hjson_u64(j, "pins"), 4);
-	cr_expect_eq(hjson_u64(j, "writing"), 0);
-	cr_expect_eq(hjson_u64(j, "pid"), (uint64_t)getpid());
-	cr_expect_eq(hjson_u64(j, "uid"), 0);
-	cr_expect_eq(hjson_u64(j, "id"), ac_client_session_id(a.c));
+	EXPECT_FIELDS(j,
+		{ "pins", 4 },
+		{ "writing", 0 },
+		{ "pid", (uint64_t)getpid() },
+		{ "uid", 0 },
+		{ "id", ac_client_session_id(a.c) });
 	j = find_by(sess, "client", "worker-b");
-	cr_expect_eq(hjson_u64(j, "pins"), 6);
-	cr_expect_eq(hjson_u64(j, "writing"), 3);
+	EXPECT_FIELDS(j,
+		{ "pins", 6 },
+		{ "writing", 3 });
 	json_object_put(sess);
 	rc = run_ctl(&env, 0, &out, NULL, "sessions", NULL);
 	cr_assert_eq(rc, 0);
@@ -190,20 +252,21 @@ Test(admin, every_view_matches_the_daemon_state)
 	free(out);
 
 	/* namespaces */
-	ns = ctl_json(0, "namespaces", "--json", NULL);
+	ns = ctl_json(0, "namespaces", "--json");
 	cr_assert_eq(json_object_array_length(ns), 1);
 	j = json_object_array_get_idx(ns, 0);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "model")), "test-llama");
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "dtype")), "fp16");
-	cr_expect_eq(hjson_u64(j, "id"), a.ns);
-	cr_expect_eq(hjson_u64(j, "layers"), 2);
-	cr_expect_eq(hjson_u64(j, "kv_heads"), 2);
-	cr_expect_eq(hjson_u64(j, "head_dim"), 64);
-	cr_expect_eq(hjson_u64(j, "block_tokens"), H_BLOCK_TOKENS);
-	/* 2 layers x K,V x 2 heads x 16 tokens x 64 dims x 2 bytes */
-	cr_expect_eq(hjson_u64(j, "bytes_per_block"), 2 * 2 * 2 * 16 * 64 * 2);
-	cr_expect_eq(hjson_u64(j, "cached_blocks"), 6);
-	cr_expect_eq(hjson_u64(j, "pinned_blocks"), 6);
+	cr_expect_str_eq(jstr(j, "model"), "test-llama");
+	cr_expect_str_eq(jstr(j, "dtype"), "fp16");
+	EXPECT_FIELDS(j,
+		{ "id", a.ns },
+		{ "layers", 2 },
+		{ "kv_heads", 2 },
+		{ "head_dim", 64 },
+		{ "block_tokens", H_BLOCK_TOKENS },
+		/* 2 layers x K,V x 2 heads x 16 tokens x 64 dims x 2 bytes */
+		{ "bytes_per_block", 2 * 2 * 2 * 16 * 64 * 2 },
+		{ "cached_blocks", 6 },
+		{ "pinned_blocks", 6 });
 	json_object_put(ns);
 	rc = run_ctl(&env, 0, &out, NULL, "namespaces", NULL);
 	cr_assert_eq(rc, 0);
@@ -224,40 +287,32 @@ Test(admin, evict_and_flush_spare_pinned_blocks)
 	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 4 };
 	struct ac_stats s;
 	struct json_object *j;
-	char *err = NULL;
 	char nsid[16];
 
 	henv_start(&env, NULL);
 	hclient_open(&env, "loader", &a);
 	hclient_open(&env, "holder", &b);
-	hkeys(&a, 10, 8, ka);
-	hpublish(&a, ka, 8, ba);
+	hpublish_prompt(&a, 10, 8, ka, ba);
 	cr_assert_eq(ac_release(a.c, ba, 8, NULL), 0);
-	hkeys(&b, 20, 4, kb);
-	hpublish(&b, kb, 4, bb);
+	hpublish_prompt(&b, 20, 4, kb, bb);
 
-	j = ctl_json(0, "evict", "--json", "3", NULL);
-	cr_expect_eq(hjson_u64(j, "requested"), 3);
-	cr_expect_eq(hjson_u64(j, "evicted"), 3);
-	json_object_put(j);
+	expect_ctl_fields(0, ARGV("evict", "--json", "3"),
+			  FIELDS({ "requested", 3 }, { "evicted", 3 }));
 	hstats(&a, &s);
 	cr_expect_eq(s.cached_blocks, 9);
 	cr_expect_eq(s.evictions, 3);
 
 	/* By model id: the one namespace; pinned blocks stay. */
-	j = ctl_json(0, "--json", "flush", "test-llama", NULL);
-	cr_expect_eq(hjson_u64(j, "namespace"), a.ns);
-	cr_expect_eq(hjson_u64(j, "evicted"), 5);
-	cr_expect_eq(hjson_u64(j, "pinned_kept"), 4);
-	json_object_put(j);
+	expect_ctl_fields(0, ARGV("--json", "flush", "test-llama"),
+			  FIELDS({ "namespace", a.ns }, { "evicted", 5 },
+				 { "pinned_kept", 4 }));
 	hstats(&a, &s);
 	cr_expect_eq(s.cached_blocks, 4);
 	cr_expect_eq(s.pinned_blocks, 4);
 
 	/* Nothing unpinned is left: evict finds nothing, the holder keeps all. */
-	j = ctl_json(0, "--json", "evict", "100", NULL);
-	cr_expect_eq(hjson_u64(j, "evicted"), 0);
-	json_object_put(j);
+	expect_ctl_fields(0, ARGV("--json", "evict", "100"),
+			  FIELDS({ "evicted", 0 }));
 	cr_assert_eq(ac_lookup(b.c, b.ns, kb, 4, &res), 0);
 	cr_expect_eq(res.hits, 4);
 	cr_expect_arr_eq(found, bb, sizeof(bb));
@@ -279,21 +334,17 @@ Test(admin, evict_and_flush_spare_pinned_blocks)
 		cr_expect_eq(run_ctl(&env, 0, &out, NULL, "policy", "lru", NULL), 0);
 		cr_expect_str_eq(out, "Policy switched from asym to lru.\n");
 		free(out);
-		j = ctl_json(0, "policy", "--json", "asym", NULL);
-		cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "previous")), "lru");
-		cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
+		j = ctl_json(0, "policy", "--json", "asym");
+		cr_expect_str_eq(jstr(j, "previous"), "lru");
+		cr_expect_str_eq(jstr(j, "policy"), "asym");
 		json_object_put(j);
-		j = ctl_json(0, "stats", "--json", NULL);
-		cr_expect_eq(hjson_u64(j, "evictions"), 3);
-		cr_expect_eq(hjson_u64(j, "flushed"), 5);
-		cr_expect_eq(hjson_u64(j, "blocks.cached"), 4);
-		json_object_put(j);
+		expect_ctl_fields(0, ARGV("stats", "--json"),
+				  FIELDS({ "evictions", 3 }, { "flushed", 5 },
+					 { "blocks.cached", 4 }));
 	}
 
 	/* Documented exit codes. */
-	cr_expect_eq(run_ctl(&env, 0, NULL, &err, "flush", "999", NULL), 5);
-	cr_expect(strstr(err, "No namespace with id 999"), "%s", err);
-	free(err);
+	expect_ctl_error(&env, ARGV("flush", "999"), 5, "No namespace with id 999");
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "flush", "no-such-model", NULL), 5);
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "abc", NULL), 2);
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "evict", "0", NULL), 2);
@@ -329,18 +380,16 @@ static void refused_as_nobody(const char *expect_in_err)
 	size_t i;
 
 	hclient_open(&env, "victim", &a);
-	hkeys(&a, 5, 4, k);
-	hpublish(&a, k, 4, blk);
+	hpublish_prompt(&a, 5, 4, k, blk);
 	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
 
 	/* Reading is open to everyone. */
-	j = ctl_json(H_NOBODY, "--json", "status", NULL);
-	cr_expect_eq(hjson_u64(j, "blocks.cached"), 4);
-	json_object_put(j);
-	j = ctl_json(H_NOBODY, "--json", "sessions", NULL);
+	expect_ctl_fields(H_NOBODY, ARGV("--json", "status"),
+			  FIELDS({ "blocks.cached", 4 }));
+	j = ctl_json(H_NOBODY, "--json", "sessions");
 	cr_expect_eq(json_object_array_length(j), 1);
 	json_object_put(j);
-	j = ctl_json(H_NOBODY, "--json", "namespaces", NULL);
+	j = ctl_json(H_NOBODY, "--json", "namespaces");
 	cr_expect_eq(json_object_array_length(j), 1);
 	json_object_put(j);
 
@@ -438,8 +487,7 @@ Test(admin, set_policy_under_load_keeps_every_pinned_block)
 
 	henv_start(&env, NULL);
 	hclient_open(&env, "holder", &h);
-	hkeys(&h, 77, 8, k);
-	hpublish(&h, k, 8, blk);
+	hpublish_prompt(&h, 77, 8, k, blk);
 	/* Mark the pinned blocks' bytes: a reuse would overwrite them. */
 	base = ac_pool_base(h.pool);
 	pi = ac_pool_info(h.pool);
@@ -541,8 +589,7 @@ Test(admin, top_refreshes_in_a_terminal_and_quits_on_q)
 
 	henv_start(&env, NULL);
 	hclient_open(&env, "top-watcher", &a);
-	hkeys(&a, 3, 4, k);
-	hpublish(&a, k, 4, blk);
+	hpublish_prompt(&a, 3, 4, k, blk);
 
 	out = run_top_pty(frames, NULL, &status);
 	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "top exit %d: %s", status, out);
@@ -653,8 +700,7 @@ Test(admin, notify_ready_status_and_watchdog)
 	/* Pings at half the period: >= 4 in 1.5 s even on a loaded CI box. */
 	cr_expect_geq(th_notify_wait(env.d.notify, "WATCHDOG=1", 4, 1500, NULL, 0), 4);
 	hclient_open(&env, "noisy", &a);
-	hkeys(&a, 9, 5, k);
-	hpublish(&a, k, 5, blk);
+	hpublish_prompt(&a, 9, 5, k, blk);
 	/* The one-second tick sees the change and says so. */
 	cr_expect_eq(th_notify_wait(env.d.notify, "5 cached", 1, 3000, msg, sizeof(msg)), 1);
 	cr_expect(strstr(msg, "STATUS="), "%s", msg);
@@ -674,14 +720,14 @@ static void write_conf(const char *path, const char *text)
 Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 {
 	static const char base[] = "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n";
-	char text[512], *out = NULL, *err = NULL;
+	char text[512], *out = NULL;
 	struct json_object *j, *changed;
 	int rc;
 
 	henv_start(&env, NULL);
 	snprintf(text, sizeof(text), "%s[policy]\nname = lru\n[limits]\nmax_sessions = 10\n", base);
 	write_conf(env.d.conf, text);
-	j = ctl_json(0, "--json", "reload", NULL);
+	j = ctl_json(0, "--json", "reload");
 	changed = json_object_object_get(j, "changed");
 	cr_assert_eq(json_object_array_length(changed), 2, "%s", json_object_to_json_string(j));
 	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(changed, 0)),
@@ -689,9 +735,7 @@ Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 	cr_expect_str_eq(json_object_get_string(json_object_array_get_idx(changed, 1)),
 			 "[limits] max_sessions");
 	json_object_put(j);
-	j = ctl_json(0, "--json", "policy", NULL);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "lru");
-	json_object_put(j);
+	expect_ctl_str(ARGV("--json", "policy"), "policy", "lru");
 
 	rc = run_ctl(&env, 0, &out, NULL, "reload", NULL);
 	cr_expect_eq(rc, 0);
@@ -701,26 +745,28 @@ Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 	/* A pool size change needs a restart: refused whole, policy untouched. */
 	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\n");
-	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
-	cr_expect_eq(rc, 6, "%s", err);
-	cr_expect(strstr(err, "[pool] bytes"), "%s", err);
-	free(err);
+	expect_ctl_error(&env, ARGV("reload"), 6, "[pool] bytes");
 	/* A broken file: named with its line, nothing applied. */
 	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\nbogus_key = 1\n");
-	rc = run_ctl(&env, 0, NULL, &err, "reload", NULL);
-	cr_expect_eq(rc, 7, "%s", err);
-	cr_expect(strstr(err, "asymcached.conf:7"), "%s", err);
-	free(err);
-	j = ctl_json(0, "--json", "policy", NULL);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "lru");
-	json_object_put(j);
+	expect_ctl_error(&env, ARGV("reload"), 7, "asymcached.conf:7");
+	expect_ctl_str(ARGV("--json", "policy"), "policy", "lru");
 }
 
-static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+/* The test talks to the bus itself; asymcachectl's names, spelled out. */
+#define AC_BUS_NAME		"org.asymcache.Daemon1"
+#define AC_BUS_PATH		"/org/asymcache/Daemon1"
+#define AC_BUS_INTERFACE	"org.asymcache.Daemon1"
+
+struct prop_seen {
+	const char *name;
+	int seen;
+};
+
+static int on_prop_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
+	struct prop_seen *w = userdata;
 	const char *iface, *name;
-	int *seen = userdata;
 
 	if (sd_bus_message_read(m, "s", &iface) < 0 ||
 	    sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
@@ -728,49 +774,91 @@ static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
 		if (sd_bus_message_read(m, "s", &name) < 0)
 			return 0;
-		if (strcmp(name, "CachedBlocks") == 0)
-			*seen = 1;
+		if (strcmp(name, w->name) == 0)
+			w->seen++;
 		sd_bus_message_skip(m, "v");
 		sd_bus_message_exit_container(m);
 	}
 	return 0;
 }
 
-Test(admin, properties_changed_follows_the_cache)
+/* From now on, @w counts PropertiesChanged signals naming its property. */
+static sd_bus_slot *watch_prop(sd_bus *bus, struct prop_seen *w)
+{
+	sd_bus_slot *slot = NULL;
+
+	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, AC_BUS_PATH,
+					  "org.freedesktop.DBus.Properties",
+					  "PropertiesChanged", on_prop_changed, w), 0);
+	return slot;
+}
+
+static sd_bus *test_bus(void)
 {
 	sd_bus *bus = NULL;
-	sd_bus_slot *slot = NULL;
-	struct hclient a;
-	struct ac_key k[3];
-	uint32_t blk[3], v = 0;
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int seen = 0, i;
 
-	henv_start(&env, NULL);
 	cr_assert_geq(sd_bus_new(&bus), 0);
 	cr_assert_geq(sd_bus_set_address(bus, env.bus.addr), 0);
 	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
 	cr_assert_geq(sd_bus_start(bus), 0);
-	cr_assert_geq(sd_bus_match_signal(bus, &slot, "org.asymcache.Daemon1",
-					  "/org/asymcache/Daemon1",
-					  "org.freedesktop.DBus.Properties",
-					  "PropertiesChanged", on_changed, &seen), 0);
-	hclient_open(&env, "signals", &a);
-	hkeys(&a, 4, 3, k);
-	hpublish(&a, k, 3, blk);
-	for (i = 0; i < 60 && !seen; i++) {
+	return bus;
+}
+
+/* Waits up to 6 s (the daemon emits once a second) for w->seen to grow. */
+static bool wait_changed(sd_bus *bus, struct prop_seen *w)
+{
+	int before = w->seen, i;
+
+	for (i = 0; i < 60 && w->seen == before; i++) {
 		while (sd_bus_process(bus, NULL) > 0)
 			;
-		if (!seen)
+		if (w->seen == before)
 			sd_bus_wait(bus, 100000);
 	}
-	cr_expect(seen, "no PropertiesChanged for CachedBlocks within 6 s");
-	cr_assert_geq(sd_bus_get_property_trivial(bus, "org.asymcache.Daemon1",
-						  "/org/asymcache/Daemon1",
-						  "org.asymcache.Daemon1", "CachedBlocks",
-						  &e, 'u', &v), 0, "%s", e.message);
-	cr_expect_eq(v, 3);
+	return w->seen > before;
+}
+
+static uint32_t bus_u32(sd_bus *bus, const char *prop)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint32_t v = UINT32_MAX;
+
+	cr_assert_geq(sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
+						  AC_BUS_INTERFACE, prop, &e, 'u', &v),
+		      0, "%s: %s", prop, e.message);
 	sd_bus_error_free(&e);
+	return v;
+}
+
+static char *bus_str(sd_bus *bus, const char *prop)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *v = NULL;
+
+	cr_assert_geq(sd_bus_get_property_string(bus, AC_BUS_NAME, AC_BUS_PATH,
+						 AC_BUS_INTERFACE, prop, &e, &v),
+		      0, "%s: %s", prop, e.message);
+	sd_bus_error_free(&e);
+	return v;
+}
+
+Test(admin, properties_changed_follows_the_cache)
+{
+	sd_bus *bus;
+	sd_bus_slot *slot = NULL;
+	struct prop_seen w = { .name = "CachedBlocks" };
+	struct hclient a;
+	struct ac_key k[3];
+	uint32_t blk[3];
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	slot = watch_prop(bus, &w);
+	hclient_open(&env, "signals", &a);
+	hpublish_prompt(&a, 4, 3, k, blk);
+	cr_expect(wait_changed(bus, &w),
+		  "no PropertiesChanged for CachedBlocks within 6 s");
+	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 3);
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&a);
@@ -798,10 +886,8 @@ Test(admin, help_version_and_unreachable_daemon)
 	cr_expect_eq(run_ctl(NULL, 0, NULL, NULL, NULL), 2);
 	cr_expect_eq(run_ctl(NULL, 0, NULL, NULL, "--bogus", NULL), 2);
 	/* A bus with nobody on it, named with --address. */
-	cr_expect_eq(run_ctl(NULL, 0, NULL, &err, "--address=unix:path=/nonexistent/bus",
-			     "status", NULL), 3);
-	cr_expect(strstr(err, "Failed to connect to unix:path=/nonexistent/bus"), "%s", err);
-	free(err);
+	expect_ctl_error(NULL, ARGV("--address=unix:path=/nonexistent/bus", "status"),
+			 3, "Failed to connect to unix:path=/nonexistent/bus");
 	henv_start(&env, NULL);
 	henv_stop_daemon(&env);
 	cr_expect_eq(run_ctl(&env, 0, NULL, &err, "sessions", NULL), 3);
@@ -864,15 +950,12 @@ Test(admin, bash_completion_offers_commands_policies_and_namespaces)
 Test(admin, bus_address_from_the_config_and_reconnect_after_bus_restart)
 {
 	struct henv_opts o = { .address_in_config = true };
-	struct json_object *j;
 	char *err = NULL;
 	int i, rc = -1;
 
 	/* The daemon's environment names a dead bus: only the config works. */
 	henv_start(&env, &o);
-	j = ctl_json(0, "--json", "status", NULL);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "policy")), "asym");
-	json_object_put(j);
+	expect_ctl_str(ARGV("--json", "status"), "policy", "asym");
 
 	/* The bus goes away and comes back: the daemon finds it again. */
 	henv_stop_bus(&env);
@@ -894,11 +977,9 @@ Test(admin, bus_address_from_the_config_and_reconnect_after_bus_restart)
 		uint32_t blk[2];
 
 		hclient_open(&env, "after-restart", &a);
-		hkeys(&a, 12, 2, k);
-		hpublish(&a, k, 2, blk);
-		j = ctl_json(0, "--json", "status", NULL);
-		cr_expect_eq(hjson_u64(j, "blocks.cached"), 2);
-		json_object_put(j);
+		hpublish_prompt(&a, 12, 2, k, blk);
+		expect_ctl_fields(0, ARGV("--json", "status"),
+				  FIELDS({ "blocks.cached", 2 }));
 		hclient_close(&a);
 	}
 }
@@ -916,8 +997,7 @@ Test(admin, a_member_of_asymcache_admin_may_steer)
 		cr_skip_test("cannot give this test its own /etc/group: %s", why);
 	henv_start(&env, NULL);
 	hclient_open(&env, "steered", &a);
-	hkeys(&a, 6, 4, k);
-	hpublish(&a, k, 4, blk);
+	hpublish_prompt(&a, 6, 4, k, blk);
 	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
 
 	/* nobody, with asymcache-admin as a supplementary group. */
@@ -939,82 +1019,12 @@ Test(admin, a_member_of_asymcache_admin_may_steer)
 
 /* ---- issue 4: retention, cost file and scheduler on the admin side ---- */
 
-/* The test talks to the bus itself; asymcachectl's names, spelled out. */
-#define AC_BUS_NAME		"org.asymcache.Daemon1"
-#define AC_BUS_PATH		"/org/asymcache/Daemon1"
-#define AC_BUS_INTERFACE	"org.asymcache.Daemon1"
-
-struct prop_seen {
-	const char *name;
-	int seen;
-};
-
-static int on_prop_changed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+static void expect_bus_str(sd_bus *bus, const char *prop, const char *want)
 {
-	struct prop_seen *w = userdata;
-	const char *iface, *name;
+	char *v = bus_str(bus, prop);
 
-	if (sd_bus_message_read(m, "s", &iface) < 0 ||
-	    sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
-		return 0;
-	while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-		if (sd_bus_message_read(m, "s", &name) < 0)
-			return 0;
-		if (strcmp(name, w->name) == 0)
-			w->seen++;
-		sd_bus_message_skip(m, "v");
-		sd_bus_message_exit_container(m);
-	}
-	return 0;
-}
-
-static sd_bus *test_bus(void)
-{
-	sd_bus *bus = NULL;
-
-	cr_assert_geq(sd_bus_new(&bus), 0);
-	cr_assert_geq(sd_bus_set_address(bus, env.bus.addr), 0);
-	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
-	cr_assert_geq(sd_bus_start(bus), 0);
-	return bus;
-}
-
-/* Waits up to 6 s (the daemon emits once a second) for w->seen to grow. */
-static bool wait_changed(sd_bus *bus, struct prop_seen *w)
-{
-	int before = w->seen, i;
-
-	for (i = 0; i < 60 && w->seen == before; i++) {
-		while (sd_bus_process(bus, NULL) > 0)
-			;
-		if (w->seen == before)
-			sd_bus_wait(bus, 100000);
-	}
-	return w->seen > before;
-}
-
-static uint32_t bus_u32(sd_bus *bus, const char *prop)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	uint32_t v = UINT32_MAX;
-
-	cr_assert_geq(sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
-						  AC_BUS_INTERFACE, prop, &e, 'u', &v),
-		      0, "%s: %s", prop, e.message);
-	sd_bus_error_free(&e);
-	return v;
-}
-
-static char *bus_str(sd_bus *bus, const char *prop)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	char *v = NULL;
-
-	cr_assert_geq(sd_bus_get_property_string(bus, AC_BUS_NAME, AC_BUS_PATH,
-						 AC_BUS_INTERFACE, prop, &e, &v),
-		      0, "%s: %s", prop, e.message);
-	sd_bus_error_free(&e);
-	return v;
+	cr_expect_str_eq(v, want, "%s", prop);
+	free(v);
 }
 
 /*
@@ -1037,7 +1047,7 @@ static void expect_retained_everywhere(sd_bus *bus, struct hclient *a,
 	cr_assert_eq(total, want);
 	cr_assert_eq(mine, want);
 
-	j = ctl_json(0, "status", "--json", NULL);
+	j = ctl_json(0, "status", "--json");
 	cr_expect_eq(hjson_u64(j, "blocks.retained"), want, "status --json");
 	/* A retained block is pinned by the daemon: never more retained than pinned. */
 	cr_expect_geq(hjson_u64(j, "blocks.pinned"), want);
@@ -1063,7 +1073,7 @@ static void expect_retained_everywhere(sd_bus *bus, struct hclient *a,
 
 	cr_expect_eq(bus_u32(bus, "RetainedBlocks"), want, "D-Bus RetainedBlocks");
 
-	sess = ctl_json(0, "sessions", "--json", NULL);
+	sess = ctl_json(0, "sessions", "--json");
 	cr_expect_eq(hjson_u64(find_by(sess, "client", client), "retained"), want);
 	json_object_put(sess);
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "sessions", NULL), 0);
@@ -1091,14 +1101,11 @@ Test(admin, retained_blocks_show_in_every_view)
 
 	henv_start(&env, NULL);
 	bus = test_bus();
-	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, AC_BUS_PATH,
-					  "org.freedesktop.DBus.Properties",
-					  "PropertiesChanged", on_prop_changed, &w), 0);
+	slot = watch_prop(bus, &w);
 	hclient_open(&env, "agent", &a);
 	/* A bystander, so a per-session count cannot pass for the total. */
 	hclient_open(&env, "bystander", &b);
-	hkeys(&a, 11, 5, k);
-	hpublish(&a, k, 5, blk);
+	hpublish_prompt(&a, 11, 5, k, blk);
 	expect_retained_everywhere(bus, &a, "agent", 0);
 
 	/* 3 of 5 kept over a tool call; the client lets go of all its pins. */
@@ -1136,7 +1143,7 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 	struct henv_opts o = { 0 };
 	struct json_object *j, *changed;
 	sd_bus_slot *slot = NULL;
-	char cost[512], text[1024], *v, *out = NULL, want[600];
+	char cost[512], text[1024], *out = NULL, want[600];
 	sd_bus *bus;
 	size_t i;
 	bool saw_cost = false, saw_mode = false;
@@ -1150,15 +1157,11 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 	henv_start(&env, &o);
 	bus = test_bus();
 
-	v = bus_str(bus, "CostFile");
-	cr_expect_str_eq(v, cost);
-	free(v);
-	v = bus_str(bus, "SchedulerMode");
-	cr_expect_str_eq(v, "fixed");
-	free(v);
-	j = ctl_json(0, "status", "--json", NULL);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "cost_file")), cost);
-	cr_expect_str_eq(json_object_get_string(json_object_object_get(j, "scheduler_mode")),
+	expect_bus_str(bus, "CostFile", cost);
+	expect_bus_str(bus, "SchedulerMode", "fixed");
+	j = ctl_json(0, "status", "--json");
+	cr_expect_str_eq(jstr(j, "cost_file"), cost);
+	cr_expect_str_eq(jstr(j, "scheduler_mode"),
 			 "fixed");
 	json_object_put(j);
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "status", NULL), 0);
@@ -1168,12 +1171,10 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 	free(out);
 
 	/* Reload to no cost file and the adaptive scheduler: both reported. */
-	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, AC_BUS_PATH,
-					  "org.freedesktop.DBus.Properties",
-					  "PropertiesChanged", on_prop_changed, &w), 0);
+	slot = watch_prop(bus, &w);
 	snprintf(text, sizeof(text), "%s[policy]\nname = asym\n", base);
 	write_conf(env.d.conf, text);
-	j = ctl_json(0, "--json", "reload", NULL);
+	j = ctl_json(0, "--json", "reload");
 	changed = json_object_object_get(j, "changed");
 	for (i = 0; i < json_object_array_length(changed); i++) {
 		const char *k = json_object_get_string(json_object_array_get_idx(changed, i));
@@ -1187,12 +1188,8 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 	cr_expect(saw_mode, "%s", json_object_to_json_string(j));
 	json_object_put(j);
 	cr_expect(wait_changed(bus, &w), "no PropertiesChanged for CostFile");
-	v = bus_str(bus, "CostFile");
-	cr_expect_str_eq(v, default_cost_in_use());
-	free(v);
-	v = bus_str(bus, "SchedulerMode");
-	cr_expect_str_eq(v, "adaptive");
-	free(v);
+	expect_bus_str(bus, "CostFile", default_cost_in_use());
+	expect_bus_str(bus, "SchedulerMode", "adaptive");
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "status", NULL), 0);
 	if (!*default_cost_in_use())
 		cr_expect(strstr(out, "Cost file:  none (built-in model)\n"), "%s", out);
@@ -1204,12 +1201,8 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 		 "[scheduler]\nmode = fixed\n", base, env.d.dir);
 	write_conf(env.d.conf, text);
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 7);
-	v = bus_str(bus, "CostFile");
-	cr_expect_str_eq(v, default_cost_in_use());
-	free(v);
-	v = bus_str(bus, "SchedulerMode");
-	cr_expect_str_eq(v, "adaptive");
-	free(v);
+	expect_bus_str(bus, "CostFile", default_cost_in_use());
+	expect_bus_str(bus, "SchedulerMode", "adaptive");
 
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);

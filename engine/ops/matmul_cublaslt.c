@@ -73,6 +73,14 @@ static void plan_release(struct gemm_plan *p)
 	*p = (struct gemm_plan){ 0 };
 }
 
+/* A, B, C and D: every operand of the GEMM. */
+static const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
+	CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+	CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+	CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+	CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+};
+
 static int plan_build(struct ac_gemm_cuda *g, struct gemm_plan *p,
 		      uint32_t m, uint32_t n, uint32_t k)
 {
@@ -107,18 +115,9 @@ static int plan_build(struct ac_gemm_cuda *g, struct gemm_plan *p,
 	 * The heuristic assumes 256-byte aligned pointers unless told; the
 	 * launcher guarantees 16, which views into larger buffers keep.
 	 */
-	if (st == CUBLAS_STATUS_SUCCESS)
-		st = cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align, sizeof(align));
-	if (st == CUBLAS_STATUS_SUCCESS)
-		st = cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align, sizeof(align));
-	if (st == CUBLAS_STATUS_SUCCESS)
-		st = cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align, sizeof(align));
-	if (st == CUBLAS_STATUS_SUCCESS)
-		st = cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align, sizeof(align));
+	for (unsigned i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; i++)
+		st = cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i],
+							  &align, sizeof(align));
 	if (st == CUBLAS_STATUS_SUCCESS)
 		st = cublasLtMatmulAlgoGetHeuristic(g->lt, p->desc, p->a, p->b,
 						    p->c, p->c, pref, 1, &res,

@@ -19,7 +19,6 @@
 int ac_retain(struct ac_client *c, uint32_t ns, const uint32_t *blocks,
 	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
@@ -32,26 +31,21 @@ int ac_retain(struct ac_client *c, uint32_t ns, const uint32_t *blocks,
 	rt.n_blocks = n;
 	rt.blocks = (uint32_t *)blocks;
 	rt.ttl_ms = ttl_ms;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
-	req.retain = &rt;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_RETAIN,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r == 0) {
-		if (resp->retain->retention_id == 0)
-			r = -EPROTO;
-		else
-			*ret_retention = resp->retain->retention_id;
-		client_resp_free(c, resp);
-	}
-	pthread_mutex_unlock(&c->lock);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_RETAIN, &rt,
+			ASYMCACHE__V1__RESPONSE__BODY_RETAIN, CLIENT_RX_MIN, &resp);
+	if (r < 0)
+		return r;
+	if (resp->retain->retention_id == 0)
+		r = -EPROTO;
+	else
+		*ret_retention = resp->retain->retention_id;
+	client_done(c, resp);
 	return r;
 }
 
 int ac_resume(struct ac_client *c, uint64_t retention, uint32_t *ret_released)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Resume rs = ASYMCACHE__V1__RESUME__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
@@ -59,19 +53,15 @@ int ac_resume(struct ac_client *c, uint64_t retention, uint32_t *ret_released)
 	if (!c || retention == 0)
 		return -EINVAL;
 	rs.retention_id = retention;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RESUME;
-	req.resume = &rs;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_RESUME,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r == 0) {
-		if (ret_released)
-			*ret_released = resp->resume->released;
-		client_resp_free(c, resp);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return r;
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_RESUME, &rs,
+			ASYMCACHE__V1__RESPONSE__BODY_RESUME, CLIENT_RX_MIN, &resp);
+	if (r < 0)
+		return r;
+	if (ret_released)
+		*ret_released = resp->resume->released;
+	client_done(c, resp);
+	return 0;
 }
 
 int ac_retained(struct ac_client *c, uint32_t *ret_total,
@@ -149,7 +139,6 @@ static int sched_reply_check(const Asymcache__V1__ScheduleReply *sr,
 int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
 		struct ac_sched_result *res)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Schedule sc = ASYMCACHE__V1__SCHEDULE__INIT;
 	Asymcache__V1__PendingSegment *ps = NULL, **pp = NULL;
 	Asymcache__V1__Response *resp;
@@ -184,15 +173,12 @@ int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
 	sc.n_segments = in->nsegs;
 	sc.segments = pp;
 	sc.tpot_target_us = in->tpot_target_us;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_SCHEDULE;
-	req.schedule = &sc;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE,
-		       CLIENT_RX_MIN + 2 * in->nsegs * RX_PER_CHUNK, &resp,
-		       NULL);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_SCHEDULE, &sc,
+			ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE,
+			CLIENT_RX_MIN + 2 * in->nsegs * RX_PER_CHUNK, &resp);
 	if (r < 0)
-		goto out_unlock;
+		goto out_free;
 	sr = resp->schedule;
 	r = sched_reply_check(sr, in->segs, in->nsegs);
 	if (r == 0 && sr->n_chunks > res->cap) {
@@ -213,9 +199,7 @@ int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
 		res->fixed = sr->fixed;
 		res->sharers = sr->sharers;
 	}
-	client_resp_free(c, resp);
-out_unlock:
-	pthread_mutex_unlock(&c->lock);
+	client_done(c, resp);
 out_free:
 	free(ps);
 	free(pp);

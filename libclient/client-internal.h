@@ -52,20 +52,31 @@ struct ac_client {
 int client_layout_check(const struct ac_ns_layout *l);
 
 /*
- * One round trip, with client->lock held: assign the next id, send @req,
- * wait for the response with that id. Returns 0 with *ret set to a body of
+ * One round trip, with client->lock held: assign the next id, send a
+ * request whose oneof is @body (of case @body_case), wait for the response
+ * with that id. Returns 0 with *ret set to a body of
  * case @want (free with client_resp_free() before unlocking), or the
  * daemon's -Error.code, or a transport/protocol -errno. @rx_need is an
  * upper bound on the reply's size. When @ret_fd is non-NULL it receives a
  * descriptor passed with the reply (-1 if none); otherwise any descriptor
  * is closed.
  */
-int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
-	       Asymcache__V1__Response__BodyCase want, size_t rx_need,
-	       Asymcache__V1__Response **ret, int *ret_fd);
+int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+	       void *body, Asymcache__V1__Response__BodyCase want,
+	       size_t rx_need, Asymcache__V1__Response **ret, int *ret_fd);
 
 /* Frees a response from client_rpc() and resets the arena; lock held. */
 void client_resp_free(struct ac_client *c, Asymcache__V1__Response *resp);
+
+/*
+ * client_rpc() for a caller without client->lock: takes it, and on
+ * failure releases it again. On 0 it stays held while the caller reads
+ * *ret; client_done() then frees the response and releases it.
+ */
+int client_call(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+		void *body, Asymcache__V1__Response__BodyCase want,
+		size_t rx_need, Asymcache__V1__Response **ret);
+void client_done(struct ac_client *c, Asymcache__V1__Response *resp);
 
 /*
  * One Stats round trip (takes the lock): the public counters into @ret and

@@ -149,10 +149,11 @@ static ssize_t recv_packet(struct ac_client *c, int *ret_fd)
 	return n;
 }
 
-int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
-	       Asymcache__V1__Response__BodyCase want, size_t rx_need,
-	       Asymcache__V1__Response **ret, int *ret_fd)
+int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+	       void *body, Asymcache__V1__Response__BodyCase want,
+	       size_t rx_need, Asymcache__V1__Response **ret, int *ret_fd)
 {
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Response *resp;
 	size_t len;
 	ssize_t n;
@@ -161,9 +162,16 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 	if (c->broken)
 		return -ENOTCONN;
 	c->errmsg[0] = '\0';
+	/*
+	 * Every member of the body union is a pointer to a message, which
+	 * protobuf-c reads through its descriptor as a ProtobufCMessage
+	 * pointer: storing through one member serves every body case.
+	 */
+	req.body_case = body_case;
+	req.hello = body;
 	/* The id is part of the packed size: set it first. */
-	req->id = ++c->next_id;
-	len = asymcache__v1__request__get_packed_size(req);
+	req.id = ++c->next_id;
+	len = asymcache__v1__request__get_packed_size(&req);
 	r = grow(&c->tx, &c->tx_cap, len);
 	if (r < 0)
 		return r;
@@ -171,7 +179,7 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 	if (r < 0)
 		return r;
 
-	asymcache__v1__request__pack(req, c->tx);
+	asymcache__v1__request__pack(&req, c->tx);
 	do {
 		n = send(c->fd, c->tx, len, MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
@@ -200,11 +208,11 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 		 * could not read far enough to learn the id (EMSGSIZE), so it
 		 * answers the request in flight.
 		 */
-		if (resp->id >= req->id)
+		if (resp->id >= req.id)
 			break;
 		if (resp->id == 0 &&
 		    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR) {
-			resp->id = req->id;
+			resp->id = req.id;
 			break;
 		}
 		client_resp_free(c, resp);
@@ -214,7 +222,7 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request *req,
 		}
 	}
 
-	if (resp->id != req->id) {
+	if (resp->id != req.id) {
 		/* An answer to a request never sent: framing is lost. */
 		c->broken = true;
 		r = -EPROTO;
@@ -247,6 +255,25 @@ fail:
 	if (r != -EMSGSIZE && r != -ENOMEM)
 		c->broken = true;
 	return r;
+}
+
+int client_call(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+		void *body, Asymcache__V1__Response__BodyCase want,
+		size_t rx_need, Asymcache__V1__Response **ret)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = client_rpc(c, body_case, body, want, rx_need, ret, NULL);
+	if (r < 0)
+		pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void client_done(struct ac_client *c, Asymcache__V1__Response *resp)
+{
+	client_resp_free(c, resp);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
@@ -288,7 +315,6 @@ static bool name_ok(const char *name)
 
 static int hello(struct ac_client *c, const char *name)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
 	Asymcache__V1__Response *resp;
 	const Asymcache__V1__HelloReply *hr;
@@ -297,9 +323,8 @@ static int hello(struct ac_client *c, const char *name)
 
 	h.protocol_version = AC_PROTOCOL_VERSION;
 	h.client_name = (char *)name;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-	req.hello = &h;
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
+	r = client_rpc(c, ASYMCACHE__V1__REQUEST__BODY_HELLO, &h,
+		       ASYMCACHE__V1__RESPONSE__BODY_HELLO,
 		       CLIENT_RX_MIN, &resp, NULL);
 	if (r < 0)
 		return r;
@@ -474,7 +499,6 @@ static int map_cuda(struct ac_pool *p, const ProtobufCBinaryData *h)
 
 int ac_attach(struct ac_client *c, uint32_t pool_id, struct ac_pool **ret)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
 	Asymcache__V1__Response *resp;
 	struct ac_pool *p = NULL;
@@ -497,9 +521,8 @@ int ac_attach(struct ac_client *c, uint32_t pool_id, struct ac_pool **ret)
 	}
 
 	a.pool_id = pool_id;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
-	req.attach = &a;
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
+	r = client_rpc(c, ASYMCACHE__V1__REQUEST__BODY_ATTACH, &a,
+		       ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
 		       CLIENT_RX_MIN, &resp, &fd);
 	if (r < 0)
 		goto out_unlock;

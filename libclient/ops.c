@@ -30,7 +30,6 @@ static size_t rx_bound(size_t nblocks, size_t nsegments)
 int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 			  const struct ac_ns_layout *layout, uint32_t *ret_ns)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__RegisterNamespace rn =
 		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
 	Asymcache__V1__NamespaceLayout nl =
@@ -49,18 +48,15 @@ int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 	ac_proto_layout_pack(&nl, layout->model_id, &layout->kv);
 	rn.pool_id = pool->info.pool_id;
 	rn.layout = &nl;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
-	req.register_namespace = &rn;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r == 0) {
-		*ret_ns = resp->register_namespace->ns_id;
-		client_resp_free(c, resp);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return r;
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE, &rn,
+			ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
+			CLIENT_RX_MIN, &resp);
+	if (r < 0)
+		return r;
+	*ret_ns = resp->register_namespace->ns_id;
+	client_done(c, resp);
+	return 0;
 }
 
 /* The segment map must tile [0, n) with alternating maximal runs. */
@@ -91,7 +87,6 @@ static int segments_check(const Asymcache__V1__LookupReply *lr, size_t n)
 int ac_lookup(struct ac_client *c, uint32_t ns, const struct ac_key *keys,
 	      size_t n, struct ac_lookup_result *res)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Lookup lk = ASYMCACHE__V1__LOOKUP__INIT;
 	Asymcache__V1__Response *resp;
 	const Asymcache__V1__LookupReply *lr;
@@ -109,14 +104,11 @@ int ac_lookup(struct ac_client *c, uint32_t ns, const struct ac_key *keys,
 	lk.ns_id = ns;
 	lk.keys.data = (uint8_t *)keys;
 	lk.keys.len = n * AC_KEY_BYTES;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
-	req.lookup = &lk;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP,
-		       rx_bound(n, n), &resp, NULL);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_LOOKUP, &lk,
+			ASYMCACHE__V1__RESPONSE__BODY_LOOKUP, rx_bound(n, n), &resp);
 	if (r < 0)
-		goto out_unlock;
+		return r;
 
 	lr = resp->lookup;
 	if (lr->n_blocks != n) {
@@ -135,16 +127,13 @@ int ac_lookup(struct ac_client *c, uint32_t ns, const struct ac_key *keys,
 	res->nsegments = lr->n_segments;
 	res->hits = lr->hits;
 out:
-	client_resp_free(c, resp);
-out_unlock:
-	pthread_mutex_unlock(&c->lock);
+	client_done(c, resp);
 	return r;
 }
 
 int ac_alloc(struct ac_client *c, uint32_t ns, uint32_t count,
 	     uint32_t *ret_blocks)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
@@ -153,23 +142,17 @@ int ac_alloc(struct ac_client *c, uint32_t ns, uint32_t count,
 		return -EINVAL;
 	al.ns_id = ns;
 	al.count = count;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
-	req.alloc = &al;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
-		       rx_bound(count, 0), &resp, NULL);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_ALLOC, &al,
+			ASYMCACHE__V1__RESPONSE__BODY_ALLOC, rx_bound(count, 0),
+			&resp);
 	if (r < 0)
-		goto out_unlock;
-	if (resp->alloc->n_blocks != count) {
+		return r;
+	if (resp->alloc->n_blocks != count)
 		r = -EPROTO;
-	} else {
-		memcpy(ret_blocks, resp->alloc->blocks,
-		       count * sizeof(uint32_t));
-	}
-	client_resp_free(c, resp);
-out_unlock:
-	pthread_mutex_unlock(&c->lock);
+	else
+		memcpy(ret_blocks, resp->alloc->blocks, count * sizeof(uint32_t));
+	client_done(c, resp);
 	return r;
 }
 
@@ -177,7 +160,6 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 	      const struct ac_commit_entry *entries, size_t n,
 	      uint32_t *ret_blocks, uint32_t *ret_deduped)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Commit cm = ASYMCACHE__V1__COMMIT__INIT;
 	Asymcache__V1__CommitEntry *pb, **ptrs;
 	Asymcache__V1__Response *resp;
@@ -211,15 +193,12 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 	cm.ns_id = ns;
 	cm.n_entries = n;
 	cm.entries = ptrs;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
-	req.commit = &cm;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_COMMIT,
-		       rx_bound(n, 0), &resp, NULL);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_COMMIT, &cm,
+			ASYMCACHE__V1__RESPONSE__BODY_COMMIT, rx_bound(n, 0), &resp);
 	free(pb);
 	if (r < 0)
-		goto out_unlock;
+		return r;
 	if (resp->commit->n_blocks != n || resp->commit->deduped > n) {
 		r = -EPROTO;
 	} else {
@@ -227,16 +206,13 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 		if (ret_deduped)
 			*ret_deduped = resp->commit->deduped;
 	}
-	client_resp_free(c, resp);
-out_unlock:
-	pthread_mutex_unlock(&c->lock);
+	client_done(c, resp);
 	return r;
 }
 
 int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	       uint32_t *ret_released)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Release rl = ASYMCACHE__V1__RELEASE__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
@@ -251,38 +227,30 @@ int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	}
 	rl.n_blocks = n;
 	rl.blocks = (uint32_t *)blocks;
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
-	req.release = &rl;
 
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_RELEASE,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r == 0) {
-		if (ret_released)
-			*ret_released = resp->release->released;
-		client_resp_free(c, resp);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return r;
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_RELEASE, &rl,
+			ASYMCACHE__V1__RESPONSE__BODY_RELEASE, CLIENT_RX_MIN,
+			&resp);
+	if (r < 0)
+		return r;
+	if (ret_released)
+		*ret_released = resp->release->released;
+	client_done(c, resp);
+	return 0;
 }
 
 int client_stats(struct ac_client *c, struct ac_stats *ret,
 		 uint32_t *ret_retained, uint32_t *ret_session_retained)
 {
-	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
 	Asymcache__V1__Response *resp;
 	const Asymcache__V1__StatsReply *s;
 	int r;
 
-	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
-	req.stats = &st;
-
-	pthread_mutex_lock(&c->lock);
-	r = client_rpc(c, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,
-		       CLIENT_RX_MIN, &resp, NULL);
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_STATS, &st,
+			ASYMCACHE__V1__RESPONSE__BODY_STATS, CLIENT_RX_MIN, &resp);
 	if (r < 0)
-		goto out_unlock;
+		return r;
 	s = resp->stats;
 	if (ret) {
 		memset(ret, 0, sizeof(*ret));
@@ -307,10 +275,8 @@ int client_stats(struct ac_client *c, struct ac_stats *ret,
 		*ret_retained = s->retained_blocks;
 	if (ret_session_retained)
 		*ret_session_retained = s->session_retained;
-	client_resp_free(c, resp);
-out_unlock:
-	pthread_mutex_unlock(&c->lock);
-	return r;
+	client_done(c, resp);
+	return 0;
 }
 
 int ac_stats(struct ac_client *c, struct ac_stats *ret)

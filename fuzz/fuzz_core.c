@@ -74,77 +74,63 @@ size_t fuzz_core_sample(unsigned int which, uint8_t *buf, size_t cap)
 	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
 	static uint8_t keys[4 * 16];
 	static uint32_t ids[3] = { 0, 1, 2 };
+	/* Every body is filled in; @which picks the one sent. */
+	const struct {
+		Asymcache__V1__Request__BodyCase body_case;
+		void *body;
+	} samples[] = {
+		{ ASYMCACHE__V1__REQUEST__BODY_HELLO, &h },
+		{ ASYMCACHE__V1__REQUEST__BODY_ATTACH, &a },
+		{ ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE, &rn },
+		{ ASYMCACHE__V1__REQUEST__BODY_LOOKUP, &lk },
+		{ ASYMCACHE__V1__REQUEST__BODY_ALLOC, &al },
+		{ ASYMCACHE__V1__REQUEST__BODY_COMMIT, &cm },
+		{ ASYMCACHE__V1__REQUEST__BODY_RELEASE, &rl },
+		{ ASYMCACHE__V1__REQUEST__BODY_STATS, &st },
+	};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(keys); i++)
 		keys[i] = (uint8_t)(i / 16 + 1);
-	req.id = which + 1;
-	switch (which) {
-	case 0:
-		h.protocol_version = 1;
-		h.client_name = "fuzz";
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
-		req.hello = &h;
-		break;
-	case 1:
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
-		req.attach = &a;
-		break;
-	case 2:
-		l.model_id = "fuzz-model";
-		l.num_layers = 1;
-		l.num_kv_heads = 1;
-		l.head_dim = 64;
-		l.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP16;
-		l.block_tokens = 16;
-		rn.layout = &l;
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
-		req.register_namespace = &rn;
-		break;
-	case 3:
-		lk.ns_id = 1;
-		lk.keys.data = keys;
-		lk.keys.len = sizeof(keys);
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
-		req.lookup = &lk;
-		break;
-	case 4:
-		al.ns_id = 1;
-		al.count = 2;
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
-		req.alloc = &al;
-		break;
-	case 5:
-		for (i = 0; i < 2; i++) {
-			asymcache__v1__commit_entry__init(&ce[i]);
-			ce[i].key.data = keys + 16 * i;
-			ce[i].key.len = 16;
-			ce[i].block = i;
-			ce[i].position = i;
-			if (i) {
-				ce[i].parent_key.data = keys;
-				ce[i].parent_key.len = 16;
-			}
+	h.protocol_version = 1;
+	h.client_name = "fuzz";
+	l.model_id = "fuzz-model";
+	l.num_layers = 1;
+	l.num_kv_heads = 1;
+	l.head_dim = 64;
+	l.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP16;
+	l.block_tokens = 16;
+	rn.layout = &l;
+	lk.ns_id = 1;
+	lk.keys.data = keys;
+	lk.keys.len = sizeof(keys);
+	al.ns_id = 1;
+	al.count = 2;
+	for (i = 0; i < 2; i++) {
+		asymcache__v1__commit_entry__init(&ce[i]);
+		ce[i].key.data = keys + 16 * i;
+		ce[i].key.len = 16;
+		ce[i].block = i;
+		ce[i].position = i;
+		if (i) {
+			ce[i].parent_key.data = keys;
+			ce[i].parent_key.len = 16;
 		}
-		cm.ns_id = 1;
-		cm.n_entries = 2;
-		cm.entries = cep;
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
-		req.commit = &cm;
-		break;
-	case 6:
-		rl.n_blocks = 3;
-		rl.blocks = ids;
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
-		req.release = &rl;
-		break;
-	case 7:
-		req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
-		req.stats = &st;
-		break;
-	default:
-		/* A request with no body at all. */
-		break;
+	}
+	cm.ns_id = 1;
+	cm.n_entries = 2;
+	cm.entries = cep;
+	rl.n_blocks = 3;
+	rl.blocks = ids;
+
+	req.id = which + 1;
+	/*
+	 * Past the table: a request with no body at all. Every member of the
+	 * body union is a message pointer, so one store serves every case.
+	 */
+	if (which < sizeof(samples) / sizeof(samples[0])) {
+		req.body_case = samples[which].body_case;
+		req.hello = samples[which].body;
 	}
 	return pack_request(&req, buf, cap);
 }

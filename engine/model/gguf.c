@@ -69,24 +69,25 @@ static int take(struct cur *c, uint64_t n, const uint8_t **at)
 	return 0;
 }
 
-static int rd_u32(struct cur *c, uint32_t *v)
+/* A fixed-size field into @v: the mapping promises no alignment. */
+static int rd(struct cur *c, void *v, uint64_t n)
 {
 	const uint8_t *at = NULL;
-	int rc = take(c, 4, &at);
+	int rc = take(c, n, &at);
 
 	if (!rc)
-		memcpy(v, at, 4);
+		memcpy(v, at, n);
 	return rc;
+}
+
+static int rd_u32(struct cur *c, uint32_t *v)
+{
+	return rd(c, v, sizeof(*v));
 }
 
 static int rd_u64(struct cur *c, uint64_t *v)
 {
-	const uint8_t *at = NULL;
-	int rc = take(c, 8, &at);
-
-	if (!rc)
-		memcpy(v, at, 8);
-	return rc;
+	return rd(c, v, sizeof(*v));
 }
 
 static int rd_str(struct cur *c, const uint8_t **s, uint64_t *len)
@@ -542,65 +543,71 @@ static const struct kv *lookup(const struct ac_gguf *g, const char *key)
 	return i < 0 ? NULL : &g->kv[i];
 }
 
-static int get_num(const struct ac_gguf *g, const char *key, struct num *v)
+/* The typed answers a caller can ask a scalar for. */
+enum want { WANT_UINT, WANT_INT, WANT_FLOAT, WANT_BOOL };
+
+/*
+ * Stores @v in @out, whose type @w names; -EINVAL where it does not
+ * convert (a negative or oversize integer, a bool read as a number).
+ */
+static int convert(const struct num *v, enum want w, void *out)
+{
+	switch (w) {
+	case WANT_UINT:
+		if (!v->is_int || v->neg)
+			return -EINVAL;
+		*(uint64_t *)out = v->u;
+		return 0;
+	case WANT_INT:
+		if (!v->is_int || (!v->neg && v->u > INT64_MAX))
+			return -EINVAL;
+		*(int64_t *)out = v->s;
+		return 0;
+	case WANT_FLOAT:
+		if (v->is_bool)
+			return -EINVAL;
+		*(double *)out = v->f;
+		return 0;
+	case WANT_BOOL:
+		if (!v->is_bool)
+			return -EINVAL;
+		*(bool *)out = v->u != 0;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int get_scalar(const struct ac_gguf *g, const char *key, enum want w,
+		      void *out)
 {
 	const struct kv *kv = lookup(g, key);
+	struct num v;
+	int rc;
 
 	if (!kv)
 		return -ENOENT;
-	return read_num(kv->type, kv->val, v);
+	rc = read_num(kv->type, kv->val, &v);
+	return rc ? rc : convert(&v, w, out);
 }
 
 int ac_gguf_get_uint(const struct ac_gguf *g, const char *key, uint64_t *out)
 {
-	struct num v;
-	int rc = get_num(g, key, &v);
-
-	if (rc)
-		return rc;
-	if (!v.is_int || v.neg)
-		return -EINVAL;
-	*out = v.u;
-	return 0;
+	return get_scalar(g, key, WANT_UINT, out);
 }
 
 int ac_gguf_get_int(const struct ac_gguf *g, const char *key, int64_t *out)
 {
-	struct num v;
-	int rc = get_num(g, key, &v);
-
-	if (rc)
-		return rc;
-	if (!v.is_int || (!v.neg && v.u > INT64_MAX))
-		return -EINVAL;
-	*out = v.s;
-	return 0;
+	return get_scalar(g, key, WANT_INT, out);
 }
 
 int ac_gguf_get_float(const struct ac_gguf *g, const char *key, double *out)
 {
-	struct num v;
-	int rc = get_num(g, key, &v);
-
-	if (rc)
-		return rc;
-	if (v.is_bool)
-		return -EINVAL;
-	*out = v.f;
-	return 0;
+	return get_scalar(g, key, WANT_FLOAT, out);
 }
 
 int ac_gguf_get_bool(const struct ac_gguf *g, const char *key, bool *out)
 {
-	struct num v;
-	int rc = get_num(g, key, &v);
-
-	if (rc)
-		return rc;
-	if (!v.is_bool)
-		return -EINVAL;
-	*out = v.u != 0;
-	return 0;
+	return get_scalar(g, key, WANT_BOOL, out);
 }
 
 static void str_at(const uint8_t *p, const char **s, uint64_t *len)
@@ -669,11 +676,12 @@ int ac_gguf_arr_str(const struct ac_gguf *g, int64_t idx, uint64_t i,
 	return 0;
 }
 
-static int arr_num(const struct ac_gguf *g, int64_t idx, uint64_t i,
-		   struct num *v)
+static int arr_scalar(const struct ac_gguf *g, int64_t idx, uint64_t i,
+		      enum want w, void *out)
 {
 	int rc;
 	const struct kv *kv = arr(g, idx, i, &rc);
+	struct num v;
 	uint32_t sz;
 
 	if (!kv)
@@ -682,35 +690,20 @@ static int arr_num(const struct ac_gguf *g, int64_t idx, uint64_t i,
 	if (!sz)
 		return -EINVAL;
 	/* Elements follow the u32 type and u64 count. */
-	return read_num(kv->elem, kv->val + 12 + i * sz, v);
+	rc = read_num(kv->elem, kv->val + 12 + i * sz, &v);
+	return rc ? rc : convert(&v, w, out);
 }
 
 int ac_gguf_arr_int(const struct ac_gguf *g, int64_t idx, uint64_t i,
 		    int64_t *out)
 {
-	struct num v;
-	int rc = arr_num(g, idx, i, &v);
-
-	if (rc)
-		return rc;
-	if (!v.is_int || (!v.neg && v.u > INT64_MAX))
-		return -EINVAL;
-	*out = v.s;
-	return 0;
+	return arr_scalar(g, idx, i, WANT_INT, out);
 }
 
 int ac_gguf_arr_float(const struct ac_gguf *g, int64_t idx, uint64_t i,
 		      double *out)
 {
-	struct num v;
-	int rc = arr_num(g, idx, i, &v);
-
-	if (rc)
-		return rc;
-	if (v.is_bool)
-		return -EINVAL;
-	*out = v.f;
-	return 0;
+	return arr_scalar(g, idx, i, WANT_FLOAT, out);
 }
 
 uint64_t ac_gguf_tensor_count(const struct ac_gguf *g)

@@ -39,6 +39,27 @@ void mt_rmdir(char *dir)
 	free(dir);
 }
 
+char *mt_dir;
+
+void mt_dir_init(void)
+{
+	mt_dir = mt_tmpdir();
+}
+
+void mt_dir_fini(void)
+{
+	mt_rmdir(mt_dir);
+	mt_dir = NULL;
+}
+
+struct ac_model_config mt_tiny(void)
+{
+	struct ac_model_config c;
+
+	cr_assert_eq(ac_model_config_preset("tiny", &c), 0);
+	return c;
+}
+
 char *mt_path(const char *dir, const char *name)
 {
 	char *p;
@@ -83,32 +104,30 @@ double mt_uniform(uint64_t *s)
 	return (double)(mt_rand(s) >> 11) / (double)(1ull << 52) - 1.0;
 }
 
-double mt_half(uint16_t h)
+/* A sign bit, @ebits of biased exponent and @mbits of mantissa (IEEE 754). */
+static double small_float(uint16_t x, int ebits, int mbits)
 {
-	int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+	int emax = (1 << ebits) - 1, bias = emax >> 1;
+	int sign = x >> 15, e = (x >> mbits) & emax, m = x & ((1 << mbits) - 1);
 	double v;
 
-	if (e == 31)
+	if (e == emax)
 		v = m ? NAN : INFINITY;
 	else if (e == 0)
-		v = ldexp(m, -24);
+		v = ldexp(m, 1 - bias - mbits);
 	else
-		v = ldexp(1024 + m, e - 25);
+		v = ldexp((1 << mbits) + m, e - bias - mbits);
 	return sign ? -v : v;
+}
+
+double mt_half(uint16_t h)
+{
+	return small_float(h, 5, 10);
 }
 
 double mt_bf16(uint16_t b)
 {
-	int sign = b >> 15, e = (b >> 7) & 255, m = b & 127;
-	double v;
-
-	if (e == 255)
-		v = m ? NAN : INFINITY;
-	else if (e == 0)
-		v = ldexp(m, -133);
-	else
-		v = ldexp(128 + m, e - 134);
-	return sign ? -v : v;
+	return small_float(b, 8, 7);
 }
 
 uint16_t mt_rand_half(uint64_t *s)
@@ -493,6 +512,25 @@ int mt_mappings(void)
 		return count_lines_or_entries("/proc/self/maps", false, "/ac-model-");
 #endif
 	return count_lines_or_entries("/proc/self/maps", false, NULL);
+}
+
+struct mt_leaks mt_leak_probe(void)
+{
+	return (struct mt_leaks){ mt_open_fds(), mt_mappings() };
+}
+
+void mt_expect_refused(int rc, const struct ac_weights *w, const char *err,
+		       int want, const char *file, const char *what1,
+		       const char *what2, struct mt_leaks before)
+{
+	cr_assert_eq(rc, want, "rc %d (%s), expected %d", rc, err, want);
+	cr_assert_null(w);
+	cr_assert_not_null(strstr(err, file), "message \"%s\" lacks \"%s\"", err, file);
+	cr_assert_not_null(strstr(err, what1), "message \"%s\" lacks \"%s\"", err, what1);
+	if (what2)
+		cr_assert_not_null(strstr(err, what2), "message \"%s\" lacks \"%s\"", err, what2);
+	cr_assert_eq(mt_open_fds(), before.fds, "descriptor leaked");
+	cr_assert_eq(mt_mappings(), before.maps, "mapping leaked");
 }
 
 /* ---- test models ---- */

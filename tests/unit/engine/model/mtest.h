@@ -19,6 +19,13 @@
 /* A fresh directory under $TMPDIR, removed with everything in it. */
 char *mt_tmpdir(void);
 void mt_rmdir(char *dir);
+/* The suites' fixture: mt_dir is such a directory for each test. */
+extern char *mt_dir;
+void mt_dir_init(void);
+void mt_dir_fini(void);
+
+/* The "tiny" preset, which every suite builds its models from. */
+struct ac_model_config mt_tiny(void);
 char *mt_path(const char *dir, const char *name);	/* malloc'd */
 void mt_write_file(const char *path, const void *data, size_t len);
 void mt_truncate(const char *path, uint64_t len);
@@ -99,6 +106,22 @@ void mt_patch(const char *path, const char *from, const char *to);
 /* Open descriptors and mappings of this process, to catch leaks. */
 int mt_open_fds(void);
 int mt_mappings(void);
+
+struct mt_leaks {
+	int fds, maps;
+};
+
+/* What this process holds now, for mt_expect_refused() to compare. */
+struct mt_leaks mt_leak_probe(void);
+
+/*
+ * A load that returned @rc, @w and message @err must have failed with
+ * @want and no weights, named @file, @what1 and (unless NULL) @what2, and
+ * given back every descriptor and mapping it held since @before.
+ */
+void mt_expect_refused(int rc, const struct ac_weights *w, const char *err,
+		       int want, const char *file, const char *what1,
+		       const char *what2, struct mt_leaks before);
 
 /*
  * Writes a Hugging Face directory for @c into @dir with tensors of

@@ -8,27 +8,7 @@
 
 #include "mtest.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = mt_tmpdir();
-}
-
-static void teardown(void)
-{
-	mt_rmdir(dir);
-}
-
-TestSuite(model_gguf, .init = setup, .fini = teardown);
-
-static struct ac_model_config tiny(void)
-{
-	struct ac_model_config c;
-
-	cr_assert_eq(ac_model_config_preset("tiny", &c), 0);
-	return c;
-}
+TestSuite(model_gguf, .init = mt_dir_init, .fini = mt_dir_fini);
 
 /* All six decoded types over the tensor kinds. */
 static const uint32_t six[AC_WK_COUNT] = {
@@ -44,7 +24,7 @@ static const uint32_t all_f32[AC_WK_COUNT] = { 0 };
 
 Test(model_gguf, metadata_of_every_type)
 {
-	char *path = mt_path(dir, "meta.gguf");
+	char *path = mt_path(mt_dir, "meta.gguf");
 	struct mt_gguf *w = mt_gguf_new(3);
 	static const char *const toks[] = { "<s>", "", "h\xc3\xa9llo", "\xc4\xa0the" };
 	static const int32_t types[] = { 3, 1, 1, -6 };
@@ -161,8 +141,8 @@ Test(model_gguf, metadata_of_every_type)
 
 Test(model_gguf, six_types_dequantize_like_float64)
 {
-	struct ac_model_config c = tiny();
-	char *path = mt_path(dir, "six.gguf"), err[256] = "";
+	struct ac_model_config c = mt_tiny();
+	char *path = mt_path(mt_dir, "six.gguf"), err[256] = "";
 	const struct ac_gguf_tensor *t;
 	struct ac_weights *w;
 	struct mt_model m;
@@ -203,8 +183,8 @@ Test(model_gguf, six_types_dequantize_like_float64)
 
 Test(model_gguf, config_from_llama_keys)
 {
-	struct ac_model_config c = tiny();
-	char *path = mt_path(dir, "cfg.gguf"), err[256] = "";
+	struct ac_model_config c = mt_tiny();
+	char *path = mt_path(mt_dir, "cfg.gguf"), err[256] = "";
 	struct ac_weights *w;
 	struct mt_model m;
 
@@ -245,8 +225,8 @@ Test(model_gguf, config_from_llama_keys)
  */
 Test(model_gguf, q_and_k_rows_back_in_hf_order)
 {
-	struct ac_model_config c = tiny();
-	char *path = mt_path(dir, "perm.gguf"), err[256] = "";
+	struct ac_model_config c = mt_tiny();
+	char *path = mt_path(mt_dir, "perm.gguf"), err[256] = "";
 	struct mt_gguf *g = mt_gguf_new(3);
 	uint32_t hd = c.head_dim, q_rows = c.n_heads * hd;
 	uint32_t kv_rows = c.n_kv_heads * hd;
@@ -352,10 +332,10 @@ static void add_linear(struct mt_gguf *w, const struct ac_model_config *c)
 
 Test(model_gguf, llama3_rope_scaling_from_rope_freqs)
 {
-	struct ac_model_config c = tiny();
+	struct ac_model_config c = mt_tiny();
 	struct mt_spoil s = { .extra = add_rope_freqs };
 	struct mt_spoil lin = { .extra = add_linear };
-	char *path = mt_path(dir, "rope.gguf"), err[512] = "";
+	char *path = mt_path(mt_dir, "rope.gguf"), err[512] = "";
 	struct ac_weights *w;
 	struct mt_model m;
 	int n_smooth = 0;
@@ -397,8 +377,8 @@ Test(model_gguf, llama3_rope_scaling_from_rope_freqs)
 
 Test(model_gguf, version_2_and_wider_alignment)
 {
-	struct ac_model_config c = tiny();
-	char *path = mt_path(dir, "v2.gguf"), err[256] = "";
+	struct ac_model_config c = mt_tiny();
+	char *path = mt_path(mt_dir, "v2.gguf"), err[256] = "";
 	struct mt_gguf *g = mt_gguf_new(2);
 	float v[64 * 2];
 	struct ac_gguf *f;
@@ -422,36 +402,20 @@ Test(model_gguf, version_2_and_wider_alignment)
 
 /* ---- bad files: right errno, message naming file and what, no leaks ---- */
 
-struct leak_probe {
-	int fds, maps;
-};
-
-static struct leak_probe probe(void)
-{
-	return (struct leak_probe){ mt_open_fds(), mt_mappings() };
-}
-
 static void expect_fail(const char *path, int want, const char *what1,
-			const char *what2, struct leak_probe before)
+			const char *what2, struct mt_leaks before)
 {
 	struct ac_weights *w = (struct ac_weights *)&w;
 	char err[512] = "";
 	int rc = ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err));
 
-	cr_assert_eq(rc, want, "rc %d (%s), expected %d", rc, err, want);
-	cr_assert_null(w);
-	cr_assert_not_null(strstr(err, path), "message \"%s\" lacks the file", err);
-	cr_assert_not_null(strstr(err, what1), "message \"%s\" lacks \"%s\"", err, what1);
-	if (what2)
-		cr_assert_not_null(strstr(err, what2), "message \"%s\" lacks \"%s\"", err, what2);
-	cr_assert_eq(mt_open_fds(), before.fds, "descriptor leaked");
-	cr_assert_eq(mt_mappings(), before.maps, "mapping leaked");
+	mt_expect_refused(rc, w, err, want, path, what1, what2, before);
 }
 
 static char *spoilt(const char *name, const struct mt_spoil *s, const uint32_t *types)
 {
-	struct ac_model_config c = tiny();
-	char *path = mt_path(dir, name);
+	struct ac_model_config c = mt_tiny();
+	char *path = mt_path(mt_dir, name);
 	struct mt_model m;
 
 	mt_llama_gguf(path, &c, types, 3, s, &m);
@@ -459,10 +423,21 @@ static char *spoilt(const char *name, const struct mt_spoil *s, const uint32_t *
 	return path;
 }
 
+/* A GGUF of @types, spoilt by @s, must fail to load with @want. */
+static void expect_spoilt_fails(const char *name, struct mt_spoil s,
+				const uint32_t *types, int want,
+				const char *what1, const char *what2)
+{
+	char *path = spoilt(name, &s, types);
+
+	expect_fail(path, want, what1, what2, mt_leak_probe());
+	free(path);
+}
+
 Test(model_gguf, truncated_header)
 {
 	char *path = spoilt("th.gguf", NULL, six);
-	struct leak_probe p = probe();
+	struct mt_leaks p = mt_leak_probe();
 
 	mt_truncate(path, 450);
 	expect_fail(path, -EBADMSG, "truncated header", "metadata", p);
@@ -477,7 +452,7 @@ Test(model_gguf, truncated_header)
 Test(model_gguf, truncated_tensor_data)
 {
 	char *path = spoilt("td.gguf", NULL, six);
-	struct leak_probe p = probe();
+	struct mt_leaks p = mt_leak_probe();
 
 	/* The last tensor written is output.weight. */
 	mt_truncate(path, mt_file_size(path) - 7);
@@ -487,51 +462,42 @@ Test(model_gguf, truncated_tensor_data)
 
 Test(model_gguf, wrong_shape)
 {
-	struct mt_spoil s = { .reshape = "blk.1.attn_k.weight" };
-	char *path = spoilt("ws.gguf", &s, six);
-	struct leak_probe p = probe();
-
-	expect_fail(path, -EINVAL, "blk.1.attn_k.weight", "expected [64, 32]", p);
-	free(path);
+	expect_spoilt_fails("ws.gguf",
+			    (struct mt_spoil){ .reshape = "blk.1.attn_k.weight" },
+			    six, -EINVAL, "blk.1.attn_k.weight", "expected [64, 32]");
 }
 
 Test(model_gguf, type_not_decoded)
 {
-	struct mt_spoil q5 = { .retype = "blk.0.ffn_up.weight", .retype_to = 6 };
-	struct mt_spoil unknown = { .retype = "output_norm.weight", .retype_to = 99 };
-	char *a = spoilt("q5.gguf", &q5, all_f32), *b = spoilt("t99.gguf", &unknown, all_f32);
-	struct leak_probe p = probe();
-
-	expect_fail(a, -EOPNOTSUPP, "blk.0.ffn_up.weight", "Q5_0", p);
-	expect_fail(b, -EOPNOTSUPP, "output_norm.weight", "unknown (99)", p);
-	free(a);
-	free(b);
+	expect_spoilt_fails("q5.gguf",
+			    (struct mt_spoil){ .retype = "blk.0.ffn_up.weight",
+					       .retype_to = 6 },
+			    all_f32, -EOPNOTSUPP, "blk.0.ffn_up.weight", "Q5_0");
+	expect_spoilt_fails("t99.gguf",
+			    (struct mt_spoil){ .retype = "output_norm.weight",
+					       .retype_to = 99 },
+			    all_f32, -EOPNOTSUPP, "output_norm.weight",
+			    "unknown (99)");
 }
 
 Test(model_gguf, missing_tensor)
 {
-	struct mt_spoil s = { .skip = "blk.1.ffn_up.weight" };
-	char *path = spoilt("mt.gguf", &s, six);
-	struct leak_probe p = probe();
-
-	expect_fail(path, -ENOENT, "blk.1.ffn_up.weight", "missing", p);
-	free(path);
+	expect_spoilt_fails("mt.gguf",
+			    (struct mt_spoil){ .skip = "blk.1.ffn_up.weight" },
+			    six, -ENOENT, "blk.1.ffn_up.weight", "missing");
 }
 
 Test(model_gguf, missing_config_key)
 {
-	struct mt_spoil s = { .skip = "llama.block_count" };
-	char *path = spoilt("mk.gguf", &s, six);
-	struct leak_probe p = probe();
-
-	expect_fail(path, -ENOENT, "llama.block_count", "missing", p);
-	free(path);
+	expect_spoilt_fails("mk.gguf",
+			    (struct mt_spoil){ .skip = "llama.block_count" },
+			    six, -ENOENT, "llama.block_count", "missing");
 }
 
 Test(model_gguf, not_gguf_and_bad_version)
 {
 	char *path = spoilt("bv.gguf", NULL, six);
-	struct leak_probe p = probe();
+	struct mt_leaks p = mt_leak_probe();
 
 	mt_patch(path, "GGUF\x03", "GGUF\x01");
 	expect_fail(path, -EOPNOTSUPP, "version 1", NULL, p);
@@ -542,8 +508,8 @@ Test(model_gguf, not_gguf_and_bad_version)
 
 Test(model_gguf, missing_file)
 {
-	char *path = mt_path(dir, "absent.gguf");
+	char *path = mt_path(mt_dir, "absent.gguf");
 
-	expect_fail(path, -ENOENT, "cannot open", NULL, probe());
+	expect_fail(path, -ENOENT, "cannot open", NULL, mt_leak_probe());
 	free(path);
 }

@@ -17,17 +17,28 @@ static struct ac_weights *make(const struct ac_model_config *c, uint64_t seed,
 	return w;
 }
 
-static struct ac_model_config tiny(void)
+/*
+ * Tensor kinds [0, @kinds) of layer @layer, @elem bytes an element, hold
+ * the same bytes in @a and @b (shaped as in @c).
+ */
+static void expect_same_tensors(const struct ac_model_config *c,
+				const struct ac_weights *a,
+				const struct ac_weights *b, int kinds,
+				uint32_t layer, size_t elem)
 {
-	struct ac_model_config c;
+	uint64_t rows, cols;
 
-	cr_assert_eq(ac_model_config_preset("tiny", &c), 0);
-	return c;
+	for (int k = 0; k < kinds; k++) {
+		ac_weights_shape(c, k, &rows, &cols);
+		cr_assert_eq(memcmp(ac_weights_tensor(a, k, layer),
+				    ac_weights_tensor(b, k, layer),
+				    rows * cols * elem), 0, "kind %d", k);
+	}
 }
 
 Test(model_random, same_seed_same_weights_other_seed_other_weights)
 {
-	struct ac_model_config c = tiny();
+	struct ac_model_config c = mt_tiny();
 	struct ac_weights *a = make(&c, 42, AC_DTYPE_FP32);
 	struct ac_weights *b = make(&c, 42, AC_DTYPE_FP32);
 	struct ac_weights *d = make(&c, 43, AC_DTYPE_FP32);
@@ -56,18 +67,14 @@ Test(model_random, same_seed_same_weights_other_seed_other_weights)
 
 Test(model_random, values_depend_on_the_tensor_not_the_layout)
 {
-	struct ac_model_config c = tiny(), deeper = tiny();
+	struct ac_model_config c = mt_tiny(), deeper = mt_tiny();
 	struct ac_weights *a, *b;
 	uint64_t rows, cols;
 
 	deeper.n_layers = 3;
 	a = make(&c, 5, AC_DTYPE_FP32);
 	b = make(&deeper, 5, AC_DTYPE_FP32);
-	for (int k = 0; k < AC_WK_COUNT; k++) {
-		ac_weights_shape(&c, k, &rows, &cols);
-		cr_assert_eq(memcmp(ac_weights_tensor(a, k, 1), ac_weights_tensor(b, k, 1),
-				    rows * cols * 4), 0, "kind %d", k);
-	}
+	expect_same_tensors(&c, a, b, AC_WK_COUNT, 1, 4);
 	/* Layers differ from one another. */
 	ac_weights_shape(&c, AC_WK_Q, &rows, &cols);
 	cr_assert_neq(memcmp(a->layers[0].wq, a->layers[1].wq, rows * cols * 4), 0);
@@ -77,7 +84,7 @@ Test(model_random, values_depend_on_the_tensor_not_the_layout)
 
 Test(model_random, bf16_is_the_rounded_fp32)
 {
-	struct ac_model_config c = tiny();
+	struct ac_model_config c = mt_tiny();
 	struct ac_weights *f = make(&c, 9, AC_DTYPE_FP32);
 	struct ac_weights *h = make(&c, 9, AC_DTYPE_BF16);
 	uint64_t rows, cols;
@@ -99,7 +106,7 @@ Test(model_random, bf16_is_the_rounded_fp32)
 /* Scaled so activations stay finite: matrices ~ N(0, 1/cols), norms ~ 1. */
 Test(model_random, scale_and_finiteness)
 {
-	struct ac_model_config c = tiny();
+	struct ac_model_config c = mt_tiny();
 	struct ac_weights *w;
 
 	c.hidden = 256;
@@ -150,9 +157,8 @@ Test(model_random, threads_do_not_change_the_values)
 {
 	/* Big enough to fill on threads; the layer-0 tensors of a one-layer
 	 * model (filled serially) must match. */
-	struct ac_model_config c = tiny(), small;
+	struct ac_model_config c = mt_tiny(), small;
 	struct ac_weights *a, *b;
-	uint64_t rows, cols;
 
 	c.hidden = 512;
 	c.ffn = 1024;
@@ -166,11 +172,7 @@ Test(model_random, threads_do_not_change_the_values)
 	small.n_layers = 1;
 	a = make(&c, 77, AC_DTYPE_BF16);
 	b = make(&small, 77, AC_DTYPE_BF16);
-	for (int k = 0; k < AC_WK_LAYER_COUNT; k++) {
-		ac_weights_shape(&c, k, &rows, &cols);
-		cr_assert_eq(memcmp(ac_weights_tensor(a, k, 0), ac_weights_tensor(b, k, 0),
-				    rows * cols * 2), 0, "kind %d", k);
-	}
+	expect_same_tensors(&c, a, b, AC_WK_LAYER_COUNT, 0, 2);
 	ac_weights_free(a);
 	ac_weights_free(b);
 }

@@ -74,20 +74,6 @@ static uint64_t now_ns(void)
 
 /* ---- properties ------------------------------------------------------ */
 
-static int get_u32(sd_bus *bus, const char *path, const char *iface,
-		   const char *prop, sd_bus_message *reply, void *userdata,
-		   sd_bus_error *e)
-{
-	return sd_bus_message_append_basic(reply, 'u', userdata);
-}
-
-static int get_u64(sd_bus *bus, const char *path, const char *iface,
-		   const char *prop, sd_bus_message *reply, void *userdata,
-		   sd_bus_error *e)
-{
-	return sd_bus_message_append_basic(reply, 't', userdata);
-}
-
 static int get_version(sd_bus *bus, const char *path, const char *iface,
 		       const char *prop, sd_bus_message *reply, void *userdata,
 		       sd_bus_error *e)
@@ -488,24 +474,40 @@ static uint32_t ns_pinned(const struct daemon *d, uint32_t id)
 	return n;
 }
 
+/* The admin methods whose one argument is a u32: read it, from an admin only. */
+static int admin_u32_arg(sd_bus_message *m, const char *what, sd_bus_error *e,
+			 uint32_t *ret)
+{
+	int r;
+
+	r = sd_bus_message_read(m, "u", ret);
+	if (r < 0)
+		return r;
+	return check_admin(m, what, e);
+}
+
+/* Logged once the argument passed its checks, as "WHAT(ARG)". */
+static void log_action_u32(sd_bus_message *m, const char *fmt, uint32_t v)
+{
+	char arg[16];
+
+	snprintf(arg, sizeof(arg), "%u", v);
+	log_action(m, fmt, arg);
+}
+
 static int method_flush_namespace(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
 	struct daemon *d = userdata;
 	uint32_t id, flushed = 0;
-	char arg[16];
 	int r;
 
-	r = sd_bus_message_read(m, "u", &id);
-	if (r < 0)
-		return r;
-	r = check_admin(m, "FlushNamespace", e);
+	r = admin_u32_arg(m, "FlushNamespace", e, &id);
 	if (r < 0)
 		return r;
 	if (!ns_exists(d, id))
 		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
 					 "No namespace with id %u", id);
-	snprintf(arg, sizeof(arg), "%u", id);
-	log_action(m, "FlushNamespace(%s)", arg);
+	log_action_u32(m, "FlushNamespace(%s)", id);
 	r = daemon_flush_namespace(d, id, &flushed);
 	if (r == -ENOENT)
 		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
@@ -519,20 +521,15 @@ static int method_evict_blocks(sd_bus_message *m, void *userdata, sd_bus_error *
 {
 	struct daemon *d = userdata;
 	uint32_t n, evicted = 0;
-	char arg[16];
 	int r;
 
-	r = sd_bus_message_read(m, "u", &n);
-	if (r < 0)
-		return r;
-	r = check_admin(m, "EvictBlocks", e);
+	r = admin_u32_arg(m, "EvictBlocks", e, &n);
 	if (r < 0)
 		return r;
 	if (n == 0)
 		return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS,
 					 "EvictBlocks wants a count of at least 1");
-	snprintf(arg, sizeof(arg), "%u", n);
-	log_action(m, "EvictBlocks(%s)", arg);
+	log_action_u32(m, "EvictBlocks(%s)", n);
 	r = daemon_evict(d, n, &evicted);
 	if (r < 0)
 		return sd_bus_error_set_errnof(e, r, "Cannot evict: %m");
@@ -649,10 +646,11 @@ out:
  */
 #define EMITS SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
+/* No getter: sd-bus appends a basic type from the field at the offset. */
 #define D_U32(name, field, flags) \
-	SD_BUS_PROPERTY(name, "u", get_u32, offsetof(struct daemon, field), flags)
+	SD_BUS_PROPERTY(name, "u", NULL, offsetof(struct daemon, field), flags)
 #define D_U64(name, field) \
-	SD_BUS_PROPERTY(name, "t", get_u64, offsetof(struct daemon, field), EMITS)
+	SD_BUS_PROPERTY(name, "t", NULL, offsetof(struct daemon, field), EMITS)
 
 static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_VTABLE_START(0),

@@ -103,11 +103,9 @@ int ac_model_config_check(const struct ac_model_config *c, char *err,
 	return check_scaling(c, err, errlen);
 }
 
-static const struct {
-	const char *name;
-	struct ac_model_config cfg;
-} presets[] = {
-	{ "tiny", {
+/* A preset is found by its config's own name. */
+static const struct ac_model_config presets[] = {
+	{
 		/* Small, but with GQA (2 query heads per KV head) and an untied
 		 * output so every tensor kind is exercised. */
 		.name = "tiny", .arch = "llama",
@@ -117,8 +115,8 @@ static const struct {
 		.rms_eps = 1e-5f, .rope_theta = 10000.0f,
 		.rope_scaling = { .type = AC_ROPE_SCALING_NONE },
 		.tie_embeddings = false,
-	} },
-	{ "llama3-8b", {
+	},
+	{
 		/* Meta-Llama-3.1-8B's config.json. */
 		.name = "llama3-8b", .arch = "llama",
 		.n_layers = 32, .hidden = 4096, .ffn = 14336,
@@ -133,14 +131,14 @@ static const struct {
 			.original_max_position_embeddings = 8192,
 		},
 		.tie_embeddings = false,
-	} },
+	},
 };
 
 int ac_model_config_preset(const char *shape, struct ac_model_config *out)
 {
 	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
 		if (strcmp(presets[i].name, shape) == 0) {
-			*out = presets[i].cfg;
+			*out = presets[i];
 			return 0;
 		}
 	}

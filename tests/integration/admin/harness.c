@@ -267,11 +267,8 @@ int run_ctl(const struct henv *e, uid_t uid, char **out, char **err, ...)
 
 static const struct ac_ns_layout test_layout = {
 	.model_id = "test-llama",
-	.kv.num_layers = 2,
-	.kv.num_kv_heads = 2,
-	.kv.head_dim = 64,
-	.kv.dtype = AC_DTYPE_FP16,
-	.kv.block_tokens = H_BLOCK_TOKENS,
+	.kv = { .num_layers = 2, .num_kv_heads = 2, .head_dim = 64,
+		.dtype = AC_DTYPE_FP16, .block_tokens = H_BLOCK_TOKENS },
 };
 
 void hclient_open(const struct henv *e, const char *name, struct hclient *hc)

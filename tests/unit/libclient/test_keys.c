@@ -20,12 +20,26 @@
 
 static const struct ac_ns_layout llama = {
 	.model_id = "llama-3-8b",
-	.kv.num_layers = 32,
-	.kv.num_kv_heads = 8,
-	.kv.head_dim = 128,
-	.kv.dtype = AC_DTYPE_BF16,
-	.kv.block_tokens = 16,
+	.kv = { .num_layers = 32, .num_kv_heads = 8, .head_dim = 128,
+		.dtype = AC_DTYPE_BF16, .block_tokens = 16 },
 };
+
+/* The keys of @ntok tokens under @seed, at most @cap; returns how many. */
+static size_t keys_of(const struct ac_key_seed *seed, const int32_t *tok,
+		      size_t ntok, struct ac_key *out, size_t cap)
+{
+	size_t n = cap;
+
+	cr_assert_eq(ac_keys_compute(seed, tok, ntok, 16, out, &n), 0);
+	return n;
+}
+
+/* The seed of @llama, unsalted, SHA-256: the chain most tests look at. */
+static void llama_seed(struct ac_key_seed *seed)
+{
+	cr_assert_eq(ac_key_seed_init(seed, &llama, NULL, 0, AC_HASH_SHA256),
+		     0);
+}
 
 static void tokens_of(int32_t *t, size_t n)
 {
@@ -100,15 +114,11 @@ Test(keys, stable_across_calls_and_prefix_consistent)
 	struct ac_key_seed seed;
 	int32_t tok[256];
 	struct ac_key a[16], b[16];
-	size_t na = 16, nb = 16;
 
 	tokens_of(tok, 256);
-	cr_assert_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
-	cr_assert_eq(ac_keys_compute(&seed, tok, 256, 16, a, &na), 0);
-	cr_assert_eq(ac_keys_compute(&seed, tok, 100, 16, b, &nb), 0);
-	cr_assert_eq(na, 16);
-	cr_assert_eq(nb, 6);
+	llama_seed(&seed);
+	cr_assert_eq(keys_of(&seed, tok, 256, a, 16), 16);
+	cr_assert_eq(keys_of(&seed, tok, 100, b, 16), 6);
 	/* A shorter prompt's keys are a prefix of the longer one's. */
 	cr_expect_eq(memcmp(a, b, 6 * sizeof(*a)), 0);
 }
@@ -118,14 +128,12 @@ Test(keys, any_token_change_changes_its_block_and_all_later)
 	struct ac_key_seed seed;
 	int32_t tok[128];
 	struct ac_key a[8], b[8];
-	size_t na = 8, nb = 8;
 
 	tokens_of(tok, 128);
-	cr_assert_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
-	cr_assert_eq(ac_keys_compute(&seed, tok, 128, 16, a, &na), 0);
+	llama_seed(&seed);
+	keys_of(&seed, tok, 128, a, 8);
 	tok[16 * 3 + 7] ^= 1;
-	cr_assert_eq(ac_keys_compute(&seed, tok, 128, 16, b, &nb), 0);
+	keys_of(&seed, tok, 128, b, 8);
 	for (int i = 0; i < 3; i++)
 		cr_expect_eq(memcmp(&a[i], &b[i], 16), 0, "block %d", i);
 	for (int i = 3; i < 8; i++)
@@ -166,8 +174,7 @@ Test(keys, salt_namespace_and_hash_change_every_key)
 	cr_assert_eq(ac_key_seed_init(&s1, &llama, "y", 1,
 				      AC_HASH_SHA256), 0);
 	EXPECT_ALL_DIFFER(&s1, 16, "salt");
-	cr_assert_eq(ac_key_seed_init(&s1, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
+	llama_seed(&s1);
 	EXPECT_ALL_DIFFER(&s1, 16, "no salt");
 	cr_assert_eq(ac_key_seed_init(&s1, &llama, "x", 1, AC_HASH_XXH3), 0);
 	EXPECT_ALL_DIFFER(&s1, 16, "hash");
@@ -207,8 +214,7 @@ Test(keys, block_tokens_is_part_of_the_namespace)
 	struct ac_key_seed s16, s32;
 
 	l32.kv.block_tokens = 32;
-	cr_assert_eq(ac_key_seed_init(&s16, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
+	llama_seed(&s16);
 	cr_assert_eq(ac_key_seed_init(&s32, &l32, NULL, 0,
 				      AC_HASH_SHA256), 0);
 	cr_expect_neq(memcmp(&s16.seed, &s32.seed, 16), 0);
@@ -273,8 +279,7 @@ Test(keys, bad_arguments_are_einval)
 	cr_expect_eq(ac_key_seed_init(&seed, &bad, NULL, 0, AC_HASH_SHA256),
 		     -EINVAL);
 
-	cr_assert_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
+	llama_seed(&seed);
 	cr_expect_eq(ac_keys_compute(NULL, tok, 32, 16, out, &n), -EINVAL);
 	cr_expect_eq(ac_keys_compute(&seed, NULL, 32, 16, out, &n), -EINVAL);
 	cr_expect_eq(ac_keys_compute(&seed, tok, 32, 16, out, NULL), -EINVAL);
@@ -303,8 +308,7 @@ Test(keys, sha256_32k_tokens_is_fast)
 	if (RUNNING_ON_VALGRIND)
 		cr_skip_test("timing under valgrind is meaningless");
 	tokens_of(tok, 32768);
-	cr_assert_eq(ac_key_seed_init(&seed, &llama, NULL, 0,
-				      AC_HASH_SHA256), 0);
+	llama_seed(&seed);
 	for (int rep = 0; rep < 5; rep++) {
 		struct timespec a, b;
 		size_t n = 2048;

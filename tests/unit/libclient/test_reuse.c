@@ -41,19 +41,29 @@ static int plan(struct fix *f, uint32_t *blocks, size_t nkeys,
 		}							\
 	} while (0)
 
+/* The first entries of the block id array @arr are the arguments. */
+#define EXPECT_IDS(arr, ...)						\
+	do {								\
+		const uint32_t want[] = { __VA_ARGS__ };		\
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) \
+			cr_expect_eq((arr)[i], want[i], #arr "[%zu]", i); \
+	} while (0)
+
+/* Five keys, hit and miss in turn, of 22 tokens in 4-token blocks. */
+static void plan_holes(struct fix *f, enum ac_reuse mode)
+{
+	static uint32_t blocks[] = { 10, NO, 12, NO, 14 };
+
+	cr_assert_eq(plan(f, blocks, 5, 22, 4, mode), 0);
+}
+
 Test(reuse, msa_recomputes_holes_and_tail)
 {
-	uint32_t blocks[] = { 10, NO, 12, NO, 14 };
 	struct fix f;
 
-	cr_assert_eq(plan(&f, blocks, 5, 22, 4, AC_REUSE_MSA), 0);
+	plan_holes(&f, AC_REUSE_MSA);
 	cr_expect_eq(f.plan.nblocks, 6);
-	cr_expect_eq(f.table[0], 10);
-	cr_expect_eq(f.table[1], NO);
-	cr_expect_eq(f.table[2], 12);
-	cr_expect_eq(f.table[3], NO);
-	cr_expect_eq(f.table[4], 14);
-	cr_expect_eq(f.table[5], NO);
+	EXPECT_IDS(f.table, 10, NO, 12, NO, 14, NO);
 	EXPECT_RUNS(&f, { 4, 4 }, { 12, 4 }, { 20, 2 });
 	cr_expect_eq(f.plan.nalloc, 3);
 	cr_expect_eq(f.plan.ndrop, 0);
@@ -62,24 +72,21 @@ Test(reuse, msa_recomputes_holes_and_tail)
 
 Test(reuse, prefix_stops_at_the_first_miss)
 {
-	uint32_t blocks[] = { 10, NO, 12, NO, 14 };
 	struct fix f;
 
-	cr_assert_eq(plan(&f, blocks, 5, 22, 4, AC_REUSE_PREFIX), 0);
+	plan_holes(&f, AC_REUSE_PREFIX);
 	EXPECT_RUNS(&f, { 4, 18 });
 	cr_expect_eq(f.plan.nalloc, 5);
 	cr_assert_eq(f.plan.ndrop, 2);
-	cr_expect_eq(f.drop[0], 12);
-	cr_expect_eq(f.drop[1], 14);
+	EXPECT_IDS(f.drop, 12, 14);
 	cr_expect_eq(f.plan.reused_tokens, 4);
 }
 
 Test(reuse, none_drops_every_hit)
 {
-	uint32_t blocks[] = { 10, NO, 12, NO, 14 };
 	struct fix f;
 
-	cr_assert_eq(plan(&f, blocks, 5, 22, 4, AC_REUSE_NONE), 0);
+	plan_holes(&f, AC_REUSE_NONE);
 	EXPECT_RUNS(&f, { 0, 22 });
 	cr_expect_eq(f.plan.ndrop, 3);
 	cr_expect_eq(f.plan.nalloc, 6);
@@ -93,8 +100,7 @@ Test(reuse, a_full_hit_still_computes_the_last_block)
 
 	cr_assert_eq(plan(&f, blocks, 2, 8, 4, AC_REUSE_MSA), 0);
 	EXPECT_RUNS(&f, { 4, 4 });
-	cr_expect_eq(f.table[0], 7);
-	cr_expect_eq(f.table[1], NO);
+	EXPECT_IDS(f.table, 7, NO);
 	cr_assert_eq(f.plan.ndrop, 1);
 	cr_expect_eq(f.drop[0], 8);
 	/* A one-token prompt has no key and one run. */

@@ -15,14 +15,16 @@ uint64_t cache_clock_monotonic(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * Thin wrappers so every policy call site reads the same and optional
- * hooks may be left NULL by a policy.
- */
+/* Optional hooks may be left NULL by a policy: every call checks. */
+#define pol_call(c, hook, ...)						\
+	do {								\
+		if ((c)->policy->ops->hook)				\
+			(c)->policy->ops->hook((c)->policy, __VA_ARGS__); \
+	} while (0)
+
 static void pol_insert(struct cache *c, const struct blk *b, uint32_t id,
 		       uint32_t parent, bool pinned, uint64_t now)
 {
-	const struct ac_policy_ops *ops = c->policy->ops;
 	struct ac_policy_block pb = {
 		.id = id,
 		.ns_id = b->ns,
@@ -31,32 +33,7 @@ static void pol_insert(struct cache *c, const struct blk *b, uint32_t id,
 		.pinned = pinned,
 	};
 
-	if (ops->on_insert)
-		ops->on_insert(c->policy, &pb, now);
-}
-
-static void pol_access(struct cache *c, uint32_t id, uint64_t now)
-{
-	if (c->policy->ops->on_access)
-		c->policy->ops->on_access(c->policy, id, now);
-}
-
-static void pol_pin(struct cache *c, uint32_t id)
-{
-	if (c->policy->ops->on_pin)
-		c->policy->ops->on_pin(c->policy, id);
-}
-
-static void pol_unpin(struct cache *c, uint32_t id, uint64_t now)
-{
-	if (c->policy->ops->on_unpin)
-		c->policy->ops->on_unpin(c->policy, id, now);
-}
-
-static void pol_remove(struct cache *c, uint32_t id)
-{
-	if (c->policy->ops->on_remove)
-		c->policy->ops->on_remove(c->policy, id);
+	pol_call(c, on_insert, &pb, now);
 }
 
 /*
@@ -299,14 +276,20 @@ int cache_blk_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
 	return 0;
 }
 
+/* Block @id when it exists and is in @state, else NULL. */
+static struct blk *blk_in(struct cache *c, uint32_t id, enum blk_state state)
+{
+	if (id >= c->nblocks || c->blocks[id].state != state)
+		return NULL;
+	return &c->blocks[id];
+}
+
 int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id)
 {
 	struct blk *b;
 
-	if (id >= c->nblocks)
-		return -EINVAL;
-	b = &c->blocks[id];
-	if (b->state != BLK_WRITING)
+	b = blk_in(c, id, BLK_WRITING);
+	if (!b)
 		return -EINVAL;
 	if (b->owner != s)
 		return -EPERM;
@@ -315,6 +298,14 @@ int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id)
 	c->ctr.aborts++;
 	free_push(c, id);
 	return 0;
+}
+
+/* Room for @n more pins of @s, reserved so no pin can fail half-way. */
+static int pins_reserve(struct cache *c, struct cache_sess *s, uint32_t n)
+{
+	if ((uint64_t)s->npins + n > c->max_pins)
+		return -EDQUOT;
+	return pinmap_reserve(&s->pins, n);
 }
 
 static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
@@ -328,7 +319,7 @@ static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
 	s->npins++;
 	if (b->pins++ == 0) {
 		c->npinned++;
-		pol_pin(c, id);
+		pol_call(c, on_pin, id);
 	}
 	return 0;
 }
@@ -340,10 +331,8 @@ static int commit_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	uint32_t parent = AC_BLOCK_NONE;
 	int r;
 
-	if (id >= c->nblocks)
-		return -EINVAL;
-	b = &c->blocks[id];
-	if (b->state != BLK_WRITING)
+	b = blk_in(c, id, BLK_WRITING);
+	if (!b)
 		return -EINVAL;
 	if (b->owner != s)
 		return -EPERM;
@@ -390,9 +379,7 @@ int cache_blk_commit(struct cache *c, struct cache_sess *s, uint32_t id,
 
 int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id)
 {
-	if (id >= c->nblocks)
-		return -EINVAL;
-	if (c->blocks[id].state != BLK_CACHED)
+	if (!blk_in(c, id, BLK_CACHED))
 		return -EINVAL;
 	return pin_add(c, s, id);
 }
@@ -407,10 +394,8 @@ static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	struct blk *b;
 	int r;
 
-	if (id >= c->nblocks)
-		return -EINVAL;
-	b = &c->blocks[id];
-	if (b->state != BLK_CACHED)
+	b = blk_in(c, id, BLK_CACHED);
+	if (!b)
 		return -EINVAL;
 	r = pinmap_dec(&s->pins, id);
 	if (r < 0)
@@ -418,7 +403,7 @@ static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	s->npins--;
 	if (--b->pins == 0) {
 		c->npinned--;
-		pol_unpin(c, id, now);
+		pol_call(c, on_unpin, id, now);
 	}
 	return 0;
 }
@@ -432,15 +417,13 @@ int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
 {
 	struct blk *b;
 
-	if (id >= c->nblocks)
-		return -EINVAL;
-	b = &c->blocks[id];
-	if (b->state != BLK_CACHED)
+	b = blk_in(c, id, BLK_CACHED);
+	if (!b)
 		return -EINVAL;
 	if (b->pins)
 		return -EBUSY;
 	if (!by_policy)
-		pol_remove(c, id);
+		pol_call(c, on_remove, id);
 	index_delete(&c->index, b->ns, &b->key);
 	child_del(c, id);
 	c->ns[b->ns - 1].cached--;
@@ -461,7 +444,7 @@ void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 		b->pins -= ps->count;
 		if (b->pins == 0) {
 			c->npinned--;
-			pol_unpin(c, ps->block, now);
+			pol_call(c, on_unpin, ps->block, now);
 		}
 	}
 	while (s->writing_head != AC_NO_BLOCK)
@@ -532,10 +515,7 @@ int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
 		if (ret_blocks[i] != AC_NO_BLOCK)
 			hits++;
 	}
-	if ((uint64_t)s->npins + hits > c->max_pins)
-		return -EDQUOT;
-	/* Reserve first so no pin can fail half-way through. */
-	r = pinmap_reserve(&s->pins, hits);
+	r = pins_reserve(c, s, hits);
 	if (r < 0)
 		return r;
 	now = c->now_ns();
@@ -545,7 +525,7 @@ int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
 		if (id == AC_NO_BLOCK)
 			continue;
 		c->blocks[id].atime = now;
-		pol_access(c, id, now);
+		pol_call(c, on_access, id, now);
 		pin_add(c, s, id);
 	}
 	c->ctr.lookups++;
@@ -659,9 +639,7 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 		c->mark[e[j].block] = 0;
 	if (r < 0)
 		return r;
-	if ((uint64_t)s->npins + n > c->max_pins)
-		return -EDQUOT;
-	r = pinmap_reserve(&s->pins, n);
+	r = pins_reserve(c, s, n);
 	if (r < 0)
 		return r;
 

@@ -27,33 +27,27 @@ void tok_byte_map(uint16_t cp_of_byte[256])
  */
 int32_t tok_utf8_next(const uint8_t **pp, const uint8_t *end)
 {
+	/* The smallest code point each length may spell: no overlongs. */
+	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
 	const uint8_t *p = *pp;
-	uint32_t cp, min;
-	unsigned n;
+	unsigned len = tok_utf8_len(p[0]);
+	uint32_t cp;
 
-	if (p[0] < 0x80) {
+	if (len == 1) {
 		*pp = p + 1;
 		return p[0];
 	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 1, cp = p[0] & 0x1f, min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 2, cp = p[0] & 0x0f, min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 3, cp = p[0] & 0x07, min = 0x10000;
-	} else {
+	if (!len || (size_t)(end - p) < len)
 		goto bad;
-	}
-	if ((size_t)(end - p) <= n)
-		goto bad;
-	for (unsigned i = 1; i <= n; i++) {
+	cp = p[0] & (0x7fu >> len);
+	for (unsigned i = 1; i < len; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			goto bad;
 		cp = cp << 6 | (p[i] & 0x3f);
 	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		goto bad;
-	*pp = p + n + 1;
+	*pp = p + len;
 	return cp;
 bad:
 	*pp = p + 1;

@@ -67,15 +67,8 @@ static size_t incomplete_tail(const uint8_t *p, size_t n)
 
 		if ((lead & 0xc0) == 0x80)
 			continue;
-		if (lead >= 0xc2 && lead <= 0xdf)
-			need = 2;
-		else if (lead >= 0xe0 && lead <= 0xef)
-			need = 3;
-		else if (lead >= 0xf0 && lead <= 0xf4)
-			need = 4;
-		else
-			return 0;
-		if (back >= need)
+		need = tok_utf8_len(lead);
+		if (!need || back >= need)
 			return 0;
 		/*
 		 * The second byte's range depends on the lead: no overlongs,

@@ -64,6 +64,23 @@ struct ac_tokenizer {
 /* GPT-2's byte <-> printable code point mapping. */
 void tok_byte_map(uint16_t cp_of_byte[256]);
 
+/*
+ * The length of the UTF-8 sequence @lead starts: 1 to 4, or 0 for a byte
+ * no valid sequence starts with (a continuation byte, C0, C1, F5..FF).
+ */
+static inline unsigned tok_utf8_len(uint8_t lead)
+{
+	if (lead < 0x80)
+		return 1;
+	if (lead >= 0xc2 && lead <= 0xdf)
+		return 2;
+	if (lead >= 0xe0 && lead <= 0xef)
+		return 3;
+	if (lead >= 0xf0 && lead <= 0xf4)
+		return 4;
+	return 0;
+}
+
 /* Lenient UTF-8 step: the code point at *p, or -1 for an invalid byte. */
 int32_t tok_utf8_next(const uint8_t **p, const uint8_t *end);
 

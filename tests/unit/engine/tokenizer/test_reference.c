@@ -43,6 +43,9 @@ struct ref_case {
 	bool lossy;
 	char *want;		/* what decoding must give back */
 	size_t want_len;
+	int32_t *got;		/* encode_case(): the ids, n of them */
+	size_t n;
+	char *out;		/* room for the text, for decoding into */
 };
 
 static void get_case(size_t i, struct ref_case *c)
@@ -78,6 +81,25 @@ static void get_case(size_t i, struct ref_case *c)
 	}
 }
 
+/* Case @i, encoded; its ids in c->got. put_case() frees it. */
+static void encode_case(size_t i, struct ref_case *c)
+{
+	get_case(i, c);
+	c->got = malloc((c->len + 1) * sizeof(*c->got));
+	c->out = malloc(c->len + 1);
+	cr_assert(c->got && c->out);
+	cr_assert_eq(ac_tokenizer_encode(tok, c->text, c->len, c->flags,
+					 c->got, c->len + 1, &c->n), 0,
+		     "line %zu", i + 1);
+}
+
+static void put_case(struct ref_case *c)
+{
+	free(c->want);
+	free(c->got);
+	free(c->out);
+}
+
 Test(tok_reference, fixture_is_whole)
 {
 	/* Guards against a truncated fixture passing vacuously. */
@@ -92,40 +114,32 @@ Test(tok_reference, ids_match_hugging_face)
 
 	for (size_t i = 0; i < n_cases; i++) {
 		struct ref_case c;
-		size_t n, want, cap;
-		int32_t *ids;
+		size_t n, want;
 
-		get_case(i, &c);
+		encode_case(i, &c);
 		want = json_object_array_length(c.ids);
-		cap = c.len + 1;
-		ids = malloc(cap * sizeof(*ids));
-		cr_assert_not_null(ids);
-		cr_assert_eq(ac_tokenizer_encode(tok, c.text, c.len, c.flags,
-						 ids, cap, &n), 0,
-			     "case %zu", i + 1);
-		bool same = n == want;
+		bool same = c.n == want;
 
-		for (size_t k = 0; same && k < n; k++)
-			same = ids[k] == json_object_get_int(
+		for (size_t k = 0; same && k < c.n; k++)
+			same = c.got[k] == json_object_get_int(
 					json_object_array_get_idx(c.ids, k));
 		if (!same) {
 			bad++;
 			cr_log_error("expected.jsonl line %zu: %zu ids, want %zu: %s",
-				     i + 1, n, want,
+				     i + 1, c.n, want,
 				     json_object_to_json_string(cases[i]));
 		}
 		if (c.lossy) {
 			cr_assert_eq(ac_tokenizer_encode(tok, c.text, c.len,
-					c.flags & ~AC_TOK_DROP_UNKNOWN, ids,
-					cap, &n), -EILSEQ, "line %zu", i + 1);
+					c.flags & ~AC_TOK_DROP_UNKNOWN, c.got,
+					c.len + 1, &n), -EILSEQ, "line %zu", i + 1);
 			cr_assert_lt(ac_tokenizer_unknown_byte(tok, c.text,
 					c.len, c.flags), c.len);
 		} else {
 			cr_assert_eq(ac_tokenizer_unknown_byte(tok, c.text,
 					c.len, c.flags), c.len);
 		}
-		free(c.want);
-		free(ids);
+		put_case(&c);
 	}
 	cr_assert_eq(bad, 0, "%zu of %zu cases differ", bad, n_cases);
 }
@@ -134,23 +148,14 @@ Test(tok_reference, decode_round_trips)
 {
 	for (size_t i = 0; i < n_cases; i++) {
 		struct ref_case c;
-		size_t n, m;
-		int32_t *ids;
-		char *out;
+		size_t m;
 
-		get_case(i, &c);
-		ids = malloc((c.len + 1) * sizeof(*ids));
-		out = malloc(c.len + 1);
-		cr_assert(ids && out);
-		cr_assert_eq(ac_tokenizer_encode(tok, c.text, c.len, c.flags,
-						 ids, c.len + 1, &n), 0);
-		cr_assert_eq(ac_tokenizer_decode(tok, ids, n, 0, out, c.len + 1,
-						 &m), 0);
+		encode_case(i, &c);
+		cr_assert_eq(ac_tokenizer_decode(tok, c.got, c.n, 0, c.out,
+						 c.len + 1, &m), 0);
 		cr_assert_eq(m, c.want_len, "line %zu", i + 1);
-		cr_assert_eq(memcmp(out, c.want, m), 0, "line %zu", i + 1);
-		free(c.want);
-		free(out);
-		free(ids);
+		cr_assert_eq(memcmp(c.out, c.want, m), 0, "line %zu", i + 1);
+		put_case(&c);
 	}
 }
 
@@ -163,19 +168,12 @@ Test(tok_reference, stream_gives_whole_characters)
 	for (size_t i = 0; i < n_cases; i++) {
 		struct ac_detok_stream st;
 		struct ref_case c;
-		size_t n, m, at = 0;
-		int32_t *ids;
-		char *out;
+		size_t m, at = 0;
 
-		get_case(i, &c);
-		ids = malloc((c.len + 1) * sizeof(*ids));
-		out = malloc(c.len + 1);
-		cr_assert(ids && out);
-		cr_assert_eq(ac_tokenizer_encode(tok, c.text, c.len, c.flags,
-						 ids, c.len + 1, &n), 0);
+		encode_case(i, &c);
 		ac_detok_stream_init(&st, 0);
-		for (size_t k = 0; k < n; k++) {
-			cr_assert_eq(ac_detok_stream_push(&st, tok, ids[k], chunk,
+		for (size_t k = 0; k < c.n; k++) {
+			cr_assert_eq(ac_detok_stream_push(&st, tok, c.got[k], chunk,
 							  cap, &m), 0);
 			/*
 			 * The reference texts are valid UTF-8, so every
@@ -185,18 +183,16 @@ Test(tok_reference, stream_gives_whole_characters)
 			cr_assert(c.lossy || test_utf8_valid(chunk, m),
 				  "line %zu token %zu: split character", i + 1, k);
 			cr_assert_leq(at + m, c.want_len);
-			memcpy(out + at, chunk, m);
+			memcpy(c.out + at, chunk, m);
 			at += m;
 		}
 		cr_assert_eq(ac_detok_stream_flush(&st, chunk, cap, &m), 0);
 		cr_assert(c.lossy || m == 0, "line %zu: held bytes at the end", i + 1);
-		memcpy(out + at, chunk, m);
+		memcpy(c.out + at, chunk, m);
 		at += m;
 		cr_assert_eq(at, c.want_len);
-		cr_assert_eq(memcmp(out, c.want, at), 0);
-		free(c.want);
-		free(out);
-		free(ids);
+		cr_assert_eq(memcmp(c.out, c.want, at), 0);
+		put_case(&c);
 	}
 	free(chunk);
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,21 @@ static const uint32_t cpu_T[] = { 32, 128 }, cpu_P[] = { 0, 1024 };
 static const uint32_t cpu_B[] = { 4, 16 }, cpu_C[] = { 512, 2048 };
 static const uint32_t q_T[] = { 16, 64 }, q_P[] = { 0, 256 };
 static const uint32_t q_B[] = { 2, 4 }, q_C[] = { 128, 512 };
+
+/* A failed run, after the CUDA runtime's own words when it has some. */
+static void run_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void run_failed(const char *fmt, ...)
+{
+	va_list ap;
+
+#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
+	fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
+#endif
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static void attn_free(struct cal_attn *a)
 {
@@ -262,10 +278,7 @@ int main(int argc, char **argv)
 					pairs += (double)len * (a.seg_pos[s] + len / 2.0);
 				attn_free(&a);
 				if (r < 0) {
-#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
-					fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
-#endif
-					fprintf(stderr, "Attention run (T=%u S=%u pos=%u) failed: %s\n",
+					run_failed("Attention run (T=%u S=%u pos=%u) failed: %s\n",
 						len * S, S, g.P[j], strerror(-r));
 					goto out;
 				}
@@ -294,10 +307,7 @@ int main(int argc, char **argv)
 			r = ops->attn(&c, &a, &t);
 			attn_free(&a);
 			if (r < 0) {
-#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
-				fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
-#endif
-				fprintf(stderr, "Decode run (batch %u, context %u) failed: %s\n",
+				run_failed("Decode run (batch %u, context %u) failed: %s\n",
 					g.B[i], g.C[j], strerror(-r));
 				goto out;
 			}
@@ -354,12 +364,8 @@ int main(int argc, char **argv)
 			x[i] = Ts[i];
 			y[i] = (t1 + t2 + t3 + t4) * l->kv.num_layers;
 		}
-		if (r < 0 && r != -ENOSYS) {
-#if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA
-			fprintf(stderr, "CUDA: %s\n", cal_cuda_last_error());
-#endif
-			fprintf(stderr, "GEMM run failed: %s\n", strerror(-r));
-		}
+		if (r < 0 && r != -ENOSYS)
+			run_failed("GEMM run failed: %s\n", strerror(-r));
 		if (r == -ENOSYS) {
 			/* No cuBLAS: keep the anchor's GEMM rate, say so below. */
 #if defined(AC_HAVE_CUDA) && AC_HAVE_CUDA

@@ -313,6 +313,8 @@ int ac_weights_load_gguf(const char *path, enum ac_dtype dtype,
 	struct ac_weights *w = NULL;
 	struct ac_gguf *g;
 	float *row = NULL;
+	enum ac_wkind k;
+	uint32_t l;
 	int rc;
 
 	*out = NULL;
@@ -326,12 +328,8 @@ int ac_weights_load_gguf(const char *path, enum ac_dtype dtype,
 		rc = ac_model_err(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
-	for (uint32_t l = 0; l < cfg.n_layers && !rc; l++)
-		for (int k = 0; k < AC_WK_LAYER_COUNT && !rc; k++)
-			rc = load_tensor(g, w, k, l, row, err, errlen);
-	for (int k = AC_WK_TOK_EMBD; k < AC_WK_COUNT && !rc; k++)
-		if (k != AC_WK_OUTPUT || !cfg.tie_embeddings)
-			rc = load_tensor(g, w, k, 0, row, err, errlen);
+	for (uint64_t i = 0; !rc && ac_weights_nth(&cfg, i, &k, &l); i++)
+		rc = load_tensor(g, w, k, l, row, err, errlen);
 out:
 	free(row);
 	ac_gguf_close(g);

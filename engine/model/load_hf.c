@@ -492,6 +492,8 @@ int ac_weights_load_safetensors(const char *dir, enum ac_dtype dtype,
 	struct hf h = { .dir = dir, .err = err, .errlen = errlen };
 	struct ac_model_config cfg;
 	struct ac_weights *w = NULL;
+	enum ac_wkind k;
+	uint32_t l;
 	int rc;
 
 	*out = NULL;
@@ -504,14 +506,10 @@ int ac_weights_load_safetensors(const char *dir, enum ac_dtype dtype,
 		rc = ac_model_err(err, errlen, -ENOMEM, "%s: out of memory", dir);
 		goto out;
 	}
-	for (uint32_t l = 0; l < cfg.n_layers && !rc; l++)
-		for (int k = 0; k < AC_WK_LAYER_COUNT && !rc; k++)
-			rc = load_tensor(&h, w, k, l);
 	/* A tied checkpoint's lm_head, if present at all, is ignored like
-	 * transformers ignores it. */
-	for (int k = AC_WK_TOK_EMBD; k < AC_WK_COUNT && !rc; k++)
-		if (k != AC_WK_OUTPUT || !cfg.tie_embeddings)
-			rc = load_tensor(&h, w, k, 0);
+	 * transformers ignores it: it is not among the tensors visited. */
+	for (uint64_t i = 0; !rc && ac_weights_nth(&cfg, i, &k, &l); i++)
+		rc = load_tensor(&h, w, k, l);
 out:
 	for (size_t i = 0; i < h.n_files; i++)
 		st_close(&h.files[i]);

@@ -3,6 +3,7 @@
 #ifndef AC_MODEL_INTERNAL_H
 #define AC_MODEL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,16 @@ void ac_map_release(struct ac_map *m);
  */
 void ac_weights_store(const struct ac_weights *w, void *dst, uint64_t at,
 		      const float *src, uint64_t n);
+
+/*
+ * The @i-th tensor the weights of @c hold, for i = 0, 1, ... until it
+ * returns false: each layer's kinds in enum order, then the global ones,
+ * less the output when it is tied (it is the embedding, not a tensor of its
+ * own).  It is also the order they lie in the one allocation, so the
+ * loaders write it front to back.
+ */
+bool ac_weights_nth(const struct ac_model_config *c, uint64_t i,
+		    enum ac_wkind *k, uint32_t *layer);
 
 /* The longest row of any tensor: one decode buffer serves them all. */
 uint64_t ac_weights_max_cols(const struct ac_model_config *c);

@@ -122,6 +122,8 @@ int ac_weights_random(const struct ac_model_config *c, uint64_t seed,
 	uint64_t elems = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int n_threads = 0, want, rc;
+	enum ac_wkind k;
+	uint32_t l;
 
 	*out = NULL;
 	if ((rc = ac_weights_create(c, dtype, &f.w, err, errlen)))
@@ -133,12 +135,8 @@ int ac_weights_random(const struct ac_model_config *c, uint64_t seed,
 		return ac_model_err(err, errlen, -ENOMEM,
 				    "random weights %s: out of memory", c->name);
 	}
-	for (uint32_t l = 0; l < c->n_layers; l++)
-		for (int k = 0; k < AC_WK_LAYER_COUNT; k++)
-			add_job(&f, seed, k, l, &elems);
-	for (int k = AC_WK_TOK_EMBD; k < AC_WK_COUNT; k++)
-		if (k != AC_WK_OUTPUT || !c->tie_embeddings)
-			add_job(&f, seed, k, 0, &elems);
+	for (uint64_t i = 0; ac_weights_nth(c, i, &k, &l); i++)
+		add_job(&f, seed, k, l, &elems);
 
 	want = elems < SERIAL_BELOW ? 1 : (int)(cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus);
 	/* The caller's thread works too; a failed create just means fewer. */

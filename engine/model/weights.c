@@ -92,6 +92,24 @@ int ac_weights_shape(const struct ac_model_config *c, enum ac_wkind k,
 	}
 }
 
+bool ac_weights_nth(const struct ac_model_config *c, uint64_t i,
+		    enum ac_wkind *k, uint32_t *layer)
+{
+	uint64_t in_layers = (uint64_t)c->n_layers * AC_WK_LAYER_COUNT;
+
+	if (i < in_layers) {
+		*k = (enum ac_wkind)(i % AC_WK_LAYER_COUNT);
+		*layer = (uint32_t)(i / AC_WK_LAYER_COUNT);
+		return true;
+	}
+	i -= in_layers;
+	if (i >= AC_WK_COUNT - AC_WK_TOK_EMBD)
+		return false;
+	*k = (enum ac_wkind)(AC_WK_TOK_EMBD + i);
+	*layer = 0;
+	return !(*k == AC_WK_OUTPUT && c->tie_embeddings);
+}
+
 uint64_t ac_weights_max_cols(const struct ac_model_config *c)
 {
 	uint64_t m = 0, rows, cols;
@@ -152,7 +170,9 @@ int ac_weights_create(const struct ac_model_config *c, enum ac_dtype dtype,
 {
 	uint32_t esize = ac_dtype_size(dtype);
 	struct ac_weights *w;
-	uint64_t layer_bytes = 0, total, off;
+	uint64_t total = 0, off = 0;
+	enum ac_wkind k;
+	uint32_t l;
 	void *base;
 	int rc;
 
@@ -164,12 +184,8 @@ int ac_weights_create(const struct ac_model_config *c, enum ac_dtype dtype,
 	rc = ac_model_config_check(c, err, errlen);
 	if (rc)
 		return rc;
-	for (int k = 0; k < AC_WK_LAYER_COUNT; k++)
-		layer_bytes += aligned_bytes(c, k, esize);
-	total = layer_bytes * c->n_layers + aligned_bytes(c, AC_WK_TOK_EMBD, esize) +
-		aligned_bytes(c, AC_WK_OUTPUT_NORM, esize);
-	if (!c->tie_embeddings)
-		total += aligned_bytes(c, AC_WK_OUTPUT, esize);
+	for (uint64_t i = 0; ac_weights_nth(c, i, &k, &l); i++)
+		total += aligned_bytes(c, k, esize);
 	if (total > SIZE_MAX)
 		return ac_model_err(err, errlen, -ENOMEM,
 				    "weights: %llu bytes do not fit the address space",
@@ -194,17 +210,8 @@ int ac_weights_create(const struct ac_model_config *c, enum ac_dtype dtype,
 		goto nomem;
 	w->base = base;
 
-	off = 0;
-	for (uint32_t l = 0; l < c->n_layers; l++) {
-		for (int k = 0; k < AC_WK_LAYER_COUNT; k++) {
-			*slot(w, k, l) = (uint8_t *)w->base + off;
-			off += aligned_bytes(c, k, esize);
-		}
-	}
-	for (int k = AC_WK_TOK_EMBD; k < AC_WK_COUNT; k++) {
-		if (k == AC_WK_OUTPUT && c->tie_embeddings)
-			break;
-		*slot(w, k, 0) = (uint8_t *)w->base + off;
+	for (uint64_t i = 0; ac_weights_nth(c, i, &k, &l); i++) {
+		*slot(w, k, l) = (uint8_t *)w->base + off;
 		off += aligned_bytes(c, k, esize);
 	}
 	if (c->tie_embeddings)

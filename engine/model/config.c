@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -101,6 +102,19 @@ int ac_model_config_check(const struct ac_model_config *c, char *err,
 				    "model config: rope_theta = %g, expected > 1",
 				    c->rope_theta);
 	return check_scaling(c, err, errlen);
+}
+
+int ac_model_config_check_file(const char *path,
+			       const struct ac_model_config *c, char *err,
+			       size_t errlen)
+{
+	int rc = ac_model_config_check(c, err, errlen);
+	char msg[256];
+
+	if (!rc || !err || !errlen)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", err);
+	return ac_model_err(err, errlen, rc, "%s: %s", path, msg);
 }
 
 /* A preset is found by its config's own name. */

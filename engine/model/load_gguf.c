@@ -246,16 +246,7 @@ static int read_config(const struct ac_gguf *g, struct ac_model_config *c,
 	    (rc = read_rope(g, c, err, errlen)))
 		return rc;
 	c->tie_embeddings = !ac_gguf_find_tensor(g, "output.weight");
-	rc = ac_model_config_check(c, err, errlen);
-	if (rc) {
-		/* Prefix the file: the check's message names only the field. */
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", err ? err : "");
-		return ac_model_err(err, errlen, rc, "%s: %s", ac_gguf_path(g),
-				    msg);
-	}
-	return 0;
+	return ac_model_config_check_file(ac_gguf_path(g), c, err, errlen);
 }
 
 static int load_tensor(const struct ac_gguf *g, struct ac_weights *w,

@@ -97,18 +97,31 @@ static int read_json(const char *path, json_object **out, char *err,
 
 /* ---- config.json ---- */
 
+/*
+ * @key's value into @v: 0, or 1 when an optional key is absent or null,
+ * or -ENOENT with a message when a required one is.
+ */
+static int cfg_get(const char *path, json_object *cfg, const char *key,
+		   bool required, json_object **v, char *err, size_t errlen)
+{
+	if (json_object_object_get_ex(cfg, key, v) &&
+	    !json_object_is_type(*v, json_type_null))
+		return 0;
+	if (!required)
+		return 1;
+	return ac_model_err(err, errlen, -ENOENT, "%s: missing key %s", path,
+			    key);
+}
+
 static int cfg_u32(const char *path, json_object *cfg, const char *key,
 		   bool required, uint32_t *out, char *err, size_t errlen)
 {
 	json_object *v;
 	int64_t x;
+	int rc = cfg_get(path, cfg, key, required, &v, err, errlen);
 
-	if (!json_object_object_get_ex(cfg, key, &v) || json_object_is_type(v, json_type_null)) {
-		if (!required)
-			return 0;
-		return ac_model_err(err, errlen, -ENOENT,
-				    "%s: missing key %s", path, key);
-	}
+	if (rc)
+		return rc < 0 ? rc : 0;
 	x = json_object_get_int64(v);
 	if (!json_object_is_type(v, json_type_int) || x < 0 || x > UINT32_MAX)
 		return ac_model_err(err, errlen, -EINVAL,
@@ -122,13 +135,10 @@ static int cfg_f32(const char *path, json_object *cfg, const char *key,
 		   bool required, float *out, char *err, size_t errlen)
 {
 	json_object *v;
+	int rc = cfg_get(path, cfg, key, required, &v, err, errlen);
 
-	if (!json_object_object_get_ex(cfg, key, &v) || json_object_is_type(v, json_type_null)) {
-		if (!required)
-			return 0;
-		return ac_model_err(err, errlen, -ENOENT,
-				    "%s: missing key %s", path, key);
-	}
+	if (rc)
+		return rc < 0 ? rc : 0;
 	if (!json_object_is_type(v, json_type_int) &&
 	    !json_object_is_type(v, json_type_double))
 		return ac_model_err(err, errlen, -EINVAL,
@@ -249,13 +259,7 @@ static int read_config(const char *dir, struct ac_model_config *c, char *err,
 				  path, c->hidden, c->n_heads);
 		goto out;
 	}
-	rc = ac_model_config_check(c, err, errlen);
-	if (rc && err) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", err);
-		ac_model_err(err, errlen, rc, "%s: %s", path, msg);
-	}
+	rc = ac_model_config_check_file(path, c, err, errlen);
 out:
 	json_object_put(cfg);
 	free(path);

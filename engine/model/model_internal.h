@@ -37,6 +37,14 @@ void ac_weights_store(const struct ac_weights *w, void *dst, uint64_t at,
 bool ac_weights_nth(const struct ac_model_config *c, uint64_t i,
 		    enum ac_wkind *k, uint32_t *layer);
 
+/*
+ * ac_model_config_check() for a config read from @path: its message names
+ * only the field, so the file goes in front.
+ */
+int ac_model_config_check_file(const char *path,
+			       const struct ac_model_config *c, char *err,
+			       size_t errlen);
+
 /* The longest row of any tensor: one decode buffer serves them all. */
 uint64_t ac_weights_max_cols(const struct ac_model_config *c);
 

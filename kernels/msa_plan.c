@@ -11,7 +11,12 @@
 #include "msa_internal.h"
 
 const struct msa_tuning msa_tuning_default = {
-	.min_split_keys = 512,
+	/*
+	 * 128 keys (four 32-key tiles) a chunk: a batch-1 decode at 2k then
+	 * runs on 16 chunks a KV head instead of 4, which is what it takes
+	 * to put most SMs to work on a few MB of KV.
+	 */
+	.min_split_keys = 128,
 	.waves = 2,
 	.no_split = 0,
 	.force_mma = 0,

@@ -7,8 +7,12 @@
  * reuse up to the first hole, no reuse). Each arm changes only which
  * positions are computed; weights, pool, kernels and shapes are shared.
  *
- * Usage: gpu_bench [--shape NAME] [--reps N] [--quick]
+ * Usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N]
+ *
+ * --decode-only N times N decode steps after a 2k prompt, between
+ * cudaProfilerStart/Stop, for a profiler's capture range.
  */
+#include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
 #include <errno.h>
 #include <getopt.h>
@@ -112,6 +116,7 @@ int main(int argc, char **argv)
 		{ "shape", required_argument, NULL, 's' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "decode-only", required_argument, NULL, 'd' },
 		{ 0 },
 	};
 	const char *shape = "llama3-8b";
@@ -121,6 +126,7 @@ int main(int argc, char **argv)
 	struct bench b = { .reps = 5 };
 	char err[256] = "";
 	bool quick = false;
+	int decode_only = 0;
 	double t0;
 	int c, r;
 
@@ -129,8 +135,9 @@ int main(int argc, char **argv)
 		case 's': shape = optarg; break;
 		case 'r': b.reps = atoi(optarg); break;
 		case 'q': quick = true; break;
+		case 'd': decode_only = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick]\n");
+			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N]\n");
 			return 2;
 		}
 	}
@@ -174,6 +181,17 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < b.pool.num_blocks; i++)
 		b.table[i] = (i * 7919u) % b.pool.num_blocks;
 
+	if (decode_only > 0) {
+		forward(&b, 2048, &(struct ac_run){ 0, 2048 }, 1);
+		forward(&b, 2049, &(struct ac_run){ 2048, 1 }, 1);
+		cudaProfilerStart();
+		for (int i = 0; i < decode_only; i++)
+			printf("decode step %d at context %u: %.3f ms\n", i,
+			       2050 + i, 1e3 * forward(&b, 2050 + i,
+				       &(struct ac_run){ 2049 + i, 1 }, 1));
+		cudaProfilerStop();
+		return 0;
+	}
 	printf("# gpu_bench: shape %s (%u layers, hidden %u, %u/%u heads, head dim %u, vocab %u), bf16, block %u tokens, median of %d\n",
 	       shape, b.cfg->n_layers, b.cfg->hidden, b.cfg->n_heads,
 	       b.cfg->n_kv_heads, b.cfg->head_dim, b.cfg->vocab, T, b.reps);

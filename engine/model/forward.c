@@ -40,7 +40,8 @@ size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
 	case AC_FB_K:
 	case AC_FB_V:
 		return r * kv;
-	case AC_FB_GATE:
+	case AC_FB_GATE:		/* gate|up of a fused GEMM */
+		return 2 * r * c->ffn;
 	case AC_FB_UP:
 		return r * c->ffn;
 	case AC_FB_LAST:
@@ -177,18 +178,35 @@ static int mlp(struct ac_model *m, uint32_t l, uint32_t rows)
 	const struct ac_model_config *cfg = &m->cfg;
 	void *x = o->buf(c, AC_FB_X), *h = o->buf(c, AC_FB_H);
 	void *g = o->buf(c, AC_FB_GATE), *u = o->buf(c, AC_FB_UP);
+	const char *wg = o->tensor(c, AC_WK_GATE, l);
+	const char *wu = o->tensor(c, AC_WK_UP, l);
+	size_t wbytes = (size_t)cfg->ffn * cfg->hidden * ac_dtype_size(o->act);
 	int r;
 
 	r = o->rmsnorm(c, h, x, o->tensor(c, AC_WK_FFN_NORM, l), rows,
 		       cfg->hidden, cfg->rms_eps);
-	if (!r)
-		r = o->matmul(c, g, h, o->tensor(c, AC_WK_GATE, l), rows,
-			      cfg->ffn, cfg->hidden);
-	if (!r)
-		r = o->matmul(c, u, h, o->tensor(c, AC_WK_UP, l), rows,
-			      cfg->ffn, cfg->hidden);
-	if (!r)
-		r = o->swiglu(c, g, g, u, rows, cfg->ffn);
+	if (r)
+		return r;
+	/*
+	 * The loaders lay w_up right after w_gate: then one GEMM of twice the
+	 * width makes gate|up side by side in each row, and SwiGLU reads
+	 * both with a row stride, one weight pass and launch fewer.
+	 */
+	if (wu == wg + wbytes) {
+		r = o->matmul(c, g, h, wg, rows, 2 * cfg->ffn, cfg->hidden);
+		if (!r)
+			r = o->swiglu(c, u, g, (char *)g +
+					       cfg->ffn * ac_dtype_size(o->act),
+				      rows, cfg->ffn, 2 * cfg->ffn);
+		g = u;
+	} else {
+		r = o->matmul(c, g, h, wg, rows, cfg->ffn, cfg->hidden);
+		if (!r)
+			r = o->matmul(c, u, h, wu, rows, cfg->ffn,
+				      cfg->hidden);
+		if (!r)
+			r = o->swiglu(c, g, g, u, rows, cfg->ffn, cfg->ffn);
+	}
 	if (!r)
 		r = o->matmul(c, h, g, o->tensor(c, AC_WK_DOWN, l), rows,
 			      cfg->hidden, cfg->ffn);

@@ -40,8 +40,10 @@ struct ac_fwd_ops {
 	int (*matmul)(struct ac_fwd_ctx *c, void *out, const void *in,
 		      const void *w, uint32_t m, uint32_t n, uint32_t k);
 	int (*rope)(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows);
+	/* gate and up rows are @ld elements apart (a fused gate|up GEMM). */
 	int (*swiglu)(struct ac_fwd_ctx *c, void *out, const void *gate,
-		      const void *up, uint32_t rows, uint32_t dim);
+		      const void *up, uint32_t rows, uint32_t dim,
+		      uint32_t ld);
 	int (*residual)(struct ac_fwd_ctx *c, void *x, const void *y,
 			size_t n);
 	/* Gather rows @idx of x ([.][dim]) into out, packed. */

@@ -149,9 +149,9 @@ static int cpu_rope(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows)
 }
 
 static int cpu_swiglu(struct ac_fwd_ctx *c, void *out, const void *gate,
-		      const void *up, uint32_t rows, uint32_t dim)
+		      const void *up, uint32_t rows, uint32_t dim, uint32_t ld)
 {
-	return ac_op_swiglu_cpu(out, gate, up, rows, dim, dim);
+	return ac_op_swiglu_cpu(out, gate, up, rows, dim, ld);
 }
 
 static int cpu_residual(struct ac_fwd_ctx *c, void *x, const void *y,

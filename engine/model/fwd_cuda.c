@@ -263,9 +263,9 @@ static int cuda_rope(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows)
 }
 
 static int cuda_swiglu(struct ac_fwd_ctx *c, void *out, const void *gate,
-		       const void *up, uint32_t rows, uint32_t dim)
+		       const void *up, uint32_t rows, uint32_t dim, uint32_t ld)
 {
-	return ac_op_swiglu_cuda(out, gate, up, rows, dim, dim, c->stream);
+	return ac_op_swiglu_cuda(out, gate, up, rows, dim, ld, c->stream);
 }
 
 static int cuda_residual(struct ac_fwd_ctx *c, void *x, const void *y,

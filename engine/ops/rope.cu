@@ -58,7 +58,7 @@ extern "C" int ac_op_rope_cuda(uint16_t *q, uint32_t ld_q, uint16_t *k,
 	if (pairs > UINT32_MAX || !pos || !inv_freq || (n_heads && !q) ||
 	    (n_kv_heads && !k))
 		return -EINVAL;
-	return ops_launch(rope_kernel, n_tokens, ops_round_warp(pairs, 256),
+	return ops_launch(rope_kernel, n_tokens, ops_round_warp(pairs, 1024),
 			  head_dim * sizeof(float), stream, ops_bf16(q), ld_q,
 			  ops_bf16(k), ld_k, pos, n_heads, n_kv_heads, head_dim,
 			  inv_freq);

@@ -25,6 +25,24 @@ static uint32_t table_size(uint32_t n)
 	return size;
 }
 
+/* The slot holding @s, or the empty one where it would go. */
+static uint32_t str_probe(const struct ac_tokenizer *tok, const char *s,
+			  size_t n)
+{
+	const struct str_index *ix = &tok->index;
+	uint32_t h = tok_hash(s, n) & ix->mask;
+
+	while (ix->slots[h] >= 0) {
+		size_t olen;
+		const char *o = tok_text(tok, ix->slots[h], &olen);
+
+		if (olen == n && !memcmp(o, s, n))
+			break;
+		h = (h + 1) & ix->mask;
+	}
+	return h;
+}
+
 int tok_str_index_build(struct ac_tokenizer *tok)
 {
 	struct str_index *ix = &tok->index;
@@ -39,17 +57,9 @@ int tok_str_index_build(struct ac_tokenizer *tok)
 	for (uint32_t id = 0; id < tok->n_vocab; id++) {
 		size_t len;
 		const char *s = tok_text(tok, id, &len);
-		uint32_t h = tok_hash(s, len) & ix->mask;
+		uint32_t h = str_probe(tok, s, len);
 
-		/* A repeated string keeps its first id: the loop stops there. */
-		while (ix->slots[h] >= 0) {
-			size_t olen;
-			const char *o = tok_text(tok, ix->slots[h], &olen);
-
-			if (olen == len && !memcmp(o, s, len))
-				break;
-			h = (h + 1) & ix->mask;
-		}
+		/* A repeated string keeps its first id. */
 		if (ix->slots[h] < 0)
 			ix->slots[h] = id;
 	}
@@ -59,18 +69,9 @@ int tok_str_index_build(struct ac_tokenizer *tok)
 int32_t tok_str_index_find(const struct ac_tokenizer *tok, const char *s,
 			   size_t n)
 {
-	const struct str_index *ix = &tok->index;
-	uint32_t h = tok_hash(s, n) & ix->mask;
+	int32_t id = tok->index.slots[str_probe(tok, s, n)];
 
-	while (ix->slots[h] >= 0) {
-		size_t olen;
-		const char *o = tok_text(tok, ix->slots[h], &olen);
-
-		if (olen == n && !memcmp(o, s, n))
-			return ix->slots[h];
-		h = (h + 1) & ix->mask;
-	}
-	return -ENOENT;
+	return id >= 0 ? id : -ENOENT;
 }
 
 static uint32_t pair_hash(uint64_t key)
@@ -95,31 +96,37 @@ int tok_pair_index_init(struct pair_index *pi, uint32_t n)
 	return 0;
 }
 
+static uint64_t pair_key(int32_t l, int32_t r)
+{
+	return (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+}
+
+/* The slot holding @key, or the empty one where it would go. */
+static struct pair_slot *pair_probe(const struct pair_index *pi, uint64_t key)
+{
+	uint32_t h = pair_hash(key) & pi->mask;
+
+	while (pi->slots[h].key != PAIR_EMPTY && pi->slots[h].key != key)
+		h = (h + 1) & pi->mask;
+	return &pi->slots[h];
+}
+
 void tok_pair_index_put(struct pair_index *pi, int32_t l, int32_t r,
 			uint32_t rank, int32_t merged)
 {
-	uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
-	uint32_t h = pair_hash(key) & pi->mask;
+	uint64_t key = pair_key(l, r);
+	struct pair_slot *slot = pair_probe(pi, key);
 
-	while (pi->slots[h].key != PAIR_EMPTY) {
-		if (pi->slots[h].key == key)
-			return;
-		h = (h + 1) & pi->mask;
-	}
-	pi->slots[h] = (struct pair_slot){ .key = key, .rank = rank,
-					   .merged = merged };
+	/* A pair already there keeps its earlier rank. */
+	if (slot->key == PAIR_EMPTY)
+		*slot = (struct pair_slot){ .key = key, .rank = rank,
+					    .merged = merged };
 }
 
 const struct pair_slot *tok_pair_index_find(const struct pair_index *pi,
 					    int32_t l, int32_t r)
 {
-	uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
-	uint32_t h = pair_hash(key) & pi->mask;
+	const struct pair_slot *slot = pair_probe(pi, pair_key(l, r));
 
-	while (pi->slots[h].key != PAIR_EMPTY) {
-		if (pi->slots[h].key == key)
-			return &pi->slots[h];
-		h = (h + 1) & pi->mask;
-	}
-	return NULL;
+	return slot->key == PAIR_EMPTY ? NULL : slot;
 }

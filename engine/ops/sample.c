@@ -109,20 +109,20 @@ int ac_op_sample_cpu(struct ac_sampler *s, const float *logits,
 		     int32_t *token)
 {
 	struct ac_sample_cand *c;
-	uint32_t best = 0, n = 0;
+	uint32_t n = 0;
 	double sum = 0.0, cut, mass;
+	int32_t best;
 	float m;
+	int rc;
 
 	if (!s || !s->cand || !logits || !token)
 		return -EINVAL;
-	for (uint32_t i = 0; i < s->vocab; i++) {
-		if (isnan(logits[i]))
-			return -EINVAL;
-		if (logits[i] > logits[best])
-			best = i;
-	}
+	/* Greedy's pick, and the shift that keeps expf() finite below. */
+	rc = ac_op_argmax_cpu(&best, logits, 1, s->vocab);
+	if (rc)
+		return rc;
 	if (s->temperature == 0.0f || s->vocab == 1) {
-		*token = (int32_t)best;
+		*token = best;
 		return 0;
 	}
 	m = logits[best];

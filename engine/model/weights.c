@@ -11,23 +11,28 @@
 
 #define TENSOR_ALIGN 256u
 
+/*
+ * Both schemes spell a tensor as <layer prefix><layer>.<part>.weight
+ * ("model.layers.", "blk."), or <part>.weight for the global ones: only
+ * the parts differ by kind.
+ */
 static const struct {
 	const char *name;	/* ours */
-	const char *hf;		/* Hugging Face, %u = layer */
-	const char *gguf;	/* llama.cpp, %u = layer */
+	const char *hf;		/* Hugging Face's part */
+	const char *gguf;	/* llama.cpp's part */
 } kinds[AC_WK_COUNT] = {
-	[AC_WK_ATTN_NORM] = { "attn_norm", "model.layers.%u.input_layernorm.weight", "blk.%u.attn_norm.weight" },
-	[AC_WK_Q] = { "wq", "model.layers.%u.self_attn.q_proj.weight", "blk.%u.attn_q.weight" },
-	[AC_WK_K] = { "wk", "model.layers.%u.self_attn.k_proj.weight", "blk.%u.attn_k.weight" },
-	[AC_WK_V] = { "wv", "model.layers.%u.self_attn.v_proj.weight", "blk.%u.attn_v.weight" },
-	[AC_WK_O] = { "wo", "model.layers.%u.self_attn.o_proj.weight", "blk.%u.attn_output.weight" },
-	[AC_WK_FFN_NORM] = { "ffn_norm", "model.layers.%u.post_attention_layernorm.weight", "blk.%u.ffn_norm.weight" },
-	[AC_WK_GATE] = { "w_gate", "model.layers.%u.mlp.gate_proj.weight", "blk.%u.ffn_gate.weight" },
-	[AC_WK_UP] = { "w_up", "model.layers.%u.mlp.up_proj.weight", "blk.%u.ffn_up.weight" },
-	[AC_WK_DOWN] = { "w_down", "model.layers.%u.mlp.down_proj.weight", "blk.%u.ffn_down.weight" },
-	[AC_WK_TOK_EMBD] = { "tok_embd", "model.embed_tokens.weight", "token_embd.weight" },
-	[AC_WK_OUTPUT_NORM] = { "output_norm", "model.norm.weight", "output_norm.weight" },
-	[AC_WK_OUTPUT] = { "output", "lm_head.weight", "output.weight" },
+	[AC_WK_ATTN_NORM] = { "attn_norm", "input_layernorm", "attn_norm" },
+	[AC_WK_Q] = { "wq", "self_attn.q_proj", "attn_q" },
+	[AC_WK_K] = { "wk", "self_attn.k_proj", "attn_k" },
+	[AC_WK_V] = { "wv", "self_attn.v_proj", "attn_v" },
+	[AC_WK_O] = { "wo", "self_attn.o_proj", "attn_output" },
+	[AC_WK_FFN_NORM] = { "ffn_norm", "post_attention_layernorm", "ffn_norm" },
+	[AC_WK_GATE] = { "w_gate", "mlp.gate_proj", "ffn_gate" },
+	[AC_WK_UP] = { "w_up", "mlp.up_proj", "ffn_up" },
+	[AC_WK_DOWN] = { "w_down", "mlp.down_proj", "ffn_down" },
+	[AC_WK_TOK_EMBD] = { "tok_embd", "model.embed_tokens", "token_embd" },
+	[AC_WK_OUTPUT_NORM] = { "output_norm", "model.norm", "output_norm" },
+	[AC_WK_OUTPUT] = { "output", "lm_head", "output" },
 };
 
 const char *ac_wkind_name(enum ac_wkind k)
@@ -35,23 +40,24 @@ const char *ac_wkind_name(enum ac_wkind k)
 	return (unsigned)k < AC_WK_COUNT ? kinds[k].name : NULL;
 }
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-static void fmt_name(const char *fmt, uint32_t layer, char *buf, size_t len)
+static void tensor_name(const char *layer_prefix, const char *part,
+			enum ac_wkind k, uint32_t layer, char *buf, size_t len)
 {
-	snprintf(buf, len, fmt, layer);
+	if (k < AC_WK_LAYER_COUNT)
+		snprintf(buf, len, "%s%u.%s.weight", layer_prefix, layer, part);
+	else
+		snprintf(buf, len, "%s.weight", part);
 }
-#pragma GCC diagnostic pop
 
 void ac_weights_hf_name(enum ac_wkind k, uint32_t layer, char *buf, size_t len)
 {
-	fmt_name(kinds[k].hf, layer, buf, len);
+	tensor_name("model.layers.", kinds[k].hf, k, layer, buf, len);
 }
 
 void ac_weights_gguf_name(enum ac_wkind k, uint32_t layer, char *buf,
 			  size_t len)
 {
-	fmt_name(kinds[k].gguf, layer, buf, len);
+	tensor_name("blk.", kinds[k].gguf, k, layer, buf, len);
 }
 
 int ac_weights_shape(const struct ac_model_config *c, enum ac_wkind k,

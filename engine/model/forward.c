@@ -127,6 +127,24 @@ void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,
 	};
 }
 
+/* x += in * w^T: fused where the backend can, else through @tmp. */
+static int matmul_add(struct ac_model *m, void *x, const void *in,
+		      const void *w, void *tmp, uint32_t rows, uint32_t n,
+		      uint32_t k)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	int r = -EOPNOTSUPP;
+
+	if (o->matmul_add)
+		r = o->matmul_add(m->ctx, x, in, w, rows, n, k);
+	if (r != -EOPNOTSUPP)
+		return r;
+	r = o->matmul(m->ctx, tmp, in, w, rows, n, k);
+	if (!r)
+		r = o->residual(m->ctx, x, tmp, (size_t)rows * n);
+	return r;
+}
+
 /* Attention block of layer @l, x += o(MSA(rope(q), rope(k), v)). */
 static int attention(struct ac_model *m, const struct ac_msa_plan *plan,
 		     const struct ac_kv_pool *pool,
@@ -163,10 +181,8 @@ static int attention(struct ac_model *m, const struct ac_msa_plan *plan,
 			       1.0f / sqrtf((float)cfg->head_dim), q, att, ws,
 			       ws_bytes, o->stream(c));
 	if (!r)
-		r = o->matmul(c, h, att, o->tensor(c, AC_WK_O, l), rows,
-			      cfg->hidden, qd);
-	if (!r)
-		r = o->residual(c, x, h, (size_t)rows * cfg->hidden);
+		r = matmul_add(m, x, att, o->tensor(c, AC_WK_O, l), h, rows,
+			       cfg->hidden, qd);
 	return r;
 }
 
@@ -208,10 +224,8 @@ static int mlp(struct ac_model *m, uint32_t l, uint32_t rows)
 			r = o->swiglu(c, g, g, u, rows, cfg->ffn, cfg->ffn);
 	}
 	if (!r)
-		r = o->matmul(c, h, g, o->tensor(c, AC_WK_DOWN, l), rows,
-			      cfg->hidden, cfg->ffn);
-	if (!r)
-		r = o->residual(c, x, h, (size_t)rows * cfg->hidden);
+		r = matmul_add(m, x, g, o->tensor(c, AC_WK_DOWN, l), h, rows,
+			       cfg->hidden, cfg->ffn);
 	return r;
 }
 

@@ -39,6 +39,12 @@ struct ac_fwd_ops {
 		       const void *w, uint32_t rows, uint32_t dim, float eps);
 	int (*matmul)(struct ac_fwd_ctx *c, void *out, const void *in,
 		      const void *w, uint32_t m, uint32_t n, uint32_t k);
+	/*
+	 * out += in * w^T, where the backend has a fused path for the shape;
+	 * NULL or -EOPNOTSUPP: the pass runs matmul then residual instead.
+	 */
+	int (*matmul_add)(struct ac_fwd_ctx *c, void *out, const void *in,
+			  const void *w, uint32_t m, uint32_t n, uint32_t k);
 	int (*rope)(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows);
 	/* gate and up rows are @ld elements apart (a fused gate|up GEMM). */
 	int (*swiglu)(struct ac_fwd_ctx *c, void *out, const void *gate,

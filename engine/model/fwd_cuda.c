@@ -245,10 +245,28 @@ static int cuda_rmsnorm(struct ac_fwd_ctx *c, void *out, const void *x,
 	return ac_op_rmsnorm_cuda(out, x, w, rows, dim, eps, c->stream);
 }
 
+/* A few rows (decode) stream the weights through the GEMV kernel. */
 static int cuda_matmul(struct ac_fwd_ctx *c, void *out, const void *in,
 		       const void *w, uint32_t m, uint32_t n, uint32_t k)
 {
-	return ac_op_matmul_cuda(c->gemm, out, in, w, m, n, k, c->stream);
+	int r = -EINVAL;
+
+	if (m <= AC_GEMV_MAX_ROWS)
+		r = ac_op_gemv_cuda(out, in, w, m, n, k, false, c->stream);
+	if (r == -EINVAL)
+		r = ac_op_matmul_cuda(c->gemm, out, in, w, m, n, k,
+				      c->stream);
+	return r;
+}
+
+static int cuda_matmul_add(struct ac_fwd_ctx *c, void *out, const void *in,
+			   const void *w, uint32_t m, uint32_t n, uint32_t k)
+{
+	int r = -EOPNOTSUPP;
+
+	if (m <= AC_GEMV_MAX_ROWS)
+		r = ac_op_gemv_cuda(out, in, w, m, n, k, true, c->stream);
+	return r == -EINVAL ? -EOPNOTSUPP : r;
 }
 
 static int cuda_rope(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows)
@@ -342,6 +360,7 @@ const struct ac_fwd_ops ac_fwd_cuda_ops = {
 	.embedding = cuda_embedding,
 	.rmsnorm = cuda_rmsnorm,
 	.matmul = cuda_matmul,
+	.matmul_add = cuda_matmul_add,
 	.rope = cuda_rope,
 	.swiglu = cuda_swiglu,
 	.residual = cuda_residual,

@@ -237,6 +237,19 @@ int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
 		      const uint16_t *in, const uint16_t *w, uint32_t m,
 		      uint32_t n, uint32_t k, void *stream);
 
+/* Rows the bandwidth-bound few-row linear layer takes. */
+#define AC_GEMV_MAX_ROWS	4u
+
+/*
+ * out[m][n] = in[m][k] * w[n][k]^T for m <= AC_GEMV_MAX_ROWS, or out +=
+ * that with @accumulate (a residual add for free). k a multiple of 8,
+ * m * k * 4 bytes of input at most 200 KiB, in and w 16-byte aligned;
+ * -EINVAL otherwise. fp32 accumulation, one bf16 rounding at the end.
+ */
+int ac_op_gemv_cuda(uint16_t *out, const uint16_t *in, const uint16_t *w,
+		    uint32_t m, uint32_t n, uint32_t k, bool accumulate,
+		    void *stream);
+
 #endif /* AC_HAVE_CUDA */
 
 #ifdef __cplusplus

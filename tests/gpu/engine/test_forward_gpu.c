@@ -7,12 +7,14 @@
  */
 #include <criterion/criterion.h>
 #include <cuda_runtime_api.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <asymcache/asymcache.h>
 
+#include "../ops/ops.h"
 #include "forward.h"
 
 #define T 16
@@ -232,4 +234,62 @@ Test(forward_gpu, decode_steps_match_the_prefill_rows)
 	free(scratch);
 	side_fini(&g);
 	ac_weights_free(w);
+}
+
+/* The few-row GEMV against the CPU GEMM, plain and accumulating. */
+Test(forward_gpu, gemv_matches_the_cpu_matmul)
+{
+	const uint32_t n = 1000, k = 4104;
+	uint16_t *hw, *hx, *hout, *dw, *dx, *dout;
+	float *w, *x, *ref;
+
+	if (!have_device())
+		cr_skip_test("no CUDA device");
+	w = malloc(sizeof(float) * n * k);
+	x = malloc(sizeof(float) * 4 * k);
+	ref = malloc(sizeof(float) * 4 * n);
+	hw = malloc(2 * (size_t)n * k);
+	hx = malloc(2 * 4 * k);
+	hout = malloc(2 * 4 * n);
+	srand(77);
+	for (size_t i = 0; i < (size_t)n * k; i++)
+		w[i] = ac_bf16_to_f32(ac_f32_to_bf16((rand() / (float)RAND_MAX - 0.5f) / 32));
+	for (size_t i = 0; i < 4 * k; i++)
+		x[i] = ac_bf16_to_f32(ac_f32_to_bf16(rand() / (float)RAND_MAX - 0.5f));
+	ac_op_f32_to_bf16_cpu(hw, w, (size_t)n * k);
+	ac_op_f32_to_bf16_cpu(hx, x, 4 * k);
+	cr_assert_eq(cudaMalloc((void **)&dw, 2 * (size_t)n * k), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dx, 2 * 4 * k), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dout, 2 * 4 * n), cudaSuccess);
+	cudaMemcpy(dw, hw, 2 * (size_t)n * k, cudaMemcpyHostToDevice);
+	cudaMemcpy(dx, hx, 2 * 4 * k, cudaMemcpyHostToDevice);
+	for (uint32_t m = 1; m <= AC_GEMV_MAX_ROWS; m++) {
+		float *got = malloc(sizeof(float) * m * n);
+
+		cr_assert_eq(ac_op_matmul_cpu(ref, x, w, m, n, k), 0);
+		cudaMemset(dout, 0xff, 2 * 4 * n);
+		cr_assert_eq(ac_op_gemv_cuda(dout, dx, dw, m, n, k, false, NULL), 0);
+		cudaMemcpy(hout, dout, 2 * m * n, cudaMemcpyDeviceToHost);
+		ac_op_bf16_to_f32_cpu(got, hout, (size_t)m * n);
+		cr_expect_lt(rel_l2(got, ref, (size_t)m * n), 8e-3, "m=%u", m);
+		/* Accumulating onto what is there: twice the product. */
+		cr_assert_eq(ac_op_gemv_cuda(dout, dx, dw, m, n, k, true, NULL), 0);
+		cudaMemcpy(hout, dout, 2 * m * n, cudaMemcpyDeviceToHost);
+		ac_op_bf16_to_f32_cpu(got, hout, (size_t)m * n);
+		for (size_t i = 0; i < (size_t)m * n; i++)
+			ref[i] *= 2;
+		cr_expect_lt(rel_l2(got, ref, (size_t)m * n), 8e-3, "m=%u +=", m);
+		free(got);
+	}
+	cr_expect_eq(ac_op_gemv_cuda(dout, dx, dw, 5, n, k, false, NULL), -EINVAL);
+	cr_expect_eq(ac_op_gemv_cuda(dout, dx, dw, 1, n, k - 4, false, NULL), -EINVAL);
+	cudaFree(dw);
+	cudaFree(dx);
+	cudaFree(dout);
+	free(w);
+	free(x);
+	free(ref);
+	free(hw);
+	free(hx);
+	free(hout);
 }

@@ -71,12 +71,7 @@ static double forward(struct bench *b, uint32_t ctx, const struct ac_run *runs,
 	tok = malloc(sizeof(*tok) * bt.num_rows);
 	for (uint32_t i = 0; i < bt.num_rows; i++)
 		tok[i] = b->tokens[bt.row_pos[i]];
-	mb = (struct ac_msa_batch){
-		.num_segs = bt.num_segs, .num_seqs = bt.num_seqs,
-		.seg_indptr = bt.seg_indptr, .seg_seq = bt.seg_seq,
-		.seg_pos = bt.seg_pos, .table_indptr = bt.table_indptr,
-		.block_ids = bt.block_ids, .ctx_len = bt.ctx_len,
-	};
+	ac_model_batch_view(&bt, &mb);
 	last = bt.num_rows - 1;
 	t0 = now_s();
 	r = ac_model_forward(b->m, &b->pool, &mb, tok, bt.row_pos, &last, 1,

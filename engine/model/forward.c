@@ -52,6 +52,36 @@ size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
 	return 0;
 }
 
+int ac_fwd_tensors_bind(struct ac_fwd_tensors *ts, const struct ac_weights *w,
+			const void *base, size_t esz)
+{
+	size_t wsz = ac_dtype_size(w->dtype);
+	uint32_t layers = w->cfg.n_layers;
+
+	ts->lt = calloc((size_t)layers * AC_WK_LAYER_COUNT, sizeof(*ts->lt));
+	if (!ts->lt)
+		return -ENOMEM;
+	for (unsigned int k = 0; k < AC_WK_COUNT; k++)
+		for (uint32_t l = 0; l < (k < AC_WK_LAYER_COUNT ? layers : 1);
+		     l++) {
+			size_t off = (size_t)((const char *)ac_weights_tensor(w, k, l) -
+					      (const char *)w->base) / wsz;
+			const void *p = (const char *)base + off * esz;
+
+			if (k < AC_WK_LAYER_COUNT)
+				ts->lt[l * AC_WK_LAYER_COUNT + k] = p;
+			else
+				ts->t[k] = p;
+		}
+	return 0;
+}
+
+void ac_fwd_tensors_free(struct ac_fwd_tensors *ts)
+{
+	free(ts->lt);
+	ts->lt = NULL;
+}
+
 static const struct ac_fwd_ops *backend_ops(enum ac_fwd_backend b)
 {
 	switch (b) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <asymcache/asymcache.h>
 #include <asymcache/msa.h>
 
 #include "weights.h"
@@ -55,5 +56,17 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 		     const struct ac_msa_batch *batch, const int32_t *tokens,
 		     const int32_t *pos, const uint32_t *logit_rows,
 		     uint32_t n_logits, float *logits);
+
+/* The MSA batch that @b's arrays describe (host memory, as forward takes). */
+static inline void ac_model_batch_view(const struct ac_batch *b,
+				       struct ac_msa_batch *ret)
+{
+	*ret = (struct ac_msa_batch){
+		.num_segs = b->num_segs, .num_seqs = b->num_seqs,
+		.seg_indptr = b->seg_indptr, .seg_seq = b->seg_seq,
+		.seg_pos = b->seg_pos, .table_indptr = b->table_indptr,
+		.block_ids = b->block_ids, .ctx_len = b->ctx_len,
+	};
+}
 
 #endif /* AC_MODEL_FORWARD_H */

@@ -16,6 +16,28 @@
 
 struct ac_fwd_ctx;
 
+/*
+ * Where each weight tensor sits in a backend's copy of the weights: the
+ * copy keeps the element offsets of the loader's one allocation, whatever
+ * the element size, so one table serves every backend.
+ */
+struct ac_fwd_tensors {
+	const void *t[AC_WK_COUNT];	/* the kinds that are not per layer */
+	const void **lt;		/* [layer * AC_WK_LAYER_COUNT + kind] */
+};
+
+/* Points @ts into @base, a copy of @w's tensors in elements of @esz bytes. */
+int ac_fwd_tensors_bind(struct ac_fwd_tensors *ts, const struct ac_weights *w,
+			const void *base, size_t esz);
+void ac_fwd_tensors_free(struct ac_fwd_tensors *ts);
+
+static inline const void *ac_fwd_tensor(const struct ac_fwd_tensors *ts,
+					enum ac_wkind k, uint32_t layer)
+{
+	return k < AC_WK_LAYER_COUNT ? ts->lt[layer * AC_WK_LAYER_COUNT + k]
+				     : ts->t[k];
+}
+
 struct ac_fwd_ops {
 	const char *name;
 	enum ac_msa_backend msa;

@@ -16,21 +16,13 @@
 struct ac_fwd_ctx {
 	struct ac_model_config cfg;
 	float *base;			/* all weights, fp32 */
-	const float *t[AC_WK_COUNT];	/* non-layer tensors */
-	const float **lt;		/* [layer * AC_WK_LAYER_COUNT + kind] */
+	struct ac_fwd_tensors ts;
 	float *bufs[AC_FWD_BUFS];
 	float *inv_freq;
 	const int32_t *tokens, *pos;
 	void *ws;
 	size_t ws_bytes;
 };
-
-/* Offset of @p in @w's allocation, in elements of @w's dtype. */
-static size_t elem_off(const struct ac_weights *w, const void *p)
-{
-	return (size_t)((const char *)p - (const char *)w->base) /
-	       ac_dtype_size(w->dtype);
-}
 
 static void cpu_destroy(struct ac_fwd_ctx *c)
 {
@@ -39,7 +31,7 @@ static void cpu_destroy(struct ac_fwd_ctx *c)
 	for (unsigned int i = 0; i < AC_FWD_BUFS; i++)
 		free(c->bufs[i]);
 	free(c->base);
-	free(c->lt);
+	ac_fwd_tensors_free(&c->ts);
 	free(c->inv_freq);
 	free(c->ws);
 	free(c);
@@ -60,22 +52,15 @@ static int cpu_create(const struct ac_weights *w, uint32_t max_rows,
 		return -ENOMEM;
 	c->cfg = w->cfg;
 	c->base = malloc(n * sizeof(float));
-	c->lt = calloc((size_t)w->cfg.n_layers * AC_WK_LAYER_COUNT,
-		       sizeof(*c->lt));
 	c->inv_freq = malloc(w->cfg.head_dim / 2 * sizeof(float));
-	if (!c->base || !c->lt || !c->inv_freq)
+	if (!c->base || !c->inv_freq)
 		goto fail;
 	if (w->dtype == AC_DTYPE_FP32)
 		memcpy(c->base, w->base, n * sizeof(float));
 	else
 		ac_op_bf16_to_f32_cpu(c->base, w->base, n);
-	for (unsigned int k = AC_WK_LAYER_COUNT; k < AC_WK_COUNT; k++)
-		c->t[k] = c->base + elem_off(w, ac_weights_tensor(w, k, 0));
-	for (uint32_t l = 0; l < w->cfg.n_layers; l++)
-		for (unsigned int k = 0; k < AC_WK_LAYER_COUNT; k++)
-			c->lt[l * AC_WK_LAYER_COUNT + k] =
-				c->base +
-				elem_off(w, ac_weights_tensor(w, k, l));
+	if (ac_fwd_tensors_bind(&c->ts, w, c->base, sizeof(float)) < 0)
+		goto fail;
 	for (unsigned int i = 0; i < AC_FWD_BUFS; i++) {
 		c->bufs[i] = malloc(ac_fwd_buf_elems(&w->cfg, max_rows, i) *
 				    sizeof(float));
@@ -100,8 +85,7 @@ fail:
 static const void *cpu_tensor(struct ac_fwd_ctx *c, enum ac_wkind k,
 			      uint32_t layer)
 {
-	return k < AC_WK_LAYER_COUNT ? c->lt[layer * AC_WK_LAYER_COUNT + k]
-				     : c->t[k];
+	return ac_fwd_tensor(&c->ts, k, layer);
 }
 
 static void *cpu_buf(struct ac_fwd_ctx *c, unsigned int i)
@@ -122,7 +106,8 @@ static int cpu_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
 
 static int cpu_embedding(struct ac_fwd_ctx *c, void *out, uint32_t rows)
 {
-	return ac_op_embedding_cpu(out, c->tokens, rows, c->t[AC_WK_TOK_EMBD],
+	return ac_op_embedding_cpu(out, c->tokens, rows,
+				   ac_fwd_tensor(&c->ts, AC_WK_TOK_EMBD, 0),
 				   c->cfg.vocab, c->cfg.hidden);
 }
 

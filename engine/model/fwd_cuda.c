@@ -25,8 +25,7 @@ struct ac_fwd_ctx {
 	cudaStream_t stream;
 	struct ac_gemm_cuda *gemm;
 	uint16_t *base;			/* all weights, bf16 */
-	const uint16_t *t[AC_WK_COUNT];
-	const uint16_t **lt;		/* [layer * AC_WK_LAYER_COUNT + kind] */
+	struct ac_fwd_tensors ts;
 	uint16_t *bufs[AC_FWD_BUFS];
 	float *inv_freq;
 	int32_t *dev_i32;		/* the batch arrays and inputs */
@@ -59,7 +58,7 @@ static void cuda_destroy(struct ac_fwd_ctx *c)
 		ac_gemm_cuda_destroy(c->gemm);
 	if (c->stream)
 		cudaStreamDestroy(c->stream);
-	free(c->lt);
+	ac_fwd_tensors_free(&c->ts);
 	free(c->host_logits);
 	free(c);
 }
@@ -96,7 +95,6 @@ static int upload_weights(struct ac_fwd_ctx *c, const struct ac_weights *w)
 static int cuda_create(const struct ac_weights *w, uint32_t max_rows,
 		       struct ac_fwd_ctx **ret, char *err, size_t errlen)
 {
-	size_t esz = ac_dtype_size(w->dtype);
 	struct ac_rope_params rp;
 	struct ac_fwd_ctx *c;
 	float *freq = NULL;
@@ -114,11 +112,9 @@ static int cuda_create(const struct ac_weights *w, uint32_t max_rows,
 	if (!c)
 		return -ENOMEM;
 	c->cfg = w->cfg;
-	c->lt = calloc((size_t)w->cfg.n_layers * AC_WK_LAYER_COUNT,
-		       sizeof(*c->lt));
 	freq = malloc(w->cfg.head_dim / 2 * sizeof(float));
 	r = -ENOMEM;
-	if (!c->lt || !freq)
+	if (!freq)
 		goto fail;
 	r = cu(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
 	if (!r)
@@ -131,15 +127,7 @@ static int cuda_create(const struct ac_weights *w, uint32_t max_rows,
 				 w->cfg.name, strerror(-r));
 		goto fail;
 	}
-	for (unsigned int k = AC_WK_LAYER_COUNT; k < AC_WK_COUNT; k++)
-		c->t[k] = c->base + ((const char *)ac_weights_tensor(w, k, 0) -
-				     (const char *)w->base) / esz;
-	for (uint32_t l = 0; l < w->cfg.n_layers; l++)
-		for (unsigned int k = 0; k < AC_WK_LAYER_COUNT; k++)
-			c->lt[l * AC_WK_LAYER_COUNT + k] =
-				c->base +
-				((const char *)ac_weights_tensor(w, k, l) -
-				 (const char *)w->base) / esz;
+	r = ac_fwd_tensors_bind(&c->ts, w, c->base, sizeof(uint16_t));
 	for (unsigned int i = 0; i < AC_FWD_BUFS && !r; i++)
 		r = cu(cudaMalloc((void **)&c->bufs[i],
 				  ac_fwd_buf_elems(&w->cfg, max_rows, i) *
@@ -168,8 +156,7 @@ fail:
 static const void *cuda_tensor(struct ac_fwd_ctx *c, enum ac_wkind k,
 			       uint32_t layer)
 {
-	return k < AC_WK_LAYER_COUNT ? c->lt[layer * AC_WK_LAYER_COUNT + k]
-				     : c->t[k];
+	return ac_fwd_tensor(&c->ts, k, layer);
 }
 
 static void *cuda_buf(struct ac_fwd_ctx *c, unsigned int i)
@@ -235,7 +222,8 @@ static int cuda_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
 static int cuda_embedding(struct ac_fwd_ctx *c, void *out, uint32_t rows)
 {
 	return ac_op_embedding_cuda(out, c->dev_arr[DB_TOKENS], rows,
-				    c->t[AC_WK_TOK_EMBD], c->cfg.vocab,
+				    ac_fwd_tensor(&c->ts, AC_WK_TOK_EMBD, 0),
+				    c->cfg.vocab,
 				    c->cfg.hidden, c->stream);
 }
 

@@ -128,12 +128,7 @@ static int forward(struct ac_runner *r, struct req *q, uint32_t ctx,
 	}
 	for (uint32_t i = 0; i < b.num_rows; i++)
 		tok[i] = q->tokens[b.row_pos[i]];
-	mb = (struct ac_msa_batch){
-		.num_segs = b.num_segs, .num_seqs = b.num_seqs,
-		.seg_indptr = b.seg_indptr, .seg_seq = b.seg_seq,
-		.seg_pos = b.seg_pos, .table_indptr = b.table_indptr,
-		.block_ids = b.block_ids, .ctx_len = b.ctx_len,
-	};
+	ac_model_batch_view(&b, &mb);
 	last = b.num_rows - 1;
 	e = ac_model_forward(r->model, &r->kv, &mb, tok, b.row_pos, &last, 1,
 			     r->logits);

@@ -103,12 +103,7 @@ static void run(struct side *s, const uint32_t *table, uint32_t ctx,
 		tok[i] = tokens[b.row_pos[i]];
 		rows[i] = i;
 	}
-	mb = (struct ac_msa_batch){
-		.num_segs = b.num_segs, .num_seqs = b.num_seqs,
-		.seg_indptr = b.seg_indptr, .seg_seq = b.seg_seq,
-		.seg_pos = b.seg_pos, .table_indptr = b.table_indptr,
-		.block_ids = b.block_ids, .ctx_len = b.ctx_len,
-	};
+	ac_model_batch_view(&b, &mb);
 	/* The logits buffer holds 256 rows at most: ask for the last ones. */
 	uint32_t n = b.num_rows < 256 ? b.num_rows : 256;
 	cr_assert_eq(ac_model_forward(s->m, &s->pool, &mb, tok, b.row_pos,

@@ -65,12 +65,7 @@ static void run(struct fx *f, const uint32_t *table, size_t nblocks,
 		tok[i] = tokens[b.row_pos[i]];
 		rows[i] = i;
 	}
-	mb = (struct ac_msa_batch){
-		.num_segs = b.num_segs, .num_seqs = b.num_seqs,
-		.seg_indptr = b.seg_indptr, .seg_seq = b.seg_seq,
-		.seg_pos = b.seg_pos, .table_indptr = b.table_indptr,
-		.block_ids = b.block_ids, .ctx_len = b.ctx_len,
-	};
+	ac_model_batch_view(&b, &mb);
 	cr_assert_eq(ac_model_forward(f->m, &f->pool, &mb, tok, b.row_pos,
 				      rows, b.num_rows, logits), 0);
 	ac_batch_free(&b);
@@ -183,12 +178,7 @@ Test(forward, bad_input_is_refused)
 	cr_assert_eq(ac_batch_add(&b, table, 2, 8, T,
 				  &(struct ac_run){ 0, 8 }, 1), 0);
 	memcpy(pos, b.row_pos, sizeof(pos));
-	mb = (struct ac_msa_batch){
-		.num_segs = b.num_segs, .num_seqs = b.num_seqs,
-		.seg_indptr = b.seg_indptr, .seg_seq = b.seg_seq,
-		.seg_pos = b.seg_pos, .table_indptr = b.table_indptr,
-		.block_ids = b.block_ids, .ctx_len = b.ctx_len,
-	};
+	ac_model_batch_view(&b, &mb);
 	/* Token 300 is outside the tiny vocabulary (256). */
 	cr_expect_eq(ac_model_forward(f.m, &f.pool, &mb, tokens, pos, &row, 1,
 				      logits), -ERANGE);

@@ -91,6 +91,37 @@ static void dev_free(struct dev_buf *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* One index array of the batch: its host copy and its device pointer. */
+struct batch_array {
+	const int32_t **dst;
+	const int32_t *src;
+	size_t n;
+};
+
+#define BATCH_ARRAYS	6
+
+/*
+ * The index arrays of @c's batch, with @db's pointers as their device
+ * destinations; returns their total element count.
+ */
+static size_t batch_arrays(struct ac_msa_batch *db, const struct msa_case *c,
+			   struct batch_array a[BATCH_ARRAYS])
+{
+	size_t nsegs = c->batch.num_segs, nseqs = c->batch.num_seqs, n = 0;
+
+	a[0] = (struct batch_array){ &db->seg_indptr, c->seg_indptr, nsegs + 1 };
+	a[1] = (struct batch_array){ &db->seg_seq, c->seg_seq, nsegs };
+	a[2] = (struct batch_array){ &db->seg_pos, c->seg_pos, nsegs };
+	a[3] = (struct batch_array){ &db->table_indptr, c->table_indptr,
+				     nseqs + 1 };
+	a[4] = (struct batch_array){ &db->ctx_len, c->ctx_len, nseqs };
+	a[5] = (struct batch_array){ &db->block_ids, c->block_ids,
+				     c->table_len };
+	for (int i = 0; i < BATCH_ARRAYS; i++)
+		n += a[i].n;
+	return n;
+}
+
 #define CK(x)                                                  \
 	do {                                                   \
 		cudaError_t e_ = (x);                          \
@@ -112,7 +143,9 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 	struct ac_kv_pool dpool;
 	struct ac_msa_batch db;
 	void *host_out = NULL, *host_pool = NULL;
-	size_t qb, kvb, nsegs, nseqs, ntab, ws;
+	struct batch_array arrs[BATCH_ARRAYS];
+	size_t qb, kvb, narr, ws, i;
+	int32_t *a;
 	double err = -1.0, max_abs = 0.0;
 	int ret, bad_pool = -1;
 	bool hopper = false;
@@ -127,17 +160,15 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 		tune.min_split_keys = gc->min_split;
 	qb = msa_case_q_bytes(&c);
 	kvb = msa_case_kv_bytes(&c);
-	nsegs = c.batch.num_segs;
-	nseqs = c.batch.num_seqs;
-	ntab = c.table_len;
+	db = c.batch;
+	narr = batch_arrays(&db, &c, arrs);
 
 	CK(cudaMalloc(&d.pool, c.pool_bytes));
 	CK(cudaMalloc(&d.q, qb + 16));
 	CK(cudaMalloc(&d.k, kvb + 16));
 	CK(cudaMalloc(&d.v, kvb + 16));
 	CK(cudaMalloc(&d.out, qb + 16));
-	CK(cudaMalloc((void **)&d.arr,
-		      (3 * nsegs + 1 + 2 * nseqs + 1 + ntab + 1) * 4));
+	CK(cudaMalloc((void **)&d.arr, (narr + 1) * 4));
 	CK(cudaMemcpy(d.pool, c.pool_init, c.pool_bytes,
 		      cudaMemcpyHostToDevice));
 	CK(cudaMemcpy(d.q, c.q, qb, cudaMemcpyHostToDevice));
@@ -146,30 +177,12 @@ static int run_one(FILE *log, const struct gpu_case *gc, uint64_t seed)
 	/* 0xff bytes are NaN in bf16 and fp16: unwritten output fails. */
 	CK(cudaMemset(d.out, 0xff, qb + 16));
 
-	{
-		int32_t *a = d.arr;
-
-		db.num_segs = (uint32_t)nsegs;
-		db.num_seqs = (uint32_t)nseqs;
-		db.seg_indptr = a;
-		CK(cudaMemcpy(a, c.seg_indptr, (nsegs + 1) * 4,
+	a = d.arr;
+	for (i = 0; i < BATCH_ARRAYS; i++) {
+		*arrs[i].dst = a;
+		CK(cudaMemcpy(a, arrs[i].src, arrs[i].n * 4,
 			      cudaMemcpyHostToDevice));
-		a += nsegs + 1;
-		db.seg_seq = a;
-		CK(cudaMemcpy(a, c.seg_seq, nsegs * 4, cudaMemcpyHostToDevice));
-		a += nsegs;
-		db.seg_pos = a;
-		CK(cudaMemcpy(a, c.seg_pos, nsegs * 4, cudaMemcpyHostToDevice));
-		a += nsegs;
-		db.table_indptr = a;
-		CK(cudaMemcpy(a, c.table_indptr, (nseqs + 1) * 4,
-			      cudaMemcpyHostToDevice));
-		a += nseqs + 1;
-		db.ctx_len = a;
-		CK(cudaMemcpy(a, c.ctx_len, nseqs * 4, cudaMemcpyHostToDevice));
-		a += nseqs;
-		db.block_ids = a;
-		CK(cudaMemcpy(a, c.block_ids, ntab * 4, cudaMemcpyHostToDevice));
+		a += arrs[i].n;
 	}
 	dpool = c.pool;
 	dpool.base = d.pool;

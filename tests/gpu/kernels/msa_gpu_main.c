@@ -7,19 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "msa_gpu_check.h"
+#include "th_seed.h"
 
 int main(int argc, char **argv)
 {
 	bool small = false;
-	uint64_t seed;
-	struct timespec ts;
+	uint64_t seed = th_test_seed();
 	int i, ret;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--small"))
 			small = true;

@@ -16,7 +16,7 @@ Test(msa_gpu, random_layouts_against_float64)
 
 	if (!msa_gpu_present())
 		cr_skip_test("no CUDA device");
-	ret = msa_gpu_check_all(stderr, false, msa_test_seed());
+	ret = msa_gpu_check_all(stderr, false, th_test_seed());
 	cr_assert_geq(ret, 0, "setup failed: %d", ret);
 	cr_assert_eq(ret, 0, "%d case(s) failed, see the log above", ret);
 }

@@ -9,20 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "msa_testlib.h"
-
-uint64_t msa_test_seed(void)
-{
-	const char *env = getenv("AC_TEST_SEED");
-	struct timespec ts;
-
-	if (env)
-		return strtoull(env, NULL, 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
-}
 
 uint64_t msa_rand_next(uint64_t *state)
 {

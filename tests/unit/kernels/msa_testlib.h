@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "asymcache/msa.h"
+#include "th_seed.h"
 
 struct msa_case_opts {
 	enum ac_dtype dtype;
@@ -41,13 +42,11 @@ struct msa_case {
 	size_t pool_bytes;
 };
 
-/* Splitmix64: one seed gives the whole case, so a failure is replayable. */
-uint64_t msa_rand_next(uint64_t *state);
 /*
- * A fresh seed each run, so every run draws new layouts; AC_TEST_SEED
- * (strtoull, any base) replays the one a failure printed.
+ * Splitmix64: one seed (th_test_seed()'s) gives the whole case, so a
+ * failure is replayable.
  */
-uint64_t msa_test_seed(void);
+uint64_t msa_rand_next(uint64_t *state);
 
 int msa_case_random(struct msa_case *c, uint64_t seed,
 		    const struct msa_case_opts *o);

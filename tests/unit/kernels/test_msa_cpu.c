@@ -90,7 +90,7 @@ Test(msa_cpu, random_layouts_all_dtypes)
 	static const uint32_t dims[] = { 64, 128, 32 };
 	static const uint32_t groups[] = { 1, 4, 8, 3 };
 	static const uint32_t tokens[] = { 16, 8, 64, 1 };
-	uint64_t seed = msa_test_seed();
+	uint64_t seed = th_test_seed();
 
 	for (int i = 0; i < 12; i++) {
 		struct msa_case_opts o = {
@@ -119,7 +119,7 @@ Test(msa_cpu, random_layouts_all_dtypes)
 Test(msa_cpu, split_and_merge)
 {
 	struct msa_tuning tune = msa_tuning_default;
-	uint64_t seed = msa_test_seed();
+	uint64_t seed = th_test_seed();
 
 	tune.min_split_keys = 64;
 	for (int i = 0; i < 4; i++) {
@@ -158,7 +158,7 @@ Test(msa_cpu, decode_batch_splits)
 	};
 
 	tune.min_split_keys = 64;
-	run_case(&o, msa_test_seed(), &tune, 8, true);
+	run_case(&o, th_test_seed(), &tune, 8, true);
 }
 
 Test(msa_cpu, plan_reused_across_layers)
@@ -171,7 +171,7 @@ Test(msa_cpu, plan_reused_across_layers)
 	};
 	struct msa_case c;
 	struct ac_msa_plan *plan;
-	uint64_t seed = msa_test_seed();
+	uint64_t seed = th_test_seed();
 	void *out, *ws;
 	size_t ws_size;
 
@@ -237,58 +237,44 @@ static int plan_of(struct fixture *f)
 	return ret;
 }
 
+/* Sets @at to @bad, expects the plan refused for @why, then restores it. */
+static void expect_refused(struct fixture *f, int32_t *at, int32_t bad,
+			   const char *why)
+{
+	int32_t save = *at;
+
+	*at = bad;
+	cr_expect_eq(plan_of(f), -EINVAL, "%s", why);
+	*at = save;
+}
+
 Test(msa_cpu, rejects_bad_batches)
 {
 	struct fixture f;
-	int32_t save;
+	struct msa_case *c = &f.c;
 
 	fixture_init(&f);
 	f.plan = (void *)0;
 	cr_assert_eq(plan_of(&f), 0);
 
-	save = f.c.seg_seq[0];
-	f.c.seg_seq[0] = (int32_t)f.c.batch.num_seqs;
-	cr_expect_eq(plan_of(&f), -EINVAL, "segment of a missing sequence");
-	f.c.seg_seq[0] = -1;
-	cr_expect_eq(plan_of(&f), -EINVAL, "negative sequence");
-	f.c.seg_seq[0] = save;
-
-	save = f.c.seg_pos[0];
-	f.c.seg_pos[0] = f.c.ctx_len[f.c.seg_seq[0]];
-	cr_expect_eq(plan_of(&f), -EINVAL, "segment past its context");
-	f.c.seg_pos[0] = -1;
-	cr_expect_eq(plan_of(&f), -EINVAL, "negative position");
-	f.c.seg_pos[0] = save;
-
-	save = f.c.block_ids[0];
-	f.c.block_ids[0] = (int32_t)f.c.pool.num_blocks;
-	cr_expect_eq(plan_of(&f), -EINVAL, "block id past the pool");
-	f.c.block_ids[0] = -3;
-	cr_expect_eq(plan_of(&f), -EINVAL, "negative block id");
-	f.c.block_ids[0] = save;
-
-	save = f.c.seg_indptr[1];
-	f.c.seg_indptr[1] = -1;
-	cr_expect_eq(plan_of(&f), -EINVAL, "decreasing indptr");
-	f.c.seg_indptr[1] = save;
-
-	save = f.c.table_indptr[1];
-	f.c.table_indptr[1] = 0;
-	cr_expect_eq(plan_of(&f), -EINVAL, "table shorter than context");
-	f.c.table_indptr[1] = save;
+	expect_refused(&f, &c->seg_seq[0], (int32_t)c->batch.num_seqs,
+		       "segment of a missing sequence");
+	expect_refused(&f, &c->seg_seq[0], -1, "negative sequence");
+	expect_refused(&f, &c->seg_pos[0], c->ctx_len[c->seg_seq[0]],
+		       "segment past its context");
+	expect_refused(&f, &c->seg_pos[0], -1, "negative position");
+	expect_refused(&f, &c->block_ids[0], (int32_t)c->pool.num_blocks,
+		       "block id past the pool");
+	expect_refused(&f, &c->block_ids[0], -3, "negative block id");
+	expect_refused(&f, &c->seg_indptr[1], -1, "decreasing indptr");
+	expect_refused(&f, &c->table_indptr[1], 0,
+		       "table shorter than context");
 
 	/* Two segments over one position: kv write would race. */
-	{
-		int32_t s1 = f.c.seg_pos[0];
-
-		f.c.batch.seg_pos = f.c.seg_pos;
-		for (uint32_t s = 1; s < f.c.batch.num_segs; s++) {
-			if (f.c.seg_seq[s] != f.c.seg_seq[0])
-				continue;
-			save = f.c.seg_pos[s];
-			f.c.seg_pos[s] = s1;
-			cr_expect_eq(plan_of(&f), -EINVAL, "overlap");
-			f.c.seg_pos[s] = save;
+	for (uint32_t s = 1; s < c->batch.num_segs; s++) {
+		if (c->seg_seq[s] == c->seg_seq[0]) {
+			expect_refused(&f, &c->seg_pos[s], c->seg_pos[0],
+				       "overlap");
 			break;
 		}
 	}

@@ -9,18 +9,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
-static inline uint64_t ot_seed(void)
-{
-	const char *env = getenv("AC_TEST_SEED");
-	struct timespec ts;
-
-	if (env)
-		return strtoull(env, NULL, 0);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
-}
+#include "th_seed.h"
 
 /* xorshift64*: independent of the engine's own generator on purpose. */
 static inline uint64_t ot_next(uint64_t *s)
@@ -36,6 +26,15 @@ static inline void ot_init(uint64_t *s, uint64_t seed)
 	*s = seed ? seed : 0x9e3779b97f4a7c15ull;
 	for (int i = 0; i < 4; i++)
 		ot_next(s);
+}
+
+/* A fresh seed (th_test_seed), returned, with @s started from it. */
+static inline uint64_t ot_start(uint64_t *s)
+{
+	uint64_t seed = th_test_seed();
+
+	ot_init(s, seed);
+	return seed;
 }
 
 /* Uniform in [lo, hi). */
@@ -66,6 +65,15 @@ static inline void *ot_alloc(size_t bytes)
 	if (!p)
 		abort();
 	return p;
+}
+
+/* @n floats uniform in [lo, hi), in memory of their own. */
+static inline float *ot_floats(uint64_t *s, size_t n, float lo, float hi)
+{
+	float *x = ot_alloc(n * sizeof(float));
+
+	ot_fill(s, x, n, lo, hi);
+	return x;
 }
 
 #endif /* AC_TESTS_ENGINE_OPS_TEST_H */

@@ -29,16 +29,14 @@ Test(ops_logits, argmax_ties_go_to_the_lowest_index)
 
 Test(ops_logits, argmax_random_rows)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 50; rep++) {
 		uint32_t vocab = ot_range(&s, 1, 5000);
-		float *l = ot_alloc(vocab * sizeof(float));
+		float *l = ot_floats(&s, vocab, -20.0f, 20.0f);
 		uint32_t want = ot_range(&s, 0, vocab - 1);
 		int32_t tok;
 
-		ot_fill(&s, l, vocab, -20.0f, 20.0f);
 		l[want] = 21.0f;
 		cr_assert_eq(ac_op_argmax_cpu(&tok, l, 1, vocab), 0);
 		cr_assert_eq(tok, (int32_t)want, "seed %#llx",
@@ -49,17 +47,15 @@ Test(ops_logits, argmax_random_rows)
 
 Test(ops_logits, log_softmax_matches_float64)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 20; rep++) {
 		uint32_t rows = ot_range(&s, 1, 3), vocab = ot_range(&s, 1, 50000);
 		float shift = ot_uniform(&s, -100.0f, 100.0f);
 		size_t n = (size_t)rows * vocab;
-		float *l = ot_alloc(n * sizeof(float));
+		float *l = ot_floats(&s, n, shift - 15.0f, shift + 15.0f);
 		float *o = ot_alloc(n * sizeof(float));
 
-		ot_fill(&s, l, n, shift - 15.0f, shift + 15.0f);
 		cr_assert_eq(ac_op_log_softmax_cpu(o, l, rows, vocab), 0);
 		for (uint32_t r = 0; r < rows; r++) {
 			const float *lr = l + (size_t)r * vocab;
@@ -97,25 +93,16 @@ Test(ops_logits, log_softmax_rejects_nan_rows_untouched)
 	cr_assert_eq(ac_op_log_softmax_cpu(inf, inf, 1, 3), -EINVAL);
 }
 
-static float *random_logits(uint64_t *s, uint32_t vocab)
-{
-	float *l = ot_alloc(vocab * sizeof(float));
-
-	ot_fill(s, l, vocab, -5.0f, 5.0f);
-	return l;
-}
-
 Test(ops_logits, sampling_replays_with_the_seed)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	struct ac_sampler a, b, c;
 	uint32_t vocab = 1000;
 	int32_t ta, tb, tc;
 	float *l;
 	int same_as_other_seed = 0;
 
-	ot_init(&s, seed);
-	l = random_logits(&s, vocab);
+	l = ot_floats(&s, vocab, -5.0f, 5.0f);
 	for (uint32_t i = 0; i < vocab; i++)
 		l[i] *= 0.1f;	/* near flat: many tokens in play */
 	cr_assert_eq(ac_sampler_init(&a, vocab, 0.8f, 0.95f, seed), 0);
@@ -146,7 +133,7 @@ Test(ops_logits, sampling_replays_with_the_seed)
  */
 Test(ops_logits, top_p_cuts_at_the_mass)
 {
-	uint64_t seed = ot_seed();
+	uint64_t seed = th_test_seed();
 	float l[4] = { logf(0.15f), logf(0.5f), logf(0.05f), logf(0.3f) };
 	struct ac_sampler smp;
 	int counts[4] = { 0 };
@@ -192,7 +179,7 @@ Test(ops_logits, top_p_ties_cut_in_id_order)
 	int counts[8] = { 0 };
 	int32_t t;
 
-	cr_assert_eq(ac_sampler_init(&smp, 8, 1.0f, 0.3f, ot_seed()), 0);
+	cr_assert_eq(ac_sampler_init(&smp, 8, 1.0f, 0.3f, th_test_seed()), 0);
 	for (int i = 0; i < 3000; i++) {
 		cr_assert_eq(ac_op_sample_cpu(&smp, l, &t), 0);
 		counts[t]++;
@@ -207,7 +194,7 @@ Test(ops_logits, top_p_ties_cut_in_id_order)
 /* Without a cut, frequencies follow softmax(l / T). */
 Test(ops_logits, temperature_sampling_follows_softmax)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	float l[6];
 	double p[6], sum = 0.0;
 	int counts[6] = { 0 };
@@ -216,7 +203,6 @@ Test(ops_logits, temperature_sampling_follows_softmax)
 	struct ac_sampler smp;
 	int32_t t;
 
-	ot_init(&s, seed);
 	ot_fill(&s, l, 6, -2.0f, 2.0f);
 	for (int i = 0; i < 6; i++)
 		sum += p[i] = exp(l[i] / temp);
@@ -251,7 +237,7 @@ Test(ops_logits, greedy_and_bad_input)
 	ac_sampler_free(&smp);
 	/* A tiny top_p keeps only the most likely token, whatever the seed. */
 	l[2] = -1.0f;
-	cr_assert_eq(ac_sampler_init(&smp, 5, 1.0f, 0.01f, ot_seed()), 0);
+	cr_assert_eq(ac_sampler_init(&smp, 5, 1.0f, 0.01f, th_test_seed()), 0);
 	for (int i = 0; i < 50; i++) {
 		cr_assert_eq(ac_op_sample_cpu(&smp, l, &t), 0);
 		cr_assert_eq(t, 1);
@@ -259,7 +245,7 @@ Test(ops_logits, greedy_and_bad_input)
 	ac_sampler_free(&smp);
 	/* A subnormal temperature is greedy in effect, not NaN. */
 	l[3] = 1.5f;
-	cr_assert_eq(ac_sampler_init(&smp, 5, 1e-40f, 0.9f, ot_seed()), 0);
+	cr_assert_eq(ac_sampler_init(&smp, 5, 1e-40f, 0.9f, th_test_seed()), 0);
 	for (int i = 0; i < 50; i++) {
 		cr_assert_eq(ac_op_sample_cpu(&smp, l, &t), 0);
 		cr_assert_eq(t, 1);

@@ -14,12 +14,10 @@ TestSuite(ops_matmul);
 static void check_case(uint64_t seed, uint64_t *s, uint32_t m, uint32_t n,
 		       uint32_t k)
 {
-	float *in = ot_alloc((size_t)m * k * sizeof(float));
-	float *w = ot_alloc((size_t)n * k * sizeof(float));
+	float *in = ot_floats(s, (size_t)m * k, -1.0f, 1.0f);
+	float *w = ot_floats(s, (size_t)n * k, -0.5f, 0.5f);
 	float *out = ot_alloc((size_t)m * n * sizeof(float));
 
-	ot_fill(s, in, (size_t)m * k, -1.0f, 1.0f);
-	ot_fill(s, w, (size_t)n * k, -0.5f, 0.5f);
 	cr_assert_eq(ac_op_matmul_cpu(out, in, w, m, n, k), 0);
 	for (uint32_t i = 0; i < m; i++)
 		for (uint32_t j = 0; j < n; j++) {
@@ -46,9 +44,8 @@ static void check_case(uint64_t seed, uint64_t *s, uint32_t m, uint32_t n,
 
 Test(ops_matmul, random_shapes_match_float64)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	/* m = 1 takes the gemv path, the rest sgemm. */
 	for (int rep = 0; rep < 12; rep++)
 		check_case(seed, &s, rep % 3 ? ot_range(&s, 2, 40) : 1,

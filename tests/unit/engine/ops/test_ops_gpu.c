@@ -95,20 +95,18 @@ static void expect_close(uint64_t seed, const char *what, const float *got,
 Test(ops_gpu, embedding)
 {
 	const uint32_t dims[] = { 576, 33 };
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	for (unsigned c = 0; c < 2; c++) {
 		uint32_t vocab = 1000, dim = dims[c], n = 37;
-		float *table = ot_alloc((size_t)vocab * dim * sizeof(float));
+		float *table = ot_floats(&s, (size_t)vocab * dim, -1.0f, 1.0f);
 		float *ref = ot_alloc((size_t)n * dim * sizeof(float));
 		int32_t ids[37];
 		uint16_t *dt, *dout;
 		int32_t *dids;
 		float *got;
 
-		ot_fill(&s, table, (size_t)vocab * dim, -1.0f, 1.0f);
 		for (uint32_t t = 0; t < n; t++)
 			ids[t] = (int32_t)ot_range(&s, 0, vocab - 1);
 		dt = dev_bf16(table, (size_t)vocab * dim);
@@ -133,21 +131,18 @@ Test(ops_gpu, embedding)
 Test(ops_gpu, rmsnorm)
 {
 	const uint32_t dims[] = { 576, 4096, 100, 8 };
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	for (unsigned c = 0; c < 4; c++) {
 		uint32_t rows = ot_range(&s, 1, 40), dim = dims[c];
 		size_t n = (size_t)rows * dim;
-		float *x = ot_alloc(n * sizeof(float));
-		float *w = ot_alloc(dim * sizeof(float));
+		float *x = ot_floats(&s, n, -3.0f, 3.0f);
+		float *w = ot_floats(&s, dim, 0.5f, 1.5f);
 		float *ref = ot_alloc(n * sizeof(float));
 		uint16_t *dx, *dw, *dout;
 		float *got;
 
-		ot_fill(&s, x, n, -3.0f, 3.0f);
-		ot_fill(&s, w, dim, 0.5f, 1.5f);
 		dx = dev_bf16(x, n);
 		dw = dev_bf16(w, dim);
 		dout = dev_alloc(n * 2);
@@ -173,7 +168,7 @@ Test(ops_gpu, rmsnorm)
 
 Test(ops_gpu, rope)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	struct ac_rope_params p = {
 		.theta = 500000.0, .llama3 = true, .factor = 8.0,
 		.low_freq_factor = 1.0, .high_freq_factor = 4.0,
@@ -181,7 +176,6 @@ Test(ops_gpu, rope)
 	};
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	for (int c = 0; c < 3; c++) {
 		uint32_t d = c == 0 ? 64 : c == 1 ? 128 : 6;
 		uint32_t hq = c == 0 ? 9 : 8, hk = c == 0 ? 3 : 2;
@@ -190,8 +184,8 @@ Test(ops_gpu, rope)
 		uint32_t ld_q = c == 1 ? ld : hq * d, ld_k = c == 1 ? ld : hk * d;
 		uint32_t n = ot_range(&s, 1, 50);
 		size_t nq = (size_t)n * ld_q, nk = (size_t)n * ld_k;
-		float *q = ot_alloc(nq * sizeof(float));
-		float *k = ot_alloc(nk * sizeof(float));
+		float *q = ot_floats(&s, nq, -2.0f, 2.0f);
+		float *k = ot_floats(&s, nk, -2.0f, 2.0f);
 		float *q0 = ot_alloc(nq * sizeof(float));
 		float *k0 = ot_alloc(nk * sizeof(float));
 		float inv[AC_ROPE_HEAD_DIM_MAX / 2];
@@ -202,8 +196,6 @@ Test(ops_gpu, rope)
 
 		p.llama3 = c != 2;
 		cr_assert_eq(ac_rope_inv_freq(inv, d, &p), 0);
-		ot_fill(&s, q, nq, -2.0f, 2.0f);
-		ot_fill(&s, k, nk, -2.0f, 2.0f);
 		for (uint32_t t = 0; t < n; t++)
 			pos[t] = (int32_t)ot_range(&s, 0, 20000);
 		dq = dev_bf16(q, nq);
@@ -242,22 +234,19 @@ Test(ops_gpu, rope)
 
 Test(ops_gpu, swiglu)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	for (int c = 0; c < 3; c++) {
 		uint32_t rows = ot_range(&s, 1, 33), dim = c == 2 ? 77 : 1536;
 		uint32_t ld = c == 1 ? 2 * dim : dim;
 		size_t nin = (size_t)rows * ld, nout = (size_t)rows * dim;
-		float *g = ot_alloc(nin * sizeof(float));
-		float *u = ot_alloc(nin * sizeof(float));
+		float *g = ot_floats(&s, nin, -8.0f, 8.0f);
+		float *u = ot_floats(&s, nin, -2.0f, 2.0f);
 		float *ref = ot_alloc(nout * sizeof(float));
 		uint16_t *dg, *du, *dout;
 		float *got;
 
-		ot_fill(&s, g, nin, -8.0f, 8.0f);
-		ot_fill(&s, u, nin, -2.0f, 2.0f);
 		dg = dev_bf16(g, nin);
 		du = dev_bf16(u, nin);
 		dout = dev_alloc(nout * 2);
@@ -288,19 +277,16 @@ Test(ops_gpu, swiglu)
 
 Test(ops_gpu, residual_exact)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	/* Aligned and 8-wide, then an odd length off alignment. */
 	for (int c = 0; c < 2; c++) {
 		size_t n = c ? 1001 : 576 * 9, off = c;
-		float *x = ot_alloc((n + 1) * sizeof(float));
-		float *y = ot_alloc((n + 1) * sizeof(float));
+		float *x = ot_floats(&s, n + 1, -10.0f, 10.0f);
+		float *y = ot_floats(&s, n + 1, -1.0f, 1.0f);
 		uint16_t *dx, *dy, *want = ot_alloc(n * 2), *have = ot_alloc(n * 2);
 
-		ot_fill(&s, x, n + 1, -10.0f, 10.0f);
-		ot_fill(&s, y, n + 1, -1.0f, 1.0f);
 		dx = dev_bf16(x, n + 1);
 		dy = dev_bf16(y, n + 1);
 		ac_op_residual_cpu(x + off, y + off, n);
@@ -328,22 +314,19 @@ Test(ops_gpu, matmul)
 		{ 128, 2048, 576 }, { 5, 24, 40 }, { 300, 49152, 64 },
 	};
 	struct ac_gemm_cuda *g;
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
 	NEED_GPU();
-	ot_init(&s, seed);
 	cr_assert_eq(ac_gemm_cuda_create(&g, 0), 0);
 	for (unsigned c = 0; c < sizeof(shapes) / sizeof(shapes[0]); c++) {
 		uint32_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
-		float *in = ot_alloc((size_t)m * k * sizeof(float));
-		float *w = ot_alloc((size_t)n * k * sizeof(float));
+		float *in = ot_floats(&s, (size_t)m * k, -1.0f, 1.0f);
+		float *w = ot_floats(&s, (size_t)n * k, -0.1f, 0.1f);
 		float *ref = ot_alloc((size_t)m * n * sizeof(float));
 		float *mag = ot_alloc((size_t)m * n * sizeof(float));
 		uint16_t *din, *dw, *dout;
 		float *got;
 
-		ot_fill(&s, in, (size_t)m * k, -1.0f, 1.0f);
-		ot_fill(&s, w, (size_t)n * k, -0.1f, 0.1f);
 		din = dev_bf16(in, (size_t)m * k);
 		dw = dev_bf16(w, (size_t)n * k);
 		dout = dev_alloc((size_t)m * n * 2);
@@ -381,18 +364,16 @@ Test(ops_gpu, matmul)
 Test(ops_gpu, argmax_and_log_softmax)
 {
 	const uint32_t rows = 4, vocab = 49152;
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	size_t n = (size_t)rows * vocab;
 	int32_t want[4], have[4], *dtok;
 	float *l, *ref, *got, *dout;
 	uint16_t *dl;
 
 	NEED_GPU();
-	ot_init(&s, seed);
-	l = ot_alloc(n * sizeof(float));
+	l = ot_floats(&s, n, -30.0f, 30.0f);
 	ref = ot_alloc(n * sizeof(float));
 	got = ot_alloc(n * sizeof(float));
-	ot_fill(&s, l, n, -30.0f, 30.0f);
 	/* Row 3: a planted tie, the lower index must win. */
 	l[3 * (size_t)vocab + 40000] = 64.0f;
 	l[3 * (size_t)vocab + 1234] = 64.0f;

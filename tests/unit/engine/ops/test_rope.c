@@ -102,10 +102,9 @@ static double hf_style(double theta, uint32_t d, uint32_t i,
 
 Test(ops_rope, llama3_random_params_match_float64)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	float f[AC_ROPE_HEAD_DIM_MAX / 2];
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 200; rep++) {
 		uint32_t d = 2 * ot_range(&s, 1, AC_ROPE_HEAD_DIM_MAX / 2);
 		struct ac_rope_params p = {
@@ -177,9 +176,8 @@ Test(ops_rope, rotate_half_pairs_by_hand)
 
 Test(ops_rope, random_rotation_matches_float64)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 40; rep++) {
 		uint32_t d = 2 * ot_range(&s, 1, 128);
 		uint32_t hq = ot_range(&s, 1, 6), hk = ot_range(&s, 0, 3);
@@ -193,15 +191,13 @@ Test(ops_rope, random_rotation_matches_float64)
 			.high_freq_factor = 4.0, .original_max_position = 8192.0,
 		};
 		float *inv = ot_alloc(d / 2 * sizeof(float));
-		float *q = ot_alloc((size_t)n * ld_q * sizeof(float));
-		float *k = ot_alloc(((size_t)n * ld_k + 1) * sizeof(float));
+		float *q = ot_floats(&s, (size_t)n * ld_q, -4.0f, 4.0f);
+		float *k = ot_floats(&s, (size_t)n * ld_k + 1, -4.0f, 4.0f);
 		float *q0 = ot_alloc((size_t)n * ld_q * sizeof(float));
 		float *k0 = ot_alloc(((size_t)n * ld_k + 1) * sizeof(float));
 		int32_t *pos = ot_alloc(n * sizeof(int32_t));
 
 		cr_assert_eq(ac_rope_inv_freq(inv, d, &p), 0);
-		ot_fill(&s, q, (size_t)n * ld_q, -4.0f, 4.0f);
-		ot_fill(&s, k, (size_t)n * ld_k + 1, -4.0f, 4.0f);
 		memcpy(q0, q, (size_t)n * ld_q * sizeof(float));
 		memcpy(k0, k, ((size_t)n * ld_k + 1) * sizeof(float));
 		for (uint32_t t = 0; t < n; t++)
@@ -259,9 +255,9 @@ Test(ops_rope, position_zero_is_identity_and_bad_input_untouched)
 	float inv[32], q[2 * 64], k[64], q0[2 * 64];
 	struct ac_rope_params p = { .theta = 10000.0 };
 	int32_t pos[2] = { 0, 0 }, bad[2] = { 3, -1 };
-	uint64_t seed = ot_seed(), s;
+	uint64_t s;
 
-	ot_init(&s, seed);
+	ot_start(&s);
 	cr_assert_eq(ac_rope_inv_freq(inv, 64, &p), 0);
 	ot_fill(&s, q, 128, -1.0f, 1.0f);
 	memcpy(q0, q, sizeof(q));

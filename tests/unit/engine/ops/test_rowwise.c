@@ -16,17 +16,15 @@ TestSuite(ops_rowwise);
 
 Test(ops_rowwise, embedding_copies_rows)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 20; rep++) {
 		uint32_t vocab = ot_range(&s, 1, 300), dim = ot_range(&s, 1, 97);
 		uint32_t n = ot_range(&s, 1, 40);
-		float *table = ot_alloc((size_t)vocab * dim * sizeof(float));
+		float *table = ot_floats(&s, (size_t)vocab * dim, -2.0f, 2.0f);
 		float *out = ot_alloc((size_t)n * dim * sizeof(float));
 		int32_t *ids = ot_alloc(n * sizeof(int32_t));
 
-		ot_fill(&s, table, (size_t)vocab * dim, -2.0f, 2.0f);
 		for (uint32_t t = 0; t < n; t++)
 			ids[t] = (int32_t)ot_range(&s, 0, vocab - 1);
 		cr_assert_eq(ac_op_embedding_cpu(out, ids, n, table, vocab, dim), 0);
@@ -69,21 +67,18 @@ static void rmsnorm_ref(double *y, const float *x, const float *w,
 
 Test(ops_rowwise, rmsnorm_matches_float64)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 30; rep++) {
 		uint32_t rows = ot_range(&s, 1, 9), dim = ot_range(&s, 1, 700);
 		float eps = rep % 3 ? 1e-5f : 1e-6f;
 		float scale = ot_uniform(&s, 0.01f, 30.0f);
 		size_t n = (size_t)rows * dim;
-		float *x = ot_alloc(n * sizeof(float));
-		float *w = ot_alloc(dim * sizeof(float));
+		float *x = ot_floats(&s, n, -scale, scale);
+		float *w = ot_floats(&s, dim, -1.5f, 1.5f);
 		float *out = ot_alloc(n * sizeof(float));
 		double *ref = ot_alloc(dim * sizeof(double));
 
-		ot_fill(&s, x, n, -scale, scale);
-		ot_fill(&s, w, dim, -1.5f, 1.5f);
 		cr_assert_eq(ac_op_rmsnorm_cpu(out, x, w, rows, dim, eps), 0);
 		for (uint32_t r = 0; r < rows; r++) {
 			rmsnorm_ref(ref, x + (size_t)r * dim, w, dim, eps);
@@ -125,20 +120,18 @@ Test(ops_rowwise, rmsnorm_rejects_bad_shapes)
 
 Test(ops_rowwise, swiglu_matches_float64_fused_stride)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	for (int rep = 0; rep < 30; rep++) {
 		uint32_t rows = ot_range(&s, 1, 7), dim = ot_range(&s, 1, 300);
 		/* Half the cases the fused [gate | up] layout of one GEMM. */
 		bool fused = rep % 2;
 		uint32_t ld = fused ? 2 * dim : dim + ot_range(&s, 0, 5);
-		float *gate = ot_alloc((size_t)rows * ld * sizeof(float));
+		float *gate = ot_floats(&s, (size_t)rows * ld, -12.0f, 12.0f);
 		float *up = fused ? gate + dim :
 				    ot_alloc((size_t)rows * ld * sizeof(float));
 		float *out = ot_alloc((size_t)rows * dim * sizeof(float));
 
-		ot_fill(&s, gate, (size_t)rows * ld, -12.0f, 12.0f);
 		if (!fused)
 			ot_fill(&s, up, (size_t)rows * ld, -3.0f, 3.0f);
 		cr_assert_eq(ac_op_swiglu_cpu(out, gate, up, rows, dim, ld), 0);
@@ -165,17 +158,14 @@ Test(ops_rowwise, swiglu_matches_float64_fused_stride)
 
 Test(ops_rowwise, residual_adds)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 	size_t n;
 	float *x, *y, *x0;
 
-	ot_init(&s, seed);
 	n = ot_range(&s, 1, 5000);
-	x = ot_alloc(n * sizeof(float));
-	y = ot_alloc(n * sizeof(float));
+	x = ot_floats(&s, n, -100.0f, 100.0f);
+	y = ot_floats(&s, n, -1.0f, 1.0f);
 	x0 = ot_alloc(n * sizeof(float));
-	ot_fill(&s, x, n, -100.0f, 100.0f);
-	ot_fill(&s, y, n, -1.0f, 1.0f);
 	memcpy(x0, x, n * sizeof(float));
 	ac_op_residual_cpu(x, y, n);
 	for (size_t i = 0; i < n; i++) {
@@ -192,9 +182,8 @@ Test(ops_rowwise, residual_adds)
 
 Test(ops_rowwise, bf16_round_trip_and_rounding)
 {
-	uint64_t seed = ot_seed(), s;
+	uint64_t s, seed = ot_start(&s);
 
-	ot_init(&s, seed);
 	/* Exactly representable values survive; ties go to even. */
 	cr_assert_eq(ac_f32_to_bf16(1.0f), 0x3f80);
 	cr_assert_eq(ac_f32_to_bf16(-2.0f), 0xc000);

@@ -23,7 +23,8 @@ models: bootstrap
 check: build models
 	@bash scripts/run-tests.sh $(BUILD)
 
-demo: build
+demo: build models
+	@bash scripts/demo-engine.sh $(BUILD)
 	@bash scripts/demo.sh $(BUILD)
 
 # ASan+UBSan build of the whole suite in its own folder.

@@ -337,6 +337,7 @@ int cli_generate_main(int argc, char **argv)
 	if (o.tok && ac_detok_stream_flush(&o.ds, tail, sizeof(tail), &nt) == 0)
 		fwrite(tail, 1, nt, stdout);
 	printf("\n");
+	fflush(stdout);
 	if (r < 0) {
 		fprintf(stderr, "asymcache-engine: generation failed: %s\n",
 			ac_strerror(r));

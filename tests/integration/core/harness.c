@@ -176,7 +176,12 @@ static float pattern(const struct ac_key *k, uint32_t l, uint32_t kv,
 	return (float)((x ^ (l * 7919 + kv * 104729 + h * 31 + i)) % 1000003);
 }
 
-void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k)
+/*
+ * Writes @k's pattern into every head run of @block, or with @check only
+ * compares them: false at the first element that differs.
+ */
+static bool block_pattern(struct tclient *t, uint32_t block,
+			  const struct ac_key *k, bool check)
 {
 	const struct ac_pool_info *pi = ac_pool_info(t->pool);
 	uint32_t run = tlayout.kv.block_tokens * tlayout.kv.head_dim;
@@ -187,27 +192,26 @@ void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k)
 		float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout.kv,
 				      pi->block_bytes, block, l, kv, h, 0);
 
-		for (uint32_t i = 0; i < run; i++)
-			p[i] = pattern(k, l, kv, h, i);
+		for (uint32_t i = 0; i < run; i++) {
+			float want = pattern(k, l, kv, h, i);
+
+			if (!check)
+				p[i] = want;
+			else if (p[i] != want)
+				return false;
+		}
 	}
+	return true;
+}
+
+void tblock_fill(struct tclient *t, uint32_t block, const struct ac_key *k)
+{
+	block_pattern(t, block, k, false);
 }
 
 bool tblock_check(struct tclient *t, uint32_t block, const struct ac_key *k)
 {
-	const struct ac_pool_info *pi = ac_pool_info(t->pool);
-	uint32_t run = tlayout.kv.block_tokens * tlayout.kv.head_dim;
-
-	for (uint32_t l = 0; l < tlayout.kv.num_layers; l++)
-	for (uint32_t kv = 0; kv < 2; kv++)
-	for (uint32_t h = 0; h < tlayout.kv.num_kv_heads; h++) {
-		const float *p = ac_kv_addr(ac_pool_base(t->pool), &tlayout.kv,
-					    pi->block_bytes, block, l, kv, h, 0);
-
-		for (uint32_t i = 0; i < run; i++)
-			if (p[i] != pattern(k, l, kv, h, i))
-				return false;
-	}
-	return true;
+	return block_pattern(t, block, k, true);
 }
 
 void tentry_fill(struct tclient *t, struct ac_commit_entry *e,

@@ -18,6 +18,7 @@
 #include "asymcache.pb-c.h"
 #include "harness.h"
 #include "rawproto.h"
+#include "th_cost.h"
 
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		16u
@@ -40,18 +41,9 @@ static void paths(void)
 
 static void write_cost(double linear, double attn, double seg)
 {
-	char buf[1024];
+	int r = th_write_cost_file(cost, "itest", linear, attn, seg);
 
-	snprintf(buf, sizeof(buf),
-		 "{\"version\":1,\"gpu\":\"itest\",\"model\":\"itest\","
-		 "\"layout\":{\"num_layers\":32,\"hidden\":4096,\"ffn\":14336,"
-		 "\"num_q_heads\":32,\"num_kv_heads\":8,\"head_dim\":128,"
-		 "\"dtype_bytes\":2,\"block_tokens\":16,\"vocab\":128256},"
-		 "\"coefficients\":{\"linear_s_per_token\":%.17g,"
-		 "\"attn_s_per_pair\":%.17g,\"segment_s\":%.17g,"
-		 "\"iteration_s\":0.004,\"decode_s_per_ctx_token\":2.7e-8},"
-		 "\"source\":\"integration test\"}\n", linear, attn, seg);
-	write_file(cost, buf);
+	cr_assert_eq(r, 0, "%s: %s", cost, strerror(-r));
 }
 
 /* Start a daemon on @conf_text (in addition to the harness's flags). */

@@ -46,6 +46,20 @@ TestSuite(core, .timeout = 60);
 
 /* ---- two processes share a prefix ------------------------------------ */
 
+/* Both children open client @name and look up @n blocks of chain 1. */
+static int child_lookup(int slot, struct tclient *t, const char *name,
+			size_t n, struct ac_key *keys, uint32_t *blocks,
+			struct ac_segment *segs, struct ac_lookup_result *res)
+{
+	int r = tclient_open(t, &D, name);
+
+	CHILD_CHECK(slot, r == 0, r);
+	CHILD_CHECK(slot, tkeys(1, n, keys) == 0, 0);
+	r = lookup(t, keys, n, blocks, segs, res);
+	CHILD_CHECK(slot, r == 0, r);
+	return 0;
+}
+
 static int child_writer(void *arg, int slot)
 {
 	struct tclient t;
@@ -56,11 +70,8 @@ static int child_writer(void *arg, int slot)
 	uint32_t blocks[4], out[4], dd = 99, rel = 0;
 	int r;
 
-	r = tclient_open(&t, &D, "writer");
-	CHILD_CHECK(slot, r == 0, r);
-	CHILD_CHECK(slot, tkeys(1, 4, keys) == 0, 0);
-	r = lookup(&t, keys, 4, blocks, segs, &res);
-	CHILD_CHECK(slot, r == 0, r);
+	if (child_lookup(slot, &t, "writer", 4, keys, blocks, segs, &res))
+		return 1;
 	CHILD_CHECK(slot, res.hits == 0 && res.nsegments == 1 && !segs[0].hit, 0);
 	r = tpublish(&t, keys, 0, 4, out, &dd);
 	CHILD_CHECK(slot, r == 0, r);
@@ -87,11 +98,8 @@ static int child_reader(void *arg, int slot)
 	uint32_t blocks[6], rel = 0;
 	int r;
 
-	r = tclient_open(&t, &D, "reader");
-	CHILD_CHECK(slot, r == 0, r);
-	CHILD_CHECK(slot, tkeys(1, 6, keys) == 0, 0);
-	r = lookup(&t, keys, 6, blocks, segs, &res);
-	CHILD_CHECK(slot, r == 0, r);
+	if (child_lookup(slot, &t, "reader", 6, keys, blocks, segs, &res))
+		return 1;
 	CHILD_CHECK(slot, res.hits == 4, (int)res.hits);
 	CHILD_CHECK(slot, res.nsegments == 2, (int)res.nsegments);
 	CHILD_CHECK(slot, segs[0].hit && segs[0].start == 0 && segs[0].len == 4, 0);

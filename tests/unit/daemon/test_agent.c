@@ -21,6 +21,7 @@
 #include "retention.h"
 #include "schedule.h"
 #include "session.h"
+#include "th_cost.h"
 
 static struct daemon d;
 static char conf[64], sock[64], cost[64];
@@ -28,18 +29,9 @@ static char *argv_[DT_HOST_ARGV_LEN];
 
 static void write_cost(double linear, double attn, double seg)
 {
-	char buf[1024];
+	int r = th_write_cost_file(cost, "test-gpu", linear, attn, seg);
 
-	snprintf(buf, sizeof(buf),
-		 "{\"version\":1,\"gpu\":\"test-gpu\",\"model\":\"test-model\","
-		 "\"layout\":{\"num_layers\":32,\"hidden\":4096,\"ffn\":14336,"
-		 "\"num_q_heads\":32,\"num_kv_heads\":8,\"head_dim\":128,"
-		 "\"dtype_bytes\":2,\"block_tokens\":16,\"vocab\":128256},"
-		 "\"coefficients\":{\"linear_s_per_token\":%.17g,"
-		 "\"attn_s_per_pair\":%.17g,\"segment_s\":%.17g,"
-		 "\"iteration_s\":0.004,\"decode_s_per_ctx_token\":2.7e-8},"
-		 "\"source\":\"unit test\"}\n", linear, attn, seg);
-	dt_write_file(cost, buf);
+	cr_assert_eq(r, 0, "%s: %s", cost, strerror(-r));
 }
 
 static int load(const char *text, char *err, size_t len)
@@ -390,6 +382,22 @@ static struct session *open_session(void)
 	return s;
 }
 
+/*
+ * Up to 16 of the blocks @s pins: a random half of them, or with @held
+ * those it still holds a pin count on.
+ */
+static uint32_t pinned_blocks(struct session *s, uint32_t *blocks, bool held)
+{
+	struct pinmap_slot *ps;
+	uint32_t n = 0;
+
+	pinmap_foreach(&s->cs.pins, ps)
+		if (ps->block != UINT32_MAX && n < 16 &&
+		    (held ? ps->count != 0 : rnd(2) != 0))
+			blocks[n++] = ps->block;
+	return n;
+}
+
 Test(agent, random_requests_keep_pins_and_quotas_consistent)
 {
 	char err[CFG_ERR_MAX];
@@ -433,13 +441,8 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 		} else if (op < 45) {
 			/* Retain some of s's pinned blocks (or junk). */
 			Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
-			struct pinmap_slot *ps;
 
-			n = 0;
-			pinmap_foreach(&s->cs.pins, ps)
-				if (ps->block != UINT32_MAX && n < 16 &&
-				    rnd(2))
-					blocks[n++] = ps->block;
+			n = pinned_blocks(s, blocks, false);
 			if (rnd(10) == 0 && n)
 				blocks[rnd(n)] = rnd(d.cache.nblocks + 5);
 			rt.ns_id = rnd(20) ? ns : ns + 1;
@@ -466,13 +469,8 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 		} else if (op < 80) {
 			/* Release everything s pins, through the protocol. */
 			Asymcache__V1__Release rl = ASYMCACHE__V1__RELEASE__INIT;
-			struct pinmap_slot *ps;
 
-			n = 0;
-			pinmap_foreach(&s->cs.pins, ps)
-				if (ps->block != UINT32_MAX && n < 16 &&
-				    ps->count)
-					blocks[n++] = ps->block;
+			n = pinned_blocks(s, blocks, true);
 			if (!n)
 				continue;
 			rl.n_blocks = n;

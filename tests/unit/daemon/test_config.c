@@ -42,31 +42,76 @@ static void cleanup(void)
 
 TestSuite(config, .fini = cleanup, .timeout = 30);
 
+/* The settings that both the defaults and every key below are checked on. */
+static void expect_settings(const struct daemon_config *cfg,
+			    const struct daemon_config *want)
+{
+	const struct daemon_limits *l = &cfg->limits, *wl = &want->limits;
+
+	cr_assert_str_eq(cfg->socket_path, want->socket_path);
+	cr_assert_eq(cfg->socket_mode, want->socket_mode);
+	cr_assert_eq(cfg->log_level, want->log_level);
+	cr_assert_eq(cfg->backend, want->backend);
+	cr_assert_eq(cfg->pool_bytes, want->pool_bytes);
+	cr_assert_eq(cfg->block_bytes, want->block_bytes);
+	cr_assert_str_eq(cfg->group, want->group);
+	cr_assert_str_eq(cfg->policy, want->policy);
+	cr_assert_eq(l->max_packet, wl->max_packet);
+	cr_assert_eq(l->max_keys_per_lookup, wl->max_keys_per_lookup);
+	cr_assert_eq(l->max_pins_per_session, wl->max_pins_per_session);
+	cr_assert_eq(l->max_writing_per_session, wl->max_writing_per_session);
+	cr_assert_eq(l->max_sessions, wl->max_sessions);
+	cr_assert_eq(cfg->foreground, want->foreground);
+}
+
 Test(config, defaults_from_an_empty_file)
 {
+	static const struct daemon_config want = {
+		.socket_path = "/run/asymcache/asymcached.sock",
+		.socket_mode = 0660,
+		.log_level = LOG_INFO,
+		.backend = CFG_BACKEND_AUTO,
+		.pool_bytes = 1ULL << 30,
+		.block_bytes = 2ULL << 20,
+		.group = "asymcache",
+		.policy = "asym",	/* the default when built */
+		.limits = {
+			.max_packet = 1U << 20,
+			.max_keys_per_lookup = 8192,
+			.max_pins_per_session = 1U << 20,
+			.max_writing_per_session = 65536,
+			.max_sessions = 1024,
+		},
+		.foreground = false,
+	};
 	struct daemon_config cfg;
 	char err[CFG_ERR_MAX];
 
 	write_conf("");
 	cr_assert_eq(load(&cfg, err, sizeof(err), NULL, NULL), 0, "%s", err);
-	cr_assert_str_eq(cfg.socket_path, "/run/asymcache/asymcached.sock");
-	cr_assert_eq(cfg.socket_mode, 0660);
-	cr_assert_eq(cfg.log_level, LOG_INFO);
-	cr_assert_eq(cfg.backend, CFG_BACKEND_AUTO);
-	cr_assert_eq(cfg.pool_bytes, 1ULL << 30);
-	cr_assert_eq(cfg.block_bytes, 2ULL << 20);
-	cr_assert_str_eq(cfg.group, "asymcache");
-	cr_assert_str_eq(cfg.policy, "asym", "asym is the default when built");
-	cr_assert_eq(cfg.limits.max_packet, 1U << 20);
-	cr_assert_eq(cfg.limits.max_keys_per_lookup, 8192);
-	cr_assert_eq(cfg.limits.max_pins_per_session, 1U << 20);
-	cr_assert_eq(cfg.limits.max_writing_per_session, 65536);
-	cr_assert_eq(cfg.limits.max_sessions, 1024);
-	cr_assert_not(cfg.foreground);
+	expect_settings(&cfg, &want);
 }
 
 Test(config, every_key_parses)
 {
+	static const struct daemon_config want = {
+		.socket_path = "/tmp/x.sock",
+		.socket_mode = 0600,
+		.log_level = LOG_DEBUG,
+		.backend = CFG_BACKEND_HOST,
+		.pool_bytes = 64ULL << 20,
+		.block_bytes = 64ULL << 10,
+		.group = "root",
+		.policy = "lru",
+		.limits = {
+			.max_packet = 2U << 20,
+			.max_keys_per_lookup = 4096,
+			.max_pins_per_session = 100,
+			.max_writing_per_session = 50,
+			.max_sessions = 7,
+		},
+		.foreground = true,
+	};
 	struct daemon_config cfg;
 	char err[CFG_ERR_MAX];
 
@@ -93,22 +138,10 @@ Test(config, every_key_parses)
 		   "max_sessions = 7\n");
 	cr_assert_eq(load(&cfg, err, sizeof(err), "--foreground", NULL), 0,
 		     "%s", err);
-	cr_assert_str_eq(cfg.socket_path, "/tmp/x.sock");
-	cr_assert_eq(cfg.socket_mode, 0600);
-	cr_assert_eq(cfg.log_level, LOG_DEBUG);
+	expect_settings(&cfg, &want);
+	/* The two keys whose defaults the test above leaves alone. */
 	cr_assert_str_eq(cfg.dbus_address, "unix:path=/tmp/bus");
-	cr_assert_eq(cfg.backend, CFG_BACKEND_HOST);
 	cr_assert_eq(cfg.gpu, 3);
-	cr_assert_eq(cfg.pool_bytes, 64ULL << 20);
-	cr_assert_eq(cfg.block_bytes, 64ULL << 10);
-	cr_assert_str_eq(cfg.group, "root");
-	cr_assert_str_eq(cfg.policy, "lru");
-	cr_assert_eq(cfg.limits.max_packet, 2U << 20);
-	cr_assert_eq(cfg.limits.max_keys_per_lookup, 4096);
-	cr_assert_eq(cfg.limits.max_pins_per_session, 100);
-	cr_assert_eq(cfg.limits.max_writing_per_session, 50);
-	cr_assert_eq(cfg.limits.max_sessions, 7);
-	cr_assert(cfg.foreground);
 }
 
 Test(config, flags_override_the_file)

@@ -805,6 +805,24 @@ static double loaded(const struct ac_weights *w, const void *t, uint64_t i)
 	return mt_bf16(b);
 }
 
+void mt_expect_config(const struct ac_model_config *got,
+		      const struct ac_model_config *want)
+{
+	cr_assert_eq(got->n_layers, want->n_layers);
+	cr_assert_eq(got->hidden, want->hidden);
+	cr_assert_eq(got->ffn, want->ffn);
+	cr_assert_eq(got->n_heads, want->n_heads);
+	cr_assert_eq(got->n_kv_heads, want->n_kv_heads);
+	cr_assert_eq(got->head_dim, want->head_dim);
+	cr_assert_eq(got->vocab, want->vocab);
+	cr_assert_eq(got->max_ctx, want->max_ctx);
+	cr_assert_eq(got->rms_eps, want->rms_eps);
+	cr_assert_eq(got->rope_theta, want->rope_theta);
+	cr_assert_eq(got->tie_embeddings, want->tie_embeddings);
+	cr_assert_eq(got->rope_scaling.type, want->rope_scaling.type);
+	cr_assert_str_eq(got->name, want->name);
+}
+
 double mt_model_diff(const struct ac_weights *w, const struct mt_model *m,
 		     double floor)
 {

@@ -134,6 +134,13 @@ void mt_llama_hf(const char *dir, const struct ac_model_config *c,
 
 void mt_model_free(struct mt_model *m);
 
+/*
+ * Asserts that a loader read back every field of @want that a file holds
+ * (the sizes, eps, theta, tying, rope scaling type and name).
+ */
+void mt_expect_config(const struct ac_model_config *got,
+		      const struct ac_model_config *want);
+
 /* Largest |loaded - expected| / (|expected| + floor) over all tensors. */
 double mt_model_diff(const struct ac_weights *w, const struct mt_model *m,
 		     double floor);

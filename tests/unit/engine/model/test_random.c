@@ -103,18 +103,28 @@ Test(model_random, bf16_is_the_rounded_fp32)
 	ac_weights_free(h);
 }
 
+/* The tiny preset at the widths a test needs to see statistics. */
+static struct ac_model_config widened(uint32_t hidden, uint32_t ffn,
+				      uint32_t n_heads, uint32_t n_kv_heads,
+				      uint32_t head_dim, uint32_t vocab)
+{
+	struct ac_model_config c = mt_tiny();
+
+	c.hidden = hidden;
+	c.ffn = ffn;
+	c.n_heads = n_heads;
+	c.n_kv_heads = n_kv_heads;
+	c.head_dim = head_dim;
+	c.vocab = vocab;
+	return c;
+}
+
 /* Scaled so activations stay finite: matrices ~ N(0, 1/cols), norms ~ 1. */
 Test(model_random, scale_and_finiteness)
 {
-	struct ac_model_config c = mt_tiny();
+	struct ac_model_config c = widened(256, 512, 8, 4, 32, 4096);
 	struct ac_weights *w;
 
-	c.hidden = 256;
-	c.ffn = 512;
-	c.n_heads = 8;
-	c.n_kv_heads = 4;
-	c.head_dim = 32;
-	c.vocab = 4096;
 	c.tie_embeddings = true;
 	w = make(&c, 1, AC_DTYPE_BF16);
 	cr_assert_eq(w->output, w->tok_embd);
@@ -157,15 +167,9 @@ Test(model_random, threads_do_not_change_the_values)
 {
 	/* Big enough to fill on threads; the layer-0 tensors of a one-layer
 	 * model (filled serially) must match. */
-	struct ac_model_config c = mt_tiny(), small;
+	struct ac_model_config c = widened(512, 1024, 8, 2, 64, 8192), small;
 	struct ac_weights *a, *b;
 
-	c.hidden = 512;
-	c.ffn = 1024;
-	c.n_heads = 8;
-	c.n_kv_heads = 2;
-	c.head_dim = 64;
-	c.vocab = 8192;
 	c.n_layers = 2;
 	small = c;
 	small.vocab = 32;

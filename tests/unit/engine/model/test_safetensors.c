@@ -16,19 +16,7 @@ static void load_ok(const struct mt_model *m, enum ac_dtype dtype, double tol)
 	cr_assert_eq(ac_weights_load_safetensors(mt_dir, dtype, &w, err, sizeof(err)),
 		     0, "%s", err);
 	cr_assert_eq(w->dtype, dtype);
-	cr_assert_eq(w->cfg.n_layers, m->cfg.n_layers);
-	cr_assert_eq(w->cfg.hidden, m->cfg.hidden);
-	cr_assert_eq(w->cfg.ffn, m->cfg.ffn);
-	cr_assert_eq(w->cfg.n_heads, m->cfg.n_heads);
-	cr_assert_eq(w->cfg.n_kv_heads, m->cfg.n_kv_heads);
-	cr_assert_eq(w->cfg.head_dim, m->cfg.head_dim);
-	cr_assert_eq(w->cfg.vocab, m->cfg.vocab);
-	cr_assert_eq(w->cfg.max_ctx, m->cfg.max_ctx);
-	cr_assert_eq(w->cfg.rms_eps, m->cfg.rms_eps);
-	cr_assert_eq(w->cfg.rope_theta, m->cfg.rope_theta);
-	cr_assert_eq(w->cfg.tie_embeddings, m->cfg.tie_embeddings);
-	cr_assert_eq(w->cfg.rope_scaling.type, m->cfg.rope_scaling.type);
-	cr_assert_str_eq(w->cfg.name, m->cfg.name);
+	mt_expect_config(&w->cfg, &m->cfg);
 	cr_assert_leq(mt_model_diff(w, m, 1e-30), tol);
 	ac_weights_free(w);
 }

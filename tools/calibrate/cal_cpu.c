@@ -47,19 +47,14 @@ static void cpu_fini(struct cal_ctx *c)
 
 static int cpu_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 {
-	struct ac_msa_batch b = {
-		.num_segs = a->nsegs, .num_seqs = a->num_seqs,
-		.seg_indptr = a->seg_indptr, .seg_seq = a->seg_seq,
-		.seg_pos = a->seg_pos, .table_indptr = a->table_indptr,
-		.block_ids = a->block_ids, .ctx_len = a->ctx_len,
-	};
+	const struct ac_msa_batch *b = &a->batch;
 	struct ac_msa_plan *plan = NULL;
 	double best = 1e30;
 	size_t ws;
 	int r;
 
 	r = ac_msa_plan_create(AC_MSA_BACKEND_CPU, &c->pool, c->num_q_heads,
-			       &b, 0, &plan);
+			       b, 0, &plan);
 	if (r < 0)
 		return r;
 	ws = ac_msa_plan_workspace_size(plan);
@@ -79,7 +74,7 @@ static int cpu_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 	for (uint32_t i = 0; i < c->reps; i++) {
 		double t0 = cal_now();
 
-		r = ac_msa_run(plan, &c->pool, &b, 0, 0.088f, c->q, c->out,
+		r = ac_msa_run(plan, &c->pool, b, 0, 0.088f, c->q, c->out,
 			       c->ws, c->ws_size, NULL);
 		if (r < 0)
 			goto out;

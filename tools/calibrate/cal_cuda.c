@@ -154,46 +154,37 @@ static int to_dev(int32_t **dst, const int32_t *src, size_t n)
 	return r;
 }
 
+/* @p, an index array in @a->idx, at the same offset in @dev. */
+static const int32_t *on_dev(const struct cal_attn *a, int32_t *dev,
+			     const int32_t *p)
+{
+	return dev + (p - a->idx);
+}
+
 /* Mean of @reps timed runs after one warm-up; 0 or -errno. */
 static int cuda_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 {
 	struct cuda_priv *p = c->priv;
-	struct ac_msa_batch hb = {
-		.num_segs = a->nsegs, .num_seqs = a->num_seqs,
-		.seg_indptr = a->seg_indptr, .seg_seq = a->seg_seq,
-		.seg_pos = a->seg_pos, .table_indptr = a->table_indptr,
-		.block_ids = a->block_ids, .ctx_len = a->ctx_len,
-	};
-	int32_t *d[6] = { 0 };
-	struct ac_msa_batch db = hb;
+	struct ac_msa_batch db = a->batch;
 	struct ac_msa_plan *plan = NULL;
+	int32_t *d = NULL;
 	size_t ws;
 	float ms = 0;
 	int r;
 
 	r = ac_msa_plan_create(AC_MSA_BACKEND_CUDA, &c->pool, c->num_q_heads,
-			       &hb, 0, &plan);
+			       &a->batch, 0, &plan);
 	if (r < 0)
 		return r;
-	r = to_dev(&d[0], a->seg_indptr, a->nsegs + 1);
-	if (!r)
-		r = to_dev(&d[1], a->seg_seq, a->nsegs);
-	if (!r)
-		r = to_dev(&d[2], a->seg_pos, a->nsegs);
-	if (!r)
-		r = to_dev(&d[3], a->table_indptr, a->num_seqs + 1);
-	if (!r)
-		r = to_dev(&d[4], a->block_ids, a->table_indptr[a->num_seqs]);
-	if (!r)
-		r = to_dev(&d[5], a->ctx_len, a->num_seqs);
+	r = to_dev(&d, a->idx, a->idx_len);
 	if (r < 0)
 		goto out;
-	db.seg_indptr = d[0];
-	db.seg_seq = d[1];
-	db.seg_pos = d[2];
-	db.table_indptr = d[3];
-	db.block_ids = d[4];
-	db.ctx_len = d[5];
+	db.seg_indptr = on_dev(a, d, db.seg_indptr);
+	db.seg_seq = on_dev(a, d, db.seg_seq);
+	db.seg_pos = on_dev(a, d, db.seg_pos);
+	db.table_indptr = on_dev(a, d, db.table_indptr);
+	db.block_ids = on_dev(a, d, db.block_ids);
+	db.ctx_len = on_dev(a, d, db.ctx_len);
 	ws = ac_msa_plan_workspace_size(plan);
 	if (ws > c->ws_size) {
 		cudaFree(c->ws);
@@ -222,8 +213,7 @@ static int cuda_attn(struct cal_ctx *c, const struct cal_attn *a, double *ret_s)
 	if (!r)
 		*ret_s = ms / 1e3 / c->reps;
 out:
-	for (int i = 0; i < 6; i++)
-		cudaFree(d[i]);
+	cudaFree(d);
 	ac_msa_plan_free(plan);
 	return r;
 }

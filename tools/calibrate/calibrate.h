@@ -9,13 +9,15 @@
 #include "asymcache/msa.h"
 #include "cost_model.h"
 
-/* One sequence, its query segments, for one attention measurement. */
+/*
+ * The sequences and query segments of one attention measurement.  The
+ * batch's index arrays all lie in @idx (@idx_len elements), so that a
+ * device backend copies them in one piece.
+ */
 struct cal_attn {
-	uint32_t nsegs;
-	uint32_t num_seqs;
-	int32_t *seg_indptr, *seg_seq, *seg_pos;
-	int32_t *table_indptr, *block_ids, *ctx_len;
-	uint32_t total_q;
+	struct ac_msa_batch batch;
+	int32_t *idx;
+	size_t idx_len;
 };
 
 struct cal_ctx {

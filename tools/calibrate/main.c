@@ -54,12 +54,7 @@ static void run_failed(const char *fmt, ...)
 
 static void attn_free(struct cal_attn *a)
 {
-	free(a->seg_indptr);
-	free(a->seg_seq);
-	free(a->seg_pos);
-	free(a->table_indptr);
-	free(a->block_ids);
-	free(a->ctx_len);
+	free(a->idx);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -71,34 +66,39 @@ static void attn_free(struct cal_attn *a)
 static int attn_build(struct cal_attn *a, uint32_t nseqs, uint32_t nsegs,
 		      uint32_t len, uint32_t pos, uint32_t ctx, uint32_t bt)
 {
-	uint32_t nb = (ctx + bt - 1) / bt, s = 0;
+	uint32_t nb = (ctx + bt - 1) / bt, ns = nseqs * nsegs, s = 0;
+	int32_t *seg_indptr, *seg_seq, *seg_pos, *table_indptr, *ctx_len;
+	int32_t *block_ids;
 
 	memset(a, 0, sizeof(*a));
-	a->nsegs = nseqs * nsegs;
-	a->num_seqs = nseqs;
-	a->seg_indptr = calloc(a->nsegs + 1, sizeof(int32_t));
-	a->seg_seq = calloc(a->nsegs, sizeof(int32_t));
-	a->seg_pos = calloc(a->nsegs, sizeof(int32_t));
-	a->table_indptr = calloc(nseqs + 1, sizeof(int32_t));
-	a->block_ids = calloc((size_t)nseqs * nb, sizeof(int32_t));
-	a->ctx_len = calloc(nseqs, sizeof(int32_t));
-	if (!a->seg_indptr || !a->seg_seq || !a->seg_pos || !a->table_indptr ||
-	    !a->block_ids || !a->ctx_len) {
-		attn_free(a);
+	a->idx_len = 3 * (size_t)ns + 1 + 2 * (size_t)nseqs + 1 +
+		     (size_t)nseqs * nb;
+	a->idx = calloc(a->idx_len, sizeof(int32_t));
+	if (!a->idx)
 		return -ENOMEM;
-	}
+	seg_indptr = a->idx;
+	seg_seq = seg_indptr + ns + 1;
+	seg_pos = seg_seq + ns;
+	table_indptr = seg_pos + ns;
+	ctx_len = table_indptr + nseqs + 1;
+	block_ids = ctx_len + nseqs;
 	for (uint32_t q = 0; q < nseqs; q++) {
-		a->table_indptr[q + 1] = (int32_t)((q + 1) * nb);
-		a->ctx_len[q] = (int32_t)ctx;
+		table_indptr[q + 1] = (int32_t)((q + 1) * nb);
+		ctx_len[q] = (int32_t)ctx;
 		for (uint32_t b = 0; b < nb; b++)
-			a->block_ids[q * nb + b] = (int32_t)(q * nb + b);
+			block_ids[q * nb + b] = (int32_t)(q * nb + b);
 		for (uint32_t g = 0; g < nsegs; g++, s++) {
-			a->seg_seq[s] = (int32_t)q;
-			a->seg_pos[s] = (int32_t)(pos + g * 2 * len);
-			a->seg_indptr[s + 1] = a->seg_indptr[s] + (int32_t)len;
+			seg_seq[s] = (int32_t)q;
+			seg_pos[s] = (int32_t)(pos + g * 2 * len);
+			seg_indptr[s + 1] = seg_indptr[s] + (int32_t)len;
 		}
 	}
-	a->total_q = (uint32_t)a->seg_indptr[a->nsegs];
+	a->batch = (struct ac_msa_batch){
+		.num_segs = ns, .num_seqs = nseqs,
+		.seg_indptr = seg_indptr, .seg_seq = seg_seq,
+		.seg_pos = seg_pos, .table_indptr = table_indptr,
+		.block_ids = block_ids, .ctx_len = ctx_len,
+	};
 	return 0;
 }
 
@@ -275,7 +275,7 @@ int main(int argc, char **argv)
 					goto out;
 				r = ops->attn(&c, &a, &t);
 				for (uint32_t s = 0; s < S; s++)
-					pairs += (double)len * (a.seg_pos[s] + len / 2.0);
+					pairs += (double)len * (a.batch.seg_pos[s] + len / 2.0);
 				attn_free(&a);
 				if (r < 0) {
 					run_failed("Attention run (T=%u S=%u pos=%u) failed: %s\n",

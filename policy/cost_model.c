@@ -174,16 +174,35 @@ static const struct {
 	{ "decode_s_per_ctx_token", offsetof(struct ac_cost_model, decode_ctx_s), false },
 };
 
+/*
+ * @key of @o into *@ret when it is there and of @type (a double may be
+ * written as an integer); an absent @optional key leaves *@ret NULL.
+ */
+static int member(struct json_object *o, const char *key,
+		  enum json_type type, bool optional, struct json_object **ret)
+{
+	struct json_object *v;
+
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		return optional ? 0 : -EINVAL;
+	if (!json_object_is_type(v, type) &&
+	    !(type == json_type_double && json_object_is_type(v, json_type_int)))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
 static int get_string(struct json_object *o, const char *key, char *dst,
 		      size_t size, bool required)
 {
 	struct json_object *v;
 	const char *s;
+	int r;
 
-	if (!json_object_object_get_ex(o, key, &v))
-		return required ? -EINVAL : 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -EINVAL;
+	r = member(o, key, json_type_string, !required, &v);
+	if (r < 0 || !v)
+		return r;
 	s = json_object_get_string(v);
 	if (strlen(s) >= size)
 		return -EINVAL;
@@ -198,8 +217,7 @@ static int parse_obj(struct json_object *root, struct ac_cost_model *m)
 
 	if (!json_object_is_type(root, json_type_object))
 		return -EINVAL;
-	if (!json_object_object_get_ex(root, "version", &v) ||
-	    !json_object_is_type(v, json_type_int) ||
+	if (member(root, "version", json_type_int, false, &v) < 0 ||
 	    json_object_get_int64(v) != 1)
 		return -EINVAL;
 	r = get_string(root, "gpu", m->gpu, sizeof(m->gpu), true);
@@ -212,44 +230,37 @@ static int parse_obj(struct json_object *root, struct ac_cost_model *m)
 	if (r < 0)
 		return r;
 
-	if (!json_object_object_get_ex(root, "layout", &lay) ||
-	    !json_object_is_type(lay, json_type_object))
+	if (member(root, "layout", json_type_object, false, &lay) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(layout_keys) / sizeof(*layout_keys); i++) {
+		const char *key = layout_keys[i].key;
 		int64_t x;
 
-		if (!json_object_object_get_ex(lay, layout_keys[i].key, &v)) {
-			/* vocab only matters for the derivation. */
-			if (!strcmp(layout_keys[i].key, "vocab"))
-				continue;
+		/* vocab only matters for the derivation. */
+		if (member(lay, key, json_type_int, !strcmp(key, "vocab"), &v) < 0)
 			return -EINVAL;
-		}
-		if (!json_object_is_type(v, json_type_int))
-			return -EINVAL;
+		if (!v)
+			continue;
 		x = json_object_get_int64(v);
 		if (x < 0 || x > UINT32_MAX)
 			return -EINVAL;
 		*(uint32_t *)((char *)&m->layout + layout_keys[i].off) =
 			(uint32_t)x;
 	}
-	if (!json_object_object_get_ex(lay, "dtype_bytes", &v) ||
-	    !json_object_is_type(v, json_type_int) ||
+	if (member(lay, "dtype_bytes", json_type_int, false, &v) < 0 ||
 	    dtype_from_bytes(json_object_get_int64(v), &m->layout.kv.dtype) < 0)
 		return -EINVAL;
 	r = layout_check(&m->layout);
 	if (r < 0)
 		return r;
 
-	if (!json_object_object_get_ex(root, "coefficients", &coef) ||
-	    !json_object_is_type(coef, json_type_object))
+	if (member(root, "coefficients", json_type_object, false, &coef) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof(coef_keys) / sizeof(*coef_keys); i++) {
 		double x;
 
-		if (!json_object_object_get_ex(coef, coef_keys[i].key, &v))
-			return -EINVAL;
-		if (!json_object_is_type(v, json_type_double) &&
-		    !json_object_is_type(v, json_type_int))
+		if (member(coef, coef_keys[i].key, json_type_double, false,
+			   &v) < 0)
 			return -EINVAL;
 		x = json_object_get_double(v);
 		/* A second per token would be a unit error, not a GPU. */

@@ -39,6 +39,13 @@ static inline bool entry_less(const struct pq_entry *a,
 	return a->id < b->id;
 }
 
+/* Puts @x in slot @i and records the slot under its id. */
+static void place(struct pq *q, uint32_t i, struct pq_entry x)
+{
+	q->e[i] = x;
+	q->where[x.id] = i;
+}
+
 static void sift_up(struct pq *q, uint32_t i)
 {
 	struct pq_entry x = q->e[i];
@@ -48,13 +55,11 @@ static void sift_up(struct pq *q, uint32_t i)
 
 		if (!entry_less(&x, &q->e[parent]))
 			break;
-		q->e[i] = q->e[parent];
-		q->where[q->e[i].id] = i;
+		place(q, i, q->e[parent]);
 		i = parent;
 		q->steps++;
 	}
-	q->e[i] = x;
-	q->where[x.id] = i;
+	place(q, i, x);
 }
 
 static void sift_down(struct pq *q, uint32_t i)
@@ -71,13 +76,11 @@ static void sift_down(struct pq *q, uint32_t i)
 			m = l + 1;
 		if (!entry_less(&q->e[m], &x))
 			break;
-		q->e[i] = q->e[m];
-		q->where[q->e[i].id] = i;
+		place(q, i, q->e[m]);
 		i = m;
 		q->steps++;
 	}
-	q->e[i] = x;
-	q->where[x.id] = i;
+	place(q, i, x);
 }
 
 void pq_set(struct pq *q, uint32_t id, uint64_t key, uint32_t tie)
@@ -110,8 +113,7 @@ bool pq_remove(struct pq *q, uint32_t id)
 	if (i == --q->n)
 		return true;
 	moved = q->e[q->n].id;
-	q->e[i] = q->e[q->n];
-	q->where[moved] = i;
+	place(q, i, q->e[q->n]);
 	sift_up(q, i);
 	sift_down(q, q->where[moved]);
 	return true;

@@ -15,36 +15,40 @@
 
 struct loop {
 	struct io_uring ring;
-	struct loop_watch *watches;
-	struct loop_timer *timers;
+	struct loop_src *srcs;		/* every watch and timer not yet freed */
 	loop_prepare_fn prepare;
 	void *prepare_data;
 	bool running;
 };
 
-struct loop_watch {
+/*
+ * What a watch and a timer share: the op the ring completes, the loop's
+ * list of them (loop_free() frees what nobody removed) and the state that
+ * lets either be removed from inside its own callback or while armed.
+ * First in both, so that freeing it frees its owner.
+ */
+struct loop_src {
 	struct loop_op op;
 	struct loop *l;
-	struct loop_watch *next_all;
-	int fd;
-	uint32_t events;
-	loop_watch_fn cb;
+	struct loop_src *next_all;
 	void *userdata;
+	bool timer;		/* a struct loop_timer, else a loop_watch */
 	bool armed;
 	bool removed;
 	bool in_cb;
 };
 
+struct loop_watch {
+	struct loop_src s;
+	int fd;
+	uint32_t events;
+	loop_watch_fn cb;
+};
+
 struct loop_timer {
-	struct loop_op op;
-	struct loop *l;
-	struct loop_timer *next_all;
+	struct loop_src s;
 	struct __kernel_timespec ts;
 	loop_timer_fn cb;
-	void *userdata;
-	bool armed;
-	bool removed;
-	bool in_cb;
 };
 
 /* Cancels and removals: their completion carries nothing to act on. */
@@ -69,20 +73,15 @@ int loop_new(unsigned int entries, struct loop **ret_loop)
 
 struct loop *loop_free(struct loop *l)
 {
-	struct loop_watch *w;
-	struct loop_timer *t;
+	struct loop_src *s;
 
 	if (!l)
 		return NULL;
 	/* Closing the ring cancels whatever is still in flight. */
 	io_uring_queue_exit(&l->ring);
-	while ((w = l->watches)) {
-		l->watches = w->next_all;
-		free(w);
-	}
-	while ((t = l->timers)) {
-		l->timers = t->next_all;
-		free(t);
+	while ((s = l->srcs)) {
+		l->srcs = s->next_all;
+		free(s);
 	}
 	free(l);
 	return NULL;
@@ -154,58 +153,121 @@ int loop_run(struct loop *l)
 
 /* ---- watches and timers ---------------------------------------------- */
 
-static int watch_arm(struct loop_watch *w)
+/* Queues @s's poll or timeout, completing to @s's op. */
+static int src_arm(struct loop_src *s)
 {
-	struct io_uring_sqe *sqe = loop_get_sqe(w->l);
+	struct io_uring_sqe *sqe = loop_get_sqe(s->l);
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_poll_add(sqe, w->fd, w->events);
-	io_uring_sqe_set_data(sqe, &w->op);
-	w->armed = true;
+	if (s->timer) {
+		struct loop_timer *t = loop_op_owner(s, struct loop_timer, s);
+
+		io_uring_prep_timeout(sqe, &t->ts, 0, 0);
+	} else {
+		struct loop_watch *w = loop_op_owner(s, struct loop_watch, s);
+
+		io_uring_prep_poll_add(sqe, w->fd, w->events);
+	}
+	io_uring_sqe_set_data(sqe, &s->op);
+	s->armed = true;
 	return 0;
 }
 
-static void watch_unlink_free(struct loop_watch *w)
+/* Asks the kernel to end @s's armed poll or timeout (-ECANCELED). */
+static int src_disarm(struct loop_src *s)
 {
-	struct loop_watch **p;
+	struct io_uring_sqe *sqe = loop_get_sqe(s->l);
+	__u64 op = (__u64)(uintptr_t)&s->op;
 
-	for (p = &w->l->watches; *p; p = &(*p)->next_all) {
-		if (*p == w) {
-			*p = w->next_all;
+	if (!sqe)
+		return -EBUSY;
+	if (s->timer)
+		io_uring_prep_timeout_remove(sqe, op, 0);
+	else
+		io_uring_prep_poll_remove(sqe, op);
+	io_uring_sqe_set_data(sqe, &op_ignore);
+	return 0;
+}
+
+static void src_unlink_free(struct loop_src *s)
+{
+	struct loop_src **p;
+
+	for (p = &s->l->srcs; *p; p = &(*p)->next_all) {
+		if (*p == s) {
+			*p = s->next_all;
 			break;
 		}
 	}
-	free(w);
+	free(s);
+}
+
+/*
+ * Arms @s, a new watch or timer whose own fields are set, and puts it on
+ * @l's list; on failure the caller still owns (and frees) it.
+ */
+static int src_start(struct loop *l, struct loop_src *s,
+		     void (*complete)(struct loop_op *op, int res),
+		     void *userdata)
+{
+	int r;
+
+	s->op.complete = complete;
+	s->l = l;
+	s->userdata = userdata;
+	r = src_arm(s);
+	if (r < 0)
+		return r;
+	s->next_all = l->srcs;
+	l->srcs = s;
+	return 0;
+}
+
+/*
+ * Ends @s: at once when nothing is in flight, otherwise when its op
+ * completes; inside its callback, when the callback returns.
+ */
+static void src_remove(struct loop_src *s)
+{
+	if (s->removed)
+		return;
+	s->removed = true;
+	if (s->in_cb)
+		return;
+	if (!s->armed)
+		src_unlink_free(s);
+	else
+		src_disarm(s);
 }
 
 static void watch_complete(struct loop_op *op, int res)
 {
-	struct loop_watch *w = loop_op_owner(op, struct loop_watch, op);
+	struct loop_watch *w = loop_op_owner(op, struct loop_watch, s.op);
 	int r;
 
-	w->armed = false;
-	if (w->removed) {
-		watch_unlink_free(w);
+	w->s.armed = false;
+	if (w->s.removed) {
+		src_unlink_free(&w->s);
 		return;
 	}
 	if (res == -ECANCELED) {
 		/* loop_watch_set_events() asked for a new mask. */
-		if (watch_arm(w) < 0)
-			watch_unlink_free(w);
+		if (src_arm(&w->s) < 0)
+			src_unlink_free(&w->s);
 		return;
 	}
-	w->in_cb = true;
-	r = w->cb(w, res < 0 ? POLLERR : (uint32_t)res, w->userdata);
-	w->in_cb = false;
+	w->s.in_cb = true;
+	r = w->cb(w, res < 0 ? POLLERR : (uint32_t)res, w->s.userdata);
+	w->s.in_cb = false;
 	if (r < 0)
 		log_warning_errno(r, "watch on fd %d failed: %m", w->fd);
-	if (r > 0 && !w->removed) {
+	if (r > 0 && !w->s.removed) {
 		w->events = (uint32_t)r;
-		if (watch_arm(w) == 0)
+		if (src_arm(&w->s) == 0)
 			return;
 	}
-	watch_unlink_free(w);
+	src_unlink_free(&w->s);
 }
 
 int loop_watch_new(struct loop *l, int fd, uint32_t events, loop_watch_fn cb,
@@ -219,19 +281,14 @@ int loop_watch_new(struct loop *l, int fd, uint32_t events, loop_watch_fn cb,
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	w->op.complete = watch_complete;
-	w->l = l;
 	w->fd = fd;
 	w->events = events;
 	w->cb = cb;
-	w->userdata = userdata;
-	r = watch_arm(w);
+	r = src_start(l, &w->s, watch_complete, userdata);
 	if (r < 0) {
 		free(w);
 		return r;
 	}
-	w->next_all = l->watches;
-	l->watches = w;
 	if (ret_watch)
 		*ret_watch = w;
 	return 0;
@@ -239,86 +296,40 @@ int loop_watch_new(struct loop *l, int fd, uint32_t events, loop_watch_fn cb,
 
 int loop_watch_set_events(struct loop_watch *w, uint32_t events)
 {
-	struct io_uring_sqe *sqe;
-
 	if (!events)
 		return -EINVAL;
 	if (w->events == events)
 		return 0;
 	w->events = events;
 	/* Inside the callback the loop re-arms with the return value. */
-	if (!w->armed || w->in_cb)
+	if (!w->s.armed || w->s.in_cb)
 		return 0;
 	/* The poll completes with -ECANCELED and is re-armed there. */
-	sqe = loop_get_sqe(w->l);
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&w->op);
-	io_uring_sqe_set_data(sqe, &op_ignore);
-	return 0;
+	return src_disarm(&w->s);
 }
 
 void loop_remove_watch(struct loop_watch *w)
 {
-	struct io_uring_sqe *sqe;
-
-	if (!w || w->removed)
-		return;
-	w->removed = true;
-	if (w->in_cb)
-		return;
-	if (!w->armed) {
-		watch_unlink_free(w);
-		return;
-	}
-	sqe = loop_get_sqe(w->l);
-	if (!sqe)
-		return;
-	io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&w->op);
-	io_uring_sqe_set_data(sqe, &op_ignore);
-}
-
-static int timer_arm(struct loop_timer *t)
-{
-	struct io_uring_sqe *sqe = loop_get_sqe(t->l);
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_timeout(sqe, &t->ts, 0, 0);
-	io_uring_sqe_set_data(sqe, &t->op);
-	t->armed = true;
-	return 0;
-}
-
-static void timer_unlink_free(struct loop_timer *t)
-{
-	struct loop_timer **p;
-
-	for (p = &t->l->timers; *p; p = &(*p)->next_all) {
-		if (*p == t) {
-			*p = t->next_all;
-			break;
-		}
-	}
-	free(t);
+	if (w)
+		src_remove(&w->s);
 }
 
 static void timer_complete(struct loop_op *op, int res)
 {
-	struct loop_timer *t = loop_op_owner(op, struct loop_timer, op);
+	struct loop_timer *t = loop_op_owner(op, struct loop_timer, s.op);
 	int r;
 
-	t->armed = false;
-	if (t->removed || res == -ECANCELED) {
-		timer_unlink_free(t);
+	t->s.armed = false;
+	if (t->s.removed || res == -ECANCELED) {
+		src_unlink_free(&t->s);
 		return;
 	}
-	t->in_cb = true;
-	r = t->cb(t, t->userdata);
-	t->in_cb = false;
-	if (r == 0 && !t->removed && timer_arm(t) == 0)
+	t->s.in_cb = true;
+	r = t->cb(t, t->s.userdata);
+	t->s.in_cb = false;
+	if (r == 0 && !t->s.removed && src_arm(&t->s) == 0)
 		return;
-	timer_unlink_free(t);
+	src_unlink_free(&t->s);
 }
 
 int loop_timer_new(struct loop *l, uint64_t period_ns, loop_timer_fn cb,
@@ -332,19 +343,15 @@ int loop_timer_new(struct loop *l, uint64_t period_ns, loop_timer_fn cb,
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->op.complete = timer_complete;
-	t->l = l;
+	t->s.timer = true;
 	t->ts.tv_sec = (long long)(period_ns / 1000000000ULL);
 	t->ts.tv_nsec = (long long)(period_ns % 1000000000ULL);
 	t->cb = cb;
-	t->userdata = userdata;
-	r = timer_arm(t);
+	r = src_start(l, &t->s, timer_complete, userdata);
 	if (r < 0) {
 		free(t);
 		return r;
 	}
-	t->next_all = l->timers;
-	l->timers = t;
 	if (ret_timer)
 		*ret_timer = t;
 	return 0;
@@ -352,20 +359,6 @@ int loop_timer_new(struct loop *l, uint64_t period_ns, loop_timer_fn cb,
 
 void loop_remove_timer(struct loop_timer *t)
 {
-	struct io_uring_sqe *sqe;
-
-	if (!t || t->removed)
-		return;
-	t->removed = true;
-	if (t->in_cb)
-		return;
-	if (!t->armed) {
-		timer_unlink_free(t);
-		return;
-	}
-	sqe = loop_get_sqe(t->l);
-	if (!sqe)
-		return;
-	io_uring_prep_timeout_remove(sqe, (__u64)(uintptr_t)&t->op, 0);
-	io_uring_sqe_set_data(sqe, &op_ignore);
+	if (t)
+		src_remove(&t->s);
 }

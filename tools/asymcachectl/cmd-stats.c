@@ -6,6 +6,7 @@
  * samples; no timestamps, the collector stamps the file's read time.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -45,6 +46,71 @@ static void prom_u64(const char *name, const char *type, const char *help, uint6
 	printf("%s %" PRIu64 "\n", name, v);
 }
 
+enum prom_kind { PROM_U32, PROM_U64, PROM_RATIO };
+
+#define SNAP(field)	offsetof(struct ctl_snapshot, field)
+
+/* The families that are one unlabelled sample of a snapshot field. */
+static const struct prom_metric {
+	const char *name, *type, *help;
+	size_t off;
+	enum prom_kind kind;
+} plain[] = {
+	{ "asymcache_blocks_total", "gauge", "Blocks in all pools.", SNAP(nblocks), PROM_U32 },
+	{ "asymcache_pinned_blocks", "gauge",
+	  "Cached blocks pinned by at least one session.", SNAP(pinned_blocks), PROM_U32 },
+	{ "asymcache_retained_blocks", "gauge",
+	  "Cached blocks held by TTL retentions (a subset of the pinned).",
+	  SNAP(retained_blocks), PROM_U32 },
+	{ "asymcache_sessions", "gauge", "Attached client sessions.", SNAP(sessions), PROM_U32 },
+	{ "asymcache_namespaces", "gauge", "Registered namespaces.", SNAP(namespaces), PROM_U32 },
+	{ "asymcache_lookups_total", "counter", "Lookup requests.", SNAP(lookups), PROM_U64 },
+	{ "asymcache_lookup_keys_total", "counter", "Block keys looked up.",
+	  SNAP(lookup_keys), PROM_U64 },
+	{ "asymcache_lookup_hits_total", "counter", "Block keys found cached.",
+	  SNAP(lookup_hits), PROM_U64 },
+	{ "asymcache_hit_ratio", "gauge", "Lookup hits over keys since start.",
+	  SNAP(hit_rate), PROM_RATIO },
+	{ "asymcache_evictions_total", "counter",
+	  "Blocks evicted by the policy (allocation or admin evict).", SNAP(evictions), PROM_U64 },
+	{ "asymcache_flushed_blocks_total", "counter",
+	  "Blocks freed by namespace flushes.", SNAP(flushed), PROM_U64 },
+	{ "asymcache_commits_total", "counter", "Blocks committed.", SNAP(commits), PROM_U64 },
+	{ "asymcache_dedups_total", "counter",
+	  "Commits answered with an existing block.", SNAP(dedups), PROM_U64 },
+	{ "asymcache_recomputed_tokens_total", "counter",
+	  "Estimated tokens clients had to recompute after lookup misses.",
+	  SNAP(recomputed_tokens), PROM_U64 },
+};
+
+/* HELP and TYPE, then the one sample, of each family in plain[]. */
+static void print_plain(const struct ctl_snapshot *s)
+{
+	for (size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++) {
+		const struct prom_metric *m = &plain[i];
+		const char *field = (const char *)s + m->off;
+		uint64_t u64 = 0;
+		uint32_t u32;
+		double d;
+
+		prom_family(m->name, m->type, m->help);
+		switch (m->kind) {
+		case PROM_RATIO:
+			memcpy(&d, field, sizeof(d));
+			printf("%s %.6f\n", m->name, d);
+			continue;
+		case PROM_U32:
+			memcpy(&u32, field, sizeof(u32));
+			u64 = u32;
+			break;
+		case PROM_U64:
+			memcpy(&u64, field, sizeof(u64));
+			break;
+		}
+		printf("%s %" PRIu64 "\n", m->name, u64);
+	}
+}
+
 static void print_prometheus(const struct ctl_snapshot *s)
 {
 	static const char *const states[] = { "free", "writing", "cached" };
@@ -74,31 +140,7 @@ static void print_prometheus(const struct ctl_snapshot *s)
 	prom_family("asymcache_blocks", "gauge", "Blocks by state.");
 	for (i = 0; i < 3; i++)
 		printf("asymcache_blocks{state=\"%s\"} %" PRIu32 "\n", states[i], counts[i]);
-	prom_u64("asymcache_blocks_total", "gauge", "Blocks in all pools.", s->nblocks);
-	prom_u64("asymcache_pinned_blocks", "gauge",
-		 "Cached blocks pinned by at least one session.", s->pinned_blocks);
-	prom_u64("asymcache_retained_blocks", "gauge",
-		 "Cached blocks held by TTL retentions (a subset of the pinned).",
-		 s->retained_blocks);
-	prom_u64("asymcache_sessions", "gauge", "Attached client sessions.", s->sessions);
-	prom_u64("asymcache_namespaces", "gauge", "Registered namespaces.", s->namespaces);
-	prom_u64("asymcache_lookups_total", "counter", "Lookup requests.", s->lookups);
-	prom_u64("asymcache_lookup_keys_total", "counter", "Block keys looked up.",
-		 s->lookup_keys);
-	prom_u64("asymcache_lookup_hits_total", "counter", "Block keys found cached.",
-		 s->lookup_hits);
-	prom_family("asymcache_hit_ratio", "gauge", "Lookup hits over keys since start.");
-	printf("asymcache_hit_ratio %.6f\n", s->hit_rate);
-	prom_u64("asymcache_evictions_total", "counter",
-		 "Blocks evicted by the policy (allocation or admin evict).", s->evictions);
-	prom_u64("asymcache_flushed_blocks_total", "counter",
-		 "Blocks freed by namespace flushes.", s->flushed);
-	prom_u64("asymcache_commits_total", "counter", "Blocks committed.", s->commits);
-	prom_u64("asymcache_dedups_total", "counter",
-		 "Commits answered with an existing block.", s->dedups);
-	prom_u64("asymcache_recomputed_tokens_total", "counter",
-		 "Estimated tokens clients had to recompute after lookup misses.",
-		 s->recomputed_tokens);
+	print_plain(s);
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)

@@ -42,17 +42,30 @@ struct fake {
 
 static struct fake F;
 
-static void send_resp(int cfd, Asymcache__V1__Response *resp, int fd)
+/*
+ * Answers request @id with @body of case @body_case, passing @fd when it
+ * is not negative.  Every member of the body union is a pointer to a
+ * message: storing through one serves every case, as in client_rpc().
+ */
+static void send_resp(int cfd, uint64_t id,
+		      Asymcache__V1__Response__BodyCase body_case, void *body,
+		      int fd)
 {
+	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	uint8_t buf[65536];
-	size_t len = asymcache__v1__response__pack(resp, buf);
+	size_t len;
 	union {
 		struct cmsghdr align;
 		char b[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct iovec iov = { .iov_base = buf };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
+	resp.id = id;
+	resp.body_case = body_case;
+	resp.hello = body;
+	len = asymcache__v1__response__pack(&resp, buf);
+	iov.iov_len = len;
 	memset(&ctl, 0, sizeof(ctl));
 	if (fd >= 0) {
 		struct cmsghdr *cm;
@@ -70,15 +83,11 @@ static void send_resp(int cfd, Asymcache__V1__Response *resp, int fd)
 
 static void send_error(int cfd, uint64_t id, int code, const char *m)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__Error e = ASYMCACHE__V1__ERROR__INIT;
 
 	e.code = code;
 	e.message = (char *)m;
-	resp.id = id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ERROR;
-	resp.error = &e;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, id, ASYMCACHE__V1__RESPONSE__BODY_ERROR, &e, -1);
 }
 
 static void pool_pb(Asymcache__V1__PoolInfo *pi)
@@ -94,7 +103,6 @@ static void pool_pb(Asymcache__V1__PoolInfo *pi)
 
 static void answer_hello(int cfd, uint64_t id)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi, *pis[1] = { &pi };
 
@@ -105,10 +113,7 @@ static void answer_hello(int cfd, uint64_t id)
 	hr.n_pools = 1;
 	hr.pools = pis;
 	hr.session_id = 42;
-	resp.id = id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_HELLO;
-	resp.hello = &hr;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, id, ASYMCACHE__V1__RESPONSE__BODY_HELLO, &hr, -1);
 }
 
 static void *fake_main(void *arg)
@@ -201,6 +206,31 @@ static struct ac_client *connect_ok(void)
 	return c;
 }
 
+/* A fake answering with @fn, and a client connected to it. */
+static struct ac_client *fake_connect(fake_fn fn)
+{
+	fake_start(fn);
+	return connect_ok();
+}
+
+/*
+ * Against a fake answering with @fn, a stats call fails with @first and
+ * then, unless @then is 0, the next one with @then (for @why).
+ */
+static void expect_stats_fail(fake_fn fn, int first, int then,
+			      const char *why)
+{
+	struct ac_client *c;
+	struct ac_stats st;
+
+	c = fake_connect(fn);
+	cr_expect_eq(ac_stats(c, &st), first);
+	if (then)
+		cr_expect_eq(ac_stats(c, &st), then, "%s", why);
+	ac_disconnect(c);
+	fake_stop();
+}
+
 TestSuite(wire);
 
 /* ---- scripted answers ---- */
@@ -216,8 +246,7 @@ Test(wire, daemon_error_maps_to_negative_code_and_message)
 	struct ac_client *c;
 	uint32_t blocks[4];
 
-	fake_start(fn_error);
-	c = connect_ok();
+	c = fake_connect(fn_error);
 	cr_expect_eq(ac_client_session_id(c), 42);
 	cr_expect_str_eq(ac_client_last_error(c), "");
 	cr_expect_eq(ac_alloc(c, 0, 4, blocks), -ENOSPC);
@@ -234,16 +263,12 @@ Test(wire, daemon_error_maps_to_negative_code_and_message)
 static bool fn_stale_then_right(struct fake *f, int cfd,
 				const Asymcache__V1__Request *r)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__ReleaseReply rr = ASYMCACHE__V1__RELEASE_REPLY__INIT;
 
 	/* A stale answer to an earlier id first: the client must skip it. */
 	send_error(cfd, r->id - 1, EINVAL, "stale");
 	rr.released = r->release->n_blocks;
-	resp.id = r->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RELEASE;
-	resp.release = &rr;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, r->id, ASYMCACHE__V1__RESPONSE__BODY_RELEASE, &rr, -1);
 	return true;
 }
 
@@ -252,8 +277,7 @@ Test(wire, stale_response_ids_are_skipped)
 	struct ac_client *c;
 	uint32_t blocks[3] = { 1, 2, 3 }, released = 0;
 
-	fake_start(fn_stale_then_right);
-	c = connect_ok();
+	c = fake_connect(fn_stale_then_right);
 	cr_expect_eq(ac_release(c, blocks, 3, &released), 0);
 	cr_expect_eq(released, 3);
 	ac_disconnect(c);
@@ -278,8 +302,7 @@ Test(wire, id0_error_answers_the_request_in_flight)
 	struct ac_client *c;
 	struct ac_stats st;
 
-	fake_start(fn_id0);
-	c = connect_ok();
+	c = fake_connect(fn_id0);
 	cr_expect_eq(ac_stats(c, &st), -EMSGSIZE, "not a hang");
 	cr_expect_str_eq(ac_client_last_error(c),
 			 "packet larger than max_packet");
@@ -290,15 +313,8 @@ Test(wire, id0_error_answers_the_request_in_flight)
 
 Test(wire, response_with_unknown_id_is_eproto)
 {
-	struct ac_client *c;
-	struct ac_stats st;
-
-	fake_start(fn_future_id);
-	c = connect_ok();
-	cr_expect_eq(ac_stats(c, &st), -EPROTO);
-	cr_expect_eq(ac_stats(c, &st), -ENOTCONN, "framing lost: fail fast");
-	ac_disconnect(c);
-	fake_stop();
+	expect_stats_fail(fn_future_id, -EPROTO, -ENOTCONN,
+			  "framing lost: fail fast");
 }
 
 static bool fn_garbage(struct fake *f, int cfd,
@@ -312,14 +328,7 @@ static bool fn_garbage(struct fake *f, int cfd,
 
 Test(wire, unparseable_reply_is_eproto)
 {
-	struct ac_client *c;
-	struct ac_stats st;
-
-	fake_start(fn_garbage);
-	c = connect_ok();
-	cr_expect_eq(ac_stats(c, &st), -EPROTO);
-	ac_disconnect(c);
-	fake_stop();
+	expect_stats_fail(fn_garbage, -EPROTO, 0, NULL);
 }
 
 static bool fn_close(struct fake *f, int cfd, const Asymcache__V1__Request *r)
@@ -329,27 +338,15 @@ static bool fn_close(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 
 Test(wire, daemon_closing_is_econnreset)
 {
-	struct ac_client *c;
-	struct ac_stats st;
-
-	fake_start(fn_close);
-	c = connect_ok();
-	cr_expect_eq(ac_stats(c, &st), -ECONNRESET);
-	cr_expect_eq(ac_stats(c, &st), -ENOTCONN);
-	ac_disconnect(c);
-	fake_stop();
+	expect_stats_fail(fn_close, -ECONNRESET, -ENOTCONN, "after the close");
 }
 
 static bool fn_wrong_body(struct fake *f, int cfd,
 			  const Asymcache__V1__Request *r)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__ReleaseReply rr = ASYMCACHE__V1__RELEASE_REPLY__INIT;
 
-	resp.id = r->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_RELEASE;
-	resp.release = &rr;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, r->id, ASYMCACHE__V1__RESPONSE__BODY_RELEASE, &rr, -1);
 	return true;
 }
 
@@ -358,8 +355,7 @@ Test(wire, reply_of_the_wrong_kind_is_eproto)
 	struct ac_client *c;
 	uint32_t b[2];
 
-	fake_start(fn_wrong_body);
-	c = connect_ok();
+	c = fake_connect(fn_wrong_body);
 	cr_expect_eq(ac_alloc(c, 0, 2, b), -EPROTO);
 	ac_disconnect(c);
 	fake_stop();
@@ -370,7 +366,6 @@ static int lookup_mode;
 
 static bool fn_lookup(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__LookupReply lr = ASYMCACHE__V1__LOOKUP_REPLY__INIT;
 	Asymcache__V1__Segment s[3], *sp[3] = { &s[0], &s[1], &s[2] };
 	/* 5 keys: hit hit miss hit hit. */
@@ -394,10 +389,7 @@ static bool fn_lookup(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 		s[2].len = 3;			/* runs past the chain */
 	else if (lookup_mode == 4)
 		lr.hits = 5;
-	resp.id = r->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_LOOKUP;
-	resp.lookup = &lr;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, r->id, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP, &lr, -1);
 	return true;
 }
 
@@ -414,8 +406,7 @@ Test(wire, lookup_holes_in_the_middle_are_kept)
 	for (int i = 0; i < 5; i++)
 		memset(keys[i].b, 0x10 + i, 16);
 	lookup_mode = 0;
-	fake_start(fn_lookup);
-	c = connect_ok();
+	c = fake_connect(fn_lookup);
 	cr_assert_eq(ac_lookup(c, 9, keys, 5, &res), 0);
 	cr_expect_eq(res.hits, 4);
 	cr_expect_eq(res.nsegments, 3);
@@ -482,8 +473,7 @@ Test(wire, lookup_reply_with_a_segment_per_key)
 	};
 
 	cr_assert(keys && blocks && segs);
-	fake_start(fn_lookup_alternating);
-	c = connect_ok();
+	c = fake_connect(fn_lookup_alternating);
 	for (int round = 0; round < 3; round++) {
 		memset(segs, 0, n * sizeof(*segs));
 		cr_assert_eq(ac_lookup(c, 1, keys, n, &res), 0);
@@ -513,8 +503,7 @@ Test(wire, malformed_lookup_replies_are_eproto)
 			.blocks = blocks, .segments = segs, .max_segments = 5,
 		};
 
-		fake_start(fn_lookup);
-		c = connect_ok();
+		c = fake_connect(fn_lookup);
 		cr_expect_eq(ac_lookup(c, 0, keys, 5, &res), -EPROTO,
 			     "mode %d", lookup_mode);
 		cr_expect_eq(blocks[0], 0, "nothing written on failure");
@@ -547,8 +536,7 @@ Test(wire, bad_arguments_send_nothing)
 	struct ac_pool *pool = NULL;
 	uint32_t ns;
 
-	fake_start(fn_count_only);
-	c = connect_ok();
+	c = fake_connect(fn_count_only);
 	cr_expect_eq(ac_lookup(c, 0, keys, 4, &res), -EINVAL,
 		     "segments too small for 4 keys");
 	cr_expect_eq(ac_lookup(c, 0, keys, 0, &res), -EINVAL);
@@ -574,13 +562,11 @@ static int attach_backend_cuda;	/* 1: answer as a CUDA pool; 2: short handle */
 static bool fn_attach(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 {
 	static uint8_t handle[64] = { 0xde, 0xad };
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
 	Asymcache__V1__RegisterNamespaceReply rr =
 		ASYMCACHE__V1__REGISTER_NAMESPACE_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi;
 
-	resp.id = r->id;
 	if (r->body_case == ASYMCACHE__V1__REQUEST__BODY_ATTACH) {
 		pool_pb(&pi);
 		if (attach_backend_cuda) {
@@ -590,16 +576,14 @@ static bool fn_attach(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 			ar.ipc_handle.len = attach_backend_cuda == 2 ? 10 : 64;
 		}
 		ar.pool = &pi;
-		resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ATTACH;
-		resp.attach = &ar;
-		send_resp(cfd, &resp, f->memfd);
+		send_resp(cfd, r->id, ASYMCACHE__V1__RESPONSE__BODY_ATTACH, &ar,
+			  f->memfd);
 	} else if (r->body_case ==
 		   ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE) {
 		rr.ns_id = 5;
 		rr.bytes_per_block = 1024;
-		resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE;
-		resp.register_namespace = &rr;
-		send_resp(cfd, &resp, -1);
+		send_resp(cfd, r->id,
+			  ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE, &rr, -1);
 	} else {
 		send_error(cfd, r->id, EINVAL, "unexpected");
 	}
@@ -664,8 +648,7 @@ Test(wire, cuda_attach_failure_is_clean)
 	struct ac_stats st;
 	int r;
 
-	fake_start(fn_attach);
-	c = connect_ok();
+	c = fake_connect(fn_attach);
 	attach_backend_cuda = 2;
 	r = ac_attach(c, 0, &p);
 	cr_expect(r == -EPROTO || r == -EOPNOTSUPP, "short handle: %d", r);
@@ -684,8 +667,8 @@ Test(wire, attach_without_memfd_is_eproto)
 	struct ac_client *c;
 	struct ac_pool *p = NULL;
 
-	fake_start(fn_attach);	/* F.memfd stays -1: no SCM_RIGHTS */
-	c = connect_ok();
+	/* F.memfd stays -1: no SCM_RIGHTS. */
+	c = fake_connect(fn_attach);
 	cr_expect_eq(ac_attach(c, 0, &p), -EPROTO);
 	cr_expect_null(p);
 	ac_disconnect(c);
@@ -694,7 +677,6 @@ Test(wire, attach_without_memfd_is_eproto)
 
 static bool fn_commit(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 {
-	Asymcache__V1__Response resp = ASYMCACHE__V1__RESPONSE__INIT;
 	Asymcache__V1__CommitReply cr = ASYMCACHE__V1__COMMIT_REPLY__INIT;
 	uint32_t out[8];
 
@@ -703,10 +685,7 @@ static bool fn_commit(struct fake *f, int cfd, const Asymcache__V1__Request *r)
 	cr.n_blocks = r->commit->n_entries;
 	cr.blocks = out;
 	cr.deduped = 1;
-	resp.id = r->id;
-	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_COMMIT;
-	resp.commit = &cr;
-	send_resp(cfd, &resp, -1);
+	send_resp(cfd, r->id, ASYMCACHE__V1__RESPONSE__BODY_COMMIT, &cr, -1);
 	return true;
 }
 
@@ -724,8 +703,7 @@ Test(wire, commit_sends_parent_keys_and_returns_dedup)
 	e[1].parent = e[0].key;
 	e[1].position = 1;
 	e[1].block = 4;
-	fake_start(fn_commit);
-	c = connect_ok();
+	c = fake_connect(fn_commit);
 	cr_assert_eq(ac_commit(c, 1, e, 2, out, &dd), 0);
 	cr_expect_eq(out[0], 3);
 	cr_expect_eq(out[1], 104);

@@ -202,6 +202,7 @@ def markdown(rows, args, versions, cmd, started):
     w(f"- date: {started}")
     w(f"- machine: {machine()}")
     w("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    w(f"- engine built from: {args.engine_tree}")
     w("- engine: `bench/engine/engine_logits`, fp32 weights and host pool, "
       "OpenBLAS sgemm, MSA CPU kernels, block size 16, one prefill pass "
       "then one decode pass per token")
@@ -254,6 +255,8 @@ def main():
     ap.add_argument("--work", required=True,
                     help="folder for the inputs and raw outputs")
     ap.add_argument("--out", required=True, help="the Markdown table")
+    ap.add_argument("--engine-tree", default="the working tree",
+                    help="what the engine was built from, for the record")
     args = ap.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")

@@ -10,15 +10,15 @@
 #include <string.h>
 
 #include "msa_internal.h"
-#include "msa_numeric.h"
+#include <asymcache/elem.h>
 
 static float load_elem(const void *base, size_t i, enum ac_dtype dt)
 {
 	switch (dt) {
 	case AC_DTYPE_BF16:
-		return msa_bf16_to_float(((const uint16_t *)base)[i]);
+		return ac_bf16_to_f32(((const uint16_t *)base)[i]);
 	case AC_DTYPE_FP16:
-		return msa_fp16_to_float(((const uint16_t *)base)[i]);
+		return ac_fp16_to_f32(((const uint16_t *)base)[i]);
 	case AC_DTYPE_FP32:
 		return ((const float *)base)[i];
 	}
@@ -29,10 +29,10 @@ static void store_elem(void *base, size_t i, enum ac_dtype dt, float x)
 {
 	switch (dt) {
 	case AC_DTYPE_BF16:
-		((uint16_t *)base)[i] = msa_float_to_bf16(x);
+		((uint16_t *)base)[i] = ac_f32_to_bf16(x);
 		break;
 	case AC_DTYPE_FP16:
-		((uint16_t *)base)[i] = msa_float_to_fp16(x);
+		((uint16_t *)base)[i] = ac_f32_to_fp16(x);
 		break;
 	case AC_DTYPE_FP32:
 		((float *)base)[i] = x;

@@ -21,25 +21,6 @@ static uint16_t le16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
-static float half_to_float(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h >> 15) << 31;
-	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-	float f;
-
-	if (exp == 0x1f) {
-		bits = sign | 0x7f800000u | (mant << 13);
-	} else if (exp == 0) {
-		/* Zero or subnormal: mant * 2^-24 is exact in a float. */
-		f = ldexpf((float)mant, -24);
-		return sign ? -f : f;
-	} else {
-		bits = sign | ((exp + 112) << 23) | (mant << 13);
-	}
-	memcpy(&f, &bits, sizeof(f));
-	return f;
-}
-
 /*
  * Each decoder takes a whole run of @nb blocks: an indirect call per
  * element would cost seconds on a checkpoint of billions of them.
@@ -52,7 +33,7 @@ static void f32(const uint8_t *s, float *y, uint64_t nb)
 static void f16(const uint8_t *s, float *y, uint64_t nb)
 {
 	for (uint64_t i = 0; i < nb; i++)
-		y[i] = half_to_float(le16(s + 2 * i));
+		y[i] = ac_fp16_to_f32(le16(s + 2 * i));
 }
 
 static void bf16(const uint8_t *s, float *y, uint64_t nb)
@@ -64,7 +45,7 @@ static void bf16(const uint8_t *s, float *y, uint64_t nb)
 static void q8_0(const uint8_t *b, float *y, uint64_t nb)
 {
 	for (; nb; nb--, b += 34, y += 32) {
-		float d = half_to_float(le16(b));
+		float d = ac_fp16_to_f32(le16(b));
 
 		for (int j = 0; j < 32; j++)
 			y[j] = d * (float)(int8_t)b[2 + j];
@@ -74,7 +55,7 @@ static void q8_0(const uint8_t *b, float *y, uint64_t nb)
 static void q4_0(const uint8_t *b, float *y, uint64_t nb)
 {
 	for (; nb; nb--, b += 18, y += 32) {
-		float d = half_to_float(le16(b));
+		float d = ac_fp16_to_f32(le16(b));
 
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)((b[2 + j] & 15) - 8);
@@ -86,8 +67,8 @@ static void q4_0(const uint8_t *b, float *y, uint64_t nb)
 static void q4_1(const uint8_t *b, float *y, uint64_t nb)
 {
 	for (; nb; nb--, b += 20, y += 32) {
-		float d = half_to_float(le16(b));
-		float m = half_to_float(le16(b + 2));
+		float d = ac_fp16_to_f32(le16(b));
+		float m = ac_fp16_to_f32(le16(b + 2));
 
 		for (int j = 0; j < 16; j++) {
 			y[j] = d * (float)(b[4 + j] & 15) + m;

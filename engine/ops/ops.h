@@ -26,34 +26,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <asymcache/elem.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Largest head_dim RoPE takes; 2 * this fits every Llama-family model. */
 #define AC_ROPE_HEAD_DIM_MAX	512u
-
-/* bf16 is kept as its raw bits on the host side. */
-static inline float ac_bf16_to_f32(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float f;
-
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-/* Round to nearest even, as the hardware conversion does; NaN stays NaN. */
-static inline uint16_t ac_f32_to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x0040u);
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
 
 void ac_op_bf16_to_f32_cpu(float *dst, const uint16_t *src, size_t n);
 void ac_op_f32_to_bf16_cpu(uint16_t *dst, const float *src, size_t n);

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bf16 and fp16 conversions for host code, round to nearest even, so the
- * CPU reference and the tests round exactly as the GPU's cvt.rn does.
+ * Host-side conversions of the block dtypes (asymcache/abi.h's enum
+ * ac_dtype) to and from fp32, rounding to nearest even as the GPU's cvt.rn
+ * does, so CPU references and tests round exactly as the kernels. bf16 and
+ * fp16 values are kept as their raw 16 bits. Header-only.
  */
-#ifndef AC_KERNELS_MSA_NUMERIC_H
-#define AC_KERNELS_MSA_NUMERIC_H
+#ifndef ASYMCACHE_ELEM_H
+#define ASYMCACHE_ELEM_H
 
 #include <stdint.h>
 #include <string.h>
 
-static inline float msa_bf16_to_float(uint16_t h)
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+static inline float ac_bf16_to_f32(uint16_t h)
 {
 	uint32_t u = (uint32_t)h << 16;
 	float f;
@@ -18,7 +24,7 @@ static inline float msa_bf16_to_float(uint16_t h)
 	return f;
 }
 
-static inline uint16_t msa_float_to_bf16(float f)
+static inline uint16_t ac_f32_to_bf16(float f)
 {
 	uint32_t u;
 
@@ -29,7 +35,7 @@ static inline uint16_t msa_float_to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
-static inline float msa_fp16_to_float(uint16_t h)
+static inline float ac_fp16_to_f32(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
 	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
@@ -54,7 +60,7 @@ static inline float msa_fp16_to_float(uint16_t h)
 	return f;
 }
 
-static inline uint16_t msa_float_to_fp16(float f)
+static inline uint16_t ac_f32_to_fp16(float f)
 {
 	uint32_t u, sign, man;
 	int32_t exp;
@@ -92,4 +98,8 @@ static inline uint16_t msa_float_to_fp16(float f)
 	}
 }
 
-#endif /* AC_KERNELS_MSA_NUMERIC_H */
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYMCACHE_ELEM_H */

@@ -57,40 +57,50 @@ static void plan_holes(struct fix *f, enum ac_reuse mode)
 	cr_assert_eq(plan(f, blocks, 5, 22, 4, mode), 0);
 }
 
-Test(reuse, msa_recomputes_holes_and_tail)
+/*
+ * The same five keys, hit and miss in turn, under each mode: msa recomputes
+ * the holes and the tail, prefix stops at the first miss, none drops every
+ * hit. Every figure of the plan is checked against the table.
+ */
+Test(reuse, each_mode_on_holes)
 {
-	struct fix f;
+	static const struct {
+		enum ac_reuse mode;
+		struct ac_run runs[3];
+		size_t nruns, nalloc, ndrop;
+		uint32_t table[6], drop[3], reused;
+	} cases[] = {
+		{ AC_REUSE_MSA, { { 4, 4 }, { 12, 4 }, { 20, 2 } }, 3, 3, 0,
+		  { 10, NO, 12, NO, 14, NO }, { 0 }, 12 },
+		{ AC_REUSE_PREFIX, { { 4, 18 } }, 1, 5, 2,
+		  { 10, NO, NO, NO, NO, NO }, { 12, 14 }, 4 },
+		{ AC_REUSE_NONE, { { 0, 22 } }, 1, 6, 3,
+		  { NO, NO, NO, NO, NO, NO }, { 10, 12, 14 }, 0 },
+	};
 
-	plan_holes(&f, AC_REUSE_MSA);
-	cr_expect_eq(f.plan.nblocks, 6);
-	EXPECT_IDS(f.table, 10, NO, 12, NO, 14, NO);
-	EXPECT_RUNS(&f, { 4, 4 }, { 12, 4 }, { 20, 2 });
-	cr_expect_eq(f.plan.nalloc, 3);
-	cr_expect_eq(f.plan.ndrop, 0);
-	cr_expect_eq(f.plan.reused_tokens, 12);
-}
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct fix f;
 
-Test(reuse, prefix_stops_at_the_first_miss)
-{
-	struct fix f;
-
-	plan_holes(&f, AC_REUSE_PREFIX);
-	EXPECT_RUNS(&f, { 4, 18 });
-	cr_expect_eq(f.plan.nalloc, 5);
-	cr_assert_eq(f.plan.ndrop, 2);
-	EXPECT_IDS(f.drop, 12, 14);
-	cr_expect_eq(f.plan.reused_tokens, 4);
-}
-
-Test(reuse, none_drops_every_hit)
-{
-	struct fix f;
-
-	plan_holes(&f, AC_REUSE_NONE);
-	EXPECT_RUNS(&f, { 0, 22 });
-	cr_expect_eq(f.plan.ndrop, 3);
-	cr_expect_eq(f.plan.nalloc, 6);
-	cr_expect_eq(f.plan.reused_tokens, 0);
+		plan_holes(&f, cases[c].mode);
+		cr_expect_eq(f.plan.nblocks, 6, "case %zu", c);
+		cr_assert_eq(f.plan.nruns, cases[c].nruns, "case %zu", c);
+		for (size_t r = 0; r < cases[c].nruns; r++) {
+			cr_expect_eq(f.runs[r].pos, cases[c].runs[r].pos,
+				     "case %zu run %zu", c, r);
+			cr_expect_eq(f.runs[r].len, cases[c].runs[r].len,
+				     "case %zu run %zu", c, r);
+		}
+		for (size_t b = 0; b < 6; b++)
+			cr_expect_eq(f.table[b], cases[c].table[b],
+				     "case %zu table[%zu]", c, b);
+		cr_expect_eq(f.plan.nalloc, cases[c].nalloc, "case %zu", c);
+		cr_assert_eq(f.plan.ndrop, cases[c].ndrop, "case %zu", c);
+		for (size_t d = 0; d < cases[c].ndrop; d++)
+			cr_expect_eq(f.drop[d], cases[c].drop[d],
+				     "case %zu drop[%zu]", c, d);
+		cr_expect_eq(f.plan.reused_tokens, cases[c].reused,
+			     "case %zu", c);
+	}
 }
 
 Test(reuse, a_full_hit_still_computes_the_last_block)

@@ -41,10 +41,10 @@ static int plan(struct fix *f, uint32_t *blocks, size_t nkeys,
 		}							\
 	} while (0)
 
-/* The first entries of the block id array @arr are the arguments. */
-#define EXPECT_IDS(arr, ...)						\
+/* The first entries of the @type array @arr are the arguments. */
+#define EXPECT_ARR(type, arr, ...)					\
 	do {								\
-		const uint32_t want[] = { __VA_ARGS__ };		\
+		const type want[] = { __VA_ARGS__ };			\
 		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) \
 			cr_expect_eq((arr)[i], want[i], #arr "[%zu]", i); \
 	} while (0)
@@ -110,7 +110,7 @@ Test(reuse, a_full_hit_still_computes_the_last_block)
 
 	cr_assert_eq(plan(&f, blocks, 2, 8, 4, AC_REUSE_MSA), 0);
 	EXPECT_RUNS(&f, { 4, 4 });
-	EXPECT_IDS(f.table, 7, NO);
+	EXPECT_ARR(uint32_t, f.table, 7, NO);
 	cr_assert_eq(f.plan.ndrop, 1);
 	cr_expect_eq(f.drop[0], 8);
 	/* A one-token prompt has no key and one run. */
@@ -197,18 +197,14 @@ Test(batch, two_sequences_make_one_csr_batch)
 	cr_expect_eq(b.num_segs, 3);
 	cr_expect_eq(b.num_seqs, 2);
 	cr_expect_eq(b.num_rows, 7);
-	cr_expect_eq(b.seg_indptr[0], 0);
-	cr_expect_eq(b.seg_indptr[1], 4);
-	cr_expect_eq(b.seg_indptr[2], 6);
-	cr_expect_eq(b.seg_indptr[3], 7);
-	cr_expect_eq(b.seg_seq[2], 1);
-	cr_expect_eq(b.seg_pos[1], 8);
-	cr_expect_eq(b.table_indptr[1], 3);
-	cr_expect_eq(b.table_indptr[2], 4);
-	cr_expect_eq(b.block_ids[3], 9);
-	cr_expect_eq(b.ctx_len[0], 10);
-	cr_expect_eq(b.row_pos[4], 8);
-	cr_expect_eq(b.row_pos[6], 3);
+	/* Every entry of every array, as struct ac_msa_batch reads them. */
+	EXPECT_ARR(int32_t, b.seg_indptr, 0, 4, 6, 7);
+	EXPECT_ARR(int32_t, b.seg_seq, 0, 0, 1);
+	EXPECT_ARR(int32_t, b.seg_pos, 4, 8, 3);
+	EXPECT_ARR(int32_t, b.table_indptr, 0, 3, 4);
+	EXPECT_ARR(int32_t, b.block_ids, 5, 6, 7, 9);
+	EXPECT_ARR(int32_t, b.ctx_len, 10, 4);
+	EXPECT_ARR(int32_t, b.row_pos, 4, 5, 6, 7, 8, 9, 3);
 
 	/* Overlapping, unordered or out-of-context runs change nothing. */
 	struct ac_run bad1[] = { { 0, 4 }, { 2, 2 } }, bad2[] = { { 8, 4 } };

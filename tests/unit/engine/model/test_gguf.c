@@ -22,6 +22,26 @@ static const uint32_t six[AC_WK_COUNT] = {
 
 static const uint32_t all_f32[AC_WK_COUNT] = { 0 };
 
+/* @w holds @m's values within @tol (relative); frees @w. */
+static void expect_decoded(struct ac_weights *w, const struct mt_model *m,
+			   double tol)
+{
+	cr_assert_leq(mt_model_diff(w, m, 1e-30), tol);
+	ac_weights_free(w);
+}
+
+/* @path's weights in @dtype; the test stops on a refusal, with its message. */
+static struct ac_weights *load_gguf(const char *path, enum ac_dtype dtype)
+{
+	struct ac_weights *w = NULL;
+	char err[256] = "";
+
+	cr_assert_eq(ac_weights_load_gguf(path, dtype, &w, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(w->dtype, dtype);
+	return w;
+}
+
 Test(model_gguf, metadata_of_every_type)
 {
 	char *path = mt_path(mt_dir, "meta.gguf");
@@ -164,19 +184,13 @@ Test(model_gguf, six_types_dequantize_like_float64)
 	ac_gguf_close(g);
 
 	/* Each decode is one float rounding of the exact value. */
-	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
-		     0, "%s", err);
-	cr_assert_eq(w->dtype, AC_DTYPE_FP32);
+	w = load_gguf(path, AC_DTYPE_FP32);
 	cr_assert_not(w->cfg.tie_embeddings);
 	cr_assert_neq(w->output, w->tok_embd);
-	cr_assert_leq(mt_model_diff(w, &m, 1e-30), 0x1p-24);
-	ac_weights_free(w);
+	expect_decoded(w, &m, 0x1p-24);
 
-	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_BF16, &w, err, sizeof(err)),
-		     0, "%s", err);
-	cr_assert_eq(w->dtype, AC_DTYPE_BF16);
-	cr_assert_leq(mt_model_diff(w, &m, 1e-30), 0x1p-8);
-	ac_weights_free(w);
+	w = load_gguf(path, AC_DTYPE_BF16);
+	expect_decoded(w, &m, 0x1p-8);
 	mt_model_free(&m);
 	free(path);
 }
@@ -200,8 +214,7 @@ Test(model_gguf, config_from_llama_keys)
 	mt_expect_config(&w->cfg, &c);
 	/* No output.weight: the output projection is the embedding. */
 	cr_assert_eq(w->output, w->tok_embd);
-	cr_assert_leq(mt_model_diff(w, &m, 1e-30), 0x1p-24);
-	ac_weights_free(w);
+	expect_decoded(w, &m, 0x1p-24);
 	mt_model_free(&m);
 	free(path);
 }
@@ -215,7 +228,7 @@ Test(model_gguf, config_from_llama_keys)
 Test(model_gguf, q_and_k_rows_back_in_hf_order)
 {
 	struct ac_model_config c = mt_tiny();
-	char *path = mt_path(mt_dir, "perm.gguf"), err[256] = "";
+	char *path = mt_path(mt_dir, "perm.gguf");
 	struct mt_gguf *g = mt_gguf_new(3);
 	uint32_t hd = c.head_dim, q_rows = c.n_heads * hd;
 	uint32_t kv_rows = c.n_kv_heads * hd;
@@ -253,8 +266,7 @@ Test(model_gguf, q_and_k_rows_back_in_hf_order)
 	mt_gguf_write(g, path, 32);
 	mt_gguf_free(g);
 
-	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
-		     0, "%s", err);
+	w = load_gguf(path, AC_DTYPE_FP32);
 	for (uint32_t l = 0; l < c.n_layers; l++) {
 		const float *q = w->layers[l].wq, *kk = w->layers[l].wk;
 		const float *v = w->layers[l].wv;
@@ -340,8 +352,7 @@ Test(model_gguf, llama3_rope_scaling_from_rope_freqs)
 
 	mt_llama_gguf(path, &c, six, 4, &s, &m);
 	mt_model_free(&m);
-	cr_assert_eq(ac_weights_load_gguf(path, AC_DTYPE_FP32, &w, err, sizeof(err)),
-		     0, "%s", err);
+	w = load_gguf(path, AC_DTYPE_FP32);
 	cr_assert_eq(w->cfg.rope_scaling.type, AC_ROPE_SCALING_LLAMA3);
 	cr_assert_eq(w->cfg.rope_scaling.factor, 8.0f);
 	cr_assert_eq(w->cfg.rope_scaling.low_freq_factor, 1.0f);
@@ -449,38 +460,36 @@ Test(model_gguf, truncated_tensor_data)
 	free(path);
 }
 
-Test(model_gguf, wrong_shape)
+/*
+ * A file spoilt one way at a time: a tensor of the wrong shape, of a type
+ * not decoded or unknown, a tensor or a config key missing. Each is refused
+ * with its errno and a message naming the tensor or key and the fault.
+ */
+Test(model_gguf, spoilt_files_are_refused)
 {
-	expect_spoilt_fails("ws.gguf",
-			    (struct mt_spoil){ .reshape = "blk.1.attn_k.weight" },
-			    six, -EINVAL, "blk.1.attn_k.weight", "expected [64, 32]");
-}
+	static const struct {
+		const char *file;
+		struct mt_spoil spoil;
+		const uint32_t *types;
+		int want;
+		const char *what1, *what2;
+	} cases[] = {
+		{ "ws.gguf", { .reshape = "blk.1.attn_k.weight" }, six,
+		  -EINVAL, "blk.1.attn_k.weight", "expected [64, 32]" },
+		{ "q5.gguf", { .retype = "blk.0.ffn_up.weight", .retype_to = 6 },
+		  all_f32, -EOPNOTSUPP, "blk.0.ffn_up.weight", "Q5_0" },
+		{ "t99.gguf", { .retype = "output_norm.weight", .retype_to = 99 },
+		  all_f32, -EOPNOTSUPP, "output_norm.weight", "unknown (99)" },
+		{ "mt.gguf", { .skip = "blk.1.ffn_up.weight" }, six,
+		  -ENOENT, "blk.1.ffn_up.weight", "missing" },
+		{ "mk.gguf", { .skip = "llama.block_count" }, six,
+		  -ENOENT, "llama.block_count", "missing" },
+	};
 
-Test(model_gguf, type_not_decoded)
-{
-	expect_spoilt_fails("q5.gguf",
-			    (struct mt_spoil){ .retype = "blk.0.ffn_up.weight",
-					       .retype_to = 6 },
-			    all_f32, -EOPNOTSUPP, "blk.0.ffn_up.weight", "Q5_0");
-	expect_spoilt_fails("t99.gguf",
-			    (struct mt_spoil){ .retype = "output_norm.weight",
-					       .retype_to = 99 },
-			    all_f32, -EOPNOTSUPP, "output_norm.weight",
-			    "unknown (99)");
-}
-
-Test(model_gguf, missing_tensor)
-{
-	expect_spoilt_fails("mt.gguf",
-			    (struct mt_spoil){ .skip = "blk.1.ffn_up.weight" },
-			    six, -ENOENT, "blk.1.ffn_up.weight", "missing");
-}
-
-Test(model_gguf, missing_config_key)
-{
-	expect_spoilt_fails("mk.gguf",
-			    (struct mt_spoil){ .skip = "llama.block_count" },
-			    six, -ENOENT, "llama.block_count", "missing");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_spoilt_fails(cases[i].file, cases[i].spoil,
+				    cases[i].types, cases[i].want,
+				    cases[i].what1, cases[i].what2);
 }
 
 Test(model_gguf, not_gguf_and_bad_version)

@@ -64,10 +64,12 @@ struct msa_merge {
 /*
  * Thread blocks per multiprocessor the split aims for.  Not the occupancy
  * limit: about four one-warp blocks per SM already saturate HBM, and
- * splitting further only adds merges; two big blocks per SM is the
- * occupancy of the big kernels.
+ * splitting further only adds merges.  Measured on the H200: with 2,
+ * decode of 8 x 32k ran in one wave of 256 chunks at 2.76 TB/s; with 4,
+ * 512 chunks read 4.16 TB/s, level with cuDNN, and prefill did not move
+ * (bench/results/msa_decode.md).
  */
-#define MSA_SPLIT_BLOCKS_PER_SM	2
+#define MSA_SPLIT_BLOCKS_PER_SM	4
 
 /*
  * Knobs of the planner; ac_msa_plan_create() uses msa_tuning_default.  The

@@ -533,8 +533,9 @@ int main(int argc, char **argv)
 	bench_copy();
 	bench_multiseg();
 	bench_decode(64, 8192);
-	/* A batch too small to fill the GPU: what the split is for. */
+	/* Batches too small to fill the GPU: what the split is for. */
 	bench_decode(8, 32768);
+	bench_decode(1, 2048);
 	bench_causal16k();
 	if (!quick)
 		bench_segments(seg_csv);

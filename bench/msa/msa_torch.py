@@ -108,20 +108,22 @@ def main():
         try_add("causal_prefill_16k", name, run, fl16)
     del q, kf, vf, kfx, vfx, kx, vx
 
-    # Decode: 64 sequences x 8k context, one query token each.
-    B, C = 64, 8192
-    qd = torch.randn(B, HQ, 1, D, device=dev, dtype=torch.bfloat16)
-    kd = torch.randn(B, HKV, C, D, device=dev, dtype=torch.bfloat16)
-    vd = torch.randn_like(kd)
-    nbytes = 2.0 * kd.numel() * 2
-    fld = 4.0 * D * HQ * C * B
-    for name, be in (("sdpa flash", SDPBackend.FLASH_ATTENTION),
-                     ("sdpa cudnn", SDPBackend.CUDNN_ATTENTION),
-                     ("sdpa efficient", SDPBackend.EFFICIENT_ATTENTION)):
-        def run(be=be):
-            with sdpa_kernel(be):
-                F.scaled_dot_product_attention(qd, kd, vd, enable_gqa=True)
-        try_add(f"decode_b{B}_ctx{C}", name + " (gqa)", run, fld, nbytes)
+    # Decode, one query token a sequence: a full batch and two small ones,
+    # the shapes msa_bench times.
+    for B, C in ((64, 8192), (8, 32768), (1, 2048)):
+        qd = torch.randn(B, HQ, 1, D, device=dev, dtype=torch.bfloat16)
+        kd = torch.randn(B, HKV, C, D, device=dev, dtype=torch.bfloat16)
+        vd = torch.randn_like(kd)
+        nbytes = 2.0 * kd.numel() * 2
+        fld = 4.0 * D * HQ * C * B
+        for name, be in (("sdpa flash", SDPBackend.FLASH_ATTENTION),
+                         ("sdpa cudnn", SDPBackend.CUDNN_ATTENTION),
+                         ("sdpa efficient", SDPBackend.EFFICIENT_ATTENTION)):
+            def run(be=be, qd=qd, kd=kd, vd=vd):
+                with sdpa_kernel(be):
+                    F.scaled_dot_product_attention(qd, kd, vd, enable_gqa=True)
+            try_add(f"decode_b{B}_ctx{C}", name + " (gqa)", run, fld, nbytes)
+        del qd, kd, vd
 
     with open(os.path.join(out, "baselines.csv"), "w", newline="") as f:
         w = csv.writer(f)

@@ -11,7 +11,7 @@ b=/tmp/msa-build
 mkdir -p "$out" "$b"
 what=${*:-all}
 gencode=${NVCC_GENCODE:--gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=compute_80}
-inc="-Ikernels -Ikernels/include -Iinclude -Ibench/msa -Itests/unit/kernels -Itests/gpu/kernels"
+inc="-Ikernels -Ikernels/include -Iinclude -Ibench/msa -Itests/lib -Itests/unit/kernels -Itests/gpu/kernels"
 cflags="-O2 -std=gnu11 -D_GNU_SOURCE -DAC_HAVE_CUDA=1 -Wall $inc -I/usr/local/cuda/include"
 
 build() {
@@ -29,13 +29,14 @@ build() {
 	[ $bench_rc = 0 ] || { cat $b/ptxas_variants.txt; exit 1; }
 	grep -E "registers|spill" $b/ptxas.txt $b/ptxas_variants.txt | sort | uniq -c | head -30
 	for f in kernels/msa_plan.c kernels/msa_cpu.c kernels/msa_cuda_ops.c \
+		 tests/lib/th_seed.c \
 		 tests/unit/kernels/msa_testlib.c tests/gpu/kernels/msa_gpu_check.c \
 		 tests/gpu/kernels/msa_gpu_main.c bench/msa/msa_bench.c; do
 		gcc $cflags -c $f -o $b/$(basename $f .c).o || exit 1
 	done
 	lib="$b/msa_cuda.o $b/msa_plan.o $b/msa_cpu.o $b/msa_cuda_ops.o"
 	nvcc -o $b/msa_gpu_check $b/msa_gpu_main.o $b/msa_gpu_check.o \
-		$b/msa_testlib.o $lib -lm || exit 1
+		$b/msa_testlib.o $b/th_seed.o $lib -lm || exit 1
 	nvcc -o $b/msa_bench $b/msa_bench.o $b/msa_variants.o $lib -lm || exit 1
 	# Instruction mix of each kernel: HMMA share and what else it issues.
 	cuobjdump --dump-sass $b/msa_cuda.o $b/msa_variants.o > $b/sass.txt

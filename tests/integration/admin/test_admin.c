@@ -1017,7 +1017,7 @@ Test(admin, a_member_of_asymcache_admin_may_steer)
 	hclient_close(&a);
 }
 
-/* ---- issue 4: retention, cost file and scheduler on the admin side ---- */
+/* ---- retention, cost file and scheduler on the admin side ---- */
 
 static void expect_bus_str(sd_bus *bus, const char *prop, const char *want)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Issue 4 end to end, against the real asymcached: the calibrated cost
+ * Agent sessions end to end, against the real asymcached: the calibrated cost
  * model deciding eviction order, TTL retention (survival, expiry, resume,
  * quota, a killed client), and chunk scheduling shared between processes.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Issue 4 in the daemon core: the [policy] cost_file, [scheduler] and new
+ * Agent sessions in the daemon core: the [policy] cost_file, [scheduler] and new
  * [limits] keys, cost model reload, TTL retention bookkeeping against the
  * cache's pins, and the Schedule checks. No socket: the end-to-end side is
  * tests/integration/core/test_agent.c.

@@ -3,7 +3,7 @@
  * engine_logits: the engine's forward pass on given token ids, greedy, with
  * no daemon (a malloc'd fp32 host pool), for the known-answer comparison
  * with Hugging Face transformers (tools/hfref/hfref.py) and the CPU speed
- * benchmark (bench/engine/cpu_bench.sh).
+ * benchmark (bench/engine/cpu_bench.py).
  *
  * For each prompt of the input file (prompts.h), one prefill of the whole
  * prompt, then n_gen - 1 decode steps of one row each: n_gen tokens, each

@@ -32,7 +32,7 @@
 
 #include <asymcache/asymcache.h>
 
-#include "cli.h"
+#include "gguf_vocab.h"
 #include "forward.h"
 #include "ops.h"
 #include "prompts.h"
@@ -344,7 +344,7 @@ static int setup(struct el_ctx *c, const struct el_opts *o,
 				    sizeof(err));
 	ac_weights_free(w);
 	if (!r)
-		r = cli_tokenizer_from_gguf(o->model, &c->tok, &c->chat, err,
+		r = ac_tokenizer_from_gguf(o->model, &c->tok, &c->chat, err,
 					    sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "engine_logits: %s\n", *err ? err : strerror(-r));

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gguf_vocab.h"
 #include "runner.h"
 
 struct gen_cli {
@@ -249,7 +250,7 @@ static int load(struct gen_cli *o, struct ac_weights **w,
 		return r;
 	}
 	if (len > 5 && !strcmp(o->model + len - 5, ".gguf")) {
-		r = cli_tokenizer_from_gguf(o->model, &o->tok, chat, err,
+		r = ac_tokenizer_from_gguf(o->model, &o->tok, chat, err,
 					    sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "asymcache-engine: %s\n",

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "gguf.h"
+#include "gguf_vocab.h"
 
 /* GGUF strings are not NUL-terminated: the tokenizer gets copies. */
 static void free_strs(const char **v, uint32_t n)
@@ -66,7 +66,7 @@ static int32_t get_id(const struct ac_gguf *g, const char *key)
 								 : (int32_t)v;
 }
 
-int cli_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
+int ac_tokenizer_from_gguf(const char *path, struct ac_tokenizer **ret,
 			    struct ac_chat_format *chat, char *err,
 			    size_t errlen)
 {

@@ -226,7 +226,7 @@ bool h_fake_admin_group(gid_t gid, char *why, size_t len)
 		snprintf(why, len, "unshare(CLONE_NEWNS): %s", strerror(errno));
 		return false;
 	}
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0) {
 		snprintf(why, len, "making / private: %s", strerror(errno));
 		return false;
 	}
@@ -242,7 +242,7 @@ bool h_fake_admin_group(gid_t gid, char *why, size_t len)
 	fputs(line, out);
 	fclose(out);
 	chmod(path, 0644);
-	if (mount(path, "/etc/group", NULL, MS_BIND, NULL) < 0) {
+	if (mount(path, "/etc/group", "none", MS_BIND, NULL) < 0) {
 		snprintf(why, len, "bind-mounting over /etc/group: %s", strerror(errno));
 		unlink(path);
 		return false;

@@ -28,7 +28,7 @@ static int fake_journal(void)
 
 	if (unshare(CLONE_NEWNS) < 0)
 		return -errno;
-	if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0)
 		return -errno;
 	if (mkdir("/run/systemd", 0755) < 0 ||

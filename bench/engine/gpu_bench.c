@@ -8,9 +8,11 @@
  * positions are computed; weights, pool, kernels and shapes are shared.
  *
  * Usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N]
+ *                  [--prefill-only N]
  *
- * --decode-only N times N decode steps after a 2k prompt, between
- * cudaProfilerStart/Stop, for a profiler's capture range.
+ * --decode-only N times N decode steps after a 2k prompt, and
+ * --prefill-only N one prefill of N tokens, between cudaProfilerStart/Stop,
+ * for a profiler's capture range.
  */
 #include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
@@ -112,6 +114,7 @@ int main(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'r' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "decode-only", required_argument, NULL, 'd' },
+		{ "prefill-only", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	const char *shape = "llama3-8b";
@@ -121,7 +124,7 @@ int main(int argc, char **argv)
 	struct bench b = { .reps = 5 };
 	char err[256] = "";
 	bool quick = false;
-	int decode_only = 0;
+	int decode_only = 0, prefill_only = 0;
 	double t0;
 	int c, r;
 
@@ -131,8 +134,9 @@ int main(int argc, char **argv)
 		case 'r': b.reps = atoi(optarg); break;
 		case 'q': quick = true; break;
 		case 'd': decode_only = atoi(optarg); break;
+		case 'p': prefill_only = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N]\n");
+			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N] [--prefill-only N]\n");
 			return 2;
 		}
 	}
@@ -176,6 +180,16 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < b.pool.num_blocks; i++)
 		b.table[i] = (i * 7919u) % b.pool.num_blocks;
 
+	if (prefill_only > 0 && (uint32_t)prefill_only <= long_ctx) {
+		uint32_t n = (uint32_t)prefill_only;
+
+		forward(&b, n, &(struct ac_run){ 0, n }, 1);
+		cudaProfilerStart();
+		printf("prefill of %u tokens: %.3f ms\n", n,
+		       1e3 * forward(&b, n, &(struct ac_run){ 0, n }, 1));
+		cudaProfilerStop();
+		return 0;
+	}
 	if (decode_only > 0) {
 		forward(&b, 2048, &(struct ac_run){ 0, 2048 }, 1);
 		forward(&b, 2049, &(struct ac_run){ 2048, 1 }, 1);

@@ -15,6 +15,10 @@ struct ac_runner {
 	uint32_t ns, T, vocab;
 	enum ac_reuse reuse;
 	float *logits;
+	/* Reused by every forward pass: a decode step allocates nothing. */
+	struct ac_batch batch;
+	int32_t *tok;
+	uint32_t tok_cap;
 };
 
 /* The state of one request; every array is sized for prompt + output. */
@@ -93,6 +97,8 @@ struct ac_runner *ac_runner_free(struct ac_runner *r)
 {
 	if (r) {
 		ac_disconnect(r->client);
+		ac_batch_free(&r->batch);
+		free(r->tok);
 		free(r->logits);
 		free(r);
 	}
@@ -112,30 +118,29 @@ int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
 static int forward(struct ac_runner *r, struct req *q, uint32_t ctx,
 		   const struct ac_run *runs, size_t nruns)
 {
-	struct ac_batch b = { 0 };
+	struct ac_batch *b = &r->batch;
 	struct ac_msa_batch mb;
-	int32_t *tok;
 	uint32_t last;
 	int e;
 
-	e = ac_batch_add(&b, q->table, q->nb, ctx, r->T, runs, nruns);
+	ac_batch_reset(b);
+	e = ac_batch_add(b, q->table, q->nb, ctx, r->T, runs, nruns);
 	if (e < 0)
-		goto out;
-	tok = malloc(sizeof(*tok) * b.num_rows);
-	if (!tok) {
-		e = -ENOMEM;
-		goto out;
+		return e;
+	if (b->num_rows > r->tok_cap) {
+		int32_t *t = realloc(r->tok, sizeof(*t) * b->num_rows);
+
+		if (!t)
+			return -ENOMEM;
+		r->tok = t;
+		r->tok_cap = b->num_rows;
 	}
-	for (uint32_t i = 0; i < b.num_rows; i++)
-		tok[i] = q->tokens[b.row_pos[i]];
-	ac_model_batch_view(&b, &mb);
-	last = b.num_rows - 1;
-	e = ac_model_forward(r->model, &r->kv, &mb, tok, b.row_pos, &last, 1,
-			     r->logits);
-	free(tok);
-out:
-	ac_batch_free(&b);
-	return e;
+	for (uint32_t i = 0; i < b->num_rows; i++)
+		r->tok[i] = q->tokens[b->row_pos[i]];
+	ac_model_batch_view(b, &mb);
+	last = b->num_rows - 1;
+	return ac_model_forward(r->model, &r->kv, &mb, r->tok, b->row_pos,
+				&last, 1, r->logits);
 }
 
 /* Publish logical blocks @idx[0..n) (full, computed by us): dedup swaps. */
@@ -278,8 +283,9 @@ out:
 static int decode_step(struct ac_runner *r, struct req *q, int32_t t,
 		       struct ac_gen_stats *st)
 {
+	struct ac_key_seed chain = r->seed;
 	uint32_t p = q->len, blk;
-	size_t nk;
+	size_t nk = 1;
 	int e;
 
 	q->tokens[q->len++] = t;
@@ -292,9 +298,12 @@ static int decode_step(struct ac_runner *r, struct req *q, int32_t t,
 	e = forward(r, q, q->len, &(struct ac_run){ p, 1 }, 1);
 	if (e < 0 || q->len % r->T)
 		return e;
+	/* Only the block that filled: its key chains from the one before. */
 	blk = q->len / r->T - 1;
-	nk = blk + 1;
-	e = ac_keys_compute(&r->seed, q->tokens, q->len, r->T, q->keys, &nk);
+	if (blk)
+		chain.seed = q->keys[blk - 1];
+	e = ac_keys_compute(&chain, q->tokens + (size_t)blk * r->T, r->T, r->T,
+			    &q->keys[blk], &nk);
 	if (e < 0)
 		return e;
 	return commit(r, q, &blk, 1, st);

@@ -172,6 +172,34 @@ static void gen(struct ac_runner *r, const int32_t *prompt, uint32_t n,
 	cr_assert_eq(got, GEN);
 }
 
+/*
+ * Every full block of the prompt and the generated tokens that went
+ * through the model (all but the last) is cached under the key a fresh
+ * chain gives it: the blocks a decode committed one by one too.
+ */
+static void expect_all_cached(struct env *e, struct ac_runner *r,
+			      const int32_t *prompt, uint32_t n,
+			      const int32_t *gen, uint32_t block_tokens)
+{
+	int32_t *seq = malloc(sizeof(*seq) * (n + GEN));
+	struct ac_runner_probe p = { .nkeys = 256 };
+	uint32_t blocks[256];
+	struct ac_segment segs[257];
+	struct ac_lookup_result res = { .blocks = blocks, .segments = segs,
+					.max_segments = 257 };
+
+	memcpy(seq, prompt, sizeof(*seq) * n);
+	memcpy(seq + n, gen, sizeof(*seq) * (GEN - 1));
+	cr_assert_eq(ac_runner_keys(r, seq, n + GEN - 1, p.keys, &p.nkeys,
+				    &p.ns), 0);
+	cr_assert_gt(p.nkeys, n / block_tokens, "the decode filled a block");
+	cr_assert_eq(ac_lookup(e->peek, p.ns, p.keys, p.nkeys, &res), 0);
+	cr_assert_eq(res.hits, p.nkeys, "%u of %zu blocks cached", res.hits,
+		     p.nkeys);
+	cr_assert_eq(ac_release(e->peek, blocks, p.nkeys, NULL), 0);
+	free(seq);
+}
+
 static void lossless(const char *model_src, const char *pool,
 		     uint32_t block_tokens, uint32_t nprompt, int patterns)
 {
@@ -212,6 +240,7 @@ static void lossless(const char *model_src, const char *pool,
 
 	gen(none, prompt, nprompt, ref, &st);
 	cr_assert_eq(st.reused_tokens, 0);
+	expect_all_cached(&e, msa, prompt, nprompt, ref, block_tokens);
 	for (int it = 0; it < patterns; it++) {
 		uint32_t nkeep, holes = 0;
 		bool in_hole = false;

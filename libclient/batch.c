@@ -10,41 +10,23 @@
 
 #include "asymcache/asymcache.h"
 
-static int grow(int32_t **arr, size_t *cap, size_t need)
+/* Arrays that share one capacity grow together, doubling. */
+static int grow_all(int32_t **arrs[], size_t narr, size_t *cap, size_t need)
 {
 	size_t n = *cap ? *cap : 16;
-	int32_t *p;
 
 	if (need <= *cap)
 		return 0;
 	while (n < need)
 		n *= 2;
-	p = realloc(*arr, n * sizeof(**arr));
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = n;
-	return 0;
-}
-
-/* Several arrays share one capacity: grow each, then publish it. */
-static int grow_all(int32_t **arrs[], size_t narr, size_t *cap, size_t need)
-{
-	size_t c;
-	int r;
-
 	for (size_t i = 0; i < narr; i++) {
-		c = *cap;
-		r = grow(arrs[i], &c, need);
-		if (r < 0)
-			return r;
+		int32_t *p = realloc(*arrs[i], n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;	/* the grown ones are kept */
+		*arrs[i] = p;
 	}
-	if (need > *cap) {
-		c = *cap ? *cap : 16;
-		while (c < need)
-			c *= 2;
-		*cap = c;
-	}
+	*cap = n;
 	return 0;
 }
 

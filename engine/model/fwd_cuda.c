@@ -29,6 +29,7 @@ struct ac_fwd_ctx {
 	uint16_t *bufs[AC_FWD_BUFS];
 	float *inv_freq;
 	int32_t *dev_i32;		/* the batch arrays and inputs */
+	int32_t *stage;			/* their host copy, same capacity */
 	size_t dev_i32_cap;
 	int32_t *dev_arr[DB_COUNT];
 	void *ws;
@@ -53,6 +54,7 @@ static void cuda_destroy(struct ac_fwd_ctx *c)
 	cudaFree(c->base);
 	cudaFree(c->inv_freq);
 	cudaFree(c->dev_i32);
+	free(c->stage);
 	cudaFree(c->ws);
 	if (c->gemm)
 		ac_gemm_cuda_destroy(c->gemm);
@@ -179,13 +181,17 @@ static int cuda_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
 		h->seg_indptr, h->seg_seq, h->seg_pos, h->table_indptr,
 		h->block_ids, h->ctx_len, tokens, pos,
 	};
-	int32_t *stage;
 	size_t total = 0, off = 0;
 	int r;
 
 	for (int i = 0; i < DB_COUNT; i++)
 		total += (len[i] + 3) & ~(size_t)3;	/* 16-byte aligned */
 	if (total > c->dev_i32_cap) {
+		int32_t *st = realloc(c->stage, total * 4);
+
+		if (!st)
+			return -ENOMEM;
+		c->stage = st;
 		cudaStreamSynchronize(c->stream);
 		cudaFree(c->dev_i32);
 		c->dev_i32 = NULL;
@@ -195,20 +201,16 @@ static int cuda_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
 			return r;
 		c->dev_i32_cap = total;
 	}
-	stage = malloc(total * 4);
-	if (!stage)
-		return -ENOMEM;
 	for (int i = 0; i < DB_COUNT; i++) {
-		memcpy(stage + off, src[i], len[i] * 4);
+		memcpy(c->stage + off, src[i], len[i] * 4);
 		c->dev_arr[i] = c->dev_i32 + off;
 		off += (len[i] + 3) & ~(size_t)3;
 	}
-	/* Synchronous from pageable memory: the stage is freed below. */
-	r = cu(cudaMemcpyAsync(c->dev_i32, stage, total * 4,
+	/* The stage is reused next call: wait for the copy to leave it. */
+	r = cu(cudaMemcpyAsync(c->dev_i32, c->stage, total * 4,
 			       cudaMemcpyHostToDevice, c->stream));
 	if (!r)
 		r = cu(cudaStreamSynchronize(c->stream));
-	free(stage);
 	*d = *h;
 	d->seg_indptr = c->dev_arr[DB_SEG_INDPTR];
 	d->seg_seq = c->dev_arr[DB_SEG_SEQ];

@@ -852,6 +852,11 @@ int cache_pin_held(struct cache *c, struct cache_sess *owner,
 			r = -EPERM;
 			break;
 		}
+		/* The holder has no session limit: its count must not wrap. */
+		if (pinmap_get(&holder->pins, ids[i]) >= PINMAP_COUNT_MAX) {
+			r = -EDQUOT;
+			break;
+		}
 		c->mark[ids[i]] = 1;
 	}
 	for (j = 0; j < i; j++)

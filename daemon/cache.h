@@ -41,7 +41,13 @@ struct blk {
 	uint8_t state;		/* enum blk_state */
 	bool has_parent;	/* pos > 0: parent_key is meaningful */
 	uint32_t ns;		/* WRITING, CACHED */
-	uint32_t pins;		/* CACHED: over all sessions */
+	/*
+	 * CACHED: over all sessions. 64 bits: each of up to 65,536 sessions
+	 * and the retention holder may hold 2^31-1 pins on one block, and a
+	 * 32-bit count once wrapped to 0 while the block was pinned, so that
+	 * Alloc handed it to another session for writing.
+	 */
+	uint64_t pins;
 	uint32_t pos;		/* CACHED: index in its key chain */
 	uint32_t prev, next;	/* FREE: free list; WRITING: owner's list */
 	uint32_t sib_prev, sib_next;	/* CACHED: blocks with the same parent */
@@ -55,7 +61,7 @@ struct blk {
 struct cache_sess {
 	uint64_t id;
 	struct pinmap pins;	/* block -> this session's pins on it */
-	uint32_t npins;		/* sum of the counts in pins */
+	uint64_t npins;		/* sum of the counts in pins */
 	uint32_t nwriting;
 	uint32_t writing_head;	/* AC_NO_BLOCK when empty */
 };
@@ -176,7 +182,8 @@ int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
  * TTL retention support: @holder takes one extra pin on each of @ids,
  * which must be CACHED blocks of @ns that @owner pins now, each listed
  * once. All or nothing: -EINVAL (bad id, wrong state or namespace, listed
- * twice), -EPERM (not pinned by @owner), -ENOMEM.
+ * twice), -EPERM (not pinned by @owner), -EDQUOT (@holder already holds
+ * PINMAP_COUNT_MAX pins on a block), -ENOMEM.
  */
 int cache_pin_held(struct cache *c, struct cache_sess *owner,
 		   struct cache_sess *holder, uint32_t ns, const uint32_t *ids,

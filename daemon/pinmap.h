@@ -21,6 +21,12 @@ struct pinmap {
 	uint32_t used;		/* distinct blocks */
 };
 
+/*
+ * The most pins one session may hold on one block: counts come back from
+ * pinmap_inc() as an int. [limits] max_pins_per_session stays below it.
+ */
+#define PINMAP_COUNT_MAX INT32_MAX
+
 void pinmap_init(struct pinmap *m);
 void pinmap_fini(struct pinmap *m);
 /* Count for @block, 0 when absent. */

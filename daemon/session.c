@@ -125,9 +125,9 @@ static void session_maybe_free(struct session *s)
 	if (!s->closing || s->recv_armed || s->send_armed)
 		return;
 	log_session(LOG_DEBUG, s->id, s->pid,
-		    "session %llu ('%s', pid %d) closed: %u pins and %u WRITING blocks released",
+		    "session %llu ('%s', pid %d) closed: %llu pins and %u WRITING blocks released",
 		    (unsigned long long)s->id, s->name, (int)s->pid,
-		    s->cs.npins, s->cs.nwriting);
+		    (unsigned long long)s->cs.npins, s->cs.nwriting);
 	session_free(s);
 }
 

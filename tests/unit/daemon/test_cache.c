@@ -498,3 +498,58 @@ Test(cache, refilled_hole_is_reported_with_on_link)
 	c.policy->ops = saved;
 	(void)n;
 }
+
+/*
+ * Gives @s @count pins on CACHED block @id, as if it had pinned it that
+ * often: 2^31 real pins take minutes, and the state is what counts.
+ */
+static void hold_pins(struct cache_sess *s, uint32_t id, uint32_t count)
+{
+	struct pinmap_slot *ps;
+
+	cr_assert_eq(cache_blk_pin(&c, s, id), 0);
+	pinmap_foreach(&s->pins, ps)
+		if (ps->block == id)
+			ps->count = count;
+	s->npins += count - 1;
+	c.blocks[id].pins += count - 1;
+}
+
+/*
+ * max_pins_per_session = 2^31-1 is a documented setting: three sessions at
+ * that limit plus one more pin took a 32-bit block count through zero, an
+ * Unpin then told the policy the block was free, and Alloc handed a block
+ * still pinned to another session for writing.
+ */
+Test(cache, block_pin_count_does_not_wrap)
+{
+	static struct cache_sess s3, s4;
+	uint32_t x = cached_block(&s1, 1), got[8], i;
+
+	cache_sess_init(&s3, 3);
+	cache_sess_init(&s4, 4);
+	cache_set_limits(&c, INT32_MAX, 8);
+	hold_pins(&s2, x, INT32_MAX);
+	hold_pins(&s3, x, INT32_MAX);
+	/* 1 + 2 * (2^31 - 1) = 2^32 - 1 pins; two more cross 2^32. */
+	cr_assert_eq(cache_blk_pin(&c, &s4, x), 0);
+	cr_assert_eq(cache_blk_pin(&c, &s4, x), 0);
+	cr_assert_eq(cache_blk_unpin(&c, &s4, x), 0);
+	/* Every other block cached and unpinned: Alloc must take those. */
+	for (i = 2; i <= 8; i++)
+		cache_blk_unpin(&c, &s1, cached_block(&s1, i));
+	cr_assert_eq(cache_alloc(&c, &s4, ns, 8, got), -ENOSPC,
+		     "a pinned block was offered for eviction");
+	cr_assert_eq(c.blocks[x].state, BLK_CACHED);
+	cr_assert_eq(cache_alloc(&c, &s4, ns, 7, got), 0);
+	for (i = 0; i < 7; i++)
+		cr_assert_neq(got[i], x);
+	cr_assert_eq(c.blocks[x].pins, (uint64_t)UINT32_MAX + 1);
+	cr_assert_eq(c.npinned, 1);
+	cache_sess_release_all(&c, &s4);
+	cache_sess_release_all(&c, &s3);
+	cache_sess_release_all(&c, &s2);
+	cr_assert_eq(c.blocks[x].pins, 1);
+	pinmap_fini(&s3.pins);
+	pinmap_fini(&s4.pins);
+}

@@ -65,6 +65,28 @@ void ac_chunk_config_default(struct ac_chunk_config *ret,
 	};
 }
 
+static const char *const order_names[AC_CHUNK_NORDERS] = {
+	[AC_CHUNK_FCFS] = "fcfs",
+	[AC_CHUNK_SRPT] = "srpt",
+	[AC_CHUNK_HRRN] = "hrrn",
+	[AC_CHUNK_PROGRAM] = "program",
+};
+
+const char *ac_chunk_order_name(enum ac_chunk_order o)
+{
+	return (unsigned)o < AC_CHUNK_NORDERS ? order_names[o] : NULL;
+}
+
+int ac_chunk_order_parse(const char *name, enum ac_chunk_order *ret)
+{
+	for (unsigned i = 0; name && i < AC_CHUNK_NORDERS; i++)
+		if (!strcmp(name, order_names[i])) {
+			*ret = (enum ac_chunk_order)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 static double predict(const struct sched *s, uint64_t tokens, double pairs,
 		      uint32_t segments)
 {
@@ -158,9 +180,10 @@ static void order_requests(struct sched *s)
 	const struct ac_chunk_config *cfg = s->cfg;
 	uint32_t i = 0;
 
-	if (cfg->mode != AC_CHUNK_ADAPTIVE || cfg->order == AC_CHUNK_FCFS)
+	if (cfg->order == AC_CHUNK_FCFS)
 		return;
 	while (i < s->nw) {
+		const struct ac_chunk_seg *g = &s->in->segs[s->w[i].idx];
 		uint32_t j = i;
 		double rem = 0, wait = 0, key;
 
@@ -169,10 +192,15 @@ static void order_requests(struct sched *s)
 						   s->w[j].start, 1);
 			j++;
 		}
-		if (s->in->now_ns > s->in->segs[s->w[i].idx].arrival_ns)
-			wait = (s->in->now_ns -
-				s->in->segs[s->w[i].idx].arrival_ns) / 1e9;
-		key = cfg->order == AC_CHUNK_SRPT ? rem : -(wait + rem) / rem;
+		if (s->in->now_ns > g->arrival_ns)
+			wait = (s->in->now_ns - g->arrival_ns) / 1e9;
+		if (cfg->order == AC_CHUNK_SRPT)
+			key = rem;
+		else if (cfg->order == AC_CHUNK_HRRN)
+			key = -(wait + rem) / rem;
+		else	/* program FCFS; ties keep the caller's order */
+			key = (double)(g->program_arrival_ns ?
+				       g->program_arrival_ns : g->arrival_ns);
 		for (; i < j; i++)
 			s->w[i].key = key;
 	}
@@ -407,8 +435,7 @@ int ac_chunk_schedule(const struct ac_chunk_config *cfg,
 		return -EINVAL;
 	if (cfg->mode != AC_CHUNK_ADAPTIVE && cfg->mode != AC_CHUNK_FIXED)
 		return -EINVAL;
-	if (cfg->order != AC_CHUNK_FCFS && cfg->order != AC_CHUNK_SRPT &&
-	    cfg->order != AC_CHUNK_HRRN)
+	if ((unsigned)cfg->order >= AC_CHUNK_NORDERS)
 		return -EINVAL;
 	if (cfg->mode == AC_CHUNK_FIXED && !cfg->fixed_budget)
 		return -EINVAL;

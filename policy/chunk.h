@@ -17,7 +17,8 @@
  *           overhead are merged; no piece shorter than min_chunk is cut off
  *           a segment.
  * fixed:    Sarathi-Serve: a token budget per iteration shared with the
- *           decodes, FCFS, segments cut where the budget ends.
+ *           decodes, requests in the configured order (FCFS by default, as
+ *           vLLM), segments cut where the budget ends.
  */
 #ifndef AC_CHUNK_H
 #define AC_CHUNK_H
@@ -33,16 +34,23 @@ enum ac_chunk_mode {
 };
 
 /*
- * Which request's segments an owner serves first (adaptive only; fixed is
- * always FCFS like Sarathi-Serve and vLLM). SRPT: least predicted work
- * left first, which minimises mean TTFT but can starve a long prompt under
- * load; HRRN: highest (wait + work) / work first, SRPT-like for fresh
- * requests but every request's ratio grows until it is served.
+ * Which request's segments are served first, in either mode: the order is
+ * an axis of its own, so a comparison can hold it constant while the
+ * chunking or the cache changes (vLLM and Sarathi-Serve run FCFS, the
+ * default of fixed mode). FCFS: the caller's order. SRPT: least predicted
+ * work left first, which minimises mean TTFT but can starve a long prompt
+ * under load. HRRN: highest (wait + work) / work first, SRPT-like for
+ * fresh requests but every request's ratio grows until it is served.
+ * PROGRAM: FCFS by the arrival of the request's program (its first turn,
+ * seg.program_arrival_ns), as Continuum schedules agent jobs: a job that
+ * started earlier finishes earlier instead of interleaving with later ones.
  */
 enum ac_chunk_order {
 	AC_CHUNK_FCFS,
 	AC_CHUNK_SRPT,
 	AC_CHUNK_HRRN,
+	AC_CHUNK_PROGRAM,
+	AC_CHUNK_NORDERS,
 };
 
 struct ac_chunk_config {
@@ -62,6 +70,7 @@ struct ac_chunk_seg {
 	uint64_t start;		/* absolute position of its first token */
 	uint32_t len;
 	uint64_t arrival_ns;	/* of the request, for HRRN */
+	uint64_t program_arrival_ns;	/* of its program; 0: arrival_ns */
 };
 
 struct ac_chunk_batch {
@@ -93,6 +102,11 @@ struct ac_chunk_plan {
 
 void ac_chunk_config_default(struct ac_chunk_config *ret,
 			     enum ac_chunk_mode mode, double tpot_target_s);
+
+/* "fcfs", "srpt", "hrrn", "program"; NULL for a value out of range. */
+const char *ac_chunk_order_name(enum ac_chunk_order o);
+/* The order named @name (as above): 0, or -EINVAL for an unknown name. */
+int ac_chunk_order_parse(const char *name, enum ac_chunk_order *ret);
 
 /*
  * Fill @plan (picks, counts, prediction). 0, or -EINVAL on a bad config or

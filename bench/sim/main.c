@@ -17,41 +17,73 @@
 #define MAX_RUNS 16
 
 struct setup {
-	char label[64];
+	char label[80];
 	char policy[32];
 	enum sim_reuse reuse;
 	enum ac_chunk_mode chunk;
+	uint32_t budget;	/* fixed: tokens an iteration */
 	enum ac_chunk_order order;
 };
 
-static int parse_setup(const char *s, struct setup *ret)
+/*
+ * policy:reuse:chunk[:order]. chunk is adaptive, fixed or fixedN (a budget
+ * of N tokens); the order defaults to --order so that a comparison holds it
+ * constant unless a setup names its own. adaptive-fcfs and adaptive-srpt
+ * are the older spellings of adaptive:fcfs and adaptive:srpt.
+ */
+static int parse_setup(const char *s, enum ac_chunk_order def, uint32_t budget,
+		       struct setup *ret)
 {
-	char pol[32], reuse[16], chunk[16];
+	char pol[32], reuse[16], chunk[24], order[16] = "";
+	int n = sscanf(s, "%31[^:]:%15[^:]:%23[^:]:%15s", pol, reuse, chunk,
+		       order);
+	const char *legacy;
+	char *end;
 
-	if (sscanf(s, "%31[^:]:%15[^:]:%15s", pol, reuse, chunk) != 3)
+	if (n < 3)
 		return -EINVAL;
 	if (!ac_policy_find(pol))
 		return -ENOENT;
 	snprintf(ret->policy, sizeof(ret->policy), "%s", pol);
-	snprintf(ret->label, sizeof(ret->label), "%s", s);
 	if (!strcmp(reuse, "msa"))
 		ret->reuse = SIM_REUSE_MSA;
 	else if (!strcmp(reuse, "prefix"))
 		ret->reuse = SIM_REUSE_PREFIX;
 	else
 		return -EINVAL;
-	ret->chunk = AC_CHUNK_ADAPTIVE;
-	ret->order = AC_CHUNK_FCFS;
-	if (!strcmp(chunk, "adaptive"))
-		ret->order = AC_CHUNK_HRRN;
-	else if (!strcmp(chunk, "adaptive-fcfs"))
-		ret->order = AC_CHUNK_FCFS;
-	else if (!strcmp(chunk, "adaptive-srpt"))
-		ret->order = AC_CHUNK_SRPT;
-	else if (!strcmp(chunk, "fixed"))
-		ret->chunk = AC_CHUNK_FIXED;
-	else
+	ret->order = def;
+	ret->budget = 0;
+	legacy = strchr(chunk, '-');
+	if (legacy) {
+		if (n == 4 || strncmp(chunk, "adaptive-", 9) ||
+		    ac_chunk_order_parse(legacy + 1, &ret->order) < 0)
+			return -EINVAL;
+		*(char *)legacy = 0;
+	}
+	if (n == 4 && ac_chunk_order_parse(order, &ret->order) < 0)
 		return -EINVAL;
+	if (!strcmp(chunk, "adaptive")) {
+		ret->chunk = AC_CHUNK_ADAPTIVE;
+	} else if (!strncmp(chunk, "fixed", 5)) {
+		ret->chunk = AC_CHUNK_FIXED;
+		ret->budget = budget;
+		if (chunk[5]) {
+			unsigned long b = strtoul(chunk + 5, &end, 10);
+
+			if (*end || !b || b > UINT32_MAX)
+				return -EINVAL;
+			ret->budget = (uint32_t)b;
+		}
+	} else {
+		return -EINVAL;
+	}
+	if (ret->chunk == AC_CHUNK_FIXED)
+		snprintf(ret->label, sizeof(ret->label), "%s:%s:fixed%u:%s",
+			 pol, reuse, ret->budget,
+			 ac_chunk_order_name(ret->order));
+	else
+		snprintf(ret->label, sizeof(ret->label), "%s:%s:adaptive:%s",
+			 pol, reuse, ac_chunk_order_name(ret->order));
 	return 0;
 }
 
@@ -61,12 +93,13 @@ static void usage(void)
 	      "  --cost FILE           cost model JSON (default: built-in H200/Llama-3-8B)\n"
 	      "  --limit N             first N requests only\n"
 	      "  --pool T[,T...]       pool sizes in tokens (default 900000)\n"
-	      "  --setup P:R:C[,...]   policy:reuse(msa|prefix):chunk, chunk one of\n"
-	      "                        fixed (Sarathi, FCFS), adaptive (HRRN order),\n"
-	      "                        adaptive-fcfs, adaptive-srpt\n"
+	      "  --setup P:R:C[:O][,...]  policy:reuse(msa|prefix):chunk[:order], chunk\n"
+	      "                        adaptive, fixed or fixedN (Sarathi/vLLM with a\n"
+	      "                        budget of N tokens), order fcfs|srpt|hrrn|program\n"
 	      "                        (default asym:msa:adaptive,lru:prefix:fixed)\n"
+	      "  --order O             order of setups that name none (fcfs)\n"
 	      "  --tpot S              adaptive TPOT target in seconds (0.050)\n"
-	      "  --fixed-budget N      fixed chunking tokens per iteration (2048)\n"
+	      "  --fixed-budget N      budget of a plain 'fixed' (2048)\n"
 	      "  --time-scale X        arrival = timestamp * X (1)\n"
 	      "  --target-busy F       find the time scale at which the first setup\n"
 	      "                        keeps the GPU busy F of the time at --ref-pool\n"
@@ -104,7 +137,7 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 			(unsigned long long)r->retain_expired);
 		return;
 	}
-	fprintf(f, "%-26s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
+	fprintf(f, "%-34s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
 		"TTFT mean %7.3f p50 %7.3f p99 %8.3f  TPOT mean %6.1f ms p99 %6.1f ms  "
 		"busy %4.1f%%", st->label, (unsigned long long)pool, hit * 100,
 		r->prefill_tokens / 1e6, r->recomputed_tokens / 1e6,
@@ -120,12 +153,13 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 
 static int run_one(const struct ac_trace *t, struct sim_config *cfg,
 		   const struct setup *st, uint64_t pool, double tpot,
-		   uint32_t fixed, struct sim_result *res)
+		   struct sim_result *res)
 {
 	cfg->policy = st->policy;
 	cfg->reuse = st->reuse;
 	ac_chunk_config_default(&cfg->chunk, st->chunk, tpot);
-	cfg->chunk.fixed_budget = fixed;
+	if (st->budget)
+		cfg->chunk.fixed_budget = st->budget;
 	cfg->chunk.order = st->order;
 	cfg->pool_tokens = pool;
 	return sim_run(t, cfg, res);
@@ -141,6 +175,7 @@ int main(int argc, char **argv)
 		{ "setup", required_argument, NULL, 's' },
 		{ "tpot", required_argument, NULL, 'T' },
 		{ "fixed-budget", required_argument, NULL, 'F' },
+		{ "order", required_argument, NULL, 'O' },
 		{ "time-scale", required_argument, NULL, 'x' },
 		{ "target-busy", required_argument, NULL, 'B' },
 		{ "ref-pool", required_argument, NULL, 'R' },
@@ -163,6 +198,7 @@ int main(int argc, char **argv)
 	size_t nsetups = 0, npools = 0, limit = 0;
 	double tpot = 0.050, scale = 1, target_busy = 0;
 	uint32_t fixed = 2048;
+	enum ac_chunk_order order = AC_CHUNK_FCFS;
 	struct ac_cost_model cost;
 	struct sim_config cfg;
 	struct ac_trace t;
@@ -183,6 +219,13 @@ int main(int argc, char **argv)
 		case 's': setups_arg = optarg; break;
 		case 'T': tpot = strtod(optarg, NULL); break;
 		case 'F': fixed = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'O':
+			if (ac_chunk_order_parse(optarg, &order) < 0) {
+				fprintf(stderr, "Bad --order '%s' (fcfs|srpt|hrrn|program)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'x': scale = strtod(optarg, NULL); break;
 		case 'B': target_busy = strtod(optarg, NULL); break;
 		case 'R': ref_pool = strtoull(optarg, NULL, 10); break;
@@ -220,9 +263,9 @@ int main(int argc, char **argv)
 	dup = strdup(setups_arg);
 	for (tok = strtok_r(dup, ",", &save); tok && nsetups < MAX_RUNS;
 	     tok = strtok_r(NULL, ",", &save)) {
-		r = parse_setup(tok, &setups[nsetups]);
+		r = parse_setup(tok, order, fixed, &setups[nsetups]);
 		if (r < 0) {
-			fprintf(stderr, "Bad setup '%s' (policy:msa|prefix:fixed|adaptive|adaptive-fcfs|adaptive-srpt): %s\n",
+			fprintf(stderr, "Bad setup '%s' (policy:msa|prefix:adaptive|fixed|fixedN[:fcfs|srpt|hrrn|program]): %s\n",
 				tok, strerror(-r));
 			free(dup);
 			return 2;
@@ -260,7 +303,7 @@ int main(int argc, char **argv)
 
 			cfg.time_scale = mid;
 			cfg.progress = false;
-			r = run_one(&t, &cfg, &setups[0], ref_pool, tpot, fixed, &res);
+			r = run_one(&t, &cfg, &setups[0], ref_pool, tpot, &res);
 			if (r < 0)
 				goto out;
 			busy = res.busy_s / res.makespan_s;
@@ -297,8 +340,7 @@ int main(int argc, char **argv)
 			struct timespec a, b;
 
 			clock_gettime(CLOCK_MONOTONIC, &a);
-			r = run_one(&t, &cfg, &setups[s], pools[p], tpot, fixed,
-				    &res);
+			r = run_one(&t, &cfg, &setups[s], pools[p], tpot, &res);
 			clock_gettime(CLOCK_MONOTONIC, &b);
 			if (r < 0) {
 				fprintf(stderr, "Simulation %s at pool %llu failed: %s\n",

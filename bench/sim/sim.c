@@ -678,6 +678,8 @@ static int build_batch(struct sim *s, struct ac_chunk_batch *in)
 				.req = s->active[a], .owner = 0,
 				.start = r->pend[k].start, .len = r->pend[k].len,
 				.arrival_ns = ns_of(r->arrival),
+				.program_arrival_ns = ns_of(s->run[
+					s->t->reqs[s->active[a]].session].arrival),
 			};
 	}
 	in->segs = s->csegs;

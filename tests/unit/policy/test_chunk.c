@@ -258,3 +258,68 @@ Test(policy_chunk, request_order)
 	cfg.order = 9;
 	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), -EINVAL);
 }
+
+Test(policy_chunk, order_is_independent_of_chunking)
+{
+	struct ac_chunk_config cfg;
+	struct ac_chunk_seg segs[] = {
+		{ .req = 1, .owner = 1, .start = 0, .len = 6000,
+		  .arrival_ns = 1000, .program_arrival_ns = 900 },
+		{ .req = 2, .owner = 1, .start = 0, .len = 700,
+		  .arrival_ns = 2000, .program_arrival_ns = 100 },
+		{ .req = 3, .owner = 1, .start = 0, .len = 300,
+		  .arrival_ns = 3000 },
+	};
+	struct ac_chunk_batch in = {
+		.segs = segs, .nsegs = 3, .now_ns = 4000,
+	};
+
+	/* Fixed chunking stays FCFS unless told otherwise. */
+	ac_chunk_config_default(&cfg, AC_CHUNK_FIXED, 0);
+	cr_assert_eq(cfg.order, AC_CHUNK_FCFS);
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 1);
+	cr_assert_eq(picks[0].len, 2048, "the budget cuts the first prompt");
+	cr_assert_eq(plan.npicks, 1);
+	/* SRPT under the same 2,048-token budget: shortest first. */
+	cfg.order = AC_CHUNK_SRPT;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(plan.npicks, 3);
+	cr_assert_eq(picks[0].req, 3);
+	cr_assert_eq(picks[1].req, 2);
+	cr_assert_eq(picks[2].req, 1);
+	cr_assert_eq(picks[2].len, 2048 - 300 - 700);
+	/* Program FCFS: the job that began first (req 2's), then by arrival. */
+	cfg.order = AC_CHUNK_PROGRAM;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 2);
+	cr_assert_eq(picks[1].req, 1);
+	cr_assert_eq(picks[1].len, 2048 - 700);
+	/* The adaptive chunker takes the same order. */
+	ac_chunk_config_default(&cfg, AC_CHUNK_ADAPTIVE, 0.05);
+	cfg.order = AC_CHUNK_PROGRAM;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 2);
+	cfg.order = AC_CHUNK_FCFS;
+	cr_assert_eq(ac_chunk_schedule(&cfg, &m, &in, &plan), 0);
+	cr_assert_eq(picks[0].req, 1);
+}
+
+Test(policy_chunk, order_names)
+{
+	enum ac_chunk_order o;
+
+	for (int i = 0; i < AC_CHUNK_NORDERS; i++) {
+		const char *name = ac_chunk_order_name(i);
+
+		cr_assert_not_null(name);
+		cr_assert_eq(ac_chunk_order_parse(name, &o), 0);
+		cr_assert_eq(o, i);
+	}
+	cr_assert_str_eq(ac_chunk_order_name(AC_CHUNK_HRRN), "hrrn");
+	cr_assert_null(ac_chunk_order_name(AC_CHUNK_NORDERS));
+	o = AC_CHUNK_SRPT;
+	cr_assert_eq(ac_chunk_order_parse("lifo", &o), -EINVAL);
+	cr_assert_eq(ac_chunk_order_parse(NULL, &o), -EINVAL);
+	cr_assert_eq(o, AC_CHUNK_SRPT, "a refused name changes nothing");
+}

@@ -178,3 +178,27 @@ Test(policy_sim, bad_config_is_refused)
 	cr_assert_eq(sim_run(&t, &cfg, &r), -EINVAL);
 	cr_assert_eq(ac_trace_load("/nonexistent", 0, &t, NULL), -ENOENT);
 }
+
+Test(policy_sim, order_is_its_own_axis)
+{
+	struct sim_config cfg;
+	struct sim_result fcfs, srpt, hrrn;
+
+	/* The same fixed chunking and cache, three orders. */
+	small(&cfg);
+	cfg.policy = "lru";
+	cfg.reuse = SIM_REUSE_PREFIX;
+	ac_chunk_config_default(&cfg.chunk, AC_CHUNK_FIXED, 0);
+	cr_assert_eq(cfg.chunk.order, AC_CHUNK_FCFS);
+	cr_assert_eq(sim_run(&t, &cfg, &fcfs), 0);
+	cfg.chunk.order = AC_CHUNK_SRPT;
+	cr_assert_eq(sim_run(&t, &cfg, &srpt), 0);
+	cfg.chunk.order = AC_CHUNK_HRRN;
+	cr_assert_eq(sim_run(&t, &cfg, &hrrn), 0);
+	cr_assert_eq(srpt.requests, fcfs.requests);
+	cr_assert_lt(srpt.ttft.mean, fcfs.ttft.mean,
+		     "SRPT %.3f s vs FCFS %.3f s", srpt.ttft.mean,
+		     fcfs.ttft.mean);
+	cr_assert_lt(hrrn.ttft.mean, fcfs.ttft.mean);
+	cr_assert_neq(srpt.digest, hrrn.digest);
+}

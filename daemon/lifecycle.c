@@ -62,7 +62,8 @@ static void before_wait(struct loop *l, void *userdata)
 
 	for (i = 0; i < d->nprepare; i++)
 		d->prepare[i].cb(d, d->prepare[i].userdata);
-	if (d->stopping && !d->nsessions && !d->listener.armed)
+	if (d->stopping && !d->nsessions && !d->listener.armed &&
+	    !d->listener.waiting)
 		loop_quit(l);
 }
 

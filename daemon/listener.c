@@ -2,7 +2,8 @@
 /*
  * The listening socket (listener.h). Accept errors are logged and the
  * accept re-armed: a full fd table or an aborted connection must not stop
- * the daemon from taking the next client.
+ * the daemon from taking the next client. A full fd table re-arms after a
+ * back-off, not at once (see LISTENER_BACKOFF_NS).
  */
 #include <errno.h>
 #include <liburing.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "listener.h"
@@ -112,6 +114,48 @@ static void arm(struct listener *ls)
 	ls->armed = true;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void wait_complete(struct loop_op *op, int res)
+{
+	struct listener *ls = loop_op_owner(op, struct listener, op_wait);
+
+	(void)res;
+	ls->waiting = false;
+	if (!ls->stopped)
+		arm(ls);
+}
+
+/* Accepting again at once would fail again at once: wait, then retry. */
+static void back_off(struct listener *ls, int res)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t now = now_ns();
+
+	ls->starved++;
+	if (!ls->last_log_ns || now - ls->last_log_ns >= LISTENER_LOG_NS) {
+		log_warning("accept: %s (%llu times since the last report): "
+			    "new clients wait; raise LimitNOFILE= or lower max_sessions",
+			    strerror(-res), (unsigned long long)ls->starved);
+		ls->starved = 0;
+		ls->last_log_ns = now;
+	}
+	sqe = loop_get_sqe(ls->loop);
+	if (!sqe)
+		return;
+	ls->wait_ts.tv_sec = LISTENER_BACKOFF_NS / 1000000000ULL;
+	ls->wait_ts.tv_nsec = LISTENER_BACKOFF_NS % 1000000000ULL;
+	io_uring_prep_timeout(sqe, &ls->wait_ts, 0, 0);
+	io_uring_sqe_set_data(sqe, &ls->op_wait);
+	ls->waiting = true;
+}
+
 static void accept_complete(struct loop_op *op, int res)
 {
 	struct listener *ls = loop_op_owner(op, struct listener, op);
@@ -122,13 +166,22 @@ static void accept_complete(struct loop_op *op, int res)
 			close(res);
 		return;
 	}
-	if (res < 0) {
-		if (res != -EINTR && res != -ECONNABORTED)
+	switch (res) {
+	case -EMFILE:
+	case -ENFILE:
+	case -ENOBUFS:
+	case -ENOMEM:
+		back_off(ls, res);
+		return;
+	case -EINTR:
+	case -ECONNABORTED:
+		break;
+	default:
+		if (res < 0)
 			log_warning("accept: %s", strerror(-res));
-		if (res == -EMFILE || res == -ENFILE)
-			log_warning("out of file descriptors: raise LimitNOFILE= or lower max_sessions");
-	} else {
-		ls->cb(res, ls->userdata);
+		else
+			ls->cb(res, ls->userdata);
+		break;
 	}
 	if (!ls->stopped)
 		arm(ls);
@@ -138,6 +191,7 @@ void listener_start(struct listener *ls, struct loop *l, listener_fn cb,
 		    void *userdata)
 {
 	ls->op.complete = accept_complete;
+	ls->op_wait.complete = wait_complete;
 	ls->loop = l;
 	ls->cb = cb;
 	ls->userdata = userdata;
@@ -149,6 +203,8 @@ void listener_stop(struct listener *ls)
 	ls->stopped = true;
 	if (ls->armed)
 		loop_cancel(ls->loop, &ls->op);
+	if (ls->waiting)
+		loop_cancel(ls->loop, &ls->op_wait);
 }
 
 void listener_close(struct listener *ls)

@@ -7,7 +7,9 @@
 #ifndef AC_DAEMON_LISTENER_H
 #define AC_DAEMON_LISTENER_H
 
+#include <linux/time_types.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -16,13 +18,27 @@
 /* Takes ownership of @fd (a connected socket, close-on-exec). */
 typedef void (*listener_fn)(int fd, void *userdata);
 
+/*
+ * Out of file descriptors (EMFILE, ENFILE) or memory, an accept fails at
+ * once as long as the queue holds a connection: re-arming at once spun a
+ * CPU and wrote 70-87 MB/s of log. The listener waits this long before
+ * the next accept, and says so once per LISTENER_LOG_NS.
+ */
+#define LISTENER_BACKOFF_NS	(100ULL * 1000 * 1000)
+#define LISTENER_LOG_NS		(10ULL * 1000 * 1000 * 1000)
+
 struct listener {
 	struct loop_op op;
+	struct loop_op op_wait;		/* the back-off timeout */
+	struct __kernel_timespec wait_ts;
 	struct loop *loop;
 	int fd;
 	bool open;
 	bool armed;			/* an accept is in flight */
+	bool waiting;			/* a back-off timeout is in flight */
 	bool stopped;			/* accepted fds are closed, not handed on */
+	uint64_t starved;		/* accepts failed since the last log line */
+	uint64_t last_log_ns;		/* 0: nothing logged yet */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	listener_fn cb;
 	void *userdata;

@@ -98,6 +98,11 @@ static void usage(void)
 	      "                        budget of N tokens), order fcfs|srpt|hrrn|program\n"
 	      "                        (default asym:msa:adaptive,lru:prefix:fixed)\n"
 	      "  --order O             order of setups that name none (fcfs)\n"
+	      "  --max-context N       reject prompt + output over N tokens (131072;\n"
+	      "                        0: no limit)\n"
+	      "  --max-seqs N          running requests at most (vLLM max_num_seqs, 256)\n"
+	      "  --reserve-output      reserve output blocks at admission (no preemption)\n"
+	      "  --publish-at-end      publish blocks when the prefill ends, not per chunk\n"
 	      "  --tpot S              adaptive TPOT target in seconds (0.050)\n"
 	      "  --fixed-budget N      budget of a plain 'fixed' (2048)\n"
 	      "  --time-scale X        arrival = timestamp * X (1)\n"
@@ -113,6 +118,21 @@ static void usage(void)
 	      "  --quiet               no progress lines\n", stderr);
 }
 
+static void print_header(FILE *f)
+{
+	fputs("setup,order,pool_tokens,time_scale,requests,rejected,"
+	      "rejected_context,preemptions,hit_rate,prefill_tokens,"
+	      "recomputed_tokens,gap_tokens,prefill_gpu_s,prefill_gpu_s_saved,"
+	      "ttft_mean,ttft_p50,ttft_p99,tpot_mean,"
+	      "tpot_p50,tpot_p99,job_mean,job_p50,job_p99,busy,iterations,"
+	      "evictions,makespan_s,retained_resumed,retain_expired", f);
+	for (int b = 0; b < SIM_NBUCKETS; b++)
+		fprintf(f, ",ttft_n_%uk,ttft_mean_%uk,ttft_p50_%uk,ttft_p99_%uk",
+			sim_bucket_lo[b] / 1024, sim_bucket_lo[b] / 1024,
+			sim_bucket_lo[b] / 1024, sim_bucket_lo[b] / 1024);
+	fputc('\n', f);
+}
+
 static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 		      double scale, const struct sim_result *r, bool csv)
 {
@@ -120,14 +140,19 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 	double busy = r->makespan_s > 0 ? r->busy_s / r->makespan_s : 0;
 
 	if (csv) {
-		fprintf(f, "%s,%llu,%.6g,%llu,%llu,%.6f,%llu,%llu,%llu,%.6f,%.6f,%.6f,"
-			"%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%llu,%llu,%.3f,%llu,%llu\n",
-			st->label, (unsigned long long)pool, scale,
+		fprintf(f, "%s,%s,%llu,%.6g,%llu,%llu,%llu,%llu,%.6f,%llu,%llu,"
+			"%llu,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,"
+			"%.6f,%.6f,%.4f,%llu,%llu,%.3f,%llu,%llu",
+			st->label, ac_chunk_order_name(st->order),
+			(unsigned long long)pool, scale,
 			(unsigned long long)r->requests,
-			(unsigned long long)r->rejected, hit,
+			(unsigned long long)r->rejected,
+			(unsigned long long)r->rejected_context,
+			(unsigned long long)r->preemptions, hit,
 			(unsigned long long)r->prefill_tokens,
 			(unsigned long long)r->recomputed_tokens,
 			(unsigned long long)r->gap_tokens,
+			r->prefill_gpu_s, r->saved_gpu_s,
 			r->ttft.mean, r->ttft.p50, r->ttft.p99,
 			r->tpot.mean, r->tpot.p50, r->tpot.p99,
 			r->job.mean, r->job.p50, r->job.p99, busy,
@@ -135,19 +160,40 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 			(unsigned long long)r->evictions, r->makespan_s,
 			(unsigned long long)r->retained_hits,
 			(unsigned long long)r->retain_expired);
+		for (int b = 0; b < SIM_NBUCKETS; b++)
+			fprintf(f, ",%llu,%.6f,%.6f,%.6f",
+				(unsigned long long)r->bucket_n[b],
+				r->ttft_bucket[b].mean, r->ttft_bucket[b].p50,
+				r->ttft_bucket[b].p99);
+		fputc('\n', f);
 		return;
 	}
 	fprintf(f, "%-34s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
-		"TTFT mean %7.3f p50 %7.3f p99 %8.3f  TPOT mean %6.1f ms p99 %6.1f ms  "
-		"busy %4.1f%%", st->label, (unsigned long long)pool, hit * 100,
+		"GPU-s %8.1f saved %8.1f  TTFT mean %7.3f p50 %7.3f p99 %8.3f  "
+		"TPOT mean %6.1f ms p99 %6.1f ms  busy %4.1f%%  rejected %llu (ctx %llu)  "
+		"preempted %llu", st->label, (unsigned long long)pool, hit * 100,
 		r->prefill_tokens / 1e6, r->recomputed_tokens / 1e6,
+		r->prefill_gpu_s, r->saved_gpu_s,
 		r->ttft.mean, r->ttft.p50, r->ttft.p99, r->tpot.mean * 1e3,
-		r->tpot.p99 * 1e3, busy * 100);
+		r->tpot.p99 * 1e3, busy * 100,
+		(unsigned long long)r->rejected,
+		(unsigned long long)r->rejected_context,
+		(unsigned long long)r->preemptions);
 	if (r->job.mean > 0)
 		fprintf(f, "  job mean %.2f p99 %.2f  retained resumed %llu expired %llu",
 			r->job.mean, r->job.p99,
 			(unsigned long long)r->retained_hits,
 			(unsigned long long)r->retain_expired);
+	fputc('\n', f);
+	fprintf(f, "%-34s   TTFT p50/p99 by prompt:", "");
+	for (int b = 0; b < SIM_NBUCKETS; b++)
+		if (r->bucket_n[b])
+			fprintf(f, "  %s%uk: %.3f/%.3f (n %llu)",
+				b + 1 < SIM_NBUCKETS ? "<" : ">=",
+				(b + 1 < SIM_NBUCKETS ? sim_bucket_lo[b + 1] :
+				 sim_bucket_lo[b]) / 1024,
+				r->ttft_bucket[b].p50, r->ttft_bucket[b].p99,
+				(unsigned long long)r->bucket_n[b]);
 	fputc('\n', f);
 }
 
@@ -176,6 +222,10 @@ int main(int argc, char **argv)
 		{ "tpot", required_argument, NULL, 'T' },
 		{ "fixed-budget", required_argument, NULL, 'F' },
 		{ "order", required_argument, NULL, 'O' },
+		{ "max-context", required_argument, NULL, 'C' },
+		{ "max-seqs", required_argument, NULL, 'Q' },
+		{ "reserve-output", no_argument, NULL, 'r' },
+		{ "publish-at-end", no_argument, NULL, 'P' },
 		{ "time-scale", required_argument, NULL, 'x' },
 		{ "target-busy", required_argument, NULL, 'B' },
 		{ "ref-pool", required_argument, NULL, 'R' },
@@ -219,6 +269,10 @@ int main(int argc, char **argv)
 		case 's': setups_arg = optarg; break;
 		case 'T': tpot = strtod(optarg, NULL); break;
 		case 'F': fixed = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'C': cfg.max_context = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'Q': cfg.max_running = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'r': cfg.reserve_output = true; break;
+		case 'P': cfg.publish_at_end = true; break;
 		case 'O':
 			if (ac_chunk_order_parse(optarg, &order) < 0) {
 				fprintf(stderr, "Bad --order '%s' (fcfs|srpt|hrrn|program)\n",
@@ -243,6 +297,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!trace_path || !(scale > 0) || !(tpot >= 0) || !fixed ||
+	    !cfg.max_running ||
 	    target_busy < 0 || target_busy >= 1) {
 		usage();
 		return 2;
@@ -328,11 +383,7 @@ int main(int argc, char **argv)
 			r = -errno;
 			goto out;
 		}
-		fputs("setup,pool_tokens,time_scale,requests,rejected,hit_rate,"
-		      "prefill_tokens,recomputed_tokens,gap_tokens,ttft_mean,"
-		      "ttft_p50,ttft_p99,tpot_mean,tpot_p50,tpot_p99,job_mean,"
-		      "job_p50,job_p99,busy,iterations,evictions,makespan_s,"
-		      "retained_resumed,retain_expired\n", csv);
+		print_header(csv);
 	}
 	for (size_t p = 0; p < npools; p++)
 		for (size_t s = 0; s < nsetups; s++) {

@@ -5,9 +5,11 @@
  * policy exactly as policy.h says the core must, and checks the policy's
  * answers (a victim must be CACHED and unpinned).
  *
- * Requests reserve every block they will need (prompt and output) at
- * admission, FCFS, so nothing is preempted; prompt blocks are published
- * when the request's prefill completes.
+ * Admission is FCFS. As vLLM serves, a request takes its prompt's blocks
+ * at admission and each output block when decoding reaches it; when no
+ * block can be had the latest admitted request is preempted and recomputed
+ * later, and prompt blocks are published as each chunk completes
+ * (sim_config says how to bring back the older all-up-front model).
  */
 #include <errno.h>
 #include <math.h>
@@ -20,6 +22,17 @@
 #include "sim.h"
 
 #define NONE UINT32_MAX
+
+const uint32_t sim_bucket_lo[SIM_NBUCKETS] = { 0, 4096, 16384, 65536 };
+
+int sim_bucket_of(uint32_t input_tokens)
+{
+	int b = SIM_NBUCKETS - 1;
+
+	while (b > 0 && input_tokens < sim_bucket_lo[b])
+		b--;
+	return b;
+}
 
 enum { B_FREE, B_WRITING, B_CACHED };
 enum { R_FUTURE, R_WAITING, R_PREFILL, R_DECODE, R_RETAINED, R_DONE };
@@ -40,8 +53,11 @@ struct seg {
 
 struct run {
 	uint8_t state;
-	uint32_t nb;		/* blocks reserved: prompt + output */
+	uint32_t nbmax;		/* blocks of prompt + output */
+	uint32_t nb;		/* blocks held: blocks[0..nb) */
 	uint32_t full;		/* publishable prompt blocks */
+	uint32_t npub;		/* full blocks published or hit, a prefix */
+	uint32_t ctx;		/* tokens the prefill leaves in KV */
 	uint32_t *blocks;
 	uint8_t *hit;		/* per full block: reused, not computed */
 	struct seg *pend;
@@ -74,6 +90,8 @@ struct sim {
 	struct ac_retain *retain;
 	double *ttft, *tpot, *job;
 	size_t nttft, ntpot, njob;
+	double *bttft[SIM_NBUCKETS];	/* TTFT by prompt-length bucket */
+	size_t nbttft[SIM_NBUCKETS];
 	uint32_t *victims;
 	struct ac_chunk_seg *csegs;
 	struct ac_chunk_pick *picks;
@@ -159,21 +177,40 @@ static int pend_add(struct run *r, uint64_t start, uint32_t len)
 	return 0;
 }
 
-/* Try to admit request @i now: 1 admitted, 0 must wait, -errno. */
+static void reject(struct sim *s, uint32_t i, bool context)
+{
+	s->run[i].state = R_DONE;
+	s->res->rejected++;
+	if (context)
+		s->res->rejected_context++;
+}
+
+/*
+ * Try to admit request @i now: 1 admitted (or rejected), 0 must wait,
+ * -errno. A request preempted after its first token comes back with its
+ * output so far as part of the prompt to recompute.
+ */
 static int admit(struct sim *s, uint32_t i)
 {
 	const struct ac_trace_req *q = &s->t->reqs[i];
 	struct run *r = &s->run[i];
 	uint32_t bt = s->t->block_tokens;
-	uint32_t nb = (uint32_t)(((uint64_t)q->input + q->output + bt - 1) / bt);
+	uint64_t total = (uint64_t)q->input + q->output;
+	uint32_t nbmax = (uint32_t)((total + bt - 1) / bt);
+	uint32_t ctx = q->input + r->generated;
+	uint32_t nb = s->cfg->reserve_output ? nbmax :
+		      (uint32_t)(((uint64_t)ctx + bt - 1) / bt);
 	uint32_t full = q->input / bt, hits = 0, newly_pinned = 0, need;
 	bool prefix_ok = true;
 
 	if (full > q->nhash)
 		full = q->nhash;
-	if (nb > s->nblocks) {
-		r->state = R_DONE;
-		s->res->rejected++;
+	if (s->cfg->max_context && total > s->cfg->max_context) {
+		reject(s, i, true);
+		return 1;
+	}
+	if (nbmax > s->nblocks) {
+		reject(s, i, false);
 		return 1;
 	}
 	/* Count first, touch nothing: a request that must wait leaves no trace. */
@@ -193,9 +230,12 @@ static int admit(struct sim *s, uint32_t i)
 	if (s->nfree + s->nevictable - newly_pinned < need)
 		return 0;
 
+	r->nbmax = nbmax;
 	r->nb = nb;
 	r->full = full;
-	r->blocks = malloc(nb * sizeof(*r->blocks));
+	r->npub = 0;
+	r->ctx = ctx;
+	r->blocks = malloc(nbmax * sizeof(*r->blocks));
 	r->hit = calloc(full + 1, 1);
 	r->pend = malloc((full + 2) * sizeof(*r->pend));
 	if (!r->blocks || !r->hit || !r->pend)
@@ -211,6 +251,8 @@ static int admit(struct sim *s, uint32_t i)
 			b_pin(s, id);
 			r->blocks[k] = id;
 			r->hit[k] = 1;
+			s->res->saved_gpu_s += ac_cost_recompute_s(s->cfg->cost,
+				bt, (uint64_t)k * bt, 0);
 		} else {
 			r->blocks[k] = NONE;
 		}
@@ -236,11 +278,11 @@ static int admit(struct sim *s, uint32_t i)
 		if (s->seen[q->hash[k]])
 			s->res->recomputed_tokens += bt;
 	}
-	if (q->input > full * bt)
-		pend_add(r, (uint64_t)full * bt, q->input - full * bt);
+	if (ctx > full * bt)
+		pend_add(r, (uint64_t)full * bt, ctx - full * bt);
 	/* Everything cached: the last token still runs for its logits. */
 	if (!r->npend)
-		pend_add(r, q->input - 1, 1);
+		pend_add(r, ctx - 1, 1);
 	s->res->block_refs += full;
 	s->res->block_hits += hits;
 	r->state = R_PREFILL;
@@ -248,13 +290,13 @@ static int admit(struct sim *s, uint32_t i)
 	return 1;
 }
 
-/* Prefill done: publish the computed full blocks, parents first. */
-static void publish(struct sim *s, uint32_t i)
+/* Publish the full blocks [npub, @upto), computed by now, parents first. */
+static void publish(struct sim *s, uint32_t i, uint32_t upto)
 {
 	const struct ac_trace_req *q = &s->t->reqs[i];
 	struct run *r = &s->run[i];
 
-	for (uint32_t k = 0; k < r->full; k++) {
+	for (uint32_t k = r->npub; k < upto; k++) {
 		uint32_t id = r->blocks[k], h = q->hash[k], dup;
 		struct ac_policy_block pb = {
 			.id = id, .ns_id = s->ns.ns_id, .pos = k,
@@ -288,6 +330,86 @@ static void publish(struct sim *s, uint32_t i)
 		if (k + 1 < r->full && r->hit[k + 1] && s->pol->ops->on_link)
 			s->pol->ops->on_link(s->pol, id, r->blocks[k + 1]);
 	}
+	if (upto > r->npub)
+		r->npub = upto;
+}
+
+/*
+ * Let go of every block @r holds: cached ones (hits and published) are
+ * unpinned and stay for others, the rest (unpublished, output) are freed.
+ */
+static void release_blocks(struct sim *s, struct run *r)
+{
+	for (uint32_t k = 0; k < r->nb; k++) {
+		uint32_t id = r->blocks[k];
+
+		if (s->b[id].state == B_CACHED)
+			b_unpin(s, id);
+		else
+			b_free(s, id);
+	}
+	free(r->blocks);
+	free(r->hit);
+	free(r->pend);
+	r->blocks = NULL;
+	r->hit = NULL;
+	r->pend = NULL;
+	r->nb = 0;
+}
+
+/* Recompute preemption (vLLM's default): back to the head of the queue. */
+static void preempt(struct sim *s, uint32_t i)
+{
+	release_blocks(s, &s->run[i]);
+	s->run[i].state = R_WAITING;
+	s->waiting[--s->wq_head] = i;
+	s->res->preemptions++;
+}
+
+/*
+ * Give every decode the block its next token's KV goes to, evicting, then
+ * preempting the latest admitted request, when the pool is full.
+ */
+static int grow_decodes(struct sim *s)
+{
+	uint32_t bt = s->t->block_tokens, keep = 0;
+
+	for (uint32_t a = 0; a < s->nactive; a++) {
+		uint32_t i = s->active[a];
+		struct run *r = &s->run[i];
+		uint32_t k;
+
+		if (r->state != R_DECODE)
+			continue;
+		k = (s->t->reqs[i].input + r->generated - 1) / bt;
+		if (k < r->nb)
+			continue;
+		while (!s->nfree && r->state == R_DECODE) {
+			uint32_t v = s->nactive;
+
+			if (s->nevictable) {
+				int n = evict(s, 1);
+
+				if (n < 0)
+					return n;
+				if (!n)
+					return -EPROTO;
+				continue;
+			}
+			while (v-- > 0)
+				if (s->run[s->active[v]].state == R_PREFILL ||
+				    s->run[s->active[v]].state == R_DECODE)
+					break;
+			preempt(s, s->active[v]);
+		}
+		if (r->state == R_DECODE)
+			r->blocks[r->nb++] = alloc_block(s);
+	}
+	for (uint32_t a = 0; a < s->nactive; a++)
+		if (s->run[s->active[a]].state != R_WAITING)
+			s->active[keep++] = s->active[a];
+	s->nactive = keep;
+	return 0;
 }
 
 static void finish(struct sim *s, uint32_t i)
@@ -296,21 +418,10 @@ static void finish(struct sim *s, uint32_t i)
 	const struct ac_trace_req *q = &s->t->reqs[i];
 
 	r->finish = s->now;
-	for (uint32_t k = 0; k < r->nb; k++) {
-		if (k < r->full)
-			b_unpin(s, r->blocks[k]);
-		else
-			b_free(s, r->blocks[k]);
-	}
+	release_blocks(s, r);
 	if (q->output > 1)
 		s->tpot[s->ntpot++] = (r->finish - r->first) / (q->output - 1);
 	digest_add(&s->res->digest, r->finish);
-	free(r->blocks);
-	free(r->hit);
-	free(r->pend);
-	r->blocks = NULL;
-	r->hit = NULL;
-	r->pend = NULL;
 	r->state = R_DONE;
 }
 
@@ -406,6 +517,8 @@ void sim_config_default(struct sim_config *ret,
 		.pool_tokens = 900000,
 		.time_scale = 1.0,
 		.max_running = 256,
+		/* Llama-3.1-8B's 128k (the cost model's shape). */
+		.max_context = 131072,
 		.seed = 1,
 		.ttl_s = 0,
 		.tool_median_s = 5,
@@ -590,6 +703,11 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	    !s->seen || !s->run || !s->active || !s->waiting || !s->ttft ||
 	    !s->tpot || !s->job)
 		return -ENOMEM;
+	for (int b = 0; b < SIM_NBUCKETS; b++) {
+		s->bttft[b] = malloc(t->n * sizeof(double));
+		if (!s->bttft[b])
+			return -ENOMEM;
+	}
 	for (size_t h = 0; h <= t->max_hash; h++)
 		s->by_hash[h] = NONE;
 	/* Pop order 0, 1, 2...: deterministic block ids. */
@@ -620,6 +738,8 @@ static void sim_teardown(struct sim *s)
 	free(s->ttft);
 	free(s->tpot);
 	free(s->job);
+	for (int b = 0; b < SIM_NBUCKETS; b++)
+		free(s->bttft[b]);
 	free(s->csegs);
 	free(s->picks);
 }
@@ -767,6 +887,9 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 			}
 		}
 
+		r = grow_decodes(&s);
+		if (r < 0)
+			goto out;
 		r = build_batch(&s, &in);
 		if (r < 0)
 			goto out;
@@ -807,6 +930,15 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		}
 		s.now += plan.predicted_s;
 		res->busy_s += plan.predicted_s;
+		if (plan.prefill_tokens) {
+			struct ac_cost_iter dec = {
+				.decode_tokens = in.decode_tokens,
+				.decode_ctx = in.decode_ctx,
+			};
+
+			res->prefill_gpu_s += plan.predicted_s -
+				(in.decode_tokens ? ac_cost_iter_s(cfg->cost, &dec) : 0);
+		}
 		res->iterations++;
 		res->prefill_tokens += plan.prefill_tokens;
 		res->gap_tokens += plan.gap_tokens;
@@ -814,6 +946,19 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		for (uint32_t k = 0; k < plan.npicks; k++)
 			consume(&s.run[plan.picks[k].req], plan.picks[k].start,
 				plan.picks[k].len);
+		/* Blocks whose every position is computed are published now. */
+		for (uint32_t a = 0; a < s.nactive && !cfg->publish_at_end; a++) {
+			struct run *ru = &s.run[s.active[a]];
+			uint64_t upto;
+
+			if (ru->state != R_PREFILL)
+				continue;
+			upto = ru->pend0 < ru->npend ? ru->pend[ru->pend0].start :
+						       ru->ctx;
+			upto /= t->block_tokens;
+			publish(&s, s.active[a],
+				upto < ru->full ? (uint32_t)upto : ru->full);
+		}
 
 		/* Decodes of this iteration first, then prefills that ended. */
 		for (uint32_t a = 0; a < s.nactive; a++) {
@@ -835,13 +980,21 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 
 			if (ru->state != R_PREFILL || ru->pend0 < ru->npend)
 				continue;
-			publish(&s, i);
-			ru->first = s.now;
-			s.ttft[s.nttft++] = ru->first - ru->arrival;
-			digest_add(&res->digest, ru->first);
-			ru->generated = 1;
+			publish(&s, i, ru->full);
 			ru->state = R_DECODE;
-			if (t->reqs[i].output <= 1) {
+			if (ru->generated) {
+				/* Recomputed after a preemption: one more token. */
+				ru->generated++;
+			} else {
+				int b = sim_bucket_of(t->reqs[i].input);
+
+				ru->first = s.now;
+				s.ttft[s.nttft++] = ru->first - ru->arrival;
+				s.bttft[b][s.nbttft[b]++] = ru->first - ru->arrival;
+				digest_add(&res->digest, ru->first);
+				ru->generated = 1;
+			}
+			if (ru->generated >= t->reqs[i].output) {
 				r = finish_turn(&s, i, tools, ntools, &rq);
 				if (r < 0)
 					goto out;
@@ -877,6 +1030,10 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	res->requests = done;
 	res->makespan_s = first_arrival >= 0 ? s.now - first_arrival : 0;
 	stats(s.ttft, s.nttft, &res->ttft);
+	for (int b = 0; b < SIM_NBUCKETS; b++) {
+		res->bucket_n[b] = s.nbttft[b];
+		stats(s.bttft[b], s.nbttft[b], &res->ttft_bucket[b]);
+	}
 	stats(s.tpot, s.ntpot, &res->tpot);
 	if (cfg->agent) {
 		for (size_t i = 0; i < t->n; i++) {

@@ -26,6 +26,19 @@ struct sim_config {
 	uint64_t pool_tokens;
 	double time_scale;	/* arrival = trace timestamp * time_scale */
 	uint32_t max_running;	/* vLLM max_num_seqs */
+	/*
+	 * As an engine serves (vLLM): a request whose prompt plus output is
+	 * over max_context tokens is rejected (0: no limit); output blocks are
+	 * allocated as decoding reaches them, and when none can be had the
+	 * latest admitted request is preempted (its blocks released, its
+	 * prompt and output so far recomputed on readmission); prompt blocks
+	 * are published as each chunk completes. reserve_output and
+	 * publish_at_end bring back the older model: every block reserved at
+	 * admission, blocks published when the whole prefill ends.
+	 */
+	uint32_t max_context;
+	bool reserve_output;
+	bool publish_at_end;
 	uint64_t seed;
 	/* Switch to this policy (replaying the index) every N iterations. */
 	const char *switch_to;
@@ -41,13 +54,28 @@ struct sim_stats {
 	double mean, p50, p99;
 };
 
+/* TTFT is also reported by prompt length: [lo[b], lo[b + 1]) tokens. */
+#define SIM_NBUCKETS 4
+extern const uint32_t sim_bucket_lo[SIM_NBUCKETS];	/* 0, 4k, 16k, 64k */
+int sim_bucket_of(uint32_t input_tokens);
+
 struct sim_result {
 	uint64_t requests, rejected;
+	uint64_t rejected_context;	/* of rejected: over max_context */
+	uint64_t preemptions;
 	uint64_t block_refs, block_hits;
 	uint64_t prefill_tokens, recomputed_tokens, gap_tokens;
 	uint64_t iterations, evictions;
 	double busy_s, makespan_s;
 	struct sim_stats ttft, tpot, job;
+	struct sim_stats ttft_bucket[SIM_NBUCKETS];
+	uint64_t bucket_n[SIM_NBUCKETS];
+	/*
+	 * GPU time of prefill: what the iterations spent beyond their decodes,
+	 * and what the hits saved: each hit block's recompute at its position
+	 * (the quantity asym's priority ranks blocks by).
+	 */
+	double prefill_gpu_s, saved_gpu_s;
 	uint64_t retained_hits, retain_expired;
 	/* Digest of every request's timings: equal runs, equal digest. */
 	uint64_t digest;

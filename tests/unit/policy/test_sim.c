@@ -202,3 +202,112 @@ Test(policy_sim, order_is_its_own_axis)
 	cr_assert_lt(hrrn.ttft.mean, fcfs.ttft.mean);
 	cr_assert_neq(srpt.digest, hrrn.digest);
 }
+
+/* Load the trace made of @lines (JSON objects, one a line). */
+static void load_lines(const char *const *lines, size_t n)
+{
+	char path[] = "/tmp/ac-sim-test-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\n", lines[i]);
+	fclose(f);
+	ac_trace_free(&t);
+	cr_assert_eq(ac_trace_load(path, 0, &t, NULL), 0);
+	unlink(path);
+}
+
+/* A @nb-block prompt at @ts ms whose first @shared ids are 0.. (else 1000+). */
+static char *prompt_line(int ts, int nb, int shared, int out)
+{
+	char *buf = malloc(16 * nb + 128);
+	int n = sprintf(buf, "{\"timestamp\": %d, \"input_length\": %d, "
+			"\"output_length\": %d, \"hash_ids\": [", ts, nb * 512, out);
+
+	for (int k = 0; k < nb; k++)
+		n += sprintf(buf + n, "%s%d", k ? ", " : "",
+			     k < shared ? k : 1000 * (ts + 1) + k);
+	strcpy(buf + n, "]}");
+	return buf;
+}
+
+Test(policy_sim, blocks_are_published_per_chunk)
+{
+	struct sim_config cfg;
+	struct sim_result chunk, end;
+	char *lines[2];
+
+	/* B arrives while A's 32k prompt is half computed, sharing it. */
+	lines[0] = prompt_line(0, 64, 64, 4);
+	lines[1] = prompt_line(400, 64, 64, 4);
+	load_lines((const char *const *)lines, 2);
+	free(lines[0]);
+	free(lines[1]);
+	sim_config_default(&cfg, &cost);
+	ac_chunk_config_default(&cfg.chunk, AC_CHUNK_FIXED, 0);
+	cr_assert_eq(sim_run(&t, &cfg, &chunk), 0);
+	cfg.publish_at_end = true;
+	cr_assert_eq(sim_run(&t, &cfg, &end), 0);
+	cr_assert_eq(end.block_hits, 0, "nothing was published at B's lookup");
+	cr_assert_gt(chunk.block_hits, 10, "A's finished chunks: %llu hits",
+		     (unsigned long long)chunk.block_hits);
+	cr_assert_lt(chunk.block_hits, 64);
+	cr_assert_lt(chunk.prefill_tokens, end.prefill_tokens);
+	cr_assert_gt(chunk.saved_gpu_s, 0);
+	cr_assert_eq(end.saved_gpu_s, 0);
+}
+
+Test(policy_sim, max_context_rejects_like_an_engine)
+{
+	struct sim_config cfg;
+	struct sim_result r;
+	uint64_t over = 0;
+
+	small(&cfg);
+	cfg.pool_tokens = 2000 * 512;
+	cfg.max_context = 16384;
+	for (size_t i = 0; i < t.n; i++)
+		over += (uint64_t)t.reqs[i].input + t.reqs[i].output > 16384;
+	cr_assert_gt(over, 0);
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.rejected_context, over);
+	cr_assert_eq(r.rejected, over);
+	cr_assert_eq(r.requests, t.n);
+	cr_assert_eq(r.bucket_n[0] + r.bucket_n[1] + r.bucket_n[2] +
+		     r.bucket_n[3], t.n - over, "one TTFT per served request");
+	cr_assert_eq(r.bucket_n[3], 0, "nothing of 64k and over was served");
+	cfg.max_context = 0;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.rejected, 0);
+}
+
+Test(policy_sim, output_blocks_on_demand_preempt)
+{
+	struct sim_config cfg;
+	struct sim_result lazy, eager;
+
+	char *lines[20];
+
+	/* 20 prompts of 2 blocks at once, each to grow 4 more: 120 > 24. */
+	for (int i = 0; i < 20; i++)
+		lines[i] = prompt_line(i, 2, 0, 2000);
+	load_lines((const char *const *)lines, 20);
+	for (int i = 0; i < 20; i++)
+		free(lines[i]);
+	sim_config_default(&cfg, &cost);
+	cfg.pool_tokens = 24 * 512;
+	cr_assert_eq(sim_run(&t, &cfg, &lazy), 0);
+	cfg.reserve_output = true;
+	cr_assert_eq(sim_run(&t, &cfg, &eager), 0);
+	cr_assert_gt(lazy.preemptions, 0);
+	cr_assert_eq(eager.preemptions, 0);
+	cr_assert_eq(lazy.requests, t.n, "every request finished");
+	cr_assert_eq(eager.requests, t.n);
+	cr_assert_eq(lazy.rejected + eager.rejected, 0);
+	/* Admitting by prompt alone starts more requests at once. */
+	cr_assert_lt(lazy.ttft.mean, eager.ttft.mean);
+}

@@ -70,6 +70,36 @@ static int get_u32(struct reader *rd, struct json_object *o, const char *key,
 	return 0;
 }
 
+/* An optional unsigned field: absent leaves *ret as it is. */
+static int opt_u32(struct reader *rd, struct json_object *o, const char *key,
+		   uint32_t *ret)
+{
+	if (!json_object_object_get_ex(o, key, NULL))
+		return 0;
+	return get_u32(rd, o, key, ret);
+}
+
+/* An optional duration in ms (integer or not), as seconds; absent: -1. */
+static int opt_ms(struct reader *rd, struct json_object *o, const char *key,
+		  double *ret)
+{
+	struct json_object *v;
+	double x;
+
+	*ret = -1;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int) &&
+	    !json_object_is_type(v, json_type_double))
+		return refuse(rd, -EINVAL, "%s: not a number", key);
+	x = json_object_get_double(v);
+	if (!(x >= 0) || x > 1e12)
+		return refuse(rd, -EINVAL, "%s: %g is not a duration in ms",
+			      key, x);
+	*ret = x / 1000;
+	return 0;
+}
+
 static int pool_reserve(struct reader *rd, size_t n)
 {
 	size_t cap;
@@ -157,6 +187,23 @@ static int parse_record(struct reader *rd, struct json_object *o)
 	ret = parse_ids(rd, o, r);
 	if (ret < 0)
 		return ret;
+	r->program = AC_TRACE_NONE;
+	ret = opt_u32(rd, o, "namespace", &r->ns);
+	if (ret == 0)
+		ret = opt_u32(rd, o, "program", &r->program);
+	if (ret == 0)
+		ret = opt_u32(rd, o, "turn", &r->turn);
+	if (ret == 0)
+		ret = opt_ms(rd, o, "tool_ms", &r->tool_s);
+	if (ret == 0)
+		ret = opt_ms(rd, o, "tool_expect_ms", &r->tool_expect_s);
+	if (ret < 0)
+		return ret;
+	if (r->program == AC_TRACE_NONE && json_object_object_get_ex(o, "program", NULL))
+		return refuse(rd, -EINVAL, "program: %u is reserved",
+			      AC_TRACE_NONE);
+	if (r->program != AC_TRACE_NONE)
+		rd->t.nprogram++;
 	r->arrival_s = ts / 1000.0;
 	rd->prev_ts = ts;
 	rd->prev_line = rd->line;

@@ -2,8 +2,10 @@
 /*
  * The Mooncake trace format (data/traces/README.md): one JSON object a
  * line with timestamp (ms), input_length, output_length and hash_ids, one
- * id per 512-token block of the prompt. The simulator (bench/sim) and the
- * demo (tools/demo) read it through this one parser, so both see the same
+ * id per 512-token block of the prompt, and the optional fields of the
+ * generated workloads (bench/workloads): namespace, program, turn, tool_ms
+ * and tool_expect_ms. The simulator (bench/sim), the demo (tools/demo) and
+ * the engine's replay read it through this one parser, so all see the same
  * requests and refuse the same bad lines.
  */
 #ifndef AC_TRACE_H
@@ -29,6 +31,12 @@ struct ac_trace_req {
 	uint32_t session;	/* index of the job's first turn */
 	uint32_t prev;		/* turn this one continues, or AC_TRACE_NONE */
 	uint32_t next;		/* first turn continuing this one */
+	/* Optional fields; absent: 0, AC_TRACE_NONE, < 0. */
+	uint32_t ns;		/* "namespace": tenant, 0 when absent */
+	uint32_t program;	/* "program": agent job id, or AC_TRACE_NONE */
+	uint32_t turn;		/* "turn": index within the program */
+	double tool_s;		/* "tool_ms": tool call after this turn */
+	double tool_expect_s;	/* "tool_expect_ms": what the client declares */
 };
 
 struct ac_trace {
@@ -37,6 +45,7 @@ struct ac_trace {
 	uint32_t *hash_pool;		/* every request's ids, one allocation */
 	uint32_t max_hash;
 	uint32_t block_tokens;		/* AC_TRACE_BLOCK_TOKENS */
+	size_t nprogram;		/* requests with a "program" */
 };
 
 /* Why a read failed, for the caller to print after the file's name. */
@@ -64,5 +73,14 @@ void ac_trace_free(struct ac_trace *t);
  * one id compares a prefix). Each turn has at most one continuation.
  */
 int ac_trace_link_turns(struct ac_trace *t);
+
+/*
+ * Agent view of a trace whose records name their program: a program's
+ * records, in file order, are its turns, each continuing the one before.
+ * Records without a program are jobs of one turn. -EINVAL (naming the
+ * record in @err, which may be NULL) when a program's turns are not
+ * numbered 0, 1, 2... in file order; nothing is changed then.
+ */
+int ac_trace_link_programs(struct ac_trace *t, struct ac_trace_error *err);
 
 #endif

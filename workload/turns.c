@@ -5,7 +5,9 @@
  * before it, which is how the simulator's agent mode replays the trace.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "trace.h"
 
@@ -42,4 +44,75 @@ int ac_trace_link_turns(struct ac_trace *t)
 	}
 	free(last);
 	return 0;
+}
+
+/* Program ids are sparse: a small open-addressing map to the last turn. */
+struct prog_slot {
+	uint32_t program;	/* AC_TRACE_NONE: empty */
+	uint32_t last;		/* request index of its latest turn */
+};
+
+int ac_trace_link_programs(struct ac_trace *t, struct ac_trace_error *err)
+{
+	size_t cap = 16, mask;
+	struct prog_slot *map;
+	uint32_t *prev;
+	int r = 0;
+
+	while (cap < 2 * t->n)
+		cap *= 2;
+	mask = cap - 1;
+	map = malloc(cap * sizeof(*map));
+	prev = malloc((t->n + 1) * sizeof(*prev));
+	if (!map || !prev) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cap; i++)
+		map[i].program = AC_TRACE_NONE;
+	/* Check every record before changing any. */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct ac_trace_req *q = &t->reqs[i];
+		size_t h;
+		uint32_t want = 0;
+
+		prev[i] = AC_TRACE_NONE;
+		if (q->program == AC_TRACE_NONE)
+			continue;
+		h = (q->program * 0x9e3779b1u) & mask;
+		while (map[h].program != AC_TRACE_NONE &&
+		       map[h].program != q->program)
+			h = (h + 1) & mask;
+		if (map[h].program == q->program) {
+			prev[i] = map[h].last;
+			want = t->reqs[map[h].last].turn + 1;
+		}
+		if (q->turn != want) {
+			if (err) {
+				/* Records are counted from 1, as lines are. */
+				err->line = 0;
+				snprintf(err->why, sizeof(err->why),
+					 "record %zu: turn %u of program %u, want %u",
+					 i + 1, q->turn, q->program, want);
+			}
+			r = -EINVAL;
+			goto out;
+		}
+		map[h].program = q->program;
+		map[h].last = (uint32_t)i;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct ac_trace_req *q = &t->reqs[i];
+
+		q->next = AC_TRACE_NONE;
+		q->prev = prev[i];
+		q->session = prev[i] == AC_TRACE_NONE ? (uint32_t)i :
+			     t->reqs[prev[i]].session;
+		if (prev[i] != AC_TRACE_NONE)
+			t->reqs[prev[i]].next = (uint32_t)i;
+	}
+out:
+	free(map);
+	free(prev);
+	return r;
 }

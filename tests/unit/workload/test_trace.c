@@ -28,6 +28,10 @@ static int read_str(const char *text, size_t limit, struct ac_trace *t,
 	"{\"timestamp\": " #ts ", \"input_length\": " #in \
 	", \"output_length\": " #out ", \"hash_ids\": " ids "}"
 #define REQ(ts, in, out, ids) REC(ts, in, out, ids) "\n"
+/* A record with optional fields @extra. */
+#define OPT(ts, extra) \
+	"{\"timestamp\": " #ts ", \"input_length\": 600, \"output_length\": 5," \
+	" \"hash_ids\": [0, 1], " extra "}\n"
 
 Test(trace, keeps_every_field)
 {
@@ -88,6 +92,14 @@ Test(trace, names_the_line_and_field_of_a_bad_record)
 		{ REQ(1000, 600, 5, "[0, -3]"), "hash_ids[1]: -3 is not in" },
 		{ REC(1000, 600, 5, "[0, 1]") " {}\n", "text after the JSON object" },
 		{ REQ(999, 600, 5, "[0, 1]"), "timestamp: 999 is earlier than 1000 on line 3" },
+		/* The optional fields of generated workloads. */
+		{ OPT(1000, "\"namespace\": -2"), "namespace: -2 is not in" },
+		{ OPT(1000, "\"program\": \"a\""), "program: not an integer" },
+		{ OPT(1000, "\"program\": 4294967295"), "program: 4294967295 is reserved" },
+		{ OPT(1000, "\"turn\": 1.5"), "turn: not an integer" },
+		{ OPT(1000, "\"tool_ms\": \"5\""), "tool_ms: not a number" },
+		{ OPT(1000, "\"tool_ms\": -1"), "tool_ms: -1 is not a duration" },
+		{ OPT(1000, "\"tool_expect_ms\": null"), "tool_expect_ms: not a number" },
 	};
 	char text[1024], want[96];
 
@@ -186,5 +198,48 @@ Test(trace, links_the_turns_of_a_conversation)
 	cr_expect_eq(t.reqs[2].session, 2);
 	cr_expect_eq(t.reqs[4].prev, AC_TRACE_NONE);
 	cr_expect_eq(t.reqs[4].session, 4);
+	ac_trace_free(&t);
+}
+
+Test(trace, reads_the_optional_fields_and_links_programs)
+{
+	static const char text[] =
+		OPT(0, "\"namespace\": 3, \"program\": 70, \"turn\": 0, \"tool_ms\": 2500, \"tool_expect_ms\": 2000.5")
+		REQ(10, 600, 5, "[5, 6]")
+		OPT(20, "\"program\": 9, \"turn\": 0, \"tool_ms\": 100")
+		OPT(30, "\"program\": 70, \"turn\": 1")
+		OPT(40, "\"program\": 9, \"turn\": 1");
+	static const char gap[] =
+		OPT(0, "\"program\": 4, \"turn\": 0")
+		OPT(10, "\"program\": 4, \"turn\": 2");
+	struct ac_trace t;
+	struct ac_trace_error err;
+
+	cr_assert_eq(read_str(text, 0, &t, &err), 0, "%s", err.why);
+	cr_expect_eq(t.nprogram, 4);
+	cr_expect_eq(t.reqs[0].ns, 3);
+	cr_expect_eq(t.reqs[1].ns, 0);
+	cr_expect_eq(t.reqs[0].program, 70);
+	cr_expect_eq(t.reqs[1].program, AC_TRACE_NONE);
+	cr_expect_float_eq(t.reqs[0].tool_s, 2.5, 1e-12);
+	cr_expect_float_eq(t.reqs[0].tool_expect_s, 2.0005, 1e-12);
+	cr_expect_lt(t.reqs[1].tool_s, 0);
+	cr_expect_lt(t.reqs[3].tool_expect_s, 0);
+	cr_assert_eq(ac_trace_link_programs(&t, &err), 0);
+	cr_expect_eq(t.reqs[0].next, 3);
+	cr_expect_eq(t.reqs[3].prev, 0);
+	cr_expect_eq(t.reqs[3].session, 0);
+	cr_expect_eq(t.reqs[2].next, 4);
+	cr_expect_eq(t.reqs[4].session, 2);
+	cr_expect_eq(t.reqs[1].prev, AC_TRACE_NONE);
+	cr_expect_eq(t.reqs[1].next, AC_TRACE_NONE);
+	cr_expect_eq(t.reqs[1].session, 1);
+	ac_trace_free(&t);
+
+	/* A missing turn is refused, and nothing is linked. */
+	cr_assert_eq(read_str(gap, 0, &t, &err), 0, "%s", err.why);
+	cr_assert_eq(ac_trace_link_programs(&t, &err), -EINVAL);
+	cr_expect_str_eq(err.why, "record 2: turn 2 of program 4, want 1");
+	cr_expect_eq(t.reqs[0].next, AC_TRACE_NONE);
 	ac_trace_free(&t);
 }

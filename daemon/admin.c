@@ -234,6 +234,10 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	log_notice("configuration reloaded from %s", d->cfg.config_path);
 	r = 0;
 out:
+	/* SIGHUP has no one to answer and D-Bus answers only the caller. */
+	if (r < 0)
+		log_warning("reload refused, keeping the running configuration: %s",
+			    err[0] ? err : strerror(-r));
 	free(n);
 	return r;
 }

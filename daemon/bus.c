@@ -287,7 +287,7 @@ static void log_action(sd_bus_message *m, const char *fmt, const char *arg)
 		sd_bus_creds_unref(c);
 	}
 	snprintf(msg, sizeof(msg), fmt, arg);
-	if (getenv("JOURNAL_STREAM"))
+	if (log_is_journal())
 		sd_journal_send("MESSAGE=D-Bus %s (caller uid %d, pid %d)", msg,
 				(int)uid, (int)pid, "PRIORITY=%d", LOG_NOTICE,
 				"ASYMCACHE_ADMIN_METHOD=%s", sd_bus_message_get_member(m),

@@ -659,10 +659,14 @@ int cfg_from_cmdline(struct daemon_config *cfg, int argc, char **argv,
 	cfg_defaults(cfg);
 	*ret_action = CFG_ACTION_RUN;
 
-	/* Pass 1: find -c, --help and --version; flags apply after the file. */
+	/*
+	 * Pass 1: find -c, --help and --version; flags apply after the file.
+	 * The leading ':' makes getopt tell a missing argument (':') from an
+	 * unknown option ('?').
+	 */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:fh", cfg_options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, ":c:fh", cfg_options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -675,20 +679,23 @@ int cfg_from_cmdline(struct daemon_config *cfg, int argc, char **argv,
 			*ret_action = CFG_ACTION_VERSION;
 			return 0;
 		case '?':
+			*ret_action = CFG_ACTION_USAGE;
 			if (optopt)
-				snprintf(err, errlen,
-					 "option -%c: unknown or missing its argument",
-					 optopt);
+				snprintf(err, errlen, "unknown option -%c", optopt);
 			else
-				snprintf(err, errlen,
-					 "option %s: unknown or missing its argument",
-					 argv[optind - 1]);
+				snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+			return -EINVAL;
+		case ':':
+			*ret_action = CFG_ACTION_USAGE;
+			snprintf(err, errlen, "option %s needs an argument",
+				 argv[optind - 1]);
 			return -EINVAL;
 		default:
 			break;
 		}
 	}
 	if (optind < argc) {
+		*ret_action = CFG_ACTION_USAGE;
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
@@ -704,7 +711,7 @@ int cfg_from_cmdline(struct daemon_config *cfg, int argc, char **argv,
 	}
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "c:fh", cfg_options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, ":c:fh", cfg_options, NULL)) >= 0) {
 		if (c == 'f') {
 			cfg->foreground = true;
 			continue;

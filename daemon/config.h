@@ -95,6 +95,8 @@ enum cfg_action {
 	CFG_ACTION_RUN,
 	CFG_ACTION_HELP,
 	CFG_ACTION_VERSION,
+	/* Set with a negative return: the command line itself is wrong. */
+	CFG_ACTION_USAGE,
 };
 
 void cfg_defaults(struct daemon_config *cfg);
@@ -119,7 +121,10 @@ int cfg_load_file(struct daemon_config *cfg, const char *path, char *err,
 /*
  * The whole start-up sequence: defaults, file (-c or the default path),
  * flags, cross-checks. Returns 0 and sets *ret_action, or -errno with the
- * message in @err. getopt state is reset, so it may be called repeatedly.
+ * message in @err; *ret_action is CFG_ACTION_USAGE when the command line
+ * itself is wrong (an unknown option, a missing argument, a stray word),
+ * which asymcached reports with a hint at --help and exit status 2.
+ * getopt state is reset, so it may be called repeatedly.
  */
 int cfg_from_cmdline(struct daemon_config *cfg, int argc, char **argv,
 		     enum cfg_action *ret_action, char *err, size_t errlen);

@@ -28,7 +28,6 @@ static int on_signal(int signo, void *userdata)
 {
 	struct daemon *d = userdata;
 	char err[CFG_ERR_MAX] = "";
-	int r;
 
 	/* A failed read is retried, unless the daemon is on its way out. */
 	if (signo < 0)
@@ -37,10 +36,8 @@ static int on_signal(int signo, void *userdata)
 	case SIGHUP:
 		log_info("SIGHUP: reloading the configuration");
 		daemon_notify("RELOADING=1");
-		r = daemon_reload_config(d, err, sizeof(err));
-		if (r < 0)
-			log_error("reload failed, keeping the running configuration: %s",
-				  err);
+		/* A refused reload is logged there, as one over D-Bus is. */
+		daemon_reload_config(d, err, sizeof(err));
 		daemon_notify("READY=1");
 		daemon_notify_status(d);
 		break;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -26,6 +28,11 @@ void log_open(void)
 	log_to_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
 			 fstat(2, &st) == 0 && st.st_dev == dev &&
 			 st.st_ino == ino;
+}
+
+bool log_is_journal(void)
+{
+	return log_to_journal;
 }
 
 static const char *const level_names[] = {
@@ -64,6 +71,29 @@ int log_level_from_string(const char *s)
 	return -EINVAL;
 }
 
+/*
+ * Under the journal, "<N>" alone: journald reads the level from it and
+ * stamps the time itself. Anywhere else (a terminal, a file, a container's
+ * log collector) the reader has neither, so the line carries a local ISO
+ * 8601 time with milliseconds, the process and the level's name.
+ */
+static int log_prefix(char *buf, size_t len, int level)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32], zone[8];
+
+	if (log_to_journal)
+		return snprintf(buf, len, "<%d>", level);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(zone, sizeof(zone), "%z", &tm);
+	return snprintf(buf, len, "%s.%03ld%s asymcached[%d] %s: ", date,
+			ts.tv_nsec / 1000000, zone, (int)getpid(),
+			level_names[level]);
+}
+
 static void log_vline(int level, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -73,7 +103,7 @@ static void log_vline(int level, const char *fmt, va_list ap)
 	 * Format the whole line first and write it with one call, so lines of
 	 * concurrent writers (forked tests share stderr) never interleave.
 	 */
-	n = snprintf(line, sizeof(line), "<%d>", level);
+	n = log_prefix(line, sizeof(line) - 1, level);
 	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	n = strlen(line);
 	line[n++] = '\n';

@@ -10,6 +10,9 @@
 #include "log.h"
 #include "watchdog.h"
 
+/* As asymcachectl and the LSB: the command line was wrong. */
+#define EXIT_USAGE 2
+
 static int run(int argc, char **argv)
 {
 	static struct daemon d;
@@ -20,6 +23,12 @@ static int run(int argc, char **argv)
 
 	log_open();
 	r = cfg_from_cmdline(&d.cfg, argc, argv, &action, err, sizeof(err));
+	if (r < 0 && action == CFG_ACTION_USAGE) {
+		/* A person typed this: no log prefix, a pointer to --help. */
+		fprintf(stderr, "asymcached: %s\nTry 'asymcached --help' for more information.\n",
+			err);
+		return EXIT_USAGE;
+	}
 	if (r < 0) {
 		log_error("%s", err);
 		return EXIT_FAILURE;

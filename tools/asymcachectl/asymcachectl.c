@@ -6,6 +6,7 @@
  * that take no other options.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,40 @@ int ctl_help_or_usage(const char *cmd, const char *text, bool help)
 	return help ? CTL_EXIT_OK : CTL_EXIT_USAGE;
 }
 
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("asymcachectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'asymcachectl %s%s--help' for more information.\n",
+		cmd ? cmd : "", cmd ? " " : "");
+	return CTL_EXIT_USAGE;
+}
+
+int ctl_bad_option(const char *cmd, const struct option *opts, char **argv, int o)
+{
+	const char *arg = argv[optind - 1];
+	size_t i, n;
+
+	if (o == ':')
+		return ctl_usage_error(cmd, "option %s needs an argument", arg);
+	if (optopt == 0)
+		return ctl_usage_error(cmd, "unknown option %s", arg);
+	/* "--json=1": getopt names the option by its short letter. */
+	for (i = 0; opts[i].name; i++) {
+		n = strlen(opts[i].name);
+		if (opts[i].val == optopt && opts[i].has_arg == no_argument &&
+		    strncmp(arg, "--", 2) == 0 && strncmp(arg + 2, opts[i].name, n) == 0 &&
+		    arg[2 + n] == '=')
+			return ctl_usage_error(cmd, "option --%s takes no argument",
+					       opts[i].name);
+	}
+	return ctl_usage_error(cmd, "unknown option -%c", optopt);
+}
+
 /* --help and --json, then the operand count, for a command with usage set. */
 static int common_options(struct ctl *c, const struct ctl_cmd *cmd, int argc,
 			  char **argv)
@@ -94,15 +129,21 @@ static int common_options(struct ctl *c, const struct ctl_cmd *cmd, int argc,
 		{ "json", no_argument, NULL, 'j' },
 		{}
 	};
-	int o;
+	int o, n;
 
-	while ((o = getopt_long(argc, argv, "hj", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, ":hj", opts, NULL)) >= 0) {
+		if (o == 'h')
+			return ctl_help_or_usage(cmd->name, cmd->usage, true);
 		if (o != 'j')
-			return ctl_help_or_usage(cmd->name, cmd->usage, o == 'h');
+			return ctl_bad_option(cmd->name, opts, argv, o);
 		c->json = true;
 	}
-	if (argc - optind < cmd->min_args || argc - optind > cmd->max_args)
-		return ctl_help_or_usage(cmd->name, cmd->usage, false);
+	n = argc - optind;
+	if (n > cmd->max_args)
+		return ctl_usage_error(cmd->name, "unexpected argument '%s'",
+				       argv[optind + cmd->max_args]);
+	if (n < cmd->min_args)
+		return ctl_usage_error(cmd->name, "%s needs %s", cmd->name, cmd->args);
 	return -1;
 }
 
@@ -119,8 +160,12 @@ static int run(int argc, char **argv)
 	size_t i;
 	int o, r;
 
-	/* '+': stop at the command name, its options are its own. */
-	while ((o = getopt_long(argc, argv, "+hVjA:", opts, NULL)) >= 0) {
+	/*
+	 * '+': stop at the command name, its options are its own. ':': tell
+	 * a missing argument from an unknown option; getopt prints nothing.
+	 */
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:hVjA:", opts, NULL)) >= 0) {
 		switch (o) {
 		case 'h':
 			usage(stdout);
@@ -135,15 +180,11 @@ static int run(int argc, char **argv)
 			c.address = optarg;
 			break;
 		default:
-			usage(stderr);
-			return CTL_EXIT_USAGE;
+			return ctl_bad_option(NULL, opts, argv, o);
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "asymcachectl: missing command\n");
-		usage(stderr);
-		return CTL_EXIT_USAGE;
-	}
+	if (optind >= argc)
+		return ctl_usage_error(NULL, "missing command");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[optind], commands[i].name) != 0)
 			continue;
@@ -158,9 +199,7 @@ static int run(int argc, char **argv)
 		sd_bus_flush_close_unref(c.bus);
 		return r;
 	}
-	fprintf(stderr, "asymcachectl: unknown command '%s'\n", argv[optind]);
-	usage(stderr);
-	return CTL_EXIT_USAGE;
+	return ctl_usage_error(NULL, "unknown command '%s'", argv[optind]);
 }
 
 int main(int argc, char **argv)

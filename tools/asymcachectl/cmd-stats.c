@@ -157,16 +157,20 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	char a[CTL_FMT_MAX];
 	int o, r;
 
-	while ((o = getopt_long(argc, argv, "hjp", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, ":hjp", opts, NULL)) >= 0) {
 		if (o == 'j')
 			c->json = true;
 		else if (o == 'p')
 			prometheus = true;
+		else if (o == 'h')
+			return ctl_help_or_usage("stats", stats_usage, true);
 		else
-			return ctl_help_or_usage("stats", stats_usage, o == 'h');
+			return ctl_bad_option("stats", opts, argv, o);
 	}
-	if (optind != argc || (prometheus && c->json))
-		return ctl_help_or_usage("stats", stats_usage, false);
+	if (optind != argc)
+		return ctl_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+	if (prometheus && c->json)
+		return ctl_usage_error("stats", "--prometheus and --json exclude each other");
 
 	r = ctl_snapshot_fetch(c, &s);
 	if (r != CTL_EXIT_OK) {

@@ -138,7 +138,7 @@ int cmd_top(struct ctl *c, int argc, char **argv)
 	bool keys = false, tty;
 	int o, r = CTL_EXIT_OK;
 
-	while ((o = getopt_long(argc, argv, "hji:n:", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, ":hji:n:", opts, NULL)) >= 0) {
 		switch (o) {
 		case 'j':
 			c->json = true;
@@ -157,12 +157,14 @@ int cmd_top(struct ctl *c, int argc, char **argv)
 				return CTL_EXIT_USAGE;
 			}
 			break;
+		case 'h':
+			return ctl_help_or_usage("top", top_usage, true);
 		default:
-			return ctl_help_or_usage("top", top_usage, o == 'h');
+			return ctl_bad_option("top", opts, argv, o);
 		}
 	}
 	if (optind != argc)
-		return ctl_help_or_usage("top", top_usage, false);
+		return ctl_usage_error("top", "unexpected argument '%s'", argv[optind]);
 
 	tty = !c->json && isatty(STDOUT_FILENO);
 	sigaction(SIGINT, &sa, NULL);

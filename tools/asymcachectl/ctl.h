@@ -147,6 +147,19 @@ void ctl_print_json(json_object *o);
 void ctl_print_sessions(const struct ctl_session *s, size_t n, FILE *f);
 void ctl_print_pools(const struct ctl_snapshot *s, FILE *f);
 
+/*
+ * A wrong command line: "asymcachectl: WHY" and a pointer to the
+ * command's --help (the whole help would bury the reason) on stderr.
+ * Returns CTL_EXIT_USAGE. @cmd NULL: the global options.
+ */
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+struct option;
+/*
+ * What getopt_long refused (it returned @o, '?' or ':'; the optstring
+ * starts with ':' and opterr is 0), said as ctl_usage_error() does.
+ */
+int ctl_bad_option(const char *cmd, const struct option *opts, char **argv, int o);
 /* Prints the usage, to stdout for --help: returns the exit status. */
 int ctl_help_or_usage(const char *cmd, const char *usage, bool help);
 

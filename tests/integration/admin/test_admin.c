@@ -750,6 +750,20 @@ static void write_conf(const char *path, const char *text)
 	cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
 }
 
+/* Whether the daemon's log (its stderr, a file) has a line holding @a and @b. */
+static bool daemon_logged(const char *a, const char *b)
+{
+	char line[2048];
+	bool found = false;
+	FILE *f = fopen(env.d.log, "r");
+
+	cr_assert(f, "%s: %s", env.d.log, strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	fclose(f);
+	return found;
+}
+
 Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 {
 	static const char base[] = "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n";
@@ -779,10 +793,15 @@ Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
 	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\n");
 	expect_ctl_error(&env, ARGV("reload"), 6, "[pool] bytes");
+	/* The operator reading the journal learns it too, not only the caller. */
+	cr_expect(daemon_logged("reload refused, keeping the running configuration: ",
+				"[pool] bytes changed"), "refused reload not in the log");
 	/* A broken file: named with its line, nothing applied. */
 	write_conf(env.d.conf, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
 		   "[policy]\nname = pensieve\nbogus_key = 1\n");
 	expect_ctl_error(&env, ARGV("reload"), 7, "asymcached.conf:7");
+	cr_expect(daemon_logged("reload refused, keeping the running configuration: ",
+				"asymcached.conf:7"), "refused reload not in the log");
 	expect_ctl_str(ARGV("--json", "policy"), "policy", "lru");
 }
 
@@ -895,6 +914,53 @@ Test(admin, properties_changed_follows_the_cache)
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&a);
+}
+
+/* A wrong command line says what is wrong and where help is, not the whole help. */
+Test(admin, wrong_command_lines_say_why)
+{
+	static const struct {
+		const char *argv[4];
+		const char *err;
+	} cases[] = {
+		{ { "--bogus" }, "asymcachectl: unknown option --bogus\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { "-x", "status" }, "asymcachectl: unknown option -x\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { "--json=1", "status" }, "asymcachectl: option --json takes no argument\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { "--address" }, "asymcachectl: option --address needs an argument\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { NULL }, "asymcachectl: missing command\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { "frobnicate" }, "asymcachectl: unknown command 'frobnicate'\n"
+		  "Try 'asymcachectl --help' for more information.\n" },
+		{ { "stats", "--prometheus", "--json" },
+		  "asymcachectl: --prometheus and --json exclude each other\n"
+		  "Try 'asymcachectl stats --help' for more information.\n" },
+		{ { "stats", "--bogus" }, "asymcachectl: unknown option --bogus\n"
+		  "Try 'asymcachectl stats --help' for more information.\n" },
+		{ { "status", "extra" }, "asymcachectl: unexpected argument 'extra'\n"
+		  "Try 'asymcachectl status --help' for more information.\n" },
+		{ { "evict" }, "asymcachectl: evict needs N\n"
+		  "Try 'asymcachectl evict --help' for more information.\n" },
+		{ { "status", "-q" }, "asymcachectl: unknown option -q\n"
+		  "Try 'asymcachectl status --help' for more information.\n" },
+		{ { "top", "--interval" }, "asymcachectl: option --interval needs an argument\n"
+		  "Try 'asymcachectl top --help' for more information.\n" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL, *err = NULL;
+		int rc = run_ctlv(NULL, 0, (char *const *)cases[i].argv, &out, &err);
+
+		cr_expect_eq(rc, 2, "case %zu: exit %d", i, rc);
+		cr_expect_str_eq(err, cases[i].err, "case %zu", i);
+		cr_expect_str_eq(out, "", "case %zu: stdout", i);
+		free(out);
+		free(err);
+	}
 }
 
 Test(admin, help_version_and_unreachable_daemon)

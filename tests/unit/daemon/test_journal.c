@@ -96,8 +96,9 @@ static void run_case(bool journal)
 {
 	struct harness h;
 	static char buf[1 << 16];
-	char want[64], pidf[64];
-	int jfd, cfd;
+	char want[64], pidf[64], line[1024];
+	int jfd, cfd, prefixed = 0;
+	FILE *log;
 	size_t n;
 
 	jfd = fake_journal();
@@ -118,6 +119,19 @@ static void run_case(bool journal)
 	cr_assert_eq(hc_hello(cfd, "journal-test"), 0);
 	close(cfd);
 	usleep(100000);
+	/*
+	 * The lines that stay on stderr: "<N>" for journald under the journal,
+	 * a time stamp (test_cli.c) elsewhere.
+	 */
+	log = fopen(h.log, "r");
+	cr_assert(log, "%s: %s", h.log, strerror(errno));
+	while (fgets(line, sizeof(line), log))
+		prefixed += line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>';
+	fclose(log);
+	if (journal)
+		cr_expect_gt(prefixed, 0, "no <N> line on the journal stream");
+	else
+		cr_expect_eq(prefixed, 0, "<N> prefixes outside the journal");
 	cr_assert_eq(harness_stop(&h), 0, "SIGTERM must exit 0");
 
 	n = drain(jfd, buf, sizeof(buf));

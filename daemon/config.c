@@ -52,6 +52,7 @@ struct cfg_key {
 static const struct cfg_key cfg_keys[] = {
 	{ "daemon", "socket", CFG_PATH, F(socket_path), 2, 107, 0 },
 	{ "daemon", "socket_mode", CFG_MODE, F(socket_mode), 0, 0777, 0 },
+	{ "daemon", "socket_dir_mode", CFG_MODE, F(socket_dir_mode), 0, 0777, 0 },
 	{ "daemon", "log_level", CFG_LOGLEVEL, F(log_level), 0, 7, 0 },
 	{ "daemon", "dbus_address", CFG_STR, F(dbus_address), 0, 511, 0 },
 	{ "pool", "backend", CFG_BACKEND, F(backend), 0, 2, 0 },
@@ -131,6 +132,7 @@ void cfg_defaults(struct daemon_config *cfg)
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s",
 		 CFG_DEFAULT_SOCKET);
 	cfg->socket_mode = 0660;
+	cfg->socket_dir_mode = 0755;	/* as packaging/tmpfiles.conf */
 	cfg->log_level = LOG_INFO;
 	cfg->backend = CFG_BACKEND_AUTO;
 	cfg->gpu = 0;

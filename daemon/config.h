@@ -59,6 +59,7 @@ struct daemon_config {
 	/* [daemon] */
 	char socket_path[108];		/* sizeof(sun_path) */
 	uint32_t socket_mode;
+	uint32_t socket_dir_mode;	/* when the daemon makes the folder */
 	int log_level;
 	char dbus_address[512];
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "rundir.h"
 #include "session.h"
 
 #define RING_ENTRIES 256
@@ -94,6 +95,10 @@ int daemon_start(struct daemon *d)
 	r = signals_open(&d->signals, &mask);
 	if (r < 0)
 		goto out_loop;
+	r = rundir_ensure(d->cfg.socket_path, d->cfg.socket_dir_mode, d->have_group,
+			  d->group_gid);
+	if (r < 0)
+		goto out_signals;
 	r = listener_open(&d->listener, d->cfg.socket_path, d->cfg.socket_mode,
 			  d->have_group ? d->cfg.group : NULL, d->group_gid);
 	if (r < 0)

@@ -7,10 +7,12 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,4 +122,69 @@ Test(cli, log_lines_outside_the_journal_are_stamped)
 	cr_expect_gt(lines, 0, "the daemon logged nothing at start");
 	regfree(&re);
 	cr_assert_eq(harness_stop(&h), 0);
+}
+
+/* Whether the file at @path has a line holding @needle. */
+static bool file_has(const char *path, const char *needle)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/*
+ * Without systemd nothing runs tmpfiles.d: the daemon makes the socket's
+ * folder itself, with [daemon] socket_dir_mode and [pool] group.
+ */
+Test(cli, a_missing_socket_folder_is_made_with_the_configured_mode)
+{
+	const struct group *gr = getgrnam("nogroup");
+	char top[TH_DIR_MAX], sock[128], run[96], conf[256];
+	struct th_daemon d = { 0 };
+	struct th_daemon_opts o = { .tag = "ac-cli" };
+	const char *args[] = { "--socket", sock, "--backend", "host", "--pool-bytes", "1M",
+			       "--block-bytes", "64K", NULL };
+	struct stat st;
+
+	cr_assert_eq(th_dir_make(top, sizeof(top), "ac-rundir"), 0);
+	snprintf(run, sizeof(run), "%s/run", top);
+	snprintf(sock, sizeof(sock), "%s/asymcached.sock", run);
+	snprintf(conf, sizeof(conf), "[daemon]\nsocket_dir_mode = 0750\n[pool]\ngroup = %s\n",
+		 gr ? gr->gr_name : "");
+	o.config = conf;
+	o.args = args;
+	cr_assert_eq(th_daemon_start(&d, &o), 0, "daemon did not start");
+	cr_assert_eq(stat(run, &st), 0, "%s: %s", run, strerror(errno));
+	cr_expect(S_ISDIR(st.st_mode));
+	cr_expect_eq(st.st_mode & 07777, 0750, "mode %o", st.st_mode & 07777);
+	cr_expect_eq(st.st_uid, geteuid());
+	if (gr)
+		cr_expect_eq(st.st_gid, gr->gr_gid, "group %d, want nogroup", (int)st.st_gid);
+	cr_expect(file_has(d.log, "made "), "the daemon did not say it made %s", run);
+	cr_expect_eq(th_daemon_stop(&d), 0);
+	th_daemon_cleanup(&d);
+	/* An existing folder is left as it is. */
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(chmod(run, 0711), 0);
+	cr_assert_eq(th_daemon_start(&d, &o), 0, "daemon did not start again");
+	cr_assert_eq(stat(run, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0711, "an existing folder was changed");
+	cr_expect_eq(th_daemon_stop(&d), 0);
+	th_daemon_cleanup(&d);
+
+	/* Only the last component: a missing parent is named, not made. */
+	snprintf(sock, sizeof(sock), "%s/no/such/asymcached.sock", top);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(th_daemon_start(&d, &o), -ECHILD, "started without the socket's parent");
+	cr_expect(WIFEXITED(d.wstatus) && WEXITSTATUS(d.wstatus) == 1);
+	cr_expect(file_has(d.log, "its parent folder does not exist"), "no reason in the log");
+	th_daemon_cleanup(&d);
+	th_dir_remove(top);
 }

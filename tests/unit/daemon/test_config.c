@@ -50,6 +50,7 @@ static void expect_settings(const struct daemon_config *cfg,
 
 	cr_assert_str_eq(cfg->socket_path, want->socket_path);
 	cr_assert_eq(cfg->socket_mode, want->socket_mode);
+	cr_assert_eq(cfg->socket_dir_mode, want->socket_dir_mode);
 	cr_assert_eq(cfg->log_level, want->log_level);
 	cr_assert_eq(cfg->backend, want->backend);
 	cr_assert_eq(cfg->pool_bytes, want->pool_bytes);
@@ -69,6 +70,7 @@ Test(config, defaults_from_an_empty_file)
 	static const struct daemon_config want = {
 		.socket_path = "/run/asymcache/asymcached.sock",
 		.socket_mode = 0660,
+		.socket_dir_mode = 0755,
 		.log_level = LOG_INFO,
 		.backend = CFG_BACKEND_AUTO,
 		.pool_bytes = 1ULL << 30,
@@ -97,6 +99,7 @@ Test(config, every_key_parses)
 	static const struct daemon_config want = {
 		.socket_path = "/tmp/x.sock",
 		.socket_mode = 0600,
+		.socket_dir_mode = 0750,
 		.log_level = LOG_DEBUG,
 		.backend = CFG_BACKEND_HOST,
 		.pool_bytes = 64ULL << 20,
@@ -119,6 +122,7 @@ Test(config, every_key_parses)
 		   "[daemon]\n"
 		   "socket = /tmp/x.sock\n"
 		   "socket_mode = 0600\n"
+		   "socket_dir_mode = 0750\n"
 		   "log_level = debug\n"
 		   "dbus_address = unix:path=/tmp/bus\n"
 		   "\n"
@@ -314,6 +318,7 @@ Test(config, shipped_example_matches_the_defaults)
 	cr_assert_eq(cfg_finish(&defaults, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(shipped.socket_path, defaults.socket_path);
 	cr_assert_eq(shipped.socket_mode, defaults.socket_mode);
+	cr_assert_eq(shipped.socket_dir_mode, defaults.socket_dir_mode);
 	cr_assert_eq(shipped.log_level, defaults.log_level);
 	cr_assert_eq(shipped.backend, defaults.backend);
 	cr_assert_eq(shipped.pool_bytes, defaults.pool_bytes);

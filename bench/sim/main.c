@@ -338,7 +338,15 @@ int main(int argc, char **argv)
 			terr.why);
 		return 1;
 	}
-	if (cfg.agent) {
+	if (cfg.agent && t.nprogram) {
+		/* A generated agent trace names its programs and tool calls. */
+		r = ac_trace_link_programs(&t, &terr);
+		if (r < 0) {
+			fprintf(stderr, "Bad programs in %s: %s\n", trace_path,
+				terr.why);
+			goto out;
+		}
+	} else if (cfg.agent) {
 		r = ac_trace_link_turns(&t);
 		if (r < 0)
 			goto out;

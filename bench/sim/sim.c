@@ -535,13 +535,19 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Lognormal, sigma 1, around the configured median. */
-static double tool_duration(const struct sim_config *cfg, uint32_t i)
+/*
+ * The tool call after turn @prev: the trace's when it has one, else
+ * lognormal, sigma 1, around the configured median.
+ */
+static double tool_duration(const struct sim_config *cfg,
+			    const struct ac_trace *t, uint32_t prev, uint32_t i)
 {
 	double u1 = ((mix(cfg->seed * 2654435761u + i) >> 11) + 1) * 0x1p-53;
 	double u2 = ((mix(cfg->seed * 40503u + i + 7) >> 11) + 1) * 0x1p-53;
 	double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
 
+	if (t->reqs[prev].tool_s >= 0)
+		return t->reqs[prev].tool_s;
 	return cfg->tool_median_s * exp(z);
 }
 
@@ -647,7 +653,7 @@ static int finish_turn(struct sim *s, uint32_t i, double *tools, size_t ntools,
 	if (kept)
 		s->run[q->next].retain_handle = r->retain_handle;
 	if (s->cfg->agent && q->next != NONE) {
-		double d = tool_duration(s->cfg, q->next);
+		double d = tool_duration(s->cfg, s->t, i, q->next);
 
 		s->run[q->next].ready = s->now + d;
 		rq_push(rq, s->now + d, q->next);

@@ -72,6 +72,10 @@ static const struct cfg_key cfg_keys[] = {
 	  F(limits.max_writing_per_session), 1, (1U << 31) - 1, 0 },
 	{ "limits", "max_sessions", CFG_U32, F(limits.max_sessions), 1,
 	  65536, 0 },
+	{ "limits", "max_sessions_per_uid", CFG_U32,
+	  F(limits.max_sessions_per_uid), 1, 65536, 0 },
+	{ "limits", "hello_timeout_ms", CFG_U32, F(limits.hello_timeout_ms),
+	  10, 600000, 0 },
 	{ "limits", "max_retained_blocks_per_session", CFG_U32,
 	  F(limits.max_retained_blocks_per_session), 0, (1U << 31) - 1, 0 },
 	{ "limits", "max_retain_ttl_ms", CFG_U32, F(limits.max_retain_ttl_ms),
@@ -145,6 +149,9 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.max_pins_per_session = 1U << 20;
 	cfg->limits.max_writing_per_session = 65536;
 	cfg->limits.max_sessions = 1024;
+	/* A quarter: one user's processes cannot hold every slot. */
+	cfg->limits.max_sessions_per_uid = 256;
+	cfg->limits.hello_timeout_ms = 5000;
 	cfg->limits.max_retained_blocks_per_session = 65536;
 	cfg->limits.max_retain_ttl_ms = 600000;
 	cfg->limits.max_schedule_segments = 1024;

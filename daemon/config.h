@@ -18,7 +18,7 @@
 #define CFG_DEFAULT_SOCKET	"/run/asymcache/asymcached.sock"
 #define CFG_DEFAULT_GROUP	"asymcache"
 #define CFG_ERR_MAX		512
-#define CFG_MAX_KEYS		24
+#define CFG_MAX_KEYS		32
 /* Installed calibration the daemon prefers over the built-in model. */
 #define CFG_DEFAULT_COST_FILE	AC_DATADIR "/asymcache/costs/h200-llama-3-8b-measured.json"
 #define CFG_WHERE_MAX		96
@@ -35,6 +35,8 @@ struct daemon_limits {
 	uint32_t max_pins_per_session;
 	uint32_t max_writing_per_session;
 	uint32_t max_sessions;
+	uint32_t max_sessions_per_uid;
+	uint32_t hello_timeout_ms;
 	uint32_t max_retained_blocks_per_session;
 	uint32_t max_retain_ttl_ms;
 	uint32_t max_schedule_segments;

@@ -20,6 +20,7 @@
 static const struct session_ops session_ops = {
 	.packet = dispatch_packet,
 	.closing = daemon_retain_session_close,
+	.refusal = dispatch_pack_refusal,
 };
 
 int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
@@ -150,6 +151,9 @@ void daemon_core_fini(struct daemon *d)
 {
 	while (d->sessions)
 		session_free(d->sessions);
+	uidtab_fini(&d->uids);
+	/* The loop owns the timer and frees it with itself. */
+	d->hello_timer = NULL;
 	daemon_retain_fini(d);
 	cache_fini(&d->cache);
 	free(d->sched_buf);

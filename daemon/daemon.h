@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "pool.h"
 #include "signals.h"
+#include "uidtab.h"
 
 struct ac_retain;
 struct cache_commit_entry;
@@ -35,7 +36,8 @@ typedef void (*daemon_prepare_fn)(struct daemon *d, void *userdata);
 
 struct daemon_counters {
 	uint64_t sessions_accepted;
-	uint64_t sessions_refused;	/* group check or max_sessions */
+	uint64_t sessions_refused;	/* group check, session caps */
+	uint64_t hello_timeouts;	/* closed for no Hello in time */
 	uint64_t requests;
 	uint64_t errors;		/* Error responses sent */
 	uint64_t bad_packets;		/* unparsable: session closed */
@@ -59,6 +61,16 @@ struct daemon {
 
 	struct session *sessions;	/* list head */
 	uint32_t nsessions;
+	struct uidtab uids;		/* sessions per peer uid */
+	/*
+	 * Sessions without a Hello yet, oldest first: the Hello deadline
+	 * only ever looks at the head. The timer runs while it is not empty.
+	 */
+	struct session *hello_head, *hello_tail;
+	struct loop_timer *hello_timer;
+	/* Refusals at accept are logged once a second, with a count. */
+	uint64_t refused_unlogged;
+	uint64_t refused_log_ns;
 	uint64_t next_session_id;
 	struct daemon_counters ctr;
 

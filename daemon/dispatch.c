@@ -129,6 +129,21 @@ static int reply_pin_error(struct daemon *d, struct session *s, uint64_t id,
 	return reply_error(d, s, id, -r, "%s: %s", what, strerror(-r));
 }
 
+size_t dispatch_pack_refusal(int err, const char *msg, uint8_t *buf,
+			     size_t cap)
+{
+	Asymcache__V1__Error e = ASYMCACHE__V1__ERROR__INIT;
+	Response resp = ASYMCACHE__V1__RESPONSE__INIT;
+
+	e.code = err;
+	e.message = (char *)msg;
+	resp.body_case = ASYMCACHE__V1__RESPONSE__BODY_ERROR;
+	resp.error = &e;
+	if (asymcache__v1__response__get_packed_size(&resp) > cap)
+		return 0;
+	return asymcache__v1__response__pack(&resp, buf);
+}
+
 static void fill_pool_info(const struct daemon *d, Asymcache__V1__PoolInfo *pi)
 {
 	asymcache__v1__pool_info__init(pi);
@@ -147,7 +162,7 @@ static bool name_ok(const char *s, size_t max)
 	for (; *s; s++, n++)
 		if (!isprint((unsigned char)*s) || n >= max)
 			return false;
-	return true;
+	return n > 0;
 }
 
 static int do_hello(struct daemon *d, struct session *s, const Request *req)
@@ -172,10 +187,11 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 	}
 	if (!name_ok(h->client_name, SESSION_NAME_MAX))
 		return reply_error(d, s, req->id, EINVAL,
-				   "hello: client_name must be <= %d printable bytes",
+				   "hello: client_name must be 1..%d printable bytes",
 				   SESSION_NAME_MAX);
 	snprintf(s->name, sizeof(s->name), "%s", h->client_name);
 	s->hello_done = true;
+	session_hello_done(s);
 	log_session(LOG_INFO, s->id, s->pid,
 		    "session %llu: hello from '%s' (pid %d uid %u)",
 		    (unsigned long long)s->id, s->name, (int)s->pid,

@@ -20,6 +20,10 @@ struct session;
  * -EBADMSG when the packet could not be parsed: close without an answer.
  * @truncated: the packet was larger than max_packet.
  */
+/* session_ops.refusal: Error{@err, @msg} with request id 0 into @buf. */
+size_t dispatch_pack_refusal(int err, const char *msg, uint8_t *buf,
+			     size_t cap);
+
 int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		    size_t len, bool truncated);
 

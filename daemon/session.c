@@ -10,6 +10,8 @@
 #include <grp.h>
 #include <liburing.h>
 #include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -84,6 +86,11 @@ struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	s->connected_ns = cache_clock_monotonic();
 	s->op_recv.complete = recv_complete;
 	s->op_send.complete = send_complete;
+	if (uidtab_add(&d->uids, uid) < 0) {
+		free(s->rbuf);
+		free(s);
+		return NULL;
+	}
 	cache_sess_init(&s->cs, s->id);
 
 	s->next = d->sessions;
@@ -106,6 +113,8 @@ void session_free(struct session *s)
 		d->session_ops->closing(d, s);
 	cache_sess_release_all(&d->cache, &s->cs);
 	pinmap_fini(&s->cs.pins);
+	session_hello_done(s);
+	uidtab_del(&d->uids, s->uid);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -240,8 +249,114 @@ static void send_complete(struct loop_op *op, int res)
 	session_arm_recv(s);
 }
 
+void session_hello_done(struct session *s)
+{
+	struct daemon *d = s->d;
+
+	if (!s->on_hello_list)
+		return;
+	if (s->hello_prev)
+		s->hello_prev->hello_next = s->hello_next;
+	else
+		d->hello_head = s->hello_next;
+	if (s->hello_next)
+		s->hello_next->hello_prev = s->hello_prev;
+	else
+		d->hello_tail = s->hello_prev;
+	s->hello_prev = s->hello_next = NULL;
+	s->on_hello_list = false;
+}
+
+/*
+ * Closes the sessions whose Hello is overdue. The list is in accept order,
+ * so only its head is ever looked at: O(1) per session closed.
+ */
+static int hello_tick(struct loop_timer *t, void *userdata)
+{
+	struct daemon *d = userdata;
+	uint64_t now = cache_clock_monotonic();
+	uint64_t limit = (uint64_t)d->cfg.limits.hello_timeout_ms * 1000000ULL;
+	struct session *s;
+
+	(void)t;
+	while ((s = d->hello_head) && now - s->connected_ns >= limit) {
+		session_hello_done(s);
+		d->ctr.hello_timeouts++;
+		log_session(LOG_DEBUG, s->id, s->pid,
+			    "session %llu (pid %d uid %u): no hello within hello_timeout_ms %u: closing",
+			    (unsigned long long)s->id, (int)s->pid,
+			    (unsigned int)s->uid, d->cfg.limits.hello_timeout_ms);
+		session_close(s);
+	}
+	if (d->hello_head)
+		return 0;
+	/* Nothing waits: the loop frees the timer; the next accept re-adds. */
+	d->hello_timer = NULL;
+	return -1;
+}
+
+static void hello_wait(struct daemon *d, struct session *s)
+{
+	uint64_t period = (uint64_t)d->cfg.limits.hello_timeout_ms * 1000000ULL / 4;
+
+	s->hello_prev = d->hello_tail;
+	if (d->hello_tail)
+		d->hello_tail->hello_next = s;
+	else
+		d->hello_head = s;
+	d->hello_tail = s;
+	s->on_hello_list = true;
+	if (d->hello_timer || !d->loop)
+		return;
+	if (period > 250000000ULL)
+		period = 250000000ULL;
+	/* Without a timer the deadline is not kept; the session still works. */
+	if (loop_timer_new(d->loop, period, hello_tick, d, &d->hello_timer) < 0)
+		log_warning("cannot arm the hello deadline timer");
+}
+
+/*
+ * Refuses a peer at accept: an Error with request id 0 (what libasymcache
+ * takes as the answer to its Hello), sent without waiting, then close.
+ * Logged at most once a second, so a peer reconnecting in a loop cannot
+ * flood the log.
+ */
+static void refuse(struct daemon *d, int fd, const struct ucred *cred,
+		   int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void refuse(struct daemon *d, int fd, const struct ucred *cred,
+		   int err, const char *fmt, ...)
+{
+	uint64_t now = cache_clock_monotonic();
+	uint8_t buf[512];
+	char msg[256];
+	size_t len = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->ctr.sessions_refused++;
+	if (d->session_ops && d->session_ops->refusal)
+		len = d->session_ops->refusal(err, msg, buf, sizeof(buf));
+	if (len)
+		(void)send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+	d->refused_unlogged++;
+	if (d->refused_log_ns && now - d->refused_log_ns < 1000000000ULL)
+		return;
+	log_notice("refusing pid %d uid %u: %s (%llu peers refused since the last report)",
+		   (int)cred->pid, (unsigned int)cred->uid, msg,
+		   (unsigned long long)d->refused_unlogged);
+	d->refused_unlogged = 0;
+	d->refused_log_ns = now;
+}
+
 void session_accept(struct daemon *d, int fd)
 {
+	const struct daemon_limits *l = &d->cfg.limits;
+	const struct uid_acct *ua;
 	struct session *s;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -252,15 +367,27 @@ void session_accept(struct daemon *d, int fd)
 		close(fd);
 		return;
 	}
-	if (d->nsessions >= d->cfg.limits.max_sessions) {
-		log_warning("refusing pid %d: max_sessions %u reached",
-			    (int)cred.pid, d->cfg.limits.max_sessions);
-		d->ctr.sessions_refused++;
-		close(fd);
+	/* Known to be refused: it must not hold a slot until it speaks. */
+	if (!peer_allowed(d, cred.uid, cred.gid)) {
+		refuse(d, fd, &cred, EACCES,
+		       "uid %u is neither root nor in group '%s'",
+		       (unsigned int)cred.uid, d->cfg.group);
+		return;
+	}
+	if (d->nsessions >= l->max_sessions) {
+		refuse(d, fd, &cred, EUSERS, "max_sessions %u reached",
+		       l->max_sessions);
+		return;
+	}
+	ua = uidtab_get(&d->uids, cred.uid);
+	if (ua && ua->sessions >= l->max_sessions_per_uid) {
+		refuse(d, fd, &cred, EUSERS,
+		       "uid %u has max_sessions_per_uid %u sessions",
+		       (unsigned int)cred.uid, l->max_sessions_per_uid);
 		return;
 	}
 	/* The largest answer (a full Lookup) must fit one packet. */
-	sndbuf = (int)(d->cfg.limits.max_keys_per_lookup * 24U + 65536U);
+	sndbuf = (int)(l->max_keys_per_lookup * 24U + 65536U);
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
 		       sizeof(sndbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
@@ -270,19 +397,12 @@ void session_accept(struct daemon *d, int fd)
 		close(fd);
 		return;
 	}
-	if (!s->allowed) {
-		d->ctr.sessions_refused++;
-		log_session(LOG_NOTICE, s->id, cred.pid,
-			    "session %llu: pid %d uid %u is not in group '%s': its hello will be refused",
-			    (unsigned long long)s->id, (int)cred.pid,
-			    (unsigned int)cred.uid, d->cfg.group);
-	} else {
-		d->ctr.sessions_accepted++;
-	}
+	d->ctr.sessions_accepted++;
 	log_session(LOG_DEBUG, s->id, cred.pid,
 		    "session %llu: pid %d uid %u gid %u connected",
 		    (unsigned long long)s->id, (int)cred.pid,
 		    (unsigned int)cred.uid, (unsigned int)cred.gid);
+	hello_wait(d, s);
 	session_arm_recv(s);
 }
 

@@ -30,6 +30,8 @@ struct session_retention {
 struct session {
 	struct daemon *d;
 	struct session *prev, *next;
+	struct session *hello_prev, *hello_next;	/* d->hello_head */
+	bool on_hello_list;
 	struct cache_sess cs;		/* pins and WRITING blocks */
 	uint64_t id;
 	int fd;
@@ -83,7 +85,15 @@ struct session_ops {
 		      size_t len, bool truncated);
 	/* Runs before the session's pins are released. */
 	void (*closing)(struct daemon *d, struct session *s);
+	/*
+	 * Packs an unsolicited Error{@err, @msg} (request id 0) into @buf for
+	 * a peer refused at accept; its length, or 0 when it does not fit.
+	 */
+	size_t (*refusal)(int err, const char *msg, uint8_t *buf, size_t cap);
 };
+
+/* Hello said: the session leaves the Hello deadline's list. */
+void session_hello_done(struct session *s);
 
 /* A session not bound to a socket (fuzzer, tests); fd -1. */
 struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,

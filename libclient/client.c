@@ -121,7 +121,7 @@ static void close_passed_fds(struct msghdr *msg, int *keep)
 }
 
 /* Receive one packet; -ECONNRESET when the daemon closed the session. */
-static ssize_t recv_packet(struct ac_client *c, int *ret_fd)
+static ssize_t recv_packet(struct ac_client *c, int *ret_fd, int flags)
 {
 	union {
 		struct cmsghdr align;
@@ -137,7 +137,7 @@ static ssize_t recv_packet(struct ac_client *c, int *ret_fd)
 	ssize_t n;
 
 	do {
-		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC | flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -185,13 +185,30 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		r = -errno;
-		if (r == -EPIPE || r == -ECONNRESET)
-			c->broken = true;
+		if (r != -EPIPE && r != -ECONNRESET)
+			return r;
+		/*
+		 * A daemon that refuses a peer at accept sends why (an Error
+		 * with id 0) and closes: that reason, if queued, is the answer.
+		 */
+		c->broken = true;
+		n = recv_packet(c, NULL, MSG_DONTWAIT);
+		resp = n > 0 ? asymcache__v1__response__unpack(&c->alloc, n,
+							       c->rx) : NULL;
+		if (resp && resp->id == 0 &&
+		    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR &&
+		    resp->error->code > 0 && resp->error->code < 4096) {
+			snprintf(c->errmsg, sizeof(c->errmsg), "%s",
+				 resp->error->message ? resp->error->message : "");
+			r = -resp->error->code;
+		}
+		if (resp)
+			client_resp_free(c, resp);
 		return r;
 	}
 
 	for (;;) {
-		n = recv_packet(c, ret_fd ? &fd : NULL);
+		n = recv_packet(c, ret_fd ? &fd : NULL, 0);
 		if (n < 0) {
 			r = n;
 			goto fail;

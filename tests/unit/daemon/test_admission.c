@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +102,161 @@ Test(admission, full_fd_table_backs_off_and_recovers)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(hc_hello(fd, "after-emfile"), 0,
 		     "the daemon did not take clients again");
+	close(fd);
+	cr_assert_eq(harness_stop(&h), 0);
+}
+
+/* Waits at most @ms for each receive, so a missing close fails, not hangs. */
+static void recv_timeout(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000,
+			      .tv_usec = (ms % 1000) * 1000 };
+
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)),
+		     0);
+}
+
+/* The next packet is an Error{@code} with request id 0, then EOF. */
+static int expect_refusal(int fd, int code)
+{
+	Response *resp = NULL;
+	int r;
+
+	r = hc_recv(fd, &resp, NULL);
+	if (r < 0 || !resp)
+		return 1;
+	if (resp->id != 0 ||
+	    resp->body_case != ASYMCACHE__V1__RESPONSE__BODY_ERROR ||
+	    resp->error->code != code) {
+		hc_free(resp);
+		return 2;
+	}
+	hc_free(resp);
+	if (hc_recv(fd, &resp, NULL) != 0 || resp)
+		return 3;
+	return 0;
+}
+
+static void start_with(const char *conf_text)
+{
+	static char conf[64];
+	const char *extra[] = { "-c", conf, NULL };
+
+	snprintf(conf, sizeof(conf), "/tmp/acd-adm-%d.conf", (int)getpid());
+	cr_assert_eq(th_write_file(conf, conf_text), 0);
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, extra), 0);
+	unlink(conf);
+}
+
+/* A peer that never says Hello held its slot for good. */
+Test(admission, silent_peer_is_closed_at_the_hello_deadline)
+{
+	Asymcache__V1__StatsReply st;
+	Response *resp = NULL;
+	struct timespec t0, t1;
+	int fd, ok;
+	long ms;
+
+	start_with("[limits]\nhello_timeout_ms = 300\n");
+	fd = hc_connect(h.sock);
+	cr_assert_geq(fd, 0);
+	recv_timeout(fd, 3000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(hc_recv(fd, &resp, NULL), 0,
+		     "a peer without Hello was not closed");
+	cr_assert_null(resp);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	cr_expect_geq(ms, 250, "closed before its deadline (%ld ms)", ms);
+	close(fd);
+	/* A client that says Hello in time is not touched by the deadline. */
+	ok = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(ok, "in-time"), 0);
+	usleep(600 * 1000);
+	cr_assert_eq(hc_stats(ok, &st), 0, "a session with Hello was closed");
+	cr_assert_eq(st.sessions, 1);
+	close(ok);
+	cr_assert_eq(harness_stop(&h), 0);
+}
+
+/* Peers the group check refuses used to stay open until their Hello. */
+Test(admission, unauthorised_peer_is_closed_at_accept)
+{
+	Asymcache__V1__StatsReply st;
+	pid_t pid;
+	int status, fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to run a peer as nobody");
+	start_with("[daemon]\nsocket_mode = 0666\n");
+	cr_assert_eq(chmod(h.dir, 0755), 0);
+	fd = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(fd, "member"), 0);
+	pid = fork();
+	if (pid == 0) {
+		int c[8], i, r;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		for (i = 0; i < 8; i++) {
+			c[i] = hc_connect(h.sock);
+			if (c[i] < 0)
+				_exit(11);
+			recv_timeout(c[i], 3000);
+		}
+		/* Without sending a byte: the refusal comes at accept. */
+		for (i = 0; i < 8; i++) {
+			r = expect_refusal(c[i], EACCES);
+			if (r)
+				_exit(20 + r);
+		}
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "child step %d",
+		     WEXITSTATUS(status));
+	cr_assert_eq(hc_stats(fd, &st), 0);
+	cr_assert_eq(st.sessions, 1, "refused peers hold session slots");
+	cr_expect_leq(count_lines(h.log, "refusing pid"), 2,
+		      "each refusal was logged");
+	close(fd);
+	cr_assert_eq(harness_stop(&h), 0);
+}
+
+Test(admission, per_uid_session_cap)
+{
+	int a, b, c, d;
+
+	start_with("[limits]\nmax_sessions_per_uid = 2\n");
+	a = hc_connect(h.sock);
+	b = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(a, "a"), 0);
+	cr_assert_eq(hc_hello(b, "b"), 0);
+	c = hc_connect(h.sock);
+	recv_timeout(c, 3000);
+	cr_assert_eq(expect_refusal(c, EUSERS), 0,
+		     "a third session of one uid was admitted");
+	close(c);
+	close(a);
+	/* The slot comes back with the session. */
+	usleep(100 * 1000);
+	d = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(d, "d"), 0);
+	close(b);
+	close(d);
+	cr_assert_eq(harness_stop(&h), 0);
+}
+
+/* docs/protocol.md: a client name is 1..64 printable bytes. */
+Test(admission, empty_client_name_is_refused)
+{
+	int fd;
+
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, NULL), 0);
+	fd = hc_connect(h.sock);
+	cr_assert_eq(hc_hello(fd, ""), EINVAL);
+	cr_assert_eq(hc_hello(fd, "x"), 0, "the session survives the refusal");
 	close(fd);
 	cr_assert_eq(harness_stop(&h), 0);
 }

@@ -487,9 +487,12 @@ Test(daemon_solo, peer_outside_the_group_is_refused)
 		fd = hc_connect(h.sock);
 		if (fd < 0)
 			_exit(11);
-		/* Hello is answered with EACCES, then the session closes. */
-		if (hc_hello(fd, "intruder") != EACCES)
+		/* Refused at accept: Error{EACCES} (id 0), then EOF. */
+		if (hc_recv(fd, &resp, NULL) != 0 || !resp ||
+		    resp->body_case != ASYMCACHE__V1__RESPONSE__BODY_ERROR ||
+		    resp->error->code != EACCES)
 			_exit(12);
+		hc_free(resp);
 		if (hc_recv(fd, &resp, NULL) != 0 || resp)
 			_exit(13);
 		_exit(0);
@@ -551,9 +554,14 @@ Test(daemon_solo, max_sessions_and_sighup_reload)
 	cr_assert_eq(hc_hello(b, "t-b"), 0);
 	c = hc_connect(h.sock);
 	cr_assert_geq(c, 0);
-	/* The third is closed at accept: its first read sees EOF. */
+	/* The third is refused at accept: Error{EUSERS} (id 0), then EOF. */
 	cr_assert_eq(hc_recv(c, &resp, NULL), 0);
-	cr_assert_null(resp, "max_sessions 2 admitted a third session");
+	cr_assert_not_null(resp, "max_sessions 2 admitted a third session");
+	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_ERROR);
+	cr_assert_eq(resp->error->code, EUSERS);
+	hc_free(resp);
+	cr_assert_eq(hc_recv(c, &resp, NULL), 0);
+	cr_assert_null(resp, "the refused peer stays open");
 	close(c);
 	cr_assert_eq(hc_stats(a, &st), 0);
 	cr_assert_eq(st.sessions, 2);

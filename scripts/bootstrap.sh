@@ -10,7 +10,7 @@ pkgs=(
 	libsystemd-dev libcriterion-dev libinih-dev libxxhash-dev libssl-dev
 	libjson-c-dev libopenblas-dev libpcre2-dev
 	dbus systemd valgrind python3 python3-pip
-	dpkg-dev debhelper rpm fakeroot
+	dpkg-dev debhelper rpm fakeroot libdbus-1-dev
 )
 
 missing=()

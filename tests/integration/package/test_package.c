@@ -162,6 +162,24 @@ Test(package, deb_builds_installs_and_runs)
 	cr_expect_eq(sh(&out, "dpkg-deb -f %s/asymcached_" VERSION "_*.deb Depends", work), 0);
 	cr_expect(strstr(out, "libsystemd0"), "Depends: %s", out);
 	cr_expect(strstr(out, "liburing2"), "Depends: %s", out);
+	/* postinst falls back to adduser where systemd-sysusers is missing. */
+	cr_expect(strstr(out, "adduser"), "Depends: %s", out);
+	free(out);
+	/* ... and that fallback makes the account sysusers.conf describes. */
+	cr_expect_eq(sh(&out, "sed -n 's/^u asymcache - \\(\"[^\"]*\"\\) - -$/\\1/p' "
+			"'%s/usr/lib/sysusers.d/asymcache.conf'", root), 0);
+	cr_assert(out && *out, "no 'u asymcache - \"COMMENT\" - -' line in sysusers.conf");
+	out[strcspn(out, "\n")] = '\0';
+	{
+		char *post = NULL;
+
+		cr_expect_eq(sh(&post, "dpkg-deb -I %s/asymcached_" VERSION "_*.deb postinst",
+				work), 0);
+		cr_expect(strstr(post, out), "postinst's adduser lacks --gecos %s", out);
+		cr_expect(strstr(post, "--home / "), "postinst's adduser: home is not /");
+		cr_expect(strstr(post, "--ingroup asymcache "), "postinst's adduser: group");
+		free(post);
+	}
 	free(out);
 
 	/* The installed binaries run. */

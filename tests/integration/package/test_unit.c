@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,114 @@ Test(unit, exec_reload_reloads_the_daemon)
 	cr_expect_eq(th_daemon_stop(&d), 0);
 	th_daemon_cleanup(&d);
 	free(reload);
+}
+
+/* @cmd's whole output, malloc()ed; fails the test when it does not exit 0. */
+static char *cmd_output(const char *cmd)
+{
+	char chunk[4096], *out = calloc(1, 1);
+	size_t len = 0, n;
+	FILE *p = popen(cmd, "r");
+	int st;
+
+	cr_assert(p && out, "popen %s", cmd);
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		out = realloc(out, len + n + 1);
+		memcpy(out + len, chunk, n);
+		len += n;
+		out[len] = '\0';
+	}
+	st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "'%s' failed", cmd);
+	return out;
+}
+
+/* Where `meson install` would put the source file ending in @suffix. */
+static const char *installed_to(struct json_object *installed, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	json_object_object_foreach(installed, src, dst) {
+		size_t l = strlen(src);
+
+		if (l >= n && strcmp(src + l - n, suffix) == 0)
+			return json_object_get_string(dst);
+	}
+	cr_assert_fail("%s is not installed", suffix);
+	return NULL;
+}
+
+static const char *build_option(struct json_object *opts, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < json_object_array_length(opts); i++) {
+		struct json_object *o = json_object_array_get_idx(opts, i), *v;
+
+		if (strcmp(json_object_get_string(json_object_object_get(o, "name")), name) == 0) {
+			v = json_object_object_get(o, "value");
+			return json_object_get_string(v);
+		}
+	}
+	cr_assert_fail("no build option %s", name);
+	return NULL;
+}
+
+/*
+ * A source install (meson install, any prefix) puts the D-Bus policy where
+ * the system bus reads it (dbus-1.pc's datadir) and the configuration in
+ * the configured sysconfdir, which is also where the daemon and the unit
+ * look for it.
+ */
+Test(install, dbus_policy_and_config_land_where_they_are_read)
+{
+	char cmd[1024], root[512], want[1024], *text, *help, *dbus;
+	struct json_object *installed, *opts;
+	const char *prefix, *sysconfdir, *conf, *exec;
+
+	cr_assert_eq(th_build_path(root, sizeof(root), "."), 0);
+	snprintf(cmd, sizeof(cmd), "meson introspect '%s' --installed", root);
+	text = cmd_output(cmd);
+	installed = json_tokener_parse(text);
+	free(text);
+	snprintf(cmd, sizeof(cmd), "meson introspect '%s' --buildoptions", root);
+	text = cmd_output(cmd);
+	opts = json_tokener_parse(text);
+	free(text);
+	cr_assert(installed && opts, "meson introspect gave no JSON");
+
+	if (system("pkg-config --exists dbus-1") == 0) {
+		dbus = cmd_output("pkg-config --variable=datadir dbus-1");
+		dbus[strcspn(dbus, "\n")] = '\0';
+		snprintf(want, sizeof(want), "%s/dbus-1/system.d/org.asymcache.Daemon1.conf", dbus);
+		cr_expect_str_eq(installed_to(installed, "packaging/dbus/org.asymcache.Daemon1.conf"),
+				 want, "the system bus does not read the policy there");
+		snprintf(want, sizeof(want),
+			 "%s/dbus-1/system-services/org.asymcache.Daemon1.service", dbus);
+		cr_expect_str_eq(installed_to(installed, "packaging/dbus/org.asymcache.Daemon1.service"),
+				 want);
+		free(dbus);
+	}
+
+	prefix = build_option(opts, "prefix");
+	sysconfdir = build_option(opts, "sysconfdir");
+	if (sysconfdir[0] == '/')
+		snprintf(want, sizeof(want), "%s/asymcache/asymcached.conf", sysconfdir);
+	else
+		snprintf(want, sizeof(want), "%s/%s/asymcache/asymcached.conf", prefix, sysconfdir);
+	conf = installed_to(installed, "packaging/asymcached.conf");
+	cr_expect_str_eq(conf, want);
+	/* The daemon's default and the unit's --config are that file. */
+	snprintf(cmd, sizeof(cmd), "'%s/daemon/asymcached' --help", root);
+	help = cmd_output(cmd);
+	snprintf(want, sizeof(want), "(default %s)", conf);
+	cr_expect(strstr(help, want), "asymcached --help names another default: %s", help);
+	free(help);
+	unit_find();
+	exec = unit_value("ExecStart");
+	snprintf(want, sizeof(want), "--config=%s", conf);
+	cr_expect(exec && strstr(exec, want), "ExecStart=%s", exec);
+	free((char *)exec);
+	json_object_put(installed);
+	json_object_put(opts);
 }

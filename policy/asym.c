@@ -64,6 +64,7 @@ struct asym {
 	uint32_t nblocks;
 	double inflation;
 	struct pns_table ns;
+	unsigned ablate;	/* ASYM_ABLATE_*: terms switched off */
 };
 
 static double freq(uint16_t hits)
@@ -84,7 +85,8 @@ static double cost_of(const struct asym *a, uint32_t id)
 	bool left_hole = x->pos > 0 && !is_live(a, x->parent);
 	bool right_hole = x->nlive == 0;
 	int dseg = 1 - (int)left_hole - (int)right_hole;
-	double rec = pns_block_cost(s, x->pos);
+	double rec = pns_block_cost(s, a->ablate & ASYM_ABLATE_POSITION ?
+					0 : x->pos);
 	double c = rec + s->segment_s * dseg;
 
 	/*
@@ -99,8 +101,9 @@ static double prio_of(const struct asym *a, uint32_t id)
 {
 	const struct asym_blk *x = &a->b[id];
 
-	return x->base + freq(x->hits) * cost_of(a, id) /
-			 a->ns.slot[x->ns].bytes;
+	double f = a->ablate & ASYM_ABLATE_FREQUENCY ? 1 : freq(x->hits);
+
+	return x->base + f * cost_of(a, id) / a->ns.slot[x->ns].bytes;
 }
 
 static uint32_t tie_of(const struct asym *a, uint32_t id)
@@ -385,6 +388,21 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 		out[n++] = id;
 	}
 	return (int)n;
+}
+
+int asym_set_ablation(struct ac_policy *p, unsigned terms)
+{
+	struct asym *a = p->priv;
+
+	if (p->ops != &ac_policy_asym ||
+	    terms & ~(ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY))
+		return -EINVAL;
+	a->ablate = terms;
+	/* Keys fall as well as rise: re-key every candidate at once. */
+	for (uint32_t id = 0; id < a->nblocks; id++)
+		if (a->b[id].flags & ASYM_CAND)
+			queue(a, id);
+	return 0;
 }
 
 double asym_inflation(const struct ac_policy *p)

@@ -34,6 +34,16 @@ uint8_t pns_slot(const struct pns_table *t, uint32_t ns_id);
 /* Recompute seconds of one block at chain index @pos, no segment cost. */
 double pns_block_cost(const struct pns *s, uint32_t pos);
 
+/*
+ * Ablations of asym for the simulator's comparisons: the position term
+ * (every block costs what one at position 0 does; the hole term stays) and
+ * the frequency term (f = 1). 0, or -EINVAL when @p is not asym or @terms
+ * has other bits.
+ */
+#define ASYM_ABLATE_POSITION	0x1
+#define ASYM_ABLATE_FREQUENCY	0x2
+int asym_set_ablation(struct ac_policy *p, unsigned terms);
+
 /* Introspection for tests and the benchmark. */
 double asym_inflation(const struct ac_policy *p);
 /* Priority of a candidate; negative when @id is not a candidate. */

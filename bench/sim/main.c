@@ -42,7 +42,7 @@ static int parse_setup(const char *s, enum ac_chunk_order def, uint32_t budget,
 
 	if (n < 3)
 		return -EINVAL;
-	if (!ac_policy_find(pol))
+	if (!sim_policy_known(pol))
 		return -ENOENT;
 	snprintf(ret->policy, sizeof(ret->policy), "%s", pol);
 	if (!strcmp(reuse, "msa"))

@@ -17,13 +17,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy.h"
+#include "policy-internal.h"	/* asym's ablations */
 #include "retain.h"
 #include "sim.h"
 
 #define NONE UINT32_MAX
 
 const uint32_t sim_bucket_lo[SIM_NBUCKETS] = { 0, 4096, 16384, 65536 };
+
+static const struct {
+	const char *name;
+	unsigned terms;
+} ablations[] = {
+	{ "asym-flat", ASYM_ABLATE_POSITION },
+	{ "asym-nofreq", ASYM_ABLATE_FREQUENCY },
+	{ "asym-flat-nofreq", ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY },
+};
+
+bool sim_policy_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(ablations) / sizeof(ablations[0]); i++)
+		if (!strcmp(name, ablations[i].name))
+			return true;
+	return ac_policy_find(name) != NULL;
+}
+
+static int policy_create(const char *name, uint32_t nblocks,
+			 struct ac_policy **ret)
+{
+	int r;
+
+	for (size_t i = 0; i < sizeof(ablations) / sizeof(ablations[0]); i++) {
+		if (strcmp(name, ablations[i].name))
+			continue;
+		r = ac_policy_create("asym", nblocks, ret);
+		if (r < 0)
+			return r;
+		r = asym_set_ablation(*ret, ablations[i].terms);
+		if (r < 0)
+			*ret = ac_policy_free(*ret);
+		return r;
+	}
+	return ac_policy_create(name, nblocks, ret);
+}
 
 int sim_bucket_of(uint32_t input_tokens)
 {
@@ -73,6 +109,7 @@ struct sim {
 	const struct sim_config *cfg;
 	struct sim_result *res;
 	struct ac_policy *pol;
+	const char *cur_policy;	/* name pol was created by */
 	struct ac_policy_ns ns;
 	uint32_t nblocks;
 	struct blk *b;
@@ -470,7 +507,7 @@ static int switch_policy(struct sim *s, const char *name)
 	uint32_t *order, n = 0;
 	int r;
 
-	r = ac_policy_create(name, s->nblocks, &np);
+	r = policy_create(name, s->nblocks, &np);
 	if (r < 0)
 		return r;
 	if (np->ops->on_namespace) {
@@ -683,7 +720,8 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 		.bytes_per_block = bt * ac_kv_token_bytes(&cfg->cost->layout.kv),
 		.cost = cfg->cost,
 	};
-	r = ac_policy_create(cfg->policy, s->nblocks, &s->pol);
+	r = policy_create(cfg->policy, s->nblocks, &s->pol);
+	s->cur_policy = cfg->policy;
 	if (r < 0)
 		return r;
 	if (s->pol->ops->on_namespace) {
@@ -1016,12 +1054,13 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		if (cfg->switch_every && cfg->switch_to &&
 		    res->iterations % cfg->switch_every == 0) {
 			/* Alternate, so every switch is a real change. */
-			const char *to = !strcmp(s.pol->ops->name, cfg->switch_to) ?
+			const char *to = !strcmp(s.cur_policy, cfg->switch_to) ?
 					 cfg->policy : cfg->switch_to;
 
 			r = switch_policy(&s, to);
 			if (r < 0)
 				goto out;
+			s.cur_policy = to;
 		}
 		if (cfg->progress && done * 20 / t->n > last_pct) {
 			last_pct = done * 20 / t->n;

@@ -81,6 +81,12 @@ struct sim_result {
 	uint64_t digest;
 };
 
+/*
+ * A policy of the registry, or an ablation of asym: asym-flat (no position
+ * term), asym-nofreq (no frequency term), asym-flat-nofreq.
+ */
+bool sim_policy_known(const char *name);
+
 void sim_config_default(struct sim_config *ret,
 			const struct ac_cost_model *cost);
 /* 0, or -errno (-EPROTO: a policy broke its contract). */

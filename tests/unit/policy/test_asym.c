@@ -246,3 +246,32 @@ Test(policy_asym, bad_ids_change_nothing)
 	cr_assert_eq(p->ops->pick_victims(p, 2, out, 1), 0);
 	cr_assert_eq(p->ops->pick_victims(p, 2, NULL, 1), -EINVAL);
 }
+
+Test(policy_asym, ablations_switch_off_one_term_each)
+{
+	struct ac_policy *l;
+
+	/* 1: deep, no hits; 2: shallow, two hits. */
+	commit(1, 0, 200, AC_BLOCK_NONE);
+	commit(2, 0, 3, AC_BLOCK_NONE);
+	p->ops->on_access(p, 2, 1);
+	p->ops->on_access(p, 2, 1);
+	release(1);
+	release(2);
+	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_POSITION), 0);
+	cr_assert_gt(asym_priority(p, 2), asym_priority(p, 1),
+		     "flat cost: only the hits tell them apart");
+	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_FREQUENCY), 0);
+	cr_assert_gt(asym_priority(p, 1), asym_priority(p, 2),
+		     "no frequency: only the position does");
+	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_POSITION |
+					  ASYM_ABLATE_FREQUENCY), 0);
+	cr_assert_float_eq(asym_priority(p, 1), asym_priority(p, 2), 1e-12);
+	/* The heap follows the new keys: without frequency, shallow goes first. */
+	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_FREQUENCY), 0);
+	cr_assert_eq(victim(), 2);
+	cr_assert_eq(asym_set_ablation(p, 4), -EINVAL);
+	cr_assert_eq(ac_policy_create("lru", 8, &l), 0);
+	cr_assert_eq(asym_set_ablation(l, 0), -EINVAL);
+	ac_policy_free(l);
+}

@@ -155,6 +155,8 @@ static bool restart_only_changed(const struct daemon_config *a,
 		*ret_key = "[daemon] socket_mode";
 	else if (a->socket_dir_mode != b->socket_dir_mode)
 		*ret_key = "[daemon] socket_dir_mode";
+	else if (strcmp(a->metrics_listen, b->metrics_listen))
+		*ret_key = "[metrics] listen";
 	else if (strcmp(a->dbus_address, b->dbus_address))
 		/* the bus connection is made once; moving it live is not done */
 		*ret_key = "[daemon] dbus_address";

@@ -13,6 +13,7 @@
 #include "ac_config.h"
 #include "config.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "policy.h"
 
 #define GIB (1024ULL * 1024 * 1024)
@@ -55,6 +56,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "daemon", "socket_dir_mode", CFG_MODE, F(socket_dir_mode), 0, 0777, 0 },
 	{ "daemon", "log_level", CFG_LOGLEVEL, F(log_level), 0, 7, 0 },
 	{ "daemon", "dbus_address", CFG_STR, F(dbus_address), 0, 511, 0 },
+	{ "metrics", "listen", CFG_STR, F(metrics_listen), 0, 63, 0 },
 	{ "pool", "backend", CFG_BACKEND, F(backend), 0, 2, 0 },
 	{ "pool", "gpu", CFG_INT, F(gpu), 0, 1023, 0 },
 	{ "pool", "bytes", CFG_SIZE, F(pool_bytes), 256, 1ULL << 40, 0 },
@@ -396,16 +398,14 @@ struct ini_ctx {
  * per reader call and hands it to the handler before reading on, so
  * counting reader calls gives the line of every key.
  */
+/* A section is known when the key table has a key in it. */
 static bool known_section(const char *name, size_t len)
 {
-	static const char *const sections[] = {
-		"daemon", "pool", "policy", "limits", "scheduler",
-	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
-		if (strlen(sections[i]) == len &&
-		    strncmp(sections[i], name, len) == 0)
+	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (strlen(cfg_keys[i].section) == len &&
+		    strncmp(cfg_keys[i].section, name, len) == 0)
 			return true;
 	return false;
 }
@@ -549,8 +549,17 @@ int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen)
 {
 	const struct daemon_limits *l = &cfg->limits;
 	uint64_t nblocks, need;
+	struct sockaddr_storage ss;
+	const char *why;
+	socklen_t len;
 	int i;
 
+	if (cfg->metrics_listen[0] &&
+	    metrics_addr_parse(cfg->metrics_listen, &ss, &len, &why) < 0) {
+		i = key_index("metrics", "listen");
+		return fail(err, errlen, -EINVAL, cfg->origin[i], "metrics", "listen",
+			    "'%s': %s", cfg->metrics_listen, why);
+	}
 	if (cfg->block_bytes > cfg->pool_bytes) {
 		i = key_index("pool", "bytes");
 		return fail(err, errlen, -EINVAL, cfg->origin[i], "pool",

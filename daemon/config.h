@@ -65,6 +65,9 @@ struct daemon_config {
 	int log_level;
 	char dbus_address[512];
 
+	/* [metrics] */
+	char metrics_listen[64];	/* "": no HTTP endpoint */
+
 	/* [pool] */
 	int backend;			/* enum cfg_backend */
 	int gpu;

@@ -29,6 +29,7 @@ struct loop;
 struct loop_timer;
 struct session;
 struct session_ops;
+struct metrics;
 
 /* Runs before every wait for completions: flush queues, update events. */
 typedef void (*daemon_prepare_fn)(struct daemon *d, void *userdata);
@@ -75,6 +76,8 @@ struct daemon {
 	struct daemon_counters ctr;
 
 	const struct session_ops *session_ops;
+	/* With [metrics] listen only (metrics.h); NULL otherwise. */
+	struct metrics *metrics;
 
 	struct {
 		daemon_prepare_fn cb;

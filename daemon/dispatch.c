@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "layout.h"
 #include "log.h"
+#include "metrics.h"
 #include "retention.h"
 #include "schedule.h"
 #include "session.h"
@@ -351,6 +352,15 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 	lr.segments = (Asymcache__V1__Segment **)d->segment_ptrs;
 	lr.hits = hits;
 	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_LOOKUP, &lr);
+	if (d->metrics) {
+		/* A hole: a run of misses with a hit after it (a trailing miss is a suffix). */
+		uint32_t holes = 0;
+
+		for (i = 0; i + 1 < nseg; i++)
+			holes += !segs[i].hit;
+		metrics_lookup(d->metrics, l->ns_id, n, hits, holes,
+			       cache_find_ns(&d->cache, l->ns_id)->layout.kv.block_tokens);
+	}
 	if (r < 0) {
 		/* Cannot answer: undo the pins rather than leak them. */
 		for (i = 0; i < n; i++)
@@ -718,6 +728,7 @@ int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		.allocator_data = d,
 	};
 	Request *req;
+	uint64_t t0;
 	int r;
 
 	s->send_fd = -1;
@@ -744,6 +755,7 @@ int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		goto out;
 	}
 
+	t0 = d->metrics ? metrics_now_ns() : 0;
 	switch (req->body_case) {
 	case ASYMCACHE__V1__REQUEST__BODY_HELLO:
 		r = do_hello(d, s, req);
@@ -784,6 +796,8 @@ int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 				"request has no body this daemon knows");
 		break;
 	}
+	if (d->metrics)
+		metrics_request(d->metrics, req->body_case, metrics_now_ns() - t0);
 out:
 	asymcache__v1__request__free_unpacked(req, &alloc);
 	d->arena_used = 0;

@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "watchdog.h"
 
 /* As asymcachectl and the LSB: the command line was wrong. */
@@ -17,6 +18,7 @@ static int run(int argc, char **argv)
 {
 	static struct daemon d;
 	struct bus *bus = NULL;
+	struct metrics_http *mh = NULL;
 	char err[CFG_ERR_MAX] = "";
 	enum cfg_action action;
 	int r;
@@ -48,11 +50,14 @@ static int run(int argc, char **argv)
 	if (r < 0)
 		return EXIT_FAILURE;
 	/* Before daemon_run(): its READY=1 then covers the admin interface. */
-	if (bus_open(&d, &bus) < 0 || watchdog_start(&d) < 0) {
+	if (bus_open(&d, &bus) < 0 || watchdog_start(&d) < 0 ||
+	    metrics_http_start(&d, &mh) < 0) {
+		bus_close(bus);
 		daemon_stop(&d);
 		return EXIT_FAILURE;
 	}
 	r = daemon_run(&d);
+	metrics_http_stop(&d, mh);
 	bus_close(bus);
 	log_info("exiting: %d", r);
 	daemon_stop(&d);

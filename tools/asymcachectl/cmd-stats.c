@@ -56,7 +56,7 @@ static const struct prom_metric {
 	size_t off;
 	enum prom_kind kind;
 } plain[] = {
-	{ "asymcache_blocks_total", "gauge", "Blocks in all pools.", SNAP(nblocks), PROM_U32 },
+	{ "asymcache_pool_blocks", "gauge", "Blocks in all pools.", SNAP(nblocks), PROM_U32 },
 	{ "asymcache_pinned_blocks", "gauge",
 	  "Cached blocks pinned by at least one session.", SNAP(pinned_blocks), PROM_U32 },
 	{ "asymcache_retained_blocks", "gauge",

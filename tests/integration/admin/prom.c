@@ -20,6 +20,8 @@ struct state {
 	struct family *f;
 	size_t nf;
 	char *cur;	/* family whose samples are being read */
+	bool om;	/* OpenMetrics 1.0.0 rules */
+	bool eof;	/* "# EOF" seen */
 };
 
 static int fail(char *why, size_t len, int line, const char *fmt, ...)
@@ -68,10 +70,51 @@ static struct family *family(struct state *st, const char *name, size_t n)
 	return &st->f[st->nf++];
 }
 
-/* The family a sample belongs to (histogram/summary suffixes aside). */
+static struct family *find_family(struct state *st, const char *name, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < st->nf; i++)
+		if (strlen(st->f[i].name) == n && strncmp(st->f[i].name, name, n) == 0)
+			return &st->f[i];
+	return NULL;
+}
+
+/*
+ * The family a sample belongs to: a histogram's _bucket, _sum and _count
+ * and, in OpenMetrics, a counter's _total and an info's _info belong to
+ * the family TYPE named.
+ */
 static struct family *sample_family(struct state *st, const char *name, size_t n)
 {
+	static const struct {
+		const char *suffix, *type;
+		bool om_only;
+	} sfx[] = {
+		{ "_bucket", "histogram", false }, { "_sum", "histogram", false },
+		{ "_count", "histogram", false }, { "_total", "counter", true },
+		{ "_info", "info", true },
+	};
+	struct family *f;
+	size_t i, l;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		l = strlen(sfx[i].suffix);
+		if ((sfx[i].om_only && !st->om) || n <= l ||
+		    strncmp(name + n - l, sfx[i].suffix, l))
+			continue;
+		f = find_family(st, name, n - l);
+		if (f && strcmp(f->type, sfx[i].type) == 0)
+			return f;
+	}
 	return family(st, name, n);
+}
+
+static bool ends_with(const char *s, const char *sfx)
+{
+	size_t n = strlen(s), l = strlen(sfx);
+
+	return n >= l && strcmp(s + n - l, sfx) == 0;
 }
 
 static int parse_value(const char *s, double *ret)
@@ -102,6 +145,12 @@ static int parse_line(struct state *st, struct prom *p, char *l, int ln, char *w
 	char *lab = NULL, *v, *ts;
 	double val;
 
+	if (st->eof)
+		return fail(why, len, ln, "a line after # EOF");
+	if (st->om && strcmp(l, "# EOF") == 0) {
+		st->eof = true;
+		return 0;
+	}
 	if (l[0] == '#') {
 		bool help = strncmp(l, "# HELP ", 7) == 0, type = strncmp(l, "# TYPE ", 7) == 0;
 		char *rest;
@@ -124,11 +173,19 @@ static int parse_line(struct state *st, struct prom *p, char *l, int ln, char *w
 		if (f->sampled)
 			return fail(why, len, ln, "TYPE for %s after its samples", f->name);
 		if (strcmp(rest, "counter") && strcmp(rest, "gauge") && strcmp(rest, "histogram") &&
-		    strcmp(rest, "summary") && strcmp(rest, "untyped"))
+		    strcmp(rest, "summary") && strcmp(rest, st->om ? "unknown" : "untyped") &&
+		    (!st->om || strcmp(rest, "info")))
 			return fail(why, len, ln, "unknown type '%s'", rest);
-		if (strcmp(rest, "counter") == 0 &&
-		    (strlen(f->name) < 6 || strcmp(f->name + strlen(f->name) - 6, "_total")))
+		if (!st->om && strcmp(rest, "counter") == 0 && !ends_with(f->name, "_total"))
 			return fail(why, len, ln, "counter %s does not end in _total", f->name);
+		/* OpenMetrics names the family; its samples carry _total. */
+		if (st->om && strcmp(rest, "counter") == 0 && ends_with(f->name, "_total"))
+			return fail(why, len, ln, "OpenMetrics counter family %s ends in _total",
+				    f->name);
+		/* What promtool check metrics says of asymcache_blocks_total. */
+		if (strcmp(rest, "counter") && ends_with(f->name, "_total"))
+			return fail(why, len, ln, "%s %s ends in _total, which only counters do",
+				    rest, f->name);
 		snprintf(f->type, sizeof(f->type), "%s", rest);
 		f->typed = true;
 		return 0;
@@ -206,9 +263,66 @@ static int parse_line(struct state *st, struct prom *p, char *l, int ln, char *w
 	return 0;
 }
 
-int prom_parse(const char *text, struct prom *p, char *why, size_t len)
+/*
+ * Every histogram series: le increasing, counts cumulative, a +Inf bucket
+ * last that equals _count. le must be the series' last label.
+ */
+static int check_histograms(const struct prom *p, char *why, size_t len)
 {
-	struct state st = { 0 };
+	const char *prev_base = NULL, *prev_rest = NULL;
+	double prev_le = -INFINITY, prev_v = 0;
+	size_t i, j;
+
+	for (i = 0; i < p->n; i++) {
+		const struct prom_sample *s = &p->s[i];
+		const char *le = strstr(s->labels, "le=\"");
+		size_t base_len = strlen(s->name) - 7, rest_len;
+		double lv, cnt = NAN;
+
+		if (!ends_with(s->name, "_bucket"))
+			continue;
+		if (!le || le[strlen(le) - 1] != '"' ||
+		    (le != s->labels && le[-1] != ','))
+			return fail(why, len, 0, "%s{%s}: le is not the last label", s->name, s->labels);
+		rest_len = le == s->labels ? 0 : (size_t)(le - s->labels - 1);
+		if (strncmp(le + 4, "+Inf\"", 5) == 0)
+			lv = INFINITY;
+		else
+			lv = strtod(le + 4, NULL);
+		if (prev_base && strncmp(prev_base, s->name, base_len) == 0 &&
+		    strlen(prev_rest) >= rest_len && strncmp(prev_rest, s->labels, rest_len) == 0 &&
+		    prev_le != INFINITY) {
+			if (lv <= prev_le || s->value < prev_v)
+				return fail(why, len, 0, "%s{%s}: buckets not increasing", s->name,
+					    s->labels);
+		} else if (prev_base && prev_le != INFINITY) {
+			return fail(why, len, 0, "%s: a series ends without le=\"+Inf\"", prev_base);
+		}
+		prev_base = s->name;
+		prev_rest = s->labels;
+		prev_le = lv;
+		prev_v = s->value;
+		if (lv != INFINITY)
+			continue;
+		for (j = 0; j < p->n; j++)
+			if (strlen(p->s[j].name) == base_len + 6 &&
+			    strncmp(p->s[j].name, s->name, base_len) == 0 &&
+			    strcmp(p->s[j].name + base_len, "_count") == 0 &&
+			    strlen(p->s[j].labels) == rest_len &&
+			    strncmp(p->s[j].labels, s->labels, rest_len) == 0)
+				cnt = p->s[j].value;
+		if (cnt != s->value)
+			return fail(why, len, 0, "%s{%s}: +Inf bucket %g, _count %g", s->name,
+				    s->labels, s->value, cnt);
+	}
+	if (prev_base && prev_le != INFINITY)
+		return fail(why, len, 0, "%s: the last series ends without le=\"+Inf\"", prev_base);
+	return 0;
+}
+
+static int parse(const char *text, struct prom *p, bool om, char *why, size_t len)
+{
+	struct state st = { .om = om };
 	char *copy, *line, *next;
 	int ln = 0, r = 0;
 
@@ -229,9 +343,23 @@ int prom_parse(const char *text, struct prom *p, char *why, size_t len)
 	free(copy);
 	free(st.f);
 	free(st.cur);
+	if (r >= 0 && om && !st.eof)
+		r = fail(why, len, ln, "no # EOF at the end");
+	if (r >= 0)
+		r = check_histograms(p, why, len);
 	if (r < 0)
 		prom_free(p);
 	return r;
+}
+
+int prom_parse(const char *text, struct prom *p, char *why, size_t len)
+{
+	return parse(text, p, false, why, len);
+}
+
+int prom_parse_openmetrics(const char *text, struct prom *p, char *why, size_t len)
+{
+	return parse(text, p, true, why, len);
 }
 
 double prom_value(const struct prom *p, const char *name, const char *labels)

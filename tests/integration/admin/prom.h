@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A strict parser for the Prometheus text exposition format 0.0.4, as far
- * as asymcachectl stats --prometheus uses it. Stricter than Prometheus in
+ * A strict parser for the Prometheus text exposition format 0.0.4 and
+ * OpenMetrics 1.0.0, as far as asymcachectl stats --prometheus and the
+ * daemon's /metrics use them. Stricter than Prometheus in
  * one way on purpose: a counter family's name must end in _total (the
  * OpenMetrics rule), so the file also reads right to OpenMetrics tools.
  */
@@ -21,8 +22,18 @@ struct prom {
 	size_t n;
 };
 
-/* 0, or -EINVAL with the line and the reason in @why. */
+/*
+ * 0, or -EINVAL with the line and the reason in @why. Besides the syntax:
+ * only counters end in _total (promtool's rule), and every histogram
+ * series has increasing le (its last label), cumulative counts and a
+ * +Inf bucket equal to its _count.
+ */
 int prom_parse(const char *text, struct prom *p, char *why, size_t len);
+/*
+ * The same for OpenMetrics 1.0.0: counter families are named without
+ * _total (their samples carry it), info families, "# EOF" last.
+ */
+int prom_parse_openmetrics(const char *text, struct prom *p, char *why, size_t len);
 /* The sample's value, NaN when there is no such series. */
 double prom_value(const struct prom *p, const char *name, const char *labels);
 void prom_free(struct prom *p);

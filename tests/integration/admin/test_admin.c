@@ -5,6 +5,7 @@
  * client (Stats over the control socket) after known lookups, commits and
  * evictions.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -684,7 +687,7 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), s.cached_blocks);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"free\""), s.free_blocks);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"writing\""), s.writing_blocks);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks_total", NULL), s.nblocks);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", NULL), s.nblocks);
 	cr_expect_eq(prom_value(&p, "asymcache_pinned_blocks", NULL), s.pinned_blocks);
 	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", NULL), s.lookups);
 	cr_expect_eq(prom_value(&p, "asymcache_lookup_keys_total", NULL), s.lookup_keys);
@@ -1305,4 +1308,217 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);
+}
+
+/* The port the daemon logged for [metrics] listen = 0. */
+static int metrics_port(void)
+{
+	char line[1024];
+	const char *p;
+	int port = -1;
+	FILE *f = fopen(env.d.log, "r");
+
+	cr_assert(f, "%s: %s", env.d.log, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if ((p = strstr(line, "metrics on http://127.0.0.1:")))
+			port = atoi(p + strlen("metrics on http://127.0.0.1:"));
+	fclose(f);
+	cr_assert_gt(port, 0, "the daemon did not log its metrics address");
+	return port;
+}
+
+/* Sends @request to 127.0.0.1:@port, returns the whole answer (malloc()ed). */
+static char *http_get(int port, const char *request)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char *buf = calloc(1, 1), chunk[4096];
+	size_t len = 0;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+		     strerror(errno));
+	cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		buf = realloc(buf, len + (size_t)n + 1);
+		memcpy(buf + len, chunk, (size_t)n);
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	close(fd);
+	return buf;
+}
+
+/* The body of a 200 answer with Content-Type @type, checked against Content-Length. */
+static const char *http_body(const char *answer, const char *type)
+{
+	const char *body = strstr(answer, "\r\n\r\n"), *cl;
+
+	cr_assert(strncmp(answer, "HTTP/1.1 200 OK\r\n", 17) == 0, "%.200s", answer);
+	cr_assert(body);
+	body += 4;
+	cr_expect(strstr(answer, type), "not %s: %.300s", type, answer);
+	cl = strstr(answer, "Content-Length: ");
+	cr_assert(cl && cl < body);
+	cr_expect_eq((size_t)atol(cl + 16), strlen(body), "Content-Length");
+	return body;
+}
+
+/* Every asymcache_* series the shipped Grafana dashboard queries is served. */
+static void dashboard_names_exist(const struct prom *p)
+{
+	char path[512];
+	struct json_object *dash, *panels;
+	size_t i, j, checked = 0;
+
+	snprintf(path, sizeof(path), "%s/packaging/grafana-asymcache.json", getenv("AC_SOURCE_ROOT"));
+	dash = json_object_from_file(path);
+	cr_assert(dash, "%s does not parse", path);
+	panels = json_object_object_get(dash, "panels");
+	cr_assert_gt(json_object_array_length(panels), 0);
+	for (i = 0; i < json_object_array_length(panels); i++) {
+		struct json_object *t = json_object_object_get(json_object_array_get_idx(panels, i),
+							       "targets");
+
+		for (j = 0; j < json_object_array_length(t); j++) {
+			const char *e = json_object_get_string(
+				json_object_object_get(json_object_array_get_idx(t, j), "expr"));
+
+			while ((e = strstr(e, "asymcache_"))) {
+				size_t n = strspn(e, "abcdefghijklmnopqrstuvwxyz_"), k;
+				bool found = false;
+
+				for (k = 0; k < p->n && !found; k++)
+					found = strlen(p->s[k].name) == n &&
+						strncmp(p->s[k].name, e, n) == 0;
+				cr_expect(found, "the dashboard queries %.*s, which /metrics lacks",
+					  (int)n, e);
+				checked++;
+				e += n;
+			}
+		}
+	}
+	cr_expect_gt(checked, 10);
+	json_object_put(dash);
+}
+
+/*
+ * Scraping the real daemon: real clients look up a chain with a hole and
+ * a missing suffix, and /metrics counts it in blocks and tokens, per
+ * namespace and model, in both formats, with histograms that hold.
+ */
+Test(admin, metrics_endpoint_counts_what_clients_did)
+{
+	struct henv_opts o = {
+		.config = "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n"
+			  "[metrics]\nlisten = 0\n",
+	};
+	struct hclient a;
+	struct ac_key k[6], q[5], other[1];
+	uint32_t blk[6], found[5];
+	struct ac_segment seg[5];
+	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 5 };
+	char *ans, why[256], lab[128];
+	const char *body;
+	struct prom p;
+	double t = H_BLOCK_TOKENS;
+	int port;
+
+	henv_start(&env, &o);
+	port = metrics_port();
+	hclient_open(&env, "scraped", &a);
+	hpublish_prompt(&a, 8, 4, k, blk);
+	hkeys(&a, 9, 1, other);
+	/* hit hit MISS hit miss: one hole, one missing suffix block. */
+	q[0] = k[0];
+	q[1] = k[1];
+	q[2] = other[0];
+	q[3] = k[3];
+	hkeys(&a, 10, 1, &q[4]);
+	cr_assert_eq(ac_lookup(a.c, a.ns, q, 5, &res), 0);
+	cr_assert_eq(ac_release(a.c, found, 2, NULL), 0);
+	cr_assert_eq(ac_release(a.c, &found[3], 1, NULL), 0);
+
+	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
+	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
+	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"test-llama\"", a.ns);
+	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", lab), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_blocks_total", lab), 5);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_hit_blocks_total", lab), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_holes_total", lab), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_queries_total", lab), 5 * t);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_hits_total", lab), 3 * t);
+	cr_expect_eq(prom_value(&p, "asymcache_recomputed_tokens_total", lab), 2 * t);
+	cr_expect_float_eq(prom_value(&p, "asymcache_prefix_cache_window_hit_ratio", lab),
+			   3.0 / 5.0, 1e-9);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_window_queries", NULL), 5 * t);
+	cr_expect_eq(prom_value(&p, "asymcache_namespace_cached_blocks", lab), 4);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), 4);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", NULL), 64);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", NULL), 4);
+	/* 32 tokens to recompute: in the le=64 bucket, not in le=16. */
+	snprintf(why, sizeof(why), "%s,le=\"16\"", lab);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_recomputed_tokens_bucket", why), 0);
+	snprintf(why, sizeof(why), "%s,le=\"64\"", lab);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_recomputed_tokens_bucket", why), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_recomputed_tokens_sum", lab), 2 * t);
+	cr_expect_eq(prom_value(&p, "asymcache_request_duration_seconds_count", "op=\"lookup\""), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_request_duration_seconds_count", "op=\"commit\""),
+		     1);
+	cr_expect_eq(prom_value(&p, "asymcache_request_duration_seconds_count", "op=\"hello\""), 1);
+	cr_expect_gt(prom_value(&p, "asymcache_request_duration_seconds_sum", "op=\"lookup\""), 0);
+	dashboard_names_exist(&p);
+	prom_free(&p);
+	free(ans);
+
+	/* OpenMetrics when the scraper asks for it, as Prometheus does. */
+	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: "
+		       "application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n");
+	body = http_body(ans, "Content-Type: application/openmetrics-text; version=1.0.0; "
+			      "charset=utf-8");
+	cr_assert_eq(prom_parse_openmetrics(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_hits_total", lab), 3 * t);
+	cr_expect_eq(prom_value(&p, "asymcache_build_info", "version=\"0.1.0\""), 1);
+	prom_free(&p);
+	free(ans);
+
+	/* What is not a scrape gets its status, and the daemon carries on. */
+	ans = http_get(port, "POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+	cr_expect(strncmp(ans, "HTTP/1.1 405 ", 13) == 0, "%.100s", ans);
+	cr_expect(strstr(ans, "Allow: GET, HEAD\r\n"), "%.200s", ans);
+	free(ans);
+	ans = http_get(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	cr_expect(strncmp(ans, "HTTP/1.1 404 ", 13) == 0, "%.100s", ans);
+	free(ans);
+	ans = http_get(port, "GET /metrics HTTP/1.1\r\n\r\n");
+	cr_expect(strncmp(ans, "HTTP/1.1 400 ", 13) == 0, "%.100s", ans);
+	free(ans);
+	ans = http_get(port, "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+	cr_expect(strncmp(ans, "HTTP/1.1 200 ", 13) == 0, "%.100s", ans);
+	cr_expect(strstr(ans, "\r\n\r\n") && !strstr(ans, "\r\n\r\n")[4], "HEAD has a body");
+	free(ans);
+	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\n");
+	cr_expect(strncmp(ans, "HTTP/1.1 400 ", 13) == 0, "pipelined: %.100s", ans);
+	free(ans);
+	hclient_close(&a);
+}
+
+/* Off unless configured: no [metrics] listen, no socket. */
+Test(admin, metrics_endpoint_is_off_by_default)
+{
+	char line[1024];
+	bool said = false;
+	FILE *f;
+
+	henv_start(&env, NULL);
+	f = fopen(env.d.log, "r");
+	cr_assert(f);
+	while (fgets(line, sizeof(line), f))
+		said |= strstr(line, "metrics on http") != NULL;
+	fclose(f);
+	cr_expect(!said, "a metrics endpoint without [metrics] listen");
 }

@@ -139,13 +139,16 @@ Test(config, every_key_parses)
 		   "max_keys_per_lookup = 4096\n"
 		   "max_pins_per_session = 100\n"
 		   "max_writing_per_session = 50\n"
-		   "max_sessions = 7\n");
+		   "max_sessions = 7\n"
+		   "[metrics]\n"
+		   "listen = [::1]:9464\n");
 	cr_assert_eq(load(&cfg, err, sizeof(err), "--foreground", NULL), 0,
 		     "%s", err);
 	expect_settings(&cfg, &want);
 	/* The two keys whose defaults the test above leaves alone. */
 	cr_assert_str_eq(cfg.dbus_address, "unix:path=/tmp/bus");
 	cr_assert_eq(cfg.gpu, 3);
+	cr_assert_str_eq(cfg.metrics_listen, "[::1]:9464");
 }
 
 Test(config, flags_override_the_file)
@@ -196,6 +199,14 @@ static const struct bad_case bad_cases[] = {
 	  "2: [policy] name: no policy named 'nope'" },
 	{ "[pool]\ncolour = red\n",
 	  "2: [pool] colour: unknown key" },
+	{ "[metrics]\nlisten = 127.0.0.1\n",
+	  "2: [metrics] listen: '127.0.0.1': the port is not a number from 0 to 65535" },
+	{ "[metrics]\nlisten = example.com:9464\n",
+	  "2: [metrics] listen: 'example.com:9464': not an IPv4 address, [IPv6] address or localhost" },
+	{ "[metrics]\nlisten = 70000\n",
+	  "2: [metrics] listen: '70000': the port is not a number from 0 to 65535" },
+	{ "[metrics]\nlisten = ::1:9464\n",
+	  "2: [metrics] listen: '::1:9464': not an IPv4 address" },
 	{ "[bogus]\nx = 1\n",
 	  "1: [bogus]: unknown section" },
 	{ "[pool]\nbytes = 1G\n\n  [empty-and-unknown]\n",

@@ -485,6 +485,34 @@ uint32_t ac_msa_plan_total_q(const struct ac_msa_plan *plan)
 	return plan ? plan->total_q : 0;
 }
 
+void ac_msa_plan_launch_key(const struct ac_msa_plan *plan,
+			    uint64_t key[AC_MSA_PLAN_KEY_WORDS])
+{
+	memset(key, 0, AC_MSA_PLAN_KEY_WORDS * sizeof(*key));
+	if (!plan)
+		return;
+	key[0] = plan->n_big;
+	key[1] = plan->n_mid;
+	key[2] = plan->n_small;
+	key[3] = plan->n_merge;
+	key[4] = plan->n_part_rows;
+	key[5] = plan->off_big;
+	key[6] = plan->off_mid;
+	key[7] = plan->off_small;
+	key[8] = plan->off_merge;
+	key[9] = plan->off_part_o;
+	key[10] = plan->off_part_lse;
+	key[11] = plan->ws_size;
+	key[12] = plan->total_q;
+	key[13] = (uint64_t)plan->num_segs << 32 | plan->num_seqs;
+	key[14] = (uint64_t)plan->num_q_heads << 32 | plan->group << 16 |
+		  plan->big_rows << 1 | (plan->force_mma & 1);
+	key[15] = (uint64_t)plan->layout.num_layers << 48 |
+		  (uint64_t)plan->layout.num_kv_heads << 32 |
+		  plan->layout.head_dim << 16 | plan->layout.block_tokens << 4 |
+		  (plan->layout.dtype & 15);
+}
+
 int ac_msa_plan_upload(const struct ac_msa_plan *plan, void *workspace,
 		       size_t workspace_size, void *stream)
 {

@@ -8,11 +8,18 @@
  * positions are computed; weights, pool, kernels and shapes are shared.
  *
  * Usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N]
- *                  [--prefill-only N]
+ *                  [--prefill-only N] [--no-graphs]
  *
  * --decode-only N times N decode steps after a 2k prompt, and
  * --prefill-only N one prefill of N tokens, between cudaProfilerStart/Stop,
- * for a profiler's capture range.
+ * for a profiler's capture range; --no-graphs launches every kernel of a
+ * decode step itself rather than replaying the step's CUDA graph.
+ *
+ * Decode is timed both ways in the same run: a step replayed from its
+ * graph, and the same step launched kernel by kernel (the baseline), once
+ * at a fixed context, repeated, and over 64 steps of a growing context,
+ * where the attention's split changes now and then and a step is
+ * recorded anew.
  */
 #include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
@@ -115,6 +122,7 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "decode-only", required_argument, NULL, 'd' },
 		{ "prefill-only", required_argument, NULL, 'p' },
+		{ "no-graphs", no_argument, NULL, 'g' },
 		{ 0 },
 	};
 	const char *shape = "llama3-8b";
@@ -123,7 +131,7 @@ int main(int argc, char **argv)
 	struct ac_kv_layout lay;
 	struct bench b = { .reps = 5 };
 	char err[256] = "";
-	bool quick = false;
+	bool quick = false, graphs = true;
 	int decode_only = 0, prefill_only = 0;
 	double t0;
 	int c, r;
@@ -135,8 +143,9 @@ int main(int argc, char **argv)
 		case 'q': quick = true; break;
 		case 'd': decode_only = atoi(optarg); break;
 		case 'p': prefill_only = atoi(optarg); break;
+		case 'g': graphs = false; break;
 		default:
-			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N] [--prefill-only N]\n");
+			fprintf(stderr, "usage: gpu_bench [--shape NAME] [--reps N] [--quick] [--decode-only N] [--prefill-only N] [--no-graphs]\n");
 			return 2;
 		}
 	}
@@ -158,6 +167,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.cfg = ac_model_config(b.m);
+	ac_model_set_graphs(b.m, graphs);
 	ac_weights_free(w);
 	ac_model_kv_layout(b.m, T, &lay);
 	b.pool = (struct ac_kv_pool){ .layout = lay,
@@ -215,8 +225,21 @@ int main(int argc, char **argv)
 	}
 	/* Decode at batch 1 after a 2k prompt: one row, context 2049. */
 	forward(&b, 2048, &(struct ac_run){ 0, 2048 }, 1);
-	printf("| decode step (TPOT, batch 1) | 1 | %u | %.2f |\n", 2049,
-	       1e3 * median_forward(&b, 2049, &(struct ac_run){ 2048, 1 }, 1));
+	for (int g = 1; g >= 0; g--) {
+		const char *how = g ? "CUDA graph" : "kernel by kernel";
+		double sum = 0, t;
+
+		ac_model_set_graphs(b.m, g);
+		t = median_forward(&b, 2049, &(struct ac_run){ 2048, 1 }, 1);
+		printf("| decode step (TPOT, batch 1), %s | 1 | %u | %.2f |\n",
+		       how, 2049, 1e3 * t);
+		for (uint32_t i = 0; i < 64; i++)
+			sum += forward(&b, 2049 + i,
+				       &(struct ac_run){ 2048 + i, 1 }, 1);
+		printf("| 64 decode steps (TPOT, batch 1, mean), %s | 1 | 2049..2112 | %.2f |\n",
+		       how, 1e3 * sum / 64);
+	}
+	ac_model_set_graphs(b.m, graphs);
 
 	/* The long prompt cached whole, then 4 holes of 512 evicted. */
 	{

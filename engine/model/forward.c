@@ -16,11 +16,21 @@
 /* Rows whose logits one call may ask for: bounds the logits buffer. */
 #define AC_FWD_MAX_LOGITS	256u
 
+/*
+ * Passes a backend may record and replay: decode steps and small batches,
+ * where launches cost as much as the work. A prefill's plan is seldom seen
+ * twice, and its kernels run long enough to hide their launches.
+ */
+#define AC_FWD_RECORD_ROWS	64u
+#define AC_FWD_RECORD_LOGITS	8u
+#define AC_FWD_KEY_WORDS	(3 + AC_FWD_RECORD_LOGITS + 3 + AC_MSA_PLAN_KEY_WORDS)
+
 struct ac_model {
 	const struct ac_fwd_ops *ops;
 	struct ac_fwd_ctx *ctx;
 	struct ac_model_config cfg;
 	uint32_t max_rows;
+	bool no_record;
 };
 
 size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
@@ -140,6 +150,16 @@ struct ac_model *ac_model_free(struct ac_model *m)
 	return NULL;
 }
 
+int ac_model_set_graphs(struct ac_model *m, bool on)
+{
+	if (!m)
+		return -EINVAL;
+	if (!m->ops->record_begin)
+		return on ? -EOPNOTSUPP : 0;
+	m->no_record = !on;
+	return 0;
+}
+
 const struct ac_model_config *ac_model_config(const struct ac_model *m)
 {
 	return &m->cfg;
@@ -189,21 +209,28 @@ static int attention(struct ac_model *m, const struct ac_msa_plan *plan,
 	void *x = o->buf(c, AC_FB_X), *h = o->buf(c, AC_FB_H);
 	void *q = o->buf(c, AC_FB_Q), *k = o->buf(c, AC_FB_K);
 	void *v = o->buf(c, AC_FB_V), *att = o->buf(c, AC_FB_ATTN);
-	int r;
+	const void *norm = o->tensor(c, AC_WK_ATTN_NORM, l);
+	const char *wq = o->tensor(c, AC_WK_Q, l);
+	const char *wk = o->tensor(c, AC_WK_K, l);
+	const char *wv = o->tensor(c, AC_WK_V, l);
+	size_t esz = ac_dtype_size(o->act);
+	int r = -EOPNOTSUPP;
 
-	r = o->rmsnorm(c, h, x, o->tensor(c, AC_WK_ATTN_NORM, l), rows,
-		       cfg->hidden, cfg->rms_eps);
-	if (!r)
-		r = o->matmul(c, q, h, o->tensor(c, AC_WK_Q, l), rows, qd,
-			      cfg->hidden);
-	if (!r)
-		r = o->matmul(c, k, h, o->tensor(c, AC_WK_K, l), rows, kvd,
-			      cfg->hidden);
-	if (!r)
-		r = o->matmul(c, v, h, o->tensor(c, AC_WK_V, l), rows, kvd,
-			      cfg->hidden);
-	if (!r)
-		r = o->rope(c, q, k, rows);
+	/* The loaders lay wq, wk, wv side by side: one pass over all three. */
+	if (o->qkv && wk == wq + (size_t)qd * cfg->hidden * esz &&
+	    wv == wk + (size_t)kvd * cfg->hidden * esz)
+		r = o->qkv(c, q, k, v, x, norm, wq, rows, cfg->rms_eps);
+	if (r == -EOPNOTSUPP) {
+		r = o->rmsnorm(c, h, x, norm, rows, cfg->hidden, cfg->rms_eps);
+		if (!r)
+			r = o->matmul(c, q, h, wq, rows, qd, cfg->hidden);
+		if (!r)
+			r = o->matmul(c, k, h, wk, rows, kvd, cfg->hidden);
+		if (!r)
+			r = o->matmul(c, v, h, wv, rows, kvd, cfg->hidden);
+		if (!r)
+			r = o->rope(c, q, k, rows);
+	}
 	if (!r)
 		r = ac_kv_write(plan, pool, db, l, k, v, o->stream(c));
 	if (!r)
@@ -226,27 +253,46 @@ static int mlp(struct ac_model *m, uint32_t l, uint32_t rows)
 	void *g = o->buf(c, AC_FB_GATE), *u = o->buf(c, AC_FB_UP);
 	const char *wg = o->tensor(c, AC_WK_GATE, l);
 	const char *wu = o->tensor(c, AC_WK_UP, l);
+	const void *norm = o->tensor(c, AC_WK_FFN_NORM, l);
+	const void *wd = o->tensor(c, AC_WK_DOWN, l);
 	size_t wbytes = (size_t)cfg->ffn * cfg->hidden * ac_dtype_size(o->act);
-	int r;
+	int r = -EOPNOTSUPP;
 
-	r = o->rmsnorm(c, h, x, o->tensor(c, AC_WK_FFN_NORM, l), rows,
-		       cfg->hidden, cfg->rms_eps);
-	if (r)
-		return r;
 	/*
 	 * The loaders lay w_up right after w_gate: then one GEMM of twice the
 	 * width makes gate|up side by side in each row, and SwiGLU reads
-	 * both with a row stride, one weight pass and launch fewer.
+	 * both with a row stride, one weight pass and launch fewer. Where the
+	 * backend folds the norm into that product and SwiGLU into the down
+	 * projection's, the block is two launches.
 	 */
 	if (wu == wg + wbytes) {
-		r = o->matmul(c, g, h, wg, rows, 2 * cfg->ffn, cfg->hidden);
-		if (!r)
-			r = o->swiglu(c, u, g, (char *)g +
-					       cfg->ffn * ac_dtype_size(o->act),
-				      rows, cfg->ffn, 2 * cfg->ffn);
+		if (o->norm_matmul)
+			r = o->norm_matmul(c, g, x, norm, wg, rows, 2 * cfg->ffn,
+					   cfg->hidden, cfg->rms_eps);
+		if (r == -EOPNOTSUPP) {
+			r = o->rmsnorm(c, h, x, norm, rows, cfg->hidden,
+				       cfg->rms_eps);
+			if (!r)
+				r = o->matmul(c, g, h, wg, rows, 2 * cfg->ffn,
+					      cfg->hidden);
+		}
+		if (r)
+			return r;
+		r = -EOPNOTSUPP;
+		if (o->swiglu_matmul_add)
+			r = o->swiglu_matmul_add(c, x, g, wd, rows, cfg->hidden,
+						 cfg->ffn);
+		if (r != -EOPNOTSUPP)
+			return r;
+		r = o->swiglu(c, u, g, (char *)g +
+				       cfg->ffn * ac_dtype_size(o->act),
+			      rows, cfg->ffn, 2 * cfg->ffn);
 		g = u;
 	} else {
-		r = o->matmul(c, g, h, wg, rows, cfg->ffn, cfg->hidden);
+		r = o->rmsnorm(c, h, x, norm, rows, cfg->hidden, cfg->rms_eps);
+		if (!r)
+			r = o->matmul(c, g, h, wg, rows, cfg->ffn,
+				      cfg->hidden);
 		if (!r)
 			r = o->matmul(c, u, h, wu, rows, cfg->ffn,
 				      cfg->hidden);
@@ -254,31 +300,83 @@ static int mlp(struct ac_model *m, uint32_t l, uint32_t rows)
 			r = o->swiglu(c, g, g, u, rows, cfg->ffn, cfg->ffn);
 	}
 	if (!r)
-		r = matmul_add(m, x, g, o->tensor(c, AC_WK_DOWN, l), h, rows,
-			       cfg->hidden, cfg->ffn);
+		r = matmul_add(m, x, g, wd, h, rows, cfg->hidden, cfg->ffn);
 	return r;
 }
 
-static int head(struct ac_model *m, const uint32_t *logit_rows,
-		uint32_t n, float *logits)
+/* The logits of rows @logit_rows, left in the backend's buffer. */
+static int head(struct ac_model *m, const uint32_t *logit_rows, uint32_t n)
 {
 	const struct ac_fwd_ops *o = m->ops;
 	struct ac_fwd_ctx *c = m->ctx;
 	const struct ac_model_config *cfg = &m->cfg;
 	void *last = o->buf(c, AC_FB_LAST), *out = o->buf(c, AC_FB_LOGITS);
+	const void *norm = o->tensor(c, AC_WK_OUTPUT_NORM, 0);
+	const void *w = o->tensor(c, AC_WK_OUTPUT, 0);
 	int r;
 
 	r = o->gather(c, last, o->buf(c, AC_FB_X), logit_rows, n,
 		      cfg->hidden);
+	if (r)
+		return r;
+	r = -EOPNOTSUPP;
+	if (o->norm_matmul)
+		r = o->norm_matmul(c, out, last, norm, w, n, cfg->vocab,
+				   cfg->hidden, cfg->rms_eps);
+	if (r != -EOPNOTSUPP)
+		return r;
+	r = o->rmsnorm(c, last, last, norm, n, cfg->hidden, cfg->rms_eps);
 	if (!r)
-		r = o->rmsnorm(c, last, last,
-			       o->tensor(c, AC_WK_OUTPUT_NORM, 0), n,
-			       cfg->hidden, cfg->rms_eps);
-	if (!r)
-		r = o->matmul(c, out, last, o->tensor(c, AC_WK_OUTPUT, 0), n,
-			      cfg->vocab, cfg->hidden);
-	if (!r)
-		r = o->logits_out(c, logits, out, n, cfg->vocab);
+		r = o->matmul(c, out, last, w, n, cfg->vocab, cfg->hidden);
+	return r;
+}
+
+/*
+ * The key of a pass's launches for record_begin: what they take from the
+ * host besides the backend's own buffers. 0 when the pass is not one to
+ * record.
+ */
+static size_t record_key(const struct ac_model *m,
+			 const struct ac_kv_pool *pool,
+			 const struct ac_msa_plan *plan, uint32_t rows,
+			 const uint32_t *logit_rows, uint32_t n_logits,
+			 uint64_t key[AC_FWD_KEY_WORDS])
+{
+	size_t n = 0;
+
+	if (m->no_record || !m->ops->record_begin ||
+	    rows > AC_FWD_RECORD_ROWS || n_logits > AC_FWD_RECORD_LOGITS)
+		return 0;
+	key[n++] = rows;
+	key[n++] = n_logits;
+	key[n++] = m->cfg.n_layers;
+	for (uint32_t i = 0; i < AC_FWD_RECORD_LOGITS; i++)
+		key[n++] = i < n_logits ? logit_rows[i] : UINT64_MAX;
+	key[n++] = (uintptr_t)pool->base;
+	key[n++] = pool->block_bytes;
+	key[n++] = pool->num_blocks;
+	ac_msa_plan_launch_key(plan, key + n);
+	return n + AC_MSA_PLAN_KEY_WORDS;
+}
+
+/* Every launch of the pass, from the embedding to the logits. */
+static int launch_pass(struct ac_model *m, const struct ac_msa_plan *plan,
+		       const struct ac_kv_pool *pool,
+		       const struct ac_msa_batch *db, uint32_t rows, void *ws,
+		       size_t ws_bytes, const uint32_t *logit_rows,
+		       uint32_t n_logits)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	int r;
+
+	r = o->embedding(m->ctx, o->buf(m->ctx, AC_FB_X), rows);
+	for (uint32_t l = 0; !r && l < m->cfg.n_layers; l++) {
+		r = attention(m, plan, pool, db, l, rows, ws, ws_bytes);
+		if (!r)
+			r = mlp(m, l, rows);
+	}
+	if (!r && n_logits)
+		r = head(m, logit_rows, n_logits);
 	return r;
 }
 
@@ -290,10 +388,11 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 	const struct ac_fwd_ops *o;
 	struct ac_msa_plan *plan = NULL;
 	struct ac_msa_batch db;
-	uint32_t rows, l;
-	size_t ws_bytes;
+	uint64_t key[AC_FWD_KEY_WORDS];
+	uint32_t rows;
+	size_t ws_bytes, nkey;
 	void *ws;
-	int r;
+	int r, rec = -EOPNOTSUPP;
 
 	if (!m || !pool || !batch || !tokens || !pos ||
 	    (n_logits && (!logit_rows || !logits)))
@@ -330,15 +429,21 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 	r = ac_msa_plan_upload(plan, ws, ws_bytes, o->stream(m->ctx));
 	if (!r)
 		r = o->upload(m->ctx, tokens, pos, rows, batch, &db);
-	if (!r)
-		r = o->embedding(m->ctx, o->buf(m->ctx, AC_FB_X), rows);
-	for (l = 0; !r && l < m->cfg.n_layers; l++) {
-		r = attention(m, plan, pool, &db, l, rows, ws, ws_bytes);
-		if (!r)
-			r = mlp(m, l, rows);
+	nkey = record_key(m, pool, plan, rows, logit_rows, n_logits, key);
+	if (!r && nkey) {
+		rec = o->record_begin(m->ctx, key, nkey);
+		if (rec < 0 && rec != -EOPNOTSUPP)
+			r = rec;
+	}
+	if (!r && rec != 1) {
+		r = launch_pass(m, plan, pool, &db, rows, ws, ws_bytes,
+				logit_rows, n_logits);
+		if (rec == 0)
+			r = o->record_end(m->ctx, r);
 	}
 	if (!r && n_logits)
-		r = head(m, logit_rows, n_logits, logits);
+		r = o->logits_out(m->ctx, logits, o->buf(m->ctx, AC_FB_LOGITS),
+				  n_logits, m->cfg.vocab);
 out:
 	ac_msa_plan_free(plan);
 	return r;

@@ -14,6 +14,7 @@
 #ifndef AC_MODEL_FORWARD_H
 #define AC_MODEL_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,14 @@ int ac_model_create(const struct ac_weights *w, enum ac_fwd_backend backend,
 struct ac_model *ac_model_free(struct ac_model *m);
 
 const struct ac_model_config *ac_model_config(const struct ac_model *m);
+
+/*
+ * Whether passes of a few rows (decode steps) replay recordings of their
+ * launches where the backend makes them (CUDA graphs, on by default):
+ * a pass whose launches match an earlier one's runs as one graph launch.
+ * -EOPNOTSUPP to turn them on where the backend records nothing.
+ */
+int ac_model_set_graphs(struct ac_model *m, bool on);
 
 /* The block layout this model's KV takes in a pool of @block_tokens. */
 void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,

@@ -80,6 +80,37 @@ struct ac_fwd_ops {
 	/* fp32 host copy of [n][vocab] logits; waits for the backend. */
 	int (*logits_out)(struct ac_fwd_ctx *c, float *host, const void *dev,
 			  uint32_t n, uint32_t vocab);
+	/*
+	 * Optional fused paths of a few-row pass (NULL, or -EOPNOTSUPP for a
+	 * shape: the pass runs the plain ops instead). qkv: q, k and v of
+	 * rmsnorm(x) * norm_w against wq, wk and wv lying side by side from
+	 * @wqkv, RoPE on q and k. norm_matmul: out = (rmsnorm(x) * norm_w) *
+	 * w^T. swiglu_matmul_add: x += (silu(gate) * up) * w^T, gate|up rows
+	 * of 2 * k elements as the fused gate|up product writes them.
+	 */
+	int (*qkv)(struct ac_fwd_ctx *c, void *q, void *k, void *v,
+		   const void *x, const void *norm_w, const void *wqkv,
+		   uint32_t rows, float eps);
+	int (*norm_matmul)(struct ac_fwd_ctx *c, void *out, const void *x,
+			   const void *norm_w, const void *w, uint32_t rows,
+			   uint32_t n, uint32_t k, float eps);
+	int (*swiglu_matmul_add)(struct ac_fwd_ctx *c, void *x, const void *gu,
+				 const void *w, uint32_t rows, uint32_t n,
+				 uint32_t k);
+	/*
+	 * Optional: recordings of a pass's launches, replayed (CUDA graphs).
+	 * record_begin returns 1 when it has just replayed the recording
+	 * made under @key (the pass then launches nothing itself), 0 when it
+	 * records the launches that follow, up to record_end, under @key,
+	 * or -EOPNOTSUPP when it does neither. The key holds every host
+	 * value the launches take that the backend does not own; the
+	 * backend adds its own (buffer and workspace addresses). record_end
+	 * keeps and runs the recording when @status is 0 and drops it
+	 * otherwise; it returns @status or its own error.
+	 */
+	int (*record_begin)(struct ac_fwd_ctx *c, const uint64_t *key,
+			    size_t nkey);
+	int (*record_end)(struct ac_fwd_ctx *c, int status);
 	/* MSA workspace of @bytes (grown as needed) and the stream. */
 	void *(*workspace)(struct ac_fwd_ctx *c, size_t bytes);
 	void *(*stream)(struct ac_fwd_ctx *c);

@@ -20,6 +20,21 @@
 enum { DB_SEG_INDPTR, DB_SEG_SEQ, DB_SEG_POS, DB_TABLE_INDPTR, DB_BLOCKS,
        DB_CTX, DB_TOKENS, DB_POS, DB_COUNT };
 
+/*
+ * Recorded passes (CUDA graphs) kept at once: a decode loop needs one, and
+ * a few more cover the split changing as the context grows, or batches
+ * of a few sizes taking turns.
+ */
+#define REC_SLOTS	4
+#define REC_KEY_MAX	48
+
+struct rec {
+	uint64_t key[REC_KEY_MAX];
+	size_t nkey;
+	cudaGraphExec_t exec;
+	uint64_t used;			/* LRU tick; 0: empty */
+};
+
 struct ac_fwd_ctx {
 	struct ac_model_config cfg;
 	cudaStream_t stream;
@@ -28,14 +43,22 @@ struct ac_fwd_ctx {
 	struct ac_fwd_tensors ts;
 	uint16_t *bufs[AC_FWD_BUFS];
 	float *inv_freq;
-	int32_t *dev_i32;		/* the batch arrays and inputs */
-	int32_t *stage;			/* their host copy, same capacity */
-	size_t dev_i32_cap;
+	/*
+	 * The batch arrays and inputs, each at a fixed place while it fits
+	 * its capacity, so that a recorded pass finds next step's arrays
+	 * where it found its own.
+	 */
+	int32_t *dev_i32;
+	int32_t *stage;			/* their host copy, same layout */
+	size_t db_cap[DB_COUNT];	/* elements, multiples of 4 */
 	int32_t *dev_arr[DB_COUNT];
 	void *ws;
 	size_t ws_bytes;
 	uint16_t *host_logits;		/* bf16 staging */
 	size_t host_logits_cap;
+	struct rec rec[REC_SLOTS];
+	uint64_t tick;
+	struct rec pending;		/* the key being recorded */
 };
 
 static int cu(cudaError_t e)
@@ -49,6 +72,9 @@ static void cuda_destroy(struct ac_fwd_ctx *c)
 		return;
 	if (c->stream)
 		cudaStreamSynchronize(c->stream);
+	for (unsigned int i = 0; i < REC_SLOTS; i++)
+		if (c->rec[i].exec)
+			cudaGraphExecDestroy(c->rec[i].exec);
 	for (unsigned int i = 0; i < AC_FWD_BUFS; i++)
 		cudaFree(c->bufs[i]);
 	cudaFree(c->base);
@@ -181,33 +207,46 @@ static int cuda_upload(struct ac_fwd_ctx *c, const int32_t *tokens,
 		h->seg_indptr, h->seg_seq, h->seg_pos, h->table_indptr,
 		h->block_ids, h->ctx_len, tokens, pos,
 	};
-	size_t total = 0, off = 0;
+	size_t total = 0, off = 0, used = 0;
+	bool grow = !c->dev_i32;
 	int r;
 
 	for (int i = 0; i < DB_COUNT; i++)
-		total += (len[i] + 3) & ~(size_t)3;	/* 16-byte aligned */
-	if (total > c->dev_i32_cap) {
-		int32_t *st = realloc(c->stage, total * 4);
+		grow |= len[i] > c->db_cap[i];
+	if (grow) {
+		size_t cap[DB_COUNT];
+		int32_t *st;
 
+		/* Headroom, so a growing context seldom moves the arrays. */
+		for (int i = 0; i < DB_COUNT; i++) {
+			cap[i] = len[i] + len[i] / 2 + 16;
+			if (cap[i] < c->db_cap[i])
+				cap[i] = c->db_cap[i];
+			cap[i] = (cap[i] + 3) & ~(size_t)3;	/* 16 bytes */
+			total += cap[i];
+		}
+		st = realloc(c->stage, total * 4);
 		if (!st)
 			return -ENOMEM;
 		c->stage = st;
+		memset(st, 0, total * 4);
 		cudaStreamSynchronize(c->stream);
 		cudaFree(c->dev_i32);
 		c->dev_i32 = NULL;
-		c->dev_i32_cap = 0;
+		memset(c->db_cap, 0, sizeof(c->db_cap));
 		r = cu(cudaMalloc((void **)&c->dev_i32, total * 4));
 		if (r < 0)
 			return r;
-		c->dev_i32_cap = total;
+		memcpy(c->db_cap, cap, sizeof(cap));
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
 		memcpy(c->stage + off, src[i], len[i] * 4);
 		c->dev_arr[i] = c->dev_i32 + off;
-		off += (len[i] + 3) & ~(size_t)3;
+		used = off + len[i];
+		off += c->db_cap[i];
 	}
 	/* The stage is reused next call: wait for the copy to leave it. */
-	r = cu(cudaMemcpyAsync(c->dev_i32, c->stage, total * 4,
+	r = cu(cudaMemcpyAsync(c->dev_i32, c->stage, used * 4,
 			       cudaMemcpyHostToDevice, c->stream));
 	if (!r)
 		r = cu(cudaStreamSynchronize(c->stream));
@@ -257,6 +296,136 @@ static int cuda_matmul_add(struct ac_fwd_ctx *c, void *out, const void *in,
 	if (m <= AC_GEMV_MAX_ROWS)
 		r = ac_op_gemv_cuda(out, in, w, m, n, k, true, c->stream);
 	return r == -EINVAL ? -EOPNOTSUPP : r;
+}
+
+static int cuda_qkv(struct ac_fwd_ctx *c, void *q, void *k, void *v,
+		    const void *x, const void *norm_w, const void *wqkv,
+		    uint32_t rows, float eps)
+{
+	const struct ac_model_config *g = &c->cfg;
+	uint32_t qd = g->n_heads * g->head_dim, kvd = g->n_kv_heads * g->head_dim;
+	struct ac_gemv_args a = {
+		.out = { q, k, v }, .cols = { qd, kvd, kvd },
+		.in = x, .w = wqkv, .m = rows, .n = qd + 2 * kvd,
+		.k = g->hidden, .pro = AC_GEMV_PRO_RMSNORM, .norm_w = norm_w,
+		.eps = eps, .rope_cols = qd + kvd, .head_dim = g->head_dim,
+		.pos = c->dev_arr[DB_POS], .inv_freq = c->inv_freq,
+	};
+	int r;
+
+	if (rows > AC_GEMV_MAX_ROWS)
+		return -EOPNOTSUPP;
+	r = ac_op_gemv_ex_cuda(&a, c->stream);
+	return r == -EINVAL ? -EOPNOTSUPP : r;
+}
+
+static int cuda_norm_matmul(struct ac_fwd_ctx *c, void *out, const void *x,
+			    const void *norm_w, const void *w, uint32_t rows,
+			    uint32_t n, uint32_t k, float eps)
+{
+	struct ac_gemv_args a = {
+		.out = { out }, .cols = { n }, .in = x, .w = w, .m = rows,
+		.n = n, .k = k, .pro = AC_GEMV_PRO_RMSNORM, .norm_w = norm_w,
+		.eps = eps,
+	};
+	int r;
+
+	if (rows > AC_GEMV_MAX_ROWS)
+		return -EOPNOTSUPP;
+	r = ac_op_gemv_ex_cuda(&a, c->stream);
+	return r == -EINVAL ? -EOPNOTSUPP : r;
+}
+
+static int cuda_swiglu_matmul_add(struct ac_fwd_ctx *c, void *x,
+				  const void *gu, const void *w, uint32_t rows,
+				  uint32_t n, uint32_t k)
+{
+	struct ac_gemv_args a = {
+		.out = { x }, .cols = { n }, .in = gu, .w = w, .m = rows,
+		.n = n, .k = k, .accumulate = true, .pro = AC_GEMV_PRO_SWIGLU,
+	};
+	int r;
+
+	if (rows > AC_GEMV_MAX_ROWS)
+		return -EOPNOTSUPP;
+	r = ac_op_gemv_ex_cuda(&a, c->stream);
+	return r == -EINVAL ? -EOPNOTSUPP : r;
+}
+
+/* The backend's own part of a recording's key: where its arrays are. */
+static size_t own_key(const struct ac_fwd_ctx *c, uint64_t *key)
+{
+	size_t n = 0;
+
+	key[n++] = (uintptr_t)c->dev_i32;
+	for (int i = 0; i < DB_COUNT; i++)
+		key[n++] = c->db_cap[i];
+	key[n++] = (uintptr_t)c->ws;
+	return n;
+}
+
+static int cuda_record_begin(struct ac_fwd_ctx *c, const uint64_t *key,
+			     size_t nkey)
+{
+	struct rec *p = &c->pending;
+	int r;
+
+	if (nkey + DB_COUNT + 2 > REC_KEY_MAX)
+		return -EOPNOTSUPP;
+	memcpy(p->key, key, nkey * sizeof(*key));
+	p->nkey = nkey + own_key(c, p->key + nkey);
+	for (unsigned int i = 0; i < REC_SLOTS; i++) {
+		struct rec *s = &c->rec[i];
+
+		if (!s->used || s->nkey != p->nkey ||
+		    memcmp(s->key, p->key, p->nkey * sizeof(*p->key)))
+			continue;
+		s->used = ++c->tick;
+		r = cu(cudaGraphLaunch(s->exec, c->stream));
+		return r ? r : 1;
+	}
+	/* Only this thread's calls must keep off the stream meanwhile. */
+	return cu(cudaStreamBeginCapture(c->stream,
+					 cudaStreamCaptureModeThreadLocal));
+}
+
+static int cuda_record_end(struct ac_fwd_ctx *c, int status)
+{
+	struct rec *s = &c->rec[0];
+	cudaGraph_t graph = NULL;
+	int r;
+
+	r = cu(cudaStreamEndCapture(c->stream, &graph));
+	if (status || r) {
+		if (graph)
+			cudaGraphDestroy(graph);
+		return status ? status : r;
+	}
+	for (unsigned int i = 1; i < REC_SLOTS; i++)
+		if (c->rec[i].used < s->used)
+			s = &c->rec[i];
+	/* Updating an executable graph in place is cheaper than a new one. */
+	if (s->exec) {
+		cudaGraphExecUpdateResultInfo info;
+
+		if (cudaGraphExecUpdate(s->exec, graph, &info) != cudaSuccess) {
+			cudaGetLastError();
+			cudaGraphExecDestroy(s->exec);
+			s->exec = NULL;
+		}
+	}
+	if (!s->exec)
+		r = cu(cudaGraphInstantiate(&s->exec, graph, 0));
+	cudaGraphDestroy(graph);
+	if (r) {
+		s->exec = NULL;
+		s->used = 0;
+		return r;
+	}
+	memcpy(s->key, c->pending.key, c->pending.nkey * sizeof(*s->key));
+	s->nkey = c->pending.nkey;
+	s->used = ++c->tick;
+	return cu(cudaGraphLaunch(s->exec, c->stream));
 }
 
 static int cuda_rope(struct ac_fwd_ctx *c, void *q, void *k, uint32_t rows)
@@ -327,7 +496,9 @@ static void *cuda_workspace(struct ac_fwd_ctx *c, size_t bytes)
 	cudaFree(c->ws);
 	c->ws = NULL;
 	c->ws_bytes = 0;
-	if (cudaMalloc(&c->ws, bytes ? bytes : 256) != cudaSuccess)
+	/* Headroom: a decode's plan grows a little with its context. */
+	bytes = (bytes + bytes / 4 + 65535) & ~(size_t)65535;
+	if (cudaMalloc(&c->ws, bytes) != cudaSuccess)
 		return NULL;
 	c->ws_bytes = bytes;
 	return c->ws;
@@ -354,6 +525,11 @@ const struct ac_fwd_ops ac_fwd_cuda_ops = {
 	.rope = cuda_rope,
 	.swiglu = cuda_swiglu,
 	.residual = cuda_residual,
+	.qkv = cuda_qkv,
+	.norm_matmul = cuda_norm_matmul,
+	.swiglu_matmul_add = cuda_swiglu_matmul_add,
+	.record_begin = cuda_record_begin,
+	.record_end = cuda_record_end,
 	.gather = cuda_gather,
 	.logits_out = cuda_logits_out,
 	.workspace = cuda_workspace,

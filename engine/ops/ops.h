@@ -223,12 +223,56 @@ int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
 /*
  * out[m][n] = in[m][k] * w[n][k]^T for m <= AC_GEMV_MAX_ROWS, or out +=
  * that with @accumulate (a residual add for free). k a multiple of 8,
- * m * k * 4 bytes of input at most 200 KiB, in and w 16-byte aligned;
+ * m * k * 2 bytes of input at most 200 KiB, in and w 16-byte aligned;
  * -EINVAL otherwise. fp32 accumulation, one bf16 rounding at the end.
  */
 int ac_op_gemv_cuda(uint16_t *out, const uint16_t *in, const uint16_t *w,
 		    uint32_t m, uint32_t n, uint32_t k, bool accumulate,
 		    void *stream);
+
+/* What the GEMV makes of its input rows before the product. */
+enum ac_gemv_pro {
+	AC_GEMV_PRO_NONE,	/* in[m][k] as it is */
+	/* rmsnorm(in[r]) * norm_w, as ac_op_rmsnorm_cuda() rounds it */
+	AC_GEMV_PRO_RMSNORM,
+	/* silu(in[r][i]) * in[r][k + i]: gate|up rows of 2k, as swiglu */
+	AC_GEMV_PRO_SWIGLU,
+};
+
+/*
+ * The few-row linear layer with the small ops around it folded in, so a
+ * decode step streams each weight once and launches a kernel less per
+ * fold: a prologue on the input (above), RoPE on the first @rope_cols
+ * output columns (dimension i of a head paired with i + head_dim/2, the
+ * angle pos[r] * inv_freq[i] as ac_op_rope_cuda() forms it, applied in
+ * fp32 before the one rounding), the columns split over up to three
+ * outputs (q, k and v of one product over their side-by-side weights:
+ * columns [0, cols[0]) to out[0] as [m][cols[0]], the next cols[1] to
+ * out[1], and so on), and @accumulate as in ac_op_gemv_cuda().
+ *
+ * @unroll (16-byte loads a lane keeps in flight a row, 1, 2 or 4) and
+ * @ksplit (warps sharing one output pair, 1, 2, 4 or 8) tune the kernel;
+ * 0 picks them from the shape. -EINVAL for a shape or argument the kernel
+ * does not take.
+ */
+struct ac_gemv_args {
+	uint16_t *out[3];
+	uint32_t cols[3];		/* 0 for unused outputs; sum is n */
+	const uint16_t *in;
+	const uint16_t *w;		/* [n][k] */
+	uint32_t m, n, k;
+	bool accumulate;
+	enum ac_gemv_pro pro;
+	const uint16_t *norm_w;		/* [k], AC_GEMV_PRO_RMSNORM */
+	float eps;
+	uint32_t rope_cols;		/* a multiple of head_dim; 0: no RoPE */
+	uint32_t head_dim;
+	const int32_t *pos;		/* [m], device */
+	const float *inv_freq;		/* [head_dim / 2], device */
+	uint32_t unroll, ksplit;
+};
+
+int ac_op_gemv_ex_cuda(const struct ac_gemv_args *a, void *stream);
 
 #endif /* AC_HAVE_CUDA */
 

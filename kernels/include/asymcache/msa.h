@@ -96,6 +96,19 @@ size_t ac_msa_plan_workspace_size(const struct ac_msa_plan *plan);
 uint32_t ac_msa_plan_total_q(const struct ac_msa_plan *plan);
 
 /*
+ * What the plan's launches take from the host rather than from the
+ * workspace or the batch's arrays: the length of each work list and where
+ * it lies in the workspace.  Two plans with equal keys launch the same
+ * kernels on the same grids, so a recording of one pass's launches (a CUDA
+ * graph) serves the other, given the same pool, batch arrays, workspace
+ * and buffers, once ac_msa_plan_upload() has put its work list in place.
+ * All AC_MSA_PLAN_KEY_WORDS words are written (zeros for a NULL plan).
+ */
+#define AC_MSA_PLAN_KEY_WORDS	16
+void ac_msa_plan_launch_key(const struct ac_msa_plan *plan,
+			    uint64_t key[AC_MSA_PLAN_KEY_WORDS]);
+
+/*
  * Copy the plan's work list into @workspace (at least
  * ac_msa_plan_workspace_size() bytes, 16-byte aligned) on @stream
  * (a cudaStream_t, NULL for the default stream; ignored on the CPU).  The

@@ -288,3 +288,261 @@ Test(forward_gpu, gemv_matches_the_cpu_matmul)
 	free(hx);
 	free(hout);
 }
+
+static uint16_t *to_dev(const float *x, size_t n)
+{
+	uint16_t *h = malloc(2 * n), *d = NULL;
+
+	ac_op_f32_to_bf16_cpu(h, x, n);
+	cr_assert_eq(cudaMalloc((void **)&d, 2 * n), cudaSuccess);
+	cr_assert_eq(cudaMemcpy(d, h, 2 * n, cudaMemcpyHostToDevice),
+		     cudaSuccess);
+	free(h);
+	return d;
+}
+
+static void from_dev(float *x, const uint16_t *d, size_t n)
+{
+	uint16_t *h = malloc(2 * n);
+
+	cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+	cr_assert_eq(cudaMemcpy(h, d, 2 * n, cudaMemcpyDeviceToHost),
+		     cudaSuccess);
+	ac_op_bf16_to_f32_cpu(x, h, n);
+	free(h);
+}
+
+/* Random values already on the bf16 grid, so both sides see the same. */
+static float *bf16_floats(size_t n, float scale)
+{
+	float *x = malloc(sizeof(float) * n);
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = ac_bf16_to_f32(ac_f32_to_bf16(
+			(rand() / (float)RAND_MAX - 0.5f) * scale));
+	return x;
+}
+
+/* x rounded to bf16 in place, as the GPU holds an intermediate. */
+static void round_bf16(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = ac_bf16_to_f32(ac_f32_to_bf16(x[i]));
+}
+
+/*
+ * The fused decode GEMVs against the CPU ops they replace: RMSNorm, the
+ * q|k|v product scattered over three outputs, RoPE on q and k (SmolLM2's
+ * shape: head dim 64, 9 and 3 heads, k = 576, which no unroll divides);
+ * and SwiGLU of gate|up rows into the down product, added to the residual.
+ * Every unroll and k-split the kernel takes, every row count.
+ */
+Test(forward_gpu, fused_gemvs_match_the_cpu_ops)
+{
+	const uint32_t D = 64, nh = 9, nkv = 3, hid = 576, ffn = 1536;
+	const uint32_t qd = nh * D, kvd = nkv * D, n = qd + 2 * kvd;
+	const uint32_t unrolls[] = { 1, 2, 4 }, splits[] = { 1, 2, 4, 8 };
+	struct ac_rope_params rp = { .theta = 10000.0 };
+	int32_t pos[4] = { 0, 17, 2049, 100000 };
+	float inv[32], *ref, *h, *got, *acc;
+	float *x, *nw, *w, *gu, *wd, *res;
+	uint16_t *dx, *dnw, *dw, *dgu, *dwd, *dres, *dq, *dk, *dv;
+	float *dinv;
+	int32_t *dpos;
+
+	if (!have_device())
+		cr_skip_test("no CUDA device");
+	srand(4242);
+	x = bf16_floats(4 * hid, 4.0f);
+	nw = bf16_floats(hid, 1.0f);
+	for (uint32_t i = 0; i < hid; i++)
+		nw[i] += 1.0f;
+	w = bf16_floats((size_t)n * hid, 0.1f);
+	gu = bf16_floats(4 * 2 * ffn, 6.0f);
+	wd = bf16_floats((size_t)hid * ffn, 0.05f);
+	res = bf16_floats(4 * hid, 2.0f);
+	cr_assert_eq(ac_rope_inv_freq(inv, D, &rp), 0);
+	dx = to_dev(x, 4 * hid);
+	dnw = to_dev(nw, hid);
+	dw = to_dev(w, (size_t)n * hid);
+	dgu = to_dev(gu, 4 * 2 * ffn);
+	dwd = to_dev(wd, (size_t)hid * ffn);
+	dres = to_dev(res, 4 * hid);
+	cr_assert_eq(cudaMalloc((void **)&dq, 2 * 4 * qd), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dk, 2 * 4 * kvd), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dv, 2 * 4 * kvd), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dinv, sizeof(inv)), cudaSuccess);
+	cr_assert_eq(cudaMalloc((void **)&dpos, sizeof(pos)), cudaSuccess);
+	cudaMemcpy(dinv, inv, sizeof(inv), cudaMemcpyHostToDevice);
+	cudaMemcpy(dpos, pos, sizeof(pos), cudaMemcpyHostToDevice);
+	ref = malloc(sizeof(float) * 4 * n);
+	h = malloc(sizeof(float) * 4 * ffn);
+	got = malloc(sizeof(float) * 4 * n);
+	acc = malloc(sizeof(float) * 4 * hid);
+
+	for (uint32_t m = 1; m <= AC_GEMV_MAX_ROWS; m++) {
+		float *qr = malloc(sizeof(float) * m * qd);
+		float *kr = malloc(sizeof(float) * m * kvd);
+		float *vr = malloc(sizeof(float) * m * kvd);
+
+		/* q|k|v: norm (rounded to bf16, as the kernel holds it), product, RoPE. */
+		cr_assert_eq(ac_op_rmsnorm_cpu(h, x, nw, m, hid, 1e-5f), 0);
+		round_bf16(h, (size_t)m * hid);
+		cr_assert_eq(ac_op_matmul_cpu(ref, h, w, m, n, hid), 0);
+		for (uint32_t r = 0; r < m; r++) {
+			memcpy(qr + r * qd, ref + (size_t)r * n, 4 * qd);
+			memcpy(kr + r * kvd, ref + (size_t)r * n + qd, 4 * kvd);
+			memcpy(vr + r * kvd, ref + (size_t)r * n + qd + kvd,
+			       4 * kvd);
+		}
+		cr_assert_eq(ac_op_rope_cpu(qr, qd, kr, kvd, pos, m, nh, nkv, D,
+					    inv), 0);
+		for (size_t u = 0; u < 3; u++)
+			for (size_t sp = 0; sp < 4; sp++) {
+				struct ac_gemv_args a = {
+					.out = { dq, dk, dv },
+					.cols = { qd, kvd, kvd }, .in = dx,
+					.w = dw, .m = m, .n = n, .k = hid,
+					.pro = AC_GEMV_PRO_RMSNORM,
+					.norm_w = dnw, .eps = 1e-5f,
+					.rope_cols = qd + kvd, .head_dim = D,
+					.pos = dpos, .inv_freq = dinv,
+					.unroll = unrolls[u],
+					.ksplit = splits[sp],
+				};
+
+				cudaMemset(dq, 0xff, 2 * 4 * qd);
+				cudaMemset(dk, 0xff, 2 * 4 * kvd);
+				cudaMemset(dv, 0xff, 2 * 4 * kvd);
+				cr_assert_eq(ac_op_gemv_ex_cuda(&a, NULL), 0);
+				from_dev(got, dq, (size_t)m * qd);
+				cr_expect_lt(rel_l2(got, qr, (size_t)m * qd), 8e-3,
+					     "q m=%u unroll %u split %u", m,
+					     unrolls[u], splits[sp]);
+				from_dev(got, dk, (size_t)m * kvd);
+				cr_expect_lt(rel_l2(got, kr, (size_t)m * kvd), 8e-3,
+					     "k m=%u unroll %u split %u", m,
+					     unrolls[u], splits[sp]);
+				from_dev(got, dv, (size_t)m * kvd);
+				cr_expect_lt(rel_l2(got, vr, (size_t)m * kvd), 8e-3,
+					     "v m=%u unroll %u split %u", m,
+					     unrolls[u], splits[sp]);
+			}
+
+		/* x += (silu(gate) * up) * wd^T. */
+		cr_assert_eq(ac_op_swiglu_cpu(h, gu, gu + ffn, m, ffn, 2 * ffn), 0);
+		round_bf16(h, (size_t)m * ffn);
+		cr_assert_eq(ac_op_matmul_cpu(acc, h, wd, m, hid, ffn), 0);
+		for (size_t i = 0; i < (size_t)m * hid; i++)
+			acc[i] += res[i];
+		for (size_t u = 0; u < 3; u++) {
+			struct ac_gemv_args a = {
+				.out = { dres }, .cols = { hid }, .in = dgu,
+				.w = dwd, .m = m, .n = hid, .k = ffn,
+				.accumulate = true, .pro = AC_GEMV_PRO_SWIGLU,
+				.unroll = unrolls[u],
+			};
+			uint16_t *hr = malloc(2 * (size_t)m * hid);
+
+			ac_op_f32_to_bf16_cpu(hr, res, (size_t)m * hid);
+			cudaMemcpy(dres, hr, 2 * (size_t)m * hid,
+				   cudaMemcpyHostToDevice);
+			free(hr);
+			cr_assert_eq(ac_op_gemv_ex_cuda(&a, NULL), 0);
+			from_dev(got, dres, (size_t)m * hid);
+			cr_expect_lt(rel_l2(got, acc, (size_t)m * hid), 8e-3,
+				     "swiglu m=%u unroll %u", m, unrolls[u]);
+		}
+		free(qr);
+		free(kr);
+		free(vr);
+	}
+	/* What the kernel does not take is refused, not run. */
+	{
+		struct ac_gemv_args a = {
+			.out = { dq }, .cols = { qd }, .in = dx, .w = dw,
+			.m = 1, .n = qd, .k = hid, .rope_cols = 100,
+			.head_dim = D, .pos = dpos, .inv_freq = dinv,
+		};
+
+		cr_expect_eq(ac_op_gemv_ex_cuda(&a, NULL), -EINVAL);
+		a.rope_cols = 0;
+		a.cols[0] = qd - 1;
+		cr_expect_eq(ac_op_gemv_ex_cuda(&a, NULL), -EINVAL);
+		a.cols[0] = qd;
+		a.ksplit = 3;
+		cr_expect_eq(ac_op_gemv_ex_cuda(&a, NULL), -EINVAL);
+		a.ksplit = 0;
+		a.pro = AC_GEMV_PRO_RMSNORM;
+		cr_expect_eq(ac_op_gemv_ex_cuda(&a, NULL), -EINVAL);
+	}
+	cudaFree(dx);
+	cudaFree(dnw);
+	cudaFree(dw);
+	cudaFree(dgu);
+	cudaFree(dwd);
+	cudaFree(dres);
+	cudaFree(dq);
+	cudaFree(dk);
+	cudaFree(dv);
+	cudaFree(dinv);
+	cudaFree(dpos);
+	free(x);
+	free(nw);
+	free(w);
+	free(gu);
+	free(wd);
+	free(res);
+	free(ref);
+	free(h);
+	free(got);
+	free(acc);
+}
+
+/*
+ * Decode steps replayed from CUDA graphs give the very logits of the same
+ * steps launched one kernel at a time: the graph is recorded on a step's
+ * first sight and replayed on the next steps of the same plan, whose
+ * positions, context and block table differ only in device memory.
+ */
+Test(forward_gpu, graph_replays_match_direct_launches)
+{
+	uint32_t table[NB], nr;
+	int32_t tokens[N];
+	float *direct, *graph, *scratch;
+	struct side g;
+	struct ac_weights *w;
+	size_t V = cfg.vocab;
+
+	if (!have_device())
+		cr_skip_test("no CUDA device");
+	w = weights();
+	side_init(&g, w, true);
+	for (int i = 0; i < N; i++)
+		tokens[i] = (i * 71 + 3) % (int)V;
+	for (int i = 0; i < NB; i++)
+		table[i] = 40 - 2 * i;
+	direct = malloc(sizeof(float) * V);
+	graph = malloc(sizeof(float) * V);
+	scratch = malloc(sizeof(float) * N * V);
+	run(&g, table, 180, &(struct ac_run){ 0, 180 }, 1, tokens, scratch,
+	    &nr);
+	for (uint32_t p = 180; p < N; p++) {
+		cr_assert_eq(ac_model_set_graphs(g.m, false), 0);
+		run(&g, table, p + 1, &(struct ac_run){ p, 1 }, 1, tokens,
+		    direct, &nr);
+		cr_assert_eq(ac_model_set_graphs(g.m, true), 0);
+		/* Twice: recorded (or replayed), then surely replayed. */
+		for (int k = 0; k < 2; k++) {
+			run(&g, table, p + 1, &(struct ac_run){ p, 1 }, 1,
+			    tokens, graph, &nr);
+			cr_assert_eq(memcmp(direct, graph, sizeof(float) * V), 0,
+				     "position %u, run %d", p, k);
+		}
+	}
+	free(direct);
+	free(graph);
+	free(scratch);
+	side_fini(&g);
+	ac_weights_free(w);
+}

@@ -16,6 +16,16 @@
 /* Receive buffer floor; requests that can draw big replies ask for more. */
 #define CLIENT_RX_MIN		(64u * 1024)
 
+/* A namespace this client registered, re-registered on a new session. */
+struct client_ns {
+	uint32_t id;			/* what the caller was given */
+	uint32_t daemon_id;		/* the id on the current session */
+	uint32_t pool_id;
+	uint64_t generation;		/* session it was last registered in */
+	char model_id[AC_MODEL_ID_MAX + 1];
+	struct ac_kv_layout kv;
+};
+
 struct ac_pool {
 	struct ac_client *client;
 	struct ac_pool_info info;
@@ -25,8 +35,18 @@ struct ac_pool {
 
 struct ac_client {
 	pthread_mutex_t lock;
-	int fd;
+	int fd;				/* -1 while no session is open */
 	bool broken;			/* daemon closed or garbled the session */
+	/* What a new session needs: where, who, and what to set up again. */
+	char path[108];
+	char name[AC_CLIENT_NAME_MAX + 1];
+	struct ac_client_opts opts;	/* zeros replaced by the defaults */
+	uint64_t generation;		/* sessions opened so far */
+	uint64_t retry_at_ns;		/* no new session before this */
+	uint64_t hello_sent_ns;		/* a new session's Hello is out */
+	uint64_t hello_id;
+	struct client_ns *ns;
+	size_t nns, ns_cap;
 	uint64_t next_id;
 	uint64_t session_id;
 	uint8_t *tx;
@@ -50,6 +70,11 @@ struct ac_client {
 };
 
 int client_layout_check(const struct ac_ns_layout *l);
+
+/* Records a registration (lock held) and gives the caller's id for it. */
+int client_ns_record(struct ac_client *c, uint32_t pool_id,
+		     const struct ac_ns_layout *l, uint32_t daemon_id,
+		     uint32_t *ret_id);
 
 /*
  * One round trip, with client->lock held: assign the next id, send a

@@ -2,11 +2,15 @@
 /*
  * Session and transport: one SOCK_SEQPACKET connection per ac_client, one
  * protobuf message per packet, strictly one request in flight, so matching
- * a response to its request is a comparison of ids.
+ * a response to its request is a comparison of ids. Every round trip has a
+ * deadline; a session that misses one, or that the daemon closed, is
+ * closed and opened again later with its pools and namespaces (see
+ * struct ac_client_opts in asymcache.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +18,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ac_config.h"
 #include "client-internal.h"
+#include "layout.h"
 
 #if AC_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -120,6 +126,42 @@ static void close_passed_fds(struct msghdr *msg, int *keep)
 	}
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t ms_to_ns(uint32_t ms)
+{
+	return (uint64_t)ms * 1000000ULL;
+}
+
+/* Waits for @events on c->fd until @deadline; -ETIMEDOUT past it. */
+static int wait_fd(struct ac_client *c, short events, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = events };
+		uint64_t now = mono_ns();
+		uint64_t ms;
+		int r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		ms = (deadline - now + 999999) / 1000000;
+		r = poll(&p, 1, ms > INT_MAX ? INT_MAX : (int)ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		/* POLLHUP and POLLERR too: the next recv or send says what. */
+		if (r > 0)
+			return 0;
+	}
+}
+
 /* Receive one packet; -ECONNRESET when the daemon closed the session. */
 static ssize_t recv_packet(struct ac_client *c, int *ret_fd, int flags)
 {
@@ -149,18 +191,43 @@ static ssize_t recv_packet(struct ac_client *c, int *ret_fd, int flags)
 	return n;
 }
 
-int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
-	       void *body, Asymcache__V1__Response__BodyCase want,
-	       size_t rx_need, Asymcache__V1__Response **ret, int *ret_fd)
+/*
+ * A daemon that refuses a peer at accept sends why (an Error with id 0)
+ * and closes: when that is queued, it is the answer to the request whose
+ * send failed.
+ */
+static int refusal_reason(struct ac_client *c, int r)
+{
+	Asymcache__V1__Response *resp = NULL;
+	ssize_t n;
+
+	n = recv_packet(c, NULL, MSG_DONTWAIT);
+	if (n > 0) {
+		arena_reserve(c, n);
+		resp = asymcache__v1__response__unpack(&c->alloc, n, c->rx);
+	}
+	if (resp && resp->id == 0 &&
+	    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR &&
+	    resp->error->code > 0 && resp->error->code < 4096) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s",
+			 resp->error->message ? resp->error->message : "");
+		r = -resp->error->code;
+	}
+	if (resp)
+		client_resp_free(c, resp);
+	return r;
+}
+
+/* Sends one request; *ret_id is its id. Lost framing sets c->broken. */
+static int rpc_send(struct ac_client *c,
+		    Asymcache__V1__Request__BodyCase body_case, void *body,
+		    size_t rx_need, uint64_t deadline, uint64_t *ret_id)
 {
 	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
-	Asymcache__V1__Response *resp;
 	size_t len;
 	ssize_t n;
-	int r, fd = -1;
+	int r;
 
-	if (c->broken)
-		return -ENOTCONN;
 	c->errmsg[0] = '\0';
 	/*
 	 * Every member of the body union is a pointer to a message, which
@@ -178,39 +245,49 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
 	r = grow(&c->rx, &c->rx_cap, rx_need);
 	if (r < 0)
 		return r;
-
 	asymcache__v1__request__pack(&req, c->tx);
-	do {
-		n = send(c->fd, c->tx, len, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
+	for (;;) {
+		n = send(c->fd, c->tx, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			break;
 		r = -errno;
-		if (r != -EPIPE && r != -ECONNRESET)
-			return r;
-		/*
-		 * A daemon that refuses a peer at accept sends why (an Error
-		 * with id 0) and closes: that reason, if queued, is the answer.
-		 */
-		c->broken = true;
-		n = recv_packet(c, NULL, MSG_DONTWAIT);
-		resp = n > 0 ? asymcache__v1__response__unpack(&c->alloc, n,
-							       c->rx) : NULL;
-		if (resp && resp->id == 0 &&
-		    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR &&
-		    resp->error->code > 0 && resp->error->code < 4096) {
-			snprintf(c->errmsg, sizeof(c->errmsg), "%s",
-				 resp->error->message ? resp->error->message : "");
-			r = -resp->error->code;
+		if (r == -EINTR)
+			continue;
+		if (r == -EAGAIN) {
+			r = wait_fd(c, POLLOUT, deadline);
+			if (r == 0)
+				continue;
 		}
-		if (resp)
-			client_resp_free(c, resp);
+		/* EMSGSIZE, ENOBUFS, ENOMEM: this packet only, nothing sent. */
+		if (r == -EMSGSIZE || r == -ENOBUFS || r == -ENOMEM)
+			return r;
+		c->broken = true;
+		if (r == -EPIPE || r == -ECONNRESET)
+			return refusal_reason(c, -ECONNRESET);
 		return r;
 	}
+	*ret_id = req.id;
+	return 0;
+}
+
+/* Receives the answer to request @id; see client_rpc(). */
+static int rpc_recv(struct ac_client *c, uint64_t id,
+		    Asymcache__V1__Response__BodyCase want, uint64_t deadline,
+		    Asymcache__V1__Response **ret, int *ret_fd)
+{
+	Asymcache__V1__Response *resp;
+	ssize_t n;
+	int r, fd = -1;
 
 	for (;;) {
-		n = recv_packet(c, ret_fd ? &fd : NULL, 0);
+		r = wait_fd(c, POLLIN, deadline);
+		if (r < 0)
+			goto fail;
+		n = recv_packet(c, ret_fd ? &fd : NULL, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			continue;
 		if (n < 0) {
-			r = n;
+			r = (int)n;
 			goto fail;
 		}
 		arena_reserve(c, n);
@@ -220,16 +297,17 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
 			goto fail;
 		}
 		/*
-		 * An older id is the answer to a call that gave up; skip it.
-		 * Id 0 is never sent: it is the daemon's Error for a packet it
-		 * could not read far enough to learn the id (EMSGSIZE), so it
-		 * answers the request in flight.
+		 * An older id answers a call that gave up; skip it. Id 0 is
+		 * never sent: it is the daemon's Error for a packet it could
+		 * not read far enough to learn the id (EMSGSIZE), or for a
+		 * peer it refused at accept, so it answers the request in
+		 * flight.
 		 */
-		if (resp->id >= req.id)
+		if (resp->id >= id)
 			break;
 		if (resp->id == 0 &&
 		    resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR) {
-			resp->id = req.id;
+			resp->id = id;
 			break;
 		}
 		client_resp_free(c, resp);
@@ -239,7 +317,7 @@ int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
 		}
 	}
 
-	if (resp->id != req.id) {
+	if (resp->id != id) {
 		/* An answer to a request never sent: framing is lost. */
 		c->broken = true;
 		r = -EPROTO;
@@ -266,11 +344,296 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	/*
-	 * Lost framing or a closed socket: nothing later can be matched
-	 * reliably, so every further call fails fast.
+	 * A missed deadline, lost framing or a closed socket: nothing later
+	 * can be matched reliably, and the daemon may still hold pins the
+	 * caller never learnt of. The session is closed (client_rpc()).
 	 */
 	if (r != -EMSGSIZE && r != -ENOMEM)
 		c->broken = true;
+	return r;
+}
+
+static int rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+	       void *body, Asymcache__V1__Response__BodyCase want,
+	       size_t rx_need, uint64_t deadline,
+	       Asymcache__V1__Response **ret, int *ret_fd)
+{
+	uint64_t id;
+	int r;
+
+	r = rpc_send(c, body_case, body, rx_need, deadline, &id);
+	if (r < 0)
+		return r;
+	return rpc_recv(c, id, want, deadline, ret, ret_fd);
+}
+
+/*
+ * Closes the session: the daemon drops its pins and WRITING blocks. The
+ * pools stay mapped, so addresses the caller holds stay readable.
+ */
+static void session_lost(struct ac_client *c, uint64_t retry_at)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->broken = false;
+	c->hello_sent_ns = 0;
+	c->retry_at_ns = retry_at;
+}
+
+static int map_host(struct ac_pool *p, int fd, void *at);
+static int map_cuda(struct ac_pool *p, const ProtobufCBinaryData *h);
+static void pool_unmap_only(struct ac_pool *p);
+
+/* Attach on the current session and map (again) into @p. */
+static int attach_map(struct ac_client *c, struct ac_pool *p,
+		      uint32_t pool_id, uint64_t deadline)
+{
+	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
+	Asymcache__V1__Response *resp;
+	struct ac_pool_info info;
+	void *at = NULL;
+	int r, fd = -1;
+
+	a.pool_id = pool_id;
+	r = rpc(c, ASYMCACHE__V1__REQUEST__BODY_ATTACH, &a,
+		ASYMCACHE__V1__RESPONSE__BODY_ATTACH, CLIENT_RX_MIN, deadline,
+		&resp, &fd);
+	if (r < 0)
+		return r;
+	r = client_pool_info_from_pb(resp->attach->pool, &info);
+	if (r == 0 && info.pool_id != pool_id)
+		r = -EPROTO;
+	if (r < 0)
+		goto out;
+	/* A host pool of the same size is mapped over the old address. */
+	if (p->base && p->info.backend == AC_BACKEND_HOST &&
+	    info.backend == AC_BACKEND_HOST && info.bytes == p->map_len)
+		at = p->base;
+	else if (p->base)
+		pool_unmap_only(p);
+	p->info = info;
+	if (info.backend == AC_BACKEND_HOST)
+		r = map_host(p, fd, at);
+	else
+		r = map_cuda(p, &resp->attach->ipc_handle);
+out:
+	client_resp_free(c, resp);
+	/* The mapping holds the memfd open; our descriptor is not needed. */
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int hello_send(struct ac_client *c, uint64_t deadline)
+{
+	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
+
+	h.protocol_version = AC_PROTOCOL_VERSION;
+	h.client_name = c->name;
+	return rpc_send(c, ASYMCACHE__V1__REQUEST__BODY_HELLO, &h,
+			CLIENT_RX_MIN, deadline, &c->hello_id);
+}
+
+static int hello_recv(struct ac_client *c, uint64_t deadline)
+{
+	Asymcache__V1__Response *resp;
+	const Asymcache__V1__HelloReply *hr;
+	size_t i;
+	int r;
+
+	r = rpc_recv(c, c->hello_id, ASYMCACHE__V1__RESPONSE__BODY_HELLO,
+		     deadline, &resp, NULL);
+	if (r < 0)
+		return r;
+	hr = resp->hello;
+	if (hr->protocol_version != AC_PROTOCOL_VERSION ||
+	    hr->layout_version != AC_LAYOUT_VERSION) {
+		r = -EPROTONOSUPPORT;
+		goto out;
+	}
+	if (hr->n_pools > CLIENT_MAX_POOLS) {
+		r = -EPROTO;
+		goto out;
+	}
+	for (i = 0; i < hr->n_pools; i++) {
+		r = client_pool_info_from_pb(hr->pools[i], &c->pools_avail[i]);
+		if (r < 0)
+			goto out;
+	}
+	c->npools_avail = hr->n_pools;
+	c->session_id = hr->session_id;
+	r = 0;
+out:
+	client_resp_free(c, resp);
+	return r;
+}
+
+static int open_socket(struct ac_client *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, c->path, sizeof(c->path));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(c->fd);
+		c->fd = -1;
+		return r;
+	}
+	return 0;
+}
+
+/* After Hello: every pool and namespace of the old session again. */
+static int restore(struct ac_client *c, uint64_t deadline)
+{
+	Asymcache__V1__RegisterNamespace rn =
+		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
+	Asymcache__V1__NamespaceLayout nl =
+		ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+	Asymcache__V1__Response *resp;
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->npools; i++) {
+		r = attach_map(c, c->pools[i], c->pools[i]->info.pool_id,
+			       deadline);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < c->nns; i++) {
+		struct client_ns *n = &c->ns[i];
+
+		ac_proto_layout_pack(&nl, n->model_id, &n->kv);
+		rn.pool_id = n->pool_id;
+		rn.layout = &nl;
+		r = rpc(c, ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE,
+			&rn, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
+			CLIENT_RX_MIN, deadline, &resp, NULL);
+		if (r < 0)
+			return r;
+		n->daemon_id = resp->register_namespace->ns_id;
+		client_resp_free(c, resp);
+	}
+	return 0;
+}
+
+/*
+ * A session to send on, opened again when it was lost. The attempt never
+ * waits for a daemon that does not answer: Hello is sent and given a
+ * moment (HELLO_GRACE_MS); a later call picks its answer up, and an
+ * attempt unanswered past the deadline is dropped. Between attempts:
+ * -ENOTCONN at once.
+ */
+#define HELLO_GRACE_MS	20u
+
+static int session_ensure(struct ac_client *c, uint64_t deadline)
+{
+	uint64_t now = mono_ns(), grace;
+	int r;
+
+	if (c->fd >= 0 && !c->hello_sent_ns)
+		return 0;
+	if (c->fd < 0) {
+		if (c->opts.no_reconnect || now < c->retry_at_ns)
+			return -ENOTCONN;
+		r = open_socket(c);
+		if (r == 0)
+			r = hello_send(c, deadline);
+		if (r < 0)
+			goto fail;
+		c->hello_sent_ns = now;
+	}
+	/* A Hello is out: has it been answered? */
+	grace = now + ms_to_ns(HELLO_GRACE_MS);
+	r = wait_fd(c, POLLIN, grace < deadline ? grace : deadline);
+	if (r == -ETIMEDOUT) {
+		if (mono_ns() - c->hello_sent_ns < ms_to_ns(c->opts.timeout_ms))
+			return -ENOTCONN;
+		goto fail;
+	}
+	if (r < 0)
+		goto fail;
+	r = hello_recv(c, deadline);
+	if (r == 0)
+		r = restore(c, deadline);
+	if (r < 0)
+		goto fail;
+	c->hello_sent_ns = 0;
+	c->generation++;
+	return 0;
+
+fail:
+	session_lost(c, mono_ns() + ms_to_ns(c->opts.retry_ms));
+	return -ENOTCONN;
+}
+
+/* The daemon's id for the caller's namespace @ns (unknown: unchanged). */
+static uint32_t ns_to_daemon(const struct ac_client *c, uint32_t ns)
+{
+	size_t i;
+
+	for (i = 0; i < c->nns; i++)
+		if (c->ns[i].id == ns)
+			return c->ns[i].daemon_id;
+	return ns;
+}
+
+static void translate_ns(struct ac_client *c,
+			 Asymcache__V1__Request__BodyCase body_case, void *body)
+{
+	switch (body_case) {
+	case ASYMCACHE__V1__REQUEST__BODY_LOOKUP: {
+		Asymcache__V1__Lookup *m = body;
+
+		m->ns_id = ns_to_daemon(c, m->ns_id);
+		break;
+	}
+	case ASYMCACHE__V1__REQUEST__BODY_ALLOC: {
+		Asymcache__V1__Alloc *m = body;
+
+		m->ns_id = ns_to_daemon(c, m->ns_id);
+		break;
+	}
+	case ASYMCACHE__V1__REQUEST__BODY_COMMIT: {
+		Asymcache__V1__Commit *m = body;
+
+		m->ns_id = ns_to_daemon(c, m->ns_id);
+		break;
+	}
+	case ASYMCACHE__V1__REQUEST__BODY_RETAIN: {
+		Asymcache__V1__Retain *m = body;
+
+		m->ns_id = ns_to_daemon(c, m->ns_id);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+int client_rpc(struct ac_client *c, Asymcache__V1__Request__BodyCase body_case,
+	       void *body, Asymcache__V1__Response__BodyCase want,
+	       size_t rx_need, Asymcache__V1__Response **ret, int *ret_fd)
+{
+	uint64_t deadline = mono_ns() + ms_to_ns(c->opts.timeout_ms);
+	int r;
+
+	c->errmsg[0] = '\0';
+	r = session_ensure(c, deadline);
+	if (r < 0)
+		return r;
+	translate_ns(c, body_case, body);
+	r = rpc(c, body_case, body, want, rx_need, deadline, ret, ret_fd);
+	if (c->broken) {
+		/* A retry may come at once: the daemon may be back already. */
+		session_lost(c, mono_ns());
+		if (r == -EPIPE)
+			r = -ECONNRESET;
+	}
 	return r;
 }
 
@@ -291,6 +654,57 @@ void client_done(struct ac_client *c, Asymcache__V1__Response *resp)
 {
 	client_resp_free(c, resp);
 	pthread_mutex_unlock(&c->lock);
+}
+
+static bool layout_same(const struct client_ns *n, uint32_t pool_id,
+			const struct ac_ns_layout *l)
+{
+	return n->pool_id == pool_id && !strcmp(n->model_id, l->model_id) &&
+	       ac_kv_layout_equal(&n->kv, &l->kv);
+}
+
+int client_ns_record(struct ac_client *c, uint32_t pool_id,
+		     const struct ac_ns_layout *l, uint32_t daemon_id,
+		     uint32_t *ret_id)
+{
+	struct client_ns *n;
+	uint32_t id = daemon_id;
+	size_t i;
+
+	for (i = 0; i < c->nns; i++) {
+		if (layout_same(&c->ns[i], pool_id, l)) {
+			c->ns[i].daemon_id = daemon_id;
+			*ret_id = c->ns[i].id;
+			return 0;
+		}
+	}
+	if (c->nns == c->ns_cap) {
+		size_t cap = c->ns_cap ? 2 * c->ns_cap : 4;
+
+		n = realloc(c->ns, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->ns = n;
+		c->ns_cap = cap;
+	}
+	/*
+	 * The caller's id is the daemon's, unless a namespace of an older
+	 * session holds that number already: then one the daemon never
+	 * gives (its ids count up from 1).
+	 */
+	for (i = 0; i < c->nns; i++)
+		if (c->ns[i].id == id)
+			id = 0x80000000u | (uint32_t)(c->nns + 1);
+	n = &c->ns[c->nns++];
+	memset(n, 0, sizeof(*n));
+	n->id = id;
+	n->daemon_id = daemon_id;
+	n->pool_id = pool_id;
+	n->generation = c->generation;
+	snprintf(n->model_id, sizeof(n->model_id), "%s", l->model_id);
+	n->kv = l->kv;
+	*ret_id = id;
+	return 0;
 }
 
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
@@ -330,57 +744,17 @@ static bool name_ok(const char *name)
 	return true;
 }
 
-static int hello(struct ac_client *c, const char *name)
+int ac_connect_opts(const char *socket_path, const char *client_name,
+		    const struct ac_client_opts *opts, struct ac_client **ret)
 {
-	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
-	Asymcache__V1__Response *resp;
-	const Asymcache__V1__HelloReply *hr;
-	size_t i;
-	int r;
-
-	h.protocol_version = AC_PROTOCOL_VERSION;
-	h.client_name = (char *)name;
-	r = client_rpc(c, ASYMCACHE__V1__REQUEST__BODY_HELLO, &h,
-		       ASYMCACHE__V1__RESPONSE__BODY_HELLO,
-		       CLIENT_RX_MIN, &resp, NULL);
-	if (r < 0)
-		return r;
-
-	hr = resp->hello;
-	if (hr->protocol_version != AC_PROTOCOL_VERSION ||
-	    hr->layout_version != AC_LAYOUT_VERSION) {
-		r = -EPROTONOSUPPORT;
-		goto out;
-	}
-	if (hr->n_pools > CLIENT_MAX_POOLS) {
-		r = -EPROTO;
-		goto out;
-	}
-	for (i = 0; i < hr->n_pools; i++) {
-		r = client_pool_info_from_pb(hr->pools[i], &c->pools_avail[i]);
-		if (r < 0)
-			goto out;
-	}
-	c->npools_avail = hr->n_pools;
-	c->session_id = hr->session_id;
-	r = 0;
-out:
-	client_resp_free(c, resp);
-	return r;
-}
-
-int ac_connect(const char *socket_path, const char *client_name,
-	       struct ac_client **ret)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ac_client *c;
+	uint64_t deadline;
 	int r;
 
 	if (!socket_path || !ret || !name_ok(client_name))
 		return -EINVAL;
-	if (strlen(socket_path) >= sizeof(sa.sun_path) || !socket_path[0])
+	if (strlen(socket_path) >= sizeof(c->path) || !socket_path[0])
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, socket_path);
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -390,21 +764,28 @@ int ac_connect(const char *socket_path, const char *client_name,
 		free(c);
 		return -r;
 	}
+	c->fd = -1;
+	snprintf(c->path, sizeof(c->path), "%s", socket_path);
+	snprintf(c->name, sizeof(c->name), "%s", client_name);
+	if (opts)
+		c->opts = *opts;
+	if (!c->opts.timeout_ms)
+		c->opts.timeout_ms = AC_TIMEOUT_MS_DEFAULT;
+	if (!c->opts.retry_ms)
+		c->opts.retry_ms = AC_RETRY_MS_DEFAULT;
 	c->alloc.alloc = arena_alloc;
 	c->alloc.free = arena_free;
 	c->alloc.allocator_data = c;
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		goto out_free;
-	}
-	r = hello(c, client_name);
+	deadline = mono_ns() + ms_to_ns(c->opts.timeout_ms);
+	r = open_socket(c);
 	if (r < 0)
 		goto out_free;
+	r = hello_send(c, deadline);
+	if (r == 0)
+		r = hello_recv(c, deadline);
+	if (r < 0)
+		goto out_free;
+	c->generation = 1;
 	*ret = c;
 	return 0;
 
@@ -413,8 +794,16 @@ out_free:
 	return r;
 }
 
-static void pool_unmap(struct ac_pool *p)
+int ac_connect(const char *socket_path, const char *client_name,
+	       struct ac_client **ret)
 {
+	return ac_connect_opts(socket_path, client_name, NULL, ret);
+}
+
+static void pool_unmap_only(struct ac_pool *p)
+{
+	if (!p->base)
+		return;
 	if (p->info.backend == AC_BACKEND_HOST) {
 		munmap(p->base, p->map_len);
 	} else {
@@ -422,7 +811,8 @@ static void pool_unmap(struct ac_pool *p)
 		cudaIpcCloseMemHandle(p->base);
 #endif
 	}
-	free(p);
+	p->base = NULL;
+	p->map_len = 0;
 }
 
 void ac_disconnect(struct ac_client *c)
@@ -434,9 +824,12 @@ void ac_disconnect(struct ac_client *c)
 	/* Closing first lets the daemon reclaim pins before we unmap. */
 	if (c->fd >= 0)
 		close(c->fd);
-	for (i = 0; i < c->npools; i++)
-		pool_unmap(c->pools[i]);
+	for (i = 0; i < c->npools; i++) {
+		pool_unmap_only(c->pools[i]);
+		free(c->pools[i]);
+	}
 	pthread_mutex_destroy(&c->lock);
+	free(c->ns);
 	free(c->tx);
 	free(c->rx);
 	free(c->arena);
@@ -453,6 +846,30 @@ uint64_t ac_client_session_id(const struct ac_client *c)
 	return c ? c->session_id : 0;
 }
 
+uint64_t ac_client_generation(struct ac_client *c)
+{
+	uint64_t g;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	g = c->generation;
+	pthread_mutex_unlock(&c->lock);
+	return g;
+}
+
+bool ac_client_connected(struct ac_client *c)
+{
+	bool up;
+
+	if (!c)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	up = c->fd >= 0 && !c->hello_sent_ns;
+	pthread_mutex_unlock(&c->lock);
+	return up;
+}
+
 int ac_client_pools(const struct ac_client *c,
 		    const struct ac_pool_info **ret_pools, size_t *ret_npools)
 {
@@ -463,7 +880,8 @@ int ac_client_pools(const struct ac_client *c,
 	return 0;
 }
 
-static int map_host(struct ac_pool *p, int fd)
+/* Maps the memfd; at @at (MAP_FIXED, replacing the old mapping) if set. */
+static int map_host(struct ac_pool *p, int fd, void *at)
 {
 	struct stat st;
 	void *base;
@@ -474,8 +892,8 @@ static int map_host(struct ac_pool *p, int fd)
 		return -errno;
 	if (p->info.bytes > SIZE_MAX || (uint64_t)st.st_size < p->info.bytes)
 		return -EPROTO;
-	base = mmap(NULL, p->info.bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-		    fd, 0);
+	base = mmap(at, p->info.bytes, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;
 	p->base = base;
@@ -516,11 +934,9 @@ static int map_cuda(struct ac_pool *p, const ProtobufCBinaryData *h)
 
 int ac_attach(struct ac_client *c, uint32_t pool_id, struct ac_pool **ret)
 {
-	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
-	Asymcache__V1__Response *resp;
 	struct ac_pool *p = NULL;
 	size_t i;
-	int r, fd = -1;
+	int r;
 
 	if (!c || !ret)
 		return -EINVAL;
@@ -536,43 +952,25 @@ int ac_attach(struct ac_client *c, uint32_t pool_id, struct ac_pool **ret)
 		r = -EMFILE;
 		goto out_unlock;
 	}
-
-	a.pool_id = pool_id;
-	r = client_rpc(c, ASYMCACHE__V1__REQUEST__BODY_ATTACH, &a,
-		       ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
-		       CLIENT_RX_MIN, &resp, &fd);
-	if (r < 0)
-		goto out_unlock;
-
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		r = -ENOMEM;
-		goto out_resp;
+		goto out_unlock;
 	}
 	p->client = c;
-	r = client_pool_info_from_pb(resp->attach->pool, &p->info);
-	if (r < 0)
-		goto out_resp;
-	if (p->info.pool_id != pool_id) {
-		r = -EPROTO;
-		goto out_resp;
+	r = session_ensure(c, mono_ns() + ms_to_ns(c->opts.timeout_ms));
+	if (r == 0)
+		r = attach_map(c, p, pool_id,
+			       mono_ns() + ms_to_ns(c->opts.timeout_ms));
+	if (c->broken)
+		session_lost(c, mono_ns());
+	if (r < 0) {
+		pool_unmap_only(p);
+		free(p);
+		goto out_unlock;
 	}
-	if (p->info.backend == AC_BACKEND_HOST)
-		r = map_host(p, fd);
-	else
-		r = map_cuda(p, &resp->attach->ipc_handle);
-	if (r < 0)
-		goto out_resp;
-
 	c->pools[c->npools++] = p;
 	*ret = p;
-	p = NULL;
-out_resp:
-	free(p);
-	client_resp_free(c, resp);
-	/* The mapping holds the memfd open; our descriptor is not needed. */
-	if (fd >= 0)
-		close(fd);
 out_unlock:
 	pthread_mutex_unlock(&c->lock);
 	return r;

@@ -54,9 +54,11 @@ int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 			CLIENT_RX_MIN, &resp);
 	if (r < 0)
 		return r;
-	*ret_ns = resp->register_namespace->ns_id;
+	/* Kept so that a new session registers it again under the same id. */
+	r = client_ns_record(c, pool->info.pool_id, layout,
+			     resp->register_namespace->ns_id, ret_ns);
 	client_done(c, resp);
-	return 0;
+	return r;
 }
 
 /* The segment map must tile [0, n) with alternating maximal runs. */

@@ -25,9 +25,13 @@ const char *ac_strerror(int err)
 	case EPROTONOSUPPORT:
 		return "daemon speaks another protocol or block layout version";
 	case ENOTCONN:
-		return "session lost earlier; reconnect";
+		return "no session with the daemon now; its pins and WRITING blocks are gone";
 	case ECONNRESET:
-		return "daemon closed the session";
+		return "daemon closed the session; its pins and WRITING blocks are gone";
+	case ETIMEDOUT:
+		return "daemon did not answer in time; the session and its pins are gone";
+	case EUSERS:
+		return "daemon at its session limit (max_sessions or max_sessions_per_uid)";
 	case ECONNREFUSED:
 		return "no daemon listening on the socket";
 	case EACCES:

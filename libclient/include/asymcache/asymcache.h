@@ -135,11 +135,65 @@ struct ac_stats {
 /*
  * Connect to the daemon's SOCK_SEQPACKET socket at @socket_path and say
  * Hello as @client_name (1..64 printable bytes). -ECONNREFUSED/-ENOENT when
- * no daemon listens, -EACCES when the socket refuses this user,
- * -EPROTONOSUPPORT when the daemon speaks another protocol version.
+ * no daemon listens, -EACCES when the socket or the daemon refuses this
+ * user, -EUSERS when the daemon is at its session limit (overall or for
+ * this uid), -EPROTONOSUPPORT when the daemon speaks another protocol
+ * version, -ETIMEDOUT when it does not answer in time. Default options:
+ * see struct ac_client_opts below.
  */
 int ac_connect(const char *socket_path, const char *client_name,
 	       struct ac_client **ret);
+
+/* ---- deadlines, and a daemon that goes away ---------------------------- */
+
+#define AC_TIMEOUT_MS_DEFAULT	2000u
+#define AC_RETRY_MS_DEFAULT	250u
+
+/*
+ * How a client lives with a daemon that stops, crashes or restarts.
+ *
+ * Every call that talks to the daemon has a deadline (@timeout_ms, for the
+ * whole round trip). A call that misses it, or finds the daemon gone (the
+ * socket closed, or a connection refused), closes the session and returns
+ * -ETIMEDOUT, -ECONNRESET or -ENOTCONN: the SESSION IS LOST, and with it
+ * every pin and every WRITING block it held (the daemon drops them when
+ * the socket closes; a daemon that restarted never had them). Do not
+ * release, commit or retain those block ids: serve without them.
+ *
+ * Unless @no_reconnect, the next call at least @retry_ms after the last
+ * attempt opens a new session on its own: it connects, says Hello,
+ * attaches every pool this client had attached (same ac_pool objects; the
+ * host mapping keeps its address when the pool kept its size, so re-read
+ * ac_pool_base() only for CUDA pools or a pool that changed) and registers
+ * every namespace again (the ids the caller holds stay valid: the library
+ * translates them). Then the call goes ahead on the new session. Between
+ * attempts, calls fail at once with -ENOTCONN, so an engine keeps serving,
+ * without the cache, at full speed while the daemon is away, and uses the
+ * cache again once it is back. ac_client_generation() counts the sessions:
+ * when it changed since a pin was taken, that pin is gone.
+ *
+ * A call costs at most its deadline plus, when an attempt is due, the
+ * attempt's own deadline (connect and Hello are quick when the daemon is
+ * down or up; only a stopped daemon makes either wait).
+ */
+struct ac_client_opts {
+	uint32_t timeout_ms;	/* 0: AC_TIMEOUT_MS_DEFAULT */
+	uint32_t retry_ms;	/* 0: AC_RETRY_MS_DEFAULT */
+	bool no_reconnect;	/* a lost session stays lost (-ENOTCONN) */
+};
+
+/*
+ * ac_connect() with @opts (NULL: all defaults). The first connection is
+ * not retried: an absent daemon is -ECONNREFUSED/-ENOENT at once.
+ */
+int ac_connect_opts(const char *socket_path, const char *client_name,
+		    const struct ac_client_opts *opts, struct ac_client **ret);
+
+/* Sessions opened so far: 1 after ac_connect(), +1 per new session. */
+uint64_t ac_client_generation(struct ac_client *client);
+
+/* Whether a session is open now (no call needed to find out). */
+bool ac_client_connected(struct ac_client *client);
 
 /*
  * Close the session and unmap every pool attached through it. The daemon

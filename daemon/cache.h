@@ -23,11 +23,13 @@
 
 #include "index.h"
 #include "pinmap.h"
+#include "policy.h"
 
 struct ac_policy;
 struct ac_cost_model;
 
-#define CACHE_MAX_NAMESPACES 1024
+/* The policies' limit (policy.h): a switch must fit every namespace. */
+#define CACHE_MAX_NAMESPACES AC_POLICY_MAX_NAMESPACES
 
 enum blk_state {
 	BLK_FREE = 0,

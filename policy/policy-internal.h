@@ -11,7 +11,8 @@ extern const struct ac_policy_ops ac_policy_pensieve;
 extern const struct ac_policy_ops ac_policy_asym;
 
 /* Per-namespace constants a policy needs; slot 0 is the fallback. */
-#define PNS_MAX 256
+#define PNS_MAX (AC_POLICY_MAX_NAMESPACES + 1)
+_Static_assert(PNS_MAX <= 256, "policies keep a namespace slot in 8 bits");
 
 struct pns {
 	uint32_t ns_id;

@@ -34,6 +34,13 @@
 
 #define AC_BLOCK_NONE UINT32_MAX
 
+/*
+ * The most namespaces a policy keeps apart, and so the most a daemon may
+ * register: one limit for the daemon and every policy, so that switching
+ * policy can never meet a namespace the new one has no room for.
+ */
+#define AC_POLICY_MAX_NAMESPACES 255
+
 struct ac_cost_model;
 
 /* What the core tells a policy about a freshly CACHED block. */

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cache.h"
@@ -552,4 +553,33 @@ Test(cache, block_pin_count_does_not_wrap)
 	cr_assert_eq(c.blocks[x].pins, 1);
 	pinmap_fini(&s3.pins);
 	pinmap_fini(&s4.pins);
+}
+
+/*
+ * The daemon allowed 1,024 namespaces and asym and pensieve 255: under lru
+ * a pool could hold more than a switch to asym could take. One limit now.
+ */
+Test(cache, namespace_limit_is_the_policies)
+{
+	struct cache_layout l = {
+		.kv.num_layers = 1, .kv.num_kv_heads = 1, .kv.head_dim = 64,
+		.kv.dtype = AC_DTYPE_FP16, .kv.block_tokens = 16,
+	};
+	uint64_t bpb;
+	uint32_t id, i;
+
+	/* setup() registered one; fill the table. */
+	for (i = 1; i < AC_POLICY_MAX_NAMESPACES; i++) {
+		snprintf(l.model_id, sizeof(l.model_id), "model-%u", i);
+		cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), 0,
+			     "namespace %u", i + 1);
+	}
+	snprintf(l.model_id, sizeof(l.model_id), "one-too-many");
+	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), -ENOSPC);
+	/* The same layout again is no new namespace. */
+	snprintf(l.model_id, sizeof(l.model_id), "model-7");
+	cr_assert_eq(cache_register_ns(&c, &l, &id, &bpb), 0);
+	cr_assert_eq(cache_set_policy(&c, "asym"), 0,
+		     "a full table must fit the asym policy");
+	cr_assert_eq(cache_set_policy(&c, "pensieve"), 0);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ac_config.h"
@@ -394,6 +395,30 @@ struct ini_ctx {
 };
 
 /*
+ * Messages quote what the file said; a binary file's control bytes must
+ * not reach a terminal or the journal raw. Rewrites @s (a NUL-ended
+ * message in a buffer of @cap) with every byte outside 0x20..0x7e as \xNN,
+ * cut to fit.
+ */
+static void escape_message(char *s, size_t cap)
+{
+	char out[CFG_ERR_MAX];
+	size_t i, o = 0;
+
+	for (i = 0; s[i] && o + 5 < sizeof(out); i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch >= 0x20 && ch < 0x7f)
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, sizeof(out) - o,
+					      "\\x%02x", ch);
+	}
+	out[o] = '\0';
+	snprintf(s, cap, "%s", out);
+}
+
+/*
  * Debian's libinih is built without INI_HANDLER_LINENO; inih reads one line
  * per reader call and hands it to the handler before reading on, so
  * counting reader calls gives the line of every key.
@@ -414,12 +439,24 @@ static char *cfg_ini_reader(char *str, int num, void *stream)
 {
 	struct ini_ctx *ctx = stream;
 	const char *p, *end;
+	long before;
 	char *r;
 
+	before = ftell(ctx->f);
 	r = fgets(str, num, ctx->f);
 	if (!r)
 		return r;
 	ctx->lineno++;
+	/*
+	 * fgets() stops at no NUL, so a line holding one is longer than its
+	 * string: its value would be cut short in silence.
+	 */
+	if (before >= 0 && ftell(ctx->f) - before != (long)strlen(str) &&
+	    ctx->r == 0) {
+		snprintf(ctx->err, ctx->errlen, "%s:%d: a NUL byte in the line",
+			 ctx->path, ctx->lineno);
+		ctx->r = -EINVAL;
+	}
 	/*
 	 * inih reports no section header to the handler, so an unknown
 	 * section without keys would pass unnoticed: check headers here.
@@ -473,6 +510,7 @@ int cfg_load_file(struct daemon_config *cfg, const char *path, char *err,
 	struct ini_ctx ctx = {
 		.cfg = cfg, .path = path, .err = err, .errlen = errlen,
 	};
+	struct stat st;
 	FILE *f;
 	int r;
 
@@ -483,11 +521,20 @@ int cfg_load_file(struct daemon_config *cfg, const char *path, char *err,
 			 strerror(-r));
 		return r;
 	}
+	/* A folder opens and reads as empty: every key would keep its default. */
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		snprintf(err, errlen, "%s: is a directory, not a configuration file",
+			 path);
+		return -EISDIR;
+	}
 	ctx.f = f;
 	r = ini_parse_stream(cfg_ini_reader, &ctx, cfg_ini_handler, &ctx);
 	fclose(f);
-	if (ctx.r < 0)
+	if (ctx.r < 0) {
+		escape_message(err, errlen);
 		return ctx.r;
+	}
 	if (r > 0) {
 		snprintf(err, errlen,
 			 "%s:%d: syntax error (expected [section] or key = value)",

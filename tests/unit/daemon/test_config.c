@@ -339,3 +339,55 @@ Test(config, shipped_example_matches_the_defaults)
 	cr_assert_arr_eq(&shipped.limits, &defaults.limits,
 			 sizeof(shipped.limits));
 }
+
+static void write_bytes(const char *bytes, size_t n)
+{
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/acd-cfg-%d.conf", (int)getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(bytes, 1, n, f), n);
+	fclose(f);
+}
+
+/* A folder read as an empty file, so every key silently kept its default. */
+Test(config, a_directory_is_not_a_config_file)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+	char *argv[] = { "asymcached", "-c", "/tmp", NULL };
+	enum cfg_action action;
+
+	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
+				      sizeof(err)), -EISDIR);
+	cr_assert_str_eq(err, "/tmp: is a directory, not a configuration file");
+}
+
+/* "socket = /tmp/a\0b" used to configure /tmp/a. */
+Test(config, nul_bytes_are_an_error_not_a_cut)
+{
+	static const char text[] = "[daemon]\nsocket = /tmp/a\0b.sock\n";
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	write_bytes(text, sizeof(text) - 1);
+	cr_assert_eq(load(&cfg, err, sizeof(err), NULL, NULL), -EINVAL);
+	cr_assert(strstr(err, ":2: a NUL byte in the line"), "%s", err);
+}
+
+/* A binary file's bytes were echoed raw into the log. */
+Test(config, control_bytes_are_escaped_in_messages)
+{
+	static const char text[] = "[daemon]\nlog_level = \x01\x1b[31mred\n";
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+	const char *p;
+
+	write_bytes(text, sizeof(text) - 1);
+	cr_assert_eq(load(&cfg, err, sizeof(err), NULL, NULL), -EINVAL);
+	for (p = err; *p; p++)
+		cr_assert((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+			  "byte 0x%02x in '%s'", (unsigned char)*p, err);
+	cr_assert(strstr(err, "'\\x01\\x1b[31mred'"), "%s", err);
+}

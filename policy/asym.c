@@ -42,6 +42,7 @@
 #define ASYM_LIVE	0x1
 #define ASYM_CAND	0x2	/* live and unpinned: may be picked */
 #define ASYM_DIRTY	0x4	/* key is stale: the true priority is higher */
+#define ASYM_HINT	0x8	/* soft TTL: a reuse is expected (on_hint) */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
@@ -101,7 +102,8 @@ static double prio_of(const struct asym *a, uint32_t id)
 {
 	const struct asym_blk *x = &a->b[id];
 
-	double f = a->ablate & ASYM_ABLATE_FREQUENCY ? 1 : freq(x->hits);
+	uint32_t hits = x->hits + !!(x->flags & ASYM_HINT);
+	double f = a->ablate & ASYM_ABLATE_FREQUENCY ? 1 : freq(hits);
 
 	return x->base + f * cost_of(a, id) / a->ns.slot[x->ns].bytes;
 }
@@ -349,6 +351,32 @@ static void asym_on_unpin(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 	lazy_raise(a, id);
 }
 
+static void asym_on_hint(struct ac_policy *p, uint32_t id, bool on,
+			 uint64_t now_ns)
+{
+	struct asym *a = p->priv;
+	struct asym_blk *x;
+
+	(void)now_ns;
+	if (!is_live(a, id))
+		return;
+	x = &a->b[id];
+	if (on == !!(x->flags & ASYM_HINT))
+		return;
+	if (on) {
+		/* The expected reuse: one hit more, valued from now. */
+		x->flags |= ASYM_HINT;
+		x->base = (float)a->inflation;
+		if (x->flags & ASYM_CAND)
+			lazy_raise(a, id);
+		return;
+	}
+	/* The hit did not come: the key falls, so re-key at once. */
+	x->flags &= ~ASYM_HINT;
+	if (x->flags & ASYM_CAND)
+		queue(a, id);
+}
+
 static void asym_on_remove(struct ac_policy *p, uint32_t id)
 {
 	struct asym *a = p->priv;
@@ -449,4 +477,5 @@ const struct ac_policy_ops ac_policy_asym = {
 	.pick_victims	= asym_pick_victims,
 	.destroy	= asym_destroy,
 	.on_link	= asym_on_link,
+	.on_hint	= asym_on_hint,
 };

@@ -86,6 +86,17 @@ struct ac_policy_ops {
 	 * without it they treat the child as next to a hole.
 	 */
 	void (*on_link)(struct ac_policy *p, uint32_t parent, uint32_t child);
+	/*
+	 * Optional (may be NULL; added after on_link): soft TTL retention.
+	 * @on is true while a client paused on a tool call has declared it
+	 * will come back for the block: the policy values it as if that reuse
+	 * had been seen (one hit more, used now), but it stays a candidate, so
+	 * it is evicted when what else the pool holds is worth more. @on false
+	 * ends the hint (resumed, or the retention ran out); its value falls
+	 * back. A block may be hinted while pinned or not.
+	 */
+	void (*on_hint)(struct ac_policy *p, uint32_t id, bool on,
+			uint64_t now_ns);
 };
 
 struct ac_policy {

@@ -164,9 +164,18 @@ int ac_retain_release(struct ac_retain *r, uint64_t handle,
 int ac_retain_expire(struct ac_retain *r, uint64_t now_ns,
 		     uint32_t **ret_blocks, uint32_t *ret_n)
 {
+	uint64_t h;
+
+	return ac_retain_expire_handle(r, now_ns, ret_blocks, ret_n, &h);
+}
+
+int ac_retain_expire_handle(struct ac_retain *r, uint64_t now_ns,
+			    uint32_t **ret_blocks, uint32_t *ret_n,
+			    uint64_t *ret_handle)
+{
 	size_t best = SIZE_MAX;
 
-	if (!r || !ret_blocks || !ret_n)
+	if (!r || !ret_blocks || !ret_n || !ret_handle)
 		return -EINVAL;
 	for (size_t i = 0; i < r->n; i++)
 		if (r->e[i].expire_ns <= now_ns &&
@@ -174,6 +183,7 @@ int ac_retain_expire(struct ac_retain *r, uint64_t now_ns,
 			best = i;
 	if (best == SIZE_MAX)
 		return 0;
+	*ret_handle = r->e[best].handle;
 	take(r, best, ret_blocks, ret_n);
 	return 1;
 }
@@ -228,4 +238,178 @@ double ac_ttl_pick(const double *tool_s, size_t n, double recompute_s,
 	}
 	free(d);
 	return best_t;
+}
+
+struct tool_call {
+	float expect_s;		/* <= 0: undeclared */
+	float took_s;		/* < 0: never came back */
+};
+
+struct tool_ring {
+	uint32_t program;
+	uint32_t n, next;	/* filled, and the slot written next */
+	struct tool_call *c;	/* keep entries */
+};
+
+/* Programs come and go: an open-addressing table, doubled when half full. */
+struct ac_tool_stats {
+	uint32_t keep, min_own;
+	struct tool_ring global;
+	struct tool_ring *rings;
+	size_t nrings, cap;
+	uint64_t calls, unused;
+};
+
+#define PROGRAM_EMPTY UINT32_MAX
+
+int ac_tool_stats_new(uint32_t keep, uint32_t min_own,
+		      struct ac_tool_stats **ret)
+{
+	struct ac_tool_stats *s;
+
+	if (!ret || !keep || min_own > keep)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->keep = keep;
+	s->min_own = min_own;
+	s->global.c = calloc(keep * 8, sizeof(*s->global.c));
+	if (!s->global.c) {
+		free(s);
+		return -ENOMEM;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct ac_tool_stats *ac_tool_stats_free(struct ac_tool_stats *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->rings[i].c);
+	free(s->rings);
+	free(s->global.c);
+	free(s);
+	return NULL;
+}
+
+static size_t ring_slot(const struct tool_ring *rings, size_t cap,
+			uint32_t program)
+{
+	size_t h = (program * 0x9e3779b1u) & (cap - 1);
+
+	while (rings[h].program != PROGRAM_EMPTY && rings[h].program != program)
+		h = (h + 1) & (cap - 1);
+	return h;
+}
+
+static int rings_grow(struct ac_tool_stats *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	struct tool_ring *n = calloc(cap, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < cap; i++)
+		n[i].program = PROGRAM_EMPTY;
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->rings[i].program != PROGRAM_EMPTY)
+			n[ring_slot(n, cap, s->rings[i].program)] = s->rings[i];
+	free(s->rings);
+	s->rings = n;
+	s->cap = cap;
+	return 0;
+}
+
+static void ring_put(struct tool_ring *g, uint32_t keep, struct tool_call c)
+{
+	g->c[g->next] = c;
+	g->next = (g->next + 1) % keep;
+	if (g->n < keep)
+		g->n++;
+}
+
+int ac_tool_stats_add(struct ac_tool_stats *s, uint32_t program,
+		      double expect_s, double took_s)
+{
+	struct tool_call c = { .expect_s = (float)expect_s,
+			       .took_s = (float)(took_s < 0 ? -1 : took_s) };
+	struct tool_ring *g;
+	size_t h;
+	int r;
+
+	if (!s || program == PROGRAM_EMPTY || isnan(expect_s) || isnan(took_s))
+		return -EINVAL;
+	if (2 * (s->nrings + 1) > s->cap) {
+		r = rings_grow(s);
+		if (r < 0)
+			return r;
+	}
+	h = ring_slot(s->rings, s->cap, program);
+	g = &s->rings[h];
+	if (g->program == PROGRAM_EMPTY) {
+		g->c = calloc(s->keep, sizeof(*g->c));
+		if (!g->c)
+			return -ENOMEM;
+		g->program = program;
+		s->nrings++;
+	}
+	ring_put(g, s->keep, c);
+	/* The global history is longer: it stands for every program. */
+	ring_put(&s->global, s->keep * 8, c);
+	s->calls++;
+	if (took_s < 0)
+		s->unused++;
+	return 0;
+}
+
+size_t ac_tool_stats_predict(const struct ac_tool_stats *s, uint32_t program,
+			     double expect_s, double *out, size_t cap)
+{
+	const struct tool_ring *g = &s->global;
+	size_t n = 0;
+
+	if (!s || !out)
+		return 0;
+	if (s->cap) {
+		const struct tool_ring *own =
+			&s->rings[ring_slot(s->rings, s->cap, program)];
+
+		if (own->program == program && own->n >= s->min_own &&
+		    own->n > 0)
+			g = own;
+	}
+	for (uint32_t i = 0; i < g->n && n < cap; i++) {
+		const struct tool_call *c = &g->c[i];
+
+		if (c->took_s < 0)
+			out[n++] = INFINITY;
+		else if (expect_s > 0 && c->expect_s > 0)
+			out[n++] = c->took_s / c->expect_s * expect_s;
+		else
+			out[n++] = c->took_s;
+	}
+	return n;
+}
+
+void ac_tool_stats_counts(const struct ac_tool_stats *s, uint64_t *ret_calls,
+			  uint64_t *ret_unused)
+{
+	*ret_calls = s ? s->calls : 0;
+	*ret_unused = s ? s->unused : 0;
+}
+
+double ac_retain_pick_ttl(const struct ac_tool_stats *s, uint32_t program,
+			  double expect_s, double recompute_s, double bytes,
+			  double price_s_per_byte_s)
+{
+	double d[1024];
+	size_t n = ac_tool_stats_predict(s, program, expect_s, d,
+					 sizeof(d) / sizeof(d[0]));
+
+	if (!n)
+		return expect_s > 0 ? 2 * expect_s : 0;
+	return ac_ttl_pick(d, n, recompute_s, price_s_per_byte_s * bytes, 0);
 }

@@ -44,6 +44,10 @@ int ac_retain_release(struct ac_retain *r, uint64_t handle,
  */
 int ac_retain_expire(struct ac_retain *r, uint64_t now_ns,
 		     uint32_t **ret_blocks, uint32_t *ret_n);
+/* ac_retain_expire(), also naming the retention's handle. */
+int ac_retain_expire_handle(struct ac_retain *r, uint64_t now_ns,
+			    uint32_t **ret_blocks, uint32_t *ret_n,
+			    uint64_t *ret_handle);
 /* Earliest expiry, or UINT64_MAX when nothing is retained. */
 uint64_t ac_retain_next_expiry(const struct ac_retain *r);
 
@@ -58,5 +62,49 @@ uint64_t ac_retain_next_expiry(const struct ac_retain *r);
  */
 double ac_ttl_pick(const double *tool_s, size_t n, double recompute_s,
 		   double hold_s_per_s, double fallback_s);
+
+/*
+ * What tool calls took, learned per program: no oracle, only what clients
+ * declared when a call started (how long they expect it to last, <= 0 for
+ * no declaration) and when, if ever, they came back. A program's own
+ * recent calls predict its next ones once it has @min_own of them; until
+ * then the calls of every program do. Each history is a ring of the most
+ * recent @keep calls.
+ */
+struct ac_tool_stats;
+
+int ac_tool_stats_new(uint32_t keep, uint32_t min_own,
+		      struct ac_tool_stats **ret);
+struct ac_tool_stats *ac_tool_stats_free(struct ac_tool_stats *s);
+/*
+ * A call of @program declared as @expect_s came back after @took_s, or
+ * never did (@took_s < 0: its retention ran out or was dropped unused,
+ * which counts as a call that does not come back). -EINVAL, -ENOMEM.
+ */
+int ac_tool_stats_add(struct ac_tool_stats *s, uint32_t program,
+		      double expect_s, double took_s);
+/*
+ * Predicted durations of a new call of @program declared as @expect_s:
+ * each remembered call, scaled by the new declaration over its own when
+ * both were declared, INFINITY for one that never came back. Writes at
+ * most @cap, returns how many (0: nothing learned yet).
+ */
+size_t ac_tool_stats_predict(const struct ac_tool_stats *s, uint32_t program,
+			     double expect_s, double *out, size_t cap);
+/* Calls remembered and calls that never came back, over all programs. */
+void ac_tool_stats_counts(const struct ac_tool_stats *s, uint64_t *ret_calls,
+			  uint64_t *ret_unused);
+
+/*
+ * The TTL for a chain that costs @recompute_s to rebuild and holds @bytes,
+ * when space is worth @price_s_per_byte_s (seconds of recompute the space
+ * would save elsewhere per byte and second: what the eviction policy keeps
+ * there otherwise, measured by the caller): ac_ttl_pick() over the
+ * predicted durations; with none yet, twice the declaration (0 when there
+ * is none). 0: do not retain.
+ */
+double ac_retain_pick_ttl(const struct ac_tool_stats *s, uint32_t program,
+			  double expect_s, double recompute_s, double bytes,
+			  double price_s_per_byte_s);
 
 #endif /* AC_RETAIN_H */

@@ -110,8 +110,13 @@ static void usage(void)
 	      "                        keeps the GPU busy F of the time at --ref-pool\n"
 	      "  --ref-pool T          pool for --target-busy (900000)\n"
 	      "  --agent               agent jobs: turns wait for a tool call\n"
-	      "  --ttl S|auto          agent retention TTL (0: none)\n"
-	      "  --tool-median S       median tool call (5 s)\n"
+	      "  --ttl S|auto          retain the chains of declared tool calls (the\n"
+	      "                        trace's tool_ms) for S s, or for a TTL learned\n"
+	      "                        and priced (auto); 0: none (default)\n"
+	      "  --retain-budget F     share of the pool retentions may pin (0.25);\n"
+	      "                        beyond it they are hints to the policy\n"
+	      "  --no-soft-ttl         no hints: beyond the budget, no retention\n"
+	      "  --tool-median S       median tool call where the trace has none (5 s)\n"
 	      "  --switch-to P --switch-every N   swap policies every N iterations\n"
 	      "  --seed N              seed for tool durations (1)\n"
 	      "  --csv FILE            write one row per run\n"
@@ -125,7 +130,9 @@ static void print_header(FILE *f)
 	      "recomputed_tokens,gap_tokens,prefill_gpu_s,prefill_gpu_s_saved,"
 	      "ttft_mean,ttft_p50,ttft_p99,tpot_mean,"
 	      "tpot_p50,tpot_p99,job_mean,job_p50,job_p99,busy,iterations,"
-	      "evictions,makespan_s,retained_resumed,retain_expired", f);
+	      "evictions,makespan_s,retained_resumed,retain_expired,"
+	      "retain_hard,retain_soft,retain_dropped,retain_budget_peak_blocks,"
+	      "hold_block_s,paused_kv_mean_tokens", f);
 	for (int b = 0; b < SIM_NBUCKETS; b++)
 		fprintf(f, ",ttft_n_%uk,ttft_mean_%uk,ttft_p50_%uk,ttft_p99_%uk",
 			sim_bucket_lo[b] / 1024, sim_bucket_lo[b] / 1024,
@@ -142,7 +149,8 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 	if (csv) {
 		fprintf(f, "%s,%s,%llu,%.6g,%llu,%llu,%llu,%llu,%.6f,%llu,%llu,"
 			"%llu,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,"
-			"%.6f,%.6f,%.4f,%llu,%llu,%.3f,%llu,%llu",
+			"%.6f,%.6f,%.4f,%llu,%llu,%.3f,%llu,%llu,%llu,%llu,%llu,"
+			"%llu,%.1f,%.0f",
 			st->label, ac_chunk_order_name(st->order),
 			(unsigned long long)pool, scale,
 			(unsigned long long)r->requests,
@@ -159,7 +167,12 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 			(unsigned long long)r->iterations,
 			(unsigned long long)r->evictions, r->makespan_s,
 			(unsigned long long)r->retained_hits,
-			(unsigned long long)r->retain_expired);
+			(unsigned long long)r->retain_expired,
+			(unsigned long long)r->retain_hard,
+			(unsigned long long)r->retain_soft,
+			(unsigned long long)r->retain_dropped,
+			(unsigned long long)r->retain_budget_peak,
+			r->hold_block_s, r->paused_kv_mean_tokens);
 		for (int b = 0; b < SIM_NBUCKETS; b++)
 			fprintf(f, ",%llu,%.6f,%.6f,%.6f",
 				(unsigned long long)r->bucket_n[b],
@@ -180,10 +193,17 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 		(unsigned long long)r->rejected_context,
 		(unsigned long long)r->preemptions);
 	if (r->job.mean > 0)
-		fprintf(f, "  job mean %.2f p99 %.2f  retained resumed %llu expired %llu",
-			r->job.mean, r->job.p99,
+		fprintf(f, "  job mean %.2f p99 %.2f  paused KV %.0f tokens  "
+			"retained %llu pinned + %llu soft: resumed %llu, expired %llu, "
+			"dropped %llu; pinned peak %llu blocks, %.0f block-s",
+			r->job.mean, r->job.p99, r->paused_kv_mean_tokens,
+			(unsigned long long)r->retain_hard,
+			(unsigned long long)r->retain_soft,
 			(unsigned long long)r->retained_hits,
-			(unsigned long long)r->retain_expired);
+			(unsigned long long)r->retain_expired,
+			(unsigned long long)r->retain_dropped,
+			(unsigned long long)r->retain_budget_peak,
+			r->hold_block_s);
 	fputc('\n', f);
 	fprintf(f, "%-34s   TTFT p50/p99 by prompt:", "");
 	for (int b = 0; b < SIM_NBUCKETS; b++)
@@ -232,6 +252,8 @@ int main(int argc, char **argv)
 		{ "agent", no_argument, NULL, 'a' },
 		{ "ttl", required_argument, NULL, 'L' },
 		{ "tool-median", required_argument, NULL, 'M' },
+		{ "retain-budget", required_argument, NULL, 'b' },
+		{ "no-soft-ttl", no_argument, NULL, 'N' },
 		{ "switch-to", required_argument, NULL, 'W' },
 		{ "switch-every", required_argument, NULL, 'E' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -287,6 +309,8 @@ int main(int argc, char **argv)
 		case 'L': cfg.ttl_s = !strcmp(optarg, "auto") ? -1 :
 				      strtod(optarg, NULL); break;
 		case 'M': cfg.tool_median_s = strtod(optarg, NULL); break;
+		case 'b': cfg.retain_budget = strtod(optarg, NULL); break;
+		case 'N': cfg.retain_soft = false; break;
 		case 'W': cfg.switch_to = optarg; break;
 		case 'E': cfg.switch_every = strtoull(optarg, NULL, 10); break;
 		case 'S': cfg.seed = strtoull(optarg, NULL, 10); break;
@@ -297,7 +321,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!trace_path || !(scale > 0) || !(tpot >= 0) || !fixed ||
-	    !cfg.max_running ||
+	    !cfg.max_running || !(cfg.retain_budget >= 0 && cfg.retain_budget <= 1) ||
 	    target_busy < 0 || target_busy >= 1) {
 		usage();
 		return 2;

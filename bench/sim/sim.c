@@ -101,7 +101,8 @@ struct run {
 	uint32_t generated;
 	double arrival, first, finish;
 	double ready;		/* agent mode: when the tool call returns */
-	uint64_t retain_handle;
+	uint64_t retain_handle;	/* of the retention this turn made */
+	uint8_t retain_kind;	/* RK_*: live retention of this turn */
 };
 
 struct sim {
@@ -124,7 +125,13 @@ struct sim {
 	uint32_t *waiting;	/* FIFO of arrived requests */
 	size_t wq_head, wq_tail;
 	double now;
-	struct ac_retain *retain;
+	struct ac_retain *retain;	/* hard: pinned, within the budget */
+	struct ac_retain *soft;		/* soft: hints to the policy */
+	struct ac_tool_stats *learned;	/* tool calls seen per program */
+	uint32_t *hard_req, *soft_req;	/* retention handle -> its turn */
+	uint64_t hard_blocks, budget_blocks;
+	double remiss_sum, remiss_t;	/* price_add() */
+	double paused_tokens, paused_area, paused_t;	/* paused KV over time */
 	double *ttft, *tpot, *job;
 	size_t nttft, ntpot, njob;
 	double *bttft[SIM_NBUCKETS];	/* TTFT by prompt-length bucket */
@@ -212,6 +219,29 @@ static int pend_add(struct run *r, uint64_t start, uint32_t len)
 	}
 	r->pend[r->npend++] = (struct seg){ .start = start, .len = len };
 	return 0;
+}
+
+/*
+ * The price of space: recompute spent on blocks that were cached once and
+ * had to be rebuilt, per second (decayed over PRICE_WINDOW_S), per byte of
+ * the pool. It is what the eviction policy's choices are costing now, so
+ * what the space a retention takes would otherwise save.
+ */
+#define PRICE_WINDOW_S 60.0
+
+static void price_add(struct sim *s, double recompute_s)
+{
+	s->remiss_sum = s->remiss_sum * exp(-(s->now - s->remiss_t) /
+					    PRICE_WINDOW_S) + recompute_s;
+	s->remiss_t = s->now;
+}
+
+static double price_now(const struct sim *s)
+{
+	double sum = s->remiss_sum * exp(-(s->now - s->remiss_t) /
+					 PRICE_WINDOW_S);
+
+	return sum / PRICE_WINDOW_S / ((double)s->nblocks * s->ns.bytes_per_block);
 }
 
 static void reject(struct sim *s, uint32_t i, bool context)
@@ -312,8 +342,11 @@ static int admit(struct sim *s, uint32_t i)
 		if (r->hit[k])
 			continue;
 		pend_add(r, (uint64_t)k * bt, bt);
-		if (s->seen[q->hash[k]])
+		if (s->seen[q->hash[k]]) {
 			s->res->recomputed_tokens += bt;
+			price_add(s, ac_cost_recompute_s(s->cfg->cost, bt,
+							 (uint64_t)k * bt, 0));
+		}
 	}
 	if (ctx > full * bt)
 		pend_add(r, (uint64_t)full * bt, ctx - full * bt);
@@ -559,6 +592,8 @@ void sim_config_default(struct sim_config *ret,
 		.seed = 1,
 		.ttl_s = 0,
 		.tool_median_s = 5,
+		.retain_budget = 0.25,
+		.retain_soft = true,
 	};
 	ac_chunk_config_default(&ret->chunk, AC_CHUNK_ADAPTIVE, 0.050);
 }
@@ -642,60 +677,189 @@ static void unpin_all(struct sim *s, uint32_t *blocks, uint32_t n)
 	free(blocks);
 }
 
-static int retain_or_release(struct sim *s, uint32_t i, double *tools,
-			     size_t ntools)
+/* Kinds of retention: pinned within the budget, or a hint to the policy. */
+enum { RK_NONE, RK_HARD, RK_SOFT };
+
+static uint32_t program_of(const struct ac_trace_req *q)
+{
+	return q->program != NONE ? q->program : q->session;
+}
+
+/* End retention @h of kind @kind made by turn @req: unpin or unhint. */
+static void retain_end(struct sim *s, int kind, uint32_t req, uint32_t *blocks,
+		       uint32_t n)
+{
+	const struct ac_trace_req *q = &s->t->reqs[req];
+
+	if (kind == RK_HARD) {
+		s->hard_blocks -= n;
+		s->res->hold_block_s += n * (s->now - s->run[req].finish);
+		unpin_all(s, blocks, n);
+		return;
+	}
+	/* A hinted block may have been evicted and its id reused since. */
+	for (uint32_t k = 0; k < n; k++)
+		if (s->b[blocks[k]].state == B_CACHED &&
+		    s->b[blocks[k]].hash == q->hash[k] &&
+		    s->pol->ops->on_hint)
+			s->pol->ops->on_hint(s->pol, blocks[k], false,
+					     ns_of(s->now));
+	free(blocks);
+}
+
+/*
+ * Turn @i has finished and its client has declared a tool call: decide
+ * whether and how to keep its chain. Only a declaration counts (a trace's
+ * tool_ms, whose tool_expect_ms is what the client says it expects);
+ * whether another turn will follow is not known here.
+ */
+static int retain_decide(struct sim *s, uint32_t i)
 {
 	const struct ac_trace_req *q = &s->t->reqs[i];
+	const struct sim_config *cfg = s->cfg;
 	struct run *r = &s->run[i];
 	uint32_t bt = s->t->block_tokens;
-	double ttl = s->cfg->ttl_s;
+	uint64_t h;
+	double ttl = cfg->ttl_s;
+	bool hard;
 	int ret;
 
-	if (!s->cfg->agent || !ttl || q->next == NONE || !r->full)
+	if (!cfg->agent || !ttl || q->tool_s < 0 || !r->full)
 		return 0;
 	if (ttl < 0) {
-		double rec = ac_cost_recompute_s(s->cfg->cost, r->full * bt, 0, 1);
-		double hold = (double)r->full / s->nblocks;
+		double rec = ac_cost_recompute_s(cfg->cost, r->full * bt, 0, 1);
 
-		ttl = ac_ttl_pick(tools, ntools, rec, hold, s->cfg->tool_median_s);
+		ttl = ac_retain_pick_ttl(s->learned, program_of(q),
+					 q->tool_expect_s, rec,
+					 (double)r->full * s->ns.bytes_per_block,
+					 price_now(s));
 		if (!(ttl > 0))
 			return 0;
 	}
-	ret = ac_retain_set_quota(s->retain, q->session, s->nblocks / 4);
+	hard = s->hard_blocks + r->full <= s->budget_blocks;
+	if (!hard && !(cfg->retain_soft && s->pol->ops->on_hint))
+		return 0;
+	ret = ac_retain_add(hard ? s->retain : s->soft, program_of(q),
+			    r->blocks, r->full, ns_of(s->now + ttl), &h);
 	if (ret < 0)
 		return ret;
-	ret = ac_retain_add(s->retain, q->session, r->blocks, r->full,
-			    ns_of(s->now + ttl), &r->retain_handle);
-	if (ret == -EDQUOT)
-		return 0;
-	return ret < 0 ? ret : 1;
-}
-
-/* Finish, keeping the prompt chain pinned when the job retains it. */
-static int finish_turn(struct sim *s, uint32_t i, double *tools, size_t ntools,
-		       struct ready_q *rq)
-{
-	struct run *r = &s->run[i];
-	const struct ac_trace_req *q = &s->t->reqs[i];
-	int kept = retain_or_release(s, i, tools, ntools);
-
-	if (kept < 0)
-		return kept;
-	if (kept) {
-		/* The retention now owns the chain's pins. */
+	if (hard) {
+		/* The retention now owns one pin on each block of the chain. */
 		for (uint32_t k = 0; k < r->full; k++)
 			s->b[r->blocks[k]].pins++;
+		s->hard_blocks += r->full;
+		if (s->hard_blocks > s->res->retain_budget_peak)
+			s->res->retain_budget_peak = s->hard_blocks;
+		s->res->retain_hard++;
+		s->hard_req[h] = i;
+	} else {
+		for (uint32_t k = 0; k < r->full; k++)
+			s->pol->ops->on_hint(s->pol, r->blocks[k], true,
+					     ns_of(s->now));
+		s->res->retain_soft++;
+		s->soft_req[h] = i;
 	}
+	r->retain_kind = hard ? RK_HARD : RK_SOFT;
+	r->retain_handle = h;
+	return 1;
+}
+
+/* Finish a turn; an agent job's next one waits for its tool call. */
+static int finish_turn(struct sim *s, uint32_t i, struct ready_q *rq)
+{
+	const struct ac_trace_req *q = &s->t->reqs[i];
+	int r;
+
+	s->run[i].finish = s->now;
+	r = retain_decide(s, i);
+	if (r < 0)
+		return r;
 	finish(s, i);
-	if (kept)
-		s->run[q->next].retain_handle = r->retain_handle;
 	if (s->cfg->agent && q->next != NONE) {
 		double d = tool_duration(s->cfg, s->t, i, q->next);
 
 		s->run[q->next].ready = s->now + d;
 		rq_push(rq, s->now + d, q->next);
+		s->paused_area += s->paused_tokens * (s->now - s->paused_t);
+		s->paused_t = s->now;
+		s->paused_tokens += s->run[i].full * s->t->block_tokens;
 	}
 	return 0;
+}
+
+/* Retentions whose TTL ran out: the chain was not asked for in time. */
+static int retain_expire(struct sim *s)
+{
+	uint32_t *blocks, nb;
+	uint64_t h;
+	int r;
+
+	while ((r = ac_retain_expire_handle(s->retain, ns_of(s->now), &blocks,
+					    &nb, &h)) > 0) {
+		s->res->retain_expired++;
+		s->run[s->hard_req[h]].retain_kind = RK_NONE;
+		retain_end(s, RK_HARD, s->hard_req[h], blocks, nb);
+	}
+	if (r < 0)
+		return r;
+	while ((r = ac_retain_expire_handle(s->soft, ns_of(s->now), &blocks,
+					    &nb, &h)) > 0) {
+		s->res->retain_expired++;
+		s->run[s->soft_req[h]].retain_kind = RK_NONE;
+		retain_end(s, RK_SOFT, s->soft_req[h], blocks, nb);
+	}
+	return r;
+}
+
+/* The continuation of turn @prev was admitted: its retention has served. */
+static void retain_resume(struct sim *s, uint32_t prev)
+{
+	struct run *p = &s->run[prev];
+	uint32_t *blocks, nb;
+
+	if (p->retain_kind == RK_NONE)
+		return;
+	if (ac_retain_release(p->retain_kind == RK_HARD ? s->retain : s->soft,
+			      p->retain_handle, &blocks, &nb) == 0) {
+		s->res->retained_hits++;
+		retain_end(s, p->retain_kind, prev, blocks, nb);
+	}
+	p->retain_kind = RK_NONE;
+}
+
+/*
+ * The head of the queue cannot be admitted: free the hard retention that
+ * runs out first. 1 when one was dropped, 0 when none is left.
+ */
+static int retain_drop_one(struct sim *s)
+{
+	uint32_t *blocks, nb;
+	uint64_t h;
+	int r = ac_retain_expire_handle(s->retain, UINT64_MAX, &blocks, &nb, &h);
+
+	if (r <= 0)
+		return r;
+	s->res->retain_dropped++;
+	s->run[s->hard_req[h]].retain_kind = RK_NONE;
+	retain_end(s, RK_HARD, s->hard_req[h], blocks, nb);
+	return 1;
+}
+
+/* Queue an arrival: FCFS, or by its program's start under program FCFS. */
+static void wq_push(struct sim *s, uint32_t i)
+{
+	size_t k = s->wq_tail++;
+
+	if (s->cfg->chunk.order == AC_CHUNK_PROGRAM) {
+		double key = s->run[s->t->reqs[i].session].arrival;
+
+		while (k > s->wq_head &&
+		       s->run[s->t->reqs[s->waiting[k - 1]].session].arrival > key) {
+			s->waiting[k] = s->waiting[k - 1];
+			k--;
+		}
+	}
+	s->waiting[k] = i;
 }
 
 static int sim_setup(struct sim *s, const struct ac_trace *t,
@@ -710,6 +874,7 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	s->cfg = cfg;
 	s->res = res;
 	if (!cfg->cost || !cfg->policy || !bt || cfg->time_scale < 0 ||
+	    !(cfg->retain_budget >= 0 && cfg->retain_budget <= 1) ||
 	    !cfg->max_running)
 		return -EINVAL;
 	if (cfg->pool_tokens / bt < 1 || cfg->pool_tokens / bt >= NONE)
@@ -730,8 +895,17 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 			return r;
 	}
 	r = ac_retain_new(&s->retain);
+	if (r == 0)
+		r = ac_retain_new(&s->soft);
+	if (r == 0)
+		r = ac_tool_stats_new(32, 4, &s->learned);
 	if (r < 0)
 		return r;
+	s->budget_blocks = (uint64_t)(cfg->retain_budget * s->nblocks);
+	s->hard_req = malloc((t->n + 2) * sizeof(*s->hard_req));
+	s->soft_req = malloc((t->n + 2) * sizeof(*s->soft_req));
+	if (!s->hard_req || !s->soft_req)
+		return -ENOMEM;
 	s->b = calloc(s->nblocks, sizeof(*s->b));
 	s->free_stack = malloc(s->nblocks * sizeof(*s->free_stack));
 	s->victims = malloc(s->nblocks * sizeof(*s->victims));
@@ -771,6 +945,10 @@ static void sim_teardown(struct sim *s)
 		}
 	ac_policy_free(s->pol);
 	ac_retain_free(s->retain);
+	ac_retain_free(s->soft);
+	ac_tool_stats_free(s->learned);
+	free(s->hard_req);
+	free(s->soft_req);
 	free(s->b);
 	free(s->free_stack);
 	free(s->victims);
@@ -856,8 +1034,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 {
 	struct sim s = { 0 };
 	struct ready_q rq = { 0 };
-	double *tools = NULL;
-	size_t next_root = 0, done = 0, ntools = 0, last_pct = 0;
+	size_t next_root = 0, done = 0, last_pct = 0;
 	double first_arrival = -1;
 	int r;
 
@@ -865,15 +1042,14 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	if (r < 0)
 		goto out;
 	rq.h = malloc(t->n * sizeof(*rq.h));
-	tools = malloc(t->n * sizeof(*tools));
-	if (!rq.h || !tools) {
+	if (!rq.h) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (;;) {
 		struct ac_chunk_batch in;
 		struct ac_chunk_plan plan = { .picks = NULL };
-		uint32_t *blocks, nb, keep;
+		uint32_t keep;
 
 		/* Arrivals: trace roots, then agent continuations. */
 		while (next_root < t->n) {
@@ -888,24 +1064,33 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 				break;
 			s.run[next_root].arrival = at;
 			s.run[next_root].state = R_WAITING;
-			s.waiting[s.wq_tail++] = (uint32_t)next_root++;
+			wq_push(&s, (uint32_t)next_root++);
 		}
 		while (rq.n && rq.h[0].t <= s.now) {
 			uint32_t i = rq.h[0].req;
 
+			const struct ac_trace_req *pq = &t->reqs[t->reqs[i].prev];
+			struct run *pr = &s.run[t->reqs[i].prev];
+
 			rq_pop(&rq);
-			tools[ntools++] = s.run[i].ready - s.run[t->reqs[i].prev].finish;
+			/* The tool returned: learn how long it took. */
+			if (pq->tool_s >= 0) {
+				r = ac_tool_stats_add(s.learned, program_of(pq),
+						      pq->tool_expect_s,
+						      s.run[i].ready - pr->finish);
+				if (r < 0)
+					goto out;
+			}
+			s.paused_area += s.paused_tokens * (s.now - s.paused_t);
+			s.paused_t = s.now;
+			s.paused_tokens -= pr->full * t->block_tokens;
 			s.run[i].arrival = s.run[i].ready;
 			s.run[i].state = R_WAITING;
-			s.waiting[s.wq_tail++] = i;
+			wq_push(&s, i);
 		}
 		if (first_arrival < 0 && s.wq_tail)
 			first_arrival = s.run[s.waiting[0]].arrival;
-		while ((r = ac_retain_expire(s.retain, ns_of(s.now), &blocks,
-					     &nb)) > 0) {
-			res->retain_expired++;
-			unpin_all(&s, blocks, nb);
-		}
+		r = retain_expire(&s);
 		if (r < 0)
 			goto out;
 
@@ -913,6 +1098,9 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 			uint32_t i = s.waiting[s.wq_head];
 
 			r = admit(&s, i);
+			/* Blocked by retained chains: they give way. */
+			while (r == 0 && (r = retain_drop_one(&s)) > 0)
+				r = admit(&s, i);
 			if (r < 0)
 				goto out;
 			if (!r)
@@ -923,12 +1111,8 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 				continue;
 			}
 			/* Resumed: its own pins hold the chain, drop the TTL's. */
-			if (s.run[i].retain_handle &&
-			    ac_retain_release(s.retain, s.run[i].retain_handle,
-					      &blocks, &nb) == 0) {
-				res->retained_hits++;
-				unpin_all(&s, blocks, nb);
-			}
+			if (t->reqs[i].prev != NONE)
+				retain_resume(&s, t->reqs[i].prev);
 		}
 
 		r = grow_decodes(&s);
@@ -940,6 +1124,9 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		if (!in.decode_tokens && !in.nsegs) {
 			double next = INFINITY;
 			uint64_t exp = ac_retain_next_expiry(s.retain);
+
+			if (ac_retain_next_expiry(s.soft) < exp)
+				exp = ac_retain_next_expiry(s.soft);
 
 			while (next_root < t->n && cfg->agent &&
 			       t->reqs[next_root].prev != NONE)
@@ -1012,7 +1199,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 			if (ru->state != R_DECODE)
 				continue;
 			if (++ru->generated >= t->reqs[i].output) {
-				r = finish_turn(&s, i, tools, ntools, &rq);
+				r = finish_turn(&s, i, &rq);
 				if (r < 0)
 					goto out;
 				done++;
@@ -1039,7 +1226,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 				ru->generated = 1;
 			}
 			if (ru->generated >= t->reqs[i].output) {
-				r = finish_turn(&s, i, tools, ntools, &rq);
+				r = finish_turn(&s, i, &rq);
 				if (r < 0)
 					goto out;
 				done++;
@@ -1074,6 +1261,10 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	r = 0;
 	res->requests = done;
 	res->makespan_s = first_arrival >= 0 ? s.now - first_arrival : 0;
+	s.paused_area += s.paused_tokens * (s.now - s.paused_t);
+	if (res->makespan_s > 0)
+		res->paused_kv_mean_tokens = s.paused_area /
+					     (s.now - first_arrival);
 	stats(s.ttft, s.nttft, &res->ttft);
 	for (int b = 0; b < SIM_NBUCKETS; b++) {
 		res->bucket_n[b] = s.nbttft[b];
@@ -1096,7 +1287,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	}
 out:
 	free(rq.h);
-	free(tools);
+
 	sim_teardown(&s);
 	return r;
 }

@@ -43,10 +43,22 @@ struct sim_config {
 	/* Switch to this policy (replaying the index) every N iterations. */
 	const char *switch_to;
 	uint64_t switch_every;
-	/* Agent mode: turns of a job wait for the previous turn plus a tool. */
+	/*
+	 * Agent mode: turns of a job wait for the previous turn plus a tool
+	 * call (the trace's tool_ms, else lognormal around tool_median_s).
+	 * A turn whose client declared a tool call (tool_ms in the trace) may
+	 * have its chain retained: for ttl_s seconds, or (ttl_s < 0) for the
+	 * TTL that ac_retain_pick_ttl() picks from the tool calls learned so
+	 * far and the price of space. Retentions pin their blocks while the
+	 * pinned total stays within retain_budget of the pool and become
+	 * hints to the policy (soft TTL) beyond it when retain_soft; pinned
+	 * ones give way when they keep the head of the queue from admission.
+	 */
 	bool agent;
 	double ttl_s;		/* < 0: pick per turn; 0: no retention */
 	double tool_median_s;
+	double retain_budget;	/* share of the pool pinned at most */
+	bool retain_soft;
 	bool progress;
 };
 
@@ -77,6 +89,9 @@ struct sim_result {
 	 */
 	double prefill_gpu_s, saved_gpu_s;
 	uint64_t retained_hits, retain_expired;
+	uint64_t retain_hard, retain_soft, retain_dropped, retain_budget_peak;
+	double hold_block_s;		/* pinned blocks x seconds held */
+	double paused_kv_mean_tokens;	/* chains paused on tool calls */
 	/* Digest of every request's timings: equal runs, equal digest. */
 	uint64_t digest;
 };

@@ -275,3 +275,42 @@ Test(policy_asym, ablations_switch_off_one_term_each)
 	cr_assert_eq(asym_set_ablation(l, 0), -EINVAL);
 	ac_policy_free(l);
 }
+
+Test(policy_asym, a_hint_is_a_soft_ttl)
+{
+	uint32_t out[2];
+
+	commit(1, 0, 40, AC_BLOCK_NONE);
+	commit(2, 0, 40, AC_BLOCK_NONE);
+	release(1);
+	release(2);
+	cr_assert_float_eq(asym_priority(p, 1), asym_priority(p, 2), 1e-12);
+	/* Block 1's client paused on a tool call and will come back. */
+	p->ops->on_hint(p, 1, true, 3);
+	cr_assert_gt(asym_priority(p, 1), asym_priority(p, 2));
+	{
+		double once = asym_priority(p, 1);
+
+		p->ops->on_hint(p, 1, true, 3);	/* twice is once */
+		cr_assert_float_eq(asym_priority(p, 1), once, 1e-12);
+	}
+	/* Soft: still a candidate, the last to go. */
+	cr_assert_eq(p->ops->pick_victims(p, 2, out, 4), 2);
+	cr_assert_eq(out[0], 2);
+	cr_assert_eq(out[1], 1);
+	/* The hint ends: the value falls back at once. */
+	commit(3, 0, 40, AC_BLOCK_NONE);
+	commit(4, 0, 40, AC_BLOCK_NONE);
+	release(3);
+	release(4);
+	p->ops->on_hint(p, 4, true, 5);
+	p->ops->on_hint(p, 4, false, 6);
+	cr_assert_float_eq(asym_priority(p, 3), asym_priority(p, 4), 1e-12);
+	/* Pinned while hinted: no candidate, and the hint is kept. */
+	p->ops->on_pin(p, 3);
+	p->ops->on_hint(p, 3, true, 7);
+	cr_assert_lt(asym_priority(p, 3), 0);
+	p->ops->on_unpin(p, 3, 8);
+	cr_assert_gt(asym_priority(p, 3), asym_priority(p, 4));
+	cr_assert_eq(victim(), 4);
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "retain.h"
@@ -89,4 +90,88 @@ Test(policy_retain, ttl_pick)
 	/* No history yet: the caller's fallback. */
 	cr_assert_float_eq(ac_ttl_pick(NULL, 0, 1.0, 0.1, 7), 7, 0);
 	cr_assert_float_eq(ac_ttl_pick(tools, 5, 0, 0.1, 7), 0, 0);
+}
+
+Test(policy_retain, tool_stats_learn_per_program)
+{
+	struct ac_tool_stats *st;
+	double d[64];
+	uint64_t calls, unused;
+	size_t n;
+
+	cr_assert_eq(ac_tool_stats_new(8, 3, &st), 0);
+	cr_assert_eq(ac_tool_stats_predict(st, 1, 10, d, 64), 0,
+		     "nothing learned yet");
+	/* With no history, a declared call gets twice its declaration. */
+	cr_assert_float_eq(ac_retain_pick_ttl(st, 1, 10, 5, 1e6, 0), 20, 1e-9);
+	cr_assert_float_eq(ac_retain_pick_ttl(st, 1, -1, 5, 1e6, 0), 0, 1e-9);
+	/* Program 1's calls take half of what it declares. */
+	cr_assert_eq(ac_tool_stats_add(st, 1, 10, 5), 0);
+	cr_assert_eq(ac_tool_stats_add(st, 1, 4, 2), 0);
+	/* Too few of its own: the global history (with program 2's) rules. */
+	cr_assert_eq(ac_tool_stats_add(st, 2, 10, 30), 0);
+	n = ac_tool_stats_predict(st, 1, 20, d, 64);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(ac_tool_stats_add(st, 1, 8, 4), 0);
+	n = ac_tool_stats_predict(st, 1, 20, d, 64);
+	cr_assert_eq(n, 3, "now its own three");
+	for (size_t i = 0; i < n; i++)
+		cr_assert_float_eq(d[i], 10, 1e-5, "scaled to the declaration");
+	/* Undeclared calls predict their absolute durations. */
+	n = ac_tool_stats_predict(st, 1, -1, d, 64);
+	cr_assert_float_eq(d[0], 5, 1e-5);
+	/* A call that never came back is an infinite one. */
+	cr_assert_eq(ac_tool_stats_add(st, 3, 10, -1), 0);
+	n = ac_tool_stats_predict(st, 3, 10, d, 64);
+	cr_assert_eq(n, 5, "program 3 has one call: the global history");
+	cr_assert(isinf(d[4]));
+	ac_tool_stats_counts(st, &calls, &unused);
+	cr_assert_eq(calls, 5);
+	cr_assert_eq(unused, 1);
+	/* The ring keeps the last 8 of a program. */
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(ac_tool_stats_add(st, 1, 1, 100 + i), 0);
+	n = ac_tool_stats_predict(st, 1, 1, d, 64);
+	cr_assert_eq(n, 8);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_geq(d[i], 112);
+	cr_assert_eq(ac_tool_stats_add(st, UINT32_MAX, 1, 1), -EINVAL);
+	cr_assert_eq(ac_tool_stats_add(st, 1, NAN, 1), -EINVAL);
+	ac_tool_stats_free(st);
+	cr_assert_eq(ac_tool_stats_new(0, 0, &st), -EINVAL);
+	cr_assert_eq(ac_tool_stats_new(4, 5, &st), -EINVAL);
+}
+
+Test(policy_retain, pick_ttl_prices_the_space)
+{
+	struct ac_tool_stats *st;
+
+	cr_assert_eq(ac_tool_stats_new(16, 1, &st), 0);
+	/* Nine quick calls and one that takes 100 times as long. */
+	for (int i = 0; i < 9; i++)
+		cr_assert_eq(ac_tool_stats_add(st, 7, 10, 1), 0);
+	cr_assert_eq(ac_tool_stats_add(st, 7, 10, 100), 0);
+	/* Free space: wait even for the slow one. */
+	cr_assert_float_eq(ac_retain_pick_ttl(st, 7, 10, 2, 1e6, 0), 100, 1e-4);
+	/* Space worth 0.1 s/s for this chain: hold for the quick ones only. */
+	cr_assert_float_eq(ac_retain_pick_ttl(st, 7, 10, 2, 1e6, 1e-7), 1, 1e-5);
+	/* Space dearer than the rebuild it saves: no retention. */
+	cr_assert_float_eq(ac_retain_pick_ttl(st, 7, 10, 2, 1e6, 2e-6), 0, 1e-9);
+	ac_tool_stats_free(st);
+}
+
+Test(policy_retain, expire_names_the_handle)
+{
+	uint32_t a[] = { 4 }, *out, n;
+	uint64_t h1, h2, h;
+
+	cr_assert_eq(ac_retain_add(r, 1, a, 1, 50, &h1), 0);
+	cr_assert_eq(ac_retain_add(r, 1, a, 1, 40, &h2), 0);
+	cr_assert_eq(ac_retain_expire_handle(r, 45, &out, &n, &h), 1);
+	cr_assert_eq(h, h2);
+	free(out);
+	cr_assert_eq(ac_retain_expire_handle(r, 45, &out, &n, &h), 0);
+	cr_assert_eq(ac_retain_expire_handle(r, UINT64_MAX, &out, &n, &h), 1);
+	cr_assert_eq(h, h1);
+	free(out);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sim.h"
+#include "wl.h"
 
 static struct ac_trace t;
 static struct ac_cost_model cost;
@@ -96,11 +97,51 @@ Test(policy_sim, deterministic_for_a_seed)
 	cr_assert_neq(a.digest, b.digest);
 }
 
+/* Generated agent programs (bench/workloads), read back and linked. */
+static void load_agent(uint64_t seed, double tool_scale)
+{
+	struct wl_agent_config ac;
+	struct wl_trace w;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct ac_trace_error err;
+
+	cr_assert_not_null(f);
+	wl_agent_default(&ac);
+	ac.seed = seed;
+	ac.programs = 30;
+	ac.turns_max = 15;
+	ac.tool_scale = tool_scale;
+	wl_trace_init(&w);
+	cr_assert_eq(wl_agent(&ac, &w), 0);
+	cr_assert_eq(wl_trace_write(&w, f), 0);
+	wl_trace_free(&w);
+	fclose(f);
+	ac_trace_free(&t);
+	f = fmemopen(buf, len, "r");
+	cr_assert_eq(ac_trace_read(f, 0, &t, &err), 0, "%s", err.why);
+	fclose(f);
+	free(buf);
+	cr_assert_eq(ac_trace_link_programs(&t, &err), 0, "%s", err.why);
+}
+
+static void agent(struct sim_config *cfg, uint64_t pool_tokens)
+{
+	sim_config_default(cfg, &cost);
+	cfg->agent = true;
+	cfg->pool_tokens = pool_tokens;
+	cfg->time_scale = 4;
+	ac_chunk_config_default(&cfg->chunk, AC_CHUNK_FIXED, 0);
+	cfg->chunk.fixed_budget = 8192;
+}
+
 Test(policy_sim, agent_mode_is_deterministic_and_seeded)
 {
 	struct sim_config cfg;
 	struct sim_result a, b;
 
+	/* Conversation turns linked by prefix: tool calls drawn by seed. */
 	load_synthetic();
 	cr_assert_eq(ac_trace_link_turns(&t), 0);
 	small(&cfg);
@@ -110,11 +151,96 @@ Test(policy_sim, agent_mode_is_deterministic_and_seeded)
 	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
 	cr_assert_eq(a.digest, b.digest);
 	cr_assert_gt(a.job.mean, 0);
-	cr_assert_gt(a.retained_hits + a.retain_expired, 0,
-		     "some chains were retained");
+	cr_assert_eq(a.retain_hard + a.retain_soft, 0,
+		     "no client declared a tool call: nothing is retained");
 	cfg.seed = 2;
 	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
 	cr_assert_neq(a.digest, b.digest, "the seed drives tool durations");
+	/* Generated programs carry their tool calls: the seed does not. */
+	load_agent(1, 1);
+	agent(&cfg, 2000000);
+	cfg.ttl_s = -1;
+	cr_assert_eq(sim_run(&t, &cfg, &a), 0);
+	cfg.seed = 2;
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_eq(a.digest, b.digest);
+	cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+}
+
+Test(policy_sim, retention_is_declared_learned_and_budgeted)
+{
+	struct sim_config cfg;
+	struct sim_result none, r;
+	uint64_t declared = 0;
+
+	load_agent(3, 0.3);
+	for (size_t i = 0; i < t.n; i++)
+		declared += t.reqs[i].tool_s >= 0;
+	agent(&cfg, 300000);
+	cr_assert_eq(sim_run(&t, &cfg, &none), 0);
+	cr_assert_gt(none.paused_kv_mean_tokens, 0);
+	cfg.ttl_s = -1;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.requests, t.n);
+	cr_assert_gt(r.retain_hard, 0);
+	cr_assert_gt(r.retained_hits, 0);
+	cr_assert_leq(r.retain_hard + r.retain_soft, declared,
+		      "only declared tool calls are retained");
+	cr_assert_eq(r.retained_hits + r.retain_expired + r.retain_dropped,
+		     r.retain_hard + r.retain_soft, "every retention ended once");
+	cr_assert_leq(r.retain_budget_peak, 300000 / 512 / 4,
+		      "pins stay within a quarter of the pool");
+	cr_assert_gt(r.hold_block_s, 0);
+	/* asym takes hints beyond the budget; lru has none to take. */
+	cr_assert_gt(r.retain_soft, 0);
+	cfg.policy = "lru";
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.retain_soft, 0);
+	/* No budget and no hints: exactly no retention. */
+	cfg.policy = "asym";
+	cfg.retain_budget = 0;
+	cfg.retain_soft = false;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.retain_hard + r.retain_soft, 0);
+	cr_assert_eq(r.digest, none.digest);
+	cfg.retain_budget = 1.5;
+	cr_assert_eq(sim_run(&t, &cfg, &r), -EINVAL);
+}
+
+Test(policy_sim, pinned_chains_give_way_to_the_queue)
+{
+	struct sim_config cfg;
+	struct sim_result r;
+
+	/* Hour-long TTLs, the whole pool pinnable: admission must not stall. */
+	load_agent(4, 1);
+	agent(&cfg, 120000);
+	cfg.ttl_s = 3600;
+	cfg.retain_budget = 1;
+	cfg.retain_soft = false;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.requests, t.n, "every turn of every program ran");
+	cr_assert_gt(r.retain_dropped, 0);
+	cr_assert_eq(r.retain_expired, 0);
+}
+
+Test(policy_sim, program_fcfs_serves_older_programs_first)
+{
+	struct sim_config cfg;
+	struct sim_result fcfs, prog;
+
+	/* Four running at most: a queue forms, and its order decides. */
+	load_agent(5, 0.1);
+	agent(&cfg, 400000);
+	cfg.time_scale = 0.2;
+	cfg.max_running = 4;
+	cr_assert_eq(sim_run(&t, &cfg, &fcfs), 0);
+	cfg.chunk.order = AC_CHUNK_PROGRAM;
+	cr_assert_eq(sim_run(&t, &cfg, &prog), 0);
+	cr_assert_eq(prog.requests, t.n);
+	/* A started program's next turn goes before new programs' first. */
+	cr_assert_lt(prog.job.mean, 0.9 * fcfs.job.mean,
+		     "mean job %.1f vs %.1f s", prog.job.mean, fcfs.job.mean);
 }
 
 Test(policy_sim, switching_policy_under_load)

@@ -413,3 +413,31 @@ double ac_retain_pick_ttl(const struct ac_tool_stats *s, uint32_t program,
 		return expect_s > 0 ? 2 * expect_s : 0;
 	return ac_ttl_pick(d, n, recompute_s, price_s_per_byte_s * bytes, 0);
 }
+
+void ac_space_price_init(struct ac_space_price *p, double window_s)
+{
+	*p = (struct ac_space_price){ .window_s = window_s > 0 ? window_s : 60 };
+}
+
+void ac_space_price_evicted(struct ac_space_price *p, double now_s,
+			    double recompute_s)
+{
+	if (now_s > p->t) {
+		p->sum *= exp(-(now_s - p->t) / p->window_s);
+		p->t = now_s;
+	}
+	if (recompute_s > 0)
+		p->sum += recompute_s;
+}
+
+double ac_space_price_get(const struct ac_space_price *p, double now_s,
+			  double pool_bytes)
+{
+	double sum = p->sum;
+
+	if (!(pool_bytes > 0))
+		return 0;
+	if (now_s > p->t)
+		sum *= exp(-(now_s - p->t) / p->window_s);
+	return sum / p->window_s / pool_bytes;
+}

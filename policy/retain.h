@@ -96,12 +96,30 @@ void ac_tool_stats_counts(const struct ac_tool_stats *s, uint64_t *ret_calls,
 			  uint64_t *ret_unused);
 
 /*
+ * The price of space: what the eviction policy is letting go for want of
+ * it, as the recompute each victim would cost at its position, per second
+ * (a sum decaying over @window_s) and per byte of the pool. A retention
+ * keeps space from the policy, so this is what its blocks would otherwise
+ * be worth there; nothing evicted lately, and space is free. The core
+ * (daemon, simulator) reports every victim.
+ */
+struct ac_space_price {
+	double window_s;
+	double sum, t;
+};
+
+void ac_space_price_init(struct ac_space_price *p, double window_s);
+void ac_space_price_evicted(struct ac_space_price *p, double now_s,
+			    double recompute_s);
+/* Seconds of recompute a byte of space is worth a second, now. */
+double ac_space_price_get(const struct ac_space_price *p, double now_s,
+			  double pool_bytes);
+
+/*
  * The TTL for a chain that costs @recompute_s to rebuild and holds @bytes,
- * when space is worth @price_s_per_byte_s (seconds of recompute the space
- * would save elsewhere per byte and second: what the eviction policy keeps
- * there otherwise, measured by the caller): ac_ttl_pick() over the
- * predicted durations; with none yet, twice the declaration (0 when there
- * is none). 0: do not retain.
+ * when space is worth @price_s_per_byte_s (ac_space_price_get()):
+ * ac_ttl_pick() over the predicted durations; with none yet, twice the
+ * declaration (0 when there is none). 0: do not retain.
  */
 double ac_retain_pick_ttl(const struct ac_tool_stats *s, uint32_t program,
 			  double expect_s, double recompute_s, double bytes,

@@ -130,7 +130,7 @@ struct sim {
 	struct ac_tool_stats *learned;	/* tool calls seen per program */
 	uint32_t *hard_req, *soft_req;	/* retention handle -> its turn */
 	uint64_t hard_blocks, budget_blocks;
-	double remiss_sum, remiss_t;	/* price_add() */
+	struct ac_space_price price;	/* what evictions let go */
 	double paused_tokens, paused_area, paused_t;	/* paused KV over time */
 	double *ttft, *tpot, *job;
 	size_t nttft, ntpot, njob;
@@ -197,6 +197,9 @@ static int evict(struct sim *s, uint32_t want)
 		s->nevictable--;
 		b_free(s, id);
 		s->res->evictions++;
+		ac_space_price_evicted(&s->price, s->now, ac_cost_recompute_s(
+			s->cfg->cost, s->t->block_tokens,
+			(uint64_t)s->b[id].pos * s->t->block_tokens, 0));
 	}
 	return n;
 }
@@ -219,29 +222,6 @@ static int pend_add(struct run *r, uint64_t start, uint32_t len)
 	}
 	r->pend[r->npend++] = (struct seg){ .start = start, .len = len };
 	return 0;
-}
-
-/*
- * The price of space: recompute spent on blocks that were cached once and
- * had to be rebuilt, per second (decayed over PRICE_WINDOW_S), per byte of
- * the pool. It is what the eviction policy's choices are costing now, so
- * what the space a retention takes would otherwise save.
- */
-#define PRICE_WINDOW_S 60.0
-
-static void price_add(struct sim *s, double recompute_s)
-{
-	s->remiss_sum = s->remiss_sum * exp(-(s->now - s->remiss_t) /
-					    PRICE_WINDOW_S) + recompute_s;
-	s->remiss_t = s->now;
-}
-
-static double price_now(const struct sim *s)
-{
-	double sum = s->remiss_sum * exp(-(s->now - s->remiss_t) /
-					 PRICE_WINDOW_S);
-
-	return sum / PRICE_WINDOW_S / ((double)s->nblocks * s->ns.bytes_per_block);
 }
 
 static void reject(struct sim *s, uint32_t i, bool context)
@@ -342,11 +322,8 @@ static int admit(struct sim *s, uint32_t i)
 		if (r->hit[k])
 			continue;
 		pend_add(r, (uint64_t)k * bt, bt);
-		if (s->seen[q->hash[k]]) {
+		if (s->seen[q->hash[k]])
 			s->res->recomputed_tokens += bt;
-			price_add(s, ac_cost_recompute_s(s->cfg->cost, bt,
-							 (uint64_t)k * bt, 0));
-		}
 	}
 	if (ctx > full * bt)
 		pend_add(r, (uint64_t)full * bt, ctx - full * bt);
@@ -732,7 +709,9 @@ static int retain_decide(struct sim *s, uint32_t i)
 		ttl = ac_retain_pick_ttl(s->learned, program_of(q),
 					 q->tool_expect_s, rec,
 					 (double)r->full * s->ns.bytes_per_block,
-					 price_now(s));
+					 ac_space_price_get(&s->price, s->now,
+						(double)s->nblocks *
+						s->ns.bytes_per_block));
 		if (!(ttl > 0))
 			return 0;
 	}
@@ -902,6 +881,7 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	if (r < 0)
 		return r;
 	s->budget_blocks = (uint64_t)(cfg->retain_budget * s->nblocks);
+	ac_space_price_init(&s->price, 60);
 	s->hard_req = malloc((t->n + 2) * sizeof(*s->hard_req));
 	s->soft_req = malloc((t->n + 2) * sizeof(*s->soft_req));
 	if (!s->hard_req || !s->soft_req)

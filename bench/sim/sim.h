@@ -49,7 +49,8 @@ struct sim_config {
 	 * A turn whose client declared a tool call (tool_ms in the trace) may
 	 * have its chain retained: for ttl_s seconds, or (ttl_s < 0) for the
 	 * TTL that ac_retain_pick_ttl() picks from the tool calls learned so
-	 * far and the price of space. Retentions pin their blocks while the
+	 * far and the price of space (ac_space_price: the recompute value of
+	 * what the policy evicted lately, per byte and second). Retentions pin their blocks while the
 	 * pinned total stays within retain_budget of the pool and become
 	 * hints to the policy (soft TTL) beyond it when retain_soft; pinned
 	 * ones give way when they keep the head of the queue from admission.

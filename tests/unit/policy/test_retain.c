@@ -175,3 +175,26 @@ Test(policy_retain, expire_names_the_handle)
 	cr_assert_eq(h, h1);
 	free(out);
 }
+
+Test(policy_retain, space_price_follows_evictions)
+{
+	struct ac_space_price p;
+
+	ac_space_price_init(&p, 10);
+	cr_assert_float_eq(ac_space_price_get(&p, 5, 1000), 0, 1e-15,
+			   "nothing evicted: space is free");
+	ac_space_price_evicted(&p, 100, 2);
+	ac_space_price_evicted(&p, 100, 3);
+	/* 5 s of recompute let go, over a 10 s window, on 1000 bytes. */
+	cr_assert_float_eq(ac_space_price_get(&p, 100, 1000), 5e-4, 1e-12);
+	/* It decays: one window later, by e. */
+	cr_assert_float_eq(ac_space_price_get(&p, 110, 1000), 5e-4 / M_E, 1e-12);
+	ac_space_price_evicted(&p, 110, 1);
+	cr_assert_float_eq(ac_space_price_get(&p, 110, 1000),
+			   (5 / M_E + 1) / 10 / 1000, 1e-12);
+	/* An earlier clock does not undo the decay. */
+	ac_space_price_evicted(&p, 105, 0);
+	cr_assert_float_eq(ac_space_price_get(&p, 110, 1000),
+			   (5 / M_E + 1) / 10 / 1000, 1e-12);
+	cr_assert_float_eq(ac_space_price_get(&p, 110, 0), 0, 1e-15);
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# TTL retention on generated agent programs (bench/results/sim_agent_ttl.md):
+# per seed and tool-time scale, the time scale at which lru keeps the GPU
+# 60% busy with an unlimited pool, then at two pools every retention arm
+# under the same policies and orders, and the unlimited-pool bound.
+# usage: run_agent.sh BUILD_DIR [OUT_DIR]
+set -euo pipefail
+build=${1:-build}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+out=${2:-$src/bench/results/sim_agent_ttl}
+sim="$build/bench/sim/asymcache-sim"
+gen="$build/bench/workloads/asymcache-workload"
+cost="$src/policy/costs/h200-llama-3-8b.json"
+seeds=${SEEDS:-"1 2 3 4 5"}
+scales=${TOOL_SCALES:-"0.1 0.3 1"}
+pools=${POOLS:-"150000 250000 500000"}
+setups=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,lru:prefix:fixed8192:program,asym:msa:fixed8192:program
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out"
+
+for s in $seeds; do
+	for x in $scales; do
+		tr="$tmp/agent_s${s}_x${x}.jsonl"
+		"$gen" agent --seed "$s" --programs 150 --tool-scale "$x" --out "$tr"
+		base=(--trace "$tr" --cost "$cost" --agent --quiet --setup "$setups")
+		"$sim" "${base[@]}" --pool 1000000000 --target-busy 0.6 \
+			--ref-pool 1000000000 --csv "$out/x${x}_bound_seed$s.csv" \
+			> "$out/x${x}_bound_seed$s.txt"
+		ts=$(sed -n 's/^# time scale \([0-9.]*\):.*/\1/p' "$out/x${x}_bound_seed$s.txt")
+		for p in $pools; do
+			run() {	# arm options...
+				local arm=$1
+				shift
+				"$sim" "${base[@]}" --time-scale "$ts" --pool "$p" "$@" \
+					--csv "$out/x${x}_p${p}_${arm}_seed$s.csv" \
+					> "$out/x${x}_p${p}_${arm}_seed$s.txt"
+			}
+			run none --ttl 0
+			run auto --ttl auto
+			run auto-pinned --ttl auto --no-soft-ttl
+			run fixed30-uncapped --ttl 30 --retain-budget 1 --no-soft-ttl
+		done
+	done
+done
+python3 "$src/bench/sim/agent_table.py" "$out" > "$out/summary.md"

@@ -305,7 +305,8 @@ int cli_generate_main(int argc, char **argv)
 				      .model_id = w->cfg.name,
 				      .salt = o.salt,
 				      .block_tokens = o.block_tokens,
-				      .reuse = o.reuse };
+				      .reuse = o.reuse,
+				      .need_daemon = true };
 	r = ac_runner_create(m, &ro, &run);
 	if (r < 0) {
 		fprintf(stderr, "asymcache-engine: %s: %s\n", o.socket,

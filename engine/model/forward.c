@@ -13,9 +13,6 @@
 #include "forward.h"
 #include "forward_ops.h"
 
-/* Rows whose logits one call may ask for: bounds the logits buffer. */
-#define AC_FWD_MAX_LOGITS	256u
-
 /*
  * Passes a backend may record and replay: decode steps and small batches,
  * where launches cost as much as the work. A prefill's plan is seldom seen
@@ -31,6 +28,7 @@ struct ac_model {
 	struct ac_model_config cfg;
 	uint32_t max_rows;
 	bool no_record;
+	enum ac_fwd_backend backend;
 };
 
 size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
@@ -132,6 +130,7 @@ int ac_model_create(const struct ac_weights *w, enum ac_fwd_backend backend,
 	m->ops = ops;
 	m->cfg = w->cfg;
 	m->max_rows = max_rows;
+	m->backend = backend;
 	r = ops->create(w, max_rows, &m->ctx, err, errlen);
 	if (r < 0) {
 		free(m);
@@ -163,6 +162,16 @@ int ac_model_set_graphs(struct ac_model *m, bool on)
 const struct ac_model_config *ac_model_config(const struct ac_model *m)
 {
 	return &m->cfg;
+}
+
+enum ac_fwd_backend ac_model_backend(const struct ac_model *m)
+{
+	return m->backend;
+}
+
+uint32_t ac_model_max_rows(const struct ac_model *m)
+{
+	return m->max_rows;
 }
 
 void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,

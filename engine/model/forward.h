@@ -41,6 +41,12 @@ int ac_model_create(const struct ac_weights *w, enum ac_fwd_backend backend,
 struct ac_model *ac_model_free(struct ac_model *m);
 
 const struct ac_model_config *ac_model_config(const struct ac_model *m);
+enum ac_fwd_backend ac_model_backend(const struct ac_model *m);
+/* Rows one forward pass takes, as created. */
+uint32_t ac_model_max_rows(const struct ac_model *m);
+
+/* Rows whose logits one call may ask for: bounds the logits buffer. */
+#define AC_FWD_MAX_LOGITS	256u
 
 /*
  * Whether passes of a few rows (decode steps) replay recordings of their

@@ -1,36 +1,21 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The serving core's lifetime: creation, the source of blocks (the
+ * daemon's pool, or a private one while the daemon is away), submission,
+ * results, and the single-request path built on them.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "runner.h"
+#include "runner_internal.h"
 
-struct ac_runner {
-	struct ac_model *model;
-	struct ac_client *client;
-	struct ac_pool *pool;
-	struct ac_kv_pool kv;
-	struct ac_key_seed seed;
-	uint32_t ns, T, vocab;
-	enum ac_reuse reuse;
-	float *logits;
-	/* Reused by every forward pass: a decode step allocates nothing. */
-	struct ac_batch batch;
-	int32_t *tok;
-	uint32_t tok_cap;
-};
+#define DEFAULT_MAX_SEQS	64u
+#define DEFAULT_PRIVATE_BYTES	(512ull << 20)
+#define RETRY_S			1.0	/* between attempts to re-attach */
 
-/* The state of one request; every array is sized for prompt + output. */
-struct req {
-	int32_t *tokens;
-	uint32_t len;
-	uint32_t *table;	/* pool block of each logical block */
-	uint32_t nb;		/* entries of table we hold (pin/WRITING) */
-	struct ac_key *keys;	/* of the full blocks */
-};
-
-static double now_s(void)
+double ac_runner_now(void)
 {
 	struct timespec ts;
 
@@ -38,54 +23,172 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int runner_grow(void **p, uint32_t *cap, uint32_t want, size_t elem)
+{
+	uint32_t c = *cap * 2;
+	void *n;
+
+	if (want <= *cap)
+		return 0;
+	if (c < want)
+		c = want;
+	n = realloc(*p, (size_t)c * elem);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+static int open_daemon(struct ac_runner *r, struct ac_kvsrc **ret)
+{
+	struct ac_kvsrc_daemon_opts d = {
+		.socket = r->socket, .client_name = r->client_name,
+		.nsl = &r->nsl,
+		.backend = ac_model_backend(r->model),
+	};
+
+	if (!r->socket)
+		return -ENOTCONN;
+	return ac_kvsrc_daemon_open(&d, ret);
+}
+
+/* Errors no retry mends: the pool or the model is wrong for the other. */
+static bool fatal_open(int e)
+{
+	return e == -E2BIG || e == -EMEDIUMTYPE || e == -EACCES ||
+	       e == -EPROTONOSUPPORT || e == -EINVAL || e == -ENOMEM;
+}
+
+void runner_lose_daemon(struct ac_runner *r)
+{
+	/* The session died with the daemon: nothing to release. */
+	for (uint32_t i = 0; i < r->nreqs; i++) {
+		struct sreq *q = r->reqs[i];
+
+		if (q->state != SREQ_RUNNING)
+			continue;
+		sreq_drop_blocks(r, q, false);
+		q->state = SREQ_WAITING;
+		q->requeued = true;
+	}
+	ac_kvsrc_close(r->daemon);
+	r->daemon = NULL;
+	r->src = NULL;
+	r->retry_at = ac_runner_now() + RETRY_S;
+}
+
+void runner_try_daemon(struct ac_runner *r, double now)
+{
+	struct ac_kvsrc *d;
+
+	if (r->daemon || !r->socket || now < r->retry_at)
+		return;
+	if (open_daemon(r, &d) < 0) {
+		r->retry_at = now + RETRY_S;
+		return;
+	}
+	/* Back on the cache: what runs privately is recomputed there. */
+	for (uint32_t i = 0; i < r->nreqs; i++) {
+		struct sreq *q = r->reqs[i];
+
+		if (q->state != SREQ_RUNNING)
+			continue;
+		sreq_drop_blocks(r, q, true);
+		q->state = SREQ_WAITING;
+		q->requeued = true;
+	}
+	r->daemon = d;
+	r->src = d;
+}
+
+int runner_source(struct ac_runner *r)
+{
+	uint64_t bb;
+	int e;
+
+	if (r->src)
+		return 0;
+	if (r->daemon) {
+		r->src = r->daemon;
+		return 0;
+	}
+	if (!r->priv) {
+		bb = ac_kv_block_bytes(&r->nsl.kv);
+		if (r->o.private_bytes / bb < 1)
+			return -ENOMEM;
+		e = ac_kvsrc_local_open(&r->nsl.kv,
+					(uint32_t)(r->o.private_bytes / bb),
+					ac_model_backend(r->model), &r->priv);
+		if (e < 0)
+			return e;
+	}
+	r->src = r->priv;
+	return 0;
+}
+
+static char *dup_or_null(const char *s, int *e)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*e = -ENOMEM;
+	return d;
+}
+
 int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
 		     struct ac_runner **ret)
 {
-	struct ac_ns_layout nsl;
-	const struct ac_pool_info *pi;
+	const struct ac_model_config *cfg;
 	struct ac_runner *r;
-	int e;
+	int e = 0;
 
-	if (!model || !o || !o->socket || !o->model_id || !ret ||
-	    !o->block_tokens)
+	if (!model || !o || !o->model_id || !ret || !o->block_tokens ||
+	    (o->block_tokens & (o->block_tokens - 1)))
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->model = model;
-	r->T = o->block_tokens;
-	r->reuse = o->reuse;
-	r->vocab = ac_model_config(model)->vocab;
-	r->logits = malloc(sizeof(float) * r->vocab);
-	if (!r->logits) {
-		e = -ENOMEM;
-		goto fail;
-	}
-	nsl.model_id = o->model_id;
-	ac_model_kv_layout(model, o->block_tokens, &nsl.kv);
-	e = ac_connect(o->socket, o->client_name ? o->client_name
-						  : "asymcache-engine",
-		       &r->client);
-	if (!e)
-		e = ac_attach(r->client, 0, &r->pool);
-	if (!e)
-		e = ac_register_namespace(r->client, r->pool, &nsl, &r->ns);
-	if (!e)
-		e = ac_key_seed_init(&r->seed, &nsl, o->salt,
-				     o->salt ? strlen(o->salt) : 0,
-				     AC_HASH_SHA256);
+	r->o = *o;
+	if (!r->o.max_seqs)
+		r->o.max_seqs = DEFAULT_MAX_SEQS;
+	/* Every running request may want its logits in the same pass. */
+	if (r->o.max_seqs > AC_FWD_MAX_LOGITS)
+		r->o.max_seqs = AC_FWD_MAX_LOGITS;
+	if (r->o.max_seqs > ac_model_max_rows(model))
+		r->o.max_seqs = ac_model_max_rows(model);
+	if (!r->o.private_bytes)
+		r->o.private_bytes = DEFAULT_PRIVATE_BYTES;
+	r->socket = dup_or_null(o->socket, &e);
+	r->client_name = dup_or_null(o->client_name, &e);
+	r->model_id = dup_or_null(o->model_id, &e);
+	r->salt = dup_or_null(o->salt, &e);
 	if (e < 0)
 		goto fail;
-	pi = ac_pool_info(r->pool);
-	/* Host pools hold the CPU backend's fp32, CUDA pools bf16. */
-	if ((pi->backend == AC_BACKEND_CUDA) != (nsl.kv.dtype == AC_DTYPE_BF16)) {
-		e = -EMEDIUMTYPE;
+	r->o.socket = r->socket;
+	r->o.client_name = r->client_name;
+	r->o.model_id = r->model_id;
+	r->o.salt = r->salt;
+	cfg = ac_model_config(model);
+	r->T = o->block_tokens;
+	r->vocab = cfg->vocab;
+	r->max_ctx = cfg->max_ctx;
+	r->nsl.model_id = r->model_id;
+	ac_model_kv_layout(model, r->T, &r->nsl.kv);
+	e = ac_key_seed_init(&r->seed, &r->nsl, r->salt,
+			     r->salt ? strlen(r->salt) : 0, AC_HASH_SHA256);
+	if (e < 0)
 		goto fail;
-	}
-	r->kv = (struct ac_kv_pool){ .base = ac_pool_base(r->pool),
-				     .block_bytes = pi->block_bytes,
-				     .num_blocks = pi->nblocks,
-				     .layout = nsl.kv };
+	e = open_daemon(r, &r->daemon);
+	if (e < 0 && (o->need_daemon || fatal_open(e)))
+		goto fail;
+	if (e < 0)
+		r->retry_at = ac_runner_now() + RETRY_S;
+	r->src = r->daemon;
 	*ret = r;
 	return 0;
 fail:
@@ -93,16 +196,170 @@ fail:
 	return e;
 }
 
+static void sreq_free(struct sreq *q)
+{
+	if (!q)
+		return;
+	free(q->tokens);
+	free(q->stop_ids);
+	free(q->table);
+	free(q->own);
+	free(q->keys);
+	free(q->runs);
+	free(q);
+}
+
 struct ac_runner *ac_runner_free(struct ac_runner *r)
 {
-	if (r) {
-		ac_disconnect(r->client);
-		ac_batch_free(&r->batch);
-		free(r->tok);
-		free(r->logits);
-		free(r);
+	if (!r)
+		return NULL;
+	for (uint32_t i = 0; i < r->nreqs; i++) {
+		if (r->reqs[i]->state == SREQ_RUNNING && r->src)
+			sreq_drop_blocks(r, r->reqs[i], true);
+		sreq_free(r->reqs[i]);
 	}
+	for (uint32_t i = 0; i < r->ndone; i++)
+		sreq_free(r->done[i]);
+	free(r->reqs);
+	free(r->done);
+	ac_kvsrc_close(r->daemon);
+	ac_kvsrc_close(r->priv);
+	ac_batch_free(&r->batch);
+	free(r->tok);
+	free(r->logit_rows);
+	free(r->logits);
+	free(r->grants);
+	free(r->found);
+	free(r->drop);
+	free(r->alloc);
+	free(r->idx);
+	free(r->segs);
+	free(r->ce);
+	free(r->sseg);
+	free(r->chunks);
+	free(r->socket);
+	free(r->client_name);
+	free(r->model_id);
+	free(r->salt);
+	free(r);
 	return NULL;
+}
+
+bool ac_runner_cached(const struct ac_runner *r)
+{
+	return r && r->src && r->src->shared;
+}
+
+int ac_runner_submit(struct ac_runner *r, const struct ac_request *rq)
+{
+	struct sreq *q;
+	uint32_t cap;
+
+	if (!r || !rq || !rq->prompt || !rq->n || !rq->max_tokens ||
+	    (rq->n_stop_ids && !rq->stop_ids))
+		return -EINVAL;
+	if ((uint64_t)rq->n + rq->max_tokens > r->max_ctx)
+		return -E2BIG;
+	for (uint32_t i = 0; i < rq->n; i++)
+		if (rq->prompt[i] < 0 || (uint32_t)rq->prompt[i] >= r->vocab)
+			return -EINVAL;
+	for (uint32_t i = 0; i < r->nreqs; i++)
+		if (r->reqs[i]->id == rq->id)
+			return -EEXIST;
+	for (uint32_t i = 0; i < r->ndone; i++)
+		if (r->done[i]->id == rq->id)
+			return -EEXIST;
+	if (runner_grow((void **)&r->reqs, &r->capreqs, r->nreqs + 1,
+			sizeof(*r->reqs)) < 0)
+		return -ENOMEM;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	cap = rq->n + rq->max_tokens;
+	q->cap = cap;
+	q->capb = cap / r->T + 2;
+	q->tokens = malloc(sizeof(*q->tokens) * cap);
+	q->table = malloc(sizeof(*q->table) * q->capb);
+	q->own = calloc(q->capb, 1);
+	q->keys = malloc(sizeof(*q->keys) * q->capb);
+	q->runs = malloc(sizeof(*q->runs) * q->capb);
+	q->stop_ids = rq->n_stop_ids ? malloc(sizeof(int32_t) * rq->n_stop_ids)
+				     : NULL;
+	if (!q->tokens || !q->table || !q->own || !q->keys || !q->runs ||
+	    (rq->n_stop_ids && !q->stop_ids)) {
+		sreq_free(q);
+		return -ENOMEM;
+	}
+	memcpy(q->tokens, rq->prompt, sizeof(int32_t) * rq->n);
+	if (rq->n_stop_ids)
+		memcpy(q->stop_ids, rq->stop_ids,
+		       sizeof(int32_t) * rq->n_stop_ids);
+	q->id = rq->id;
+	q->n_prompt = q->len = rq->n;
+	q->max_tokens = rq->max_tokens;
+	q->n_stop_ids = rq->n_stop_ids;
+	q->sampler = rq->sampler;
+	q->arrival_s = rq->arrival_s > 0 ? rq->arrival_s : ac_runner_now();
+	q->st.prompt_tokens = rq->n;
+	q->st.arrival_s = q->arrival_s;
+	q->state = SREQ_WAITING;
+	r->reqs[r->nreqs++] = q;
+	return 0;
+}
+
+uint32_t ac_runner_live(const struct ac_runner *r)
+{
+	return r ? r->nreqs + r->ndone : 0;
+}
+
+double ac_runner_next_arrival(const struct ac_runner *r)
+{
+	double t = -1;
+
+	for (uint32_t i = 0; r && i < r->nreqs; i++)
+		if (r->reqs[i]->state == SREQ_WAITING &&
+		    (t < 0 || r->reqs[i]->arrival_s < t))
+			t = r->reqs[i]->arrival_s;
+	return t;
+}
+
+/* Hand @q over as a result and free it. */
+static int take_at(struct ac_runner *r, uint32_t i, struct ac_result *res)
+{
+	struct sreq *q = r->done[i];
+
+	*res = (struct ac_result){ .id = q->id, .status = q->status,
+				   .n = q->ngen, .st = q->st };
+	res->tokens = malloc(sizeof(int32_t) * (q->ngen ? q->ngen : 1));
+	if (!res->tokens)
+		return -ENOMEM;
+	memcpy(res->tokens, q->tokens + q->n_prompt,
+	       sizeof(int32_t) * q->ngen);
+	res->st.generated = q->ngen;
+	res->st.ttft_s = q->ngen ? q->first_s - q->arrival_s : 0;
+	res->st.decode_s = q->ngen > 1 ? q->done_s - q->first_s : 0;
+	memmove(r->done + i, r->done + i + 1,
+		sizeof(*r->done) * (r->ndone - i - 1));
+	r->ndone--;
+	sreq_free(q);
+	return 0;
+}
+
+int ac_runner_take(struct ac_runner *r, struct ac_result *res)
+{
+	if (!r || !res)
+		return -EINVAL;
+	if (!r->ndone)
+		return -ENOENT;
+	return take_at(r, 0, res);
+}
+
+void ac_result_free(struct ac_result *res)
+{
+	if (res) {
+		free(res->tokens);
+		res->tokens = NULL;
+	}
 }
 
 int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
@@ -110,264 +367,75 @@ int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
 {
 	if (!r || !ret_ns)
 		return -EINVAL;
-	*ret_ns = r->ns;
+	if (!r->daemon)
+		return -ENOTCONN;
+	*ret_ns = r->daemon->ns;
 	return ac_keys_compute(&r->seed, prompt, n, r->T, keys, nkeys);
 }
 
-/* Forward @runs over the request's table; logits of the last row. */
-static int forward(struct ac_runner *r, struct req *q, uint32_t ctx,
-		   const struct ac_run *runs, size_t nruns)
+/* The single-request path: one id, its tokens to the caller's callback. */
+struct gen_tap {
+	uint64_t id;
+	const struct ac_gen_opts *g;
+	ac_stream_fn prev;
+	void *prev_ud;
+};
+
+static int gen_tap(uint64_t id, int32_t token, void *ud)
 {
-	struct ac_batch *b = &r->batch;
-	struct ac_msa_batch mb;
-	uint32_t last;
-	int e;
+	struct gen_tap *t = ud;
 
-	ac_batch_reset(b);
-	e = ac_batch_add(b, q->table, q->nb, ctx, r->T, runs, nruns);
-	if (e < 0)
-		return e;
-	if (b->num_rows > r->tok_cap) {
-		int32_t *t = realloc(r->tok, sizeof(*t) * b->num_rows);
-
-		if (!t)
-			return -ENOMEM;
-		r->tok = t;
-		r->tok_cap = b->num_rows;
-	}
-	for (uint32_t i = 0; i < b->num_rows; i++)
-		r->tok[i] = q->tokens[b->row_pos[i]];
-	ac_model_batch_view(b, &mb);
-	last = b->num_rows - 1;
-	return ac_model_forward(r->model, &r->kv, &mb, r->tok, b->row_pos,
-				&last, 1, r->logits);
-}
-
-/* Publish logical blocks @idx[0..n) (full, computed by us): dedup swaps. */
-static int commit(struct ac_runner *r, struct req *q, const uint32_t *idx,
-		  uint32_t n, struct ac_gen_stats *st)
-{
-	struct ac_commit_entry *ce;
-	uint32_t *got, dedup = 0;
-	int e = -ENOMEM;
-
-	if (!n)
-		return 0;
-	ce = calloc(n, sizeof(*ce));
-	got = calloc(n, sizeof(*got));
-	if (!ce || !got)
-		goto out;
-	for (uint32_t i = 0; i < n; i++) {
-		ce[i].key = q->keys[idx[i]];
-		ce[i].block = q->table[idx[i]];
-		ce[i].position = idx[i];
-		if (idx[i])
-			ce[i].parent = q->keys[idx[i] - 1];
-	}
-	e = ac_commit(r->client, r->ns, ce, n, got, &dedup);
-	if (e < 0)
-		goto out;
-	for (uint32_t i = 0; i < n; i++)
-		q->table[idx[i]] = got[i];
-	st->committed += n;
-	st->deduped += dedup;
-out:
-	free(ce);
-	free(got);
-	return e;
-}
-
-static int next_token(struct ac_runner *r, const struct ac_gen_opts *g,
-		      int32_t *tok)
-{
-	if (g->sampler)
-		return ac_op_sample_cpu(g->sampler, r->logits, tok);
-	return ac_op_argmax_cpu(tok, r->logits, 1, r->vocab);
-}
-
-static bool is_stop(const struct ac_gen_opts *g, int32_t t)
-{
-	for (uint32_t i = 0; i < g->n_stop_ids; i++)
-		if (g->stop_ids[i] == t)
-			return true;
-	return false;
-}
-
-/* The prompt: Lookup, plan, Alloc, one forward pass, Commit. */
-static int prefill(struct ac_runner *r, struct req *q, uint32_t n,
-		   struct ac_gen_stats *st)
-{
-	uint32_t nkeys = n / r->T, nblocks = (n + r->T - 1) / r->T;
-	uint32_t *found = NULL, *drop = NULL, *alloc = NULL, *idx = NULL;
-	struct ac_segment *segs = NULL;
-	struct ac_run *runs = NULL;
-	struct ac_lookup_result res = { 0 };
-	struct ac_reuse_plan plan;
-	size_t nk = nkeys;
-	uint32_t ncommit = 0;
-	int e = -ENOMEM;
-
-	found = malloc(sizeof(*found) * (nkeys + 1));
-	segs = malloc(sizeof(*segs) * (nkeys + 1));
-	drop = malloc(sizeof(*drop) * (nkeys + 1));
-	alloc = malloc(sizeof(*alloc) * nblocks);
-	idx = malloc(sizeof(*idx) * nblocks);
-	runs = malloc(sizeof(*runs) * nblocks);
-	if (!found || !segs || !drop || !alloc || !idx || !runs)
-		goto out;
-	e = ac_keys_compute(&r->seed, q->tokens, n, r->T, q->keys, &nk);
-	if (e < 0)
-		goto out;
-	res = (struct ac_lookup_result){ .blocks = found, .segments = segs,
-					 .max_segments = nkeys + 1 };
-	if (nkeys) {
-		e = ac_lookup(r->client, r->ns, q->keys, nkeys, &res);
-		if (e < 0)
-			goto out;
-	}
-	st->hit_blocks = res.hits;
-	plan = (struct ac_reuse_plan){ .table = q->table, .runs = runs,
-				       .max_runs = nblocks, .drop = drop };
-	e = ac_reuse_plan(&res, nkeys, n, r->T, r->reuse, &plan);
-	if (e < 0) {
-		/* Nothing is in the table yet: hand every hit back. */
-		uint32_t nh = 0;
-
-		for (uint32_t i = 0; i < nkeys; i++)
-			if (found[i] != AC_NO_BLOCK)
-				drop[nh++] = found[i];
-		ac_release(r->client, drop, nh, NULL);
-		goto out;
-	}
-	/* From here the table's non-empty entries are ours to release. */
-	for (uint32_t i = 0; i < plan.nblocks; i++)
-		if (q->table[i] == AC_NO_BLOCK)
-			idx[ncommit++] = i;
-	q->nb = (uint32_t)plan.nblocks;
-	if (plan.ndrop) {
-		e = ac_release(r->client, drop, plan.ndrop, NULL);
-		if (e < 0)
-			goto out;
-	}
-	e = ac_alloc(r->client, r->ns, (uint32_t)plan.nalloc, alloc);
-	if (e < 0) {
-		/* Keep the release at the end from touching empty slots. */
-		for (uint32_t i = 0; i < ncommit; i++)
-			q->table[idx[i]] = AC_NO_BLOCK;
-		goto out;
-	}
-	e = ac_reuse_fill(&plan, alloc, plan.nalloc);
-	if (e < 0)
-		goto out;
-	st->reused_tokens = plan.reused_tokens;
-	st->hole_runs = (uint32_t)plan.nruns - 1;
-	st->computed_tokens = n - plan.reused_tokens;
-	e = forward(r, q, n, runs, plan.nruns);
-	if (e < 0)
-		goto out;
-	/* The partial tail block stays WRITING: it has no key yet. */
-	if (ncommit && idx[ncommit - 1] >= nkeys)
-		ncommit--;
-	e = commit(r, q, idx, ncommit, st);
-out:
-	free(found);
-	free(segs);
-	free(drop);
-	free(alloc);
-	free(idx);
-	free(runs);
-	return e;
-}
-
-/* Append token @t at position q->len and run it; commit a filled block. */
-static int decode_step(struct ac_runner *r, struct req *q, int32_t t,
-		       struct ac_gen_stats *st)
-{
-	struct ac_key_seed chain = r->seed;
-	uint32_t p = q->len, blk;
-	size_t nk = 1;
-	int e;
-
-	q->tokens[q->len++] = t;
-	if (p % r->T == 0) {
-		e = ac_alloc(r->client, r->ns, 1, &q->table[q->nb]);
-		if (e < 0)
-			return e;
-		q->nb++;
-	}
-	e = forward(r, q, q->len, &(struct ac_run){ p, 1 }, 1);
-	if (e < 0 || q->len % r->T)
-		return e;
-	/* Only the block that filled: its key chains from the one before. */
-	blk = q->len / r->T - 1;
-	if (blk)
-		chain.seed = q->keys[blk - 1];
-	e = ac_keys_compute(&chain, q->tokens + (size_t)blk * r->T, r->T, r->T,
-			    &q->keys[blk], &nk);
-	if (e < 0)
-		return e;
-	return commit(r, q, &blk, 1, st);
+	if (id != t->id)
+		return t->prev ? t->prev(id, token, t->prev_ud) : 0;
+	return t->g->on_token ? t->g->on_token(token, t->g->userdata) : 0;
 }
 
 int ac_runner_generate(struct ac_runner *r, const int32_t *prompt,
 		       uint32_t n, const struct ac_gen_opts *g, int32_t *out,
 		       uint32_t *ret_n, struct ac_gen_stats *st)
 {
-	const struct ac_model_config *cfg;
-	uint32_t cap, capb, ngen = 0;
-	struct req q = { 0 };
-	double t0 = now_s(), t1 = t0;
-	int32_t tok;
-	int e = -ENOMEM;
+	struct gen_tap tap;
+	struct ac_request rq;
+	struct ac_result res;
+	struct ac_step_info info;
+	int e;
 
 	if (!r || !prompt || !n || !g || !out || !ret_n || !st)
 		return -EINVAL;
-	cfg = ac_model_config(r->model);
-	memset(st, 0, sizeof(*st));
-	st->prompt_tokens = n;
-	cap = n + g->max_tokens;
-	if (cap > cfg->max_ctx)
-		return -E2BIG;
-	capb = cap / r->T + 2;
-	q.tokens = malloc(sizeof(*q.tokens) * cap);
-	q.table = malloc(sizeof(*q.table) * capb);
-	q.keys = malloc(sizeof(*q.keys) * capb);
-	if (!q.tokens || !q.table || !q.keys)
-		goto out;
-	memcpy(q.tokens, prompt, sizeof(*prompt) * n);
-	q.len = n;
-	e = prefill(r, &q, n, st);
-	while (!e && ngen < g->max_tokens) {
-		e = next_token(r, g, &tok);
+	tap = (struct gen_tap){ .id = UINT64_MAX - r->admit_seq, .g = g,
+				.prev = r->o.on_token,
+				.prev_ud = r->o.userdata };
+	rq = (struct ac_request){ .id = tap.id, .prompt = prompt, .n = n,
+				  .max_tokens = g->max_tokens,
+				  .stop_ids = g->stop_ids,
+				  .n_stop_ids = g->n_stop_ids,
+				  .sampler = g->sampler };
+	e = ac_runner_submit(r, &rq);
+	if (e < 0)
+		return e;
+	r->o.on_token = gen_tap;
+	r->o.userdata = &tap;
+	for (;;) {
+		uint32_t i;
+
+		for (i = 0; i < r->ndone && r->done[i]->id != tap.id; i++)
+			;
+		if (i < r->ndone) {
+			e = take_at(r, i, &res);
+			break;
+		}
+		e = ac_runner_step(r, &info);
 		if (e < 0)
 			break;
-		out[ngen++] = tok;
-		if (ngen == 1)
-			t1 = now_s();
-		if ((g->on_token && g->on_token(tok, g->userdata)) ||
-		    is_stop(g, tok) || ngen == g->max_tokens)
-			break;
-		e = decode_step(r, &q, tok, st);
 	}
-	st->generated = ngen;
-	st->ttft_s = t1 - t0;
-	st->decode_s = ngen > 1 ? now_s() - t1 : 0;
-	*ret_n = ngen;
-out:
-	if (q.nb) {
-		/* Drop empty slots (a failed Alloc) before the release. */
-		uint32_t k = 0;
-
-		for (uint32_t i = 0; i < q.nb; i++)
-			if (q.table[i] != AC_NO_BLOCK)
-				q.table[k++] = q.table[i];
-		int re = ac_release(r->client, q.table, k, NULL);
-
-		if (!e)
-			e = re;
-	}
-	free(q.tokens);
-	free(q.table);
-	free(q.keys);
+	r->o.on_token = tap.prev;
+	r->o.userdata = tap.prev_ud;
+	if (e < 0)
+		return e;
+	memcpy(out, res.tokens, sizeof(int32_t) * res.n);
+	*ret_n = res.n;
+	*st = res.st;
+	e = res.status;
+	ac_result_free(&res);
 	return e;
 }

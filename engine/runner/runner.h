@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One request through the daemon, as any engine should use the pool: keys
- * chained per block with the cache salt, Lookup (hits and holes), release
- * of the hits the reuse mode does not use, Alloc for holes and tail, one
- * forward pass whose MSA batch carries every hole and the tail, Commit of
- * each full block (dedup), decode steps that commit blocks as they fill,
- * and Release at the end.
+ * The serving core: continuous batching on the daemon's pool, as any engine
+ * should use it. Requests are submitted with their arrival time; each
+ * ac_runner_step() is one iteration, one forward pass over one MSA batch
+ * holding the decode of every running request (a one-token segment each)
+ * beside the prefill and hole-recompute chunks granted this iteration (by
+ * the daemon's Schedule, or a fixed token budget as vLLM runs it).
+ *
+ * A request does Lookup (hits and holes) -> release of the hits the reuse
+ * mode does not use -> Alloc for holes and tail -> chunks whose MSA batch
+ * carries the holes and tail as segments -> Commit of each block as it
+ * fills (dedup) -> Release when it ends. Keys are chained per block with the
+ * cache salt. When the pool has no room a running request is preempted
+ * (its blocks released, the request requeued and recomputed later, as vLLM
+ * does), never failed. When the daemon goes away the runner keeps serving
+ * from a private pool with no cache and re-attaches when it returns.
  */
 #ifndef AC_ENGINE_RUNNER_H
 #define AC_ENGINE_RUNNER_H
@@ -20,6 +29,15 @@
 
 struct ac_runner;
 
+/* Which waiting request is admitted, and which prefill gets budget, first. */
+enum ac_order {
+	AC_ORDER_FCFS = 0,	/* arrival order, as vLLM */
+	AC_ORDER_HRRN = 1,	/* highest (wait + work) / work: short first, no starvation */
+};
+
+/* Called with each generated token of request @id; non-zero stops it. */
+typedef int (*ac_stream_fn)(uint64_t id, int32_t token, void *userdata);
+
 struct ac_runner_opts {
 	const char *socket;		/* the daemon's control socket */
 	const char *client_name;	/* shown by asymcachectl sessions */
@@ -27,6 +45,19 @@ struct ac_runner_opts {
 	const char *salt;		/* cache salt, may be NULL */
 	uint32_t block_tokens;		/* tokens per pool block */
 	enum ac_reuse reuse;
+	uint32_t max_seqs;		/* running at once; 0: 64 */
+	/*
+	 * 0: the daemon's Schedule picks each iteration's chunks (adaptive);
+	 * N: a budget of N tokens an iteration, decodes included (fixed).
+	 */
+	uint32_t chunk_tokens;
+	enum ac_order order;
+	/* The private pool while the daemon is away; 0: 512 MiB. */
+	uint64_t private_bytes;
+	/* Fail ac_runner_create() without a daemon instead of serving on. */
+	bool need_daemon;
+	ac_stream_fn on_token;
+	void *userdata;
 };
 
 /* Per-request figures, for the front ends to print. */
@@ -39,11 +70,94 @@ struct ac_gen_stats {
 	uint32_t generated;
 	uint32_t committed;		/* blocks published */
 	uint32_t deduped;		/* of those, already published by others */
-	double ttft_s;			/* to the first generated token */
+	uint32_t preemptions;		/* times requeued for lack of room */
+	bool private_pool;		/* served (at the end) without the cache */
+	double arrival_s;		/* on ac_runner_now()'s clock */
+	double ttft_s;			/* arrival to the first generated token */
 	double decode_s;		/* the other generated tokens */
 };
 
-/* Called with each generated token; return non-zero to stop. */
+struct ac_request {
+	uint64_t id;			/* the caller's, echoed in the result */
+	const int32_t *prompt;		/* copied at submit */
+	uint32_t n;
+	uint32_t max_tokens;		/* >= 1 */
+	const int32_t *stop_ids;	/* copied at submit */
+	uint32_t n_stop_ids;
+	struct ac_sampler *sampler;	/* NULL: greedy; borrowed until taken */
+	double arrival_s;		/* ac_runner_now() clock; 0: at submit */
+};
+
+struct ac_result {
+	uint64_t id;
+	int status;			/* 0, or why the request failed */
+	int32_t *tokens;		/* generated tokens: free() them */
+	uint32_t n;
+	struct ac_gen_stats st;
+};
+
+/* What one iteration did. */
+struct ac_step_info {
+	uint32_t rows;			/* 0: nothing was runnable */
+	uint32_t decodes;
+	uint32_t prefill_tokens;
+	uint32_t running, waiting;	/* after the step */
+	uint32_t preempted;
+	bool cached;			/* ran on the daemon's pool */
+	double predicted_s;		/* the daemon's estimate; 0 without */
+};
+
+/*
+ * Connect, attach pool 0 and register the model's namespace. -errno from
+ * the client library (-ENOENT/-ECONNREFUSED: no daemon, only with
+ * need_daemon; -E2BIG: the pool's blocks are too small for this model and
+ * block_tokens); -EMEDIUMTYPE when the pool's memory is not the model
+ * backend's (a CUDA pool needs the CUDA backend, a host pool the CPU one).
+ */
+int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
+		     struct ac_runner **ret);
+/* Releases every block still held; unfinished requests are dropped. */
+struct ac_runner *ac_runner_free(struct ac_runner *r);
+
+/* The monotonic clock arrivals and figures are on, in seconds. */
+double ac_runner_now(void);
+
+/*
+ * Queue @q. -E2BIG when prompt plus max_tokens exceed the model's context
+ * (the request is refused, as an engine refuses it); -EINVAL for an empty
+ * prompt, no max_tokens or a token outside the vocabulary; -EEXIST for an
+ * id already queued.
+ */
+int ac_runner_submit(struct ac_runner *r, const struct ac_request *q);
+
+/*
+ * One iteration over the requests that have arrived. Request failures end
+ * up in their results; a negative return is the runner's own failure (a
+ * forward pass that failed, memory).
+ */
+int ac_runner_step(struct ac_runner *r, struct ac_step_info *info);
+
+/* Requests submitted and not yet taken as finished. */
+uint32_t ac_runner_live(const struct ac_runner *r);
+/* Arrival time of the earliest request still waiting to arrive, or -1. */
+double ac_runner_next_arrival(const struct ac_runner *r);
+
+/* Pop one finished request; -ENOENT when none has finished. */
+int ac_runner_take(struct ac_runner *r, struct ac_result *res);
+void ac_result_free(struct ac_result *res);
+
+/* Whether the runner is on the daemon's pool now. */
+bool ac_runner_cached(const struct ac_runner *r);
+
+/*
+ * The full-block keys of @prompt as this runner chains them (namespace
+ * seed and cache salt), and the namespace id: what a Lookup of it sends.
+ * @nkeys is in/out as for ac_keys_compute(). -ENOTCONN without a daemon.
+ */
+int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
+		   struct ac_key *keys, size_t *nkeys, uint32_t *ret_ns);
+
+/* One request, start to end: the single-request path of the front ends. */
 typedef int (*ac_token_fn)(int32_t token, void *userdata);
 
 struct ac_gen_opts {
@@ -56,29 +170,11 @@ struct ac_gen_opts {
 };
 
 /*
- * Connect, attach pool 0 and register the model's namespace. -errno from
- * the client library (-ENOENT/-ECONNREFUSED: no daemon; -E2BIG: the pool's
- * blocks are too small for this model and block_tokens); -EMEDIUMTYPE when
- * the pool's memory is not the model backend's (a CUDA pool needs the CUDA
- * backend, a host pool the CPU one).
- */
-int ac_runner_create(struct ac_model *model, const struct ac_runner_opts *o,
-		     struct ac_runner **ret);
-struct ac_runner *ac_runner_free(struct ac_runner *r);
-
-/*
- * The full-block keys of @prompt as this runner chains them (namespace
- * seed and cache salt), and the namespace id: what a Lookup of it sends.
- * @nkeys is in/out as for ac_keys_compute().
- */
-int ac_runner_keys(struct ac_runner *r, const int32_t *prompt, uint32_t n,
-		   struct ac_key *keys, size_t *nkeys, uint32_t *ret_ns);
-
-/*
  * Generate from @prompt (@n tokens, 1.. and within the model's context):
  * the generated tokens go to g->on_token and into @out (room for
  * g->max_tokens), their count to *ret_n. Every pin and WRITING block of
- * the request is released before it returns, on errors too.
+ * the request is released before it returns, on errors too. Requests
+ * submitted before are served alongside it.
  */
 int ac_runner_generate(struct ac_runner *r, const int32_t *prompt,
 		       uint32_t n, const struct ac_gen_opts *g, int32_t *out,

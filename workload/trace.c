@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "trace.h"
+#include "trace_ids.h"
 
 /* What ac_trace_read() builds, and where it is in the file. */
 struct reader {
@@ -23,6 +24,9 @@ struct reader {
 	size_t line;
 	size_t prev_line;	/* of the last request, for the order check */
 	uint32_t prev_ts;
+	size_t tok_n, tok_cap;
+	int ids_from;		/* 0: not yet known; 1: hash_ids; 2: tokens */
+	struct ac_trace_idmap ids;
 	struct ac_trace_error *err;
 };
 
@@ -160,6 +164,71 @@ static int parse_ids(struct reader *rd, struct json_object *o,
 	return 0;
 }
 
+/* "tokens": the literal prompt; sets input when the record had none. */
+static int parse_tokens(struct reader *rd, struct json_object *toks,
+			struct ac_trace_req *r, bool have_input)
+{
+	size_t n;
+
+	if (!json_object_is_type(toks, json_type_array))
+		return refuse(rd, -EINVAL, "tokens: not an array");
+	n = json_object_array_length(toks);
+	if (!n || n > UINT32_MAX)
+		return refuse(rd, -EINVAL, "tokens: %zu ids (a prompt has"
+			      " 1..%u)", n, UINT32_MAX);
+	if (have_input && n != r->input)
+		return refuse(rd, -EINVAL, "tokens: %zu ids for input_length"
+			      " %u", n, r->input);
+	if (rd->tok_n + n > rd->tok_cap) {
+		size_t cap = (rd->tok_cap ? rd->tok_cap * 2 : 1 << 16) + n;
+		int32_t *p = realloc(rd->t.token_pool, cap * sizeof(*p));
+
+		if (!p)
+			return system_error(rd, -ENOMEM);
+		rd->t.token_pool = p;
+		rd->tok_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(toks, i);
+		int64_t x;
+
+		if (!json_object_is_type(v, json_type_int))
+			return refuse(rd, -EINVAL, "tokens[%zu]: not an"
+				      " integer", i);
+		x = json_object_get_int64(v);
+		if (x < 0 || x > INT32_MAX)
+			return refuse(rd, -EINVAL, "tokens[%zu]: %" PRId64
+				      " is not in 0..%d", i, x, INT32_MAX);
+		rd->t.token_pool[rd->tok_n + i] = (int32_t)x;
+	}
+	r->input = (uint32_t)n;
+	r->tokens = (int32_t *)(uintptr_t)(rd->tok_n + 1);
+	rd->tok_n += n;
+	return 0;
+}
+
+/* Ids for a record that has only tokens: one per block of its prefix. */
+static int derive_ids(struct reader *rd, struct ac_trace_req *r)
+{
+	uint32_t bt = rd->t.block_tokens, n = (r->input + bt - 1) / bt;
+	const int32_t *tok = rd->t.token_pool + ((uintptr_t)r->tokens - 1);
+	int ret = pool_reserve(rd, n);
+
+	if (ret < 0)
+		return ret;
+	ret = ac_trace_ids_derive(&rd->ids, tok, r->input, bt,
+				  rd->t.hash_pool + rd->pool_n);
+	if (ret < 0)
+		return system_error(rd, ret);
+	for (uint32_t i = 0; i < n; i++)
+		if (rd->t.hash_pool[rd->pool_n + i] > rd->t.max_hash)
+			rd->t.max_hash = rd->t.hash_pool[rd->pool_n + i];
+	r->nhash = n;
+	r->hash = (uint32_t *)(uintptr_t)rd->pool_n;
+	rd->pool_n += n;
+	return 0;
+}
+
 static int parse_record(struct reader *rd, struct json_object *o)
 {
 	struct ac_trace_req *r = &rd->t.reqs[rd->t.n];
@@ -168,14 +237,36 @@ static int parse_record(struct reader *rd, struct json_object *o)
 
 	if (!json_object_is_type(o, json_type_object))
 		return refuse(rd, -EINVAL, "not a JSON object");
+	struct json_object *toks = NULL, *ids = NULL;
+	bool have_input;
+
 	memset(r, 0, sizeof(*r));
+	json_object_object_get_ex(o, "tokens", &toks);
+	json_object_object_get_ex(o, "hash_ids", &ids);
+	have_input = json_object_object_get_ex(o, "input_length", NULL);
 	ret = get_u32(rd, o, "timestamp", &ts);
-	if (ret == 0)
+	if (ret == 0 && (have_input || !toks))
 		ret = get_u32(rd, o, "input_length", &r->input);
 	if (ret == 0)
 		ret = get_u32(rd, o, "output_length", &r->output);
+	if (ret == 0 && toks)
+		ret = parse_tokens(rd, toks, r, have_input);
 	if (ret < 0)
 		return ret;
+	/* One file names its blocks one way, or ids of both kinds collide. */
+	if (toks && !ids) {
+		if (rd->ids_from == 1)
+			return refuse(rd, -EINVAL, "hash_ids: missing (earlier"
+				      " records give them: give them in every"
+				      " record or in none)");
+		rd->ids_from = 2;
+	} else {
+		if (rd->ids_from == 2 && ids)
+			return refuse(rd, -EINVAL, "hash_ids: given, but earlier"
+				      " records derive them from tokens: give"
+				      " them in every record or in none");
+		rd->ids_from = 1;
+	}
 	if (!r->input)
 		return refuse(rd, -EINVAL, "input_length: 0 (a request has a"
 			      " prompt)");
@@ -184,7 +275,7 @@ static int parse_record(struct reader *rd, struct json_object *o)
 		return refuse(rd, -EINVAL, "timestamp: %u is earlier than %u"
 			      " on line %zu (the trace is in arrival order)",
 			      ts, rd->prev_ts, rd->prev_line);
-	ret = parse_ids(rd, o, r);
+	ret = toks && !ids ? derive_ids(rd, r) : parse_ids(rd, o, r);
 	if (ret < 0)
 		return ret;
 	r->program = AC_TRACE_NONE;
@@ -295,6 +386,7 @@ int ac_trace_read(FILE *f, size_t limit, struct ac_trace *ret,
 	}
 	free(line);
 	json_tokener_free(tok);
+	ac_trace_idmap_free(&rd.ids);
 	if (r == 0 && !rd.t.n) {
 		rd.line = 0;
 		r = refuse(&rd, -ENODATA, "no requests");
@@ -307,6 +399,9 @@ int ac_trace_read(FILE *f, size_t limit, struct ac_trace *ret,
 		struct ac_trace_req *q = &rd.t.reqs[i];
 
 		q->hash = rd.t.hash_pool + (uintptr_t)q->hash;
+		/* Offsets are stored + 1, so that 0 stays "no tokens". */
+		if (q->tokens)
+			q->tokens = rd.t.token_pool + ((uintptr_t)q->tokens - 1);
 		q->session = (uint32_t)i;
 		q->prev = q->next = AC_TRACE_NONE;
 	}
@@ -340,5 +435,6 @@ void ac_trace_free(struct ac_trace *t)
 {
 	free(t->reqs);
 	free(t->hash_pool);
+	free(t->token_pool);
 	memset(t, 0, sizeof(*t));
 }

@@ -4,8 +4,11 @@
  * line with timestamp (ms), input_length, output_length and hash_ids, one
  * id per 512-token block of the prompt, and the optional fields of the
  * generated workloads (bench/workloads): namespace, program, turn, tool_ms
- * and tool_expect_ms. The simulator (bench/sim), the demo (tools/demo) and
- * the engine's replay read it through this one parser, so all see the same
+ * and tool_expect_ms. A record may instead (or as well) carry its prompt as
+ * literal token ids in "tokens"; without hash_ids its ids are then derived
+ * from the tokens, equal prefixes getting equal ids. The simulator
+ * (bench/sim), the demo (tools/demo) and the engine's replay read it
+ * through this one parser, so all see the same
  * requests and refuse the same bad lines.
  */
 #ifndef AC_TRACE_H
@@ -24,6 +27,7 @@ struct ac_trace_req {
 	uint32_t output;	/* generated tokens */
 	uint32_t nhash;		/* ceil(input / block_tokens) */
 	uint32_t *hash;		/* into ac_trace.hash_pool */
+	int32_t *tokens;	/* input tokens, into token_pool; or NULL */
 	/*
 	 * The agent view, filled by ac_trace_link_turns(); until then every
 	 * request is a job of its own: session = its index, no prev, no next.
@@ -43,6 +47,7 @@ struct ac_trace {
 	struct ac_trace_req *reqs;	/* in arrival order */
 	size_t n;
 	uint32_t *hash_pool;		/* every request's ids, one allocation */
+	int32_t *token_pool;		/* every literal prompt, one allocation */
 	uint32_t max_hash;
 	uint32_t block_tokens;		/* AC_TRACE_BLOCK_TOKENS */
 	size_t nprogram;		/* requests with a "program" */

@@ -243,3 +243,73 @@ Test(trace, reads_the_optional_fields_and_links_programs)
 	cr_expect_eq(t.reqs[0].next, AC_TRACE_NONE);
 	ac_trace_free(&t);
 }
+
+/* Literal prompts: ids derived per 512-token prefix, equal prefixes equal. */
+Test(trace, derives_block_ids_from_literal_tokens)
+{
+	char *text, *p;
+	struct ac_trace t;
+	struct ac_trace_error err;
+	size_t cap = 64 * 1024;
+
+	text = p = malloc(cap);
+	cr_assert_not_null(text);
+	/* 0: 600 tokens; 1: the same first 512 then others; 2: all of 0. */
+	for (int r = 0; r < 3; r++) {
+		uint32_t n = r == 1 ? 700 : 600;
+
+		p += sprintf(p, "{\"timestamp\": %d, \"output_length\": 2, \"tokens\": [",
+			     r);
+		for (uint32_t i = 0; i < n; i++)
+			p += sprintf(p, "%s%u", i ? "," : "",
+				     r == 1 && i >= 512 ? 9 : i % 50);
+		p += sprintf(p, "]}\n");
+	}
+	cr_assert_eq(read_str(text, 0, &t, &err), 0, "%s", err.why);
+	cr_assert_eq(t.n, 3);
+	cr_expect_eq(t.reqs[0].input, 600);
+	cr_expect_eq(t.reqs[1].input, 700);
+	cr_assert_eq(t.reqs[0].nhash, 2);
+	cr_assert_not_null(t.reqs[1].tokens);
+	cr_expect_eq(t.reqs[1].tokens[600], 9);
+	cr_expect_eq(t.reqs[2].tokens[599], 599 % 50);
+	cr_expect_eq(t.reqs[0].hash[0], t.reqs[1].hash[0]);
+	cr_expect_neq(t.reqs[0].hash[1], t.reqs[1].hash[1]);
+	cr_expect_eq(t.reqs[0].hash[1], t.reqs[2].hash[1]);
+	cr_expect_eq(t.max_hash, 2);
+	ac_trace_free(&t);
+	free(text);
+}
+
+Test(trace, refuses_bad_literal_tokens)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "{\"timestamp\": 0, \"output_length\": 1, \"tokens\": []}\n",
+		  "line 1: tokens: 0 ids" },
+		{ "{\"timestamp\": 0, \"output_length\": 1, \"tokens\": [1, \"x\"]}\n",
+		  "line 1: tokens[1]: not an integer" },
+		{ "{\"timestamp\": 0, \"output_length\": 1, \"tokens\": [1, -2]}\n",
+		  "line 1: tokens[1]: -2 is not in 0.." },
+		{ "{\"timestamp\": 0, \"input_length\": 3, \"output_length\": 1, \"tokens\": [1, 2]}\n",
+		  "line 1: tokens: 2 ids for input_length 3" },
+		{ REQ(0, 5, 1, "[0]")
+		  "{\"timestamp\": 1, \"output_length\": 1, \"tokens\": [1, 2]}\n",
+		  "line 2: hash_ids: missing (earlier" },
+		{ "{\"timestamp\": 0, \"output_length\": 1, \"tokens\": [1, 2]}\n"
+		  REQ(1, 5, 1, "[0]"),
+		  "line 2: hash_ids: given, but earlier" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ac_trace t = { 0 };
+		struct ac_trace_error err;
+
+		cr_expect_eq(read_str(bad[i].text, 0, &t, &err), -EINVAL,
+			     "case %zu", i);
+		cr_expect(!strncmp(err.why, bad[i].why, strlen(bad[i].why)),
+			  "case %zu: '%s'", i, err.why);
+		cr_expect_null(t.reqs);
+	}
+}

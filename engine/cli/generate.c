@@ -10,8 +10,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "gguf_vocab.h"
-#include "runner.h"
 
 struct gen_cli {
 	const char *model, *socket, *prompt, *salt, *model_id;
@@ -48,19 +46,6 @@ static void usage(FILE *f)
 "      --salt TEXT        cache salt: tenants apart\n"
 "      --device DEV       cpu or cuda; must match the daemon's pool (cpu)\n"
 "  -q, --quiet            no figures on stderr\n");
-}
-
-static int parse_reuse(const char *s, enum ac_reuse *r)
-{
-	if (!strcmp(s, "msa"))
-		*r = AC_REUSE_MSA;
-	else if (!strcmp(s, "prefix"))
-		*r = AC_REUSE_PREFIX;
-	else if (!strcmp(s, "none"))
-		*r = AC_REUSE_NONE;
-	else
-		return -EINVAL;
-	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct gen_cli *o)
@@ -103,22 +88,12 @@ static int parse_args(int argc, char **argv, struct gen_cli *o)
 		case 't': o->temperature = strtof(optarg, &end); break;
 		case 4: o->top_p = strtof(optarg, &end); break;
 		case 2:
-			if (parse_reuse(optarg, &o->reuse) < 0) {
-				fprintf(stderr, "asymcache-engine: --reuse takes msa, prefix or none, not '%s'\n",
-					optarg);
+			if (cli_parse_reuse(optarg, &o->reuse) < 0)
 				return -EINVAL;
-			}
 			break;
 		case 8:
-			if (!strcmp(optarg, "cpu")) {
-				o->device = AC_FWD_CPU;
-			} else if (!strcmp(optarg, "cuda")) {
-				o->device = AC_FWD_CUDA;
-			} else {
-				fprintf(stderr, "asymcache-engine: --device takes cpu or cuda, not '%s'\n",
-					optarg);
+			if (cli_parse_device(optarg, &o->device) < 0)
 				return -EINVAL;
-			}
 			break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default:
@@ -234,33 +209,6 @@ static int print_token(int32_t t, void *userdata)
 	return 0;
 }
 
-static int load(struct gen_cli *o, struct ac_weights **w,
-		struct ac_chat_format *chat)
-{
-	char err[512] = "";
-	size_t len = strlen(o->model);
-	int r;
-
-	fprintf(stderr, "asymcache-engine: loading %s\n", o->model);
-	r = ac_weights_load(o->model, AC_DTYPE_FP32, o->seed, w, err,
-			    sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "asymcache-engine: %s\n",
-			*err ? err : strerror(-r));
-		return r;
-	}
-	if (len > 5 && !strcmp(o->model + len - 5, ".gguf")) {
-		r = ac_tokenizer_from_gguf(o->model, &o->tok, chat, err,
-					    sizeof(err));
-		if (r < 0) {
-			fprintf(stderr, "asymcache-engine: %s\n",
-				*err ? err : strerror(-r));
-			return r;
-		}
-	}
-	return 0;
-}
-
 int cli_generate_main(int argc, char **argv)
 {
 	struct gen_cli o = {
@@ -268,16 +216,14 @@ int cli_generate_main(int argc, char **argv)
 		.seed = 1, .sample_seed = 1, .max_tokens = 64,
 		.block_tokens = 16, .top_p = 1.0f, .reuse = AC_REUSE_MSA,
 	};
-	struct ac_chat_format chat = { 0 };
+	struct cli_model cm;
 	struct ac_runner_opts ro;
 	struct ac_gen_stats st;
 	struct ac_gen_opts g = { 0 };
 	struct ac_sampler sampler = { 0 };
-	struct ac_weights *w = NULL;
-	struct ac_model *m = NULL;
 	struct ac_runner *run = NULL;
 	int32_t *prompt = NULL, *out = NULL, eos;
-	char err[512] = "", *input = NULL, tail[8];
+	char *input = NULL, tail[8];
 	uint32_t n, ngen = 0;
 	size_t nt;
 	int r;
@@ -285,37 +231,31 @@ int cli_generate_main(int argc, char **argv)
 	r = parse_args(argc, argv, &o);
 	if (r < 0)
 		return 2;
-	r = load(&o, &w, &chat);
+	r = cli_model_open(o.model, o.seed, o.device, 8192, &cm);
 	if (r < 0)
-		goto out;
-	r = ac_model_create(w, o.device, 8192, &m, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "asymcache-engine: %s\n", *err ? err : strerror(-r));
-		goto out;
-	}
+		return 1;
+	o.tok = cm.tok;
 	input = o.chat ? read_stdin() : NULL;
-	r = encode(&o, &chat, o.chat ? (input ? input : "") : o.prompt,
-		   w->cfg.vocab, &prompt, &n);
+	r = encode(&o, &cm.chat, o.chat ? (input ? input : "") : o.prompt,
+		   cm.cfg->vocab, &prompt, &n);
 	if (r < 0) {
 		fprintf(stderr, "asymcache-engine: cannot tokenize the prompt: %s\n",
 			strerror(-r));
 		goto out;
 	}
 	ro = (struct ac_runner_opts){ .socket = o.socket,
-				      .model_id = w->cfg.name,
+				      .model_id = cm.cfg->name,
 				      .salt = o.salt,
 				      .block_tokens = o.block_tokens,
 				      .reuse = o.reuse,
 				      .need_daemon = true };
-	r = ac_runner_create(m, &ro, &run);
+	r = ac_runner_create(cm.m, &ro, &run);
 	if (r < 0) {
-		fprintf(stderr, "asymcache-engine: %s: %s\n", o.socket,
-			r == -EMEDIUMTYPE ? "the daemon's pool is not on this --device (a CUDA pool needs --device cuda, a host pool --device cpu)"
-					  : ac_strerror(r));
+		cli_runner_error(o.socket, r);
 		goto out;
 	}
 	if (o.temperature > 0) {
-		r = ac_sampler_init(&sampler, w->cfg.vocab, o.temperature,
+		r = ac_sampler_init(&sampler, cm.cfg->vocab, o.temperature,
 				    o.top_p, o.sample_seed);
 		if (r < 0) {
 			fprintf(stderr, "asymcache-engine: bad --temperature or --top-p\n");
@@ -357,10 +297,7 @@ int cli_generate_main(int argc, char **argv)
 out:
 	ac_runner_free(run);
 	ac_sampler_free(&sampler);
-	ac_model_free(m);
-	ac_weights_free(w);
-	ac_tokenizer_free(o.tok);
-	ac_chat_format_release(&chat);
+	cli_model_close(&cm);
 	free(prompt);
 	free(out);
 	free(input);

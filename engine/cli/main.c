@@ -11,6 +11,7 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "generate", cli_generate_main, "generate from one prompt or chat" },
+	{ "replay", cli_replay_main, "serve a trace of timed requests, with figures" },
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay_report.h"
+
+int replay_report_init(struct replay_report *rp, FILE *out, uint32_t nreqs,
+		       bool with_tokens)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->out = out;
+	rp->with_tokens = with_tokens;
+	rp->ttft = calloc(nreqs + 1, sizeof(double));
+	rp->tpot = calloc(nreqs + 1, sizeof(double));
+	if (!rp->ttft || !rp->tpot) {
+		replay_report_free(rp);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void replay_report_free(struct replay_report *rp)
+{
+	free(rp->ttft);
+	free(rp->tpot);
+	rp->ttft = rp->tpot = NULL;
+}
+
+static void put_int(struct json_object *o, const char *k, int64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64(v));
+}
+
+static void put_ms(struct json_object *o, const char *k, double s)
+{
+	/* Microsecond resolution is all a wall clock here can give. */
+	json_object_object_add(o, k, json_object_new_double(
+				       (double)(int64_t)(s * 1e6) / 1e3));
+}
+
+int replay_report_add(struct replay_report *rp, uint64_t line,
+		      double arrival_s, const struct ac_result *res,
+		      int refused)
+{
+	struct json_object *o = json_object_new_object(), *toks;
+	const struct ac_gen_stats *st = res ? &res->st : NULL;
+	int status = res ? res->status : refused;
+
+	if (!o)
+		return -ENOMEM;
+	put_int(o, "line", (int64_t)line);
+	put_ms(o, "arrival_ms", arrival_s);
+	if (status < 0) {
+		json_object_object_add(o, "error",
+				       json_object_new_string(ac_strerror(status)));
+		if (res)
+			rp->failed++;
+		else
+			rp->refused++;
+	}
+	if (st) {
+		put_int(o, "prompt_tokens", st->prompt_tokens);
+		put_int(o, "output_tokens", st->generated);
+		put_ms(o, "ttft_ms", st->ttft_s);
+		if (st->generated > 1)
+			put_ms(o, "tpot_ms", st->decode_s / (st->generated - 1));
+		put_int(o, "hit_blocks", st->hit_blocks);
+		put_int(o, "holes", st->hole_runs);
+		put_int(o, "reused_tokens", st->reused_tokens);
+		put_int(o, "computed_tokens", st->computed_tokens);
+		put_int(o, "committed", st->committed);
+		put_int(o, "deduped", st->deduped);
+		put_int(o, "preemptions", st->preemptions);
+		json_object_object_add(o, "cached",
+				       json_object_new_boolean(!st->private_pool));
+		if (rp->with_tokens && (toks = json_object_new_array())) {
+			for (uint32_t i = 0; i < res->n; i++)
+				json_object_array_add(toks,
+					json_object_new_int(res->tokens[i]));
+			json_object_object_add(o, "tokens", toks);
+		}
+		if (status == 0) {
+			rp->ttft[rp->done++] = st->ttft_s * 1e3;
+			if (st->generated > 1)
+				rp->tpot[rp->ntpot++] = st->decode_s * 1e3 /
+							(st->generated - 1);
+			rp->prompt_tokens += st->prompt_tokens;
+			rp->reused_tokens += st->reused_tokens;
+			rp->computed_tokens += st->computed_tokens;
+			rp->output_tokens += st->generated;
+			rp->hit_blocks += st->hit_blocks;
+			rp->holes += st->hole_runs;
+			rp->preemptions += st->preemptions;
+			rp->private += st->private_pool;
+		}
+	}
+	fprintf(rp->out, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted @v. */
+static double pct(const double *v, uint32_t n, double p)
+{
+	uint32_t k;
+
+	if (!n)
+		return 0;
+	k = (uint32_t)(p / 100.0 * n + 0.999999);
+	return v[k ? k - 1 : 0];
+}
+
+static double mean(const double *v, uint32_t n)
+{
+	double s = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		s += v[i];
+	return n ? s / n : 0;
+}
+
+void replay_report_summary(const struct replay_report *rp, FILE *f,
+			   const char *settings, double wall_s)
+{
+	qsort(rp->ttft, rp->done, sizeof(double), cmp_double);
+	qsort(rp->tpot, rp->ntpot, sizeof(double), cmp_double);
+	fprintf(f, "\nreplay: %s\n", settings);
+	fprintf(f, "  requests    %u finished, %u failed, %u refused (over the context)\n",
+		rp->done, rp->failed, rp->refused);
+	fprintf(f, "  %-10s %10s %10s %10s %10s\n", "", "mean", "p50", "p90",
+		"p99");
+	fprintf(f, "  %-10s %10.2f %10.2f %10.2f %10.2f\n", "TTFT ms",
+		mean(rp->ttft, rp->done), pct(rp->ttft, rp->done, 50),
+		pct(rp->ttft, rp->done, 90), pct(rp->ttft, rp->done, 99));
+	fprintf(f, "  %-10s %10.2f %10.2f %10.2f %10.2f\n", "TPOT ms",
+		mean(rp->tpot, rp->ntpot), pct(rp->tpot, rp->ntpot, 50),
+		pct(rp->tpot, rp->ntpot, 90), pct(rp->tpot, rp->ntpot, 99));
+	fprintf(f, "  prompt      %llu tokens: %llu reused from the pool (%.1f%%), %llu computed; %llu hit blocks, %llu holes\n",
+		(unsigned long long)rp->prompt_tokens,
+		(unsigned long long)rp->reused_tokens,
+		rp->prompt_tokens ? 100.0 * rp->reused_tokens / rp->prompt_tokens : 0.0,
+		(unsigned long long)rp->computed_tokens,
+		(unsigned long long)rp->hit_blocks,
+		(unsigned long long)rp->holes);
+	fprintf(f, "  output      %llu tokens; %.1f output tok/s, %.1f prompt+output tok/s over %.2f s\n",
+		(unsigned long long)rp->output_tokens,
+		wall_s > 0 ? rp->output_tokens / wall_s : 0.0,
+		wall_s > 0 ? (rp->prompt_tokens + rp->output_tokens) / wall_s : 0.0,
+		wall_s);
+	fprintf(f, "  pressure    %llu preemptions; %llu requests served without the cache\n",
+		(unsigned long long)rp->preemptions,
+		(unsigned long long)rp->private);
+}

@@ -79,7 +79,7 @@ struct ac_runner {
 	uint32_t cap_blocks;
 	struct ac_sched_segment *sseg;
 	struct ac_sched_chunk *chunks;
-	uint32_t cap_sched;
+	uint32_t cap_sched, cap_chunks;
 	double tok_per_s;	/* measured rate, for HRRN's work estimate */
 };
 

@@ -286,24 +286,13 @@ static int scheduled_chunks(struct ac_runner *r, uint32_t decodes,
 					.segs = r->sseg, .nsegs = ns };
 	for (;;) {
 		res = (struct ac_sched_result){ .chunks = r->chunks,
-						.cap = r->chunks ? r->cap_sched : 0 };
+						.cap = r->cap_chunks };
 		e = r->src->ops->schedule(r->src, &sr, &res);
-		if (e != -ENOBUFS)
+		if (e != -ENOBUFS || res.nchunks <= r->cap_chunks)
 			break;
-		free(r->chunks);
-		r->chunks = malloc(sizeof(*r->chunks) * res.nchunks);
-		if (!r->chunks)
+		if (runner_grow((void **)&r->chunks, &r->cap_chunks,
+				(uint32_t)res.nchunks, sizeof(*r->chunks)) < 0)
 			return -ENOMEM;
-		/* cap_sched counts both arrays: keep the larger. */
-		if (res.nchunks > r->cap_sched) {
-			void *p = realloc(r->sseg, sizeof(*r->sseg) * res.nchunks);
-
-			if (!p)
-				return -ENOMEM;
-			r->sseg = p;
-			sr.segs = r->sseg;
-			r->cap_sched = (uint32_t)res.nchunks;
-		}
 	}
 	if (ac_kvsrc_lost(e))
 		return -ENOTCONN;

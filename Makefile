@@ -3,7 +3,7 @@
 BUILD ?= build
 MESON_FLAGS ?=
 
-.PHONY: all bootstrap build check demo clean install models sanitize valgrind
+.PHONY: all bootstrap build check demo demo-policies clean install models sanitize valgrind
 
 all: build
 
@@ -23,8 +23,12 @@ models: bootstrap
 check: build models
 	@bash scripts/run-tests.sh $(BUILD)
 
+# The daemon and two engine processes serving SmolLM2 from one pool.
 demo: build models
 	@bash scripts/demo-engine.sh $(BUILD)
+
+# The eviction policies compared on the Mooncake trace (no model).
+demo-policies: build
 	@bash scripts/demo.sh $(BUILD)
 
 # ASan+UBSan build of the whole suite in its own folder.

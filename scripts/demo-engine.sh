@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The engine on the pool: one asymcached (host backend) and asymcache-engine
-# processes with SmolLM2-135M-Instruct answering questions about the same
-# document. The second process finds the first one's KV blocks in the pool
-# and computes only its own question; a third run of the same request with
-# --reuse=none shows what the cache saved. Text on stdout, each request's
-# figures (reused tokens, TTFT, TPOT) on stderr.
+# What `make demo` runs: asymcached (host pool, on a private D-Bus for
+# asymcachectl) and asymcache-engine serving processes with
+# SmolLM2-135M-Instruct, answering chat questions about three documents
+# behind one system prompt (data/demo/chats.jsonl).
+#
+# 1. engine-a answers the first question about each document.
+# 2. engine-a and engine-b run at once, each with new questions: both find
+#    the documents engine-a computed and compute only their questions.
+# 3. The pool runs short (asymcachectl evict: the policy picks; pensieve
+#    evicts a chain's cheap leading blocks first), and engine-b's last
+#    questions find holes in the middle of the documents, recomputed with
+#    MSA.
+# 4. A table: the same requests after the same eviction with each reuse
+#    mode (msa, prefix, none) and eviction policy (pensieve, asym, lru),
+#    one flag changed per row, each on a fresh daemon. The output hash is
+#    the same in every row: the text does not change.
 #
 # Usage: scripts/demo-engine.sh [BUILD_DIR]
+# Environment: AC_MODEL (the .gguf), AC_DEMO_EVICT (blocks evicted, 24).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,53 +26,122 @@ build=${1:-build}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 daemon=$build/daemon/asymcached
 engine=$build/engine/cli/asymcache-engine
+ctl=$build/tools/asymcachectl/asymcachectl
 model=${AC_MODEL:-$repo/models/SmolLM2-135M-Instruct.Q4_1.gguf}
-for f in "$daemon" "$engine"; do
+chats=$repo/data/demo/chats.jsonl
+evict=${AC_DEMO_EVICT:-24}
+for f in "$daemon" "$engine" "$ctl"; do
 	[ -x "$f" ] || { echo "demo-engine.sh: $f is missing; build first (make build)" >&2; exit 1; }
 done
 [ -r "$model" ] || { echo "demo-engine.sh: no model at $model; scripts/fetch-model.sh fetches it" >&2; exit 1; }
+command -v dbus-daemon >/dev/null ||
+	{ echo "demo-engine.sh: dbus-daemon is missing (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/asymcache-engine-demo.XXXXXX")
 pid=
+bus=
+stop_daemon() {
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait "$pid"; then
+		echo "demo-engine.sh: asymcached did not exit cleanly; its log:" >&2
+		cat "$tmp/daemon.log" >&2
+		pid=
+		return 1
+	fi
+	pid=
+}
 cleanup() {
-	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	stop_daemon || true
+	[ -n "$bus" ] && kill "$bus" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# SmolLM2 in fp32 on the CPU: 30 layers x 2 x 3 heads x 64 x 16 tokens x 4 B
-# = 720 KiB a block of 16 tokens; 256 MiB holds 364 of them.
-"$daemon" --foreground -c /dev/null --socket "$tmp/s.sock" --backend host \
-	--pool-bytes 256M --block-bytes 720K --group "$(id -gn)" \
-	>"$tmp/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -S "$tmp/s.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/s.sock" ] || { cat "$tmp/daemon.log" >&2; exit 1; }
+# A bus of our own: asymcachectl talks to the daemon over it.
+dbus-daemon --session --nofork --nopidfile --print-address=3 \
+	--address="unix:path=$tmp/bus" 3>"$tmp/bus.addr" &
+bus=$!
+for _ in $(seq 50); do [ -s "$tmp/bus.addr" ] && break; sleep 0.1; done
+addr=$(head -n 1 "$tmp/bus.addr")
 
-doc="AsymCache keeps the key-value cache of a language model in one pool of
-GPU memory that several serving processes share. A privileged daemon owns
-the pool and decides which blocks stay when memory runs out; the serving
-processes map the pool and run attention directly on the shared blocks.
-When a block in the middle of a long prompt has been evicted, the engine
-recomputes only that hole with multi-segment attention instead of everything
-after it, so the output stays exactly the same while most of the work is
-skipped."
-
-ask() {	# REUSE QUESTION
-	echo
-	echo "=== asymcache-engine --reuse=$1: $2"
-	printf '%s\n\nQuestion: %s' "$doc" "$2" |
-		"$engine" generate --socket "$tmp/s.sock" -m "$model" --chat \
-			-n 40 --reuse "$1"
+# SmolLM2 in fp32 on the CPU: 30 layers x 2 x 3 heads x 64 x 16 tokens x
+# 4 B = 720 KiB a block of 16 tokens; 96 MiB holds 136 of them.
+start_daemon() {	# POLICY
+	rm -f "$tmp/s.sock"
+	"$daemon" --foreground -c /dev/null --socket "$tmp/s.sock" \
+		--backend host --pool-bytes 96M --block-bytes 720K \
+		--group "$(id -gn)" --policy "$1" --dbus-address "$addr" \
+		>"$tmp/daemon.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$tmp/s.sock" ] && return 0; sleep 0.1; done
+	cat "$tmp/daemon.log" >&2
+	return 1
 }
 
-echo "asymcached on $tmp/s.sock (host pool, 256 MiB); model $(basename "$model")"
-ask msa "Who owns the pool?"
-ask msa "What happens when a block in the middle was evicted?"
-ask none "What happens when a block in the middle was evicted?"
-kill -TERM "$pid"
-wait "$pid"
-pid=
+# Two processes share two cores: one BLAS thread each.
+replay() {	# NAME TRACE [OPTIONS...]
+	local name=$1 trace=$2
+	shift 2
+	OPENBLAS_NUM_THREADS=${threads:-2} "$engine" replay -s "$tmp/s.sock" \
+		-m "$model" --name "$name" --stop-eos --max-output 40 -q \
+		-o /dev/null "$@" "$trace"
+}
+serve() {	# NAME TRACE: figures and answer of each request
+	replay "$1" "$2" --show 99 2>&1 | sed -n '/^  #/,/^ *"/p' |
+		sed "s/^  #/  [$1] #/"
+}
+
+"$engine" tokenize -m "$model" "$chats" "$tmp/trace.jsonl" 2>/dev/null
+# Rounds of three requests (one question per document), 0.4 s apart.
+for r in 1 2 3 4; do
+	sed -n "$((r * 3 - 2)),$((r * 3))p" "$tmp/trace.jsonl" >"$tmp/r$r.jsonl"
+done
+cat "$tmp/r2.jsonl" "$tmp/r3.jsonl" "$tmp/r4.jsonl" >"$tmp/later.jsonl"
+
+echo "== asymcached (policy pensieve, host pool of 96 MiB) and asymcache-engine with $(basename "$model")"
+echo "   12 questions about 3 documents of ~260 tokens behind one system prompt"
+start_daemon pensieve
 echo
-echo "asymcached stopped cleanly. The second process reused the document's blocks that the first"
-echo "one computed; the last run computed everything and printed the same text."
+echo "-- 1. engine-a answers the first question about each document"
+serve engine-a "$tmp/r1.jsonl"
+echo
+echo "-- 2. engine-a and engine-b at once, new questions: the documents come from the pool"
+threads=1 serve engine-a "$tmp/r2.jsonl" &
+a=$!
+threads=1 serve engine-b "$tmp/r3.jsonl"
+wait "$a"
+echo
+echo "-- 3. the pool runs short: asymcachectl evict $evict (the policy picks the blocks);"
+echo "      engine-b's next questions find holes inside the documents, recomputed with MSA"
+"$ctl" -A "$addr" evict "$evict" | sed 's/^/   /'
+serve engine-b "$tmp/r4.jsonl"
+stop_daemon
+
+echo
+echo "-- 4. the last 9 requests after the first 3 and the same eviction, each row on a fresh"
+echo "      daemon, one flag changed per row"
+printf 'run\trequests\tTTFT mean ms\tTTFT p50 ms\tTPOT ms\treused\tholes\tcomputed\twall s\toutput hash\n' >"$tmp/table.tsv"
+for row in "pensieve msa" "pensieve prefix" "pensieve none" "asym msa" "lru prefix"; do
+	set -- $row
+	start_daemon "$1"
+	replay warm "$tmp/r1.jsonl" --speed 0 >/dev/null 2>"$tmp/replay.log" ||
+		{ cat "$tmp/replay.log" >&2; exit 1; }
+	"$ctl" -A "$addr" evict "$evict" >/dev/null
+	replay measured "$tmp/later.jsonl" --reuse "$2" --speed 0 \
+		--label "policy=$1 reuse=$2" --summary "$tmp/table.tsv" \
+		>/dev/null 2>"$tmp/replay.log" ||
+		{ cat "$tmp/replay.log" >&2; exit 1; }
+	stop_daemon
+done
+# Aligned columns with awk alone (column(1) is not on a minimal system).
+awk -F '\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NF }
+	END { pad = sprintf("%80s", ""); for (r = 1; r <= NR; r++) { printf "  "; for (i = 1; i <= n; i++) printf " %s%s", c[r, i], substr(pad, 1, w[i] - length(c[r, i])); print "" } }' "$tmp/table.tsv"
+hashes=$(tail -n +2 "$tmp/table.tsv" | cut -f 10 | sort -u | wc -l)
+echo
+if [ "$hashes" = 1 ]; then
+	echo "   The same output hash in every row: the answers do not depend on what was reused."
+else
+	echo "demo-engine.sh: the runs produced different text (see the output hash column)" >&2
+	exit 1
+fi

@@ -10,6 +10,7 @@
 
 int cli_generate_main(int argc, char **argv);
 int cli_replay_main(int argc, char **argv);
+int cli_tokenize_main(int argc, char **argv);
 
 /* A model ready to serve: weights on the backend, tokenizer if the file has one. */
 struct cli_model {

@@ -12,6 +12,7 @@ static const struct {
 } cmds[] = {
 	{ "generate", cli_generate_main, "generate from one prompt or chat" },
 	{ "replay", cli_replay_main, "serve a trace of timed requests, with figures" },
+	{ "tokenize", cli_tokenize_main, "chats to a replay trace of token ids" },
 };
 
 int main(int argc, char **argv)

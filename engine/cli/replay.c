@@ -22,6 +22,8 @@
 
 struct replay_cli {
 	const char *model, *socket, *trace, *salt, *output, *name;
+	const char *label, *summary;
+	uint32_t show;
 	uint64_t seed;
 	uint32_t block_tokens, max_seqs, chunk_tokens, tokens_per_id;
 	uint32_t limit, max_output;
@@ -73,6 +75,9 @@ static void usage(FILE *f)
 "      --device DEV       cpu or cuda; must match the daemon's pool (cpu)\n"
 "  -o, --output FILE      the JSON lines go there (default: stdout)\n"
 "      --tokens           put each request's generated ids in its line\n"
+"      --show N           print the text of the first N requests to finish\n"
+"      --label TEXT       name of this run in the --summary line\n"
+"      --summary FILE     append one tab-separated line of figures there\n"
 "  -q, --quiet            no progress line\n");
 }
 
@@ -113,6 +118,9 @@ static int parse_args(int argc, char **argv, struct replay_cli *o)
 		{ "tokens", no_argument, NULL, 13 },
 		{ "stop-eos", no_argument, NULL, 14 },
 		{ "name", required_argument, NULL, 15 },
+		{ "show", required_argument, NULL, 16 },
+		{ "label", required_argument, NULL, 17 },
+		{ "summary", required_argument, NULL, 18 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -171,6 +179,12 @@ static int parse_args(int argc, char **argv, struct replay_cli *o)
 		case 13: o->with_tokens = true; break;
 		case 14: o->stop_eos = true; break;
 		case 15: o->name = optarg; break;
+		case 16:
+			r = num(optarg, "--show", UINT32_MAX, &v);
+			o->show = (uint32_t)v;
+			break;
+		case 17: o->label = optarg; break;
+		case 18: o->summary = optarg; break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default:
 			fprintf(stderr, "Try 'asymcache-engine replay --help'.\n");
@@ -240,6 +254,31 @@ static int32_t *prompt_of(const struct replay_cli *o,
 	}
 	*ret_n = n;
 	return p;
+}
+
+/* One finished request for a person: its figures and its text. */
+static void show(const struct cli_model *cm, const struct ac_result *res)
+{
+	const struct ac_gen_stats *st = &res->st;
+	char text[4096];
+	size_t n = 0;
+
+	if (!cm->tok || ac_tokenizer_decode(cm->tok, res->tokens, res->n,
+					    AC_TOK_SKIP_SPECIAL, text,
+					    sizeof(text) - 1, &n) < 0)
+		n = 0;
+	text[n] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (text[i] == '\n' || text[i] == '\t')
+			text[i] = ' ';
+	fprintf(stderr, "  #%-3llu %4u prompt tokens: %4u reused (%u hit blocks, %u hole%s recomputed), %4u computed; TTFT %6.1f ms, TPOT %5.1f ms\n"
+		"       \"%s\"\n",
+		(unsigned long long)res->id + 1, st->prompt_tokens,
+		st->reused_tokens, st->hit_blocks, st->hole_runs,
+		st->hole_runs == 1 ? "" : "s", st->computed_tokens,
+		st->ttft_s * 1e3,
+		st->generated > 1 ? st->decode_s * 1e3 / (st->generated - 1) : 0.0,
+		text);
 }
 
 static void progress(const struct replay_cli *o, double t, uint32_t done,
@@ -367,6 +406,8 @@ int cli_replay_main(int argc, char **argv)
 		while (ac_runner_take(run, &res) == 0) {
 			replay_report_add(&rp, res.id + 1, res.st.arrival_s - t0,
 					  &res, 0);
+			if (finished < o.show && res.status == 0)
+				show(&cm, &res);
 			ac_result_free(&res);
 			finished++;
 		}
@@ -397,6 +438,23 @@ int cli_replay_main(int argc, char **argv)
 	replay_report_summary(&rp, o.output ? stdout : stderr, settings,
 			      ac_runner_now() - t0);
 	r = 0;
+	if (o.summary) {
+		FILE *f = fopen(o.summary, "ae");
+
+		if (!f) {
+			r = -errno;
+			fprintf(stderr, "asymcache-engine: %s: %s\n", o.summary,
+				strerror(-r));
+			goto out;
+		}
+		replay_report_tsv(&rp, f, o.label ? o.label : o.trace,
+				  ac_runner_now() - t0);
+		if (fclose(f)) {
+			r = -errno;
+			fprintf(stderr, "asymcache-engine: %s: %s\n", o.summary,
+				strerror(-r));
+		}
+	}
 out:
 	ac_runner_free(run);
 	cli_model_close(&cm);

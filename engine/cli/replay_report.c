@@ -3,6 +3,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "replay_report.h"
 
@@ -14,7 +15,9 @@ int replay_report_init(struct replay_report *rp, FILE *out, uint32_t nreqs,
 	rp->with_tokens = with_tokens;
 	rp->ttft = calloc(nreqs + 1, sizeof(double));
 	rp->tpot = calloc(nreqs + 1, sizeof(double));
-	if (!rp->ttft || !rp->tpot) {
+	rp->out_hash = calloc(nreqs + 1, sizeof(uint64_t));
+	rp->nlines = nreqs;
+	if (!rp->ttft || !rp->tpot || !rp->out_hash) {
 		replay_report_free(rp);
 		return -ENOMEM;
 	}
@@ -25,7 +28,9 @@ void replay_report_free(struct replay_report *rp)
 {
 	free(rp->ttft);
 	free(rp->tpot);
+	free(rp->out_hash);
 	rp->ttft = rp->tpot = NULL;
+	rp->out_hash = NULL;
 }
 
 static void put_int(struct json_object *o, const char *k, int64_t v)
@@ -81,6 +86,9 @@ int replay_report_add(struct replay_report *rp, uint64_t line,
 					json_object_new_int(res->tokens[i]));
 			json_object_object_add(o, "tokens", toks);
 		}
+		if (line >= 1 && line <= rp->nlines)
+			rp->out_hash[line - 1] = XXH3_64bits(res->tokens,
+					sizeof(int32_t) * res->n);
 		if (status == 0) {
 			rp->ttft[rp->done++] = st->ttft_s * 1e3;
 			if (st->generated > 1)
@@ -160,4 +168,19 @@ void replay_report_summary(const struct replay_report *rp, FILE *f,
 	fprintf(f, "  pressure    %llu preemptions; %llu requests served without the cache\n",
 		(unsigned long long)rp->preemptions,
 		(unsigned long long)rp->private);
+}
+
+void replay_report_tsv(const struct replay_report *rp, FILE *f,
+		       const char *label, double wall_s)
+{
+	uint64_t h = XXH3_64bits(rp->out_hash, sizeof(uint64_t) * rp->nlines);
+
+	/* The summary sorted ttft and tpot in place: the median is there. */
+	fprintf(f, "%s\t%u\t%.1f\t%.1f\t%.2f\t%.1f%%\t%llu\t%llu\t%.1f\t%016llx\n",
+		label, rp->done, mean(rp->ttft, rp->done),
+		pct(rp->ttft, rp->done, 50), mean(rp->tpot, rp->ntpot),
+		rp->prompt_tokens ? 100.0 * rp->reused_tokens / rp->prompt_tokens : 0.0,
+		(unsigned long long)rp->holes,
+		(unsigned long long)rp->computed_tokens, wall_s,
+		(unsigned long long)h);
 }

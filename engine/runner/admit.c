@@ -130,9 +130,10 @@ int sreq_admit(struct ac_runner *r, struct sreq *q)
 	q->prefilled = false;
 	q->state = SREQ_RUNNING;
 	q->admit_seq = ++r->admit_seq;
-	q->st.hit_blocks += res.hits;
-	q->st.reused_tokens += plan.reused_tokens;
-	q->st.hole_runs += (uint32_t)plan.nruns - 1;
+	/* What the last admission found; the work of every admission. */
+	q->st.hit_blocks = res.hits;
+	q->st.reused_tokens = plan.reused_tokens;
+	q->st.hole_runs = (uint32_t)plan.nruns - 1;
 	q->st.computed_tokens += n - plan.reused_tokens;
 	q->st.private_pool = !s->shared;
 	return 0;
@@ -205,12 +206,19 @@ void sreq_preempt(struct ac_runner *r, struct sreq *q)
 	q->state = SREQ_WAITING;
 	q->requeued = true;
 	q->st.preemptions++;
+	/*
+	 * Admitting again before anything finished would take back the room
+	 * the preemption made, and preempt again: recompute without end.
+	 */
+	r->hold_admission = true;
 }
 
 void sreq_finish(struct ac_runner *r, struct sreq *q, int status)
 {
-	if (q->state == SREQ_RUNNING)
+	if (q->state == SREQ_RUNNING) {
 		sreq_drop_blocks(r, q, true);
+		r->hold_admission = false;
+	}
 	q->state = SREQ_DONE;
 	q->status = status;
 	q->done_s = ac_runner_now();

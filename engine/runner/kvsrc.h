@@ -79,7 +79,8 @@ static inline void ac_kvsrc_close(struct ac_kvsrc *s)
 static inline bool ac_kvsrc_lost(int err)
 {
 	return err == -ECONNRESET || err == -EPIPE || err == -ENOTCONN ||
-	       err == -ETIMEDOUT || err == -ECONNREFUSED || err == -ESHUTDOWN;
+	       err == -ETIMEDOUT || err == -ECONNREFUSED || err == -ESHUTDOWN ||
+	       err == -EPROTO;
 }
 
 /* Memory for a private pool on the backend's device (kvmem.c). */

@@ -66,7 +66,12 @@ struct ac_gen_stats {
 	uint32_t reused_tokens;		/* KV read from the pool */
 	uint32_t hit_blocks;		/* Lookup's hits, used or not */
 	uint32_t hole_runs;		/* recomputed runs before the tail */
-	uint32_t computed_tokens;	/* prompt tokens run through the model */
+	/*
+	 * Prompt tokens run through the model, every admission's: a
+	 * preempted request is recomputed. The three above are the last
+	 * admission's.
+	 */
+	uint32_t computed_tokens;
 	uint32_t generated;
 	uint32_t committed;		/* blocks published */
 	uint32_t deduped;		/* of those, already published by others */

@@ -81,6 +81,7 @@ struct ac_runner {
 	struct ac_sched_chunk *chunks;
 	uint32_t cap_sched, cap_chunks;
 	double tok_per_s;	/* measured rate, for HRRN's work estimate */
+	bool hold_admission;	/* a preemption since the last finish */
 };
 
 /* admit.c: a request's blocks. */

@@ -100,6 +100,9 @@ static int admit(struct ac_runner *r, double now)
 	struct sreq *q;
 	int e;
 
+	if (r->hold_admission && running)
+		return 0;
+	r->hold_admission = false;
 	while (running < r->o.max_seqs && (q = next_waiting(r, now))) {
 		e = sreq_admit(r, q);
 		if (!e) {

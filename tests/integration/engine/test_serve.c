@@ -509,3 +509,120 @@ Test(serve, two_models_share_one_pool)
 	}
 	env_stop(&e);
 }
+
+/* Runs asymcache-engine ARGS...; its exit status, its output in @log. */
+static int engine_run(const char *dir, const char *tag, const char *cmd,
+		      const char *const *args, char *log, size_t len)
+{
+	char path[512], file[600];
+	const char *argv[20] = { cmd };
+	FILE *f;
+	size_t n;
+	int i;
+
+	for (i = 0; args[i]; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	/* engine_start runs "replay": shift for the other commands. */
+	engine_path(path, sizeof(path));
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (!pid) {
+		int fd;
+
+		snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
+		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		execv(path, (char *const *)(const char *const[]){
+			path, argv[0], argv[1], argv[2], argv[3], argv[4],
+			argv[5], argv[6], argv[7], argv[8], argv[9], NULL });
+		_exit(127);
+	}
+	int ws;
+
+	cr_assert_eq(waitpid(pid, &ws, 0), pid);
+	snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
+	f = fopen(file, "r");
+	cr_assert_not_null(f);
+	n = fread(log, 1, len - 1, f);
+	log[n] = 0;
+	fclose(f);
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(serve, front_ends_refuse_bad_input_clearly)
+{
+	char bad[300], big[300], out[300], chats[300], log[8192];
+	struct line l[2];
+	struct env e;
+
+	env_start(&e, "[pool]\nbackend = host\nbytes = 2M\nblock_bytes = 8K\n");
+	snprintf(bad, sizeof(bad), "%s/bad.jsonl", e.d.dir);
+	snprintf(big, sizeof(big), "%s/big.jsonl", e.d.dir);
+	snprintf(out, sizeof(out), "%s/out.jsonl", e.d.dir);
+	snprintf(chats, sizeof(chats), "%s/chats.jsonl", e.d.dir);
+	write_file(bad, "{\"timestamp\": 0, \"input_length\": 3, \"output_length\": 1, \"tokens\": [1, 2, 3]}\n"
+			"{\"timestamp\": 1, \"input_length\": 3, \"output_length\": 1, \"tokens\": [1, \"x\", 3]}\n");
+	/* tiny's context is 1,024: the second request does not fit. */
+	write_file(big, "{\"timestamp\": 0, \"output_length\": 2, \"tokens\": [1, 2, 3]}\n"
+			"{\"timestamp\": 0, \"output_length\": 1000, \"tokens\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]}\n");
+
+	cr_assert_eq(engine_run(e.d.dir, "bad", "replay", (const char *const[]){
+		"-s", e.d.sock, bad, NULL }, log, sizeof(log)), 1);
+	cr_expect(strstr(log, "bad.jsonl: line 2: tokens[1]: not an integer"), "%s", log);
+	cr_assert_eq(engine_run(e.d.dir, "flag", "replay", (const char *const[]){
+		"--chunking", "fixed:0", bad, NULL }, log, sizeof(log)), 2);
+	cr_expect(strstr(log, "--chunking takes adaptive or fixed:N"), "%s", log);
+	cr_assert_eq(engine_run(e.d.dir, "two", "replay", (const char *const[]){
+		bad, big, NULL }, log, sizeof(log)), 2);
+	cr_expect(strstr(log, "replay takes one TRACE file"), "%s", log);
+	cr_assert_eq(engine_run(e.d.dir, "nodaemon", "replay", (const char *const[]){
+		"-s", "/nonexistent/s.sock", big, NULL }, log, sizeof(log)), 1);
+	cr_expect(strstr(log, "/nonexistent/s.sock: "), "%s", log);
+
+	/* Over the context: refused with a reason, the rest is served. */
+	cr_assert_eq(engine_run(e.d.dir, "big", "replay", (const char *const[]){
+		"-s", e.d.sock, "-q", "--tokens", "-o", out, big, NULL }, log,
+		sizeof(log)), 0, "%s", log);
+	cr_assert_eq(read_lines(out, l, 2), 2);
+	cr_expect(l[0].ok && l[0].ntok == 2);
+	cr_expect(!l[1].ok, "the request over the context was served");
+	cr_expect(strstr(log, "1 finished, 0 failed, 1 refused"), "%s", log);
+
+	/* tokenize needs a tokenizer, and names the bad line and field. */
+	write_file(chats, "{\"timestamp\": 0, \"user\": \"hi\", \"output_length\": 4}\n"
+			  "{\"timestamp\": 5, \"output_length\": 4}\n");
+	cr_assert_eq(engine_run(e.d.dir, "tok", "tokenize", (const char *const[]){
+		"-m", "tiny", chats, NULL }, log, sizeof(log)), 1);
+	cr_expect(strstr(log, "tiny has no tokenizer"), "%s", log);
+	snprintf(out, sizeof(out), "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+		 getenv("AC_SOURCE_ROOT") ? getenv("AC_SOURCE_ROOT") : ".");
+	if (access(out, R_OK) == 0) {
+		snprintf(big, sizeof(big), "%s/trace-out.jsonl", e.d.dir);
+		cr_assert_eq(engine_run(e.d.dir, "tok2", "tokenize",
+			(const char *const[]){ "-m", out, chats, big, NULL },
+			log, sizeof(log)), 1);
+		cr_expect(strstr(log, "chats.jsonl: line 2: user: missing"),
+			  "%s", log);
+		/* The good line before it was written, with its tokens. */
+		FILE *f = fopen(big, "r");
+
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(log, sizeof(log), f));
+		cr_expect(strstr(log, "\"input_length\"") &&
+			  strstr(log, "\"tokens\":[1,"), "%s", log);
+		fclose(f);
+	}
+	env_stop(&e);
+}

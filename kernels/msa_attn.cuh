@@ -48,6 +48,7 @@ struct msa_merge_params {
 	uint32_t num_q_heads;
 	uint32_t group;
 	uint32_t head_dim;
+	uint32_t max_rows;	/* of any merge item: sizes the grid */
 };
 
 namespace msa {
@@ -436,8 +437,14 @@ msa_merge_kernel(const __grid_constant__ msa_merge_params p)
 	const int r = i / (D / 2), d = (i % (D / 2)) * 2;
 	float mx = -INFINITY, wsum = 0.f, a0 = 0.f, a1 = 0.f;
 
+	/*
+	 * Unrolled, so that the splits' loads are in flight together rather
+	 * than one latency each (a decode's merge was a chain of them).
+	 */
+#pragma unroll 8
 	for (int k = 0; k < m.nsplit; k++)
 		mx = fmaxf(mx, p.part_lse[m.part_row0 + k * rows + r]);
+#pragma unroll 8
 	for (int k = 0; k < m.nsplit; k++) {
 		size_t pr = (size_t)m.part_row0 + k * rows + r;
 		float wgt = exp2f(p.part_lse[pr] - mx);
@@ -477,8 +484,13 @@ static cudaError_t launch_merge(const msa_merge_params &p, uint32_t n,
 {
 	if (!n)
 		return cudaSuccess;
-	/* A merge covers at most 128 rows: 128 * D / 2 pairs, 128 a block. */
-	msa_merge_kernel<T><<<dim3(n, p.head_dim / 2), 128, 0, stream>>>(p);
+	/*
+	 * A merge covers at most 128 rows, max_rows * D / 2 pairs, 128 a
+	 * block: a decode's four rows take two blocks a merge, not 64.
+	 */
+	unsigned y = (p.max_rows * (p.head_dim / 2) + 127) / 128;
+
+	msa_merge_kernel<T><<<dim3(n, y ? y : 1), 128, 0, stream>>>(p);
 	return cudaGetLastError();
 }
 

@@ -135,8 +135,8 @@ bool msa_cuda_use_hopper(const struct ac_msa_plan *p,
 		return false;
 	if (lay->dtype != AC_DTYPE_BF16 && lay->dtype != AC_DTYPE_FP16)
 		return false;
-	/* Q boxes are G heads by 128 / G tokens; key tiles whole blocks. */
-	if (128 % p->group || 64 % lay->block_tokens)
+	/* Key tiles are whole blocks; Q boxes G heads by 128 / G tokens. */
+	if (64 % lay->block_tokens)
 		return false;
 	if ((uintptr_t)q % 16 || (uintptr_t)pool->base % 16 ||
 	    pool->block_bytes % 16)
@@ -318,6 +318,7 @@ cudaError_t msa_cuda_prepare(const struct ac_msa_plan *p,
 	mp.num_q_heads = p->num_q_heads;
 	mp.group = p->group;
 	mp.head_dim = lay->head_dim;
+	mp.max_rows = p->merge_rows;
 
 	if (!l->hopper)
 		return cudaSuccess;

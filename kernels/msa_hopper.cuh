@@ -189,7 +189,13 @@ msa_hopper_kernel(const __grid_constant__ msa_hopper_params p)
 
 		tma_prefetch_desc(&p.tm_q);
 		tma_prefetch_desc(&p.tm_kv);
-		mbar_expect_tx(full_q, L::q_bytes);
+		/*
+		 * A Q box is G heads by BM / G tokens: BM rows, or the few
+		 * fewer a group that does not divide BM fills (3: 126 of 128),
+		 * whose last rows then hold stale shared memory; they are
+		 * computed like any row past the item and never written.
+		 */
+		mbar_expect_tx(full_q, (uint32_t)(BM / G * G) * D * 2);
 #pragma unroll
 		for (int cb = 0; cb < CB; cb++)
 			tma_load_3d(sq + cb * BM * 64, &p.tm_q, cb * 64,

@@ -117,6 +117,7 @@ struct ac_msa_plan {
 	uint32_t n_small;
 	struct msa_merge *merge;
 	uint32_t n_merge;
+	uint32_t merge_rows;	/* the most rows one merge item covers */
 	uint32_t n_part_rows;
 
 	/* Byte offsets inside the workspace. */

@@ -10,13 +10,19 @@
 
 #include "msa_internal.h"
 
+/*
+ * The shortest chunk a context is split into. 32 keys let a batch-1
+ * decode at 2k run on 33 one-tile chunks a KV head (11 of three tiles at
+ * 128): a few MB of KV spread over most SMs, each block one tile deep.
+ * Longer contexts and larger batches are split by the wave count, not by
+ * this. The build may set it (an A/B of the two on the device).
+ */
+#ifndef AC_MSA_MIN_SPLIT_KEYS
+#define AC_MSA_MIN_SPLIT_KEYS	32
+#endif
+
 const struct msa_tuning msa_tuning_default = {
-	/*
-	 * 128 keys (four 32-key tiles) a chunk: a batch-1 decode at 2k then
-	 * runs on 16 chunks a KV head instead of 4, which is what it takes
-	 * to put most SMs to work on a few MB of KV.
-	 */
-	.min_split_keys = 128,
+	.min_split_keys = AC_MSA_MIN_SPLIT_KEYS,
 	.waves = 2,
 	.no_split = 0,
 	.force_mma = 0,
@@ -328,6 +334,8 @@ static int split_tiles(struct ac_msa_plan *p, struct tile *t, uint32_t n,
 			m->part_row0 = part;
 			/* per rounds up, so fewer chunks may be needed. */
 			m->nsplit = (tiles + per - 1) / per;
+			if (t[i].rows > p->merge_rows)
+				p->merge_rows = t[i].rows;
 			ns_i = m->nsplit;
 		}
 		for (k = 0; k < ns_i; k++) {
@@ -494,7 +502,7 @@ void ac_msa_plan_launch_key(const struct ac_msa_plan *plan,
 	key[0] = plan->n_big;
 	key[1] = plan->n_mid;
 	key[2] = plan->n_small;
-	key[3] = plan->n_merge;
+	key[3] = (uint64_t)plan->merge_rows << 32 | plan->n_merge;
 	key[4] = plan->n_part_rows;
 	key[5] = plan->off_big;
 	key[6] = plan->off_mid;

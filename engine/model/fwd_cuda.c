@@ -291,10 +291,13 @@ static int cuda_matmul(struct ac_fwd_ctx *c, void *out, const void *in,
 static int cuda_matmul_add(struct ac_fwd_ctx *c, void *out, const void *in,
 			   const void *w, uint32_t m, uint32_t n, uint32_t k)
 {
-	int r = -EOPNOTSUPP;
+	int r = -EINVAL;
 
 	if (m <= AC_GEMV_MAX_ROWS)
 		r = ac_op_gemv_cuda(out, in, w, m, n, k, true, c->stream);
+	if (r == -EINVAL)
+		r = ac_op_matmul_add_cuda(c->gemm, out, in, w, m, n, k,
+					  c->stream);
 	return r == -EINVAL ? -EOPNOTSUPP : r;
 }
 

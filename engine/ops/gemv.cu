@@ -379,11 +379,14 @@ extern "C" int ac_op_gemv_ex_cuda(const struct ac_gemv_args *a, void *stream)
 	U = a->unroll ? a->unroll : a->m <= 2 ? 4 : 2;
 	S = a->ksplit;
 	if (!S) {
-		/* Enough warps for about 32 an SM, but a whole stretch each. */
-		S = 1;
-		while (S < 8 && (uint64_t)p.items * S < (uint64_t)sms * 32 &&
-		       a->k >= 2 * S * 256 * U)
-			S *= 2;
+		/*
+		 * Measured on the H200 (bench/results/engine_gemv_h200.md):
+		 * rows of 8k and more stream best a warp to a pair; shorter
+		 * ones in quarters, or halves when the pairs are few (o: 2k).
+		 */
+		S = a->k >= 8192 ? 1 : p.items >= 3000 ? 4 : 2;
+		while (S > 1 && a->k < S * 256 * U)
+			S /= 2;
 	}
 	fn = pick_kernel(a->m, U);
 	smem = (size_t)a->m * a->k * 2;

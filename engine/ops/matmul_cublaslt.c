@@ -211,11 +211,11 @@ static bool aligned(const void *p)
 	return ((uintptr_t)p & (GEMM_ALIGN - 1)) == 0;
 }
 
-int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
-		      const uint16_t *in, const uint16_t *w, uint32_t m,
-		      uint32_t n, uint32_t k, void *stream)
+static int matmul(struct ac_gemm_cuda *g, uint16_t *out, const uint16_t *in,
+		  const uint16_t *w, uint32_t m, uint32_t n, uint32_t k,
+		  float beta, void *stream)
 {
-	const float alpha = 1.0f, beta = 0.0f;
+	const float alpha = 1.0f;
 	struct gemm_plan *p;
 	cublasStatus_t st;
 	int ret;
@@ -227,15 +227,30 @@ int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
 	if (!out || !aligned(out))
 		return -EINVAL;
 	if (!k)
-		return ac_op_cuda_errno(cudaMemsetAsync(out, 0,
+		return beta != 0.0f ? 0 : ac_op_cuda_errno(cudaMemsetAsync(out, 0,
 			(size_t)m * n * sizeof(*out), (cudaStream_t)stream));
 	if (!in || !w || !aligned(in) || !aligned(w))
 		return -EINVAL;
 	ret = plan_get(g, m, n, k, &p);
 	if (ret)
 		return ret;
+	/* C and D are both out: with beta 1 the epilogue adds what is there. */
 	st = cublasLtMatmul(g->lt, p->desc, &alpha, w, p->a, in, p->b, &beta,
 			    out, p->c, out, p->c, &p->algo, g->workspace,
 			    g->workspace_bytes, (cudaStream_t)stream);
 	return lt_errno(st);
+}
+
+int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
+		      const uint16_t *in, const uint16_t *w, uint32_t m,
+		      uint32_t n, uint32_t k, void *stream)
+{
+	return matmul(g, out, in, w, m, n, k, 0.0f, stream);
+}
+
+int ac_op_matmul_add_cuda(struct ac_gemm_cuda *g, uint16_t *out,
+			  const uint16_t *in, const uint16_t *w, uint32_t m,
+			  uint32_t n, uint32_t k, void *stream)
+{
+	return matmul(g, out, in, w, m, n, k, 1.0f, stream);
 }

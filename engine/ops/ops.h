@@ -217,6 +217,15 @@ int ac_op_matmul_cuda(struct ac_gemm_cuda *g, uint16_t *out,
 		      const uint16_t *in, const uint16_t *w, uint32_t m,
 		      uint32_t n, uint32_t k, void *stream);
 
+/*
+ * out[m][n] += in[m][k] * w[n][k]^T: the residual add in the GEMM's
+ * epilogue (beta 1, out read once where a separate add would read the
+ * product back), fp32 sum rounded once to bf16.
+ */
+int ac_op_matmul_add_cuda(struct ac_gemm_cuda *g, uint16_t *out,
+			  const uint16_t *in, const uint16_t *w, uint32_t m,
+			  uint32_t n, uint32_t k, void *stream);
+
 /* Rows the bandwidth-bound few-row linear layer takes. */
 #define AC_GEMV_MAX_ROWS	4u
 

@@ -173,12 +173,24 @@ Test(forward_gpu, cuda_matches_cpu_and_holes_match_a_full_prefill)
 	const struct ac_run runs[] = { { 32, 32 }, { 112, 16 }, { 192, 8 } };
 	run(&g, table, N, runs, 3, tokens, holes, &nr);
 	cr_assert_eq(nr, 56);
+	/*
+	 * Recomputed rows match the prefill's to bf16 noise (measured on the
+	 * H200: exactly, 0.0); a hole that read evicted (NaN) or stale
+	 * blocks, or raced its own K/V writes, would be off by far more.
+	 */
+	double worst = 0;
+
 	for (uint32_t r = 0; r < nr; r++) {
 		uint32_t p = r < 32 ? 32 + r : r < 48 ? 80 + r : 144 + r;
 		double d = rel_l2(holes + r * V, gpu + (size_t)p * V, V);
+		double dc = rel_l2(holes + r * V, cpu + (size_t)p * V, V);
 
+		worst = d > worst ? d : worst;
 		cr_expect_lt(d, 1e-2, "row at position %u: %.3e", p, d);
+		cr_expect_lt(dc, 3e-2, "row at position %u against the CPU: %.3e",
+			     p, dc);
 	}
+	cr_log_info("holes vs prefill: relative L2 up to %.3e", worst);
 	free(cpu);
 	free(gpu);
 	free(holes);

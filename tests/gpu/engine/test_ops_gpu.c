@@ -342,6 +342,16 @@ Test(ops_gpu, matmul)
 					      got[i], ref[i]);
 			free(got);
 		}
+		/* Accumulating (beta 1): the product added to the one there. */
+		cr_assert_eq(ac_op_matmul_add_cuda(g, dout, din, dw, m, n, k, NULL), 0);
+		got = host_from_bf16(dout, (size_t)m * n);
+		for (size_t i = 0; i < (size_t)m * n; i++)
+			cr_assert_leq(fabsf(got[i] - 2 * ref[i]),
+				      3 * BF16_REL * fabsf(ref[i]) + 2e-5f * mag[i],
+				      "matmul_add %ux%ux%u seed %#llx at %zu: %.6g vs %.6g",
+				      m, n, k, (unsigned long long)seed, i,
+				      got[i], 2 * ref[i]);
+		free(got);
 		cudaFree(din);
 		cudaFree(dw);
 		cudaFree(dout);

@@ -415,3 +415,55 @@ Test(msa_cpu, empty_batch)
 	cr_expect_null(ac_msa_plan_free(NULL));
 	msa_case_free(&f.c);
 }
+
+/*
+ * The launch key is what a recorded pass depends on: decode steps whose
+ * plans launch the same grids share it, though their contexts differ, and
+ * any change of work counts or workspace layout changes it.
+ */
+Test(msa_cpu, launch_key_follows_the_launches)
+{
+	static float base[64 * 2 * 2 * 16 * 8];
+	struct ac_kv_pool pool = {
+		.base = base, .num_blocks = 64,
+		.layout = { .num_layers = 2, .num_kv_heads = 2, .head_dim = 8,
+			    .block_tokens = 16, .dtype = AC_DTYPE_FP32 },
+	};
+	int32_t seg_indptr[3] = { 0, 1, 2 }, seg_seq[2] = { 0, 1 };
+	int32_t seg_pos[2], table_indptr[3] = { 0, 32, 64 };
+	int32_t block_ids[64], ctx_len[2];
+	struct ac_msa_batch b = {
+		.num_segs = 1, .num_seqs = 1, .seg_indptr = seg_indptr,
+		.seg_seq = seg_seq, .seg_pos = seg_pos,
+		.table_indptr = table_indptr, .block_ids = block_ids,
+		.ctx_len = ctx_len,
+	};
+	uint64_t key[3][AC_MSA_PLAN_KEY_WORDS], none[AC_MSA_PLAN_KEY_WORDS];
+	const uint32_t ctx[3] = { 300, 301, 300 };
+	struct msa_tuning tune = msa_tuning_default;
+
+	pool.block_bytes = ac_kv_block_bytes(&pool.layout);
+	for (int i = 0; i < 64; i++)
+		block_ids[i] = 63 - i;
+	tune.min_split_keys = 64;
+	for (int c = 0; c < 3; c++) {
+		struct ac_msa_plan *plan = NULL;
+
+		/* The third call is a batch of two such decodes. */
+		b.num_segs = b.num_seqs = c == 2 ? 2 : 1;
+		ctx_len[0] = ctx_len[1] = (int32_t)ctx[c];
+		seg_pos[0] = seg_pos[1] = (int32_t)ctx[c] - 1;
+		cr_assert_eq(msa_plan_create(AC_MSA_BACKEND_CPU, &pool, 4, &b,
+					     8, &tune, &plan), 0);
+		ac_msa_plan_launch_key(plan, key[c]);
+		ac_msa_plan_free(plan);
+	}
+	cr_expect_eq(memcmp(key[0], key[1], sizeof(key[0])), 0,
+		     "decode at 300 and 301 keys differ");
+	cr_expect_neq(memcmp(key[0], key[2], sizeof(key[0])), 0,
+		      "one and two sequences share a key");
+	memset(none, 0xa5, sizeof(none));
+	ac_msa_plan_launch_key(NULL, none);
+	for (int i = 0; i < AC_MSA_PLAN_KEY_WORDS; i++)
+		cr_expect_eq(none[i], 0);
+}

@@ -64,7 +64,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "pool", "block_bytes", CFG_SIZE, F(block_bytes), 256, GIB, 256 },
 	{ "pool", "group", CFG_GROUP, F(group), 0, 63, 0 },
 	{ "policy", "name", CFG_POLICY, F(policy), 1, 31, 0 },
-	{ "policy", "cost_file", CFG_PATH, F(cost_file), 2, PATH_MAX - 1, 0 },
+	/* Empty is the default (the installed model), as the man page says. */
+	{ "policy", "cost_file", CFG_PATH, F(cost_file), 0, PATH_MAX - 1, 0 },
 	{ "limits", "max_packet", CFG_SIZE, F(limits.max_packet),
 	  1024, 64ULL << 20, 0 },
 	{ "limits", "max_keys_per_lookup", CFG_U32,
@@ -359,7 +360,7 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 		break;
 	}
 	case CFG_PATH:
-		if (value[0] != '/')
+		if (value[0] != '/' && (value[0] || k->min))
 			return fail(err, errlen, -EINVAL, where, section, key,
 				    "'%s' is not an absolute path", value);
 		/* fallthrough */

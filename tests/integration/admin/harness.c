@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +101,8 @@ void henv_start(struct henv *e, const struct henv_opts *o)
 	snprintf(env, sizeof(env), "AC_DBUS_ADDRESS=%s",
 		 o->address_in_config ? "unix:path=/nonexistent/bus" : e->bus.addr);
 	dopts.watchdog_usec = o->watchdog_usec;
+	dopts.child_setup = o->child_setup;
+	dopts.child_arg = o->child_arg;
 	r = th_daemon_start(&e->d, &dopts);
 	if (r < 0)
 		th_dump_file(e->d.log, stderr);
@@ -397,4 +402,43 @@ uint64_t hjson_u64(struct json_object *o, const char *path)
 		cr_assert(json_object_object_get_ex(cur, part, &cur), "no %s in JSON", path);
 	cr_assert(json_object_is_type(cur, json_type_int), "%s is not an integer", path);
 	return json_object_get_uint64(cur);
+}
+
+int henv_metrics_port(const struct henv *e)
+{
+	char line[1024];
+	const char *p;
+	int port = -1;
+	FILE *f = fopen(e->d.log, "r");
+
+	cr_assert(f, "%s: %s", e->d.log, strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if ((p = strstr(line, "metrics on http://127.0.0.1:")))
+			port = atoi(p + strlen("metrics on http://127.0.0.1:"));
+	fclose(f);
+	cr_assert_gt(port, 0, "the daemon did not log its metrics address");
+	return port;
+}
+
+char *h_http_get(int port, const char *request)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char *buf = calloc(1, 1), chunk[4096];
+	size_t len = 0;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+		     strerror(errno));
+	cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		buf = realloc(buf, len + (size_t)n + 1);
+		memcpy(buf + len, chunk, (size_t)n);
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	close(fd);
+	return buf;
 }

@@ -33,6 +33,9 @@ struct henv_opts {
 	uint64_t watchdog_usec;	/* 0: no WATCHDOG_USEC */
 	const char *config;	/* config file text; NULL: a default one */
 	bool address_in_config;	/* bus address in [daemon], a dead one in the env */
+	/* Runs in the daemon's process before exec (th_daemon_opts). */
+	void (*child_setup)(void *arg);
+	void *child_arg;
 };
 
 /*
@@ -56,6 +59,11 @@ void henv_stop(struct henv *e);
 int run_ctl(const struct henv *e, uid_t uid, char **out, char **err, ...);
 int run_ctlv(const struct henv *e, uid_t uid, char *const argv[], char **out,
 	     char **err);
+/* The port the daemon logged for [metrics] listen = 0. */
+int henv_metrics_port(const struct henv *e);
+/* Sends @request to 127.0.0.1:@port; the whole answer, malloc()ed. */
+char *h_http_get(int port, const char *request);
+
 /* A supplementary group asymcachectl gets when run as nobody (0: none). */
 extern gid_t h_extra_gid;
 /*

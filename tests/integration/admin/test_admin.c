@@ -1310,47 +1310,6 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 	sd_bus_flush_close_unref(bus);
 }
 
-/* The port the daemon logged for [metrics] listen = 0. */
-static int metrics_port(void)
-{
-	char line[1024];
-	const char *p;
-	int port = -1;
-	FILE *f = fopen(env.d.log, "r");
-
-	cr_assert(f, "%s: %s", env.d.log, strerror(errno));
-	while (fgets(line, sizeof(line), f))
-		if ((p = strstr(line, "metrics on http://127.0.0.1:")))
-			port = atoi(p + strlen("metrics on http://127.0.0.1:"));
-	fclose(f);
-	cr_assert_gt(port, 0, "the daemon did not log its metrics address");
-	return port;
-}
-
-/* Sends @request to 127.0.0.1:@port, returns the whole answer (malloc()ed). */
-static char *http_get(int port, const char *request)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	char *buf = calloc(1, 1), chunk[4096];
-	size_t len = 0;
-	ssize_t n;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
-		     strerror(errno));
-	cr_assert_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		buf = realloc(buf, len + (size_t)n + 1);
-		memcpy(buf + len, chunk, (size_t)n);
-		len += (size_t)n;
-		buf[len] = '\0';
-	}
-	close(fd);
-	return buf;
-}
-
 /* The body of a 200 answer with Content-Type @type, checked against Content-Length. */
 static const char *http_body(const char *answer, const char *type)
 {
@@ -1427,7 +1386,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	int port;
 
 	henv_start(&env, &o);
-	port = metrics_port();
+	port = henv_metrics_port(&env);
 	hclient_open(&env, "scraped", &a);
 	hpublish_prompt(&a, 8, 4, k, blk);
 	hkeys(&a, 9, 1, other);
@@ -1441,7 +1400,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	cr_assert_eq(ac_release(a.c, found, 2, NULL), 0);
 	cr_assert_eq(ac_release(a.c, &found[3], 1, NULL), 0);
 
-	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
 	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
 	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"test-llama\"", a.ns);
@@ -1476,7 +1435,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	free(ans);
 
 	/* OpenMetrics when the scraper asks for it, as Prometheus does. */
-	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: "
+	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: "
 		       "application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n");
 	body = http_body(ans, "Content-Type: application/openmetrics-text; version=1.0.0; "
 			      "charset=utf-8");
@@ -1487,21 +1446,21 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	free(ans);
 
 	/* What is not a scrape gets its status, and the daemon carries on. */
-	ans = http_get(port, "POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+	ans = h_http_get(port, "POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
 	cr_expect(strncmp(ans, "HTTP/1.1 405 ", 13) == 0, "%.100s", ans);
 	cr_expect(strstr(ans, "Allow: GET, HEAD\r\n"), "%.200s", ans);
 	free(ans);
-	ans = http_get(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+	ans = h_http_get(port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
 	cr_expect(strncmp(ans, "HTTP/1.1 404 ", 13) == 0, "%.100s", ans);
 	free(ans);
-	ans = http_get(port, "GET /metrics HTTP/1.1\r\n\r\n");
+	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\n\r\n");
 	cr_expect(strncmp(ans, "HTTP/1.1 400 ", 13) == 0, "%.100s", ans);
 	free(ans);
-	ans = http_get(port, "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+	ans = h_http_get(port, "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
 	cr_expect(strncmp(ans, "HTTP/1.1 200 ", 13) == 0, "%.100s", ans);
 	cr_expect(strstr(ans, "\r\n\r\n") && !strstr(ans, "\r\n\r\n")[4], "HEAD has a body");
 	free(ans);
-	ans = http_get(port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\n");
+	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\n");
 	cr_expect(strncmp(ans, "HTTP/1.1 400 ", 13) == 0, "pipelined: %.100s", ans);
 	free(ans);
 	hclient_close(&a);

@@ -106,6 +106,9 @@ Test(agent, new_keys_have_defaults_and_ranges)
 	cr_assert_eq(load("[policy]\ncost_file = relative.json\n", err,
 			  sizeof(err)), -EINVAL);
 	cr_assert_not_null(strstr(err, "not an absolute path"), "%s", err);
+	/* Empty, as the shipped file shows it: the default model. */
+	cr_assert_eq(load("[policy]\ncost_file =\n", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(load("[daemon]\nsocket =\n", err, sizeof(err)), -EINVAL);
 }
 
 Test(agent, cost_file_loads_and_a_bad_one_names_its_path)

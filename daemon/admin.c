@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "nslife.h"
 #include "session.h"
 
 void daemon_get_block_counts(const struct daemon *d,
@@ -86,7 +87,11 @@ int daemon_foreach_namespace(struct daemon *d,
 
 	for (k = 0; k < d->cache.nns; k++) {
 		const struct cache_ns *ns = &d->cache.ns[k];
-		struct daemon_ns_info i = {
+		struct daemon_ns_info i;
+
+		if (!ns->live)
+			continue;
+		i = (struct daemon_ns_info){
 			.ns_id = ns->id,
 			.layout = &ns->layout,
 			.bytes_per_block = ns->bytes_per_block,
@@ -235,6 +240,7 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	/* Same coefficients as n->cost, which is about to be freed. */
 	d->cache.cost = &d->cfg.cost;
 	log_set_max_level(d->cfg.log_level);
+	nslife_arm(d);
 	log_notice("configuration reloaded from %s", d->cfg.config_path);
 	r = 0;
 out:

@@ -28,6 +28,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "notify.h"
+#include "nslife.h"
 #include "retention.h"
 #include "session.h"
 #include "policy.h"
@@ -364,7 +365,7 @@ static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 {
 	struct ns_walk *w = userdata;
 	const struct cache_layout *l = i->layout;
-	uint32_t pinned = i->ns_id < w->npinned ? w->pinned[i->ns_id] : 0;
+	uint32_t pinned = w->pinned[cache_ns_slot(i->ns_id)];
 
 	return sd_bus_message_append(w->reply, "(usuuusutuu)", i->ns_id,
 				     l->model_id, l->kv.num_layers,
@@ -374,25 +375,26 @@ static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 				     i->cached, pinned) < 0;
 }
 
-/* Pinned blocks per namespace: one pass over the block table, O(nblocks). */
+/*
+ * Pinned blocks per namespace slot: one pass over the block table,
+ * O(nblocks). Blocks of an unregistered namespace whose slot was used
+ * again cannot exist (a slot is reused only once it has no blocks).
+ */
 static int count_pinned(const struct cache *c, uint32_t **ret, uint32_t *ret_n)
 {
-	uint32_t max_id = 0, i, *v;
+	uint32_t i, *v;
 
-	for (i = 0; i < c->nns; i++)
-		if (c->ns[i].id > max_id)
-			max_id = c->ns[i].id;
-	v = calloc((size_t)max_id + 1, sizeof(*v));
+	v = calloc(CACHE_MAX_NAMESPACES + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < c->nblocks; i++) {
 		const struct blk *b = &c->blocks[i];
 
-		if (b->state == BLK_CACHED && b->pins > 0 && b->ns <= max_id)
-			v[b->ns]++;
+		if (b->state == BLK_CACHED && b->pins > 0)
+			v[cache_ns_slot(b->ns)]++;
 	}
 	*ret = v;
-	*ret_n = max_id + 1;
+	*ret_n = CACHE_MAX_NAMESPACES + 1;
 	return 0;
 }
 
@@ -454,12 +456,7 @@ static int method_set_policy(sd_bus_message *m, void *userdata, sd_bus_error *e)
 
 static bool ns_exists(const struct daemon *d, uint32_t id)
 {
-	uint32_t i;
-
-	for (i = 0; i < d->cache.nns; i++)
-		if (d->cache.ns[i].id == id)
-			return true;
-	return false;
+	return cache_find_ns(&d->cache, id) != NULL;
 }
 
 static uint32_t ns_pinned(const struct daemon *d, uint32_t id)
@@ -517,6 +514,30 @@ static int method_flush_namespace(sd_bus_message *m, void *userdata, sd_bus_erro
 	return sd_bus_reply_method_return(m, "uu", flushed, ns_pinned(d, id));
 }
 
+static int method_unregister_namespace(sd_bus_message *m, void *userdata,
+				       sd_bus_error *e)
+{
+	struct daemon *d = userdata;
+	uint32_t id, flushed = 0, kept = 0;
+	int r;
+
+	r = admin_u32_arg(m, "UnregisterNamespace", e, &id);
+	if (r < 0)
+		return r;
+	if (!ns_exists(d, id))
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
+					 "No namespace with id %u", id);
+	log_action_u32(m, "UnregisterNamespace(%s)", id);
+	r = nslife_unregister(d, NULL, id, &flushed, &kept);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(e, AC_BUS_ERROR_NO_SUCH_NAMESPACE,
+					 "No namespace with id %u", id);
+	if (r < 0)
+		return sd_bus_error_set_errnof(e, r, "Cannot unregister namespace %u: %m",
+					       id);
+	return sd_bus_reply_method_return(m, "uu", flushed, kept);
+}
+
 static int method_evict_blocks(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
 	struct daemon *d = userdata;
@@ -556,6 +577,8 @@ static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
 		  offsetof(struct daemon_limits, max_sessions_per_uid) },
 		{ "[limits] hello_timeout_ms",
 		  offsetof(struct daemon_limits, hello_timeout_ms) },
+		{ "[limits] namespace_idle_ms",
+		  offsetof(struct daemon_limits, namespace_idle_ms) },
 		{ "[limits] max_retained_blocks_per_session",
 		  offsetof(struct daemon_limits, max_retained_blocks_per_session) },
 		{ "[limits] max_retain_ttl_ms",
@@ -672,7 +695,7 @@ static const sd_bus_vtable daemon_vtable[] = {
 	D_U32("PinnedBlocks", cache.npinned, EMITS),
 	D_U32("RetainedBlocks", retained_blocks, EMITS),
 	D_U32("Sessions", nsessions, EMITS),
-	D_U32("Namespaces", cache.nns, EMITS),
+	D_U32("Namespaces", cache.nlive, EMITS),
 	D_U64("Lookups", cache.ctr.lookups),
 	D_U64("LookupKeys", cache.ctr.lookup_keys),
 	D_U64("LookupHits", cache.ctr.lookup_hits),
@@ -693,6 +716,9 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("FlushNamespace", SD_BUS_ARGS("u", namespace),
 				SD_BUS_RESULT("u", evicted, "u", pinned_kept),
 				method_flush_namespace, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("UnregisterNamespace", SD_BUS_ARGS("u", namespace),
+				SD_BUS_RESULT("u", evicted, "u", pinned_kept),
+				method_unregister_namespace, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("EvictBlocks", SD_BUS_ARGS("u", count),
 				SD_BUS_RESULT("u", evicted),
 				method_evict_blocks, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -753,7 +779,7 @@ static void seen_read(const struct daemon *d, struct bus_seen *s)
 	s->npinned = c->npinned;
 	s->retained = d->retained_blocks;
 	s->nsessions = d->nsessions;
-	s->nns = c->nns;
+	s->nns = c->nlive;
 	s->lookups = c->ctr.lookups;
 	s->lookup_keys = c->ctr.lookup_keys;
 	s->lookup_hits = c->ctr.lookup_hits;

@@ -27,7 +27,7 @@ static void pol_insert(struct cache *c, const struct blk *b, uint32_t id,
 {
 	struct ac_policy_block pb = {
 		.id = id,
-		.ns_id = b->ns,
+		.ns_id = cache_ns_slot(b->ns),
 		.pos = b->pos,
 		.parent = parent,
 		.pinned = pinned,
@@ -46,8 +46,12 @@ static void pol_insert(struct cache *c, const struct blk *b, uint32_t id,
 static int pol_namespace(const struct cache *c, struct ac_policy *p,
 			 const struct cache_ns *ns)
 {
+	/*
+	 * Policies know a namespace by its slot: a slot used again announces
+	 * its new layout over the old one, so their tables never fill.
+	 */
 	struct ac_policy_ns pn = {
-		.ns_id = ns->id,
+		.ns_id = cache_ns_slot(ns->id),
 		.block_tokens = ns->layout.kv.block_tokens,
 		.bytes_per_block = ns->bytes_per_block,
 		.cost = c->cost,
@@ -164,9 +168,19 @@ static void link_children(struct cache *c, uint32_t id)
 
 static struct cache_ns *ns_get(struct cache *c, uint32_t ns)
 {
-	if (ns == 0 || ns > c->nns)
+	uint32_t slot = cache_ns_slot(ns);
+	struct cache_ns *n;
+
+	if (slot == 0 || slot > c->nns)
 		return NULL;
-	return &c->ns[ns - 1];
+	n = &c->ns[slot - 1];
+	return n->live && n->id == ns ? n : NULL;
+}
+
+/* The namespace a WRITING or CACHED block belongs to, live or not. */
+static struct cache_ns *blk_ns(struct cache *c, const struct blk *b)
+{
+	return &c->ns[cache_ns_slot(b->ns) - 1];
 }
 
 const struct cache_ns *cache_find_ns(const struct cache *c, uint32_t ns)
@@ -257,10 +271,11 @@ void cache_sess_init(struct cache_sess *s, uint64_t id)
 int cache_blk_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
 		    uint32_t *ret_id)
 {
+	struct cache_ns *n = ns_get(c, ns);
 	struct blk *b;
 	uint32_t id;
 
-	if (!ns_get(c, ns))
+	if (!n)
 		return -ENOENT;
 	id = free_pop(c);
 	if (id == AC_NO_BLOCK)
@@ -271,6 +286,7 @@ int cache_blk_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
 	b->owner = s;
 	writing_link(s, c, id);
 	c->nwriting++;
+	n->writing++;
 	c->ctr.allocs++;
 	*ret_id = id;
 	return 0;
@@ -295,6 +311,7 @@ int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id)
 		return -EPERM;
 	writing_unlink(s, c, id);
 	c->nwriting--;
+	blk_ns(c, b)->writing--;
 	c->ctr.aborts++;
 	free_push(c, id);
 	return 0;
@@ -359,7 +376,8 @@ static int commit_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	s->npins++;
 	c->ncached++;
 	c->npinned++;
-	c->ns[b->ns - 1].cached++;
+	blk_ns(c, b)->writing--;
+	blk_ns(c, b)->cached++;
 	if (e->has_parent)
 		parent = index_find(&c->index, b->ns, &e->parent_key);
 	/* Never report a block as its own parent, whatever a client sent. */
@@ -384,6 +402,13 @@ int cache_blk_pin(struct cache *c, struct cache_sess *s, uint32_t id)
 	return pin_add(c, s, id);
 }
 
+/* Its namespace was unregistered: the last pin lets the block go. */
+static void unpinned_dead(struct cache *c, uint32_t id)
+{
+	if (!blk_ns(c, &c->blocks[id])->live)
+		cache_blk_evict(c, id, false);
+}
+
 /*
  * @now is read once per request by the callers: a clock read per unpin
  * (25 ns here) was a fifth of a 2,048-block Release.
@@ -404,6 +429,7 @@ static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	if (--b->pins == 0) {
 		c->npinned--;
 		pol_call(c, on_unpin, id, now);
+		unpinned_dead(c, id);
 	}
 	return 0;
 }
@@ -426,7 +452,7 @@ int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
 		pol_call(c, on_remove, id);
 	index_delete(&c->index, b->ns, &b->key);
 	child_del(c, id);
-	c->ns[b->ns - 1].cached--;
+	blk_ns(c, b)->cached--;
 	c->ncached--;
 	free_push(c, id);
 	return 0;
@@ -445,6 +471,7 @@ void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 		if (b->pins == 0) {
 			c->npinned--;
 			pol_call(c, on_unpin, ps->block, now);
+			unpinned_dead(c, ps->block);
 		}
 	}
 	while (s->writing_head != AC_NO_BLOCK)
@@ -463,10 +490,10 @@ static bool layout_equal(const struct cache_layout *a,
 int cache_register_ns(struct cache *c, const struct cache_layout *l,
 		      uint32_t *ret_ns, uint64_t *ret_bytes_per_block)
 {
-	struct cache_ns *ns;
+	struct cache_ns *ns, saved;
 	size_t mlen = strnlen(l->model_id, sizeof(l->model_id));
+	uint32_t i, next_id;
 	uint64_t bpb;
-	uint32_t i;
 	int r;
 
 	if (mlen == 0 || mlen > AC_MODEL_ID_MAX)
@@ -478,23 +505,41 @@ int cache_register_ns(struct cache *c, const struct cache_layout *l,
 	if (bpb > c->block_bytes)
 		return -E2BIG;
 	for (i = 0; i < c->nns; i++) {
-		if (layout_equal(&c->ns[i].layout, l)) {
+		if (c->ns[i].live && layout_equal(&c->ns[i].layout, l)) {
 			*ret_ns = c->ns[i].id;
 			*ret_bytes_per_block = c->ns[i].bytes_per_block;
 			return 0;
 		}
 	}
-	if (c->nns >= CACHE_MAX_NAMESPACES)
+	/* A slot whose namespace ended and whose blocks are all gone. */
+	for (i = 0; i < c->nns; i++)
+		if (!c->ns[i].live && !c->ns[i].cached && !c->ns[i].writing)
+			break;
+	if (i == CACHE_MAX_NAMESPACES)
 		return -ENOSPC;
-	ns = &c->ns[c->nns];
+	ns = &c->ns[i];
+	if (i < c->nns) {
+		uint32_t gen = (ns->id >> CACHE_NS_SLOT_BITS) + 1;
+
+		next_id = (i + 1) | (gen > CACHE_NS_GEN_MAX ? 0 :
+				     gen << CACHE_NS_SLOT_BITS);
+	} else {
+		next_id = i + 1;
+	}
+	saved = *ns;
 	memset(ns, 0, sizeof(*ns));
-	ns->id = c->nns + 1;
+	ns->id = next_id;
 	ns->layout = *l;
 	ns->bytes_per_block = bpb;
 	r = pol_namespace(c, c->policy, ns);
-	if (r < 0)
+	if (r < 0) {
+		*ns = saved;
 		return r;
-	c->nns++;
+	}
+	ns->live = true;
+	if (i == c->nns)
+		c->nns++;
+	c->nlive++;
 	*ret_ns = ns->id;
 	*ret_bytes_per_block = bpb;
 	return 0;
@@ -735,6 +780,34 @@ int cache_flush_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed)
 	}
 	c->ctr.flushed += n;
 	*ret_flushed = n;
+	return 0;
+}
+
+int cache_unregister_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed,
+			uint32_t *ret_kept)
+{
+	struct cache_ns *n = ns_get(c, ns);
+	uint32_t id, flushed = 0, kept = 0;
+
+	if (!n)
+		return -ENOENT;
+	n->live = false;
+	c->nlive--;
+	for (id = 0; id < c->nblocks; id++) {
+		const struct blk *b = &c->blocks[id];
+
+		if (b->state != BLK_CACHED || b->ns != ns)
+			continue;
+		if (b->pins) {
+			kept++;
+			continue;
+		}
+		cache_blk_evict(c, id, false);
+		flushed++;
+	}
+	c->ctr.flushed += flushed;
+	*ret_flushed = flushed;
+	*ret_kept = kept;
 	return 0;
 }
 

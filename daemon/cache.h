@@ -31,6 +31,24 @@ struct ac_cost_model;
 /* The policies' limit (policy.h): a switch must fit every namespace. */
 #define CACHE_MAX_NAMESPACES AC_POLICY_MAX_NAMESPACES
 
+/*
+ * A namespace id is its slot (1..CACHE_MAX_NAMESPACES) in the low 8 bits
+ * and the slot's generation above them: a slot freed by Unregister is
+ * used again under a new id, so a client still holding the old id gets
+ * ENOENT instead of another model's blocks. Generation 0 keeps the first
+ * 255 ids what they always were (1..255). Ids stay below 2^30, under the
+ * range libasymcache keeps for itself (0x80000000 up).
+ */
+#define CACHE_NS_SLOT_BITS	8
+#define CACHE_NS_GEN_MAX	((1u << 22) - 1)
+_Static_assert(CACHE_MAX_NAMESPACES < (1u << CACHE_NS_SLOT_BITS),
+	       "a namespace slot must fit its bits of the id");
+
+static inline uint32_t cache_ns_slot(uint32_t ns_id)
+{
+	return ns_id & ((1u << CACHE_NS_SLOT_BITS) - 1);
+}
+
 enum blk_state {
 	BLK_FREE = 0,
 	BLK_WRITING,
@@ -74,11 +92,19 @@ struct cache_layout {
 	struct ac_kv_layout kv;
 };
 
+/*
+ * A slot of the namespace table. An unregistered namespace is no longer
+ * live (no id finds it) but keeps its slot while blocks of it remain: its
+ * pinned blocks are freed as their last pin goes and its WRITING blocks
+ * as their writers abort them, and only then is the slot used again.
+ */
 struct cache_ns {
-	uint32_t id;		/* >= 1: 0 is proto3's "unset" */
+	uint32_t id;		/* slot | generation << 8; 0 is proto3's "unset" */
+	bool live;
 	struct cache_layout layout;
 	uint64_t bytes_per_block;
 	uint32_t cached;	/* CACHED blocks in this namespace */
+	uint32_t writing;	/* WRITING blocks in this namespace */
 };
 
 struct cache_counters {
@@ -117,7 +143,8 @@ struct cache {
 	const struct ac_cost_model *cost;
 
 	struct cache_ns *ns;
-	uint32_t nns;
+	uint32_t nns;		/* slots ever used: ns[0..nns) */
+	uint32_t nlive;		/* registered namespaces */
 
 	uint32_t max_pins;	/* per session */
 	uint32_t max_writing;	/* per session */
@@ -167,7 +194,16 @@ int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy);
  */
 int cache_register_ns(struct cache *c, const struct cache_layout *l,
 		      uint32_t *ret_ns, uint64_t *ret_bytes_per_block);
+/* The live namespace @ns, NULL for an unknown or unregistered id. */
 const struct cache_ns *cache_find_ns(const struct cache *c, uint32_t ns);
+/*
+ * Ends namespace @ns: its id is refused from now on (-ENOENT), its
+ * unpinned CACHED blocks are freed now (*ret_flushed), and its pinned ones
+ * (*ret_kept) as their last pin goes; WRITING blocks can no longer be
+ * committed. -ENOENT for an unknown id.
+ */
+int cache_unregister_ns(struct cache *c, uint32_t ns, uint32_t *ret_flushed,
+			uint32_t *ret_kept);
 /* @ret_blocks gets n entries (AC_NO_BLOCK for a miss); hits are pinned. */
 int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
 		 const struct ac_key *keys, uint32_t n, uint32_t *ret_blocks,

@@ -80,6 +80,8 @@ static const struct cfg_key cfg_keys[] = {
 	  F(limits.max_sessions_per_uid), 1, 65536, 0 },
 	{ "limits", "hello_timeout_ms", CFG_U32, F(limits.hello_timeout_ms),
 	  10, 600000, 0 },
+	{ "limits", "namespace_idle_ms", CFG_U32,
+	  F(limits.namespace_idle_ms), 0, 604800000, 0 },
 	{ "limits", "max_retained_blocks_per_session", CFG_U32,
 	  F(limits.max_retained_blocks_per_session), 0, (1U << 31) - 1, 0 },
 	{ "limits", "max_retain_ttl_ms", CFG_U32, F(limits.max_retain_ttl_ms),
@@ -156,6 +158,11 @@ void cfg_defaults(struct daemon_config *cfg)
 	/* A quarter: one user's processes cannot hold every slot. */
 	cfg->limits.max_sessions_per_uid = 256;
 	cfg->limits.hello_timeout_ms = 5000;
+	/*
+	 * Ten minutes: a restarting engine finds its cache, and a table of
+	 * 255 does not fill with layouts nobody runs any more.
+	 */
+	cfg->limits.namespace_idle_ms = 600000;
 	cfg->limits.max_retained_blocks_per_session = 65536;
 	cfg->limits.max_retain_ttl_ms = 600000;
 	cfg->limits.max_schedule_segments = 1024;

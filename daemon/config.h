@@ -37,6 +37,7 @@ struct daemon_limits {
 	uint32_t max_sessions;
 	uint32_t max_sessions_per_uid;
 	uint32_t hello_timeout_ms;
+	uint32_t namespace_idle_ms;	/* 0: never collected */
 	uint32_t max_retained_blocks_per_session;
 	uint32_t max_retain_ttl_ms;
 	uint32_t max_schedule_segments;

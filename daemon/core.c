@@ -14,12 +14,20 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
+#include "nslife.h"
 #include "retention.h"
 #include "session.h"
 
+/* Before its pins go: retentions first, then its namespaces. */
+static void session_closing(struct daemon *d, struct session *s)
+{
+	daemon_retain_session_close(d, s);
+	nslife_session_close(d, s);
+}
+
 static const struct session_ops session_ops = {
 	.packet = dispatch_packet,
-	.closing = daemon_retain_session_close,
+	.closing = session_closing,
 	.refusal = dispatch_pack_refusal,
 };
 
@@ -119,10 +127,15 @@ int daemon_core_init(struct daemon *d)
 			 d->cfg.limits.max_writing_per_session);
 	/* No namespace exists yet: this only records the model. */
 	cache_set_cost(&d->cache, &d->cfg.cost);
+	r = nslife_init(d);
+	if (r < 0) {
+		log_error_errno(r, "cannot set up the namespace table: %m");
+		goto out_cache;
+	}
 	r = daemon_retain_init(d);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up TTL retention: %m");
-		goto out_cache;
+		goto out_nslife;
 	}
 	r = daemon_core_alloc_buffers(d, d->cfg.limits.max_keys_per_lookup,
 				      4ULL * d->cfg.limits.max_packet);
@@ -140,6 +153,8 @@ int daemon_core_init(struct daemon *d)
 
 out_retain:
 	daemon_retain_fini(d);
+out_nslife:
+	nslife_fini(d);
 out_cache:
 	cache_fini(&d->cache);
 out_pool:
@@ -155,6 +170,7 @@ void daemon_core_fini(struct daemon *d)
 	/* The loop owns the timer and frees it with itself. */
 	d->hello_timer = NULL;
 	daemon_retain_fini(d);
+	nslife_fini(d);
 	cache_fini(&d->cache);
 	free(d->sched_buf);
 	d->sched_buf = NULL;

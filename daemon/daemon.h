@@ -27,6 +27,7 @@ struct cache_commit_entry;
 struct daemon;
 struct loop;
 struct loop_timer;
+struct nslife_slot;
 struct session;
 struct session_ops;
 struct metrics;
@@ -74,6 +75,10 @@ struct daemon {
 	uint64_t refused_log_ns;
 	uint64_t next_session_id;
 	struct daemon_counters ctr;
+
+	/* Namespace owners, users and idle times by slot (nslife.h). */
+	struct nslife_slot *nsl;
+	struct loop_timer *ns_timer;	/* while a namespace is idle */
 
 	const struct session_ops *session_ops;
 	/* With [metrics] listen only (metrics.h); NULL otherwise. */

@@ -18,6 +18,7 @@
 #include "layout.h"
 #include "log.h"
 #include "metrics.h"
+#include "nslife.h"
 #include "retention.h"
 #include "schedule.h"
 #include "session.h"
@@ -284,6 +285,14 @@ static int do_register(struct daemon *d, struct session *s,
 				   "register_namespace: %llu bytes per block do not fit in block_bytes %llu",
 				   (unsigned long long)ac_kv_block_bytes(&cl.kv),
 				   (unsigned long long)d->pool.block_bytes);
+	if (r == -ENOSPC)
+		return reply_error(d, s, req->id, ENOSPC,
+				   "register_namespace: all %u namespaces are in use (unregister one, or wait for limits.namespace_idle_ms)",
+				   CACHE_MAX_NAMESPACES);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "register_namespace: %s", strerror(-r));
+	r = nslife_registered(d, s, ns);
 	if (r < 0)
 		return reply_error(d, s, req->id, -r,
 				   "register_namespace: %s", strerror(-r));
@@ -291,6 +300,36 @@ static int do_register(struct daemon *d, struct session *s,
 	rr.bytes_per_block = bpb;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
 		     &rr);
+}
+
+static int do_unregister(struct daemon *d, struct session *s,
+			 const Request *req)
+{
+	Asymcache__V1__UnregisterNamespaceReply ur =
+		ASYMCACHE__V1__UNREGISTER_NAMESPACE_REPLY__INIT;
+	uint32_t ns = req->unregister_namespace->ns_id;
+	uint32_t flushed = 0, kept = 0;
+	int r;
+
+	r = nslife_unregister(d, s, ns, &flushed, &kept);
+	if (r == -ENOENT)
+		return reply_error(d, s, req->id, ENOENT,
+				   "unregister_namespace: no namespace %u", ns);
+	if (r == -EPERM)
+		return reply_error(d, s, req->id, EPERM,
+				   "unregister_namespace: namespace %u belongs to uid %d; only it, root or an admin over D-Bus may end it",
+				   ns, (int)nslife_owner(d, ns));
+	if (r == -EBUSY)
+		return reply_error(d, s, req->id, EBUSY,
+				   "unregister_namespace: sessions of other users have namespace %u registered; an admin may end it over D-Bus",
+				   ns);
+	if (r < 0)
+		return reply_error(d, s, req->id, -r,
+				   "unregister_namespace: %s", strerror(-r));
+	ur.flushed = flushed;
+	ur.pinned_kept = kept;
+	return reply(s, req->id,
+		     ASYMCACHE__V1__RESPONSE__BODY_UNREGISTER_NAMESPACE, &ur);
 }
 
 static int check_ns(struct daemon *d, struct session *s, uint64_t id,
@@ -765,6 +804,9 @@ int dispatch_packet(struct daemon *d, struct session *s, const uint8_t *pkt,
 		break;
 	case ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE:
 		r = do_register(d, s, req);
+		break;
+	case ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE:
+		r = do_unregister(d, s, req);
 		break;
 	case ASYMCACHE__V1__REQUEST__BODY_LOOKUP:
 		r = do_lookup(d, s, req);

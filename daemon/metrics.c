@@ -38,6 +38,7 @@ static const struct {
 	{ ASYMCACHE__V1__REQUEST__BODY_RETAIN, "retain" },
 	{ ASYMCACHE__V1__REQUEST__BODY_RESUME, "resume" },
 	{ ASYMCACHE__V1__REQUEST__BODY_SCHEDULE, "schedule" },
+	{ ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE, "unregister_namespace" },
 	{ -1, "other" },
 };
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

@@ -126,6 +126,7 @@ void session_free(struct session *s)
 		close(s->fd);
 	free(s->rbuf);
 	free(s->sbuf);
+	free(s->ns_regs);
 	free(s);
 }
 

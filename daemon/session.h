@@ -54,6 +54,10 @@ struct session {
 	uint32_t nrets, retcap;
 	uint64_t sched_ns;		/* last Schedule, for the fair share */
 
+	/* Namespaces this session registered (nslife.c). */
+	uint32_t *ns_regs;
+	uint32_t nns_regs, ns_regs_cap;
+
 	struct loop_op op_recv, op_send;
 	uint8_t *rbuf;			/* max_packet + 1: detects oversize */
 	size_t rbuf_size;

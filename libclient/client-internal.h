@@ -112,6 +112,9 @@ void client_done(struct ac_client *c, Asymcache__V1__Response *resp);
 int client_stats(struct ac_client *c, struct ac_stats *ret,
 		 uint32_t *ret_retained, uint32_t *ret_session_retained);
 
+/* Forgets the caller's namespace @id (lock held): no new session registers it. */
+void client_ns_forget(struct ac_client *c, uint32_t id);
+
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,
 			     struct ac_pool_info *out);
 

@@ -610,6 +610,12 @@ static void translate_ns(struct ac_client *c,
 		m->ns_id = ns_to_daemon(c, m->ns_id);
 		break;
 	}
+	case ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE: {
+		Asymcache__V1__UnregisterNamespace *m = body;
+
+		m->ns_id = ns_to_daemon(c, m->ns_id);
+		break;
+	}
 	default:
 		break;
 	}
@@ -705,6 +711,18 @@ int client_ns_record(struct ac_client *c, uint32_t pool_id,
 	n->kv = l->kv;
 	*ret_id = id;
 	return 0;
+}
+
+void client_ns_forget(struct ac_client *c, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nns; i++) {
+		if (c->ns[i].id != id)
+			continue;
+		c->ns[i] = c->ns[--c->nns];
+		return;
+	}
 }
 
 int client_pool_info_from_pb(const Asymcache__V1__PoolInfo *pb,

@@ -61,6 +61,31 @@ int ac_register_namespace(struct ac_client *c, struct ac_pool *pool,
 	return r;
 }
 
+int ac_unregister_namespace(struct ac_client *c, uint32_t ns,
+			    uint32_t *ret_flushed, uint32_t *ret_kept)
+{
+	Asymcache__V1__UnregisterNamespace un =
+		ASYMCACHE__V1__UNREGISTER_NAMESPACE__INIT;
+	Asymcache__V1__Response *resp;
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	un.ns_id = ns;
+	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE,
+			&un, ASYMCACHE__V1__RESPONSE__BODY_UNREGISTER_NAMESPACE,
+			CLIENT_RX_MIN, &resp);
+	if (r < 0)
+		return r;
+	if (ret_flushed)
+		*ret_flushed = resp->unregister_namespace->flushed;
+	if (ret_kept)
+		*ret_kept = resp->unregister_namespace->pinned_kept;
+	client_ns_forget(c, ns);
+	client_done(c, resp);
+	return 0;
+}
+
 /* The segment map must tile [0, n) with alternating maximal runs. */
 static int segments_check(const Asymcache__V1__LookupReply *lr, size_t n)
 {

@@ -241,6 +241,19 @@ const struct ac_pool_info *ac_pool_info(const struct ac_pool *pool);
 int ac_register_namespace(struct ac_client *client, struct ac_pool *pool,
 			  const struct ac_ns_layout *layout, uint32_t *ret_ns);
 
+/*
+ * End namespace @ns for every session: the daemon refuses its id from now
+ * on (-ENOENT), frees its unpinned blocks (@ret_flushed) and each pinned
+ * one as its last pin goes (@ret_kept; either may be NULL); its WRITING
+ * blocks can no longer be committed: release them. This client stops
+ * registering it on a new session. Only the uid whose session created the
+ * namespace, or root, may (-EPERM), and only while no session of another
+ * uid has it registered (-EBUSY); an admin may over D-Bus. A namespace no
+ * session has registered for the daemon's namespace_idle_ms ends by itself.
+ */
+int ac_unregister_namespace(struct ac_client *client, uint32_t ns,
+			    uint32_t *ret_flushed, uint32_t *ret_kept);
+
 /* ---- keys --------------------------------------------------------------- */
 
 /*

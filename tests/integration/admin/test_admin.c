@@ -1481,3 +1481,43 @@ Test(admin, metrics_endpoint_is_off_by_default)
 	fclose(f);
 	cr_expect(!said, "a metrics endpoint without [metrics] listen");
 }
+
+/* An admin ends a namespace over D-Bus, whoever uses it. */
+Test(admin, unregister_namespace_over_the_bus)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	struct hclient a;
+	struct ac_key k[3];
+	struct ac_stats s;
+	uint32_t blk[3], evicted = 0, kept = 0;
+	sd_bus *bus;
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	hclient_open(&env, "user", &a);
+	hpublish_prompt(&a, 6, 3, k, blk);
+	cr_assert_eq(ac_release(a.c, blk, 2, NULL), 0);
+	cr_expect_eq(bus_u32(bus, "Namespaces"), 1);
+	cr_assert_geq(sd_bus_call_method(bus, AC_BUS_NAME, AC_BUS_PATH,
+					 AC_BUS_INTERFACE, "UnregisterNamespace",
+					 &e, &reply, "u", a.ns),
+		      0, "UnregisterNamespace: %s", e.message);
+	cr_assert_geq(sd_bus_message_read(reply, "uu", &evicted, &kept), 0);
+	cr_expect_eq(evicted, 2);
+	cr_expect_eq(kept, 1);
+	sd_bus_message_unref(reply);
+	reply = NULL;
+	cr_expect_eq(bus_u32(bus, "Namespaces"), 0);
+	cr_expect_lt(sd_bus_call_method(bus, AC_BUS_NAME, AC_BUS_PATH,
+					AC_BUS_INTERFACE, "UnregisterNamespace",
+					&e, &reply, "u", a.ns), 0);
+	cr_expect_str_eq(e.name, "org.asymcache.Daemon1.Error.NoSuchNamespace");
+	sd_bus_error_free(&e);
+	/* The client's pinned block goes with its release. */
+	cr_assert_eq(ac_release(a.c, blk + 2, 1, NULL), 0);
+	hstats(&a, &s);
+	cr_expect_eq(s.cached_blocks, 0);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&a);
+}

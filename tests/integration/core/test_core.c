@@ -619,3 +619,46 @@ Test(core, threads_can_share_one_client)
 	tclient_close(&t);
 	tdaemon_stop(&D);
 }
+
+/* ---- ending a namespace through the library --------------------------- */
+
+Test(core, unregister_namespace_ends_it_and_a_new_registration_starts_over)
+{
+	struct tclient w, r2;
+	struct ac_key keys[4];
+	struct ac_segment segs[4];
+	struct ac_lookup_result res;
+	struct ac_stats st;
+	uint32_t out[4], found[4], flushed = 9, kept = 9, again;
+	int r;
+
+	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	cr_assert_eq(tkeys(5, 4, keys), 0);
+	cr_assert_eq(tclient_open(&w, &D, "w"), 0);
+	cr_assert_eq(tclient_open(&r2, &D, "r2"), 0);
+	r = tpublish(&w, keys, 0, 4, out, NULL);
+	cr_assert_eq(r, 0, "publish: %s", ac_strerror(r));
+	cr_assert_eq(ac_release(w.c, out, 3, NULL), 0);
+	r = ac_unregister_namespace(w.c, w.ns, &flushed, &kept);
+	cr_assert_eq(r, 0, "unregister: %s", ac_strerror(r));
+	cr_expect_eq(flushed, 3);
+	cr_expect_eq(kept, 1);
+	/* Gone for the other session too, which registered the same layout. */
+	cr_expect_eq(lookup(&r2, keys, 4, found, segs, &res), -ENOENT);
+	cr_expect_eq(ac_unregister_namespace(w.c, w.ns, NULL, NULL), -ENOENT);
+	cr_assert_eq(ac_release(w.c, out + 3, 1, NULL), 0);
+	stats_of(&w, &st);
+	cr_expect_eq(st.cached_blocks, 0);
+	cr_expect_eq(st.free_blocks, st.nblocks);
+	/*
+	 * Registered again: a new, empty namespace in the daemon, under the
+	 * id this client gave before (the library maps it).
+	 */
+	cr_assert_eq(ac_register_namespace(r2.c, r2.pool, &tlayout, &again), 0);
+	cr_expect_eq(again, r2.ns);
+	cr_assert_eq(lookup(&r2, keys, 4, found, segs, &res), 0);
+	cr_expect_eq(res.hits, 0);
+	tclient_close(&w);
+	tclient_close(&r2);
+	tdaemon_stop(&D);
+}

@@ -229,6 +229,37 @@ int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 			   take_ns, ret_ns, NULL);
 }
 
+static int take_unregister(const Response *resp, void *out)
+{
+	uint32_t *o = out;
+
+	o[0] = resp->unregister_namespace->flushed;
+	o[1] = resp->unregister_namespace->pinned_kept;
+	return 0;
+}
+
+int hc_unregister(int fd, uint32_t ns, uint32_t *ret_flushed,
+		  uint32_t *ret_kept)
+{
+	Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__UnregisterNamespace un =
+		ASYMCACHE__V1__UNREGISTER_NAMESPACE__INIT;
+	uint32_t out[2] = { 0, 0 };
+	int r;
+
+	un.ns_id = ns;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE;
+	req.unregister_namespace = &un;
+	r = hc_exchange(fd, &req,
+			ASYMCACHE__V1__RESPONSE__BODY_UNREGISTER_NAMESPACE,
+			take_unregister, out, NULL);
+	if (r == 0 && ret_flushed)
+		*ret_flushed = out[0];
+	if (r == 0 && ret_kept)
+		*ret_kept = out[1];
+	return r;
+}
+
 /* A reply's block list must hold @n blocks; copied to @dst if given. */
 static int take_blocks(const uint32_t *blocks, size_t n_blocks, uint32_t n,
 		       uint32_t *dst)

@@ -69,6 +69,9 @@ int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
 	      uint32_t *ret_nblocks);
 int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 		uint32_t dim, int dtype, uint32_t tokens, uint32_t *ret_ns);
+/* Ends namespace @ns; blocks freed now and pinned ones left to go later. */
+int hc_unregister(int fd, uint32_t ns, uint32_t *ret_flushed,
+		  uint32_t *ret_kept);
 int hc_lookup(int fd, uint32_t ns, const uint8_t *keys, uint32_t n,
 	      uint32_t *ret_blocks, uint32_t *ret_hits, uint32_t *ret_nseg);
 int hc_alloc(int fd, uint32_t ns, uint32_t count, uint32_t *ret_blocks);

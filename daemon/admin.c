@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "core.h"
+#include "cost_check.h"
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
@@ -82,6 +83,8 @@ int daemon_foreach_namespace(struct daemon *d,
 				       void *userdata),
 			     void *userdata)
 {
+	const char *from = strcmp(d->cfg.cost_from, "built-in") ? d->cfg.cost_from : "";
+	char mismatch[320];
 	uint32_t k;
 	int r;
 
@@ -96,7 +99,12 @@ int daemon_foreach_namespace(struct daemon *d,
 			.layout = &ns->layout,
 			.bytes_per_block = ns->bytes_per_block,
 			.cached = ns->cached,
+			.cost_from = from,
+			.cost_mismatch = mismatch,
 		};
+
+		cost_mismatch(&d->cfg.cost, d->pool.device_name, &ns->layout.kv, mismatch,
+			      sizeof(mismatch));
 
 		r = cb(&i, userdata);
 		if (r)
@@ -185,6 +193,7 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	struct daemon_config *n;
 	enum cfg_action action;
 	const char *key;
+	bool cost_changed;
 	int r;
 
 	n = malloc(sizeof(*n));
@@ -236,12 +245,19 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	 */
 	n->foreground = d->cfg.foreground;
 	n->group_is_default = d->cfg.group_is_default;
+	cost_changed = strcmp(n->cost_from, d->cfg.cost_from) ||
+		       strcmp(n->cost.gpu, d->cfg.cost.gpu) ||
+		       strcmp(n->cost.model, d->cfg.cost.model) ||
+		       !ac_kv_layout_equal(&n->cost.layout.kv, &d->cfg.cost.layout.kv);
 	d->cfg = *n;
 	/* Same coefficients as n->cost, which is about to be freed. */
 	d->cache.cost = &d->cfg.cost;
 	log_set_max_level(d->cfg.log_level);
 	nslife_arm(d);
 	log_notice("configuration reloaded from %s", d->cfg.config_path);
+	/* What the old model was checked against, the new one is too. */
+	if (cost_changed)
+		daemon_cost_check_all(d);
 	r = 0;
 out:
 	/* SIGHUP has no one to answer and D-Bus answers only the caller. */

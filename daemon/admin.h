@@ -43,6 +43,8 @@ struct daemon_ns_info {
 	const struct cache_layout *layout;
 	uint64_t bytes_per_block;
 	uint32_t cached;
+	const char *cost_from;	/* [policy] cost_file in use, "" built-in */
+	const char *cost_mismatch;	/* "" when the cost model fits */
 };
 
 void daemon_get_block_counts(const struct daemon *d,

@@ -367,12 +367,12 @@ static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 	const struct cache_layout *l = i->layout;
 	uint32_t pinned = w->pinned[cache_ns_slot(i->ns_id)];
 
-	return sd_bus_message_append(w->reply, "(usuuusutuu)", i->ns_id,
+	return sd_bus_message_append(w->reply, "(usuuusutuuss)", i->ns_id,
 				     l->model_id, l->kv.num_layers,
 				     l->kv.num_kv_heads, l->kv.head_dim,
 				     ac_dtype_name(l->kv.dtype), l->kv.block_tokens,
 				     i->bytes_per_block,
-				     i->cached, pinned) < 0;
+				     i->cached, pinned, i->cost_from, i->cost_mismatch) < 0;
 }
 
 /*
@@ -410,7 +410,7 @@ static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_erro
 	r = sd_bus_message_new_method_return(m, &w.reply);
 	if (r < 0)
 		goto out;
-	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuu)");
+	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuuss)");
 	if (r < 0)
 		goto out;
 	r = daemon_foreach_namespace(d, append_namespace, &w) ? -ENOMEM : 0;

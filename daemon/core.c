@@ -11,6 +11,7 @@
 
 #include "asymcache.pb-c.h"
 #include "core.h"
+#include "cost_check.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
@@ -145,6 +146,7 @@ int daemon_core_init(struct daemon *d)
 	}
 	log_info("cost model: %s (%s, %s)", d->cfg.cost_from, d->cfg.cost.gpu,
 		 d->cfg.cost.model);
+	daemon_cost_check_pool(d);
 	log_info("pool: %s, %llu bytes, %u blocks of %llu bytes, policy %s",
 		 ops->name, (unsigned long long)d->pool.bytes,
 		 d->pool.nblocks, (unsigned long long)d->pool.block_bytes,

@@ -13,6 +13,7 @@
 
 #include "ac_config.h"
 #include "asymcache.pb-c.h"
+#include "cost_check.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "layout.h"
@@ -245,7 +246,7 @@ static int do_register(struct daemon *d, struct session *s,
 	const Asymcache__V1__NamespaceLayout *l = rn->layout;
 	struct cache_layout cl;
 	uint64_t bpb;
-	uint32_t ns;
+	uint32_t ns, had = d->cache.nns;
 	size_t mlen;
 	int r;
 
@@ -296,6 +297,9 @@ static int do_register(struct daemon *d, struct session *s,
 	if (r < 0)
 		return reply_error(d, s, req->id, -r,
 				   "register_namespace: %s", strerror(-r));
+	/* Namespaces are never removed: a new one is the last. */
+	if (d->cache.nns > had)
+		daemon_cost_check_ns(d, &d->cache.ns[d->cache.nns - 1]);
 	rr.ns_id = ns;
 	rr.bytes_per_block = bpb;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,

@@ -35,6 +35,7 @@ struct pool {
 	uint64_t block_bytes;
 	uint32_t nblocks;
 	int device;			/* CUDA ordinal; -1 on host */
+	char device_name[256];		/* cuda: the GPU's name; "" on host */
 	int fd;				/* host: the sealed memfd */
 	void *dev_ptr;			/* cuda: the allocation */
 	uint8_t handle[POOL_IPC_HANDLE_MAX];

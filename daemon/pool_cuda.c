@@ -5,6 +5,7 @@
  * cudaIpcOpenMemHandle; the allocation lives as long as the daemon.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
@@ -44,6 +45,7 @@ static int cuda_probe(void)
 
 static int cuda_create(struct pool *p)
 {
+	struct cudaDeviceProp prop;
 	cudaIpcMemHandle_t h;
 	cudaError_t e;
 	void *ptr = NULL;
@@ -55,8 +57,12 @@ static int cuda_create(struct pool *p)
 	if (p->device < 0 || p->device >= n)
 		return -ENXIO;
 	e = cudaSetDevice(p->device);
+	if (e == cudaSuccess)
+		e = cudaGetDeviceProperties(&prop, p->device);
 	if (e != cudaSuccess)
 		return cuda_errno(e);
+	/* As asymcache-calibrate names it in a cost file. */
+	snprintf(p->device_name, sizeof(p->device_name), "%s", prop.name);
 	e = cudaMalloc(&ptr, p->bytes);
 	if (e != cudaSuccess)
 		return cuda_errno(e);

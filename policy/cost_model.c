@@ -546,3 +546,36 @@ int ac_cost_fit(const struct ac_cost_sample *s, size_t n,
 	*ret_segment_s = x[2] > 0 ? x[2] : 0;
 	return 0;
 }
+
+/* Appends "@what A, not B" to @why when @a != @b; false then. */
+static bool same(const char *what, uint32_t a, uint32_t b, char *why, size_t len, size_t *at)
+{
+	int n;
+
+	if (a == b)
+		return true;
+	if (why && *at < len) {
+		n = snprintf(why + *at, len - *at, "%s%u%s%s, not %u", *at ? "; " : "", a,
+			     what[0] == '-' ? "" : " ", what, b);
+		*at += n > 0 ? (size_t)n : 0;
+	}
+	return false;
+}
+
+bool ac_cost_model_fits(const struct ac_cost_model *m, const struct ac_kv_layout *kv,
+			char *why, size_t len)
+{
+	const struct ac_kv_layout *c = &m->layout.kv;
+	size_t at = 0;
+	bool fits = true;
+
+	if (why && len)
+		why[0] = '\0';
+	fits &= same("layers", c->num_layers, kv->num_layers, why, len, &at);
+	fits &= same("kv heads", c->num_kv_heads, kv->num_kv_heads, why, len, &at);
+	fits &= same("head dim", c->head_dim, kv->head_dim, why, len, &at);
+	/* bf16 and fp16 cost the same: a cost file only says dtype_bytes. */
+	fits &= same("-byte elements", ac_dtype_size(c->dtype), ac_dtype_size(kv->dtype), why,
+		     len, &at);
+	return fits;
+}

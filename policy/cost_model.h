@@ -24,6 +24,7 @@
 #ifndef AC_COST_MODEL_H
 #define AC_COST_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,6 +103,16 @@ int ac_cost_model_parse(const char *json, size_t len,
 int ac_cost_model_load(const char *path, struct ac_cost_model *ret);
 /* Serialise; *ret_json is malloc()ed and NUL-terminated. */
 int ac_cost_model_to_json(const struct ac_cost_model *m, char **ret_json);
+
+/*
+ * Whether @m was made for KV of @kv's shape: the same layers, kv heads,
+ * head dim and element size (bf16 and fp16 cost the same). Block size does not count (the policy scales a
+ * block's cost by its namespace's block_tokens). When it differs and @why
+ * is not NULL, @why says how ("32 layers, not 30; 128 head dim, not 64"),
+ * the cost model's value first.
+ */
+bool ac_cost_model_fits(const struct ac_cost_model *m, const struct ac_kv_layout *kv,
+			char *why, size_t len);
 
 double ac_cost_recompute_s(const struct ac_cost_model *m, uint32_t tokens,
 			   uint64_t pos_tokens, uint32_t segments);

@@ -412,18 +412,20 @@ void ctl_sessions_free(struct ctl_session *s, size_t n)
 static int read_namespace(sd_bus_message *m, const char *sig, void *item)
 {
 	struct ctl_namespace *s = item;
-	const char *model, *dtype;
+	const char *model, *dtype, *cost_file, *cost_mismatch;
 	int r;
 
 	r = sd_bus_message_read(m, sig, &s->id, &model, &s->layers,
 				&s->kv_heads, &s->head_dim, &dtype,
 				&s->block_tokens, &s->bytes_per_block,
-				&s->cached, &s->pinned);
+				&s->cached, &s->pinned, &cost_file, &cost_mismatch);
 	if (r <= 0)
 		return r;
 	s->model = strdup(model);
 	s->dtype = strdup(dtype);
-	return s->model && s->dtype ? 1 : -ENOMEM;
+	s->cost_file = strdup(cost_file);
+	s->cost_mismatch = strdup(cost_mismatch);
+	return s->model && s->dtype && s->cost_file && s->cost_mismatch ? 1 : -ENOMEM;
 }
 
 static void free_namespaces(void *v, size_t n)
@@ -432,7 +434,7 @@ static void free_namespaces(void *v, size_t n)
 }
 
 static const struct list_kind namespace_list = {
-	"ListNamespaces", "list namespaces", "(usuuusutuu)",
+	"ListNamespaces", "list namespaces", "(usuuusutuuss)",
 	"parse the namespace list", sizeof(struct ctl_namespace),
 	read_namespace, free_namespaces,
 };
@@ -453,6 +455,8 @@ void ctl_namespaces_free(struct ctl_namespace *ns, size_t n)
 	while (n--) {
 		free(ns[n].model);
 		free(ns[n].dtype);
+		free(ns[n].cost_file);
+		free(ns[n].cost_mismatch);
 	}
 	free(ns);
 }

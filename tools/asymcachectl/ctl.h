@@ -122,6 +122,8 @@ struct ctl_namespace {
 	uint64_t bytes_per_block;
 	uint32_t cached;
 	uint32_t pinned;
+	char *cost_file;	/* "" for the built-in model */
+	char *cost_mismatch;	/* "" when the model fits this namespace */
 };
 
 /* Connects unless connected; on failure prints why and returns the status. */

@@ -107,6 +107,9 @@ json_object *ctl_namespaces_json(const struct ctl_namespace *ns, size_t n)
 		add_u64(o, "bytes_per_block", ns[i].bytes_per_block);
 		add_u64(o, "cached_blocks", ns[i].cached);
 		add_u64(o, "pinned_blocks", ns[i].pinned);
+		json_object_object_add(o, "cost_file", json_object_new_string(ns[i].cost_file));
+		json_object_object_add(o, "cost_mismatch",
+				       json_object_new_string(ns[i].cost_mismatch));
 		json_object_array_add(a, o);
 	}
 	return a;

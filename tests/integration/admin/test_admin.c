@@ -25,6 +25,7 @@
 #include <systemd/sd-bus.h>
 
 #include "harness.h"
+#include "th_cost.h"
 #include "prom.h"
 
 static struct henv env;
@@ -753,18 +754,23 @@ static void write_conf(const char *path, const char *text)
 	cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
 }
 
-/* Whether the daemon's log (its stderr, a file) has a line holding @a and @b. */
-static bool daemon_logged(const char *a, const char *b)
+/* The lines of the daemon's log (its stderr, a file) holding @a and @b. */
+static unsigned int daemon_log_lines(const char *a, const char *b)
 {
 	char line[2048];
-	bool found = false;
+	unsigned int n = 0;
 	FILE *f = fopen(env.d.log, "r");
 
 	cr_assert(f, "%s: %s", env.d.log, strerror(errno));
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, a) && strstr(line, b);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, a) && strstr(line, b);
 	fclose(f);
-	return found;
+	return n;
+}
+
+static bool daemon_logged(const char *a, const char *b)
+{
+	return daemon_log_lines(a, b) > 0;
 }
 
 Test(admin, reload_applies_what_it_can_and_refuses_the_rest)
@@ -1308,6 +1314,91 @@ Test(admin, cost_file_and_scheduler_mode_on_the_bus)
 
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);
+}
+
+/*
+ * A cost file made for another model's layout is used all the same, but
+ * the log says so once per namespace (and again when a reload brings
+ * another file), and asymcachectl namespaces shows the file and the misfit
+ * for each namespace. The pool is in host memory: no GPU to compare.
+ */
+Test(admin, cost_file_that_does_not_fit_a_namespace_is_named)
+{
+	static const struct ac_ns_layout llama = {
+		.model_id = "llama-3-8b-instruct",
+		.kv = { .num_layers = 32, .num_kv_heads = 8, .head_dim = 128,
+			.dtype = AC_DTYPE_BF16, .block_tokens = 16 },
+	};
+#define SHAPE "32 layers, not 2; 8 kv heads, not 2; 128 head dim, not 64"
+	static const char misfit[] = "test-model has " SHAPE;
+	struct henv_opts o = { 0 };
+	struct hclient a, b;
+	struct ac_client *c;
+	struct ac_pool *pool;
+	struct json_object *j, *ns;
+	char cost[256], cost2[256], text[1024], want[1024], *out = NULL;
+	uint32_t llama_ns;
+
+	snprintf(cost, sizeof(cost), "/tmp/ac-cost-%d.json", (int)getpid());
+	snprintf(cost2, sizeof(cost2), "/tmp/ac-cost2-%d.json", (int)getpid());
+	cr_assert_eq(th_write_cost_file(cost, "test-gpu", 2e-5, 5e-8, 1e-4), 0);
+	cr_assert_eq(th_write_cost_file(cost2, "test-gpu", 3e-5, 5e-8, 1e-4), 0);
+	snprintf(text, sizeof(text), "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 2M\n"
+		 "[policy]\ncost_file = %s\n", cost);
+	o.config = text;
+	henv_start(&env, &o);
+	cr_expect(daemon_logged("the pool is in host memory", "test-gpu"));
+
+	/* Two clients of one namespace: one warning. */
+	hclient_open(&env, "small-a", &a);
+	hclient_open(&env, "small-b", &b);
+	cr_assert_eq(a.ns, b.ns);
+	cr_assert_eq(ac_connect(env.d.sock, "llama", &c), 0);
+	cr_assert_eq(ac_attach(c, 0, &pool), 0);
+	cr_assert_eq(ac_register_namespace(c, pool, &llama, &llama_ns), 0);
+	snprintf(want, sizeof(want), "namespace %u (test-llama): %s was made for test-model, "
+		 "which has " SHAPE ": ", a.ns, cost);
+	cr_expect_eq(daemon_log_lines(want, "asymcache-calibrate"), 1, "see %s", env.d.log);
+	cr_expect_eq(daemon_log_lines("(llama-3-8b-instruct)", "was made for"), 0);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "namespaces", NULL), 0);
+	cr_expect(strstr(out, "COST-FILE"), "%s", out);
+	snprintf(want, sizeof(want), "%s*\n", strrchr(cost, '/') + 1);
+	cr_expect(strstr(out, want), "the misfit is not marked:\n%s", out);
+	snprintf(want, sizeof(want), "%s\n", strrchr(cost, '/') + 1);
+	cr_expect(strstr(out, want), "the namespace it fits is marked:\n%s", out);
+	snprintf(want, sizeof(want), "Cost file: %s\n", cost);
+	cr_expect(strstr(out, want), "%s", out);
+	snprintf(want, sizeof(want), "* namespace %u (test-llama): %s;", a.ns, misfit);
+	cr_expect(strstr(out, want), "%s", out);
+	free(out);
+	j = ctl_json(0, "--json", "namespaces");
+	cr_assert_eq(json_object_array_length(j), 2);
+	ns = find_by(j, "model", "test-llama");
+	cr_expect_str_eq(jstr(ns, "cost_file"), cost);
+	cr_expect_str_eq(jstr(ns, "cost_mismatch"), misfit);
+	ns = find_by(j, "model", "llama-3-8b-instruct");
+	cr_expect_str_eq(jstr(ns, "cost_file"), cost);
+	cr_expect_str_eq(jstr(ns, "cost_mismatch"), "");
+	json_object_put(j);
+
+	/* A reload that keeps the file says nothing; another file warns again. */
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 0);
+	cr_expect_eq(daemon_log_lines("(test-llama): ", "was made for"), 1);
+	snprintf(text, sizeof(text), "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 2M\n"
+		 "[policy]\ncost_file = %s\n", cost2);
+	write_conf(env.d.conf, text);
+	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 0);
+	snprintf(want, sizeof(want), "namespace %u (test-llama): %s was made for", a.ns, cost2);
+	cr_expect_eq(daemon_log_lines(want, SHAPE), 1);
+#undef SHAPE
+	cr_expect_eq(daemon_log_lines("(llama-3-8b-instruct)", "was made for"), 0);
+
+	ac_disconnect(c);
+	hclient_close(&b);
+	hclient_close(&a);
+	unlink(cost);
+	unlink(cost2);
 }
 
 /* The body of a 200 answer with Content-Type @type, checked against Content-Length. */

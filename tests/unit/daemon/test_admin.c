@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "core.h"
+#include "cost_check.h"
 #include "daemon.h"
 #include "dtest.h"
 #include "hooks.h"
@@ -68,6 +69,10 @@ static int check_ns(const struct daemon_ns_info *i, void *data)
 {
 	cr_expect_str_eq(i->layout->model_id, "admin-model");
 	cr_expect_eq(i->bytes_per_block, 16384);
+	/* The host pool and the built-in model (Llama-3-8B's layout). */
+	cr_expect_str_eq(i->cost_from, "");
+	cr_expect_str_eq(i->cost_mismatch, "llama-3-8b has 32 layers, not 2; 8 kv heads, "
+			 "not 2; 128 head dim, not 64");
 	*(uint32_t *)data = i->cached;
 	return 0;
 }
@@ -227,4 +232,27 @@ Test(admin, loop_hooks_watch_timer_prepare_and_stop)
 	cr_assert_neq(access(sock, F_OK), 0, "socket left after stop");
 	close(h.fds[0]);
 	close(h.fds[1]);
+}
+
+/* The pool's GPU counts only when there is one (a CUDA pool). */
+Test(admin, cost_mismatch_names_the_gpu_and_the_layout)
+{
+	struct ac_cost_model m;
+	struct ac_kv_layout kv;
+	char buf[320];
+
+	ac_cost_model_default(&m);
+	kv = m.layout.kv;
+	cost_mismatch(&m, "", &kv, buf, sizeof(buf));
+	cr_expect_str_empty(buf);
+	cost_mismatch(&m, "NVIDIA H200", &kv, buf, sizeof(buf));
+	cr_expect_str_empty(buf);
+	cost_mismatch(&m, "NVIDIA A100-SXM4-80GB", &kv, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "measured on NVIDIA H200, the pool is on NVIDIA A100-SXM4-80GB");
+	kv.num_kv_heads = 4;
+	cost_mismatch(&m, "NVIDIA A100-SXM4-80GB", &kv, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "measured on NVIDIA H200, the pool is on NVIDIA A100-SXM4-80GB; "
+			 "llama-3-8b has 8 kv heads, not 4");
+	cost_mismatch(&m, "", &kv, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "llama-3-8b has 8 kv heads, not 4");
 }

@@ -217,3 +217,35 @@ Test(policy_cost_model, fit_clamps_negative_noise)
 	cr_assert_geq(seg, 0);
 	cr_assert_float_eq(lin, 1e-5, 1e-7);
 }
+
+/* Which layouts a model was made for: the shape, not the block size. */
+Test(policy_cost_model, fits_the_layouts_it_was_made_for)
+{
+	struct ac_cost_model m;
+	struct ac_kv_layout kv;
+	char why[160];
+
+	ac_cost_model_default(&m);
+	kv = m.layout.kv;
+	cr_expect(ac_cost_model_fits(&m, &kv, why, sizeof(why)));
+	cr_expect_str_empty(why);
+	kv.block_tokens = 64;
+	kv.dtype = AC_DTYPE_FP16;
+	cr_expect(ac_cost_model_fits(&m, &kv, NULL, 0), "block size and bf16/fp16 do not count");
+
+	kv.num_layers = 30;
+	kv.num_kv_heads = 3;
+	kv.head_dim = 64;
+	kv.dtype = AC_DTYPE_FP32;
+	cr_expect_not(ac_cost_model_fits(&m, &kv, why, sizeof(why)));
+	cr_expect_str_eq(why, "32 layers, not 30; 8 kv heads, not 3; 128 head dim, not 64; "
+			 "2-byte elements, not 4");
+	kv = m.layout.kv;
+	kv.head_dim = 96;
+	cr_expect_not(ac_cost_model_fits(&m, &kv, why, sizeof(why)));
+	cr_expect_str_eq(why, "128 head dim, not 96");
+	/* A short buffer is cut, never overrun. */
+	kv.num_layers = 30;
+	cr_expect_not(ac_cost_model_fits(&m, &kv, why, 8));
+	cr_expect_eq(strlen(why), 7);
+}

@@ -418,10 +418,12 @@ msa_attn_kernel(const __grid_constant__ msa_attn_params p)
 
 /*
  * Combines the splits of one tile: weights 2^(lse_i - max lse).  Block
- * (x, y) takes elements y * 128 .. of merge x, one output pair a thread,
- * so that a few merges still spread over the whole GPU: one block looping
+ * (x, y) takes output pairs y * 16 .. of merge x, eight lanes a pair, so
+ * that a few merges still spread over the whole GPU: one block looping
  * over a whole tile would wait on L2 latency for every row of it.
  */
+#define MERGE_LANES	8	/* lanes to one output pair; divides 32 */
+
 template <typename T>
 __global__ void __launch_bounds__(128)
 msa_merge_kernel(const __grid_constant__ msa_merge_params p)
@@ -429,23 +431,30 @@ msa_merge_kernel(const __grid_constant__ msa_merge_params p)
 	const msa_merge m = p.merge[blockIdx.x];
 	const int G = (int)p.group, D = (int)p.head_dim;
 	const int rows = m.ntok * G;
-	const int i = blockIdx.y * blockDim.x + threadIdx.x;
+	/*
+	 * Eight lanes to an output pair, each taking every eighth split: a
+	 * decode's 33 splits are a few loads a lane, in flight together,
+	 * where one thread walking them all waited on each (11 us a merge).
+	 */
+	const int i = blockIdx.y * (blockDim.x / MERGE_LANES) +
+		      threadIdx.x / MERGE_LANES;
+	const int sl = threadIdx.x % MERGE_LANES;
+	const unsigned mask = 0xffu << (threadIdx.x & 24);
 	T *out = static_cast<T *>(p.out);
 
 	if (i >= rows * (D / 2))
-		return;
+		return;		/* whole groups of eight: the masks hold */
 	const int r = i / (D / 2), d = (i % (D / 2)) * 2;
 	float mx = -INFINITY, wsum = 0.f, a0 = 0.f, a1 = 0.f;
 
-	/*
-	 * Unrolled, so that the splits' loads are in flight together rather
-	 * than one latency each (a decode's merge was a chain of them).
-	 */
-#pragma unroll 8
-	for (int k = 0; k < m.nsplit; k++)
+#pragma unroll 4
+	for (int k = sl; k < m.nsplit; k += MERGE_LANES)
 		mx = fmaxf(mx, p.part_lse[m.part_row0 + k * rows + r]);
-#pragma unroll 8
-	for (int k = 0; k < m.nsplit; k++) {
+#pragma unroll
+	for (int o = 1; o < MERGE_LANES; o <<= 1)
+		mx = fmaxf(mx, __shfl_xor_sync(mask, mx, o));
+#pragma unroll 4
+	for (int k = sl; k < m.nsplit; k += MERGE_LANES) {
 		size_t pr = (size_t)m.part_row0 + k * rows + r;
 		float wgt = exp2f(p.part_lse[pr] - mx);
 		float2 v = *reinterpret_cast<const float2 *>(p.part_o + pr * D + d);
@@ -454,6 +463,14 @@ msa_merge_kernel(const __grid_constant__ msa_merge_params p)
 		a0 += wgt * v.x;
 		a1 += wgt * v.y;
 	}
+#pragma unroll
+	for (int o = 1; o < MERGE_LANES; o <<= 1) {
+		wsum += __shfl_xor_sync(mask, wsum, o);
+		a0 += __shfl_xor_sync(mask, a0, o);
+		a1 += __shfl_xor_sync(mask, a1, o);
+	}
+	if (sl)
+		return;
 	T *dst = out + ((size_t)(m.q_row0 + r / G) * p.num_q_heads +
 			m.kv_head * G + r % G) * D + d;
 	*reinterpret_cast<uint32_t *>(dst) =
@@ -485,10 +502,11 @@ static cudaError_t launch_merge(const msa_merge_params &p, uint32_t n,
 	if (!n)
 		return cudaSuccess;
 	/*
-	 * A merge covers at most 128 rows, max_rows * D / 2 pairs, 128 a
-	 * block: a decode's four rows take two blocks a merge, not 64.
+	 * A merge covers at most 128 rows, max_rows * D / 2 pairs, 16 a
+	 * block: a decode's four rows take 16 blocks a merge.
 	 */
-	unsigned y = (p.max_rows * (p.head_dim / 2) + 127) / 128;
+	unsigned per = 128 / MERGE_LANES;
+	unsigned y = (p.max_rows * (p.head_dim / 2) + per - 1) / per;
 
 	msa_merge_kernel<T><<<dim3(n, y ? y : 1), 128, 0, stream>>>(p);
 	return cudaGetLastError();

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "cost_model.h"
 #include "policy.h"
 
 uint64_t cache_clock_monotonic(void)
@@ -585,6 +586,36 @@ static uint32_t evictable(const struct cache *c)
 	return c->ncached - c->npinned;
 }
 
+/* Recompute of a CACHED block at its position, 0 without a cost model. */
+static double victim_value(const struct cache *c, uint32_t id)
+{
+	const struct blk *b;
+	uint32_t bt;
+
+	if (!c->cost || id >= c->nblocks)
+		return 0;
+	b = &c->blocks[id];
+	if (b->state != BLK_CACHED || b->ns == 0 || b->ns > c->nns)
+		return 0;
+	bt = c->ns[b->ns - 1].layout.kv.block_tokens;
+	return ac_cost_recompute_s(c->cost, bt, (uint64_t)b->pos * bt, 0);
+}
+
+bool cache_takes_hints(const struct cache *c)
+{
+	return c->policy->ops->on_hint != NULL;
+}
+
+void cache_hint(struct cache *c, const uint32_t *ids, uint32_t n, bool on)
+{
+	if (!cache_takes_hints(c))
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] < c->nblocks && c->blocks[ids[i]].state == BLK_CACHED)
+			c->policy->ops->on_hint(c->policy, ids[i], on,
+						c->now_ns());
+}
+
 /* Makes @want more blocks FREE through the policy; -ENOSPC if it cannot. */
 static int evict_for(struct cache *c, uint32_t want, uint32_t *ret_evicted)
 {
@@ -602,12 +633,15 @@ static int evict_for(struct cache *c, uint32_t want, uint32_t *ret_evicted)
 		if ((uint32_t)got > want - done)
 			got = (int)(want - done);
 		for (i = 0; i < (uint32_t)got; i++) {
+			double value = victim_value(c, c->scratch[i]);
+
 			if (cache_blk_evict(c, c->scratch[i], true) < 0) {
 				/* A policy bug: count it, never free it. */
 				c->ctr.policy_errors++;
 				continue;
 			}
 			c->ctr.evictions++;
+			c->ctr.evicted_recompute_s += value;
 			done++;
 		}
 		/* A policy naming only bad victims must not spin us forever. */
@@ -902,9 +936,8 @@ undo:
 	return r;
 }
 
-int cache_pin_held(struct cache *c, struct cache_sess *owner,
-		   struct cache_sess *holder, uint32_t ns, const uint32_t *ids,
-		   uint32_t n)
+int cache_check_held(struct cache *c, const struct cache_sess *owner,
+		     uint32_t ns, const uint32_t *ids, uint32_t n)
 {
 	uint32_t i, j;
 	int r = 0;
@@ -925,17 +958,27 @@ int cache_pin_held(struct cache *c, struct cache_sess *owner,
 			r = -EPERM;
 			break;
 		}
-		/* The holder has no session limit: its count must not wrap. */
-		if (pinmap_get(&holder->pins, ids[i]) >= PINMAP_COUNT_MAX) {
-			r = -EDQUOT;
-			break;
-		}
 		c->mark[ids[i]] = 1;
 	}
 	for (j = 0; j < i; j++)
 		c->mark[ids[j]] = 0;
+	return r;
+}
+
+int cache_pin_held(struct cache *c, struct cache_sess *owner,
+		   struct cache_sess *holder, uint32_t ns, const uint32_t *ids,
+		   uint32_t n)
+{
+	uint32_t i;
+	int r;
+
+	r = cache_check_held(c, owner, ns, ids, n);
 	if (r < 0)
 		return r;
+	/* The holder has no session limit: its count must not wrap. */
+	for (i = 0; i < n; i++)
+		if (pinmap_get(&holder->pins, ids[i]) >= PINMAP_COUNT_MAX)
+			return -EDQUOT;
 	/* Reserve first so no pin can fail half-way through. */
 	r = pinmap_reserve(&holder->pins, n);
 	if (r < 0)
@@ -943,6 +986,16 @@ int cache_pin_held(struct cache *c, struct cache_sess *owner,
 	for (i = 0; i < n; i++)
 		pin_add(c, holder, ids[i]);
 	return 0;
+}
+
+double cache_recompute_s(const struct cache *c, const uint32_t *ids,
+			 uint32_t n)
+{
+	double sum = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += victim_value(c, ids[i]);
+	return sum;
 }
 
 uint32_t cache_unpin_many(struct cache *c, struct cache_sess *holder,

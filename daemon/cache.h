@@ -118,6 +118,12 @@ struct cache_counters {
 	uint64_t evictions;	/* by the policy, for Alloc or admin evict */
 	uint64_t flushed;	/* by namespace flush */
 	uint64_t policy_errors;	/* victims the policy should not have named */
+	/*
+	 * What the policy let go: each victim's recompute at its position
+	 * (the cost model, 0 without one), seconds. Retention prices space by
+	 * it (policy/retain.h, ac_space_price).
+	 */
+	double evicted_recompute_s;
 };
 
 struct cache {
@@ -166,6 +172,14 @@ struct cache_commit_entry {
 };
 
 uint64_t cache_clock_monotonic(void);
+
+/*
+ * Soft TTL: tell the policy that the CACHED blocks among @ids are (@on) or
+ * are no longer expected to be reused soon (policy.h, on_hint). Ids not
+ * CACHED are skipped. No-op under a policy that takes no hints.
+ */
+void cache_hint(struct cache *c, const uint32_t *ids, uint32_t n, bool on);
+bool cache_takes_hints(const struct cache *c);
 
 int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
 	       const char *policy, uint64_t seed);
@@ -216,6 +230,15 @@ int cache_commit(struct cache *c, struct cache_sess *s, uint32_t ns,
 int cache_release(struct cache *c, struct cache_sess *s, const uint32_t *ids,
 		  uint32_t n, uint32_t *ret_released);
 
+/*
+ * The checks of cache_pin_held() without pinning: every id CACHED in @ns,
+ * pinned by @owner, listed once. 0, -EINVAL, -EPERM.
+ */
+int cache_check_held(struct cache *c, const struct cache_sess *owner,
+		     uint32_t ns, const uint32_t *ids, uint32_t n);
+/* Recompute of the CACHED blocks among @ids at their positions, seconds. */
+double cache_recompute_s(const struct cache *c, const uint32_t *ids,
+			 uint32_t n);
 /*
  * TTL retention support: @holder takes one extra pin on each of @ids,
  * which must be CACHED blocks of @ns that @owner pins now, each listed

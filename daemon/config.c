@@ -86,6 +86,8 @@ static const struct cfg_key cfg_keys[] = {
 	  F(limits.max_retained_blocks_per_session), 0, (1U << 31) - 1, 0 },
 	{ "limits", "max_retain_ttl_ms", CFG_U32, F(limits.max_retain_ttl_ms),
 	  1, 86400000, 0 },
+	{ "limits", "retain_budget_percent", CFG_U32,
+	  F(limits.retain_budget_percent), 0, 100, 0 },
 	{ "limits", "max_schedule_segments", CFG_U32,
 	  F(limits.max_schedule_segments), 1, 65536, 0 },
 	{ "limits", "max_schedule_decode", CFG_U32,
@@ -165,6 +167,7 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.namespace_idle_ms = 600000;
 	cfg->limits.max_retained_blocks_per_session = 65536;
 	cfg->limits.max_retain_ttl_ms = 600000;
+	cfg->limits.retain_budget_percent = 25;
 	cfg->limits.max_schedule_segments = 1024;
 	cfg->limits.max_schedule_decode = 4096;
 	cfg->sched.mode = CFG_SCHED_ADAPTIVE;

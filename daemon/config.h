@@ -40,6 +40,7 @@ struct daemon_limits {
 	uint32_t namespace_idle_ms;	/* 0: never collected */
 	uint32_t max_retained_blocks_per_session;
 	uint32_t max_retain_ttl_ms;
+	uint32_t retain_budget_percent;	/* of the pool, pinned retentions */
 	uint32_t max_schedule_segments;
 	uint32_t max_schedule_decode;
 };

@@ -23,6 +23,7 @@
 #include "uidtab.h"
 
 struct ac_retain;
+struct retention_state;
 struct cache_commit_entry;
 struct daemon;
 struct loop;
@@ -109,6 +110,7 @@ struct daemon {
 	 */
 	struct cache_sess retain_cs;
 	struct ac_retain *retain;
+	struct retention_state *rs;	/* retention.c: soft, learned, priced */
 	struct loop_timer *retain_timer;
 	uint32_t retained_blocks;
 	uint32_t *free_slots;

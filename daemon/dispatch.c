@@ -447,6 +447,10 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, ENOMEM, "alloc: %s",
 				   strerror(-r));
 	r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count, d->u32buf);
+	/* Work that waits comes first: pinned retentions give way. */
+	while (r == -ENOSPC && daemon_retain_drop_one(d) > 0)
+		r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count,
+				d->u32buf);
 	if (r == -EDQUOT)
 		return reply_error(d, s, req->id, EDQUOT,
 				   "alloc: %u + %u WRITING blocks exceed max_writing_per_session %u",
@@ -575,6 +579,7 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 {
 	Asymcache__V1__StatsReply sr = ASYMCACHE__V1__STATS_REPLY__INIT;
 	const struct cache *c = &d->cache;
+	struct daemon_retain_stats rs;
 
 	sr.nblocks = c->nblocks;
 	sr.free_blocks = c->nfree;
@@ -595,6 +600,14 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	daemon_retain_expire(d, cache_clock_monotonic());
 	sr.retained_blocks = d->retained_blocks;
 	sr.session_retained = daemon_session_retained(d, s);
+	daemon_retain_stats(d, &rs);
+	sr.retain_budget_blocks = rs.budget_blocks;
+	sr.retained_soft_blocks = rs.soft_blocks;
+	sr.retain_resumed = rs.resumed;
+	sr.retain_expired_unused = rs.expired_unused;
+	sr.retain_dropped = rs.dropped;
+	sr.retain_declined = rs.declined;
+	sr.retain_hold_ms = rs.hold_ms;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_STATS, &sr);
 }
 
@@ -603,15 +616,22 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 	Asymcache__V1__RetainReply rr = ASYMCACHE__V1__RETAIN_REPLY__INIT;
 	const Asymcache__V1__Retain *rt = req->retain;
 	const struct daemon_limits *l = &d->cfg.limits;
-	uint64_t handle = 0;
+	struct daemon_retain_req q = {
+		.ns = rt->ns_id, .ids = rt->blocks, .n = (uint32_t)rt->n_blocks,
+		.ttl_ms = rt->ttl_ms, .expect_ms = rt->expect_ms,
+		.program = rt->program_id,
+	};
+	struct daemon_retain_got got;
+	bool budget;
 	int r;
 
 	r = check_ns(d, s, req->id, "retain", rt->ns_id);
 	if (r <= 0)
 		return r;
-	if (rt->ttl_ms == 0 || rt->ttl_ms > l->max_retain_ttl_ms)
+	if (rt->ttl_ms > l->max_retain_ttl_ms ||
+	    (rt->ttl_ms == 0 && rt->expect_ms == 0))
 		return reply_error(d, s, req->id, ERANGE,
-				   "retain: ttl_ms %u is outside 1..%u (limits.max_retain_ttl_ms)",
+				   "retain: ttl_ms %u is outside 1..%u (limits.max_retain_ttl_ms), and 0 needs expect_ms",
 				   rt->ttl_ms, l->max_retain_ttl_ms);
 	if (rt->n_blocks == 0)
 		return reply_error(d, s, req->id, EINVAL, "retain: no blocks");
@@ -619,12 +639,16 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, EDQUOT,
 				   "retain: %zu blocks, more than max_retained_blocks_per_session %u",
 				   rt->n_blocks, l->max_retained_blocks_per_session);
-	r = daemon_retain(d, s, rt->ns_id, rt->blocks, (uint32_t)rt->n_blocks,
-			  rt->ttl_ms, &handle);
+	r = daemon_retain(d, s, &q, &got, &budget);
 	switch (r) {
 	case 0:
 		break;
 	case -EDQUOT:
+		if (budget)
+			return reply_error(d, s, req->id, EDQUOT,
+					   "retain: the retention budget (limits.retain_budget_percent %u%% of the pool) is full and policy %s keeps no soft retentions",
+					   l->retain_budget_percent,
+					   cache_policy_name(&d->cache));
 		return reply_error(d, s, req->id, EDQUOT,
 				   "retain: would hold %llu blocks, max_retained_blocks_per_session is %u",
 				   (unsigned long long)daemon_session_retained(d, s) +
@@ -640,14 +664,15 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, -r, "retain: %s",
 				   strerror(-r));
 	}
-	rr.retention_id = handle;
-	rr.expires_in_ms = rt->ttl_ms;
+	rr.retention_id = got.handle;
+	rr.expires_in_ms = got.ttl_ms;
+	rr.pinned = got.pinned;
 	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_RETAIN, &rr);
-	if (r < 0) {
+	if (r < 0 && got.handle) {
 		uint32_t n;
 
 		/* Cannot answer: the client never learns the id, so undo. */
-		daemon_resume(d, s, handle, &n);
+		daemon_resume(d, s, got.handle, &n);
 	}
 	return r;
 }

@@ -23,8 +23,11 @@ struct daemon;
 #define SESSION_NAME_MAX 64
 
 struct session_retention {
-	uint64_t handle;
+	uint64_t handle;	/* as on the wire: soft ones carry RETAIN_SOFT */
 	uint64_t expire_ns;
+	uint64_t start_ns;
+	uint32_t program;	/* for learning what its calls take */
+	uint32_t expect_ms;	/* 0: undeclared */
 };
 
 struct session {

@@ -327,11 +327,15 @@ int ac_stats(struct ac_client *client, struct ac_stats *ret);
  * Keep @blocks resident for @ttl_ms while the agent waits on a tool call,
  * even after ac_release() of them. Each block must be CACHED in @ns and
  * pinned by this session right now (ids from ac_lookup/ac_commit), listed
- * once. The daemon holds its own pin on each until ac_resume(), the TTL
- * running out, or this client disconnecting, whichever comes first.
- * -ERANGE for ttl_ms 0 or above the daemon's max_retain_ttl_ms, -EDQUOT
- * past max_retained_blocks_per_session (nothing retained), -EPERM for a
- * block this session does not pin, -EINVAL for a bad id.
+ * once. Within the daemon's retention budget it holds its own pin on each
+ * until ac_resume(), the TTL running out, this client disconnecting, or an
+ * allocation the pool cannot otherwise serve, whichever comes first; beyond
+ * the budget the retention is soft (the policy keeps the blocks as long as
+ * they are worth more than what else it holds). -ERANGE for ttl_ms 0 or
+ * above the daemon's max_retain_ttl_ms, -EDQUOT past
+ * max_retained_blocks_per_session, or past the budget under a policy
+ * without soft retention (nothing retained), -EPERM for a block this
+ * session does not pin, -EINVAL for a bad id.
  */
 int ac_retain(struct ac_client *client, uint32_t ns, const uint32_t *blocks,
 	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention);

@@ -186,6 +186,21 @@ static void commit_n(struct session *s, uint32_t ns, uint32_t n,
 	cr_assert_eq(cache_commit(&d.cache, &s->cs, ns, e, n, out, &ded), 0);
 }
 
+/* Retain with a TTL the client chose; 0 or -errno, the handle. */
+static int retain(struct session *s, uint32_t ns, const uint32_t *ids,
+		  uint32_t n, uint32_t ttl_ms, uint64_t *ret_handle)
+{
+	struct daemon_retain_req q = {
+		.ns = ns, .ids = ids, .n = n, .ttl_ms = ttl_ms,
+	};
+	struct daemon_retain_got got;
+	bool budget;
+	int r = daemon_retain(&d, s, &q, &got, &budget);
+
+	*ret_handle = got.handle;
+	return r;
+}
+
 Test(agent, retention_pins_survive_release_and_end_every_way)
 {
 	char err[CFG_ERR_MAX];
@@ -194,7 +209,8 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	uint64_t h1, h2, h3;
 
 	cr_assert_eq(load("[limits]\nmax_retained_blocks_per_session = 6\n"
-			  "max_retain_ttl_ms = 1000\n[daemon]\nlog_level = crit\n",
+			  "max_retain_ttl_ms = 1000\nretain_budget_percent = 100\n"
+			  "[daemon]\nlog_level = crit\n",
 			  err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
@@ -204,22 +220,22 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	commit_n(o, ns, 2, other, 0xb0);
 
 	/* Refusals change nothing. */
-	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 0, &h1), -ERANGE);
-	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 1001, &h1), -ERANGE);
-	cr_assert_eq(daemon_retain(&d, s, ns, other, 2, 100, &h1), -EPERM);
-	cr_assert_eq(daemon_retain(&d, s, ns + 1, ids, 2, 100, &h1), -EINVAL);
+	cr_assert_eq(retain(s, ns, ids, 4, 0, &h1), -ERANGE);
+	cr_assert_eq(retain(s, ns, ids, 4, 1001, &h1), -ERANGE);
+	cr_assert_eq(retain(s, ns, other, 2, 100, &h1), -EPERM);
+	cr_assert_eq(retain(s, ns + 1, ids, 2, 100, &h1), -EINVAL);
 	dup[0] = dup[1] = ids[0];
-	cr_assert_eq(daemon_retain(&d, s, ns, dup, 2, 100, &h1), -EINVAL);
+	cr_assert_eq(retain(s, ns, dup, 2, 100, &h1), -EINVAL);
 	dup[1] = 9999;
-	cr_assert_eq(daemon_retain(&d, s, ns, dup, 2, 100, &h1), -EINVAL);
+	cr_assert_eq(retain(s, ns, dup, 2, 100, &h1), -EINVAL);
 	cr_assert_eq(d.retained_blocks, 0);
 	cr_assert_eq(d.cache.npinned, 6);
 
-	cr_assert_eq(daemon_retain(&d, s, ns, ids, 4, 1000, &h1), 0);
-	cr_assert_eq(daemon_retain(&d, s, ns, ids, 3, 1000, &h2), -EDQUOT,
+	cr_assert_eq(retain(s, ns, ids, 4, 1000, &h1), 0);
+	cr_assert_eq(retain(s, ns, ids, 3, 1000, &h2), -EDQUOT,
 		     "4 + 3 is over the quota of 6");
 	cr_assert_eq(daemon_session_retained(&d, s), 4);
-	cr_assert_eq(daemon_retain(&d, s, ns, ids + 2, 2, 1, &h2), 0);
+	cr_assert_eq(retain(s, ns, ids + 2, 2, 1, &h2), 0);
 	cr_assert_eq(daemon_session_retained(&d, s), 6);
 	cr_assert_eq(cache_release(&d.cache, &s->cs, ids, 4, &rel), 0);
 	cr_assert_eq(d.cache.npinned, 6, "retained blocks stay pinned");
@@ -241,11 +257,152 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	cr_assert_eq(d.cache.npinned, 2, "only o's pins are left");
 
 	/* Session close releases retentions. */
-	cr_assert_eq(daemon_retain(&d, o, ns, other, 2, 1000, &h3), 0);
+	cr_assert_eq(retain(o, ns, other, 2, 1000, &h3), 0);
 	cr_assert_eq(d.retained_blocks, 2);
 	session_free(o);
 	cr_assert_eq(d.retained_blocks, 0);
 	cr_assert_eq(d.cache.npinned, 0);
+	session_free(s);
+	daemon_core_fini(&d);
+}
+
+/* Retain as a client that declares its call and leaves the TTL to us. */
+static int retain_declared(struct session *s, uint32_t ns, const uint32_t *ids,
+			   uint32_t n, uint32_t expect_ms, uint64_t program,
+			   struct daemon_retain_got *got)
+{
+	struct daemon_retain_req q = {
+		.ns = ns, .ids = ids, .n = n, .expect_ms = expect_ms,
+		.program = program,
+	};
+	bool budget;
+
+	return daemon_retain(&d, s, &q, got, &budget);
+}
+
+Test(agent, retention_budget_pins_then_hints)
+{
+	char err[CFG_ERR_MAX];
+	struct daemon_retain_stats st;
+	struct daemon_retain_got got;
+	struct session *s;
+	uint32_t ns, a[4], b[4], c[4], rel, ev;
+	uint64_t ha, hb;
+	bool budget;
+	struct daemon_retain_req q;
+
+	/* 16 blocks, a budget of 25%: 4 blocks may be pinned. */
+	cr_assert_eq(load("[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = session_new(&d, -1, 1, 0, 0);
+	ns = dt_register_ns(&d.cache, "agent-model");
+	commit_n(s, ns, 4, a, 0xa0);
+	commit_n(s, ns, 4, b, 0xb0);
+	commit_n(s, ns, 4, c, 0xc0);
+	q = (struct daemon_retain_req){ .ns = ns, .ids = a, .n = 4,
+					.ttl_ms = 5000 };
+	cr_assert_eq(daemon_retain(&d, s, &q, &got, &budget), 0);
+	cr_assert(got.pinned);
+	ha = got.handle;
+	q.ids = b;
+	cr_assert_eq(daemon_retain(&d, s, &q, &got, &budget), 0);
+	cr_assert(!got.pinned, "over the budget: a soft retention");
+	cr_assert_eq(got.ttl_ms, 5000);
+	hb = got.handle;
+	cr_assert(hb & RETAIN_SOFT);
+	daemon_retain_stats(&d, &st);
+	cr_assert_eq(st.budget_blocks, 4);
+	cr_assert_eq(st.pinned_blocks, 4);
+	cr_assert_eq(st.soft_blocks, 4);
+	cr_assert_eq(daemon_session_retained(&d, s), 8);
+	/* The client lets go: a's are pinned still, b's and c's are not... */
+	cr_assert_eq(cache_release(&d.cache, &s->cs, a, 4, &rel), 0);
+	cr_assert_eq(cache_release(&d.cache, &s->cs, b, 4, &rel), 0);
+	cr_assert_eq(cache_release(&d.cache, &s->cs, c, 4, &rel), 0);
+	cr_assert_eq(d.cache.npinned, 4);
+	/* ...and asym evicts the hinted chain after the plain one. */
+	cr_assert_eq(cache_evict(&d.cache, 4, &ev), 0);
+	cr_assert_eq(ev, 4);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(d.cache.blocks[c[i]].state, BLK_FREE);
+		cr_assert_eq(d.cache.blocks[b[i]].state, BLK_CACHED);
+	}
+	/* Resume ends either kind and counts it. */
+	cr_assert_eq(daemon_resume(&d, s, hb, &rel), 0);
+	cr_assert_eq(rel, 4);
+	cr_assert_eq(daemon_resume(&d, s, ha, &rel), 0);
+	daemon_retain_stats(&d, &st);
+	cr_assert_eq(st.resumed, 2);
+	cr_assert_eq(st.pinned_blocks + st.soft_blocks, 0);
+	session_free(s);
+
+	/* A policy without hints answers EDQUOT past the budget. */
+	cr_assert_eq(cache_set_policy(&d.cache, "lru"), 0);
+	s = session_new(&d, -1, 2, 0, 0);
+	commit_n(s, ns, 4, a, 0xd0);
+	commit_n(s, ns, 2, b, 0xe0);
+	q = (struct daemon_retain_req){ .ns = ns, .ids = a, .n = 4,
+					.ttl_ms = 5000 };
+	cr_assert_eq(daemon_retain(&d, s, &q, &got, &budget), 0);
+	q.ids = b;
+	q.n = 2;
+	cr_assert_eq(daemon_retain(&d, s, &q, &got, &budget), -EDQUOT);
+	cr_assert(budget);
+	session_free(s);
+	daemon_core_fini(&d);
+}
+
+Test(agent, retention_ttl_is_learned_per_program)
+{
+	char err[CFG_ERR_MAX];
+	struct daemon_retain_stats st;
+	struct daemon_retain_got got;
+	struct session *s, *t;
+	uint32_t ns, a[2], tb[1], rel;
+
+	cr_assert_eq(load("[limits]\nretain_budget_percent = 100\n"
+			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = session_new(&d, -1, 1, 0, 0);
+	ns = dt_register_ns(&d.cache, "agent-model");
+	commit_n(s, ns, 2, a, 0xa0);
+	/* Neither a TTL nor a declaration: nothing to go by. */
+	cr_assert_eq(retain_declared(s, ns, a, 2, 0, 5, &got), -ERANGE);
+	/* Nothing learned yet: twice what the client expects. */
+	cr_assert_eq(retain_declared(s, ns, a, 2, 3000, 5, &got), 0);
+	cr_assert_eq(got.ttl_ms, 6000);
+	/*
+	 * Program 5's calls come back in 20 ms, then 5 ms, though 3 s were
+	 * declared: each TTL is the longest seen, so each comes back in time.
+	 */
+	for (int i = 0; i < 4; i++) {
+		usleep(i ? 5000 : 20000);
+		cr_assert_eq(daemon_resume(&d, s, got.handle, &rel), 0,
+			     "call %d, TTL %u ms", i, got.ttl_ms);
+		cr_assert_eq(retain_declared(s, ns, a, 2, 3000, 5, &got), 0);
+	}
+	cr_assert_lt(got.ttl_ms, 1000, "learned: %u ms", got.ttl_ms);
+	cr_assert_geq(got.ttl_ms, 20);
+	cr_assert_eq(daemon_resume(&d, s, got.handle, &rel), 0);
+	/* Another program still goes by the declaration... */
+	cr_assert_eq(retain_declared(s, ns, a, 2, 3000, 6, &got), 0);
+	cr_assert_lt(got.ttl_ms, 1000, "all programs' calls stand in for it");
+	cr_assert_eq(daemon_resume(&d, s, got.handle, &rel), 0);
+	/* ...and one whose calls never came back is declined. */
+	for (int i = 0; i < 4; i++) {
+		t = session_new(&d, -1, 10 + i, 0, 0);
+		commit_n(t, ns, 1, tb, (uint8_t)(0x10 + i));
+		cr_assert_eq(retain_declared(t, ns, tb, 1, 50, 7, &got), 0);
+		session_free(t);
+	}
+	cr_assert_eq(retain_declared(s, ns, a, 2, 50, 7, &got), 0);
+	cr_assert_eq(got.handle, 0, "not worth holding");
+	daemon_retain_stats(&d, &st);
+	cr_assert_eq(st.declined, 1);
+	cr_assert_eq(st.resumed, 6);
+	cr_assert_gt(st.hold_ms, 30);
 	session_free(s);
 	daemon_core_fini(&d);
 }
@@ -345,6 +502,7 @@ static void check_invariants(struct session **ss, int n)
 {
 	uint64_t pins = 0, want = d.retain_cs.npins;
 	uint32_t pinned = 0, ret = 0;
+	struct daemon_retain_stats rs;
 
 	for (uint32_t i = 0; i < d.cache.nblocks; i++) {
 		const struct blk *b = &d.cache.blocks[i];
@@ -361,9 +519,12 @@ static void check_invariants(struct session **ss, int n)
 	cr_assert_eq(pins, want, "block pins %llu, holders %llu",
 		     (unsigned long long)pins, (unsigned long long)want);
 	cr_assert_eq(pinned, d.cache.npinned);
+	daemon_retain_stats(&d, &rs);
 	cr_assert_eq(d.retain_cs.npins, d.retained_blocks);
-	cr_assert_eq(ret, d.retained_blocks, "per-session sum %u vs %u", ret,
-		     d.retained_blocks);
+	cr_assert_leq(d.retained_blocks, rs.budget_blocks);
+	cr_assert_eq(ret, d.retained_blocks + rs.soft_blocks,
+		     "per-session sum %u vs %u pinned + %u soft", ret,
+		     d.retained_blocks, rs.soft_blocks);
 }
 
 static struct session *open_session(void)
@@ -452,6 +613,9 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 			rt.n_blocks = n;
 			rt.blocks = blocks;
 			rt.ttl_ms = rnd(60);
+			/* Some leave the TTL to the daemon (0 with no figure: ERANGE). */
+			rt.expect_ms = rnd(3) ? 0 : rnd(100);
+			rt.program_id = rnd(3);
 			req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
 			req.retain = &rt;
 			if (run(s, &req, &code, &h) ==
@@ -527,5 +691,68 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 		session_free(ss[i]);
 	cr_assert_eq(d.retained_blocks, 0);
 	cr_assert_eq(d.cache.npinned, 0);
+	daemon_core_fini(&d);
+}
+
+Test(agent, pinned_retentions_give_way_to_alloc)
+{
+	char err[CFG_ERR_MAX];
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
+	Asymcache__V1__Stats sq = ASYMCACHE__V1__STATS__INIT;
+	struct daemon_retain_stats st;
+	struct session *s, *o;
+	uint32_t ns, a[12], rel;
+	uint64_t h;
+	int code;
+
+	cr_assert_eq(load("[limits]\nretain_budget_percent = 100\n"
+			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = session_new(&d, -1, 1, 0, 0);
+	ns = dt_register_ns(&d.cache, "agent-model");
+	commit_n(s, ns, 12, a, 0xa0);
+	cr_assert_eq(retain(s, ns, a, 6, 60000, &h), 0);
+	cr_assert_eq(retain(s, ns, a + 6, 6, 50000, &h), 0);
+	cr_assert_eq(cache_release(&d.cache, &s->cs, a, 12, &rel), 0);
+	cr_assert_eq(d.cache.npinned, 12);
+	/* 4 free, 0 evictable: an Alloc of 8 needs a retention's blocks. */
+	o = open_session();
+	al.ns_id = ns;
+	al.count = 8;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
+	req.alloc = &al;
+	cr_assert_eq(run(o, &req, &code, NULL), ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
+		     "code %d", code);
+	daemon_retain_stats(&d, &st);
+	cr_assert_eq(st.dropped, 1, "one retention (the sooner to end) did");
+	cr_assert_eq(st.pinned_blocks, 6);
+	cr_assert_eq(d.cache.blocks[a[0]].state, BLK_CACHED,
+		     "the later-expiring chain stays");
+	/* Stats carries it all. */
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+	req.stats = &sq;
+	{
+		static uint8_t pkt[256];
+		Asymcache__V1__Response *resp;
+		size_t len = asymcache__v1__request__get_packed_size(&req);
+
+		asymcache__v1__request__pack(&req, pkt);
+		cr_assert_eq(dispatch_packet(&d, o, pkt, len, false), 0);
+		resp = asymcache__v1__response__unpack(NULL, o->slen, o->sbuf);
+		cr_assert_not_null(resp);
+		cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_STATS);
+		cr_assert_eq(resp->stats->retain_budget_blocks, 16);
+		cr_assert_eq(resp->stats->retained_blocks, 6);
+		cr_assert_eq(resp->stats->retained_soft_blocks, 0);
+		cr_assert_eq(resp->stats->retain_dropped, 1);
+		cr_assert_eq(resp->stats->retain_resumed, 0);
+		cr_assert_eq(resp->stats->retain_expired_unused, 0);
+		cr_assert_eq(resp->stats->retain_declined, 0);
+		asymcache__v1__response__free_unpacked(resp, NULL);
+	}
+	session_free(o);
+	session_free(s);
 	daemon_core_fini(&d);
 }

@@ -76,6 +76,7 @@ Test(agent, new_keys_have_defaults_and_ranges)
 	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 2048);
 	cr_assert_eq(d.cfg.limits.max_retained_blocks_per_session, 65536);
 	cr_assert_eq(d.cfg.limits.max_retain_ttl_ms, 600000);
+	cr_assert_eq(d.cfg.limits.retain_budget_percent, 25);
 	cr_assert_eq(d.cfg.limits.max_schedule_segments, 1024);
 	if (access(CFG_DEFAULT_COST_FILE, F_OK) < 0) {
 		ac_cost_model_default(&def);
@@ -101,6 +102,12 @@ Test(agent, new_keys_have_defaults_and_ranges)
 	cr_assert_not_null(strstr(err, "out of range"), "%s", err);
 	cr_assert_eq(load("[limits]\nmax_retain_ttl_ms = 0\n", err,
 			  sizeof(err)), -EINVAL);
+	cr_assert_eq(load("[limits]\nretain_budget_percent = 101\n", err,
+			  sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "retain_budget_percent"), "%s", err);
+	cr_assert_eq(load("[limits]\nretain_budget_percent = 0\n", err,
+			  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(d.cfg.limits.retain_budget_percent, 0);
 	cr_assert_eq(load("[limits]\nmax_schedule_segments = 70000\n", err,
 			  sizeof(err)), -EINVAL);
 	cr_assert_eq(load("[policy]\ncost_file = relative.json\n", err,

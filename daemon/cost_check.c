@@ -66,5 +66,6 @@ void daemon_cost_check_all(const struct daemon *d)
 
 	daemon_cost_check_pool(d);
 	for (i = 0; i < d->cache.nns; i++)
-		daemon_cost_check_ns(d, &d->cache.ns[i]);
+		if (d->cache.ns[i].live)
+			daemon_cost_check_ns(d, &d->cache.ns[i]);
 }

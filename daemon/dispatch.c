@@ -246,7 +246,7 @@ static int do_register(struct daemon *d, struct session *s,
 	const Asymcache__V1__NamespaceLayout *l = rn->layout;
 	struct cache_layout cl;
 	uint64_t bpb;
-	uint32_t ns, had = d->cache.nns;
+	uint32_t ns, had = d->cache.nlive;
 	size_t mlen;
 	int r;
 
@@ -297,9 +297,9 @@ static int do_register(struct daemon *d, struct session *s,
 	if (r < 0)
 		return reply_error(d, s, req->id, -r,
 				   "register_namespace: %s", strerror(-r));
-	/* Namespaces are never removed: a new one is the last. */
-	if (d->cache.nns > had)
-		daemon_cost_check_ns(d, &d->cache.ns[d->cache.nns - 1]);
+	/* A new namespace, in a new slot or an ended one's. */
+	if (d->cache.nlive > had)
+		daemon_cost_check_ns(d, cache_find_ns(&d->cache, ns));
 	rr.ns_id = ns;
 	rr.bytes_per_block = bpb;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,

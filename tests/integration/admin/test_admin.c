@@ -1331,13 +1331,18 @@ Test(admin, cost_file_that_does_not_fit_a_namespace_is_named)
 	};
 #define SHAPE "32 layers, not 2; 8 kv heads, not 2; 128 head dim, not 64"
 	static const char misfit[] = "test-model has " SHAPE;
+	static const struct ac_ns_layout small = {
+		.model_id = "small-model",
+		.kv = { .num_layers = 2, .num_kv_heads = 2, .head_dim = 64,
+			.dtype = AC_DTYPE_FP16, .block_tokens = 16 },
+	};
 	struct henv_opts o = { 0 };
 	struct hclient a, b;
 	struct ac_client *c;
 	struct ac_pool *pool;
 	struct json_object *j, *ns;
 	char cost[256], cost2[256], text[1024], want[1024], *out = NULL;
-	uint32_t llama_ns;
+	uint32_t llama_ns, small_ns;
 
 	snprintf(cost, sizeof(cost), "/tmp/ac-cost-%d.json", (int)getpid());
 	snprintf(cost2, sizeof(cost2), "/tmp/ac-cost2-%d.json", (int)getpid());
@@ -1391,8 +1396,15 @@ Test(admin, cost_file_that_does_not_fit_a_namespace_is_named)
 	cr_expect_eq(run_ctl(&env, 0, NULL, NULL, "reload", NULL), 0);
 	snprintf(want, sizeof(want), "namespace %u (test-llama): %s was made for", a.ns, cost2);
 	cr_expect_eq(daemon_log_lines(want, SHAPE), 1);
-#undef SHAPE
 	cr_expect_eq(daemon_log_lines("(llama-3-8b-instruct)", "was made for"), 0);
+
+	/* A namespace that ends leaves its slot to the next: checked too. */
+	cr_assert_eq(ac_unregister_namespace(a.c, a.ns, NULL, NULL), 0);
+	cr_assert_eq(ac_register_namespace(c, pool, &small, &small_ns), 0);
+	snprintf(want, sizeof(want), "namespace %u (small-model): %s was made for", small_ns,
+		 cost2);
+	cr_expect_eq(daemon_log_lines(want, SHAPE), 1, "see %s", env.d.log);
+#undef SHAPE
 
 	ac_disconnect(c);
 	hclient_close(&b);

@@ -117,6 +117,29 @@ static int get_hit_rate(sd_bus *bus, const char *path, const char *iface,
 	return sd_bus_message_append(reply, "d", daemon_hit_rate(userdata));
 }
 
+/* TTL retention as a whole (daemon/retention.h), one property each. */
+static int get_retention(sd_bus *bus, const char *path, const char *iface,
+			 const char *prop, sd_bus_message *reply,
+			 void *userdata, sd_bus_error *e)
+{
+	struct daemon_retain_stats st;
+
+	daemon_retain_stats(userdata, &st);
+	if (!strcmp(prop, "RetainBudgetBlocks"))
+		return sd_bus_message_append(reply, "u", st.budget_blocks);
+	if (!strcmp(prop, "RetainedSoftBlocks"))
+		return sd_bus_message_append(reply, "u", st.soft_blocks);
+	if (!strcmp(prop, "RetainResumed"))
+		return sd_bus_message_append(reply, "t", st.resumed);
+	if (!strcmp(prop, "RetainExpiredUnused"))
+		return sd_bus_message_append(reply, "t", st.expired_unused);
+	if (!strcmp(prop, "RetainDropped"))
+		return sd_bus_message_append(reply, "t", st.dropped);
+	if (!strcmp(prop, "RetainDeclined"))
+		return sd_bus_message_append(reply, "t", st.declined);
+	return sd_bus_message_append(reply, "t", st.hold_ms);
+}
+
 static int sum_block_tokens(const struct daemon_ns_info *i, void *userdata)
 {
 	uint64_t *acc = userdata;
@@ -707,6 +730,13 @@ static const sd_bus_vtable daemon_vtable[] = {
 	D_U64("Dedups", cache.ctr.dedups),
 	SD_BUS_PROPERTY("HitRate", "d", get_hit_rate, 0, EMITS),
 	SD_BUS_PROPERTY("RecomputedTokens", "t", get_recomputed, 0, EMITS),
+	SD_BUS_PROPERTY("RetainBudgetBlocks", "u", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainedSoftBlocks", "u", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainResumed", "t", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainExpiredUnused", "t", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainDropped", "t", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainDeclined", "t", get_retention, 0, 0),
+	SD_BUS_PROPERTY("RetainHoldMs", "t", get_retention, 0, 0),
 	SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT(AC_BUS_SESSIONS_SIG, sessions),
 				method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -192,6 +192,13 @@ static const struct prop_map {
 	{ "Dedups", 't', offsetof(struct ctl_snapshot, dedups) },
 	{ "RecomputedTokens", 't', offsetof(struct ctl_snapshot, recomputed_tokens) },
 	{ "HitRate", 'd', offsetof(struct ctl_snapshot, hit_rate) },
+	{ "RetainBudgetBlocks", 'u', offsetof(struct ctl_snapshot, retain_budget_blocks) },
+	{ "RetainedSoftBlocks", 'u', offsetof(struct ctl_snapshot, retained_soft_blocks) },
+	{ "RetainResumed", 't', offsetof(struct ctl_snapshot, retain_resumed) },
+	{ "RetainExpiredUnused", 't', offsetof(struct ctl_snapshot, retain_expired_unused) },
+	{ "RetainDropped", 't', offsetof(struct ctl_snapshot, retain_dropped) },
+	{ "RetainDeclined", 't', offsetof(struct ctl_snapshot, retain_declined) },
+	{ "RetainHoldMs", 't', offsetof(struct ctl_snapshot, retain_hold_ms) },
 };
 
 static int read_prop(sd_bus_message *m, const char *name, struct ctl_snapshot *s)

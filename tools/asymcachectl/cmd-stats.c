@@ -14,8 +14,10 @@
 
 static const char stats_usage[] =
 	"stats [--json | --prometheus]\n\n"
-	"Show lookups, hits, evictions, commits, blocks by state and blocks held\n"
-	"by TTL retentions.\n"
+	"Show lookups, hits, evictions, commits, blocks by state, and TTL\n"
+	"retention: blocks held pinned (against the budget) and soft, and how\n"
+	"retentions ended (resumed, expired unused, dropped for an allocation),\n"
+	"how many were declined, and the mean time one was held.\n"
 	"  --prometheus  Prometheus text exposition format, for node_exporter's\n"
 	"                textfile collector; when the daemon is unreachable it\n"
 	"                still prints asymcache_up 0 (and exits with status 3).\n";
@@ -81,7 +83,28 @@ static const struct prom_metric {
 	{ "asymcache_recomputed_tokens_total", "counter",
 	  "Estimated tokens clients had to recompute after lookup misses.",
 	  SNAP(recomputed_tokens), PROM_U64 },
+	{ "asymcache_retain_budget_blocks", "gauge",
+	  "Blocks that TTL retentions may hold pinned (beyond it they are soft).",
+	  SNAP(retain_budget_blocks), PROM_U32 },
+	{ "asymcache_retained_soft_blocks", "gauge",
+	  "Cached blocks under soft TTL retention (hints to the policy, not pinned).",
+	  SNAP(retained_soft_blocks), PROM_U32 },
+	{ "asymcache_retentions_declined_total", "counter",
+	  "Retentions the daemon judged not worth the space.",
+	  SNAP(retain_declined), PROM_U64 },
 };
+
+/* Mean time a retention was held, or "-" before any ended. */
+static char *fmt_hold(char buf[static CTL_FMT_MAX], const struct ctl_snapshot *s)
+{
+	uint64_t ended = s->retain_resumed + s->retain_expired_unused + s->retain_dropped;
+
+	if (!ended) {
+		snprintf(buf, CTL_FMT_MAX, "-");
+		return buf;
+	}
+	return fmt_duration(buf, s->retain_hold_ms * 1000 / ended);
+}
 
 /* HELP and TYPE, then the one sample, of each family in plain[]. */
 static void print_plain(const struct ctl_snapshot *s)
@@ -141,6 +164,17 @@ static void print_prometheus(const struct ctl_snapshot *s)
 	for (i = 0; i < 3; i++)
 		printf("asymcache_blocks{state=\"%s\"} %" PRIu32 "\n", states[i], counts[i]);
 	print_plain(s);
+	prom_family("asymcache_retentions_ended_total", "counter",
+		    "TTL retentions ended, by how.");
+	printf("asymcache_retentions_ended_total{outcome=\"resumed\"} %" PRIu64 "\n",
+	       s->retain_resumed);
+	printf("asymcache_retentions_ended_total{outcome=\"expired_unused\"} %" PRIu64 "\n",
+	       s->retain_expired_unused);
+	printf("asymcache_retentions_ended_total{outcome=\"dropped\"} %" PRIu64 "\n",
+	       s->retain_dropped);
+	prom_family("asymcache_retain_hold_seconds_total", "counter",
+		    "Seconds TTL retentions were held, summed over them.");
+	printf("asymcache_retain_hold_seconds_total %.3f\n", s->retain_hold_ms / 1e3);
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
@@ -207,6 +241,15 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "cached blocks", fmt_u64(a, s.cached_blocks));
 	table_row(t, "pinned blocks", fmt_u64(a, s.pinned_blocks));
 	table_row(t, "retained blocks", fmt_u64(a, s.retained_blocks));
+	table_row(t, "retention budget", fmt_u64(a, s.retain_budget_blocks));
+	table_row(t, "retention budget used",
+		  fmt_pct(a, (double)s.retained_blocks, (double)s.retain_budget_blocks));
+	table_row(t, "soft-retained blocks", fmt_u64(a, s.retained_soft_blocks));
+	table_row(t, "retentions resumed", fmt_u64(a, s.retain_resumed));
+	table_row(t, "retentions expired unused", fmt_u64(a, s.retain_expired_unused));
+	table_row(t, "retentions dropped for alloc", fmt_u64(a, s.retain_dropped));
+	table_row(t, "retentions declined", fmt_u64(a, s.retain_declined));
+	table_row(t, "retention hold (mean)", fmt_hold(a, &s));
 	table_row(t, "sessions", fmt_u64(a, s.sessions));
 	table_row(t, "uptime", fmt_duration(a, s.uptime_usec));
 	table_print(t, stdout);

@@ -98,6 +98,14 @@ struct ctl_snapshot {
 	uint64_t dedups;
 	uint64_t recomputed_tokens;
 	double hit_rate;
+	/* TTL retention; all 0 from a daemon that predates them. */
+	uint32_t retain_budget_blocks;	/* pinned retentions' ceiling */
+	uint32_t retained_soft_blocks;	/* soft: hints to the policy */
+	uint64_t retain_resumed;	/* ended by Resume in time */
+	uint64_t retain_expired_unused;	/* ended by their TTL */
+	uint64_t retain_dropped;	/* gave way to an Alloc */
+	uint64_t retain_declined;	/* not worth the space */
+	uint64_t retain_hold_ms;	/* time held, summed */
 	uint64_t taken_usec;	/* CLOCK_MONOTONIC when read, for rates */
 };
 

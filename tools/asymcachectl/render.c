@@ -63,6 +63,22 @@ json_object *ctl_snapshot_json(const struct ctl_snapshot *s)
 	add_u64(o, "commits", s->commits);
 	add_u64(o, "dedups", s->dedups);
 	add_u64(o, "recomputed_tokens", s->recomputed_tokens);
+	{
+		json_object *ret = json_object_new_object();
+
+		/* Out of memory: the rest of the snapshot still prints. */
+		if (!ret)
+			return o;
+		add_u64(ret, "budget_blocks", s->retain_budget_blocks);
+		add_u64(ret, "pinned_blocks", s->retained_blocks);
+		add_u64(ret, "soft_blocks", s->retained_soft_blocks);
+		add_u64(ret, "resumed", s->retain_resumed);
+		add_u64(ret, "expired_unused", s->retain_expired_unused);
+		add_u64(ret, "dropped", s->retain_dropped);
+		add_u64(ret, "declined", s->retain_declined);
+		add_u64(ret, "hold_ms", s->retain_hold_ms);
+		json_object_object_add(o, "retention", ret);
+	}
 	return o;
 }
 

@@ -1236,6 +1236,108 @@ Test(admin, retained_blocks_show_in_every_view)
 	hclient_close(&a);
 }
 
+static uint64_t bus_u64(sd_bus *bus, const char *prop)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint64_t v = UINT64_MAX;
+
+	cr_assert_geq(sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
+						  AC_BUS_INTERFACE, prop, &e, 't', &v),
+		      0, "%s: %s", prop, e.message);
+	sd_bus_error_free(&e);
+	return v;
+}
+
+/* A row of `asymcachectl stats`: its value, as the text after the name. */
+static const char *stats_row(const char *out, const char *name)
+{
+	const char *l = line_of(out, name);
+
+	cr_assert(l, "no row '%s' in:\n%s", name, out);
+	l += strlen(name);
+	while (*l == ' ')
+		l++;
+	return l;
+}
+
+/*
+ * How retentions ended, the budget and the hold time, the same in
+ * `asymcachectl stats` (text, --json, --prometheus) and on the bus.
+ */
+Test(admin, retention_budget_outcomes_and_hold_time_show)
+{
+	struct hclient a;
+	struct ac_key k[4];
+	struct json_object *j;
+	struct prom p;
+	uint32_t blk[4], released = 0, nblocks, budget;
+	uint64_t h1 = 0, h2 = 0;
+	char *out = NULL, why[256];
+	sd_bus *bus;
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	hclient_open(&env, "agent", &a);
+	hpublish_prompt(&a, 13, 4, k, blk);
+	nblocks = bus_u32(bus, "NBlocks");
+	budget = bus_u32(bus, "RetainBudgetBlocks");
+	cr_expect_eq(budget, nblocks / 4, "25%% of %u blocks", nblocks);
+	/* One resumed after 50 ms, one left to run out after 100 ms. */
+	cr_assert_eq(ac_retain(a.c, a.ns, blk, 2, 60000, &h1), 0);
+	cr_assert_eq(ac_retain(a.c, a.ns, blk + 2, 2, 100, &h2), 0);
+	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
+	usleep(50000);
+	cr_assert_eq(ac_resume(a.c, h1, &released), 0);
+	usleep(200000);
+	cr_assert_eq(ac_resume(a.c, h2, &released), -ENOENT);
+
+	cr_expect_eq(bus_u64(bus, "RetainResumed"), 1);
+	cr_expect_eq(bus_u64(bus, "RetainExpiredUnused"), 1);
+	cr_expect_eq(bus_u64(bus, "RetainDropped"), 0);
+	cr_expect_eq(bus_u64(bus, "RetainDeclined"), 0);
+	cr_expect_eq(bus_u32(bus, "RetainedSoftBlocks"), 0);
+	/* 50 ms and 100 ms held; the timer's 10 ms tick may add to the second. */
+	cr_expect_geq(bus_u64(bus, "RetainHoldMs"), 150);
+	cr_expect_lt(bus_u64(bus, "RetainHoldMs"), 1000);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", NULL), 0);
+	cr_expect_eq(strtoul(stats_row(out, "retention budget "), NULL, 10), budget,
+		     "%s", out);
+	cr_expect_eq(strncmp(stats_row(out, "retention budget used"), "0.0 %", 5), 0,
+		     "%s", out);
+	cr_expect_eq(strtoul(stats_row(out, "retentions resumed"), NULL, 10), 1);
+	cr_expect_eq(strtoul(stats_row(out, "retentions expired unused"), NULL, 10), 1);
+	cr_expect_eq(strtoul(stats_row(out, "retentions dropped for alloc"), NULL, 10), 0);
+	/* The mean of 50 and 100 ms: 75 ms, give or take the tick. */
+	cr_expect_eq(strncmp(stats_row(out, "retention hold (mean)"), "7", 1), 0,
+		     "%s", out);
+	free(out);
+
+	j = ctl_json(0, "stats", "--json");
+	cr_expect_eq(hjson_u64(j, "retention.budget_blocks"), budget);
+	cr_expect_eq(hjson_u64(j, "retention.resumed"), 1);
+	cr_expect_eq(hjson_u64(j, "retention.expired_unused"), 1);
+	cr_expect_eq(hjson_u64(j, "retention.soft_blocks"), 0);
+	cr_expect_geq(hjson_u64(j, "retention.hold_ms"), 150);
+	json_object_put(j);
+
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
+	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	cr_expect_eq(prom_value(&p, "asymcache_retain_budget_blocks", NULL), budget);
+	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
+				"outcome=\"resumed\""), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
+				"outcome=\"expired_unused\""), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
+				"outcome=\"dropped\""), 0);
+	cr_expect_geq(prom_value(&p, "asymcache_retain_hold_seconds_total", NULL), 0.15);
+	prom_free(&p);
+	free(out);
+
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&a);
+}
+
 /* The installed calibration the daemon falls back to, if there is one. */
 static const char *default_cost_in_use(void)
 {

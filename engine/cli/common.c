@@ -17,8 +17,10 @@ int cli_model_open(const char *src, uint64_t seed, enum ac_fwd_backend device,
 
 	memset(cm, 0, sizeof(*cm));
 	fprintf(stderr, "asymcache-engine: loading %s\n", src);
-	/* The CPU computes in fp32; the CUDA backend converts to bf16. */
-	r = ac_weights_load(src, AC_DTYPE_FP32, seed, &w, err, sizeof(err));
+	/* The CPU computes in fp32, CUDA in bf16: load what it keeps. */
+	r = ac_weights_load(src, device == AC_FWD_CUDA ? AC_DTYPE_BF16
+						       : AC_DTYPE_FP32,
+			    seed, &w, err, sizeof(err));
 	if (r < 0)
 		goto fail;
 	r = ac_model_create(w, device, max_rows, &cm->m, err, sizeof(err));

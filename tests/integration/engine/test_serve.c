@@ -21,6 +21,43 @@
 
 #include "engine_env.h"
 
+/*
+ * The process tests run on the CPU with tiny, or, with AC_TEST_DEVICE=cuda
+ * (the gpu-serve test), on a CUDA pool with AC_TEST_MODEL (SmolLM2: the
+ * kernels take head dims of 64 and 128, not tiny's 16).
+ */
+static bool on_gpu(void)
+{
+	const char *d = getenv("AC_TEST_DEVICE");
+
+	return d && !strcmp(d, "cuda");
+}
+
+static const char *test_model(void)
+{
+	return on_gpu() && getenv("AC_TEST_MODEL") ? getenv("AC_TEST_MODEL")
+						   : "tiny";
+}
+
+/* The [pool] section: @bytes of blocks that hold the test model's. */
+static const char *pool_cfg(const char *bytes, char *buf, size_t len)
+{
+	/* SmolLM2 in bf16: 30 x 2 x 3 x 64 x 16 x 2 B = 360 KiB a block. */
+	snprintf(buf, len, "[pool]\nbackend = %s\nbytes = %s\nblock_bytes = %s\n",
+		 on_gpu() ? "cuda" : "host", bytes, on_gpu() ? "360K" : "8K");
+	return buf;
+}
+
+static void gpu_skip_unless_ready(void)
+{
+	if (!on_gpu())
+		return;
+	if (!getenv("AC_TEST_MODEL") || access(getenv("AC_TEST_MODEL"), R_OK))
+		cr_skip_test("AC_TEST_MODEL names no readable model");
+	if (access("/dev/nvidiactl", F_OK))
+		cr_skip_test("no CUDA device");
+}
+
 #define GEN 10		/* tokens generated a request */
 #define GEN_MAX 64
 #define MAXJ 16
@@ -131,6 +168,8 @@ static void probe_all(struct ac_runner *r, const struct job *j, uint32_t nj,
 
 Test(serve, continuous_batching_with_holes_is_lossless)
 {
+	if (on_gpu())
+		cr_skip_test("on the CPU only (the CUDA run covers the processes)");
 	struct ac_runner_opts ro = { .block_tokens = 16, .model_id = "tiny" };
 	struct ac_runner *none, *msa, *fixed, *prefix;
 	static struct job ref[MAXJ], j[MAXJ];
@@ -190,6 +229,8 @@ Test(serve, continuous_batching_with_holes_is_lossless)
 
 Test(serve, preemption_completes_every_request_as_alone)
 {
+	if (on_gpu())
+		cr_skip_test("on the CPU only (the CUDA run covers the processes)");
 	struct ac_runner_opts ro = { .block_tokens = 16, .model_id = "tiny" };
 	static struct job ref[12], j[12];
 	struct ac_runner *alone, *batch;
@@ -232,6 +273,7 @@ Test(serve, preemption_completes_every_request_as_alone)
 
 /* ---- engine processes ---------------------------------------------- */
 
+
 struct line {
 	int32_t tokens[64];
 	uint32_t ntok, hit_blocks, reused, holes;
@@ -259,6 +301,11 @@ static pid_t engine_start(const char *dir, const char *tag,
 	snprintf(log, sizeof(log), "%s/%s.log", dir, tag);
 	argv[n++] = path;
 	argv[n++] = "replay";
+	/* An -m in @args comes later and wins. */
+	argv[n++] = "-m";
+	argv[n++] = (char *)test_model();
+	argv[n++] = "--device";
+	argv[n++] = on_gpu() ? "cuda" : "cpu";
 	for (int i = 0; args[i]; i++)
 		argv[n++] = (char *)args[i];
 	argv[n] = NULL;
@@ -367,12 +414,13 @@ static void same_tokens(const struct line *a, const struct line *b,
 Test(serve, processes_share_blocks_and_survive_a_killed_peer)
 {
 	static struct line ref[NREQ], got[NREQ];
-	char trace[300], out[4][300];
+	char trace[300], out[4][300], cfg[128];
 	struct ac_stats st;
 	struct env e;
 	pid_t a, b;
 
-	env_start(&e, "[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 8K\n");
+	gpu_skip_unless_ready();
+	env_start(&e, pool_cfg(on_gpu() ? "64M" : "8M", cfg, sizeof(cfg)));
 	snprintf(trace, sizeof(trace), "%s/trace.jsonl", e.d.dir);
 	write_trace(trace, NREQ, 3000, 16);
 	for (int i = 0; i < 4; i++)
@@ -421,15 +469,15 @@ Test(serve, processes_share_blocks_and_survive_a_killed_peer)
 Test(serve, engine_serves_on_while_its_daemon_is_away)
 {
 	static struct line ref[NREQ], got[NREQ];
-	static const char pool[] =
-		"[pool]\nbackend = host\nbytes = 8M\nblock_bytes = 8K\n";
-	char trace[300], out[2][300], sock[300];
+	char trace[300], out[2][300], sock[300], pool[128];
 	struct th_daemon d1 = { 0 }, d2 = { 0 };
 	struct th_daemon_opts o1 = { .tag = "ac-engine", .config = pool };
 	struct th_daemon_opts o2 = { .tag = "ac-engine", .config = pool };
 	uint32_t away = 0, back = 0;
 	pid_t a;
 
+	gpu_skip_unless_ready();
+	pool_cfg(on_gpu() ? "64M" : "8M", pool, sizeof(pool));
 	cr_assert_eq(th_daemon_start(&d1, &o1), 0, "asymcached did not start");
 	snprintf(trace, sizeof(trace), "%s/trace.jsonl", d1.dir);
 	snprintf(sock, sizeof(sock), "%s", d1.sock);
@@ -470,6 +518,8 @@ Test(serve, engine_serves_on_while_its_daemon_is_away)
 
 Test(serve, two_models_share_one_pool)
 {
+	if (on_gpu())
+		cr_skip_test("on the CPU only (the CUDA run covers the processes)");
 	static struct line l[NREQ];
 	char model[512], trace[300], out[4][300];
 	const char *root = getenv("AC_SOURCE_ROOT");
@@ -563,6 +613,8 @@ static void write_file(const char *path, const char *text)
 
 Test(serve, front_ends_refuse_bad_input_clearly)
 {
+	if (on_gpu())
+		cr_skip_test("on the CPU only (the CUDA run covers the processes)");
 	char bad[300], big[300], out[300], chats[300], log[8192];
 	struct line l[2];
 	struct env e;

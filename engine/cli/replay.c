@@ -31,7 +31,7 @@ struct replay_cli {
 	enum ac_reuse reuse;
 	enum ac_order order;
 	enum ac_fwd_backend device;
-	bool with_tokens, quiet, stop_eos;
+	bool with_tokens, quiet, stop_eos, no_graphs;
 	const char *chunking;
 };
 
@@ -78,6 +78,7 @@ static void usage(FILE *f)
 "      --show N           print the text of the first N requests to finish\n"
 "      --label TEXT       name of this run in the --summary line\n"
 "      --summary FILE     append one tab-separated line of figures there\n"
+"      --no-graphs        launch every kernel of a decode step (no CUDA graph)\n"
 "  -q, --quiet            no progress line\n");
 }
 
@@ -121,6 +122,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *o)
 		{ "show", required_argument, NULL, 16 },
 		{ "label", required_argument, NULL, 17 },
 		{ "summary", required_argument, NULL, 18 },
+		{ "no-graphs", no_argument, NULL, 19 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -185,6 +187,7 @@ static int parse_args(int argc, char **argv, struct replay_cli *o)
 			break;
 		case 17: o->label = optarg; break;
 		case 18: o->summary = optarg; break;
+		case 19: o->no_graphs = true; break;
 		case 'h': usage(stdout); exit(EXIT_SUCCESS);
 		default:
 			fprintf(stderr, "Try 'asymcache-engine replay --help'.\n");
@@ -336,6 +339,8 @@ int cli_replay_main(int argc, char **argv)
 		out = stdout;
 		goto out;
 	}
+	if (o.no_graphs)
+		ac_model_set_graphs(cm.m, false);
 	r = ac_runner_create(cm.m, &(struct ac_runner_opts){
 			.socket = o.socket, .client_name = o.name,
 			.model_id = cm.cfg->name, .salt = o.salt,

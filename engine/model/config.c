@@ -131,6 +131,19 @@ static const struct ac_model_config presets[] = {
 		.tie_embeddings = false,
 	},
 	{
+		/*
+		 * tiny with a head dim the GPU kernels take (64 or 128): the
+		 * GPU suites' model, light enough for several processes.
+		 */
+		.name = "small", .arch = "llama",
+		.n_layers = 4, .hidden = 256, .ffn = 512,
+		.n_heads = 4, .n_kv_heads = 2, .head_dim = 64,
+		.vocab = 1024, .max_ctx = 2048,
+		.rms_eps = 1e-5f, .rope_theta = 10000.0f,
+		.rope_scaling = { .type = AC_ROPE_SCALING_NONE },
+		.tie_embeddings = false,
+	},
+	{
 		/* Meta-Llama-3.1-8B's config.json. */
 		.name = "llama3-8b", .arch = "llama",
 		.n_layers = 32, .hidden = 4096, .ffn = 14336,

@@ -110,6 +110,7 @@ struct ac_step_info {
 	uint32_t preempted;
 	bool cached;			/* ran on the daemon's pool */
 	double predicted_s;		/* the daemon's estimate; 0 without */
+	double forward_s;		/* of the step, in the forward pass */
 };
 
 /*

@@ -473,6 +473,7 @@ int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
 	if (e < 0)
 		return e;
 	dt = ac_runner_now() - t0;
+	info->forward_s = dt;
 	if (info->rows && dt > 0)
 		r->tok_per_s = r->tok_per_s > 0
 			? 0.8 * r->tok_per_s + 0.2 * info->rows / dt

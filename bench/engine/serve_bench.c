@@ -82,11 +82,13 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 	struct ac_result res;
 	double *ms = calloc(o->steps, sizeof(double));
 	double *fwd = calloc(o->steps, sizeof(double));
+	double *pre = calloc(o->steps, sizeof(double));
+	double *post = calloc(o->steps, sizeof(double));
 	int32_t *p = malloc(sizeof(int32_t) * o->ctx);
 	uint32_t warm = 0, n = 0, min_dec = UINT32_MAX;
 	int e;
 
-	if (!ms || !fwd || !p) {
+	if (!ms || !fwd || !pre || !post || !p) {
 		e = -ENOMEM;
 		goto out;
 	}
@@ -117,6 +119,8 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 			if (warm++ < 3)
 				continue;
 			fwd[n] = info.forward_s * 1e3;
+			pre[n] = info.before_s * 1e3;
+			post[n] = info.after_s * 1e3;
 			ms[n++] = (now_s() - t0) * 1e3;
 			if (info.decodes < min_dec)
 				min_dec = info.decodes;
@@ -129,6 +133,8 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 	}
 	*ret_ms = median(ms, n);
 	*ret_fwd_ms = median(fwd, n);
+	fprintf(stderr, "serve_bench: a step's median parts: %.3f ms before the pass (blocks, chunks), %.3f in it, %.3f after (commits, sampling)\n",
+		median(pre, n), *ret_fwd_ms, median(post, n));
 	*ret_decodes = min_dec;
 	while (ac_runner_live(r)) {
 		if (ac_runner_take(r, &res) == 0) {
@@ -143,6 +149,8 @@ out:
 	ac_runner_free(r);
 	free(ms);
 	free(fwd);
+	free(pre);
+	free(post);
 	free(p);
 	return e;
 }

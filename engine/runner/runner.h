@@ -111,6 +111,7 @@ struct ac_step_info {
 	bool cached;			/* ran on the daemon's pool */
 	double predicted_s;		/* the daemon's estimate; 0 without */
 	double forward_s;		/* of the step, in the forward pass */
+	double before_s, after_s;	/* blocks and chunks; commits and sampling */
 };
 
 /*

@@ -469,6 +469,7 @@ int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
 	if (e < 0)
 		return e;
 	t0 = ac_runner_now();
+	info->before_s = t0 - now;
 	e = build_and_run(r, info);
 	if (e < 0)
 		return e;
@@ -502,6 +503,7 @@ int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
 				take_token(r, q, t, ac_runner_now());
 		}
 	}
+	info->after_s = ac_runner_now() - t0 - dt;
 	goto out;
 lost:
 	runner_lose_daemon(r);

@@ -394,7 +394,17 @@ int cli_replay_main(int argc, char **argv)
 			r = ac_runner_submit(run, &rq);
 			free(p);
 			if (r == -E2BIG || r == -EINVAL) {
-				replay_report_add(&rp, next + 1, at - t0, NULL, r);
+				char why[160];
+
+				if (r == -E2BIG)
+					snprintf(why, sizeof(why),
+						 "refused: %u prompt + %u output tokens exceed the model's context of %u",
+						 n, rq.max_tokens, cm.cfg->max_ctx);
+				else
+					snprintf(why, sizeof(why),
+						 "refused: a token id outside the vocabulary of %u",
+						 cm.cfg->vocab);
+				replay_report_add(&rp, next + 1, at - t0, NULL, r, why);
 			} else if (r < 0) {
 				fprintf(stderr, "asymcache-engine: request %u: %s\n",
 					next, ac_strerror(r));
@@ -410,7 +420,7 @@ int cli_replay_main(int argc, char **argv)
 		}
 		while (ac_runner_take(run, &res) == 0) {
 			replay_report_add(&rp, res.id + 1, res.st.arrival_s - t0,
-					  &res, 0);
+					  &res, 0, NULL);
 			if (finished < o.show && res.status == 0)
 				show(&cm, &res);
 			ac_result_free(&res);

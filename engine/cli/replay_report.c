@@ -47,7 +47,7 @@ static void put_ms(struct json_object *o, const char *k, double s)
 
 int replay_report_add(struct replay_report *rp, uint64_t line,
 		      double arrival_s, const struct ac_result *res,
-		      int refused)
+		      int refused, const char *why)
 {
 	struct json_object *o = json_object_new_object(), *toks;
 	const struct ac_gen_stats *st = res ? &res->st : NULL;
@@ -58,8 +58,8 @@ int replay_report_add(struct replay_report *rp, uint64_t line,
 	put_int(o, "line", (int64_t)line);
 	put_ms(o, "arrival_ms", arrival_s);
 	if (status < 0) {
-		json_object_object_add(o, "error",
-				       json_object_new_string(ac_strerror(status)));
+		json_object_object_add(o, "error", json_object_new_string(
+				       why && !res ? why : ac_strerror(status)));
 		if (res)
 			rp->failed++;
 		else

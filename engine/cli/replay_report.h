@@ -22,10 +22,13 @@ struct replay_report {
 
 int replay_report_init(struct replay_report *rp, FILE *out, uint32_t nreqs,
 		       bool with_tokens);
-/* One finished request (@res), or one refused at submit (@refused < 0). */
+/*
+ * One finished request (@res), or one refused at submit (@refused < 0,
+ * @why what to tell the user; NULL: the errno's text).
+ */
 int replay_report_add(struct replay_report *rp, uint64_t trace_line,
 		      double arrival_s, const struct ac_result *res,
-		      int refused);
+		      int refused, const char *why);
 void replay_report_summary(const struct replay_report *rp, FILE *f,
 			   const char *settings, double wall_s);
 /*

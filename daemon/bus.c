@@ -625,6 +625,8 @@ static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
 		r = sd_bus_message_append(reply, "s", "[policy] cost_file");
 	if (r >= 0 && a->sched.mode != b->sched.mode)
 		r = sd_bus_message_append(reply, "s", "[scheduler] mode");
+	if (r >= 0 && a->sched.order != b->sched.order)
+		r = sd_bus_message_append(reply, "s", "[scheduler] order");
 	if (r >= 0 && a->sched.tpot_target_us != b->sched.tpot_target_us)
 		r = sd_bus_message_append(reply, "s", "[scheduler] tpot_target_us");
 	if (r >= 0 && a->sched.fixed_budget_tokens != b->sched.fixed_budget_tokens)

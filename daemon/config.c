@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ac_config.h"
+#include "chunk.h"
 #include "config.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -31,6 +32,7 @@ enum cfg_type {
 	CFG_POLICY,
 	CFG_PATH,
 	CFG_SCHED_MODE,
+	CFG_SCHED_ORDER,
 };
 
 struct cfg_key {
@@ -93,6 +95,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "limits", "max_schedule_decode", CFG_U32,
 	  F(limits.max_schedule_decode), 0, 1U << 20, 0 },
 	{ "scheduler", "mode", CFG_SCHED_MODE, F(sched.mode), 0, 1, 0 },
+	{ "scheduler", "order", CFG_SCHED_ORDER, F(sched.order), 0, 0, 0 },
 	{ "scheduler", "tpot_target_us", CFG_U32, F(sched.tpot_target_us),
 	  1000, 10000000, 0 },
 	{ "scheduler", "fixed_budget_tokens", CFG_U32,
@@ -171,6 +174,7 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.max_schedule_segments = 1024;
 	cfg->limits.max_schedule_decode = 4096;
 	cfg->sched.mode = CFG_SCHED_ADAPTIVE;
+	cfg->sched.order = -1;
 	cfg->sched.tpot_target_us = 50000;
 	cfg->sched.fixed_budget_tokens = 2048;
 	for (i = 0; i < NKEYS; i++)
@@ -350,6 +354,26 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 				    value);
 		r = 0;
 		break;
+	case CFG_SCHED_ORDER: {
+		enum ac_chunk_order o;
+
+		/*
+		 * Program FCFS needs each request's program start, which the
+		 * protocol does not carry: refused rather than quietly FCFS.
+		 */
+		if (!*value) {
+			*(int *)field = -1;
+		} else if (ac_chunk_order_parse(value, &o) < 0 ||
+			   o == AC_CHUNK_PROGRAM) {
+			return fail(err, errlen, -EINVAL, where, section, key,
+				    "'%s' is not one of fcfs, srpt, hrrn (or empty: the mode's)",
+				    value);
+		} else {
+			*(int *)field = (int)o;
+		}
+		r = 0;
+		break;
+	}
 	case CFG_GROUP: {
 		struct group gr, *res = NULL;
 		char buf[4096];

@@ -52,6 +52,7 @@ enum cfg_sched_mode {
 
 struct daemon_scheduler {
 	int mode;			/* enum cfg_sched_mode */
+	int order;			/* enum ac_chunk_order; -1: the mode's */
 	uint32_t tpot_target_us;
 	uint32_t fixed_budget_tokens;
 };

@@ -115,6 +115,9 @@ int daemon_schedule(struct daemon *d, struct session *s,
 	ac_chunk_config_default(&cfg, sc->mode == CFG_SCHED_FIXED ?
 				AC_CHUNK_FIXED : AC_CHUNK_ADAPTIVE,
 				tpot_us / 1e6);
+	/* The order is its own setting; unset, the mode's (HRRN, FCFS). */
+	if (sc->order >= 0)
+		cfg.order = (enum ac_chunk_order)sc->order;
 	s->sched_ns = in->now_ns;
 	n = daemon_sched_active(d, in->now_ns);
 	if (sc->mode == CFG_SCHED_FIXED) {

@@ -93,6 +93,15 @@ Test(agent, new_keys_have_defaults_and_ranges)
 	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 512);
 	cr_assert_eq(d.cfg.sched.tpot_target_us, 20000);
 
+	cr_assert_eq(d.cfg.sched.order, -1, "unset: the mode's order");
+	cr_assert_eq(load("[scheduler]\norder = srpt\n", err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(d.cfg.sched.order, AC_CHUNK_SRPT);
+	cr_assert_eq(load("[scheduler]\norder = lifo\n", err, sizeof(err)),
+		     -EINVAL);
+	cr_assert_not_null(strstr(err, "[scheduler] order: 'lifo'"), "%s", err);
+	cr_assert_eq(load("[scheduler]\norder = program\n", err, sizeof(err)),
+		     -EINVAL, "the protocol carries no program start");
 	cr_assert_eq(load("[scheduler]\nmode = greedy\n", err, sizeof(err)),
 		     -EINVAL);
 	cr_assert_not_null(strstr(err, ":2: [scheduler] mode: 'greedy'"), "%s",
@@ -465,6 +474,13 @@ Test(agent, schedule_checks_and_fixed_budget)
 	cr_assert_eq(sharers, 1);
 	cr_assert_eq(plan.prefill_tokens, 256 - 16,
 		     "fixed: the budget less the decodes");
+	cr_assert_eq(picks[0].req, 1, "fixed mode's default order: FCFS");
+	/* The order is a setting of its own: SRPT under the same budget. */
+	d.cfg.sched.order = AC_CHUNK_SRPT;
+	cr_assert_eq(daemon_schedule(&d, s, &in, &plan, &sharers), 0);
+	cr_assert_eq(picks[0].req, 2, "the shortest request first");
+	cr_assert_eq(picks[0].len, 10);
+	cr_assert_eq(plan.prefill_tokens, 256 - 16);
 	session_free(s);
 	daemon_core_fini(&d);
 }

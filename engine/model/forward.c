@@ -12,6 +12,7 @@
 
 #include "forward.h"
 #include "forward_ops.h"
+#include "ops.h"
 
 /*
  * Passes a backend may record and replay: decode steps and small batches,
@@ -389,10 +390,55 @@ static int launch_pass(struct ac_model *m, const struct ac_msa_plan *plan,
 	return r;
 }
 
+/* The greedy tokens of the pass's logit rows, where the logits are. */
+static int argmax_out(struct ac_model *m, const float *logits,
+		      uint32_t n_logits, int32_t *argmax)
+{
+	const struct ac_fwd_ops *o = m->ops;
+	uint32_t vocab = m->cfg.vocab;
+	float *tmp = NULL;
+	int r;
+
+	if (o->argmax_out) {
+		r = o->argmax_out(m->ctx, argmax, o->buf(m->ctx, AC_FB_LOGITS),
+				  n_logits, vocab);
+		for (uint32_t i = 0; !r && i < n_logits; i++)
+			if (argmax[i] < 0)
+				r = -EINVAL;
+		return r;
+	}
+	if (!logits) {
+		tmp = malloc(sizeof(float) * n_logits * vocab);
+		if (!tmp)
+			return -ENOMEM;
+		r = o->logits_out(m->ctx, tmp, o->buf(m->ctx, AC_FB_LOGITS),
+				  n_logits, vocab);
+		logits = tmp;
+		if (r < 0)
+			goto out;
+	}
+	r = ac_op_argmax_cpu(argmax, logits, n_logits, vocab);
+out:
+	free(tmp);
+	return r;
+}
+
 int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 		     const struct ac_msa_batch *batch, const int32_t *tokens,
 		     const int32_t *pos, const uint32_t *logit_rows,
 		     uint32_t n_logits, float *logits)
+{
+	if (n_logits && !logits)
+		return -EINVAL;
+	return ac_model_forward_ex(m, pool, batch, tokens, pos, logit_rows,
+				   n_logits, logits, NULL);
+}
+
+int ac_model_forward_ex(struct ac_model *m, const struct ac_kv_pool *pool,
+			const struct ac_msa_batch *batch,
+			const int32_t *tokens, const int32_t *pos,
+			const uint32_t *logit_rows, uint32_t n_logits,
+			float *logits, int32_t *argmax)
 {
 	const struct ac_fwd_ops *o;
 	struct ac_msa_plan *plan = NULL;
@@ -404,7 +450,7 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 	int r, rec = -EOPNOTSUPP;
 
 	if (!m || !pool || !batch || !tokens || !pos ||
-	    (n_logits && (!logit_rows || !logits)))
+	    (n_logits && (!logit_rows || (!logits && !argmax))))
 		return -EINVAL;
 	o = m->ops;
 	if (pool->layout.dtype != o->act ||
@@ -450,9 +496,11 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 		if (rec == 0)
 			r = o->record_end(m->ctx, r);
 	}
-	if (!r && n_logits)
+	if (!r && n_logits && logits)
 		r = o->logits_out(m->ctx, logits, o->buf(m->ctx, AC_FB_LOGITS),
 				  n_logits, m->cfg.vocab);
+	if (!r && n_logits && argmax)
+		r = argmax_out(m, logits, n_logits, argmax);
 out:
 	ac_msa_plan_free(plan);
 	return r;

@@ -72,6 +72,19 @@ int ac_model_forward(struct ac_model *m, const struct ac_kv_pool *pool,
 		     const int32_t *pos, const uint32_t *logit_rows,
 		     uint32_t n_logits, float *logits);
 
+/*
+ * ac_model_forward() that can also give, or give instead, the greedy
+ * token of each logit row (@argmax, n_logits entries; the first of equal
+ * maxima). Either may be NULL, not both when n_logits is not 0. Where the
+ * backend can, the argmax is taken on the device and the logits stay
+ * there when @logits is NULL. -EINVAL for a row with no number (NaN).
+ */
+int ac_model_forward_ex(struct ac_model *m, const struct ac_kv_pool *pool,
+			const struct ac_msa_batch *batch,
+			const int32_t *tokens, const int32_t *pos,
+			const uint32_t *logit_rows, uint32_t n_logits,
+			float *logits, int32_t *argmax);
+
 /* The MSA batch that @b's arrays describe (host memory, as forward takes). */
 static inline void ac_model_batch_view(const struct ac_batch *b,
 				       struct ac_msa_batch *ret)

@@ -81,6 +81,14 @@ struct ac_fwd_ops {
 	int (*logits_out)(struct ac_fwd_ctx *c, float *host, const void *dev,
 			  uint32_t n, uint32_t vocab);
 	/*
+	 * Optional: the greedy token of each of the [n][vocab] logits rows,
+	 * computed where they are (n ints cross to the host, not the rows);
+	 * -1 for a row with no number. NULL: the pass copies the logits out
+	 * and takes the argmax on the host.
+	 */
+	int (*argmax_out)(struct ac_fwd_ctx *c, int32_t *host, const void *dev,
+			  uint32_t n, uint32_t vocab);
+	/*
 	 * Optional fused paths of a few-row pass (NULL, or -EOPNOTSUPP for a
 	 * shape: the pass runs the plain ops instead). qkv: q, k and v of
 	 * rmsnorm(x) * norm_w against wq, wk and wv lying side by side from

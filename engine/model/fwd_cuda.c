@@ -13,6 +13,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../ops/ops.h"
+#include "forward.h"
 #include "forward_ops.h"
 #include "rope_params.h"
 
@@ -56,6 +57,7 @@ struct ac_fwd_ctx {
 	size_t ws_bytes;
 	uint16_t *host_logits;		/* bf16 staging */
 	size_t host_logits_cap;
+	int32_t *dev_argmax;		/* [AC_FWD_MAX_LOGITS] greedy tokens */
 	struct rec rec[REC_SLOTS];
 	uint64_t tick;
 	struct rec pending;		/* the key being recorded */
@@ -80,6 +82,7 @@ static void cuda_destroy(struct ac_fwd_ctx *c)
 	cudaFree(c->base);
 	cudaFree(c->inv_freq);
 	cudaFree(c->dev_i32);
+	cudaFree(c->dev_argmax);
 	free(c->stage);
 	cudaFree(c->ws);
 	if (c->gemm)
@@ -491,6 +494,26 @@ static int cuda_logits_out(struct ac_fwd_ctx *c, float *host,
 	return r;
 }
 
+static int cuda_argmax_out(struct ac_fwd_ctx *c, int32_t *host,
+			   const void *dev, uint32_t n, uint32_t vocab)
+{
+	int r = 0;
+
+	if (n > AC_FWD_MAX_LOGITS)
+		return -E2BIG;
+	if (!c->dev_argmax)
+		r = cu(cudaMalloc((void **)&c->dev_argmax,
+				  AC_FWD_MAX_LOGITS * sizeof(int32_t)));
+	if (!r)
+		r = ac_op_argmax_cuda(c->dev_argmax, dev, n, vocab, c->stream);
+	if (!r)
+		r = cu(cudaMemcpyAsync(host, c->dev_argmax, n * sizeof(int32_t),
+				       cudaMemcpyDeviceToHost, c->stream));
+	if (!r)
+		r = cu(cudaStreamSynchronize(c->stream));
+	return r;
+}
+
 static void *cuda_workspace(struct ac_fwd_ctx *c, size_t bytes)
 {
 	if (c->ws && bytes <= c->ws_bytes)
@@ -535,6 +558,7 @@ const struct ac_fwd_ops ac_fwd_cuda_ops = {
 	.record_end = cuda_record_end,
 	.gather = cuda_gather,
 	.logits_out = cuda_logits_out,
+	.argmax_out = cuda_argmax_out,
 	.workspace = cuda_workspace,
 	.stream = cuda_stream,
 };

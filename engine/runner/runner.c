@@ -228,6 +228,7 @@ struct ac_runner *ac_runner_free(struct ac_runner *r)
 	free(r->tok);
 	free(r->logit_rows);
 	free(r->logits);
+	free(r->argmax);
 	free(r->grants);
 	free(r->found);
 	free(r->drop);

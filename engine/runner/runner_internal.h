@@ -70,6 +70,8 @@ struct ac_runner {
 	int32_t *tok;
 	uint32_t *logit_rows;
 	float *logits;
+	int32_t *argmax;	/* greedy token of each logit row */
+	bool need_logits;	/* this pass: a row samples with a sampler */
 	uint32_t cap_rows, cap_logits;
 	struct ac_run *grants;
 	uint32_t gn, cap_grants;

@@ -323,12 +323,14 @@ static int scheduled_chunks(struct ac_runner *r, uint32_t decodes,
 	return 0;
 }
 
-static int sample(struct ac_runner *r, struct sreq *q, const float *logits,
-		  int32_t *tok)
+/* Greedy rows take the pass's argmax; the logits cross only for samplers. */
+static int sample(struct ac_runner *r, struct sreq *q, int32_t *tok)
 {
 	if (q->sampler)
-		return ac_op_sample_cpu(q->sampler, logits, tok);
-	return ac_op_argmax_cpu(tok, logits, 1, r->vocab);
+		return ac_op_sample_cpu(q->sampler, r->logits +
+					(size_t)q->logit_k * r->vocab, tok);
+	*tok = r->argmax[q->logit_k];
+	return 0;
 }
 
 static bool is_stop(const struct sreq *q, int32_t t)
@@ -400,20 +402,28 @@ static int build_and_run(struct ac_runner *r, struct ac_step_info *info)
 	if (runner_grow((void **)&r->logit_rows, &r->cap_logits,
 			r->o.max_seqs, sizeof(*r->logit_rows)) < 0)
 		return -ENOMEM;
-	if (!r->logits) {
-		r->logits = malloc(sizeof(float) * r->vocab * r->o.max_seqs);
-		if (!r->logits)
+	if (!r->argmax) {
+		r->argmax = malloc(sizeof(int32_t) * r->o.max_seqs);
+		if (!r->argmax)
 			return -ENOMEM;
 	}
+	r->need_logits = false;
 	for (uint32_t i = 0; i < r->nreqs; i++)
 		if (r->reqs[i]->state == SREQ_RUNNING &&
 		    r->reqs[i]->logit_row >= 0) {
 			r->reqs[i]->logit_k = nl;
 			r->logit_rows[nl++] = (uint32_t)r->reqs[i]->logit_row;
+			r->need_logits |= r->reqs[i]->sampler != NULL;
 		}
+	if (r->need_logits && !r->logits) {
+		r->logits = malloc(sizeof(float) * r->vocab * r->o.max_seqs);
+		if (!r->logits)
+			return -ENOMEM;
+	}
 	ac_model_batch_view(b, &mb);
-	return ac_model_forward(r->model, &r->src->kv, &mb, r->tok, b->row_pos,
-				r->logit_rows, nl, r->logits);
+	return ac_model_forward_ex(r->model, &r->src->kv, &mb, r->tok,
+				   b->row_pos, r->logit_rows, nl,
+				   r->need_logits ? r->logits : NULL, r->argmax);
 }
 
 int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
@@ -495,8 +505,7 @@ int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
 		if (q->logit_row >= 0) {
 			int32_t t;
 
-			e = sample(r, q, r->logits + (size_t)q->logit_k * r->vocab,
-				   &t);
+			e = sample(r, q, &t);
 			if (e < 0)
 				sreq_finish(r, q, e);
 			else

@@ -558,3 +558,45 @@ Test(forward_gpu, graph_replays_match_direct_launches)
 	side_fini(&g);
 	ac_weights_free(w);
 }
+
+/* The device's argmax of a pass's logit rows is the host's of its logits. */
+Test(forward_gpu, greedy_tokens_on_the_device_match_the_logits)
+{
+	struct ac_weights *w;
+	struct side s;
+	uint32_t table[NB], rows[64];
+	struct ac_batch b = { 0 };
+	struct ac_msa_batch mb;
+	int32_t tokens[N], tok[N], dev_g[64], host_g[64];
+	float *logits;
+
+	if (!have_device())
+		cr_skip_test("no CUDA device");
+	w = weights();
+	side_init(&s, w, true);
+	for (uint32_t i = 0; i < NB; i++)
+		table[i] = i;
+	for (uint32_t i = 0; i < N; i++)
+		tokens[i] = (int32_t)((i * 131 + 7) % cfg.vocab);
+	logits = malloc(sizeof(float) * 64 * cfg.vocab);
+	cr_assert_not_null(logits);
+	cr_assert_eq(ac_batch_add(&b, table, NB, 64, T,
+				  &(struct ac_run){ 0, 64 }, 1), 0);
+	for (uint32_t i = 0; i < b.num_rows; i++) {
+		tok[i] = tokens[b.row_pos[i]];
+		rows[i] = i;
+	}
+	ac_model_batch_view(&b, &mb);
+	cr_assert_eq(ac_model_forward_ex(s.m, &s.pool, &mb, tok, b.row_pos,
+					 rows, 64, logits, dev_g), 0);
+	cr_assert_eq(ac_op_argmax_cpu(host_g, logits, 64, cfg.vocab), 0);
+	cr_expect_arr_eq(dev_g, host_g, sizeof(dev_g));
+	/* Without the logits: the same tokens, nothing copied but them. */
+	cr_assert_eq(ac_model_forward_ex(s.m, &s.pool, &mb, tok, b.row_pos,
+					 rows, 64, NULL, dev_g), 0);
+	cr_expect_arr_eq(dev_g, host_g, sizeof(dev_g));
+	ac_batch_free(&b);
+	free(logits);
+	side_fini(&s);
+	ac_weights_free(w);
+}

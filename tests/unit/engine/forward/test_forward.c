@@ -197,3 +197,43 @@ Test(forward, bad_input_is_refused)
 	free(logits);
 	fx_fini(&f);
 }
+
+/* forward_ex: greedy tokens with the logits, and instead of them. */
+Test(forward, greedy_tokens_with_or_without_the_logits)
+{
+	static const uint32_t table[4] = { 3, 7, 1, 12 };
+	struct fx f;
+	struct ac_batch b = { 0 };
+	struct ac_msa_batch mb;
+	int32_t tokens[16], tok[16], g1[16], g2[16];
+	uint32_t rows[16];
+	float *logits;
+
+	fx_init(&f, 11);
+	logits = malloc(sizeof(float) * 16 * f.vocab);
+	cr_assert_not_null(logits);
+	for (uint32_t i = 0; i < 16; i++)
+		tokens[i] = (int32_t)((i * 37 + 5) % f.vocab);
+	cr_assert_eq(ac_batch_add(&b, table, 4, 16, T,
+				  &(struct ac_run){ 0, 16 }, 1), 0);
+	for (uint32_t i = 0; i < b.num_rows; i++) {
+		tok[i] = tokens[b.row_pos[i]];
+		rows[i] = i;
+	}
+	ac_model_batch_view(&b, &mb);
+	cr_assert_eq(ac_model_forward_ex(f.m, &f.pool, &mb, tok, b.row_pos,
+					 rows, 16, logits, g1), 0);
+	for (uint32_t i = 0; i < 16; i++)
+		cr_expect_eq(g1[i], argmax(logits + (size_t)i * f.vocab, f.vocab),
+			     "row %u", i);
+	cr_assert_eq(ac_model_forward_ex(f.m, &f.pool, &mb, tok, b.row_pos,
+					 rows, 16, NULL, g2), 0);
+	cr_expect_arr_eq(g1, g2, sizeof(g1));
+	cr_expect_eq(ac_model_forward_ex(f.m, &f.pool, &mb, tok, b.row_pos,
+					 rows, 16, NULL, NULL), -EINVAL);
+	cr_expect_eq(ac_model_forward(f.m, &f.pool, &mb, tok, b.row_pos, rows,
+				      16, NULL), -EINVAL);
+	ac_batch_free(&b);
+	free(logits);
+	fx_fini(&f);
+}

@@ -217,6 +217,13 @@ int ac_client_pools(const struct ac_client *client,
  */
 const char *ac_strerror(int err);
 
+/*
+ * The version of the libasymcache the process runs with ("0.1.0"): the
+ * installed library's, which may be newer than the header a program was
+ * built with. Never NULL.
+ */
+const char *ac_version(void);
+
 /* ---- pools and namespaces --------------------------------------------- */
 
 /*

@@ -120,7 +120,19 @@ Test(package, deb_builds_installs_and_runs)
 			root, work, root), 0);
 	cr_assert_eq(sh(&out, "ls '%s'/*.deb | xargs -n1 basename | sed 's/_.*//' | grep -v dbgsym | sort | tr '\\n' ' '",
 			work), 0);
-	cr_expect_str_eq(out, "asymcached libasymcache-dev libasymcache0 ");
+	cr_expect_str_eq(out, "asymcache-examples asymcached libasymcache-dev libasymcache0 ");
+	free(out);
+	/* The daemon's package: no demo or engine, the calibration tool. */
+	cr_assert_eq(sh(&out, "dpkg-deb -c %s/asymcached_" VERSION "_*.deb", work), 0);
+	cr_expect(strstr(out, "./usr/bin/asymcache-calibrate\n"), "%s", out);
+	cr_expect_null(strstr(out, "asymcache-demo"), "%s", out);
+	cr_expect_null(strstr(out, "asymcache-engine"), "%s", out);
+	free(out);
+	cr_assert_eq(sh(&out, "dpkg-deb -c %s/asymcache-examples_" VERSION "_*.deb", work), 0);
+	cr_expect(strstr(out, "./usr/bin/asymcache-demo\n"), "%s", out);
+	cr_expect(strstr(out, "./usr/bin/asymcache-engine\n"), "%s", out);
+	cr_expect(strstr(out, "./usr/share/man/man1/asymcache-demo.1.gz\n"), "%s", out);
+	cr_expect(strstr(out, "./usr/share/man/man1/asymcache-engine.1.gz\n"), "%s", out);
 	free(out);
 
 	/* asymcached */
@@ -135,6 +147,7 @@ Test(package, deb_builds_installs_and_runs)
 	expect_file(root, "usr/share/man/man8/asymcached.8.gz");
 	expect_file(root, "usr/share/man/man1/asymcachectl.1.gz");
 	expect_file(root, "usr/share/man/man5/asymcached.conf.5.gz");
+	expect_file(root, "usr/share/man/man1/asymcache-calibrate.1.gz");
 	expect_file(root, "usr/share/bash-completion/completions/asymcachectl");
 	/* libasymcache0 and -dev */
 	cr_expect_eq(sh(NULL, "ls '%s'/usr/lib/*/libasymcache.so.0 >/dev/null", root), 0);
@@ -192,15 +205,16 @@ Test(package, deb_builds_installs_and_runs)
 
 	/* -dev: a program builds from the installed header and .pc, and runs. */
 	cr_assert_eq(sh(NULL, "printf '#include <asymcache/asymcache.h>\\n#include <stdio.h>\\n"
-			"int main(void) { puts(ac_strerror(-2)); return 0; }\\n' > '%s/dev.c'",
-			work), 0);
+			"int main(void) { printf(\"%%%%s %%%%s\\\\n\", ac_version(), ac_strerror(-2)); "
+			"return 0; }\\n' > '%s/dev.c'", work), 0);
 	rc = sh(&out, "cd '%s' && pc=$(ls -d root/usr/lib/*/pkgconfig) && "
 		"PKG_CONFIG_PATH=$PWD/$pc PKG_CONFIG_SYSROOT_DIR=$PWD/root "
 		"cc dev.c -o dev $(PKG_CONFIG_PATH=$PWD/$pc PKG_CONFIG_SYSROOT_DIR=$PWD/root "
 		"pkg-config --cflags --libs asymcache) 2>&1 && "
 		"LD_LIBRARY_PATH=$(dirname $PWD/$pc) ./dev", work);
 	cr_expect_eq(rc, 0, "building against libasymcache-dev: %s", out);
-	cr_expect(out && *out && !strstr(out, "error"), "%s", out);
+	cr_expect(out && strncmp(out, VERSION " ", strlen(VERSION " ")) == 0,
+		  "ac_version() of the installed library: %s", out);
 	free(out);
 }
 
@@ -244,6 +258,20 @@ Test(package, rpm_builds_with_the_same_contents)
 	cr_assert_eq(sh(&out, "rpm -qp --scripts %s/RPMS/*/asymcached-" VERSION "-*.rpm 2>/dev/null",
 			top), 0);
 	cr_expect(strstr(out, "systemd-sysusers asymcache.conf"), "%s", out);
+	free(out);
+	cr_assert_eq(sh(&out, "rpm -qp --scripts %s/RPMS/*/libasymcache-" VERSION "-*.rpm 2>/dev/null",
+			top), 0);
+	cr_expect(strstr(out, "postinstall program: /sbin/ldconfig"), "%s", out);
+	cr_expect(strstr(out, "postuninstall program: /sbin/ldconfig"), "%s", out);
+	free(out);
+	cr_assert_eq(sh(&out, "rpm -qlp %s/RPMS/*/asymcache-examples-" VERSION "-*.rpm 2>/dev/null",
+			top), 0);
+	cr_expect(strstr(out, "/usr/bin/asymcache-demo\n"), "%s", out);
+	cr_expect(strstr(out, "/usr/bin/asymcache-engine\n"), "%s", out);
+	free(out);
+	cr_assert_eq(sh(&out, "rpm -qlp %s/RPMS/*/asymcached-" VERSION "-*.rpm 2>/dev/null", top), 0);
+	cr_expect(strstr(out, "/usr/bin/asymcache-calibrate\n"), "%s", out);
+	cr_expect_null(strstr(out, "asymcache-demo"), "%s", out);
 	free(out);
 	/* The packaged binary runs. */
 	cr_assert_eq(sh(NULL, "mkdir -p '%s/root' && cd '%s/root' && "

@@ -26,6 +26,8 @@
 #include <asymcache/asymcache.h>
 #include <asymcache/msa.h>
 
+#include "ac_config.h"
+
 #define H 2		/* kv heads */
 #define QH 4		/* query heads: GQA 2 */
 #define D 8
@@ -402,3 +404,10 @@ Test(msa_export, version_script_is_the_public_headers)
 	names_free(&map);
 }
 
+
+/* The library says which version it is: the one this tree builds. */
+Test(msa_export, version_is_the_builds)
+{
+	cr_expect_str_eq(ac_version(), AC_VERSION);
+	cr_expect_eq(ac_version(), ac_version(), "one string, not a fresh one a call");
+}

@@ -13,6 +13,7 @@
 #include "cost_check.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "nslife.h"
 #include "session.h"
@@ -101,10 +102,12 @@ int daemon_foreach_namespace(struct daemon *d,
 			.cached = ns->cached,
 			.cost_from = from,
 			.cost_mismatch = mismatch,
+			.evictions = ns->evictions,
 		};
 
 		cost_mismatch(&d->cfg.cost, d->pool.device_name, &ns->layout.kv, mismatch,
 			      sizeof(mismatch));
+		metrics_window(d->metrics, ns->id, &i.window_queries, &i.window_hits);
 
 		r = cb(&i, userdata);
 		if (r)

@@ -45,6 +45,9 @@ struct daemon_ns_info {
 	uint32_t cached;
 	const char *cost_from;	/* [policy] cost_file in use, "" built-in */
 	const char *cost_mismatch;	/* "" when the cost model fits */
+	uint64_t evictions;	/* blocks the policy evicted */
+	uint64_t window_queries;	/* tokens looked up, metrics_window() */
+	uint64_t window_hits;
 };
 
 void daemon_get_block_counts(const struct daemon *d,

@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "hooks.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "nslife.h"
 #include "retention.h"
@@ -170,6 +171,18 @@ static int get_recomputed(sd_bus *bus, const char *path, const char *iface,
 			  void *userdata, sd_bus_error *e)
 {
 	return sd_bus_message_append(reply, "t", recomputed_tokens(userdata));
+}
+
+/* The sliding window of /metrics, all namespaces: WindowQueryTokens, WindowHitTokens. */
+static int get_window(sd_bus *bus, const char *path, const char *iface,
+		      const char *prop, sd_bus_message *reply, void *userdata,
+		      sd_bus_error *e)
+{
+	const struct daemon *d = userdata;
+	uint64_t q, h;
+
+	metrics_window(d->metrics, 0, &q, &h);
+	return sd_bus_message_append(reply, "t", strcmp(prop, "WindowHitTokens") ? q : h);
 }
 
 static int get_policy(sd_bus *bus, const char *path, const char *iface,
@@ -390,12 +403,13 @@ static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 	const struct cache_layout *l = i->layout;
 	uint32_t pinned = w->pinned[cache_ns_slot(i->ns_id)];
 
-	return sd_bus_message_append(w->reply, "(usuuusutuuss)", i->ns_id,
+	return sd_bus_message_append(w->reply, "(usuuusutuussttt)", i->ns_id,
 				     l->model_id, l->kv.num_layers,
 				     l->kv.num_kv_heads, l->kv.head_dim,
 				     ac_dtype_name(l->kv.dtype), l->kv.block_tokens,
 				     i->bytes_per_block,
-				     i->cached, pinned, i->cost_from, i->cost_mismatch) < 0;
+				     i->cached, pinned, i->cost_from, i->cost_mismatch,
+				     i->evictions, i->window_queries, i->window_hits) < 0;
 }
 
 /*
@@ -433,7 +447,7 @@ static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_erro
 	r = sd_bus_message_new_method_return(m, &w.reply);
 	if (r < 0)
 		goto out;
-	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuuss)");
+	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuussttt)");
 	if (r < 0)
 		goto out;
 	r = daemon_foreach_namespace(d, append_namespace, &w) ? -ENOMEM : 0;
@@ -739,6 +753,9 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_PROPERTY("RetainDropped", "t", get_retention, 0, 0),
 	SD_BUS_PROPERTY("RetainDeclined", "t", get_retention, 0, 0),
 	SD_BUS_PROPERTY("RetainHoldMs", "t", get_retention, 0, 0),
+	/* They move as time passes, with no event to announce it. */
+	SD_BUS_PROPERTY("WindowQueryTokens", "t", get_window, 0, 0),
+	SD_BUS_PROPERTY("WindowHitTokens", "t", get_window, 0, 0),
 	SD_BUS_METHOD_WITH_ARGS("ListSessions", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT(AC_BUS_SESSIONS_SIG, sessions),
 				method_list_sessions, SD_BUS_VTABLE_UNPRIVILEGED),

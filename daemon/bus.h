@@ -28,8 +28,11 @@
 /* Signatures of the structured properties and method replies. */
 #define AC_BUS_POOLS_SIG	"a(usituu)"	/* id backend device bytes block_bytes nblocks */
 #define AC_BUS_SESSIONS_SIG	"a(tuusuuu)"	/* id pid uid name pins writing retained */
-/* id model layers heads dim dtype tokens bpb cached pinned cost-file cost-mismatch */
-#define AC_BUS_NAMESPACES_SIG	"a(usuuusutuuss)"
+/*
+ * id model layers heads dim dtype tokens bpb cached pinned cost-file
+ * cost-mismatch evictions window-query-tokens window-hit-tokens
+ */
+#define AC_BUS_NAMESPACES_SIG	"a(usuuusutuussttt)"
 
 #ifndef AC_BUS_NAMES_ONLY
 

@@ -634,12 +634,14 @@ static int evict_for(struct cache *c, uint32_t want, uint32_t *ret_evicted)
 			got = (int)(want - done);
 		for (i = 0; i < (uint32_t)got; i++) {
 			double value = victim_value(c, c->scratch[i]);
+			struct cache_ns *ns = blk_ns(c, &c->blocks[c->scratch[i]]);
 
 			if (cache_blk_evict(c, c->scratch[i], true) < 0) {
 				/* A policy bug: count it, never free it. */
 				c->ctr.policy_errors++;
 				continue;
 			}
+			ns->evictions++;
 			c->ctr.evictions++;
 			c->ctr.evicted_recompute_s += value;
 			done++;

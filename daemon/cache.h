@@ -105,6 +105,7 @@ struct cache_ns {
 	uint64_t bytes_per_block;
 	uint32_t cached;	/* CACHED blocks in this namespace */
 	uint32_t writing;	/* WRITING blocks in this namespace */
+	uint64_t evictions;	/* its share of ctr.evictions */
 };
 
 struct cache_counters {

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 #include "nslife.h"
 #include "retention.h"
 #include "session.h"
@@ -144,6 +145,15 @@ int daemon_core_init(struct daemon *d)
 		log_error_errno(r, "cannot allocate request buffers: %m");
 		goto out_retain;
 	}
+	/*
+	 * With or without [metrics] listen: asymcachectl stats reads its
+	 * window and per-namespace counts over the bus too.
+	 */
+	r = metrics_new(&d->metrics);
+	if (r < 0) {
+		daemon_core_fini(d);
+		return log_error_errno(r, "cannot allocate the metrics: %m");
+	}
 	log_info("cost model: %s (%s, %s)", d->cfg.cost_from, d->cfg.cost.gpu,
 		 d->cfg.cost.model);
 	daemon_cost_check_pool(d);
@@ -178,6 +188,8 @@ void daemon_core_fini(struct daemon *d)
 	d->sched_buf = NULL;
 	d->sched_cap = 0;
 	pool_destroy(&d->pool);
+	metrics_free(d->metrics);
+	d->metrics = NULL;
 	free(d->lookup_blocks);
 	free(d->segments);
 	free(d->segment_ptrs);

@@ -193,6 +193,18 @@ static void window_sum(const struct mns *n, uint64_t now_epoch, uint64_t *q, uin
 	}
 }
 
+void metrics_window(const struct metrics *m, uint32_t ns_id, uint64_t *ret_queries,
+		    uint64_t *ret_hits)
+{
+	uint64_t now_epoch = mono_s() / METRICS_SLOT_S;
+	uint32_t i;
+
+	*ret_queries = *ret_hits = 0;
+	for (i = 0; m && i < m->nns; i++)
+		if (!ns_id || m->ns[i].id == ns_id)
+			window_sum(&m->ns[i], now_epoch, ret_queries, ret_hits);
+}
+
 /* ---- text ----------------------------------------------------------- */
 
 struct out {
@@ -267,12 +279,11 @@ struct ns_walk {
 	struct out *o;
 	const char *family;
 	int what;
-	uint64_t now_epoch;
 };
 
 enum {
 	NS_LOOKUPS, NS_BLOCKS, NS_HIT_BLOCKS, NS_HOLES, NS_QUERIES, NS_HITS, NS_RECOMPUTED,
-	NS_CACHED, NS_WINDOW, NS_RECOMPUTED_HIST,
+	NS_CACHED, NS_WINDOW, NS_EVICTIONS, NS_RECOMPUTED_HIST,
 };
 
 static int ns_row(const struct daemon_ns_info *i, void *userdata)
@@ -307,13 +318,11 @@ static int ns_row(const struct daemon_ns_info *i, void *userdata)
 	case NS_HITS: sample(w->o, w->family, "_total", labels, n->hit_tokens); break;
 	case NS_RECOMPUTED: sample(w->o, w->family, "_total", labels, n->recomputed_tokens); break;
 	case NS_CACHED: sample(w->o, w->family, "", labels, i->cached); break;
-	case NS_WINDOW: {
-		uint64_t q = 0, h = 0;
-
-		window_sum(n, w->now_epoch, &q, &h);
-		sample_f(w->o, w->family, labels, q ? (double)h / (double)q : 0.0);
+	case NS_WINDOW:
+		sample_f(w->o, w->family, labels,
+			 i->window_queries ? (double)i->window_hits / (double)i->window_queries : 0.0);
 		break;
-	}
+	case NS_EVICTIONS: sample(w->o, w->family, "_total", labels, i->evictions); break;
 	case NS_RECOMPUTED_HIST:
 		histogram(w->o, w->family, labels, &n->recomputed, rec_le, REC_NB, 1.0);
 		break;
@@ -324,8 +333,7 @@ static int ns_row(const struct daemon_ns_info *i, void *userdata)
 static void per_ns(struct metrics *m, struct daemon *d, struct out *o, const char *name,
 		   const char *type, const char *help, int what)
 {
-	struct ns_walk w = { .m = m, .o = o, .family = name, .what = what,
-			     .now_epoch = mono_s() / METRICS_SLOT_S };
+	struct ns_walk w = { .m = m, .o = o, .family = name, .what = what };
 
 	family(o, name, type, help);
 	daemon_foreach_namespace(d, ns_row, &w);
@@ -348,7 +356,7 @@ int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *
 	const struct cache_counters *c = daemon_cache_counters(d);
 	struct out o = { .f = f, .om = openmetrics };
 	struct daemon_block_counts b;
-	uint64_t q = 0, h = 0, now_epoch = mono_s() / METRICS_SLOT_S;
+	uint64_t q = 0, h = 0;
 	char lab[64];
 	uint32_t i;
 
@@ -403,8 +411,9 @@ int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *
 	       "Cached blocks of each namespace.", NS_CACHED);
 	per_ns(m, d, &o, "asymcache_prefix_cache_window_hit_ratio", "gauge",
 	       "Token hit ratio of the last 300 s of lookups (0 when none).", NS_WINDOW);
-	for (i = 0; i < m->nns; i++)
-		window_sum(&m->ns[i], now_epoch, &q, &h);
+	per_ns(m, d, &o, "asymcache_namespace_evictions", "counter",
+	       "Blocks of each namespace evicted by the policy.", NS_EVICTIONS);
+	metrics_window(m, 0, &q, &h);
 	gauge(&o, "asymcache_prefix_cache_window_queries",
 	      "Tokens looked up in the last 300 s, all namespaces.", q);
 	gauge(&o, "asymcache_prefix_cache_window_hits",

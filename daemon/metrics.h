@@ -4,8 +4,9 @@
  * namespace in blocks and in tokens (prefix_cache_queries/hits, as vLLM
  * names them), holes, recomputed tokens, a hit ratio over a sliding
  * window, and histograms of control-path latency and of the tokens each
- * lookup leaves to recompute. Kept only while the HTTP endpoint is
- * configured (d->metrics is NULL otherwise, and every hook is a no-op).
+ * lookup leaves to recompute. The daemon keeps them from start to stop,
+ * with or without the HTTP endpoint: ListNamespaces carries the window to
+ * asymcachectl. Every call takes a NULL @m (no daemon core) as nothing.
  *
  * Threading: the event-loop thread only, like the rest of the daemon.
  */
@@ -36,6 +37,14 @@ void metrics_request(struct metrics *m, int body_case, uint64_t ns);
  */
 void metrics_lookup(struct metrics *m, uint32_t ns_id, uint32_t blocks, uint32_t hits,
 		    uint32_t holes, uint32_t block_tokens);
+
+/*
+ * Tokens looked up and found in the last METRICS_WINDOW_SLOTS *
+ * METRICS_SLOT_S seconds: of namespace @ns_id, or of all (0), ended
+ * namespaces included.
+ */
+void metrics_window(const struct metrics *m, uint32_t ns_id, uint64_t *ret_queries,
+		    uint64_t *ret_hits);
 
 /*
  * Writes every family to @out: the Prometheus text format 0.0.4, or

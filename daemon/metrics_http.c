@@ -303,11 +303,6 @@ int metrics_http_start(struct daemon *d, struct metrics_http **ret)
 		return log_error_errno(-ENOMEM, "metrics: out of memory");
 	h->d = d;
 	h->fd = -1;
-	r = metrics_new(&d->metrics);
-	if (r < 0) {
-		free(h);
-		return log_error_errno(r, "metrics: %m");
-	}
 	h->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0) {
 		r = log_error_errno(-errno, "metrics: socket: %m");
@@ -357,6 +352,4 @@ void metrics_http_stop(struct daemon *d, struct metrics_http *h)
 			close(h->fd);
 		free(h);
 	}
-	metrics_free(d->metrics);
-	d->metrics = NULL;
 }

@@ -199,6 +199,8 @@ static const struct prop_map {
 	{ "RetainDropped", 't', offsetof(struct ctl_snapshot, retain_dropped) },
 	{ "RetainDeclined", 't', offsetof(struct ctl_snapshot, retain_declined) },
 	{ "RetainHoldMs", 't', offsetof(struct ctl_snapshot, retain_hold_ms) },
+	{ "WindowQueryTokens", 't', offsetof(struct ctl_snapshot, window_query_tokens) },
+	{ "WindowHitTokens", 't', offsetof(struct ctl_snapshot, window_hit_tokens) },
 };
 
 static int read_prop(sd_bus_message *m, const char *name, struct ctl_snapshot *s)
@@ -425,7 +427,8 @@ static int read_namespace(sd_bus_message *m, const char *sig, void *item)
 	r = sd_bus_message_read(m, sig, &s->id, &model, &s->layers,
 				&s->kv_heads, &s->head_dim, &dtype,
 				&s->block_tokens, &s->bytes_per_block,
-				&s->cached, &s->pinned, &cost_file, &cost_mismatch);
+				&s->cached, &s->pinned, &cost_file, &cost_mismatch,
+				&s->evictions, &s->window_queries, &s->window_hits);
 	if (r <= 0)
 		return r;
 	s->model = strdup(model);
@@ -441,7 +444,7 @@ static void free_namespaces(void *v, size_t n)
 }
 
 static const struct list_kind namespace_list = {
-	"ListNamespaces", "list namespaces", "(usuuusutuuss)",
+	"ListNamespaces", "list namespaces", "(usuuusutuussttt)",
 	"parse the namespace list", sizeof(struct ctl_namespace),
 	read_namespace, free_namespaces,
 };

@@ -29,12 +29,13 @@ int cmd_namespaces(struct ctl *c, int argc, char **argv)
 		ctl_print_json(j);
 		goto out;
 	}
-	t = table_new(11, ">ID", "MODEL", ">LAYERS", ">KV-HEADS", ">HEAD-DIM", "DTYPE",
-		      ">TOKENS/BLOCK", ">CACHED", ">PINNED", ">CACHED-BYTES", "COST-FILE");
+	t = table_new(12, ">ID", "MODEL", ">LAYERS", ">KV-HEADS", ">HEAD-DIM", "DTYPE",
+		      ">TOKENS/BLOCK", ">CACHED", ">PINNED", ">CACHED-BYTES", ">EVICTED",
+		      "COST-FILE");
 	if (!t)
 		goto out;
 	for (i = 0; i < n; i++) {
-		char f[8][CTL_FMT_MAX], cost[256];
+		char f[9][CTL_FMT_MAX], cost[256];
 
 		snprintf(cost, sizeof(cost), "%s%s", cost_name(ns[i].cost_file),
 			 ns[i].cost_mismatch[0] ? "*" : "");
@@ -44,7 +45,7 @@ int cmd_namespaces(struct ctl *c, int argc, char **argv)
 			  fmt_u64(f[4], ns[i].block_tokens),
 			  fmt_u64(f[5], ns[i].cached), fmt_u64(f[6], ns[i].pinned),
 			  fmt_bytes(f[7], (uint64_t)ns[i].cached * ns[i].bytes_per_block),
-			  cost);
+			  fmt_u64(f[8], ns[i].evictions), cost);
 	}
 	table_print(t, stdout);
 	printf("\n%zu namespace%s.\n", n, n == 1 ? "" : "s");

@@ -17,7 +17,8 @@ static const char stats_usage[] =
 	"Show lookups, hits, evictions, commits, blocks by state, and TTL\n"
 	"retention: blocks held pinned (against the budget) and soft, and how\n"
 	"retentions ended (resumed, expired unused, dropped for an allocation),\n"
-	"how many were declined, and the mean time one was held.\n"
+	"how many were declined, and the mean time one was held; the hit rate\n"
+	"since start and of the last 300 s.\n"
 	"  --prometheus  Prometheus text exposition format, for node_exporter's\n"
 	"                textfile collector; when the daemon is unreachable it\n"
 	"                still prints asymcache_up 0 (and exits with status 3).\n";
@@ -48,7 +49,7 @@ static void prom_u64(const char *name, const char *type, const char *help, uint6
 	printf("%s %" PRIu64 "\n", name, v);
 }
 
-enum prom_kind { PROM_U32, PROM_U64, PROM_RATIO };
+enum prom_kind { PROM_U32, PROM_U64 };
 
 #define SNAP(field)	offsetof(struct ctl_snapshot, field)
 
@@ -71,8 +72,12 @@ static const struct prom_metric {
 	  SNAP(lookup_keys), PROM_U64 },
 	{ "asymcache_lookup_hits_total", "counter", "Block keys found cached.",
 	  SNAP(lookup_hits), PROM_U64 },
-	{ "asymcache_hit_ratio", "gauge", "Lookup hits over keys since start.",
-	  SNAP(hit_rate), PROM_RATIO },
+	{ "asymcache_prefix_cache_window_queries", "gauge",
+	  "Tokens looked up in the last 300 s, all namespaces.", SNAP(window_query_tokens),
+	  PROM_U64 },
+	{ "asymcache_prefix_cache_window_hits", "gauge",
+	  "Tokens found cached in the last 300 s, all namespaces.", SNAP(window_hit_tokens),
+	  PROM_U64 },
 	{ "asymcache_evictions_total", "counter",
 	  "Blocks evicted by the policy (allocation or admin evict).", SNAP(evictions), PROM_U64 },
 	{ "asymcache_flushed_blocks_total", "counter",
@@ -114,14 +119,9 @@ static void print_plain(const struct ctl_snapshot *s)
 		const char *field = (const char *)s + m->off;
 		uint64_t u64 = 0;
 		uint32_t u32;
-		double d;
 
 		prom_family(m->name, m->type, m->help);
 		switch (m->kind) {
-		case PROM_RATIO:
-			memcpy(&d, field, sizeof(d));
-			printf("%s %.6f\n", m->name, d);
-			continue;
 		case PROM_U32:
 			memcpy(&u32, field, sizeof(u32));
 			u64 = u32;
@@ -134,7 +134,42 @@ static void print_plain(const struct ctl_snapshot *s)
 	}
 }
 
-static void print_prometheus(const struct ctl_snapshot *s)
+/* namespace="ID",model="MODEL": the labels /metrics gives a namespace. */
+static void prom_ns_labels(const struct ctl_namespace *ns)
+{
+	printf("{namespace=\"%" PRIu32 "\",model=", ns->id);
+	prom_label_value(ns->model);
+	putchar('}');
+}
+
+/*
+ * The per-namespace families /metrics has that a textfile can carry: the
+ * hit ratio of the last 300 s (not since start: a ratio over the daemon's
+ * whole life hides today's behind last week's) and the evictions.
+ */
+static void print_namespaces(const struct ctl_namespace *ns, size_t n)
+{
+	size_t i;
+
+	prom_family("asymcache_prefix_cache_window_hit_ratio", "gauge",
+		    "Token hit ratio of the last 300 s of lookups (0 when none).");
+	for (i = 0; i < n; i++) {
+		fputs("asymcache_prefix_cache_window_hit_ratio", stdout);
+		prom_ns_labels(&ns[i]);
+		printf(" %.6f\n", ns[i].window_queries ?
+		       (double)ns[i].window_hits / (double)ns[i].window_queries : 0.0);
+	}
+	prom_family("asymcache_namespace_evictions_total", "counter",
+		    "Blocks of each namespace evicted by the policy.");
+	for (i = 0; i < n; i++) {
+		fputs("asymcache_namespace_evictions_total", stdout);
+		prom_ns_labels(&ns[i]);
+		printf(" %" PRIu64 "\n", ns[i].evictions);
+	}
+}
+
+static void print_prometheus(const struct ctl_snapshot *s, const struct ctl_namespace *ns,
+			     size_t nns)
 {
 	static const char *const states[] = { "free", "writing", "cached" };
 	const uint32_t counts[] = { s->free_blocks, s->writing_blocks, s->cached_blocks };
@@ -175,6 +210,7 @@ static void print_prometheus(const struct ctl_snapshot *s)
 	prom_family("asymcache_retain_hold_seconds_total", "counter",
 		    "Seconds TTL retentions were held, summed over them.");
 	printf("asymcache_retain_hold_seconds_total %.3f\n", s->retain_hold_ms / 1e3);
+	print_namespaces(ns, nns);
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
@@ -186,8 +222,10 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		{}
 	};
 	_cleanup_table_ struct table *t = NULL;
+	struct ctl_namespace *ns = NULL;
 	bool prometheus = false;
 	struct ctl_snapshot s;
+	size_t nns = 0;
 	char a[CTL_FMT_MAX];
 	int o, r;
 
@@ -207,6 +245,11 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		return ctl_usage_error("stats", "--prometheus and --json exclude each other");
 
 	r = ctl_snapshot_fetch(c, &s);
+	if (r == CTL_EXIT_OK && prometheus) {
+		r = ctl_namespaces_fetch(c, &ns, &nns);
+		if (r != CTL_EXIT_OK)
+			ctl_snapshot_clear(&s);
+	}
 	if (r != CTL_EXIT_OK) {
 		/* A scrape must see the daemon is down, not a stale file. */
 		if (prometheus)
@@ -215,7 +258,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		return r;
 	}
 	if (prometheus) {
-		print_prometheus(&s);
+		print_prometheus(&s, ns, nns);
 		goto out;
 	}
 	if (c->json) {
@@ -231,6 +274,8 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "lookup keys", fmt_u64(a, s.lookup_keys));
 	table_row(t, "lookup hits", fmt_u64(a, s.lookup_hits));
 	table_row(t, "hit rate", fmt_pct(a, (double)s.lookup_hits, (double)s.lookup_keys));
+	table_row(t, "hit rate, last 300 s (tokens)",
+		  fmt_pct(a, (double)s.window_hit_tokens, (double)s.window_query_tokens));
 	table_row(t, "commits", fmt_u64(a, s.commits));
 	table_row(t, "dedups", fmt_u64(a, s.dedups));
 	table_row(t, "evictions", fmt_u64(a, s.evictions));
@@ -254,6 +299,7 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "uptime", fmt_duration(a, s.uptime_usec));
 	table_print(t, stdout);
 out:
+	ctl_namespaces_free(ns, nns);
 	ctl_snapshot_clear(&s);
 	return CTL_EXIT_OK;
 }

@@ -97,7 +97,7 @@ struct ctl_snapshot {
 	uint64_t commits;
 	uint64_t dedups;
 	uint64_t recomputed_tokens;
-	double hit_rate;
+	double hit_rate;	/* since start */
 	/* TTL retention; all 0 from a daemon that predates them. */
 	uint32_t retain_budget_blocks;	/* pinned retentions' ceiling */
 	uint32_t retained_soft_blocks;	/* soft: hints to the policy */
@@ -106,6 +106,9 @@ struct ctl_snapshot {
 	uint64_t retain_dropped;	/* gave way to an Alloc */
 	uint64_t retain_declined;	/* not worth the space */
 	uint64_t retain_hold_ms;	/* time held, summed */
+	/* Tokens looked up and found in the last 300 s, as /metrics. */
+	uint64_t window_query_tokens;
+	uint64_t window_hit_tokens;
 	uint64_t taken_usec;	/* CLOCK_MONOTONIC when read, for rates */
 };
 
@@ -132,6 +135,9 @@ struct ctl_namespace {
 	uint32_t pinned;
 	char *cost_file;	/* "" for the built-in model */
 	char *cost_mismatch;	/* "" when the model fits this namespace */
+	uint64_t evictions;	/* blocks the policy evicted */
+	uint64_t window_queries;	/* tokens looked up in the last 300 s */
+	uint64_t window_hits;	/* ... and found */
 };
 
 /* Connects unless connected; on failure prints why and returns the status. */

@@ -79,6 +79,8 @@ json_object *ctl_snapshot_json(const struct ctl_snapshot *s)
 		add_u64(ret, "hold_ms", s->retain_hold_ms);
 		json_object_object_add(o, "retention", ret);
 	}
+	add_u64(o, "window_query_tokens", s->window_query_tokens);
+	add_u64(o, "window_hit_tokens", s->window_hit_tokens);
 	return o;
 }
 
@@ -126,6 +128,9 @@ json_object *ctl_namespaces_json(const struct ctl_namespace *ns, size_t n)
 		json_object_object_add(o, "cost_file", json_object_new_string(ns[i].cost_file));
 		json_object_object_add(o, "cost_mismatch",
 				       json_object_new_string(ns[i].cost_mismatch));
+		add_u64(o, "evictions", ns[i].evictions);
+		add_u64(o, "window_query_tokens", ns[i].window_queries);
+		add_u64(o, "window_hit_tokens", ns[i].window_hits);
 		json_object_array_add(a, o);
 	}
 	return a;

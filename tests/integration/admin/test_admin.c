@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -663,14 +664,19 @@ Test(admin, top_json_without_a_terminal)
 
 Test(admin, prometheus_text_parses_strictly_and_matches)
 {
-	struct hclient a;
-	struct ac_key k[6];
-	uint32_t blk[6], found[6];
+	static const struct ac_ns_layout other = {
+		.model_id = "other-model",
+		.kv = { .num_layers = 1, .num_kv_heads = 2, .head_dim = 64,
+			.dtype = AC_DTYPE_FP16, .block_tokens = H_BLOCK_TOKENS },
+	};
+	struct hclient a, b = { 0 };
+	struct ac_key k[6], kb[3];
+	uint32_t blk[6], blkb[3], found[6];
 	struct ac_segment seg[6];
 	struct ac_lookup_result res = { .blocks = found, .segments = seg, .max_segments = 6 };
 	struct ac_stats s;
 	struct prom p;
-	char *out = NULL, why[256];
+	char *out = NULL, why[256], lab[128];
 	int rc;
 
 	henv_start(&env, NULL);
@@ -678,8 +684,17 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 	hkeys(&a, 8, 6, k);
 	hpublish(&a, k, 4, blk);
 	cr_assert_eq(ac_lookup(a.c, a.ns, k, 6, &res), 0);
-	cr_assert_eq(run_ctl(&env, 0, NULL, NULL, "evict", "1", NULL), 0);
+	/* A second namespace whose blocks are the only unpinned ones. */
+	cr_assert_eq(ac_connect(env.d.sock, "other", &b.c), 0);
+	cr_assert_eq(ac_attach(b.c, 0, &b.pool), 0);
+	cr_assert_eq(ac_register_namespace(b.c, b.pool, &other, &b.ns), 0);
+	cr_assert_eq(ac_key_seed_init(&b.seed, &other, NULL, 0, AC_HASH_SHA256), 0);
+	hkeys(&b, 9, 3, kb);
+	hpublish(&b, kb, 3, blkb);
+	cr_assert_eq(ac_release(b.c, blkb, 3, NULL), 0);
+	cr_assert_eq(run_ctl(&env, 0, NULL, NULL, "evict", "2", NULL), 0);
 	hstats(&a, &s);
+	cr_assert_eq(s.evictions, 2);
 
 	rc = run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL);
 	cr_assert_eq(rc, 0);
@@ -695,14 +710,48 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 	cr_expect_eq(prom_value(&p, "asymcache_lookup_hits_total", NULL), s.lookup_hits);
 	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", NULL), s.evictions);
 	cr_expect_eq(prom_value(&p, "asymcache_commits_total", NULL), s.commits);
-	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 1);
+	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 2);
 	cr_expect_eq(prom_value(&p, "asymcache_pool_bytes",
 				"pool=\"0\",backend=\"host\",device=\"-1\""), 4 << 20);
 	cr_expect_eq(prom_value(&p, "asymcache_info", "version=\"0.1.0\",policy=\"asym\""), 1);
-	cr_expect_float_eq(prom_value(&p, "asymcache_hit_ratio", NULL),
-			   (double)s.lookup_hits / (double)s.lookup_keys, 1e-6);
+	/* The hit ratio is the last 300 s of /metrics, per namespace, in tokens. */
+	cr_expect(isnan(prom_value(&p, "asymcache_hit_ratio", NULL)),
+		  "a ratio over the daemon's whole life");
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_window_queries", NULL),
+		     6 * H_BLOCK_TOKENS);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_window_hits", NULL),
+		     4 * H_BLOCK_TOKENS);
+	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"test-llama\"", a.ns);
+	cr_expect_float_eq(prom_value(&p, "asymcache_prefix_cache_window_hit_ratio", lab),
+			   4.0 / 6.0, 1e-6);
+	cr_expect_eq(prom_value(&p, "asymcache_namespace_evictions_total", lab), 0);
+	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"other-model\"", b.ns);
+	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_window_hit_ratio", lab), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_namespace_evictions_total", lab), 2);
 	prom_free(&p);
 	free(out);
+	out = NULL;
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", NULL), 0);
+	{
+		const char *l = line_of(out, "hit rate, last 300 s (tokens) ") + 30;
+
+		cr_expect(strncmp(l + strspn(l, " "), "66.7 %\n", 7) == 0, "%s", out);
+	}
+	free(out);
+	out = NULL;
+	{
+		struct json_object *j = ctl_json(0, "--json", "namespaces"), *o;
+
+		o = find_by(j, "model", "other-model");
+		cr_expect_eq(hjson_u64(o, "evictions"), 2);
+		cr_expect_eq(hjson_u64(o, "window_query_tokens"), 0);
+		o = find_by(j, "model", "test-llama");
+		cr_expect_eq(hjson_u64(o, "evictions"), 0);
+		cr_expect_eq(hjson_u64(o, "window_query_tokens"), 6 * H_BLOCK_TOKENS);
+		cr_expect_eq(hjson_u64(o, "window_hit_tokens"), 4 * H_BLOCK_TOKENS);
+		json_object_put(j);
+	}
+	ac_disconnect(b.c);
 
 	/* The parser is strict: it rejects what Prometheus would. */
 	cr_expect_neq(prom_parse("# TYPE a counter\na 1\n# TYPE a counter\na 2\n", &p, why,

@@ -242,6 +242,7 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	}
 	cache_set_limits(&d->cache, n->limits.max_pins_per_session,
 			 n->limits.max_writing_per_session);
+	daemon_core_set_quotas(d, &n->limits);
 	/*
 	 * Sessions keep the receive buffer sized at accept time; a larger
 	 * max_packet applies to new sessions.

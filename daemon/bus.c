@@ -43,6 +43,7 @@ struct bus_seen {
 	uint32_t nfree, nwriting, ncached, npinned, nsessions, nns;
 	uint32_t retained;
 	uint64_t lookups, lookup_keys, lookup_hits, evictions, flushed, commits, dedups;
+	uint64_t quota_refusals, sessions_refused, hello_timeouts;
 	char policy[32];
 	int sched_mode;
 	/*
@@ -616,6 +617,10 @@ static int append_changed(sd_bus_message *reply, const struct daemon_config *a,
 		  offsetof(struct daemon_limits, hello_timeout_ms) },
 		{ "[limits] namespace_idle_ms",
 		  offsetof(struct daemon_limits, namespace_idle_ms) },
+		{ "[limits] max_blocks_per_session",
+		  offsetof(struct daemon_limits, max_blocks_per_session) },
+		{ "[limits] max_blocks_per_uid",
+		  offsetof(struct daemon_limits, max_blocks_per_uid) },
 		{ "[limits] max_retained_blocks_per_session",
 		  offsetof(struct daemon_limits, max_retained_blocks_per_session) },
 		{ "[limits] max_retain_ttl_ms",
@@ -744,6 +749,9 @@ static const sd_bus_vtable daemon_vtable[] = {
 	D_U64("Flushed", cache.ctr.flushed),
 	D_U64("Commits", cache.ctr.commits),
 	D_U64("Dedups", cache.ctr.dedups),
+	D_U64("QuotaRefusals", cache.ctr.quota_refusals),
+	D_U64("SessionsRefused", ctr.sessions_refused),
+	D_U64("HelloTimeouts", ctr.hello_timeouts),
 	SD_BUS_PROPERTY("HitRate", "d", get_hit_rate, 0, EMITS),
 	SD_BUS_PROPERTY("RecomputedTokens", "t", get_recomputed, 0, EMITS),
 	SD_BUS_PROPERTY("RetainBudgetBlocks", "u", get_retention, 0, 0),
@@ -838,6 +846,9 @@ static void seen_read(const struct daemon *d, struct bus_seen *s)
 	s->flushed = c->ctr.flushed;
 	s->commits = c->ctr.commits;
 	s->dedups = c->ctr.dedups;
+	s->quota_refusals = c->ctr.quota_refusals;
+	s->sessions_refused = d->ctr.sessions_refused;
+	s->hello_timeouts = d->ctr.hello_timeouts;
 	snprintf(s->policy, sizeof(s->policy), "%s", cache_policy_name(c));
 	s->sched_mode = d->cfg.sched.mode;
 	snprintf(s->cost_from, sizeof(s->cost_from), "%s", d->cfg.cost_from);
@@ -875,6 +886,9 @@ static size_t collect_changes(struct bus *b, const char **names)
 	CHANGED(flushed, "Flushed");
 	CHANGED(commits, "Commits");
 	CHANGED(dedups, "Dedups");
+	CHANGED(quota_refusals, "QuotaRefusals");
+	CHANGED(sessions_refused, "SessionsRefused");
+	CHANGED(hello_timeouts, "HelloTimeouts");
 #undef CHANGED
 	if (strcmp(now.policy, b->seen.policy))
 		names[n++] = "Policy";
@@ -895,7 +909,7 @@ static int bus_connect(struct bus *b);
 static int on_bus_tick(struct loop_timer *t, void *userdata)
 {
 	struct bus *b = userdata;
-	const char *names[24];
+	const char *names[32];
 	uint32_t prev;
 	size_t n;
 	int r;

@@ -96,6 +96,8 @@ static void writing_link(struct cache_sess *s, struct cache *c, uint32_t id)
 		c->blocks[s->writing_head].prev = id;
 	s->writing_head = id;
 	s->nwriting++;
+	if (s->share)
+		s->share->held++;
 }
 
 static void writing_unlink(struct cache_sess *s, struct cache *c, uint32_t id)
@@ -110,6 +112,8 @@ static void writing_unlink(struct cache_sess *s, struct cache *c, uint32_t id)
 		c->blocks[b->next].prev = b->prev;
 	b->prev = b->next = AC_NO_BLOCK;
 	s->nwriting--;
+	if (s->share)
+		s->share->held--;
 }
 
 static void child_add(struct cache *c, uint32_t id)
@@ -203,6 +207,8 @@ int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
 	c->free_head = AC_NO_BLOCK;
 	c->max_pins = UINT32_MAX / 2;
 	c->max_writing = UINT32_MAX / 2;
+	c->max_held = UINT32_MAX;
+	c->max_share_held = UINT32_MAX;
 	c->now_ns = cache_clock_monotonic;
 
 	c->blocks = calloc(nblocks, sizeof(*c->blocks));
@@ -259,6 +265,13 @@ void cache_set_limits(struct cache *c, uint32_t max_pins,
 {
 	c->max_pins = max_pins;
 	c->max_writing = max_writing;
+}
+
+void cache_set_quotas(struct cache *c, uint32_t max_held,
+		      uint32_t max_share_held)
+{
+	c->max_held = max_held;
+	c->max_share_held = max_share_held;
 }
 
 void cache_sess_init(struct cache_sess *s, uint64_t id)
@@ -318,12 +331,30 @@ int cache_blk_abort(struct cache *c, struct cache_sess *s, uint32_t id)
 	return 0;
 }
 
+static int refuse_quota(struct cache *c, enum cache_quota why)
+{
+	c->quota_hit = why;
+	c->ctr.quota_refusals++;
+	return -EDQUOT;
+}
+
 /* Room for @n more pins of @s, reserved so no pin can fail half-way. */
 static int pins_reserve(struct cache *c, struct cache_sess *s, uint32_t n)
 {
 	if ((uint64_t)s->npins + n > c->max_pins)
-		return -EDQUOT;
+		return refuse_quota(c, CACHE_QUOTA_PINS);
 	return pinmap_reserve(&s->pins, n);
+}
+
+/* Whether @s may hold @more blocks than it does now. */
+static int held_check(struct cache *c, const struct cache_sess *s,
+		      uint64_t more)
+{
+	if (cache_sess_held(s) + more > c->max_held)
+		return refuse_quota(c, CACHE_QUOTA_SESSION);
+	if (s->share && s->share->held + more > c->max_share_held)
+		return refuse_quota(c, CACHE_QUOTA_SHARE);
+	return 0;
 }
 
 static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
@@ -334,6 +365,8 @@ static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
 	r = pinmap_inc(&s->pins, id);
 	if (r < 0)
 		return r;
+	if (r == 1 && s->share)
+		s->share->held++;
 	s->npins++;
 	if (b->pins++ == 0) {
 		c->npinned++;
@@ -364,6 +397,9 @@ static int commit_at(struct cache *c, struct cache_sess *s, uint32_t id,
 		pinmap_dec(&s->pins, id);
 		return r;
 	}
+	/* Held as WRITING, now as pinned: writing_unlink() takes one off. */
+	if (s->share)
+		s->share->held++;
 	writing_unlink(s, c, id);
 	c->nwriting--;
 	b->state = BLK_CACHED;
@@ -426,6 +462,8 @@ static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	r = pinmap_dec(&s->pins, id);
 	if (r < 0)
 		return -EPERM;
+	if (r == 0 && s->share)
+		s->share->held--;
 	s->npins--;
 	if (--b->pins == 0) {
 		c->npinned--;
@@ -462,12 +500,15 @@ int cache_blk_evict(struct cache *c, uint32_t id, bool by_policy)
 void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 {
 	struct pinmap_slot *ps;
+	struct cache_share *share = s->share;
 	uint64_t now = c->now_ns();
 	uint64_t id = s->id;
 
 	pinmap_foreach(&s->pins, ps) {
 		struct blk *b = &c->blocks[ps->block];
 
+		if (share)
+			share->held--;
 		b->pins -= ps->count;
 		if (b->pins == 0) {
 			c->npinned--;
@@ -479,6 +520,7 @@ void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 		cache_blk_abort(c, s, s->writing_head);
 	pinmap_fini(&s->pins);
 	cache_sess_init(s, id);
+	s->share = share;
 }
 
 static bool layout_equal(const struct cache_layout *a,
@@ -550,17 +592,31 @@ int cache_lookup(struct cache *c, struct cache_sess *s, uint32_t ns,
 		 const struct ac_key *keys, uint32_t n, uint32_t *ret_blocks,
 		 uint32_t *ret_hits)
 {
-	uint32_t i, hits = 0;
+	uint32_t i, hits = 0, fresh = 0;
 	uint64_t now;
 	int r;
 
 	if (!ns_get(c, ns))
 		return -ENOENT;
 	for (i = 0; i < n; i++) {
-		ret_blocks[i] = index_find(&c->index, ns, &keys[i]);
-		if (ret_blocks[i] != AC_NO_BLOCK)
-			hits++;
+		uint32_t id = index_find(&c->index, ns, &keys[i]);
+
+		ret_blocks[i] = id;
+		if (id == AC_NO_BLOCK)
+			continue;
+		hits++;
+		/* Blocks this lookup would add to what the session holds. */
+		if (!c->mark[id] && !pinmap_get(&s->pins, id)) {
+			c->mark[id] = 1;
+			fresh++;
+		}
 	}
+	for (i = 0; i < n; i++)
+		if (ret_blocks[i] != AC_NO_BLOCK)
+			c->mark[ret_blocks[i]] = 0;
+	r = held_check(c, s, fresh);
+	if (r < 0)
+		return r;
 	r = pins_reserve(c, s, hits);
 	if (r < 0)
 		return r;
@@ -666,10 +722,16 @@ int cache_alloc(struct cache *c, struct cache_sess *s, uint32_t ns,
 	if (count == 0)
 		return -EINVAL;
 	if ((uint64_t)s->nwriting + count > c->max_writing)
-		return -EDQUOT;
-	/* All-or-nothing: decide before evicting anything. */
+		return refuse_quota(c, CACHE_QUOTA_WRITING);
+	/*
+	 * All-or-nothing: decide before evicting anything. The pool first:
+	 * ENOSPC says no one could have them now, EDQUOT that others could.
+	 */
 	if ((uint64_t)c->nfree + evictable(c) < count)
 		return -ENOSPC;
+	r = held_check(c, s, count);
+	if (r < 0)
+		return r;
 	if (c->nfree < count) {
 		r = evict_for(c, count - c->nfree, NULL);
 		if (r < 0)

@@ -77,6 +77,14 @@ struct blk {
 	struct ac_key parent_key;
 };
 
+/*
+ * Blocks held by a group of sessions (the daemon's: one per peer uid):
+ * a block counts once per session that holds it, WRITING or pinned.
+ */
+struct cache_share {
+	uint64_t held;
+};
+
 /* A session's footprint in the cache. Embedded in the daemon's session. */
 struct cache_sess {
 	uint64_t id;
@@ -84,6 +92,23 @@ struct cache_sess {
 	uint64_t npins;		/* sum of the counts in pins */
 	uint32_t nwriting;
 	uint32_t writing_head;	/* AC_NO_BLOCK when empty */
+	/* Its group's count, or NULL; kept across cache_sess_release_all(). */
+	struct cache_share *share;
+};
+
+/* Blocks @s holds: WRITING ones and the distinct blocks it pins. */
+static inline uint64_t cache_sess_held(const struct cache_sess *s)
+{
+	return (uint64_t)s->nwriting + s->pins.used;
+}
+
+/* Which quota refused the last -EDQUOT of Lookup or Alloc. */
+enum cache_quota {
+	CACHE_QUOTA_NONE = 0,
+	CACHE_QUOTA_PINS,	/* max_pins (pins, not blocks) */
+	CACHE_QUOTA_WRITING,	/* max_writing */
+	CACHE_QUOTA_SESSION,	/* max_held: blocks held by the session */
+	CACHE_QUOTA_SHARE,	/* max_share_held: by the session's share */
 };
 
 /* A namespace: a model id and its block layout (asymcache/abi.h). */
@@ -125,6 +150,7 @@ struct cache_counters {
 	 * it (policy/retain.h, ac_space_price).
 	 */
 	double evicted_recompute_s;
+	uint64_t quota_refusals;	/* requests refused -EDQUOT by a quota */
 };
 
 struct cache {
@@ -155,6 +181,9 @@ struct cache {
 
 	uint32_t max_pins;	/* per session */
 	uint32_t max_writing;	/* per session */
+	uint32_t max_held;	/* blocks held, per session */
+	uint32_t max_share_held;	/* blocks held, per share */
+	enum cache_quota quota_hit;	/* why the last -EDQUOT */
 
 	uint32_t *scratch;	/* nblocks entries: victims */
 	uint32_t *mark;		/* nblocks entries, kept zeroed */
@@ -187,6 +216,14 @@ int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
 void cache_fini(struct cache *c);
 void cache_set_limits(struct cache *c, uint32_t max_pins,
 		      uint32_t max_writing);
+
+/*
+ * Quotas on blocks held (WRITING + pinned): Lookup and Alloc that would
+ * take a session past @max_held, or its share past @max_share_held, are
+ * refused whole with -EDQUOT. Blocks already held stay held.
+ */
+void cache_set_quotas(struct cache *c, uint32_t max_held,
+		      uint32_t max_share_held);
 
 void cache_sess_init(struct cache_sess *s, uint64_t id);
 /* Drops every pin of @s and aborts its WRITING blocks; @s can be reused. */

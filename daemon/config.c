@@ -33,6 +33,7 @@ enum cfg_type {
 	CFG_PATH,
 	CFG_SCHED_MODE,
 	CFG_SCHED_ORDER,
+	CFG_QUOTA,
 };
 
 struct cfg_key {
@@ -84,6 +85,10 @@ static const struct cfg_key cfg_keys[] = {
 	  10, 600000, 0 },
 	{ "limits", "namespace_idle_ms", CFG_U32,
 	  F(limits.namespace_idle_ms), 0, 604800000, 0 },
+	{ "limits", "max_blocks_per_session", CFG_QUOTA,
+	  F(limits.max_blocks_per_session), 1, (1U << 31) - 1, 0 },
+	{ "limits", "max_blocks_per_uid", CFG_QUOTA,
+	  F(limits.max_blocks_per_uid), 1, (1U << 31) - 1, 0 },
 	{ "limits", "max_retained_blocks_per_session", CFG_U32,
 	  F(limits.max_retained_blocks_per_session), 0, (1U << 31) - 1, 0 },
 	{ "limits", "max_retain_ttl_ms", CFG_U32, F(limits.max_retain_ttl_ms),
@@ -168,6 +173,14 @@ void cfg_defaults(struct daemon_config *cfg)
 	 * 255 does not fill with layouts nobody runs any more.
 	 */
 	cfg->limits.namespace_idle_ms = 600000;
+	/*
+	 * Shares of the pool, so they hold for any pool size: one session
+	 * cannot hold more than half of the pool pinned or WRITING, one user
+	 * (all its sessions) not more than three quarters, so another user
+	 * always finds a quarter it can be given.
+	 */
+	cfg->limits.max_blocks_per_session = CFG_QUOTA_PCT | 50;
+	cfg->limits.max_blocks_per_uid = CFG_QUOTA_PCT | 75;
 	cfg->limits.max_retained_blocks_per_session = 65536;
 	cfg->limits.max_retain_ttl_ms = 600000;
 	cfg->limits.retain_budget_percent = 25;
@@ -179,6 +192,16 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->sched.fixed_budget_tokens = 2048;
 	for (i = 0; i < NKEYS; i++)
 		snprintf(cfg->origin[i], CFG_WHERE_MAX, "default");
+}
+
+uint32_t cfg_quota_blocks(uint32_t q, uint32_t nblocks)
+{
+	uint64_t b;
+
+	if (!(q & CFG_QUOTA_PCT))
+		return q;
+	b = (uint64_t)nblocks * (q & ~CFG_QUOTA_PCT) / 100;
+	return b ? (uint32_t)b : 1;
 }
 
 int cfg_parse_size(const char *s, uint64_t *ret)
@@ -343,6 +366,29 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 		snprintf(field, k->size, "%s", value);
 		r = 0;
 		break;
+	case CFG_QUOTA: {
+		size_t n = strlen(value);
+
+		if (n > 1 && value[n - 1] == '%') {
+			char num[16] = "";
+
+			if (n - 1 < sizeof(num))
+				memcpy(num, value, n - 1);
+			if (parse_u64(num, 10, &v) < 0 || v < 1 || v > 100)
+				return fail(err, errlen, -EINVAL, where, section,
+					    key, "'%s' is not a share of the pool in 1%%..100%%",
+					    value);
+			*(uint32_t *)field = CFG_QUOTA_PCT | (uint32_t)v;
+			r = 0;
+			break;
+		}
+		if (parse_u64(value, 10, &v) < 0)
+			return fail(err, errlen, -EINVAL, where, section, key,
+				    "'%s' is neither a count of blocks nor a share like 50%%",
+				    value);
+		r = set_number(k, field, v, value, where, err, errlen);
+		break;
+	}
 	case CFG_SCHED_MODE:
 		if (strcmp(value, "adaptive") == 0)
 			*(int *)field = CFG_SCHED_ADAPTIVE;

@@ -29,6 +29,13 @@ enum cfg_backend {
 	CFG_BACKEND_CUDA,
 };
 
+/*
+ * A quota on blocks held: a count of blocks, or CFG_QUOTA_PCT | P for P%
+ * (1..100) of the pool, resolved by cfg_quota_blocks() once the pool's
+ * size is known.
+ */
+#define CFG_QUOTA_PCT	0x80000000u
+
 struct daemon_limits {
 	uint32_t max_packet;
 	uint32_t max_keys_per_lookup;
@@ -38,6 +45,9 @@ struct daemon_limits {
 	uint32_t max_sessions_per_uid;
 	uint32_t hello_timeout_ms;
 	uint32_t namespace_idle_ms;	/* 0: never collected */
+	/* Blocks held (WRITING + pinned by it), per session and per uid. */
+	uint32_t max_blocks_per_session;	/* a quota: CFG_QUOTA_PCT */
+	uint32_t max_blocks_per_uid;		/* a quota: CFG_QUOTA_PCT */
 	uint32_t max_retained_blocks_per_session;
 	uint32_t max_retain_ttl_ms;
 	uint32_t retain_budget_percent;	/* of the pool, pinned retentions */
@@ -143,6 +153,9 @@ int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen);
 
 /* Size with optional K/M/G/T suffix (binary multiples, optional "B"/"iB"). */
 int cfg_parse_size(const char *s, uint64_t *ret);
+
+/* Quota @q (see CFG_QUOTA_PCT) in blocks of a pool of @nblocks; >= 1. */
+uint32_t cfg_quota_blocks(uint32_t q, uint32_t nblocks);
 
 const char *cfg_backend_to_string(int backend);
 void cfg_print_help(const char *prog);

@@ -66,6 +66,15 @@ int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
 	return 0;
 }
 
+void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l)
+{
+	cache_set_quotas(&d->cache,
+			 cfg_quota_blocks(l->max_blocks_per_session,
+					  d->cache.nblocks),
+			 cfg_quota_blocks(l->max_blocks_per_uid,
+					  d->cache.nblocks));
+}
+
 static int resolve_group(struct daemon *d)
 {
 	struct group gr, *res = NULL;
@@ -127,6 +136,7 @@ int daemon_core_init(struct daemon *d)
 	}
 	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
 			 d->cfg.limits.max_writing_per_session);
+	daemon_core_set_quotas(d, &d->cfg.limits);
 	/* No namespace exists yet: this only records the model. */
 	cache_set_cost(&d->cache, &d->cfg.cost);
 	r = nslife_init(d);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct daemon;
+struct daemon_limits;
 
 /*
  * Brings up pool, cache and policy from d->cfg (already filled) without
@@ -21,6 +22,9 @@ void daemon_core_fini(struct daemon *d);
  * Grows the per-request buffers to @max_keys keys and an @arena-byte
  * unpack arena; never shrinks them. -ENOMEM leaves the old ones in place.
  */
+/* [limits] quotas on blocks held, resolved against the pool's size. */
+void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l);
+
 int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
 			      size_t arena);
 

@@ -121,14 +121,41 @@ static int reply_error(struct daemon *d, struct session *s, uint64_t id,
 	return reply(s, id, ASYMCACHE__V1__RESPONSE__BODY_ERROR, &e);
 }
 
-/* Lookup and commit both take pins: the errors they word alike. */
-static int reply_pin_error(struct daemon *d, struct session *s, uint64_t id,
-			   const char *what, int r)
+/* An -EDQUOT of the cache, worded after the quota that refused it. */
+static int reply_quota_error(struct daemon *d, struct session *s, uint64_t id,
+			     const char *what, uint64_t more)
 {
-	if (r == -EDQUOT)
+	const struct cache *c = &d->cache;
+
+	switch (c->quota_hit) {
+	case CACHE_QUOTA_PINS:
 		return reply_error(d, s, id, EDQUOT,
 				   "%s: pins would exceed max_pins_per_session %u",
 				   what, d->cfg.limits.max_pins_per_session);
+	case CACHE_QUOTA_WRITING:
+		return reply_error(d, s, id, EDQUOT,
+				   "%s: %u + %llu WRITING blocks exceed max_writing_per_session %u",
+				   what, s->cs.nwriting, (unsigned long long)more,
+				   d->cfg.limits.max_writing_per_session);
+	case CACHE_QUOTA_SHARE:
+		return reply_error(d, s, id, EDQUOT,
+				   "%s: uid %u's sessions would hold more than max_blocks_per_uid (%u blocks, WRITING + pinned); they hold %llu",
+				   what, (unsigned int)s->uid, c->max_share_held,
+				   (unsigned long long)uidtab_held(&d->uids, s->uid));
+	default:
+		return reply_error(d, s, id, EDQUOT,
+				   "%s: this session would hold more than max_blocks_per_session (%u blocks, WRITING + pinned); it holds %llu",
+				   what, c->max_held,
+				   (unsigned long long)cache_sess_held(&s->cs));
+	}
+}
+
+/* Lookup and commit both take pins: the errors they word alike. */
+static int reply_pin_error(struct daemon *d, struct session *s, uint64_t id,
+			   const char *what, int r, uint64_t more)
+{
+	if (r == -EDQUOT)
+		return reply_quota_error(d, s, id, what, more);
 	return reply_error(d, s, id, -r, "%s: %s", what, strerror(-r));
 }
 
@@ -373,7 +400,7 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 			 (const struct ac_key *)l->keys.data, n,
 			 d->lookup_blocks, &hits);
 	if (r < 0)
-		return reply_pin_error(d, s, req->id, "lookup", r);
+		return reply_pin_error(d, s, req->id, "lookup", r, n);
 	/* Maximal runs of hits and holes, in chain order. */
 	for (i = 0; i < n; i++) {
 		bool hit = d->lookup_blocks[i] != AC_NO_BLOCK;
@@ -452,10 +479,7 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 		r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count,
 				d->u32buf);
 	if (r == -EDQUOT)
-		return reply_error(d, s, req->id, EDQUOT,
-				   "alloc: %u + %u WRITING blocks exceed max_writing_per_session %u",
-				   s->cs.nwriting, a->count,
-				   d->cfg.limits.max_writing_per_session);
+		return reply_quota_error(d, s, req->id, "alloc", a->count);
 	if (r == -ENOSPC)
 		return reply_error(d, s, req->id, ENOSPC,
 				   "alloc: %u blocks wanted, %u free and %u evictable",
@@ -548,7 +572,7 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 				   "commit: a block is not WRITING in namespace %u for this session, or is listed twice",
 				   c->ns_id);
 	if (r < 0)
-		return reply_pin_error(d, s, req->id, "commit", r);
+		return reply_pin_error(d, s, req->id, "commit", r, n);
 	cr.n_blocks = n;
 	cr.blocks = d->u32buf;
 	cr.deduped = deduped;
@@ -608,6 +632,13 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	sr.retain_dropped = rs.dropped;
 	sr.retain_declined = rs.declined;
 	sr.retain_hold_ms = rs.hold_ms;
+	sr.quota_refusals = c->ctr.quota_refusals;
+	sr.session_held = (uint32_t)cache_sess_held(&s->cs);
+	sr.session_quota = c->max_held;
+	sr.uid_held = (uint32_t)uidtab_held(&d->uids, s->uid);
+	sr.uid_quota = c->max_share_held;
+	sr.sessions_refused = d->ctr.sessions_refused;
+	sr.hello_timeouts = d->ctr.hello_timeouts;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_STATS, &sr);
 }
 

@@ -92,6 +92,7 @@ struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
 		return NULL;
 	}
 	cache_sess_init(&s->cs, s->id);
+	s->cs.share = uidtab_get(&d->uids, uid)->share;
 
 	s->next = d->sessions;
 	if (d->sessions)

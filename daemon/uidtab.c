@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "uidtab.h"
 
 void uidtab_init(struct uidtab *t)
@@ -13,6 +14,11 @@ void uidtab_init(struct uidtab *t)
 
 void uidtab_fini(struct uidtab *t)
 {
+	uint32_t i;
+
+	for (i = 0; t->slots && i <= t->mask; i++)
+		if (t->slots[i].sessions)
+			free(t->slots[i].share);
 	free(t->slots);
 	memset(t, 0, sizeof(*t));
 }
@@ -80,11 +86,22 @@ int uidtab_add(struct uidtab *t, uid_t uid)
 	}
 	a = find(t, uid);
 	if (!a->sessions) {
+		/* A vacated slot may still show its last owner's pointer. */
+		a->share = calloc(1, sizeof(*a->share));
+		if (!a->share)
+			return -ENOMEM;
 		a->uid = uid;
 		t->used++;
 	}
 	a->sessions++;
 	return 0;
+}
+
+uint64_t uidtab_held(const struct uidtab *t, uid_t uid)
+{
+	const struct uid_acct *a = uidtab_get(t, uid);
+
+	return a ? a->share->held : 0;
 }
 
 void uidtab_del(struct uidtab *t, uid_t uid)
@@ -94,6 +111,8 @@ void uidtab_del(struct uidtab *t, uid_t uid)
 
 	if (!a || --a->sessions)
 		return;
+	free(a->share);
+	a->share = NULL;
 	t->used--;
 	/* Backward shift: pull later entries of the run into the hole. */
 	i = (uint32_t)(a - t->slots);

@@ -48,7 +48,7 @@ const char *ac_strerror(int err)
 	case EBUSY:
 		return "block is busy (pinned or owned by another session)";
 	case EDQUOT:
-		return "session limit reached (pins or WRITING blocks)";
+		return "quota reached (blocks held, pins or WRITING blocks of this session or user)";
 	case ENOBUFS:
 		return "output buffer too small";
 	case EOPNOTSUPP:	/* == ENOTSUP on Linux */

@@ -67,7 +67,8 @@ void sreq_drop_blocks(struct ac_runner *r, struct sreq *q, bool release)
 /*
  * Lookup, plan under the reuse mode, Alloc: the request becomes RUNNING
  * with its table filled and its runs to compute. On failure it holds
- * nothing (-ENOSPC: no room now; a lost daemon's error as it came).
+ * nothing (-ENOSPC or -EDQUOT: no room now, ac_kvsrc_full(); a lost
+ * daemon's error as it came).
  */
 int sreq_admit(struct ac_runner *r, struct sreq *q)
 {

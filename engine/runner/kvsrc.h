@@ -83,6 +83,16 @@ static inline bool ac_kvsrc_lost(int err)
 	       err == -EPROTO;
 }
 
+/*
+ * No room now: the pool is full of pinned and WRITING blocks (-ENOSPC), or
+ * this session or its uid holds its quota of blocks (-EDQUOT); either way
+ * room comes back as requests finish.
+ */
+static inline bool ac_kvsrc_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT;
+}
+
 /* Memory for a private pool on the backend's device (kvmem.c). */
 int ac_kvmem_alloc(enum ac_fwd_backend backend, size_t bytes, void **ret);
 void ac_kvmem_free(enum ac_fwd_backend backend, void *p);

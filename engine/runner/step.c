@@ -111,10 +111,14 @@ static int admit(struct ac_runner *r, double now)
 		}
 		if (ac_kvsrc_lost(e))
 			return -ENOTCONN;
-		if (e == -ENOSPC &&
-		    (q->len + r->T - 1) / r->T <= r->src->kv.num_blocks)
+		if (ac_kvsrc_full(e) &&
+		    (q->len + r->T - 1) / r->T <= r->src->kv.num_blocks &&
+		    (e == -ENOSPC || running))
 			break;	/* room comes back as others finish */
-		/* It can never fit, or the request itself is bad. */
+		/*
+		 * It can never fit, the request itself is bad, or it is over a
+		 * quota with nothing of ours running to give blocks back.
+		 */
 		sreq_finish(r, q, e);
 	}
 	return 0;
@@ -149,12 +153,12 @@ static int grow_decodes(struct ac_runner *r, uint32_t *preempted)
 			}
 			if (ac_kvsrc_lost(e))
 				return -ENOTCONN;
-			if (e != -ENOSPC)
+			if (!ac_kvsrc_full(e))
 				return e;
 			struct sreq *v = newest_running(r);
 
 			if (v == q && count(r, SREQ_RUNNING) == 1) {
-				sreq_finish(r, q, -ENOSPC);
+				sreq_finish(r, q, e);
 				break;
 			}
 			sreq_preempt(r, v);

@@ -67,8 +67,11 @@ static int fill_misses(struct worker *w, size_t nkeys)
 		if (!n)
 			break;
 		r = ac_alloc(w->c, w->ns, n, alloc);
-		if (r == -ENOSPC) {
-			/* Everything else is pinned right now: skip the rest. */
+		if (r == -ENOSPC || r == -EDQUOT) {
+			/*
+			 * Everything else is pinned right now, or this worker
+			 * holds its quota: skip the rest.
+			 */
 			COUNT(w, enospc, 1);
 			return 0;
 		}
@@ -124,6 +127,11 @@ static int run_request(struct worker *w, const struct ac_trace_req *rq)
 	res.segments = w->segs;
 	res.max_segments = nkeys;
 	r = ac_lookup(w->c, w->ns, w->keys, nkeys, &res);
+	if (r == -EDQUOT) {
+		/* Its hits would take this worker past its quota: skip it. */
+		COUNT(w, enospc, 1);
+		return 0;
+	}
 	if (r < 0)
 		return r;
 	w->npins = 0;

@@ -1782,3 +1782,32 @@ Test(admin, unregister_namespace_over_the_bus)
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&a);
 }
+
+/* Quota refusals, refused peers and Hello timeouts are counted on the bus. */
+Test(admin, refusals_are_counted_on_the_bus)
+{
+	struct hclient a;
+	struct ac_stats s;
+	uint32_t *blk;
+	sd_bus *bus;
+	int r;
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	hclient_open(&env, "greedy", &a);
+	hstats(&a, &s);
+	blk = calloc(s.nblocks, sizeof(*blk));
+	cr_assert_not_null(blk);
+	cr_expect_eq(bus_u64(bus, "QuotaRefusals"), 0);
+	/* The default quota: half the pool a session. */
+	r = ac_alloc(a.c, a.ns, s.nblocks / 2 + 1, blk);
+	cr_expect_eq(r, -EDQUOT, "alloc past half the pool: %s", ac_strerror(r));
+	cr_expect(strstr(ac_client_last_error(a.c), "max_blocks_per_session"),
+		  "%s", ac_client_last_error(a.c));
+	cr_expect_eq(bus_u64(bus, "QuotaRefusals"), 1);
+	cr_expect_eq(bus_u64(bus, "SessionsRefused"), 0);
+	cr_expect_eq(bus_u64(bus, "HelloTimeouts"), 0);
+	free(blk);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&a);
+}

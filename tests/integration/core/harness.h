@@ -27,6 +27,15 @@ extern const char *tdaemon_backend;
 void tdaemon_start_config(struct th_daemon *d, uint64_t pool_bytes,
 			  uint32_t block_bytes, const char *config,
 			  const char *const *extra);
+/*
+ * Config text for tests that drive the whole pool from one session or one
+ * uid (every test client runs as the same uid): the default quotas on
+ * blocks held (docs/daemon.md) would refuse them; the quotas have their
+ * own tests.
+ */
+#define TCONF_WHOLE_POOL \
+	"[limits]\nmax_blocks_per_session = 100%\nmax_blocks_per_uid = 100%\n"
+
 void tdaemon_start(struct th_daemon *d, uint64_t pool_bytes,
 		   uint32_t block_bytes, const char *const *extra);
 /*

@@ -46,11 +46,17 @@ static void write_cost(double linear, double attn, double seg)
 	cr_assert_eq(r, 0, "%s: %s", cost, strerror(-r));
 }
 
-/* Start a daemon on @conf_text (in addition to the harness's flags). */
+/*
+ * Start a daemon on @conf_text (in addition to the harness's flags), with
+ * the whole pool open to one session: pressure fills it from one client.
+ */
 static void start(const char *conf_text)
 {
+	static char text[2048];
+
 	paths();
-	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, conf_text, NULL);
+	snprintf(text, sizeof(text), "%s%s", TCONF_WHOLE_POOL, conf_text);
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, text, NULL);
 }
 
 static void stop(void)

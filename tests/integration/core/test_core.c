@@ -164,7 +164,7 @@ Test(core, eviction_leaves_holes_in_the_middle_and_spares_pins)
 	uint32_t blocks[8], out[8], wb[NBLOCKS], pinned[6], extra;
 	int r;
 
-	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, TCONF_WHOLE_POOL, NULL);
 	cr_assert_eq(tkeys(2, 8, keys), 0);
 	cr_assert_eq(tclient_open(&w, &D, "w"), 0);
 	cr_assert_eq(tclient_open(&pin, &D, "pin"), 0);
@@ -389,7 +389,7 @@ Test(core, sigkill_leaves_no_pin_and_publishes_nothing_half_written)
 	pid_t v;
 
 	child_reports_init(1);
-	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, TCONF_WHOLE_POOL, NULL);
 	cr_assert_eq(pipe(ready_pipe), 0);
 	cr_assert_eq(tclient_open(&obs, &D, "observer"), 0);
 	v = child_spawn(child_victim, NULL, 0);
@@ -602,7 +602,7 @@ Test(core, threads_can_share_one_client)
 	pthread_t th[4];
 	struct ac_stats st;
 
-	tdaemon_start(&D, POOL_BYTES, BLOCK_BYTES, NULL);
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, TCONF_WHOLE_POOL, NULL);
 	cr_assert_eq(tclient_open(&t, &D, "threads"), 0);
 	for (int i = 0; i < 4; i++) {
 		args[i] = (struct thr_arg){ .t = &t, .idx = i };

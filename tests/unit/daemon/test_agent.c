@@ -34,11 +34,19 @@ static void write_cost(double linear, double attn, double seg)
 	cr_assert_eq(r, 0, "%s: %s", cost, strerror(-r));
 }
 
+/*
+ * @text, then limits that let one session hold the whole pool: these
+ * tests fill it from one session, and the quotas on blocks held have
+ * their own suite (test_quotas.c).
+ */
 static int load(const char *text, char *err, size_t len)
 {
 	enum cfg_action action;
+	char full[4096];
 
-	dt_write_file(conf, text);
+	snprintf(full, sizeof(full), "%s\n[limits]\nmax_blocks_per_session = 100%%\n"
+		 "max_blocks_per_uid = 100%%\n", text);
+	dt_write_file(conf, full);
 	err[0] = '\0';
 	return cfg_from_cmdline(&d.cfg, d.argc, d.argv, &action, err, len);
 }

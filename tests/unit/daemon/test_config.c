@@ -152,6 +152,23 @@ Test(config, every_key_parses)
 	cr_assert_str_eq(cfg.metrics_listen, "[::1]:9464");
 }
 
+/* A quota is a count of blocks or a share of the pool, resolved late. */
+Test(config, block_quotas_in_blocks_or_a_share)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX];
+
+	cfg_defaults(&cfg);
+	cr_assert_eq(cfg_quota_blocks(cfg.limits.max_blocks_per_session, 1000), 500);
+	cr_assert_eq(cfg_quota_blocks(cfg.limits.max_blocks_per_uid, 1000), 750);
+	write_conf("[limits]\nmax_blocks_per_session = 300\nmax_blocks_per_uid = 10%\n");
+	cr_assert_eq(load(&cfg, err, sizeof(err), NULL, NULL), 0, "%s", err);
+	cr_assert_eq(cfg_quota_blocks(cfg.limits.max_blocks_per_session, 1000), 300);
+	cr_assert_eq(cfg_quota_blocks(cfg.limits.max_blocks_per_uid, 1000), 100);
+	/* A share of a tiny pool still leaves one block. */
+	cr_assert_eq(cfg_quota_blocks(cfg.limits.max_blocks_per_uid, 5), 1);
+}
+
 Test(config, flags_override_the_file)
 {
 	struct daemon_config cfg;
@@ -196,6 +213,14 @@ static const struct bad_case bad_cases[] = {
 	  "2: [limits] max_sessions: '99999999999999999999999' is not a non-negative integer" },
 	{ "[limits]\nmax_packet = 100\n",
 	  "2: [limits] max_packet: 100 is out of range" },
+	{ "[limits]\nmax_blocks_per_session = 0%\n",
+	  "2: [limits] max_blocks_per_session: '0%' is not a share of the pool in 1%..100%" },
+	{ "[limits]\nmax_blocks_per_uid = 101%\n",
+	  "2: [limits] max_blocks_per_uid: '101%' is not a share of the pool in 1%..100%" },
+	{ "[limits]\nmax_blocks_per_uid = half\n",
+	  "2: [limits] max_blocks_per_uid: 'half' is neither a count of blocks nor a share like 50%" },
+	{ "[limits]\nmax_blocks_per_session = 0\n",
+	  "2: [limits] max_blocks_per_session: 0 is out of range [1, 2147483647]" },
 	{ "[policy]\nname = nope\n",
 	  "2: [policy] name: no policy named 'nope'" },
 	{ "[pool]\ncolour = red\n",

@@ -24,10 +24,21 @@
 
 static struct harness h;
 
+/*
+ * The protocol's mechanics on the whole pool from one session: the quotas
+ * on blocks held (50% a session by default) have their own suite.
+ */
 static void start_default(void)
 {
-	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, NULL), 0,
+	static char conf[64];
+	const char *extra[] = { "-c", conf, NULL };
+
+	snprintf(conf, sizeof(conf), "/tmp/acd-e2e-%d.conf", (int)getpid());
+	cr_assert_eq(th_write_file(conf, "[limits]\nmax_blocks_per_session = 100%\n"
+					 "max_blocks_per_uid = 100%\n"), 0);
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, extra), 0,
 		     "daemon did not start");
+	unlink(conf);
 }
 
 static void stop_default(void)

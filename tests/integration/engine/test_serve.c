@@ -587,35 +587,32 @@ static int engine_run(const char *dir, const char *tag, const char *cmd,
 		      const char *const *args, char *log, size_t len)
 {
 	char path[512], file[600];
-	const char *argv[20] = { cmd };
+	char *argv[24];
 	FILE *f;
 	size_t n;
-	int i;
+	int i, ws;
+	pid_t pid;
 
-	for (i = 0; args[i]; i++)
-		argv[i + 1] = args[i];
-	argv[i + 1] = NULL;
-	/* engine_start runs "replay": shift for the other commands. */
 	engine_path(path, sizeof(path));
-	pid_t pid = fork();
-
+	argv[0] = path;
+	argv[1] = (char *)cmd;
+	for (i = 0; args[i]; i++) {
+		cr_assert_lt(i + 2, 23, "too many arguments");
+		argv[i + 2] = (char *)args[i];
+	}
+	argv[i + 2] = NULL;
+	snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
+	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (!pid) {
-		int fd;
+		int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
-		snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
-		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		execv(path, (char *const *)(const char *const[]){
-			path, argv[0], argv[1], argv[2], argv[3], argv[4],
-			argv[5], argv[6], argv[7], argv[8], argv[9], NULL });
+		execv(path, argv);
 		_exit(127);
 	}
-	int ws;
-
 	cr_assert_eq(waitpid(pid, &ws, 0), pid);
-	snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
 	f = fopen(file, "r");
 	cr_assert_not_null(f);
 	n = fread(log, 1, len - 1, f);
@@ -710,4 +707,84 @@ Test(serve, front_ends_refuse_bad_input_clearly)
 		fclose(f);
 	}
 	env_stop(&e);
+}
+
+/*
+ * SmolLM2 through the replay front end: a run with no cache, then random
+ * blocks of every prompt evicted (the rest kept) and a run with MSA on the
+ * holes; every request's greedy tokens must be the same.
+ */
+Test(serve, smollm2_replay_with_holes_is_lossless)
+{
+	static struct line ref[4], got[4];
+	char model[512], trace[300], out[2][300], log[8192];
+	const char *root = getenv("AC_SOURCE_ROOT");
+	struct ac_runner_opts ro = { .block_tokens = 16 };
+	struct ac_runner_probe probe;
+	struct ac_runner *keys;
+	struct ac_weights *w = NULL;
+	struct ac_model *m = NULL;
+	static struct job j[4];
+	uint32_t holes = 0;
+	char err[256] = "";
+	bool keep[256];
+	struct env e;
+	FILE *f;
+
+	if (on_gpu())
+		cr_skip_test("on the CPU only (the CUDA run covers the processes)");
+	snprintf(model, sizeof(model), "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+		 root ? root : ".");
+	if (access(model, R_OK) != 0)
+		cr_skip_test("%s is not there (scripts/fetch-model.sh fetches it)",
+			     model);
+	if (getenv("AC_VALGRIND") && !strcmp(getenv("AC_VALGRIND"), "1"))
+		cr_skip_test("too slow under valgrind (make valgrind)");
+	env_start(&e, "[pool]\nbackend = host\nbytes = 128M\nblock_bytes = 720K\n");
+	cr_assert_eq(ac_weights_load(model, AC_DTYPE_FP32, 1, &w, err,
+				     sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ac_model_create(w, AC_FWD_CPU, 512, &m, err, sizeof(err)),
+		     0, "%s", err);
+	/* Ids clear of the special tokens a vocabulary starts with. */
+	make_jobs(j, 4, w->cfg.vocab - 1000, 60, 100);
+	snprintf(trace, sizeof(trace), "%s/trace.jsonl", e.d.dir);
+	f = fopen(trace, "w");
+	cr_assert_not_null(f);
+	for (uint32_t k = 0; k < 4; k++) {
+		fprintf(f, "{\"timestamp\": 0, \"output_length\": 8, \"tokens\": [");
+		for (uint32_t i = 0; i < j[k].n; i++) {
+			j[k].prompt[i] += 1000;
+			fprintf(f, "%s%d", i ? ", " : "", j[k].prompt[i]);
+		}
+		fprintf(f, "]}\n");
+	}
+	fclose(f);
+	for (int i = 0; i < 2; i++)
+		snprintf(out[i], sizeof(out[i]), "%s/out%d.jsonl", e.d.dir, i);
+	cr_assert_eq(engine_run(e.d.dir, "none", "replay", (const char *const[]){
+		"-s", e.d.sock, "-m", model, "--reuse", "none", "--tokens",
+		"-q", "-o", out[0], trace, NULL }, log, sizeof(log)), 0, "%s", log);
+	cr_assert_eq(read_lines(out[0], ref, 4), 4);
+	/* Keys as the engine chains them, to pick what stays cached. */
+	ro.socket = e.d.sock;
+	ro.model_id = w->cfg.name;
+	env_runner(m, &ro, &keys);
+	env_peek_register(&e, m, &ro);
+	probe_all(keys, j, 4, &probe);
+	srand(9);
+	for (uint32_t i = 0; i < probe.nkeys; i++)
+		keep[i] = rand() % 3 != 0;
+	env_keep_only(&e, &probe, keep);
+	cr_assert_eq(engine_run(e.d.dir, "msa", "replay", (const char *const[]){
+		"-s", e.d.sock, "-m", model, "--tokens", "-q", "-o", out[1],
+		trace, NULL }, log, sizeof(log)), 0, "%s", log);
+	cr_assert_eq(read_lines(out[1], got, 4), 4);
+	same_tokens(ref, got, 4, "SmolLM2 with holes");
+	for (uint32_t k = 0; k < 4; k++)
+		holes += got[k].holes;
+	cr_expect_gt(holes, 0, "no request recomputed a hole");
+	ac_runner_free(keys);
+	env_stop(&e);
+	ac_model_free(m);
+	ac_weights_free(w);
 }

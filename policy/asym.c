@@ -66,6 +66,7 @@ struct asym {
 	double inflation;
 	struct pns_table ns;
 	unsigned ablate;	/* ASYM_ABLATE_*: terms switched off */
+	uint32_t since_aging;	/* evictions since hits were last halved */
 };
 
 static double freq(uint16_t hits)
@@ -385,6 +386,28 @@ static void asym_on_remove(struct ac_policy *p, uint32_t id)
 		detach(a, id);
 }
 
+/*
+ * ASYM_AGE_FREQUENCY: every half pool of evictions, every hit count
+ * halves (as LFU caches decay their counters), so a chain that was hit
+ * often and then no more, such as a finished agent program's context,
+ * loses its frequency credit within a few turnovers of the pool. Keys
+ * fall, so every candidate is re-keyed at once: O(n log n) per n/2
+ * evictions.
+ */
+static void age(struct asym *a)
+{
+	a->since_aging = 0;
+	for (uint32_t id = 0; id < a->nblocks; id++) {
+		if (!(a->b[id].flags & ASYM_LIVE) || !a->b[id].hits)
+			continue;
+		a->b[id].hits >>= 1;
+		if (a->b[id].flags & ASYM_CAND)
+			queue(a, id);
+		else	/* pinned: its entry may now overstate; unpin re-queues */
+			pq_remove(&a->q, id);
+	}
+}
+
 static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 			     uint64_t now_ns)
 {
@@ -414,6 +437,9 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 			a->inflation = pri;
 		detach(a, id);
 		out[n++] = id;
+		if ((a->ablate & ASYM_AGE_FREQUENCY) &&
+		    ++a->since_aging >= a->nblocks / 2 + 1)
+			age(a);
 	}
 	return (int)n;
 }
@@ -423,7 +449,8 @@ int asym_set_ablation(struct ac_policy *p, unsigned terms)
 	struct asym *a = p->priv;
 
 	if (p->ops != &ac_policy_asym ||
-	    terms & ~(ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY))
+	    terms & ~(ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY |
+		      ASYM_AGE_FREQUENCY))
 		return -EINVAL;
 	a->ablate = terms;
 	/* Keys fall as well as rise: re-key every candidate at once. */

@@ -38,11 +38,13 @@ double pns_block_cost(const struct pns *s, uint32_t pos);
 /*
  * Ablations of asym for the simulator's comparisons: the position term
  * (every block costs what one at position 0 does; the hole term stays) and
- * the frequency term (f = 1). 0, or -EINVAL when @p is not asym or @terms
- * has other bits.
+ * the frequency term (f = 1); and ASYM_AGE_FREQUENCY, below. 0, or -EINVAL
+ * when @p is not asym or @terms has other bits.
  */
 #define ASYM_ABLATE_POSITION	0x1
 #define ASYM_ABLATE_FREQUENCY	0x2
+/* A variant rather than an ablation: hit counts halve as the pool turns over. */
+#define ASYM_AGE_FREQUENCY	0x4
 int asym_set_ablation(struct ac_policy *p, unsigned terms);
 
 /* Introspection for tests and the benchmark. */

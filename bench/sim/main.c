@@ -383,6 +383,7 @@ int main(int argc, char **argv)
 		/* Busy fraction falls as arrivals spread: bisect on log scale. */
 		double lo = 0.01, hi = 100;
 		struct sim_result res;
+		bool progress = cfg.progress;
 
 		cfg.time_scale = 1;
 		for (int it = 0; it < 14; it++) {
@@ -394,7 +395,8 @@ int main(int argc, char **argv)
 			if (r < 0)
 				goto out;
 			busy = res.busy_s / res.makespan_s;
-			fprintf(stderr, "  scale %.4f: busy %.3f\n", mid, busy);
+			if (progress)
+				fprintf(stderr, "  scale %.4f: busy %.3f\n", mid, busy);
 			if (busy > target_busy)
 				lo = mid;
 			else
@@ -403,7 +405,7 @@ int main(int argc, char **argv)
 				break;
 		}
 		scale = cfg.time_scale;
-		cfg.progress = true;
+		cfg.progress = progress;
 		printf("# time scale %.4f: %s keeps the GPU %.0f%% busy at pool %llu\n",
 		       scale, setups[0].label, target_busy * 100,
 		       (unsigned long long)ref_pool);

@@ -32,6 +32,7 @@ static const struct {
 	{ "asym-flat", ASYM_ABLATE_POSITION },
 	{ "asym-nofreq", ASYM_ABLATE_FREQUENCY },
 	{ "asym-flat-nofreq", ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY },
+	{ "asym-aged", ASYM_AGE_FREQUENCY },
 };
 
 bool sim_policy_known(const char *name)

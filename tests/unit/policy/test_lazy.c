@@ -167,7 +167,8 @@ Test(policy_lazy, asym_stale_entry_requeued_at_true_priority)
 #define RN 96u
 #define ROPS 4000
 
-enum kind { K_LRU, K_ASYM, K_PV };
+/* K_ASYM_AGED: asym with ASYM_AGE_FREQUENCY (hits halve as the pool turns). */
+enum kind { K_LRU, K_ASYM, K_PV, K_ASYM_AGED };
 
 struct ref_blk {
 	bool live;
@@ -186,6 +187,7 @@ struct ref {
 	struct pns ns;
 	double inflation;
 	uint64_t seq;
+	uint32_t since_aging;	/* K_ASYM_AGED: victims since the last halving */
 };
 
 static bool ref_cand(const struct ref *r, uint32_t id)
@@ -326,10 +328,12 @@ static void against_reference(const char *name, enum kind kind,
 	struct ref *r = calloc(1, sizeof(*r));
 	uint64_t now = 1000;
 	uint32_t out[4];
-	int picks = 0, victims = 0;
+	int picks = 0, victims = 0, aged = 0;
 
 	cr_assert_not_null(r);
 	cr_assert_eq(ac_policy_create(name, RN, &p), 0);
+	if (kind == K_ASYM_AGED)
+		cr_assert_eq(asym_set_ablation(p, ASYM_AGE_FREQUENCY), 0);
 	pns_init(&tab);
 	r->kind = kind;
 	r->ns = tab.slot[0];
@@ -418,7 +422,7 @@ static void against_reference(const char *name, enum kind kind,
 				cr_assert_eq(out[k], exp,
 					     "%s op %d victim %u: got %u, reference %u",
 					     name, op, k, out[k], exp);
-				if (kind == K_ASYM) {
+				if (kind == K_ASYM || kind == K_ASYM_AGED) {
 					double pri = ref_asym_prio(r, exp);
 
 					if (pri > r->inflation)
@@ -426,10 +430,18 @@ static void against_reference(const char *name, enum kind kind,
 				}
 				ref_kill(r, exp);
 				victims++;
+				if (kind == K_ASYM_AGED &&
+				    ++r->since_aging >= RN / 2 + 1) {
+					r->since_aging = 0;
+					for (uint32_t j = 0; j < RN; j++)
+						if (r->b[j].live)
+							r->b[j].hits >>= 1;
+					aged++;
+				}
 			}
 		}
 		/* asym's introspection reports the true priority, always. */
-		if (kind == K_ASYM && op % 16 == 0)
+		if ((kind == K_ASYM || kind == K_ASYM_AGED) && op % 16 == 0)
 			for (uint32_t j = 0; j < RN; j++)
 				cr_assert_float_eq(asym_priority(p, j),
 						   ref_cand(r, j) ?
@@ -438,6 +450,8 @@ static void against_reference(const char *name, enum kind kind,
 	}
 	cr_assert_gt(picks, ROPS / 10);
 	cr_assert_gt(victims, ROPS / 20, "%s: only %d victims", name, victims);
+	if (kind == K_ASYM_AGED)
+		cr_assert_gt(aged, 3, "the counts were halved %d times", aged);
 	ac_policy_free(p);
 	free(r);
 }
@@ -452,6 +466,12 @@ Test(policy_lazy, asym_matches_brute_force)
 {
 	for (unsigned s = 1; s <= 8; s++)
 		against_reference("asym", K_ASYM, s);
+}
+
+Test(policy_lazy, asym_with_aged_frequency_matches_brute_force)
+{
+	for (unsigned s = 1; s <= 8; s++)
+		against_reference("asym", K_ASYM_AGED, s);
 }
 
 Test(policy_lazy, pensieve_matches_brute_force)

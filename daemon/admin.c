@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "nslife.h"
+#include "retention.h"
 #include "session.h"
 
 void daemon_get_block_counts(const struct daemon *d,
@@ -67,6 +68,7 @@ int daemon_foreach_session(struct daemon *d,
 			.name = s->name,
 			.pins = s->cs.npins,
 			.pinned_blocks = s->cs.pins.used,
+			.retained = daemon_session_retained(d, s),
 			.writing = s->cs.nwriting,
 			.requests = s->requests,
 			.attached = s->attached,
@@ -100,6 +102,8 @@ int daemon_foreach_namespace(struct daemon *d,
 			.layout = &ns->layout,
 			.bytes_per_block = ns->bytes_per_block,
 			.cached = ns->cached,
+			.pinned = ns->pinned,
+			.owner = nslife_owner(d, ns->id),
 			.cost_from = from,
 			.cost_mismatch = mismatch,
 			.evictions = ns->evictions,

@@ -33,6 +33,7 @@ struct daemon_session_info {
 	const char *name;		/* valid until the next loop iteration */
 	uint32_t pins;
 	uint32_t pinned_blocks;
+	uint32_t retained;		/* blocks in its TTL retentions */
 	uint32_t writing;
 	uint64_t requests;
 	bool attached;
@@ -43,6 +44,8 @@ struct daemon_ns_info {
 	const struct cache_layout *layout;
 	uint64_t bytes_per_block;
 	uint32_t cached;
+	uint32_t pinned;		/* of the cached, pinned now */
+	uid_t owner;			/* (uid_t)-1: not known */
 	const char *cost_from;	/* [policy] cost_file in use, "" built-in */
 	const char *cost_mismatch;	/* "" when the cost model fits */
 	uint64_t evictions;	/* blocks the policy evicted */

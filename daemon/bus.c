@@ -337,130 +337,244 @@ static void log_action(sd_bus_message *m, const char *fmt, const char *arg)
 
 /* ---- methods --------------------------------------------------------- */
 
-struct session_walk {
-	struct daemon *d;
-	sd_bus_message *reply;
-};
+/*
+ * Listing pages: at most this many rows a call (and the default for 0),
+ * so one reply stays small however large the pool or the session table.
+ */
+#define BUS_PAGE_DEFAULT	256u
 
 /*
- * daemon_session_info does not carry the retention count, so the session
- * is found again by id: O(sessions) per row, bounded by max_sessions and
- * paid only when someone lists sessions.
+ * Who reads a list: an admin (root or asymcache-admin, as check_admin()
+ * but silent) sees every row; anyone else only the rows of its own uid.
+ * A caller whose uid cannot be told sees nothing.
  */
-static uint32_t session_retained(const struct daemon *d, uint64_t id)
-{
-	const struct session *s;
+struct list_scope {
+	bool admin;
+	uid_t uid;
+};
 
-	for (s = d->sessions; s; s = s->next)
-		if (s->id == id)
-			return daemon_session_retained(d, s);
-	return 0;
+static void list_scope_of(sd_bus_message *m, struct list_scope *sc)
+{
+	sd_bus_creds *c = NULL;
+	const gid_t *gids = NULL;
+	struct group *gr;
+	gid_t gid;
+	int n;
+
+	sc->admin = false;
+	sc->uid = (uid_t)-1;
+	if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID |
+				      SD_BUS_CREDS_EGID | SD_BUS_CREDS_GID |
+				      SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+				      SD_BUS_CREDS_AUGMENT, &c) < 0)
+		return;
+	if (sd_bus_creds_get_euid(c, &sc->uid) < 0 &&
+	    sd_bus_creds_get_uid(c, &sc->uid) < 0) {
+		sc->uid = (uid_t)-1;
+		goto out;
+	}
+	if (sc->uid == 0) {
+		sc->admin = true;
+		goto out;
+	}
+	gr = getgrnam(BUS_ADMIN_GROUP);
+	if (!gr)
+		goto out;
+	if ((sd_bus_creds_get_egid(c, &gid) >= 0 ||
+	     sd_bus_creds_get_gid(c, &gid) >= 0) && gid == gr->gr_gid)
+		sc->admin = true;
+	n = sd_bus_creds_get_supplementary_gids(c, &gids);
+	if (n >= 0 && gid_in(gr->gr_gid, gids, n))
+		sc->admin = true;
+out:
+	sd_bus_creds_unref(c);
 }
+
+static bool in_scope(const struct list_scope *sc, uid_t uid)
+{
+	return sc->admin || (sc->uid != (uid_t)-1 && uid == sc->uid);
+}
+
+/*
+ * One walk of the session list, O(sessions): newest first, which is also
+ * descending id order, so a page resumes below the last id it gave.
+ */
+struct session_walk {
+	sd_bus_message *reply;
+	struct list_scope scope;
+	uint64_t below;		/* only ids below it; 0: from the newest */
+	uint32_t left;		/* rows this page may still take */
+	uint64_t last;		/* id of the last row taken */
+	bool more;		/* a row in scope did not fit */
+};
 
 static int append_session(const struct daemon_session_info *i, void *userdata)
 {
 	struct session_walk *w = userdata;
 
-	return sd_bus_message_append(w->reply, "(tuusuuu)", i->id, (uint32_t)i->pid,
-				     (uint32_t)i->uid, i->name ? i->name : "",
-				     i->pins, i->writing,
-				     session_retained(w->d, i->id)) < 0;
+	if ((w->below && i->id >= w->below) || !in_scope(&w->scope, i->uid))
+		return 0;
+	if (!w->left) {
+		w->more = true;
+		return 1;
+	}
+	w->left--;
+	w->last = i->id;
+	return sd_bus_message_append(w->reply, AC_BUS_SESSION_SIG, i->id,
+				     (uint32_t)i->pid, (uint32_t)i->uid,
+				     i->name ? i->name : "", i->pins,
+				     i->writing, i->retained) < 0 ? -1 : 0;
 }
 
-static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *e)
+/* The rows of one walk in an open reply; -errno. */
+static int sessions_into(struct daemon *d, struct session_walk *w)
 {
-	sd_bus_message *reply = NULL;
-	struct session_walk w = { .d = userdata };
 	int r;
 
-	r = sd_bus_message_new_method_return(m, &reply);
+	r = sd_bus_message_open_container(w->reply, 'a', AC_BUS_SESSION_SIG);
 	if (r < 0)
 		return r;
-	w.reply = reply;
-	r = sd_bus_message_open_container(reply, 'a', "(tuusuuu)");
+	if (daemon_foreach_session(d, append_session, w) < 0)
+		return -ENOMEM;
+	return sd_bus_message_close_container(w->reply);
+}
+
+/* Every session in the caller's scope (see list_scope_of()). */
+static int method_list_sessions(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct session_walk w = { .left = UINT32_MAX };
+	int r;
+
+	list_scope_of(m, &w.scope);
+	r = sd_bus_message_new_method_return(m, &w.reply);
 	if (r < 0)
-		goto out;
-	r = daemon_foreach_session(userdata, append_session, &w) ? -ENOMEM : 0;
-	if (r < 0)
-		goto out;
-	r = sd_bus_message_close_container(reply);
-	if (r < 0)
-		goto out;
-	r = sd_bus_send(NULL, reply, NULL);
-out:
-	sd_bus_message_unref(reply);
+		return r;
+	r = sessions_into(userdata, &w);
+	if (r >= 0)
+		r = sd_bus_send(NULL, w.reply, NULL);
+	sd_bus_message_unref(w.reply);
 	return r;
 }
 
+static uint32_t page_size(uint32_t max)
+{
+	if (!max)
+		return BUS_PAGE_DEFAULT;
+	return max < AC_BUS_PAGE_MAX ? max : AC_BUS_PAGE_MAX;
+}
+
+/*
+ * A page: sessions with ids below @cursor (0: from the newest), at most
+ * @max; the cursor of the next page, 0 after the last.
+ */
+static int method_list_sessions_page(sd_bus_message *m, void *userdata,
+				     sd_bus_error *e)
+{
+	struct session_walk w = { 0 };
+	uint32_t max;
+	int r;
+
+	r = sd_bus_message_read(m, "tu", &w.below, &max);
+	if (r < 0)
+		return r;
+	w.left = page_size(max);
+	list_scope_of(m, &w.scope);
+	r = sd_bus_message_new_method_return(m, &w.reply);
+	if (r < 0)
+		return r;
+	r = sessions_into(userdata, &w);
+	if (r >= 0)
+		r = sd_bus_message_append(w.reply, "t", w.more ? w.last : 0);
+	if (r >= 0)
+		r = sd_bus_send(NULL, w.reply, NULL);
+	sd_bus_message_unref(w.reply);
+	return r;
+}
+
+/* Namespaces by slot: at most 255, each row O(1) but its cost check. */
 struct ns_walk {
 	sd_bus_message *reply;
-	uint32_t *pinned;	/* per namespace id, counted in one pass */
-	uint32_t npinned;
+	struct list_scope scope;
+	uint32_t from;		/* first slot; 0: from the first */
+	uint32_t left;
+	uint32_t last;		/* slot of the last row taken */
+	bool more;
 };
 
 static int append_namespace(const struct daemon_ns_info *i, void *userdata)
 {
 	struct ns_walk *w = userdata;
 	const struct cache_layout *l = i->layout;
-	uint32_t pinned = w->pinned[cache_ns_slot(i->ns_id)];
+	uint32_t slot = cache_ns_slot(i->ns_id);
 
-	return sd_bus_message_append(w->reply, "(usuuusutuussttt)", i->ns_id,
+	if (slot < w->from || !in_scope(&w->scope, i->owner))
+		return 0;
+	if (!w->left) {
+		w->more = true;
+		return 1;
+	}
+	w->left--;
+	w->last = slot;
+	return sd_bus_message_append(w->reply, AC_BUS_NAMESPACE_SIG, i->ns_id,
 				     l->model_id, l->kv.num_layers,
 				     l->kv.num_kv_heads, l->kv.head_dim,
 				     ac_dtype_name(l->kv.dtype), l->kv.block_tokens,
 				     i->bytes_per_block,
-				     i->cached, pinned, i->cost_from, i->cost_mismatch,
-				     i->evictions, i->window_queries, i->window_hits) < 0;
+				     i->cached, i->pinned, i->cost_from, i->cost_mismatch,
+				     i->evictions, i->window_queries, i->window_hits) < 0 ? -1 : 0;
 }
 
-/*
- * Pinned blocks per namespace slot: one pass over the block table,
- * O(nblocks). Blocks of an unregistered namespace whose slot was used
- * again cannot exist (a slot is reused only once it has no blocks).
- */
-static int count_pinned(const struct cache *c, uint32_t **ret, uint32_t *ret_n)
+static int namespaces_into(struct daemon *d, struct ns_walk *w)
 {
-	uint32_t i, *v;
-
-	v = calloc(CACHE_MAX_NAMESPACES + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (i = 0; i < c->nblocks; i++) {
-		const struct blk *b = &c->blocks[i];
-
-		if (b->state == BLK_CACHED && b->pins > 0)
-			v[cache_ns_slot(b->ns)]++;
-	}
-	*ret = v;
-	*ret_n = CACHE_MAX_NAMESPACES + 1;
-	return 0;
-}
-
-static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_error *e)
-{
-	struct daemon *d = userdata;
-	struct ns_walk w = { 0 };
 	int r;
 
-	r = count_pinned(&d->cache, &w.pinned, &w.npinned);
+	r = sd_bus_message_open_container(w->reply, 'a', AC_BUS_NAMESPACE_SIG);
 	if (r < 0)
 		return r;
+	if (daemon_foreach_namespace(d, append_namespace, w) < 0)
+		return -ENOMEM;
+	return sd_bus_message_close_container(w->reply);
+}
+
+/* Every namespace in the caller's scope: an admin's all, others' their own. */
+static int method_list_namespaces(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	struct ns_walk w = { .left = UINT32_MAX };
+	int r;
+
+	list_scope_of(m, &w.scope);
 	r = sd_bus_message_new_method_return(m, &w.reply);
 	if (r < 0)
-		goto out;
-	r = sd_bus_message_open_container(w.reply, 'a', "(usuuusutuussttt)");
-	if (r < 0)
-		goto out;
-	r = daemon_foreach_namespace(d, append_namespace, &w) ? -ENOMEM : 0;
-	if (r < 0)
-		goto out;
-	r = sd_bus_message_close_container(w.reply);
-	if (r < 0)
-		goto out;
-	r = sd_bus_send(NULL, w.reply, NULL);
-out:
+		return r;
+	r = namespaces_into(userdata, &w);
+	if (r >= 0)
+		r = sd_bus_send(NULL, w.reply, NULL);
 	sd_bus_message_unref(w.reply);
-	free(w.pinned);
+	return r;
+}
+
+/* A page of namespaces from @cursor on (0: the first); next cursor or 0. */
+static int method_list_namespaces_page(sd_bus_message *m, void *userdata,
+				       sd_bus_error *e)
+{
+	struct ns_walk w = { 0 };
+	uint32_t max;
+	int r;
+
+	r = sd_bus_message_read(m, "uu", &w.from, &max);
+	if (r < 0)
+		return r;
+	w.left = page_size(max);
+	list_scope_of(m, &w.scope);
+	r = sd_bus_message_new_method_return(m, &w.reply);
+	if (r < 0)
+		return r;
+	r = namespaces_into(userdata, &w);
+	if (r >= 0)
+		r = sd_bus_message_append(w.reply, "u", w.more ? w.last + 1 : 0);
+	if (r >= 0)
+		r = sd_bus_send(NULL, w.reply, NULL);
+	sd_bus_message_unref(w.reply);
 	return r;
 }
 
@@ -499,14 +613,9 @@ static bool ns_exists(const struct daemon *d, uint32_t id)
 
 static uint32_t ns_pinned(const struct daemon *d, uint32_t id)
 {
-	const struct cache *c = &d->cache;
-	uint32_t i, n = 0;
+	const struct cache_ns *ns = cache_find_ns(&d->cache, id);
 
-	for (i = 0; i < c->nblocks; i++)
-		if (c->blocks[i].state == BLK_CACHED && c->blocks[i].ns == id &&
-		    c->blocks[i].pins > 0)
-			n++;
-	return n;
+	return ns ? ns->pinned : 0;
 }
 
 /* The admin methods whose one argument is a u32: read it, from an admin only. */
@@ -770,6 +879,12 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("ListNamespaces", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT(AC_BUS_NAMESPACES_SIG, namespaces),
 				method_list_namespaces, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListSessionsPage", SD_BUS_ARGS("t", cursor, "u", max),
+				SD_BUS_RESULT(AC_BUS_SESSIONS_SIG, sessions, "t", next),
+				method_list_sessions_page, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListNamespacesPage", SD_BUS_ARGS("u", cursor, "u", max),
+				SD_BUS_RESULT(AC_BUS_NAMESPACES_SIG, namespaces, "u", next),
+				method_list_namespaces_page, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetPolicy", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_set_policy, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("FlushNamespace", SD_BUS_ARGS("u", namespace),

@@ -27,12 +27,20 @@
 
 /* Signatures of the structured properties and method replies. */
 #define AC_BUS_POOLS_SIG	"a(usituu)"	/* id backend device bytes block_bytes nblocks */
-#define AC_BUS_SESSIONS_SIG	"a(tuusuuu)"	/* id pid uid name pins writing retained */
+#define AC_BUS_SESSION_SIG	"(tuusuuu)"	/* id pid uid name pins writing retained */
+#define AC_BUS_SESSIONS_SIG	"a" AC_BUS_SESSION_SIG
 /*
  * id model layers heads dim dtype tokens bpb cached pinned cost-file
  * cost-mismatch evictions window-query-tokens window-hit-tokens
  */
-#define AC_BUS_NAMESPACES_SIG	"a(usuuusutuussttt)"
+#define AC_BUS_NAMESPACE_SIG	"(usuuusutuussttt)"
+#define AC_BUS_NAMESPACES_SIG	"a" AC_BUS_NAMESPACE_SIG
+/*
+ * ListSessions and ListNamespaces give every row the caller may see in
+ * one reply; the ...Page methods give at most a page (AC_BUS_PAGE_MAX)
+ * and the cursor of the next, 0 after the last.
+ */
+#define AC_BUS_PAGE_MAX		1024u
 
 #ifndef AC_BUS_NAMES_ONLY
 

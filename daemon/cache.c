@@ -370,6 +370,7 @@ static int pin_add(struct cache *c, struct cache_sess *s, uint32_t id)
 	s->npins++;
 	if (b->pins++ == 0) {
 		c->npinned++;
+		blk_ns(c, b)->pinned++;
 		pol_call(c, on_pin, id);
 	}
 	return 0;
@@ -415,6 +416,7 @@ static int commit_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	c->npinned++;
 	blk_ns(c, b)->writing--;
 	blk_ns(c, b)->cached++;
+	blk_ns(c, b)->pinned++;
 	if (e->has_parent)
 		parent = index_find(&c->index, b->ns, &e->parent_key);
 	/* Never report a block as its own parent, whatever a client sent. */
@@ -467,6 +469,7 @@ static int unpin_at(struct cache *c, struct cache_sess *s, uint32_t id,
 	s->npins--;
 	if (--b->pins == 0) {
 		c->npinned--;
+		blk_ns(c, b)->pinned--;
 		pol_call(c, on_unpin, id, now);
 		unpinned_dead(c, id);
 	}
@@ -512,6 +515,7 @@ void cache_sess_release_all(struct cache *c, struct cache_sess *s)
 		b->pins -= ps->count;
 		if (b->pins == 0) {
 			c->npinned--;
+			blk_ns(c, b)->pinned--;
 			pol_call(c, on_unpin, ps->block, now);
 			unpinned_dead(c, ps->block);
 		}

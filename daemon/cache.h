@@ -129,6 +129,7 @@ struct cache_ns {
 	struct cache_layout layout;
 	uint64_t bytes_per_block;
 	uint32_t cached;	/* CACHED blocks in this namespace */
+	uint32_t pinned;	/* of those, pinned (kept so listings are O(1)) */
 	uint32_t writing;	/* WRITING blocks in this namespace */
 	uint64_t evictions;	/* its share of ctr.evictions */
 };

@@ -324,8 +324,10 @@ void ctl_snapshot_clear(struct ctl_snapshot *s)
 }
 
 /*
- * Both lists are one call whose reply is an array of structs: a reply of
- * another shape means a daemon of another version, reported as parse.
+ * Both lists come in pages (ListSessionsPage, ListNamespacesPage): an
+ * array of structs and the cursor of the next page, 0 after the last, so
+ * no reply grows with the pool. A reply of another shape means a daemon
+ * of another version, reported as parse.
  */
 struct list_kind {
 	const char *method;
@@ -333,47 +335,78 @@ struct list_kind {
 	const char *sig;	/* of one element */
 	const char *parse;	/* for "Failed to PARSE" */
 	size_t size;		/* of one element */
+	bool cursor64;		/* the cursor is a t, else a u */
 	/* Fills a zeroed *item: 1, 0 at the array's end, or -errno. */
 	int (*read)(sd_bus_message *m, const char *sig, void *item);
 	void (*free)(void *v, size_t n);
 };
 
-static int list_fetch(struct ctl *c, const struct list_kind *k, void **ret,
-		      size_t *ret_n)
+/* Appends one page's rows to *v (*n of them so far); -errno. */
+static int list_page(const struct list_kind *k, sd_bus_message *reply,
+		     char **v, size_t *n, uint64_t *ret_next)
 {
-	_cleanup_msg_ sd_bus_message *reply = NULL;
-	char *v = NULL, *nv;
-	size_t n = 0;
+	char *nv;
+	uint32_t next32;
 	int r;
 
-	r = ctl_call(c, k->method, &reply, k->what, NULL);
-	if (r != CTL_EXIT_OK)
-		return r;
 	r = sd_bus_message_enter_container(reply, 'a', k->sig);
 	if (r < 0)
-		return ctl_fail(NULL, r, k->parse);
+		return r;
 	for (;;) {
-		nv = reallocarray(v, n + 1, k->size);
-		if (!nv) {
-			r = -ENOMEM;
-			goto bad;
-		}
-		v = nv;
-		memset(v + n * k->size, 0, k->size);
-		r = k->read(reply, k->sig, v + n * k->size);
+		nv = reallocarray(*v, *n + 1, k->size);
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		memset(nv + *n * k->size, 0, k->size);
+		r = k->read(reply, k->sig, nv + *n * k->size);
 		if (r == 0)
 			break;
 		/* Counted even when it failed halfway: free() sees its strings. */
-		n++;
+		(*n)++;
 		if (r < 0)
-			goto bad;
+			return r;
 	}
+	r = sd_bus_message_exit_container(reply);
+	if (r < 0)
+		return r;
+	if (k->cursor64)
+		return sd_bus_message_read(reply, "t", ret_next);
+	r = sd_bus_message_read(reply, "u", &next32);
+	*ret_next = next32;
+	return r;
+}
+
+static int list_fetch(struct ctl *c, const struct list_kind *k, void **ret,
+		      size_t *ret_n)
+{
+	char *v = NULL;
+	uint64_t cursor = 0, next;
+	size_t n = 0;
+	int r;
+
+	do {
+		_cleanup_msg_ sd_bus_message *reply = NULL;
+
+		if (k->cursor64)
+			r = ctl_call(c, k->method, &reply, k->what, "tu", cursor,
+				     AC_BUS_PAGE_MAX);
+		else
+			r = ctl_call(c, k->method, &reply, k->what, "uu",
+				     (uint32_t)cursor, AC_BUS_PAGE_MAX);
+		if (r != CTL_EXIT_OK) {
+			k->free(v, n);
+			return r;
+		}
+		r = list_page(k, reply, &v, &n, &next);
+		if (r < 0) {
+			k->free(v, n);
+			return ctl_fail(NULL, r, k->parse);
+		}
+		cursor = next;
+	} while (cursor);
 	*ret = v;
 	*ret_n = n;
 	return CTL_EXIT_OK;
-bad:
-	k->free(v, n);
-	return ctl_fail(NULL, r, k->parse);
 }
 
 static int read_session(sd_bus_message *m, const char *sig, void *item)
@@ -396,8 +429,9 @@ static void free_sessions(void *v, size_t n)
 }
 
 static const struct list_kind session_list = {
-	"ListSessions", "list sessions", "(tuusuuu)", "parse the session list",
-	sizeof(struct ctl_session), read_session, free_sessions,
+	"ListSessionsPage", "list sessions", AC_BUS_SESSION_SIG,
+	"parse the session list", sizeof(struct ctl_session), true,
+	read_session, free_sessions,
 };
 
 int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n)
@@ -444,8 +478,8 @@ static void free_namespaces(void *v, size_t n)
 }
 
 static const struct list_kind namespace_list = {
-	"ListNamespaces", "list namespaces", "(usuuusutuussttt)",
-	"parse the namespace list", sizeof(struct ctl_namespace),
+	"ListNamespacesPage", "list namespaces", AC_BUS_NAMESPACE_SIG,
+	"parse the namespace list", sizeof(struct ctl_namespace), false,
 	read_namespace, free_namespaces,
 };
 

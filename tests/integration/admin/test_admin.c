@@ -388,13 +388,19 @@ static void refused_as_nobody(const char *expect_in_err)
 	hpublish_prompt(&a, 5, 4, k, blk);
 	cr_assert_eq(ac_release(a.c, blk, 4, NULL), 0);
 
-	/* Reading is open to everyone. */
+	/*
+	 * Reading is open to everyone, but the lists show others' sessions
+	 * and namespaces to admins only (they gave pids, uids and names).
+	 */
 	expect_ctl_fields(H_NOBODY, ARGV("--json", "status"),
 			  FIELDS({ "blocks.cached", 4 }));
 	j = ctl_json(H_NOBODY, "--json", "sessions");
-	cr_expect_eq(json_object_array_length(j), 1);
+	cr_expect_eq(json_object_array_length(j), 0, "nobody saw root's session");
 	json_object_put(j);
 	j = ctl_json(H_NOBODY, "--json", "namespaces");
+	cr_expect_eq(json_object_array_length(j), 0, "nobody saw root's namespace");
+	json_object_put(j);
+	j = ctl_json(0, "--json", "sessions");
 	cr_expect_eq(json_object_array_length(j), 1);
 	json_object_put(j);
 
@@ -1810,4 +1816,100 @@ Test(admin, refusals_are_counted_on_the_bus)
 	free(blk);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&a);
+}
+
+/* Reads @reply's page of sessions: their ids (at most @cap), and the next cursor. */
+static size_t read_session_page(sd_bus_message *reply, uint64_t *ids, size_t cap,
+				uint64_t *ret_next)
+{
+	const char *name;
+	uint32_t pid, uid, pins, writing, retained;
+	uint64_t id;
+	size_t n = 0;
+
+	cr_assert_geq(sd_bus_message_enter_container(reply, 'a', "(tuusuuu)"), 0);
+	while (sd_bus_message_read(reply, "(tuusuuu)", &id, &pid, &uid, &name,
+				   &pins, &writing, &retained) > 0) {
+		cr_assert_lt(n, cap);
+		ids[n++] = id;
+	}
+	cr_assert_geq(sd_bus_message_exit_container(reply), 0);
+	cr_assert_geq(sd_bus_message_read(reply, "t", ret_next), 0);
+	return n;
+}
+
+/* Pages of a list follow each other without a gap or a row twice. */
+Test(admin, lists_come_in_pages_that_asymcachectl_follows)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	struct hclient a[5];
+	struct ac_ns_layout l = { .model_id = "paged-model",
+				  .kv = { .num_layers = 1, .num_kv_heads = 1,
+					  .head_dim = 64, .dtype = AC_DTYPE_FP16,
+					  .block_tokens = 16 } };
+	uint64_t ids[8], cursor = 0, next;
+	uint32_t ns, ncur = 0, nnext, rows = 0;
+	struct json_object *j;
+	size_t n = 0, got;
+	sd_bus *bus;
+
+	henv_start(&env, NULL);
+	bus = test_bus();
+	for (int i = 0; i < 5; i++)
+		hclient_open(&env, "paged", &a[i]);
+	do {
+		sd_bus_message *reply = NULL;
+
+		cr_assert_geq(sd_bus_call_method(bus, AC_BUS_NAME, AC_BUS_PATH,
+						 AC_BUS_INTERFACE, "ListSessionsPage",
+						 &e, &reply, "tu", cursor, 2),
+			      0, "ListSessionsPage: %s", e.message);
+		got = read_session_page(reply, ids + n, 8 - n, &next);
+		sd_bus_message_unref(reply);
+		cr_assert_leq(got, 2, "a page of 2 gave %zu rows", got);
+		n += got;
+		cursor = next;
+	} while (cursor);
+	cr_expect_eq(n, 5);
+	for (size_t i = 1; i < n; i++)
+		cr_expect_lt(ids[i], ids[i - 1], "not newest first, or a row twice");
+
+	/* Three namespaces, pages of two. */
+	cr_assert_eq(ac_register_namespace(a[0].c, a[0].pool, &l, &ns), 0);
+	l.kv.head_dim = 128;
+	cr_assert_eq(ac_register_namespace(a[0].c, a[0].pool, &l, &ns), 0);
+	do {
+		sd_bus_message *reply = NULL;
+		const char *sig;
+
+		cr_assert_geq(sd_bus_call_method(bus, AC_BUS_NAME, AC_BUS_PATH,
+						 AC_BUS_INTERFACE, "ListNamespacesPage",
+						 &e, &reply, "uu", ncur, 2),
+			      0, "ListNamespacesPage: %s", e.message);
+		cr_assert_geq(sd_bus_message_enter_container(reply, 'a',
+							     "(usuuusutuussttt)"), 0);
+		got = 0;
+		while (sd_bus_message_peek_type(reply, NULL, &sig) > 0) {
+			cr_assert_geq(sd_bus_message_skip(reply, "(usuuusutuussttt)"), 0);
+			got++;
+		}
+		cr_assert_geq(sd_bus_message_exit_container(reply), 0);
+		cr_assert_geq(sd_bus_message_read(reply, "u", &nnext), 0);
+		sd_bus_message_unref(reply);
+		cr_assert_leq(got, 2);
+		rows += got;
+		ncur = nnext;
+	} while (ncur);
+	cr_expect_eq(rows, 3);
+	/* asymcachectl follows the pages: every row once. */
+	j = ctl_json(0, "--json", "sessions");
+	cr_expect_eq(json_object_array_length(j), 5);
+	json_object_put(j);
+	j = ctl_json(0, "--json", "namespaces");
+	cr_expect_eq(json_object_array_length(j), 3);
+	json_object_put(j);
+	sd_bus_error_free(&e);
+	sd_bus_flush_close_unref(bus);
+	for (int i = 0; i < 5; i++)
+		hclient_close(&a[i]);
 }

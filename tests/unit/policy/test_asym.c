@@ -270,7 +270,7 @@ Test(policy_asym, ablations_switch_off_one_term_each)
 	/* The heap follows the new keys: without frequency, shallow goes first. */
 	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_FREQUENCY), 0);
 	cr_assert_eq(victim(), 2);
-	cr_assert_eq(asym_set_ablation(p, 4), -EINVAL);
+	cr_assert_eq(asym_set_ablation(p, 8), -EINVAL);
 	cr_assert_eq(ac_policy_create("lru", 8, &l), 0);
 	cr_assert_eq(asym_set_ablation(l, 0), -EINVAL);
 	ac_policy_free(l);

@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "rawproto.h"
 #include "th_cost.h"
+#include "th_proto.h"
 
 #define BLOCK_BYTES	8192u
 #define NBLOCKS		16u
@@ -644,3 +645,195 @@ Test(agent, bad_schedules_are_errors)
 	tclient_close(&t);
 	stop();
 }
+
+/* ---- declared tool calls over the socket (Retain with ttl_ms 0) ------ */
+
+/* One request on the raw session; asserts the reply's kind. */
+static Asymcache__V1__Response *raw_ok(int fd, Asymcache__V1__Request *req,
+				       int want)
+{
+	Asymcache__V1__Response *resp = traw_call(fd, req);
+
+	cr_assert_not_null(resp);
+	cr_assert_eq(resp->body_case, want, "reply %d: %s", resp->body_case,
+		     resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR ?
+		     resp->error->message : "");
+	return resp;
+}
+
+/*
+ * A raw session that attached, registered the test layout and committed
+ * a chain of @n blocks it still pins; returns the fd, the namespace and
+ * the block ids. (libasymcache has no call for a declared Retain yet.)
+ */
+static int raw_chain(uint32_t n, uint8_t tag, uint32_t *ret_ns,
+		     uint32_t *blocks)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Attach at = ASYMCACHE__V1__ATTACH__INIT;
+	Asymcache__V1__RegisterNamespace rn =
+		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
+	Asymcache__V1__NamespaceLayout nl;
+	Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
+	Asymcache__V1__Commit cm = ASYMCACHE__V1__COMMIT__INIT;
+	Asymcache__V1__CommitEntry ce[8], *pce[8];
+	Asymcache__V1__Response *resp;
+	uint8_t keys[8][16];
+	int fd = traw_hello(D.sock);
+
+	cr_assert_leq(n, 8);
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
+	req.attach = &at;
+	asymcache__v1__response__free_unpacked(
+		raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ATTACH), NULL);
+	th_proto_layout(&nl, tlayout.model_id, tlayout.kv.num_layers,
+			tlayout.kv.num_kv_heads, tlayout.kv.head_dim,
+			ASYMCACHE__V1__DTYPE__DTYPE_FP32, tlayout.kv.block_tokens);
+	rn.layout = &nl;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
+	req.register_namespace = &rn;
+	resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE);
+	*ret_ns = resp->register_namespace->ns_id;
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	al.ns_id = *ret_ns;
+	al.count = n;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
+	req.alloc = &al;
+	resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ALLOC);
+	cr_assert_eq(resp->alloc->n_blocks, n);
+	memcpy(blocks, resp->alloc->blocks, n * sizeof(*blocks));
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	for (uint32_t i = 0; i < n; i++) {
+		memset(keys[i], tag, 16);
+		keys[i][0] = (uint8_t)i;
+		th_proto_entry(&ce[i], keys[i], blocks[i], i,
+			       i ? keys[i - 1] : NULL);
+		pce[i] = &ce[i];
+	}
+	cm.ns_id = *ret_ns;
+	cm.n_entries = n;
+	cm.entries = pce;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
+	req.commit = &cm;
+	resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_COMMIT);
+	/* Commit may dedup into other ids: the chain is what it says. */
+	memcpy(blocks, resp->commit->blocks, n * sizeof(*blocks));
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	return fd;
+}
+
+static Asymcache__V1__RetainReply raw_retain(int fd, uint32_t ns,
+					     uint32_t *blocks, uint32_t n,
+					     uint32_t ttl_ms, uint32_t expect_ms)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
+	Asymcache__V1__Response *resp;
+	Asymcache__V1__RetainReply rr;
+
+	rt.ns_id = ns;
+	rt.blocks = blocks;
+	rt.n_blocks = n;
+	rt.ttl_ms = ttl_ms;
+	rt.expect_ms = expect_ms;
+	rt.program_id = 42;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
+	req.retain = &rt;
+	resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_RETAIN);
+	rr = *resp->retain;
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	return rr;
+}
+
+static void raw_resume(int fd, uint64_t id)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Resume rs = ASYMCACHE__V1__RESUME__INIT;
+
+	rs.retention_id = id;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RESUME;
+	req.resume = &rs;
+	asymcache__v1__response__free_unpacked(
+		raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_RESUME), NULL);
+}
+
+Test(agent, declared_tool_calls_are_learned_budgeted_and_counted)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
+	Asymcache__V1__Response *resp;
+	Asymcache__V1__RetainReply rr;
+	uint32_t ns, a[4], b[4];
+	int fd, fd2;
+
+	start("");
+	fd = raw_chain(4, 0x61, &ns, a);
+	/* No TTL and no declaration: nothing to go by. */
+	{
+		Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
+
+		rt.ns_id = ns;
+		rt.blocks = a;
+		rt.n_blocks = 4;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
+		req.retain = &rt;
+		resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ERROR);
+		cr_expect_eq(resp->error->code, ERANGE);
+		asymcache__v1__response__free_unpacked(resp, NULL);
+	}
+	/* Nothing learned: twice the 3 s declared, pinned (4 of a 4 budget). */
+	rr = raw_retain(fd, ns, a, 4, 0, 3000);
+	cr_assert_gt(rr.retention_id, 0);
+	cr_expect_eq(rr.expires_in_ms, 6000);
+	cr_expect(rr.pinned);
+	/* Program 42's calls take 30 ms, then 5: the TTL follows them. */
+	for (int i = 0; i < 4; i++) {
+		usleep(i ? 5000 : 30000);
+		raw_resume(fd, rr.retention_id);
+		rr = raw_retain(fd, ns, a, 4, 0, 3000);
+		cr_assert_gt(rr.retention_id, 0);
+	}
+	cr_expect_lt(rr.expires_in_ms, 1000, "learned: %llu ms",
+		     (unsigned long long)rr.expires_in_ms);
+	cr_expect_geq(rr.expires_in_ms, 30);
+	/* Another session's chain does not fit the budget: soft under asym. */
+	fd2 = raw_chain(4, 0x62, &ns, b);
+	rr = raw_retain(fd2, ns, b, 4, 60000, 0);
+	cr_assert_gt(rr.retention_id, 0);
+	cr_expect(!rr.pinned, "over the budget: soft");
+	cr_expect_eq(rr.expires_in_ms, 60000);
+
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+	req.stats = &st;
+	resp = raw_ok(fd2, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS);
+	cr_expect_eq(resp->stats->retain_budget_blocks, NBLOCKS / 4);
+	cr_expect_eq(resp->stats->retained_blocks, 4, "the first, pinned");
+	cr_expect_eq(resp->stats->retained_soft_blocks, 4);
+	cr_expect_eq(resp->stats->session_retained, 4);
+	cr_expect_eq(resp->stats->retain_resumed, 4);
+	cr_expect_eq(resp->stats->retain_declined, 0);
+	cr_expect_gt(resp->stats->retain_hold_ms, 40);
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	/* Both sessions go: so do their retentions, pinned and soft. */
+	close(fd);
+	close(fd2);
+	fd = traw_hello(D.sock);
+	for (int i = 0; i < 200; i++) {
+		bool gone;
+
+		resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS);
+		gone = !resp->stats->retained_blocks &&
+		       !resp->stats->retained_soft_blocks;
+		asymcache__v1__response__free_unpacked(resp, NULL);
+		if (gone)
+			break;
+		usleep(10000);
+	}
+	resp = raw_ok(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS);
+	cr_expect_eq(resp->stats->retained_blocks, 0);
+	cr_expect_eq(resp->stats->retained_soft_blocks, 0);
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	close(fd);
+	stop();
+}
+

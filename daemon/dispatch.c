@@ -185,14 +185,17 @@ static void fill_pool_info(const struct daemon *d, Asymcache__V1__PoolInfo *pi)
 	pi->nblocks = d->pool.nblocks;
 }
 
-static bool name_ok(const char *s, size_t max)
+/* 1..@max bytes as the wire carries them, each printable: no NUL. */
+static bool name_ok(const ProtobufCBinaryData *b, size_t max)
 {
-	size_t n = 0;
+	size_t i;
 
-	for (; *s; s++, n++)
-		if (!isprint((unsigned char)*s) || n >= max)
+	if (b->len < 1 || b->len > max)
+		return false;
+	for (i = 0; i < b->len; i++)
+		if (!isprint(b->data[i]))
 			return false;
-	return n > 0;
+	return true;
 }
 
 static int do_hello(struct daemon *d, struct session *s, const Request *req)
@@ -215,11 +218,12 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 				   "hello: protocol version %u, this daemon speaks %u",
 				   h->protocol_version, AC_PROTOCOL_VERSION);
 	}
-	if (!name_ok(h->client_name, SESSION_NAME_MAX))
+	if (!name_ok(&h->client_name, SESSION_NAME_MAX))
 		return reply_error(d, s, req->id, EINVAL,
-				   "hello: client_name must be 1..%d printable bytes",
+				   "hello: client_name must be 1..%d printable bytes (no NUL)",
 				   SESSION_NAME_MAX);
-	snprintf(s->name, sizeof(s->name), "%s", h->client_name);
+	memcpy(s->name, h->client_name.data, h->client_name.len);
+	s->name[h->client_name.len] = '\0';
 	s->hello_done = true;
 	session_hello_done(s);
 	log_session(LOG_INFO, s->id, s->pid,
@@ -286,11 +290,10 @@ static int do_register(struct daemon *d, struct session *s,
 	if (!l)
 		return reply_error(d, s, req->id, EINVAL,
 				   "register_namespace: layout missing");
-	mlen = strlen(l->model_id);
-	if (mlen < 1 || mlen > AC_MODEL_ID_MAX ||
-	    !name_ok(l->model_id, AC_MODEL_ID_MAX))
+	mlen = l->model_id.len;
+	if (!name_ok(&l->model_id, AC_MODEL_ID_MAX))
 		return reply_error(d, s, req->id, EINVAL,
-				   "register_namespace: model_id must be 1..%u printable bytes",
+				   "register_namespace: model_id must be 1..%u printable bytes (no NUL)",
 				   AC_MODEL_ID_MAX);
 	r = ac_proto_layout_unpack(l, &cl.kv);
 	if (r == -ERANGE)
@@ -306,7 +309,7 @@ static int do_register(struct daemon *d, struct session *s,
 				   "register_namespace: block_tokens %u is not a power of two in 1..%u",
 				   l->block_tokens, AC_BLOCK_TOKENS_MAX);
 	memset(cl.model_id, 0, sizeof(cl.model_id));
-	memcpy(cl.model_id, l->model_id, mlen);
+	memcpy(cl.model_id, l->model_id.data, mlen);
 	r = cache_register_ns(&d->cache, &cl, &ns, &bpb);
 	if (r == -E2BIG)
 		return reply_error(d, s, req->id, E2BIG,

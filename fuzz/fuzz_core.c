@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "fuzz_core.h"
+#include "layout.h"
 #include "log.h"
 #include "policy.h"
 #include "session.h"
@@ -93,8 +94,8 @@ size_t fuzz_core_sample(unsigned int which, uint8_t *buf, size_t cap)
 	for (i = 0; i < sizeof(keys); i++)
 		keys[i] = (uint8_t)(i / 16 + 1);
 	h.protocol_version = 1;
-	h.client_name = "fuzz";
-	l.model_id = "fuzz-model";
+	h.client_name = ac_proto_text("fuzz");
+	l.model_id = ac_proto_text("fuzz-model");
 	l.num_layers = 1;
 	l.num_kv_heads = 1;
 	l.head_dim = 64;

@@ -430,7 +430,7 @@ static int hello_send(struct ac_client *c, uint64_t deadline)
 	Asymcache__V1__Hello h = ASYMCACHE__V1__HELLO__INIT;
 
 	h.protocol_version = AC_PROTOCOL_VERSION;
-	h.client_name = c->name;
+	h.client_name = ac_proto_text(c->name);
 	return rpc_send(c, ASYMCACHE__V1__REQUEST__BODY_HELLO, &h,
 			CLIENT_RX_MIN, deadline, &c->hello_id);
 }

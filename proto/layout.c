@@ -9,7 +9,7 @@ _Static_assert((int)ASYMCACHE__V1__DTYPE__DTYPE_BF16 == (int)AC_DTYPE_BF16 &&
 void ac_proto_layout_pack(Asymcache__V1__NamespaceLayout *out,
 			  const char *model_id, const struct ac_kv_layout *kv)
 {
-	out->model_id = (char *)model_id;
+	out->model_id = ac_proto_text(model_id);
 	out->num_layers = kv->num_layers;
 	out->num_kv_heads = kv->num_kv_heads;
 	out->head_dim = kv->head_dim;

@@ -7,9 +7,20 @@
 #ifndef AC_PROTO_LAYOUT_H
 #define AC_PROTO_LAYOUT_H
 
+#include <string.h>
+
 #include <asymcache/abi.h>
 
 #include "asymcache.pb-c.h"
+
+/*
+ * A C string as the wire's text field (client_name, model_id are bytes:
+ * see Hello in asymcache.proto); it keeps pointing at @s.
+ */
+static inline ProtobufCBinaryData ac_proto_text(const char *s)
+{
+	return (ProtobufCBinaryData){ .len = strlen(s), .data = (uint8_t *)s };
+}
 
 /* Fill @out (which keeps pointing at @model_id) from @kv. */
 void ac_proto_layout_pack(Asymcache__V1__NamespaceLayout *out,

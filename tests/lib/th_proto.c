@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "layout.h"
 #include "th_proto.h"
 
 void th_proto_hello(Asymcache__V1__Request *req, Asymcache__V1__Hello *h,
@@ -6,7 +7,7 @@ void th_proto_hello(Asymcache__V1__Request *req, Asymcache__V1__Hello *h,
 {
 	asymcache__v1__hello__init(h);
 	h->protocol_version = version;
-	h->client_name = (char *)name;
+	h->client_name = ac_proto_text(name);
 	req->body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
 	req->hello = h;
 }
@@ -16,8 +17,7 @@ void th_proto_layout(Asymcache__V1__NamespaceLayout *l, const char *model,
 		     uint32_t tokens)
 {
 	asymcache__v1__namespace_layout__init(l);
-	/* protobuf-c's string fields are not const; nothing writes them. */
-	l->model_id = (char *)model;
+	l->model_id = ac_proto_text(model);
 	l->num_layers = layers;
 	l->num_kv_heads = heads;
 	l->head_dim = dim;

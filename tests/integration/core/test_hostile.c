@@ -17,6 +17,7 @@
 
 #include "asymcache.pb-c.h"
 #include "harness.h"
+#include "layout.h"
 #include "rawproto.h"
 #include "th_proto.h"
 
@@ -241,9 +242,9 @@ Test(hostile, out_of_range_fields_get_errors_and_change_nothing)
 		nl.dtype = ASYMCACHE__V1__DTYPE__DTYPE_INVALID;
 		expect_error(fd, &req, 0, "dtype invalid");
 		nl.dtype = ASYMCACHE__V1__DTYPE__DTYPE_FP16;
-		nl.model_id = "";
+		nl.model_id = ac_proto_text("");
 		expect_error(fd, &req, 0, "empty model_id");
-		nl.model_id = "m";
+		nl.model_id = ac_proto_text("m");
 		nl.num_layers = 1024;
 		nl.num_kv_heads = 1024;
 		expect_error(fd, &req, 0, "layout bigger than a block");

@@ -268,3 +268,57 @@ Test(admission, empty_client_name_is_refused)
 	close(fd);
 	cr_assert_eq(harness_stop(&h), 0);
 }
+
+/* Sends @pkt as is; the reply's Error code, or 0 when it is no Error. */
+static int raw_error(int fd, const uint8_t *pkt, size_t len)
+{
+	Response *resp = NULL;
+	int code = 0;
+
+	cr_assert_eq(th_send(fd, pkt, len), 0);
+	cr_assert_eq(hc_recv(fd, &resp, NULL), 0);
+	cr_assert_not_null(resp, "the session was closed");
+	if (resp->body_case == ASYMCACHE__V1__RESPONSE__BODY_ERROR)
+		code = resp->error->code;
+	hc_free(resp);
+	return code;
+}
+
+/*
+ * A NUL inside client_name or model_id: protobuf-c cut the string at it,
+ * so "ab\0cd" was admitted as "ab". The packets are written byte by byte,
+ * as an attacker would, whatever type the .proto gives the fields.
+ */
+Test(admission, nul_in_client_name_or_model_id_is_refused)
+{
+	static const uint8_t hello_nul[] = {
+		0x08, 0x01,			/* id 1 */
+		0x12, 0x09,			/* hello, 9 bytes */
+		0x08, 0x01,			/* protocol_version 1 */
+		0x12, 0x05, 'a', 'b', 0x00, 'c', 'd',	/* client_name */
+	};
+	static const uint8_t register_nul[] = {
+		0x08, 0x02,			/* id 2 */
+		0x22, 0x11,			/* register_namespace, 17 bytes */
+		0x12, 0x0f,			/* layout, 15 bytes */
+		0x0a, 0x03, 'm', 0x00, 'x',	/* model_id */
+		0x10, 0x02, 0x18, 0x02,		/* 2 layers, 2 kv heads */
+		0x20, 0x40, 0x28, 0x02,		/* head_dim 64, fp16 */
+		0x30, 0x10,			/* 16 tokens a block */
+	};
+	Asymcache__V1__StatsReply st;
+	int fd;
+
+	cr_assert_eq(harness_start(&h, "1M", NS_BLOCK, NULL), 0);
+	fd = hc_connect(h.sock);
+	recv_timeout(fd, 3000);
+	cr_assert_eq(raw_error(fd, hello_nul, sizeof(hello_nul)), EINVAL,
+		     "a client name with a NUL byte was accepted");
+	cr_assert_eq(hc_hello(fd, "x"), 0, "the session survives the refusal");
+	cr_assert_eq(hc_attach(fd, NULL, NULL, NULL), 0);
+	cr_assert_eq(raw_error(fd, register_nul, sizeof(register_nul)), EINVAL,
+		     "a model_id with a NUL byte was accepted");
+	cr_assert_eq(hc_stats(fd, &st), 0);
+	close(fd);
+	cr_assert_eq(harness_stop(&h), 0);
+}

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "asymcache.pb-c.h"
 #include "core.h"
+#include "layout.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "dtest.h"
@@ -567,7 +568,7 @@ static struct session *open_session(void)
 
 	cr_assert_not_null(s);
 	h.protocol_version = 1;
-	h.client_name = "rand";
+	h.client_name = ac_proto_text("rand");
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
 	req.hello = &h;
 	cr_assert_eq(run(s, &req, &code, NULL),

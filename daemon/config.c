@@ -403,16 +403,11 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 	case CFG_SCHED_ORDER: {
 		enum ac_chunk_order o;
 
-		/*
-		 * Program FCFS needs each request's program start, which the
-		 * protocol does not carry: refused rather than quietly FCFS.
-		 */
 		if (!*value) {
 			*(int *)field = -1;
-		} else if (ac_chunk_order_parse(value, &o) < 0 ||
-			   o == AC_CHUNK_PROGRAM) {
+		} else if (ac_chunk_order_parse(value, &o) < 0) {
 			return fail(err, errlen, -EINVAL, where, section, key,
-				    "'%s' is not one of fcfs, srpt, hrrn (or empty: the mode's)",
+				    "'%s' is not one of fcfs, srpt, hrrn, program (or empty: the mode's)",
 				    value);
 		} else {
 			*(int *)field = (int)o;

@@ -785,6 +785,8 @@ static int do_schedule(struct daemon *d, struct session *s,
 		const Asymcache__V1__PendingSegment *p = sc->segments[i];
 		uint64_t waited = p->waited_us > in.now_ns / 1000 ?
 				  in.now_ns / 1000 : p->waited_us;
+		uint64_t pwaited = p->program_waited_us > in.now_ns / 1000 ?
+				   in.now_ns / 1000 : p->program_waited_us;
 
 		segs[i] = (struct ac_chunk_seg){
 			.req = p->request_id,
@@ -792,6 +794,8 @@ static int do_schedule(struct daemon *d, struct session *s,
 			.start = p->start,
 			.len = p->len,
 			.arrival_ns = in.now_ns - waited * 1000,
+			.program_arrival_ns = pwaited ?
+				in.now_ns - pwaited * 1000 : 0,
 		};
 	}
 	in.segs = segs;

@@ -110,7 +110,8 @@ Test(agent, new_keys_have_defaults_and_ranges)
 		     -EINVAL);
 	cr_assert_not_null(strstr(err, "[scheduler] order: 'lifo'"), "%s", err);
 	cr_assert_eq(load("[scheduler]\norder = program\n", err, sizeof(err)),
-		     -EINVAL, "the protocol carries no program start");
+		     0, "%s", err);
+	cr_assert_eq(d.cfg.sched.order, AC_CHUNK_PROGRAM);
 	cr_assert_eq(load("[scheduler]\nmode = greedy\n", err, sizeof(err)),
 		     -EINVAL);
 	cr_assert_not_null(strstr(err, ":2: [scheduler] mode: 'greedy'"), "%s",
@@ -785,6 +786,59 @@ Test(agent, pinned_retentions_give_way_to_alloc)
 		asymcache__v1__response__free_unpacked(resp, NULL);
 	}
 	session_free(o);
+	session_free(s);
+	daemon_core_fini(&d);
+}
+
+/* Program FCFS over the wire: each segment says when its program began. */
+Test(agent, program_order_reads_program_waited_us)
+{
+	char err[CFG_ERR_MAX];
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Schedule sc = ASYMCACHE__V1__SCHEDULE__INIT;
+	Asymcache__V1__PendingSegment sg[2], *sp[2];
+	Asymcache__V1__Response *resp;
+	static uint8_t pkt[4096];
+	struct session *s;
+	size_t len;
+
+	cr_assert_eq(load("[scheduler]\nmode = fixed\nfixed_budget_tokens = 1000\n"
+			  "order = program\n[daemon]\nlog_level = crit\n", err,
+			  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(daemon_core_init(&d), 0);
+	s = open_session();
+	for (int i = 0; i < 2; i++) {
+		asymcache__v1__pending_segment__init(&sg[i]);
+		sg[i].request_id = (uint32_t)i + 1;
+		sg[i].len = 800;
+		sp[i] = &sg[i];
+	}
+	/* Request 1 arrived first, but request 2's program began earlier. */
+	sg[0].waited_us = 5000;
+	sg[1].waited_us = 1000;
+	sg[1].program_waited_us = 90000000;
+	sc.segments = sp;
+	sc.n_segments = 2;
+	req.body_case = ASYMCACHE__V1__REQUEST__BODY_SCHEDULE;
+	req.schedule = &sc;
+	len = asymcache__v1__request__get_packed_size(&req);
+	asymcache__v1__request__pack(&req, pkt);
+	cr_assert_eq(dispatch_packet(&d, s, pkt, len, false), 0);
+	resp = asymcache__v1__response__unpack(NULL, s->slen, s->sbuf);
+	cr_assert_not_null(resp);
+	cr_assert_eq(resp->body_case, ASYMCACHE__V1__RESPONSE__BODY_SCHEDULE);
+	cr_assert_geq(resp->schedule->n_chunks, 1);
+	cr_expect_eq(resp->schedule->chunks[0]->request_id, 2);
+	cr_expect_eq(resp->schedule->chunks[0]->len, 800);
+	asymcache__v1__response__free_unpacked(resp, NULL);
+	/* Without it, program FCFS is FCFS by the requests' own arrival. */
+	sg[1].program_waited_us = 0;
+	len = asymcache__v1__request__pack(&req, pkt);
+	cr_assert_eq(dispatch_packet(&d, s, pkt, len, false), 0);
+	resp = asymcache__v1__response__unpack(NULL, s->slen, s->sbuf);
+	cr_assert_not_null(resp);
+	cr_expect_eq(resp->schedule->chunks[0]->request_id, 1);
+	asymcache__v1__response__free_unpacked(resp, NULL);
 	session_free(s);
 	daemon_core_fini(&d);
 }

@@ -9,6 +9,8 @@ set -eu
 fuzzer=$1 corpus=$2 seconds=$3
 shift 3
 work=$(mktemp -d "${TMPDIR:-/tmp}/ac-fuzz-XXXXXX")
+# Undefined behaviour is a finding too, not a line in the log.
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 if "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
 	-artifact_prefix="$work/" "$@" "$work" "$corpus"; then
 	rm -rf "$work"

@@ -18,6 +18,41 @@ meson test -C "$build" ${AC_TEST_SUITES:-} --print-errorlogs --verbose --num-pro
 	--timeout-multiplier "${AC_TIMEOUT_MULT:-1}" "${wrap[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
+# The libFuzzer harnesses (fuzz/), where clang is installed (bootstrap
+# installs it): from a clang build of their own next to $build, each for
+# AC_FUZZ_SECONDS (60) from its committed corpus, two side by side (each
+# takes one core), so six cost about three minutes plus their build.
+# Skipped with AC_FUZZ=0, a suite selection, or under valgrind/ASan runs.
+fuzz_wanted() {
+	[ "${AC_FUZZ:-1}" != 0 ] && [ -z "${AC_TEST_SUITES:-}" ] &&
+		[ "${AC_VALGRIND:-0}" != 1 ] && [ "${AC_SANITIZE:-0}" != 1 ] &&
+		command -v clang >/dev/null
+}
+if fuzz_wanted; then
+	fbuild=${AC_FUZZ_BUILD:-$build-fuzz}
+	secs=${AC_FUZZ_SECONDS:-60}
+	if [ -f "$fbuild/build.ninja" ]; then
+		meson configure "$fbuild" -Dfuzz_seconds="$secs" >/dev/null
+	else
+		CC=clang meson setup "$fbuild" -Dcuda=disabled -Dfuzz=enabled \
+			-Dfuzz_seconds="$secs" >/dev/null
+	fi
+	# Only the harnesses: meson test would build the whole tree again.
+	targets=$(ninja -C "$fbuild" -t targets all |
+		sed -n 's|^\(fuzz/fuzz-[a-z_]*\): .*|\1|p')
+	if ninja -C "$fbuild" $targets >/dev/null; then
+		meson test -C "$fbuild" --suite fuzz --no-rebuild --print-errorlogs \
+			--num-processes 2 2>&1 | tee -a "$log"
+		frc=${PIPESTATUS[0]}
+	else
+		echo "run-tests: the fuzz harnesses did not build" | tee -a "$log"
+		frc=1
+	fi
+	[ "$frc" -eq 0 ] || rc=$frc
+else
+	echo "run-tests: fuzz suite skipped (clang missing, AC_FUZZ=0, a suite selection, or a valgrind/ASan run)"
+fi
+
 # Criterion prints "[====] Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C"
 awk '
 /Synthesis: Tested:/ {

@@ -329,12 +329,17 @@ static int place_tensors(struct ac_gguf *g, uint64_t header_end,
 
 static int parse(struct ac_gguf *g, char *err, size_t errlen)
 {
-	struct cur c = { .g = g, .p = g->map.data,
-			 .end = g->map.data + g->map.size,
+	struct cur c = { .g = g, .p = g->map.data, .end = g->map.data,
 			 .err = err, .errlen = errlen };
 	const uint8_t *magic;
 	uint64_t *offsets = NULL;
 	int rc;
+
+	/* An empty file maps to NULL, and NULL + 0 is undefined (UBSan). */
+	if (!g->map.size)
+		return ac_model_err(err, errlen, -EBADMSG,
+				    "%s: not a GGUF file (empty)", g->path);
+	c.end = g->map.data + g->map.size;
 
 	snprintf(c.what, sizeof(c.what), "the magic");
 	if ((rc = take(&c, 4, &magic)))

@@ -266,9 +266,17 @@ int ac_unregister_namespace(struct ac_client *client, uint32_t ns,
 /*
  * Seed of the key chain: H(namespace identity || cache salt), where the
  * identity is the model id and every layout field (see docs/libclient.md
- * for the exact bytes). Tenants that must not see each other's hits use
- * different salts. @salt may be NULL when @salt_len is 0. -ENOMEM when
- * libcrypto cannot set up SHA-256.
+ * for the exact bytes). @salt may be NULL when @salt_len is 0. -ENOMEM
+ * when libcrypto cannot set up SHA-256.
+ *
+ * What a salt does: clients with different salts never share a key, so
+ * one never gets a hit on, or learns from a Lookup or its timing whether
+ * the pool holds, a prefix the other computed (keep salts secret for
+ * that). What a salt does NOT do: keep bytes apart. Every client attached
+ * to a pool maps all of it read-write and can read or overwrite any
+ * block, another salt's included; block ids are small integers. A salt
+ * separates the hits of tenants that trust each other's code; tenants
+ * that do not must not share a pool (docs/libclient.md, "Tenants").
  */
 int ac_key_seed_init(struct ac_key_seed *seed,
 		     const struct ac_ns_layout *layout,

@@ -106,6 +106,8 @@ int replay_report_add(struct replay_report *rp, uint64_t line,
 	}
 	fprintf(rp->out, "%s\n",
 		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	/* A line a request, as it ends: tail -f and other readers see it. */
+	fflush(rp->out);
 	json_object_put(o);
 	return 0;
 }

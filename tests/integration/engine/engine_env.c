@@ -32,17 +32,12 @@ void env_start(struct env *e, const char *pool)
 	if (r < 0)
 		th_dump_file(e->d.log, stderr);
 	cr_assert_eq(r, 0, "asymcached did not start: %s", strerror(-r));
-	cr_assert_geq(sd_bus_new(&e->admin), 0);
-	cr_assert_geq(sd_bus_set_address(e->admin, e->bus.addr), 0);
-	cr_assert_geq(sd_bus_set_bus_client(e->admin, 1), 0);
-	cr_assert_geq(sd_bus_start(e->admin), 0);
 	cr_assert_eq(ac_connect(e->d.sock, "test-peek", &e->peek), 0);
 }
 
 void env_stop(struct env *e)
 {
 	ac_disconnect(e->peek);
-	sd_bus_flush_close_unref(e->admin);
 	cr_expect_eq(th_daemon_stop(&e->d), 0, "asymcached exit status");
 	th_daemon_cleanup(&e->d);
 	th_bus_cleanup(&e->bus);
@@ -53,15 +48,25 @@ uint32_t env_evict(struct env *e, uint32_t n)
 	sd_bus_error err = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
 	uint32_t evicted = 0;
+	sd_bus *admin = NULL;
 	int r;
 
-	r = sd_bus_call_method(e->admin, AC_BUS_NAME, AC_BUS_PATH,
+	/*
+	 * A connection a call: one held across a long test was found closed
+	 * by the time it was used (ENOTCONN) on a loaded machine.
+	 */
+	cr_assert_geq(sd_bus_new(&admin), 0);
+	cr_assert_geq(sd_bus_set_address(admin, e->bus.addr), 0);
+	cr_assert_geq(sd_bus_set_bus_client(admin, 1), 0);
+	cr_assert_geq(sd_bus_start(admin), 0);
+	r = sd_bus_call_method(admin, AC_BUS_NAME, AC_BUS_PATH,
 			       AC_BUS_INTERFACE, "EvictBlocks", &err, &reply,
 			       "u", n);
 	cr_assert_geq(r, 0, "EvictBlocks: %s", err.message ? err.message : "");
 	cr_assert_geq(sd_bus_message_read(reply, "u", &evicted), 0);
 	sd_bus_message_unref(reply);
 	sd_bus_error_free(&err);
+	sd_bus_flush_close_unref(admin);
 	return evicted;
 }
 

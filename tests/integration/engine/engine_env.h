@@ -26,7 +26,6 @@ struct ac_runner_probe {
 struct env {
 	struct th_bus bus;
 	struct th_daemon d;
-	sd_bus *admin;
 	struct ac_client *peek;		/* a second session: Lookup, Stats */
 	struct ac_pool *pool;		/* its mapping of the pool */
 };

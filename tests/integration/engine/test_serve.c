@@ -400,6 +400,27 @@ static void write_trace(const char *path, uint32_t n, uint32_t span_ms,
  * near-flat logits flip at near-ties (bench/results/serve_h200.md): there
  * every request must complete and nearly all first tokens agree.
  */
+/* Waits up to @ms for @what in the file at @path; whether it came. */
+static bool wait_for_text(const char *path, const char *what, int ms)
+{
+	char buf[65536];
+
+	for (; ms > 0; ms -= 50) {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = 0;
+		if (strstr(buf, what))
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
 static void same_tokens(const struct line *a, const struct line *b,
 			uint32_t n, const char *what)
 {
@@ -513,9 +534,9 @@ Test(serve, engine_serves_on_while_its_daemon_is_away)
 	cr_assert_eq(read_lines(out[0], ref, NREQ), NREQ);
 
 	/*
-	 * Arrivals over 8 s; the daemon dies at 1.5 s and is back at 4 s:
-	 * the seven or so requests of that gap must be served without it
-	 * (the 2.5 s leave room for a machine busy with other work).
+	 * Arrivals over 8 s; the daemon dies at 1.5 s and comes back once a
+	 * request was served without it (waiting for that, not for a time,
+	 * keeps the test true on a busy machine).
 	 */
 	a = engine_start(d1.dir, "orphan", (const char *const[]){
 		"-s", sock, "--tokens-per-id", "32", "--tokens", "-q",
@@ -523,7 +544,8 @@ Test(serve, engine_serves_on_while_its_daemon_is_away)
 	usleep(1500 * 1000);
 	cr_assert_eq(kill(d1.pid, SIGKILL), 0);
 	cr_assert_eq(th_daemon_stop(&d1), 128 + SIGKILL);
-	usleep(2500 * 1000);
+	cr_assert(wait_for_text(out[1], "\"cached\":false", 60000),
+		  "no request was served without the daemon");
 	o2.args = (const char *const[]){ "--socket", sock, NULL };
 	unlink(sock);
 	cr_assert_eq(th_daemon_start(&d2, &o2), 0,
@@ -533,10 +555,10 @@ Test(serve, engine_serves_on_while_its_daemon_is_away)
 	same_tokens(ref, got, NREQ, "across the daemon's absence");
 	for (uint32_t i = 0; i < NREQ; i++) {
 		away += !got[i].cached;
-		back += got[i].cached && i > NREQ / 2;
+		back += got[i].cached && i && !got[i - 1].cached;
 	}
 	cr_expect_gt(away, 0, "no request was served without the cache");
-	cr_expect_gt(back, 0, "the engine never re-attached");
+	cr_expect_gt(back, 0, "no request after one without the daemon was on it again");
 	cr_expect_eq(th_daemon_stop(&d2), 0, "asymcached exit status");
 	th_daemon_cleanup(&d2);
 	th_daemon_cleanup(&d1);

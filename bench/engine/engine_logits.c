@@ -33,6 +33,7 @@
 #include <asymcache/asymcache.h>
 
 #include "gguf_vocab.h"
+#include "bench_time.h"
 #include "forward.h"
 #include "ops.h"
 #include "prompts.h"
@@ -59,14 +60,6 @@ struct el_gen {
 	double prefill_s;
 	double *step_s;		/* [n_gen - 1] */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f)
 {
@@ -184,20 +177,20 @@ static int generate(struct el_ctx *c, const struct el_prompt *p,
 
 	memset(c->pool.base, 0xff, c->pool.num_blocks * c->pool.block_bytes);
 	memcpy(seq, p->ids, n * sizeof(*seq));
-	t0 = now_s();
+	t0 = bench_now_s();
 	r = forward(c, seq, 0, n, g->logits);
 	if (!r)
 		r = ac_op_argmax_cpu(&g->tokens[0], g->logits, 1, c->vocab);
-	g->prefill_s = now_s() - t0;
+	g->prefill_s = bench_now_s() - t0;
 	for (uint32_t i = 1; !r && i < p->n_gen; i++) {
 		float *lg = g->logits + (size_t)i * c->vocab;
 
 		seq[n + i - 1] = g->tokens[i - 1];
-		t0 = now_s();
+		t0 = bench_now_s();
 		r = forward(c, seq, n + i - 1, 1, lg);
 		if (!r)
 			r = ac_op_argmax_cpu(&g->tokens[i], lg, 1, c->vocab);
-		g->step_s[i - 1] = now_s() - t0;
+		g->step_s[i - 1] = bench_now_s() - t0;
 	}
 	return r;
 }

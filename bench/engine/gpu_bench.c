@@ -32,6 +32,7 @@
 
 #include <asymcache/asymcache.h>
 
+#include "bench_time.h"
 #include "forward.h"
 
 #define T 16
@@ -46,21 +47,6 @@ struct bench {
 	uint32_t max_tokens;
 	int reps;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 /* One forward pass over @runs with context @ctx; seconds, logits of the last row. */
 static double forward(struct bench *b, uint32_t ctx, const struct ac_run *runs,
@@ -82,10 +68,10 @@ static double forward(struct bench *b, uint32_t ctx, const struct ac_run *runs,
 		tok[i] = b->tokens[bt.row_pos[i]];
 	ac_model_batch_view(&bt, &mb);
 	last = bt.num_rows - 1;
-	t0 = now_s();
+	t0 = bench_now_s();
 	r = ac_model_forward(b->m, &b->pool, &mb, tok, bt.row_pos, &last, 1,
 			     b->logits);
-	t0 = now_s() - t0;
+	t0 = bench_now_s() - t0;
 	if (r < 0) {
 		fprintf(stderr, "gpu_bench: forward: %s\n", strerror(-r));
 		exit(1);
@@ -104,7 +90,7 @@ static double median_forward(struct bench *b, uint32_t ctx,
 	forward(b, ctx, runs, nruns);	/* warm: plans, cuBLASLt algorithms */
 	for (int i = 0; i < n; i++)
 		t[i] = forward(b, ctx, runs, nruns);
-	qsort(t, n, sizeof(*t), cmp_double);
+	qsort(t, n, sizeof(*t), bench_cmp_double);
 	return t[n / 2];
 }
 
@@ -154,13 +140,13 @@ int main(int argc, char **argv)
 		long_ctx = 4096;
 	}
 	b.max_tokens = long_ctx + 64;
-	t0 = now_s();
+	t0 = bench_now_s();
 	r = ac_weights_load(shape, AC_DTYPE_BF16, 1, &w, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "gpu_bench: %s\n", err);
 		return 1;
 	}
-	fprintf(stderr, "gpu_bench: %s weights in %.1f s\n", shape, now_s() - t0);
+	fprintf(stderr, "gpu_bench: %s weights in %.1f s\n", shape, bench_now_s() - t0);
 	r = ac_model_create(w, AC_FWD_CUDA, long_ctx, &b.m, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "gpu_bench: %s\n", *err ? err : strerror(-r));

@@ -23,6 +23,7 @@
 
 #include <asymcache/asymcache.h>
 
+#include "bench_time.h"
 #include "runner.h"
 
 struct opts {
@@ -31,27 +32,6 @@ struct opts {
 	uint32_t batch, ctx, steps, T, chunk;
 	double rate_tbs;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, uint32_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n ? v[n / 2] : 0;
-}
 
 /* Bytes a decode step must read: every weight once, the batch's KV once. */
 static double stream_bytes(const struct ac_model_config *c, uint32_t batch,
@@ -110,7 +90,7 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 	}
 	/* Until every request decodes; then a few steps to warm up. */
 	while (n < o->steps) {
-		double t0 = now_s();
+		double t0 = bench_now_s();
 
 		e = ac_runner_step(r, &info);
 		if (e < 0)
@@ -121,7 +101,7 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 			fwd[n] = info.forward_s * 1e3;
 			pre[n] = info.before_s * 1e3;
 			post[n] = info.after_s * 1e3;
-			ms[n++] = (now_s() - t0) * 1e3;
+			ms[n++] = (bench_now_s() - t0) * 1e3;
 			if (info.decodes < min_dec)
 				min_dec = info.decodes;
 		} else if (warm) {
@@ -131,10 +111,10 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 			goto out;
 		}
 	}
-	*ret_ms = median(ms, n);
-	*ret_fwd_ms = median(fwd, n);
+	*ret_ms = bench_median(ms, n);
+	*ret_fwd_ms = bench_median(fwd, n);
 	fprintf(stderr, "serve_bench: a step's median parts: %.3f ms before the pass (blocks, chunks), %.3f in it, %.3f after (commits, sampling)\n",
-		median(pre, n), *ret_fwd_ms, median(post, n));
+		bench_median(pre, n), *ret_fwd_ms, bench_median(post, n));
 	*ret_decodes = min_dec;
 	while (ac_runner_live(r)) {
 		if (ac_runner_take(r, &res) == 0) {
@@ -204,7 +184,7 @@ static int bare_arm(struct ac_model *m, const struct opts *o, double *ret_ms)
 				  .num_blocks = ac_pool_info(pool)->nblocks,
 				  .layout = nsl.kv };
 	for (uint32_t i = 0; i < o->steps + 3; i++) {
-		double t0 = now_s();
+		double t0 = bench_now_s();
 		uint32_t pos = o->ctx + i;
 
 		ac_batch_reset(&b);
@@ -220,9 +200,9 @@ static int bare_arm(struct ac_model *m, const struct opts *o, double *ret_ms)
 		if (e < 0)
 			goto out;
 		if (i >= 3)
-			ms[i - 3] = (now_s() - t0) * 1e3;
+			ms[i - 3] = (bench_now_s() - t0) * 1e3;
 	}
-	*ret_ms = median(ms, o->steps);
+	*ret_ms = bench_median(ms, o->steps);
 out:
 	if (e < 0)
 		fprintf(stderr, "serve_bench: bare forward: %s\n", ac_strerror(e));

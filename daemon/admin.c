@@ -71,7 +71,7 @@ int daemon_foreach_session(struct daemon *d,
 			.retained = daemon_session_retained(d, s),
 			.writing = s->cs.nwriting,
 			.requests = s->requests,
-			.attached = s->attached,
+			.attached = s->attached != 0,
 		};
 
 		r = cb(&i, userdata);
@@ -91,8 +91,11 @@ int daemon_foreach_namespace(struct daemon *d,
 	uint32_t k;
 	int r;
 
-	for (k = 0; k < d->cache.nns; k++) {
-		const struct cache_ns *ns = &d->cache.ns[k];
+	struct cache *c;
+
+	for (uint32_t p = 0; (c = daemon_cache_of(d, p)); p++)
+	for (k = 0; k < c->nns; k++) {
+		const struct cache_ns *ns = &c->ns[k];
 		struct daemon_ns_info i;
 
 		if (!ns->live)
@@ -130,6 +133,11 @@ int daemon_set_policy(struct daemon *d, const char *name)
 	if (r < 0)
 		return log_warning_errno(r, "cannot switch policy to '%s': %m",
 					 name);
+	for (uint32_t p = 1; p < d->npools; p++)
+		if (cache_set_policy(&d->tp[p - 1].cache, name) < 0)
+			log_warning("pool %u keeps policy %s: no memory for %s",
+				    p, cache_policy_name(&d->tp[p - 1].cache),
+				    name);
 	snprintf(d->cfg.policy, sizeof(d->cfg.policy), "%s", name);
 	log_notice("policy switched from %s to %s (%u cached blocks replayed)",
 		   old, name, d->cache.ncached);
@@ -147,7 +155,9 @@ int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
 {
 	int r;
 
-	r = cache_flush_ns(&d->cache, ns_id, ret_flushed);
+	struct cache *c = daemon_cache_of(d, cache_ns_pool(ns_id));
+
+	r = c ? cache_flush_ns(c, ns_id, ret_flushed) : -ENOENT;
 	if (r == 0)
 		log_notice("namespace %u flushed: %u blocks freed", ns_id,
 			   *ret_flushed);
@@ -163,6 +173,19 @@ int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted)
 		log_notice("admin eviction: %u of %u blocks freed",
 			   *ret_evicted, n);
 	return r;
+}
+
+static bool tenants_differ(const struct daemon_config *a,
+			   const struct daemon_config *b)
+{
+	for (unsigned n = 0; n < CFG_MAX_POOLS - 1; n++) {
+		const struct cfg_tenant *x = &a->tenant[n], *y = &b->tenant[n];
+
+		if (x->set != y->set || x->bytes != y->bytes ||
+		    x->block_bytes != y->block_bytes || strcmp(x->group, y->group))
+			return true;
+	}
+	return false;
 }
 
 static bool restart_only_changed(const struct daemon_config *a,
@@ -190,6 +213,8 @@ static bool restart_only_changed(const struct daemon_config *a,
 		*ret_key = "[pool] block_bytes";
 	else if (strcmp(a->group, b->group))
 		*ret_key = "[pool] group";
+	else if (tenants_differ(a, b))
+		*ret_key = "[pool.N]";
 	else
 		return false;
 	return true;
@@ -260,6 +285,18 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 	d->cfg = *n;
 	/* Same coefficients as n->cost, which is about to be freed. */
 	d->cache.cost = &d->cfg.cost;
+	/* The tenant pools follow pool 0: model, policy, limits. */
+	for (uint32_t p = 1; p < d->npools; p++) {
+		struct cache *c = &d->tp[p - 1].cache;
+
+		cache_set_cost(c, &d->cfg.cost);
+		if (strcmp(d->cfg.policy, cache_policy_name(c)) &&
+		    cache_set_policy(c, d->cfg.policy) < 0)
+			log_warning("pool %u keeps policy %s", p,
+				    cache_policy_name(c));
+		cache_set_limits(c, d->cfg.limits.max_pins_per_session,
+				 d->cfg.limits.max_writing_per_session);
+	}
 	log_set_max_level(d->cfg.log_level);
 	nslife_arm(d);
 	log_notice("configuration reloaded from %s", d->cfg.config_path);

@@ -24,6 +24,7 @@
 #include "ac_config.h"
 #include "admin.h"
 #include "bus.h"
+#include "core.h"
 #include "daemon.h"
 #include "hooks.h"
 #include "log.h"
@@ -97,18 +98,21 @@ static int get_pools(sd_bus *bus, const char *path, const char *iface,
 		     sd_bus_error *e)
 {
 	struct daemon *d = userdata;
+	const struct pool *p;
 	int r;
 
-	/* v1 has one pool, id 0; the array leaves room for one per GPU. */
+	/* Pool 0 ([pool]) and the tenant pools ([pool.N]). */
 	r = sd_bus_message_open_container(reply, 'a', "(usituu)");
 	if (r < 0)
 		return r;
-	r = sd_bus_message_append(reply, "(usituu)", (uint32_t)0,
-				  daemon_backend_name(d), (int32_t)d->pool.device,
-				  (uint64_t)d->pool.bytes,
-				  (uint32_t)d->pool.block_bytes, d->pool.nblocks);
-	if (r < 0)
-		return r;
+	for (uint32_t i = 0; (p = daemon_pool_of(d, i)); i++) {
+		r = sd_bus_message_append(reply, "(usituu)", i,
+					  daemon_backend_name(d), (int32_t)p->device,
+					  (uint64_t)p->bytes,
+					  (uint32_t)p->block_bytes, p->nblocks);
+		if (r < 0)
+			return r;
+	}
 	return sd_bus_message_close_container(reply);
 }
 
@@ -608,12 +612,15 @@ static int method_set_policy(sd_bus_message *m, void *userdata, sd_bus_error *e)
 
 static bool ns_exists(const struct daemon *d, uint32_t id)
 {
-	return cache_find_ns(&d->cache, id) != NULL;
+	struct cache *c = daemon_cache_of((struct daemon *)d, cache_ns_pool(id));
+
+	return c && cache_find_ns(c, id) != NULL;
 }
 
 static uint32_t ns_pinned(const struct daemon *d, uint32_t id)
 {
-	const struct cache_ns *ns = cache_find_ns(&d->cache, id);
+	struct cache *c = daemon_cache_of((struct daemon *)d, cache_ns_pool(id));
+	const struct cache_ns *ns = c ? cache_find_ns(c, id) : NULL;
 
 	return ns ? ns->pinned : 0;
 }

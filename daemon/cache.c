@@ -267,6 +267,11 @@ void cache_set_limits(struct cache *c, uint32_t max_pins,
 	c->max_writing = max_writing;
 }
 
+void cache_set_pool(struct cache *c, uint32_t pool)
+{
+	c->pool = pool;
+}
+
 void cache_set_quotas(struct cache *c, uint32_t max_held,
 		      uint32_t max_share_held)
 {
@@ -565,13 +570,12 @@ int cache_register_ns(struct cache *c, const struct cache_layout *l,
 	if (i == CACHE_MAX_NAMESPACES)
 		return -ENOSPC;
 	ns = &c->ns[i];
+	next_id = (i + 1) | c->pool << CACHE_NS_SLOT_BITS;
 	if (i < c->nns) {
-		uint32_t gen = (ns->id >> CACHE_NS_SLOT_BITS) + 1;
+		uint32_t gen = (ns->id >> CACHE_NS_GEN_SHIFT) + 1;
 
-		next_id = (i + 1) | (gen > CACHE_NS_GEN_MAX ? 0 :
-				     gen << CACHE_NS_SLOT_BITS);
-	} else {
-		next_id = i + 1;
+		if (gen <= CACHE_NS_GEN_MAX)
+			next_id |= gen << CACHE_NS_GEN_SHIFT;
 	}
 	saved = *ns;
 	memset(ns, 0, sizeof(*ns));

@@ -32,21 +32,32 @@ struct ac_cost_model;
 #define CACHE_MAX_NAMESPACES AC_POLICY_MAX_NAMESPACES
 
 /*
- * A namespace id is its slot (1..CACHE_MAX_NAMESPACES) in the low 8 bits
- * and the slot's generation above them: a slot freed by Unregister is
- * used again under a new id, so a client still holding the old id gets
- * ENOENT instead of another model's blocks. Generation 0 keeps the first
- * 255 ids what they always were (1..255). Ids stay below 2^30, under the
- * range libasymcache keeps for itself (0x80000000 up).
+ * A namespace id is its slot (1..CACHE_MAX_NAMESPACES) in the low 8 bits,
+ * the pool it belongs to in the next 3 (each pool has a cache of its own,
+ * so ids must say which) and the slot's generation above them: a slot
+ * freed by Unregister is used again under a new id, so a client still
+ * holding the old id gets ENOENT instead of another model's blocks.
+ * Generation 0 of pool 0 keeps the first 255 ids what they always were
+ * (1..255). Ids stay below 2^30, under the range libasymcache keeps for
+ * itself (0x80000000 up).
  */
 #define CACHE_NS_SLOT_BITS	8
-#define CACHE_NS_GEN_MAX	((1u << 22) - 1)
+#define CACHE_NS_POOL_BITS	3
+#define CACHE_NS_GEN_SHIFT	(CACHE_NS_SLOT_BITS + CACHE_NS_POOL_BITS)
+#define CACHE_NS_GEN_MAX	((1u << (30 - CACHE_NS_GEN_SHIFT)) - 1)
+#define CACHE_MAX_POOLS		(1u << CACHE_NS_POOL_BITS)
 _Static_assert(CACHE_MAX_NAMESPACES < (1u << CACHE_NS_SLOT_BITS),
 	       "a namespace slot must fit its bits of the id");
 
 static inline uint32_t cache_ns_slot(uint32_t ns_id)
 {
 	return ns_id & ((1u << CACHE_NS_SLOT_BITS) - 1);
+}
+
+/* The pool whose cache holds namespace @ns_id. */
+static inline uint32_t cache_ns_pool(uint32_t ns_id)
+{
+	return (ns_id >> CACHE_NS_SLOT_BITS) & (CACHE_MAX_POOLS - 1);
 }
 
 enum blk_state {
@@ -177,6 +188,7 @@ struct cache {
 	const struct ac_cost_model *cost;
 
 	struct cache_ns *ns;
+	uint32_t pool;		/* its pool: stamped into namespace ids */
 	uint32_t nns;		/* slots ever used: ns[0..nns) */
 	uint32_t nlive;		/* registered namespaces */
 
@@ -217,6 +229,8 @@ int cache_init(struct cache *c, uint32_t nblocks, uint64_t block_bytes,
 void cache_fini(struct cache *c);
 void cache_set_limits(struct cache *c, uint32_t max_pins,
 		      uint32_t max_writing);
+/* The pool (< CACHE_MAX_POOLS) this cache serves; before any namespace. */
+void cache_set_pool(struct cache *c, uint32_t pool);
 
 /*
  * Quotas on blocks held (WRITING + pinned): Lookup and Alloc that would

@@ -282,14 +282,86 @@ static int set_number(const struct cfg_key *k, void *field, uint64_t v,
 	return 0;
 }
 
+/* N of a "pool.N" section (1..CFG_MAX_POOLS-1), or 0. */
+static unsigned tenant_section(const char *name, size_t len)
+{
+	if (len == 6 && strncmp(name, "pool.", 5) == 0 && name[5] >= '1' &&
+	    name[5] < '0' + CFG_MAX_POOLS)
+		return (unsigned)(name[5] - '0');
+	return 0;
+}
+
+/*
+ * A key of [pool.N]: bytes, block_bytes and group as [pool] checks them,
+ * into cfg->tenant[N - 1].
+ */
+static int tenant_set(struct daemon_config *cfg, unsigned n,
+		      const char *section, const char *key, const char *value,
+		      const char *where, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "bytes", "block_bytes", "group" };
+	struct cfg_tenant *t = &cfg->tenant[n - 1];
+	struct cfg_tenant saved = *t;
+	struct daemon_config *tmp;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < 3 && strcmp(keys[i], key); i++)
+		;
+	if (i == 3)
+		return fail(err, errlen, -ENOENT, where, section, key,
+			    "unknown key (a tenant pool takes bytes, block_bytes and group)");
+	if (t->seen & (1u << i))
+		return fail(err, errlen, -EINVAL, where, section, key,
+			    "set twice");
+	/* [pool]'s setter, on a scratch copy: one set of checks for both. */
+	tmp = malloc(sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	cfg_defaults(tmp);
+	r = cfg_set(tmp, "pool", key, value, where, err, errlen);
+	if (r == 0) {
+		/* The messages name the section the line is in. */
+		if (i == 0)
+			t->bytes = tmp->pool_bytes;
+		else if (i == 1)
+			t->block_bytes = tmp->block_bytes;
+		else
+			snprintf(t->group, sizeof(t->group), "%s", tmp->group);
+		if (!t->set)
+			snprintf(t->where, sizeof(t->where), "%s", where);
+		t->set = true;
+		t->seen |= 1u << i;
+	} else {
+		*t = saved;
+		if (err && errlen) {
+			char *p = strstr(err, "[pool]");
+
+			/* "[pool] key:" becomes "[pool.N] key:". */
+			if (p && strlen(err) + 2 < errlen) {
+				memmove(p + 7, p + 5, strlen(p + 5) + 1);
+				memcpy(p, "[pool.", 6);
+				p[6] = (char)('0' + n);
+			}
+		}
+	}
+	free(tmp);
+	return r;
+}
+
 int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 	    const char *value, const char *where, char *err, size_t errlen)
 {
 	const struct cfg_key *k;
 	void *field;
 	uint64_t v;
+	unsigned n;
 	int i, r;
 
+	n = tenant_section(section, strlen(section));
+	if (n)
+		return tenant_set(cfg, n, section, key, value, where, err,
+				  errlen);
 	i = key_index(section, key);
 	if (i < 0)
 		return fail(err, errlen, -ENOENT, where, section, key,
@@ -367,13 +439,13 @@ int cfg_set(struct daemon_config *cfg, const char *section, const char *key,
 		r = 0;
 		break;
 	case CFG_QUOTA: {
-		size_t n = strlen(value);
+		size_t len = strlen(value);
 
-		if (n > 1 && value[n - 1] == '%') {
+		if (len > 1 && value[len - 1] == '%') {
 			char num[16] = "";
 
-			if (n - 1 < sizeof(num))
-				memcpy(num, value, n - 1);
+			if (len - 1 < sizeof(num))
+				memcpy(num, value, len - 1);
 			if (parse_u64(num, 10, &v) < 0 || v < 1 || v > 100)
 				return fail(err, errlen, -EINVAL, where, section,
 					    key, "'%s' is not a share of the pool in 1%%..100%%",
@@ -504,6 +576,8 @@ static bool known_section(const char *name, size_t len)
 {
 	unsigned int i;
 
+	if (tenant_section(name, len))
+		return true;
 	for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
 		if (strlen(cfg_keys[i].section) == len &&
 		    strncmp(cfg_keys[i].section, name, len) == 0)
@@ -563,6 +637,13 @@ static int cfg_ini_handler(void *user, const char *section, const char *name,
 	if (ctx->r < 0)
 		return 0;
 	snprintf(where, sizeof(where), "%s:%d", ctx->path, lineno);
+	if (tenant_section(section, strlen(section))) {
+		r = cfg_set(ctx->cfg, section, name, value, where, ctx->err,
+			    ctx->errlen);
+		if (r < 0)
+			ctx->r = r == -ENOENT ? -EINVAL : r;
+		return r < 0 ? 0 : 1;
+	}
 	i = key_index(section, name);
 	if (i >= 0 && ctx->seen[i]) {
 		ctx->r = fail(ctx->err, ctx->errlen, -EINVAL, where, section,
@@ -697,6 +778,31 @@ int cfg_finish(struct daemon_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, -EINVAL, cfg->origin[i], "pool",
 			    "block_bytes", "gives %llu blocks, more than 2^31-1",
 			    (unsigned long long)nblocks);
+	}
+	cfg->npools = 1;
+	for (unsigned n = 1; n < CFG_MAX_POOLS; n++) {
+		struct cfg_tenant *t = &cfg->tenant[n - 1];
+		char sec[8];
+
+		if (!t->set)
+			continue;
+		snprintf(sec, sizeof(sec), "pool.%u", n);
+		if (n != cfg->npools)
+			return fail(err, errlen, -EINVAL, t->where, sec, "bytes",
+				    "pools are numbered from 1 without a gap: [pool.%u] is missing",
+				    cfg->npools);
+		if (!t->bytes || !t->block_bytes || !t->group[0])
+			return fail(err, errlen, -EINVAL, t->where, sec,
+				    !t->bytes ? "bytes" : !t->block_bytes ?
+				    "block_bytes" : "group",
+				    "a tenant pool needs bytes, block_bytes and group");
+		if (t->block_bytes > t->bytes ||
+		    t->bytes / t->block_bytes > (1ULL << 31) - 1)
+			return fail(err, errlen, -EINVAL, t->where, sec, "bytes",
+				    "%llu is not 1 to 2^31-1 blocks of %llu",
+				    (unsigned long long)t->bytes,
+				    (unsigned long long)t->block_bytes);
+		cfg->npools++;
 	}
 	/* A Lookup carries 16 bytes a key plus framing (64 bytes is ample). */
 	need = 16ULL * l->max_keys_per_lookup + 64;

@@ -36,6 +36,22 @@ enum cfg_backend {
  */
 #define CFG_QUOTA_PCT	0x80000000u
 
+/*
+ * Tenant pools: [pool.1] .. [pool.7], each its own memory, cache and
+ * namespaces, attached only by root, the daemon's user and members of its
+ * group. Pool 0 is [pool]; backend and gpu are [pool]'s for all.
+ */
+#define CFG_MAX_POOLS	8
+
+struct cfg_tenant {
+	bool set;			/* the section appeared */
+	uint64_t bytes;
+	uint64_t block_bytes;
+	char group[64];
+	unsigned seen;			/* keys set, for "set twice" */
+	char where[CFG_WHERE_MAX];	/* its first line, for messages */
+};
+
 struct daemon_limits {
 	uint32_t max_packet;
 	uint32_t max_keys_per_lookup;
@@ -88,6 +104,9 @@ struct daemon_config {
 	uint64_t block_bytes;
 	char group[64];
 	bool group_is_default;		/* not named by file or flag */
+	/* [pool.N]: tenant[N - 1]; pools 1..npools-1 are set, in order. */
+	struct cfg_tenant tenant[CFG_MAX_POOLS - 1];
+	uint32_t npools;		/* 1 + tenant pools, after cfg_finish */
 
 	/* [policy] */
 	char policy[32];		/* resolved: never empty after cfg_finish */

@@ -66,13 +66,90 @@ int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
 	return 0;
 }
 
+struct cache *daemon_cache_of(struct daemon *d, uint32_t pool)
+{
+	if (pool == 0)
+		return &d->cache;
+	return pool < d->npools ? &d->tp[pool - 1].cache : NULL;
+}
+
+struct pool *daemon_pool_of(struct daemon *d, uint32_t pool)
+{
+	if (pool == 0)
+		return &d->pool;
+	return pool < d->npools ? &d->tp[pool - 1].pool : NULL;
+}
+
 void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l)
 {
-	cache_set_quotas(&d->cache,
-			 cfg_quota_blocks(l->max_blocks_per_session,
-					  d->cache.nblocks),
-			 cfg_quota_blocks(l->max_blocks_per_uid,
-					  d->cache.nblocks));
+	struct cache *c;
+
+	for (uint32_t p = 0; (c = daemon_cache_of(d, p)); p++)
+		cache_set_quotas(c, cfg_quota_blocks(l->max_blocks_per_session,
+						     c->nblocks),
+				 cfg_quota_blocks(l->max_blocks_per_uid,
+						  c->nblocks));
+}
+
+/* Pools 1..npools-1 ([pool.N]): each its memory, cache and group. */
+static int tenants_init(struct daemon *d, const struct pool_ops *ops,
+			uint64_t seed)
+{
+	uint32_t n = d->cfg.npools > 1 ? d->cfg.npools - 1 : 0;
+	int r;
+
+	d->npools = 1;
+	if (!n)
+		return 0;
+	d->tp = calloc(n, sizeof(*d->tp));
+	if (!d->tp)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct cfg_tenant *t = &d->cfg.tenant[i];
+		struct tenant_pool *tp = &d->tp[i];
+		struct group gr, *res = NULL;
+		char buf[4096];
+
+		r = getgrnam_r(t->group, &gr, buf, sizeof(buf), &res);
+		if (r || !res)
+			return log_error_errno(r ? -r : -ENOENT,
+					       "[pool.%u] group '%s' not found",
+					       i + 1, t->group);
+		tp->gid = gr.gr_gid;
+		r = pool_create(&tp->pool, ops, t->bytes, t->block_bytes,
+				d->cfg.gpu);
+		if (r < 0)
+			return log_error_errno(r, "cannot create pool %u (%llu bytes): %m",
+					       i + 1, (unsigned long long)t->bytes);
+		r = cache_init(&tp->cache, tp->pool.nblocks, tp->pool.block_bytes,
+			       d->cfg.policy, seed + i + 1);
+		if (r < 0) {
+			pool_destroy(&tp->pool);
+			return log_error_errno(r, "cannot set up pool %u's %u blocks: %m",
+					       i + 1, tp->pool.nblocks);
+		}
+		cache_set_pool(&tp->cache, i + 1);
+		cache_set_limits(&tp->cache, d->cfg.limits.max_pins_per_session,
+				 d->cfg.limits.max_writing_per_session);
+		cache_set_cost(&tp->cache, &d->cfg.cost);
+		d->npools++;
+		log_info("pool %u: %s, %llu bytes, %u blocks of %llu bytes, group %s",
+			 i + 1, ops->name, (unsigned long long)tp->pool.bytes,
+			 tp->pool.nblocks, (unsigned long long)tp->pool.block_bytes,
+			 t->group);
+	}
+	return 0;
+}
+
+static void tenants_fini(struct daemon *d)
+{
+	for (uint32_t p = 1; p < d->npools; p++) {
+		cache_fini(&d->tp[p - 1].cache);
+		pool_destroy(&d->tp[p - 1].pool);
+	}
+	free(d->tp);
+	d->tp = NULL;
+	d->npools = 1;
 }
 
 static int resolve_group(struct daemon *d)
@@ -136,13 +213,16 @@ int daemon_core_init(struct daemon *d)
 	}
 	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
 			 d->cfg.limits.max_writing_per_session);
-	daemon_core_set_quotas(d, &d->cfg.limits);
 	/* No namespace exists yet: this only records the model. */
 	cache_set_cost(&d->cache, &d->cfg.cost);
+	r = tenants_init(d, ops, seed);
+	if (r < 0)
+		goto out_tenants;
+	daemon_core_set_quotas(d, &d->cfg.limits);
 	r = nslife_init(d);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up the namespace table: %m");
-		goto out_cache;
+		goto out_tenants;
 	}
 	r = daemon_retain_init(d);
 	if (r < 0) {
@@ -177,6 +257,8 @@ out_retain:
 	daemon_retain_fini(d);
 out_nslife:
 	nslife_fini(d);
+out_tenants:
+	tenants_fini(d);
 out_cache:
 	cache_fini(&d->cache);
 out_pool:
@@ -193,6 +275,7 @@ void daemon_core_fini(struct daemon *d)
 	d->hello_timer = NULL;
 	daemon_retain_fini(d);
 	nslife_fini(d);
+	tenants_fini(d);
 	cache_fini(&d->cache);
 	free(d->sched_buf);
 	d->sched_buf = NULL;

@@ -18,13 +18,17 @@ struct daemon_limits;
  */
 int daemon_core_init(struct daemon *d);
 void daemon_core_fini(struct daemon *d);
+/* [limits] quotas on blocks held, resolved against each pool's size. */
+void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l);
+
+/* Pool @pool's cache and memory; NULL past the daemon's pools. */
+struct cache *daemon_cache_of(struct daemon *d, uint32_t pool);
+struct pool *daemon_pool_of(struct daemon *d, uint32_t pool);
+
 /*
  * Grows the per-request buffers to @max_keys keys and an @arena-byte
  * unpack arena; never shrinks them. -ENOMEM leaves the old ones in place.
  */
-/* [limits] quotas on blocks held, resolved against the pool's size. */
-void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l);
-
 int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
 			      size_t arena);
 

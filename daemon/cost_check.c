@@ -65,7 +65,11 @@ void daemon_cost_check_all(const struct daemon *d)
 	uint32_t i;
 
 	daemon_cost_check_pool(d);
-	for (i = 0; i < d->cache.nns; i++)
-		if (d->cache.ns[i].live)
-			daemon_cost_check_ns(d, &d->cache.ns[i]);
+	for (uint32_t p = 0; p < d->npools || p == 0; p++) {
+		const struct cache *c = p ? &d->tp[p - 1].cache : &d->cache;
+
+		for (i = 0; i < c->nns; i++)
+			if (c->ns[i].live)
+				daemon_cost_check_ns(d, &c->ns[i]);
+	}
 }

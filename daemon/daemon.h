@@ -37,6 +37,16 @@ struct metrics;
 typedef void (*daemon_prepare_fn)(struct daemon *d, void *userdata);
 #define DAEMON_MAX_PREPARE 4
 
+/*
+ * A tenant pool ([pool.N]): memory, cache and namespaces of its own,
+ * attached only by root, the daemon's user and members of its group.
+ */
+struct tenant_pool {
+	struct pool pool;
+	struct cache cache;
+	gid_t gid;
+};
+
 struct daemon_counters {
 	uint64_t sessions_accepted;
 	uint64_t sessions_refused;	/* group check, session caps */
@@ -55,6 +65,9 @@ struct daemon {
 	struct cache cache;
 	gid_t group_gid;
 	bool have_group;
+	/* Pools 1..npools-1; pool 0 is pool and cache above. */
+	struct tenant_pool *tp;
+	uint32_t npools;
 
 	struct loop *loop;		/* NULL until daemon_start() */
 	struct listener listener;

@@ -13,6 +13,7 @@
 
 #include "ac_config.h"
 #include "asymcache.pb-c.h"
+#include "core.h"
 #include "cost_check.h"
 #include "daemon.h"
 #include "dispatch.h"
@@ -121,11 +122,22 @@ static int reply_error(struct daemon *d, struct session *s, uint64_t id,
 	return reply(s, id, ASYMCACHE__V1__RESPONSE__BODY_ERROR, &e);
 }
 
+/*
+ * The pool a request works in: its cache and the session's footprint
+ * there (check_ns() and the pool_id fields fill it).
+ */
+struct in_pool {
+	uint32_t pool;
+	struct cache *c;
+	struct cache_sess *cs;
+};
+
 /* An -EDQUOT of the cache, worded after the quota that refused it. */
 static int reply_quota_error(struct daemon *d, struct session *s, uint64_t id,
-			     const char *what, uint64_t more)
+			     const char *what, uint64_t more,
+			     const struct in_pool *x)
 {
-	const struct cache *c = &d->cache;
+	const struct cache *c = x->c;
 
 	switch (c->quota_hit) {
 	case CACHE_QUOTA_PINS:
@@ -135,27 +147,29 @@ static int reply_quota_error(struct daemon *d, struct session *s, uint64_t id,
 	case CACHE_QUOTA_WRITING:
 		return reply_error(d, s, id, EDQUOT,
 				   "%s: %u + %llu WRITING blocks exceed max_writing_per_session %u",
-				   what, s->cs.nwriting, (unsigned long long)more,
+				   what, x->cs->nwriting, (unsigned long long)more,
 				   d->cfg.limits.max_writing_per_session);
 	case CACHE_QUOTA_SHARE:
 		return reply_error(d, s, id, EDQUOT,
 				   "%s: uid %u's sessions would hold more than max_blocks_per_uid (%u blocks, WRITING + pinned); they hold %llu",
 				   what, (unsigned int)s->uid, c->max_share_held,
-				   (unsigned long long)uidtab_held(&d->uids, s->uid));
+				   (unsigned long long)uidtab_held(&d->uids, s->uid,
+								   x->pool));
 	default:
 		return reply_error(d, s, id, EDQUOT,
 				   "%s: this session would hold more than max_blocks_per_session (%u blocks, WRITING + pinned); it holds %llu",
 				   what, c->max_held,
-				   (unsigned long long)cache_sess_held(&s->cs));
+				   (unsigned long long)cache_sess_held(x->cs));
 	}
 }
 
 /* Lookup and commit both take pins: the errors they word alike. */
 static int reply_pin_error(struct daemon *d, struct session *s, uint64_t id,
-			   const char *what, int r, uint64_t more)
+			   const char *what, int r, uint64_t more,
+			   const struct in_pool *x)
 {
 	if (r == -EDQUOT)
-		return reply_quota_error(d, s, id, what, more);
+		return reply_quota_error(d, s, id, what, more, x);
 	return reply_error(d, s, id, -r, "%s: %s", what, strerror(-r));
 }
 
@@ -174,15 +188,18 @@ size_t dispatch_pack_refusal(int err, const char *msg, uint8_t *buf,
 	return asymcache__v1__response__pack(&resp, buf);
 }
 
-static void fill_pool_info(const struct daemon *d, Asymcache__V1__PoolInfo *pi)
+static void fill_pool_info(struct daemon *d, uint32_t pool,
+			   Asymcache__V1__PoolInfo *pi)
 {
+	const struct pool *p = daemon_pool_of(d, pool);
+
 	asymcache__v1__pool_info__init(pi);
-	pi->pool_id = 0;
-	pi->backend = (char *)d->pool.ops->name;
-	pi->device = d->pool.device;
-	pi->bytes = d->pool.bytes;
-	pi->block_bytes = (uint32_t)d->pool.block_bytes;
-	pi->nblocks = d->pool.nblocks;
+	pi->pool_id = pool;
+	pi->backend = (char *)p->ops->name;
+	pi->device = p->device;
+	pi->bytes = p->bytes;
+	pi->block_bytes = (uint32_t)p->block_bytes;
+	pi->nblocks = p->nblocks;
 }
 
 /* 1..@max bytes as the wire carries them, each printable: no NUL. */
@@ -201,15 +218,16 @@ static bool name_ok(const ProtobufCBinaryData *b, size_t max)
 static int do_hello(struct daemon *d, struct session *s, const Request *req)
 {
 	Asymcache__V1__HelloReply hr = ASYMCACHE__V1__HELLO_REPLY__INIT;
-	Asymcache__V1__PoolInfo pi, *pools[1] = { &pi };
+	Asymcache__V1__PoolInfo pi[CACHE_MAX_POOLS], *pools[CACHE_MAX_POOLS];
 	const Asymcache__V1__Hello *h = req->hello;
+	uint32_t p, n = 0;
 
 	if (s->hello_done)
 		return reply_error(d, s, req->id, EPROTO, "hello: already said");
 	if (!s->allowed) {
 		s->closing = true;
 		return reply_error(d, s, req->id, EACCES,
-				   "hello: uid %u is neither root nor in group '%s'",
+				   "hello: uid %u is neither root nor in the group of any pool ('%s' for pool 0)",
 				   (unsigned int)s->uid, d->cfg.group);
 	}
 	if (h->protocol_version != AC_PROTOCOL_VERSION) {
@@ -231,11 +249,18 @@ static int do_hello(struct daemon *d, struct session *s, const Request *req)
 		    (unsigned long long)s->id, s->name, (int)s->pid,
 		    (unsigned int)s->uid);
 
-	fill_pool_info(d, &pi);
+	/* Only the pools this peer may attach: the others are not its business. */
+	for (p = 0; p < d->npools && p < CACHE_MAX_POOLS; p++) {
+		if (!(s->pools_ok & (1u << p)))
+			continue;
+		fill_pool_info(d, p, &pi[n]);
+		pools[n] = &pi[n];
+		n++;
+	}
 	hr.protocol_version = AC_PROTOCOL_VERSION;
 	hr.daemon_version = (char *)AC_VERSION;
 	hr.layout_version = AC_LAYOUT_VERSION;
-	hr.n_pools = 1;
+	hr.n_pools = n;
 	hr.pools = pools;
 	hr.session_id = s->id;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_HELLO, &hr);
@@ -246,19 +271,26 @@ static int do_attach(struct daemon *d, struct session *s, const Request *req)
 	Asymcache__V1__AttachReply ar = ASYMCACHE__V1__ATTACH_REPLY__INIT;
 	Asymcache__V1__PoolInfo pi;
 	uint8_t handle[POOL_IPC_HANDLE_MAX];
+	uint32_t pool = req->attach->pool_id;
+	struct pool *mem = daemon_pool_of(d, pool);
 	size_t hlen = 0;
 	int fd = -1, r;
 
-	if (req->attach->pool_id != 0)
+	if (!mem)
 		return reply_error(d, s, req->id, ENOENT,
-				   "attach: no pool %u", req->attach->pool_id);
-	r = d->pool.ops->export_handle(&d->pool, &fd, handle, &hlen);
+				   "attach: no pool %u", pool);
+	/* The check that keeps tenants apart: no mapping, no bytes. */
+	if (!(s->pools_ok & (1u << pool)))
+		return reply_error(d, s, req->id, EACCES,
+				   "attach: uid %u is neither root nor in the group of pool %u",
+				   (unsigned int)s->uid, pool);
+	r = mem->ops->export_handle(mem, &fd, handle, &hlen);
 	if (r < 0)
 		return reply_error(d, s, req->id, -r,
 				   "attach: cannot export the pool: %s",
 				   strerror(-r));
-	s->attached = true;
-	fill_pool_info(d, &pi);
+	s->attached |= 1u << pool;
+	fill_pool_info(d, pool, &pi);
 	ar.pool = &pi;
 	ar.ipc_handle.data = handle;
 	ar.ipc_handle.len = hlen;
@@ -275,18 +307,21 @@ static int do_register(struct daemon *d, struct session *s,
 		ASYMCACHE__V1__REGISTER_NAMESPACE_REPLY__INIT;
 	const Asymcache__V1__RegisterNamespace *rn = req->register_namespace;
 	const Asymcache__V1__NamespaceLayout *l = rn->layout;
+	struct cache *c = daemon_cache_of(d, rn->pool_id);
 	struct cache_layout cl;
 	uint64_t bpb;
-	uint32_t ns, had = d->cache.nlive;
+	uint32_t ns, had;
 	size_t mlen;
 	int r;
 
-	if (rn->pool_id != 0)
+	if (!c)
 		return reply_error(d, s, req->id, ENOENT,
 				   "register_namespace: no pool %u", rn->pool_id);
-	if (!s->attached)
+	if (!(s->attached & (1u << rn->pool_id)))
 		return reply_error(d, s, req->id, EPERM,
-				   "register_namespace: attach pool 0 first");
+				   "register_namespace: attach pool %u first",
+				   rn->pool_id);
+	had = c->nlive;
 	if (!l)
 		return reply_error(d, s, req->id, EINVAL,
 				   "register_namespace: layout missing");
@@ -310,12 +345,12 @@ static int do_register(struct daemon *d, struct session *s,
 				   l->block_tokens, AC_BLOCK_TOKENS_MAX);
 	memset(cl.model_id, 0, sizeof(cl.model_id));
 	memcpy(cl.model_id, l->model_id.data, mlen);
-	r = cache_register_ns(&d->cache, &cl, &ns, &bpb);
+	r = cache_register_ns(c, &cl, &ns, &bpb);
 	if (r == -E2BIG)
 		return reply_error(d, s, req->id, E2BIG,
 				   "register_namespace: %llu bytes per block do not fit in block_bytes %llu",
 				   (unsigned long long)ac_kv_block_bytes(&cl.kv),
-				   (unsigned long long)d->pool.block_bytes);
+				   (unsigned long long)c->block_bytes);
 	if (r == -ENOSPC)
 		return reply_error(d, s, req->id, ENOSPC,
 				   "register_namespace: all %u namespaces are in use (unregister one, or wait for limits.namespace_idle_ms)",
@@ -328,8 +363,8 @@ static int do_register(struct daemon *d, struct session *s,
 		return reply_error(d, s, req->id, -r,
 				   "register_namespace: %s", strerror(-r));
 	/* A new namespace, in a new slot or an ended one's. */
-	if (d->cache.nlive > had)
-		daemon_cost_check_ns(d, cache_find_ns(&d->cache, ns));
+	if (c->nlive > had)
+		daemon_cost_check_ns(d, cache_find_ns(c, ns));
 	rr.ns_id = ns;
 	rr.bytes_per_block = bpb;
 	return reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_REGISTER_NAMESPACE,
@@ -366,13 +401,35 @@ static int do_unregister(struct daemon *d, struct session *s,
 		     ASYMCACHE__V1__RESPONSE__BODY_UNREGISTER_NAMESPACE, &ur);
 }
 
-static int check_ns(struct daemon *d, struct session *s, uint64_t id,
-		    const char *what, uint32_t ns)
+/* The pool @pool for @s: 1, or an answer already made (<= 0). */
+static int check_pool(struct daemon *d, struct session *s, uint64_t id,
+		      const char *what, uint32_t pool, struct in_pool *x)
 {
-	if (!s->attached)
-		return reply_error(d, s, id, EPERM, "%s: attach pool 0 first",
-				   what);
-	if (!cache_find_ns(&d->cache, ns))
+	x->pool = pool;
+	x->c = daemon_cache_of(d, pool);
+	if (!x->c)
+		return reply_error(d, s, id, ENOENT, "%s: no pool %u", what,
+				   pool);
+	if (!(s->attached & (1u << pool)))
+		return reply_error(d, s, id, EPERM, "%s: attach pool %u first",
+				   what, pool);
+	x->cs = session_cs(s, pool);
+	return 1;
+}
+
+/* Namespace @ns and the pool it lives in: 1, or an answer made. */
+static int check_ns(struct daemon *d, struct session *s, uint64_t id,
+		    const char *what, uint32_t ns, struct in_pool *x)
+{
+	int r;
+
+	if (!daemon_cache_of(d, cache_ns_pool(ns)))
+		return reply_error(d, s, id, ENOENT, "%s: no namespace %u",
+				   what, ns);
+	r = check_pool(d, s, id, what, cache_ns_pool(ns), x);
+	if (r <= 0)
+		return r;
+	if (!cache_find_ns(x->c, ns))
 		return reply_error(d, s, id, ENOENT, "%s: no namespace %u",
 				   what, ns);
 	return 1;
@@ -384,9 +441,10 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 	const Asymcache__V1__Lookup *l = req->lookup;
 	Asymcache__V1__Segment *segs = d->segments;
 	uint32_t n, i, hits = 0, nseg = 0;
+	struct in_pool x;
 	int r;
 
-	r = check_ns(d, s, req->id, "lookup", l->ns_id);
+	r = check_ns(d, s, req->id, "lookup", l->ns_id, &x);
 	if (r <= 0)
 		return r;
 	if (l->keys.len == 0 || l->keys.len % 16)
@@ -399,11 +457,11 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 				   l->keys.len / 16,
 				   d->cfg.limits.max_keys_per_lookup);
 	n = (uint32_t)(l->keys.len / 16);
-	r = cache_lookup(&d->cache, &s->cs, l->ns_id,
+	r = cache_lookup(x.c, x.cs, l->ns_id,
 			 (const struct ac_key *)l->keys.data, n,
 			 d->lookup_blocks, &hits);
 	if (r < 0)
-		return reply_pin_error(d, s, req->id, "lookup", r, n);
+		return reply_pin_error(d, s, req->id, "lookup", r, n, &x);
 	/* Maximal runs of hits and holes, in chain order. */
 	for (i = 0; i < n; i++) {
 		bool hit = d->lookup_blocks[i] != AC_NO_BLOCK;
@@ -432,13 +490,13 @@ static int do_lookup(struct daemon *d, struct session *s, const Request *req)
 		for (i = 0; i + 1 < nseg; i++)
 			holes += !segs[i].hit;
 		metrics_lookup(d->metrics, l->ns_id, n, hits, holes,
-			       cache_find_ns(&d->cache, l->ns_id)->layout.kv.block_tokens);
+			       cache_find_ns(x.c, l->ns_id)->layout.kv.block_tokens);
 	}
 	if (r < 0) {
 		/* Cannot answer: undo the pins rather than leak them. */
 		for (i = 0; i < n; i++)
 			if (d->lookup_blocks[i] != AC_NO_BLOCK)
-				cache_blk_unpin(&d->cache, &s->cs,
+				cache_blk_unpin(x.c, x.cs,
 						d->lookup_blocks[i]);
 	}
 	return r;
@@ -463,9 +521,10 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 	Asymcache__V1__AllocReply ar = ASYMCACHE__V1__ALLOC_REPLY__INIT;
 	const Asymcache__V1__Alloc *a = req->alloc;
 	uint32_t i;
+	struct in_pool x;
 	int r;
 
-	r = check_ns(d, s, req->id, "alloc", a->ns_id);
+	r = check_ns(d, s, req->id, "alloc", a->ns_id, &x);
 	if (r <= 0)
 		return r;
 	if (a->count < 1 || a->count > d->cfg.limits.max_writing_per_session)
@@ -476,18 +535,17 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 	if (r < 0)
 		return reply_error(d, s, req->id, ENOMEM, "alloc: %s",
 				   strerror(-r));
-	r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count, d->u32buf);
-	/* Work that waits comes first: pinned retentions give way. */
-	while (r == -ENOSPC && daemon_retain_drop_one(d) > 0)
-		r = cache_alloc(&d->cache, &s->cs, a->ns_id, a->count,
-				d->u32buf);
+	r = cache_alloc(x.c, x.cs, a->ns_id, a->count, d->u32buf);
+	/* Work that waits comes first: pinned retentions (pool 0) give way. */
+	while (r == -ENOSPC && x.pool == 0 && daemon_retain_drop_one(d) > 0)
+		r = cache_alloc(x.c, x.cs, a->ns_id, a->count, d->u32buf);
 	if (r == -EDQUOT)
-		return reply_quota_error(d, s, req->id, "alloc", a->count);
+		return reply_quota_error(d, s, req->id, "alloc", a->count, &x);
 	if (r == -ENOSPC)
 		return reply_error(d, s, req->id, ENOSPC,
 				   "alloc: %u blocks wanted, %u free and %u evictable",
-				   a->count, d->cache.nfree,
-				   d->cache.ncached - d->cache.npinned);
+				   a->count, x.c->nfree,
+				   x.c->ncached - x.c->npinned);
 	if (r < 0)
 		return reply_error(d, s, req->id, -r, "alloc: %s",
 				   strerror(-r));
@@ -496,7 +554,7 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 	r = reply(s, req->id, ASYMCACHE__V1__RESPONSE__BODY_ALLOC, &ar);
 	if (r < 0)
 		for (i = 0; i < a->count; i++)
-			cache_blk_abort(&d->cache, &s->cs, d->u32buf[i]);
+			cache_blk_abort(x.c, x.cs, d->u32buf[i]);
 	return r;
 }
 
@@ -505,9 +563,10 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 	Asymcache__V1__CommitReply cr = ASYMCACHE__V1__COMMIT_REPLY__INIT;
 	const Asymcache__V1__Commit *c = req->commit;
 	uint32_t i, n, deduped = 0;
+	struct in_pool x;
 	int r;
 
-	r = check_ns(d, s, req->id, "commit", c->ns_id);
+	r = check_ns(d, s, req->id, "commit", c->ns_id, &x);
 	if (r <= 0)
 		return r;
 	if (c->n_entries < 1 ||
@@ -552,10 +611,10 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 			return reply_error(d, s, req->id, EINVAL,
 					   "commit: entry %u: position 0 has no parent_key",
 					   i);
-		if (e->block >= d->cache.nblocks)
+		if (e->block >= x.c->nblocks)
 			return reply_error(d, s, req->id, EINVAL,
 					   "commit: entry %u: block %u is not below %u",
-					   i, e->block, d->cache.nblocks);
+					   i, e->block, x.c->nblocks);
 		memcpy(ce->key.b, e->key.data, 16);
 		ce->block = e->block;
 		ce->pos = e->position;
@@ -565,7 +624,7 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 		else
 			memset(&ce->parent_key, 0, sizeof(ce->parent_key));
 	}
-	r = cache_commit(&d->cache, &s->cs, c->ns_id, d->commit_buf, n,
+	r = cache_commit(x.c, x.cs, c->ns_id, d->commit_buf, n,
 			 d->u32buf, &deduped);
 	if (r == -EPERM)
 		return reply_error(d, s, req->id, EPERM,
@@ -575,7 +634,7 @@ static int do_commit(struct daemon *d, struct session *s, const Request *req)
 				   "commit: a block is not WRITING in namespace %u for this session, or is listed twice",
 				   c->ns_id);
 	if (r < 0)
-		return reply_pin_error(d, s, req->id, "commit", r, n);
+		return reply_pin_error(d, s, req->id, "commit", r, n, &x);
 	cr.n_blocks = n;
 	cr.blocks = d->u32buf;
 	cr.deduped = deduped;
@@ -590,7 +649,12 @@ static int do_release(struct daemon *d, struct session *s,
 	uint32_t released = 0;
 	int r;
 
-	r = cache_release(&d->cache, &s->cs, rel->blocks,
+	struct in_pool x;
+
+	r = check_pool(d, s, req->id, "release", rel->pool_id, &x);
+	if (r <= 0)
+		return r;
+	r = cache_release(x.c, x.cs, rel->blocks,
 			  (uint32_t)rel->n_blocks, &released);
 	if (r == -EPERM)
 		return reply_error(d, s, req->id, EPERM,
@@ -605,8 +669,20 @@ static int do_release(struct daemon *d, struct session *s,
 static int do_stats(struct daemon *d, struct session *s, const Request *req)
 {
 	Asymcache__V1__StatsReply sr = ASYMCACHE__V1__STATS_REPLY__INIT;
-	const struct cache *c = &d->cache;
+	uint32_t pool = req->stats->pool_id;
+	const struct cache *c = daemon_cache_of(d, pool);
+	struct cache_sess *cs;
 	struct daemon_retain_stats rs;
+
+	if (!c)
+		return reply_error(d, s, req->id, ENOENT, "stats: no pool %u",
+				   pool);
+	/* Another tenant's pool is none of this peer's business. */
+	if (!(s->pools_ok & (1u << pool)))
+		return reply_error(d, s, req->id, EACCES,
+				   "stats: uid %u is neither root nor in the group of pool %u",
+				   (unsigned int)s->uid, pool);
+	cs = session_cs(s, pool);
 
 	sr.nblocks = c->nblocks;
 	sr.free_blocks = c->nfree;
@@ -621,8 +697,8 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	sr.dedups = c->ctr.dedups;
 	sr.sessions = d->nsessions;
 	sr.policy = (char *)cache_policy_name(c);
-	sr.session_pins = s->cs.npins;
-	sr.session_writing = s->cs.nwriting;
+	sr.session_pins = cs->npins;
+	sr.session_writing = cs->nwriting;
 	/* Exact even when the expiry timer has not run yet. */
 	daemon_retain_expire(d, cache_clock_monotonic());
 	sr.retained_blocks = d->retained_blocks;
@@ -636,9 +712,9 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	sr.retain_declined = rs.declined;
 	sr.retain_hold_ms = rs.hold_ms;
 	sr.quota_refusals = c->ctr.quota_refusals;
-	sr.session_held = (uint32_t)cache_sess_held(&s->cs);
+	sr.session_held = (uint32_t)cache_sess_held(cs);
 	sr.session_quota = c->max_held;
-	sr.uid_held = (uint32_t)uidtab_held(&d->uids, s->uid);
+	sr.uid_held = (uint32_t)uidtab_held(&d->uids, s->uid, pool);
 	sr.uid_quota = c->max_share_held;
 	sr.sessions_refused = d->ctr.sessions_refused;
 	sr.hello_timeouts = d->ctr.hello_timeouts;
@@ -657,11 +733,16 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 	};
 	struct daemon_retain_got got;
 	bool budget;
+	struct in_pool x;
 	int r;
 
-	r = check_ns(d, s, req->id, "retain", rt->ns_id);
+	r = check_ns(d, s, req->id, "retain", rt->ns_id, &x);
 	if (r <= 0)
 		return r;
+	if (x.pool != 0)
+		return reply_error(d, s, req->id, EOPNOTSUPP,
+				   "retain: TTL retention is kept in pool 0 only; namespace %u is in pool %u",
+				   rt->ns_id, x.pool);
 	if (rt->ttl_ms > l->max_retain_ttl_ms ||
 	    (rt->ttl_ms == 0 && rt->expect_ms == 0))
 		return reply_error(d, s, req->id, ERANGE,

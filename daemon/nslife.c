@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "core.h"
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
@@ -15,11 +16,27 @@
 
 /* How often idle namespaces are looked for: at most this late. */
 #define NSLIFE_TICK_NS	1000000000ULL
+/* One table row a slot of every pool's namespace table. */
+#define NSLIFE_ROWS	(CACHE_MAX_POOLS * (CACHE_MAX_NAMESPACES + 1))
 
 int nslife_init(struct daemon *d)
 {
-	d->nsl = calloc(CACHE_MAX_NAMESPACES + 1, sizeof(*d->nsl));
+	d->nsl = calloc(NSLIFE_ROWS, sizeof(*d->nsl));
 	return d->nsl ? 0 : -ENOMEM;
+}
+
+static struct nslife_slot *row(const struct daemon *d, uint32_t ns_id)
+{
+	return &d->nsl[cache_ns_pool(ns_id) * (CACHE_MAX_NAMESPACES + 1) +
+		       cache_ns_slot(ns_id)];
+}
+
+/* The live namespace @ns_id in whichever pool holds it, or NULL. */
+static const struct cache_ns *find_ns(struct daemon *d, uint32_t ns_id)
+{
+	struct cache *c = daemon_cache_of(d, cache_ns_pool(ns_id));
+
+	return c ? cache_find_ns(c, ns_id) : NULL;
 }
 
 void nslife_fini(struct daemon *d)
@@ -32,7 +49,7 @@ void nslife_fini(struct daemon *d)
 
 static struct nslife_slot *slot_of(const struct daemon *d, uint32_t ns_id)
 {
-	struct nslife_slot *l = &d->nsl[cache_ns_slot(ns_id)];
+	struct nslife_slot *l = row(d, ns_id);
 
 	return l->id == ns_id ? l : NULL;
 }
@@ -51,7 +68,7 @@ static int on_ns_tick(struct loop_timer *t, void *userdata)
 
 	(void)t;
 	nslife_collect(d, cache_clock_monotonic());
-	for (i = 1; i <= CACHE_MAX_NAMESPACES; i++)
+	for (i = 0; i < NSLIFE_ROWS; i++)
 		if (d->nsl[i].id && d->nsl[i].idle_since_ns)
 			return 0;
 	/* Nothing idle: the loop frees the timer; the next idle one re-adds. */
@@ -65,10 +82,10 @@ void nslife_arm(struct daemon *d)
 
 	if (d->ns_timer || !d->loop || !d->cfg.limits.namespace_idle_ms)
 		return;
-	for (i = 1; i <= CACHE_MAX_NAMESPACES; i++)
+	for (i = 0; i < NSLIFE_ROWS; i++)
 		if (d->nsl[i].id && d->nsl[i].idle_since_ns)
 			break;
-	if (i > CACHE_MAX_NAMESPACES)
+	if (i == NSLIFE_ROWS)
 		return;
 	if (loop_timer_new(d->loop, NSLIFE_TICK_NS, on_ns_tick, d,
 			   &d->ns_timer) < 0)
@@ -83,7 +100,7 @@ static void went_idle(struct daemon *d, struct nslife_slot *l, uint64_t now)
 
 int nslife_registered(struct daemon *d, struct session *s, uint32_t ns_id)
 {
-	struct nslife_slot *l = &d->nsl[cache_ns_slot(ns_id)];
+	struct nslife_slot *l = row(d, ns_id);
 	uint32_t i;
 
 	if (l->id != ns_id) {
@@ -119,7 +136,7 @@ void nslife_session_close(struct daemon *d, struct session *s)
 		struct nslife_slot *l = slot_of(d, s->ns_regs[i]);
 
 		/* Ended meanwhile (its slot may serve another id now). */
-		if (!l || !cache_find_ns(&d->cache, s->ns_regs[i]))
+		if (!l || !find_ns(d, s->ns_regs[i]))
 			continue;
 		l->users--;
 		if (s->uid == l->owner)
@@ -135,10 +152,13 @@ void nslife_session_close(struct daemon *d, struct session *s)
 static int end_ns(struct daemon *d, uint32_t ns_id, uint32_t *ret_flushed,
 		  uint32_t *ret_kept)
 {
+	struct cache *c = daemon_cache_of(d, cache_ns_pool(ns_id));
 	struct nslife_slot *l = slot_of(d, ns_id);
 	int r;
 
-	r = cache_unregister_ns(&d->cache, ns_id, ret_flushed, ret_kept);
+	if (!c)
+		return -ENOENT;
+	r = cache_unregister_ns(c, ns_id, ret_flushed, ret_kept);
 	if (r < 0)
 		return r;
 	if (l)
@@ -149,7 +169,7 @@ static int end_ns(struct daemon *d, uint32_t ns_id, uint32_t *ret_flushed,
 int nslife_unregister(struct daemon *d, struct session *s, uint32_t ns_id,
 		      uint32_t *ret_flushed, uint32_t *ret_kept)
 {
-	const struct cache_ns *ns = cache_find_ns(&d->cache, ns_id);
+	const struct cache_ns *ns = find_ns(d, ns_id);
 	struct nslife_slot *l = slot_of(d, ns_id);
 	int r;
 
@@ -181,7 +201,7 @@ uint32_t nslife_collect(struct daemon *d, uint64_t now_ns)
 
 	if (!idle)
 		return 0;
-	for (i = 1; i <= CACHE_MAX_NAMESPACES; i++) {
+	for (i = 0; i < NSLIFE_ROWS; i++) {
 		struct nslife_slot *l = &d->nsl[i];
 		uint32_t id = l->id;
 

@@ -21,36 +21,48 @@
 #include "log.h"
 #include "session.h"
 
+static uint32_t npools(const struct daemon *d)
+{
+	return d->npools ? d->npools : 1;
+}
+
 /*
- * The peer check: uid 0, the daemon's own uid, or membership (primary or
- * supplementary) in the pool group.
+ * The peer check, per pool: bit n set when the peer may attach pool n:
+ * uid 0, the daemon's own uid, or membership (primary or supplementary)
+ * in the pool's group ([pool] group for pool 0, [pool.N] group for N).
  */
-static bool peer_allowed(const struct daemon *d, uid_t uid, gid_t gid)
+static uint32_t peer_pools(const struct daemon *d, uid_t uid, gid_t gid)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	gid_t groups[256];
-	int n = 256, i;
+	int n = 0, i;
+	uint32_t ok = 0, p;
 
 	/*
 	 * The daemon's own user could ptrace it anyway, so admitting it
 	 * grants nothing new; it lets tests run an unprivileged daemon.
 	 */
 	if (uid == 0 || uid == geteuid())
-		return true;
-	if (!d->have_group)
-		return false;
-	if (gid == d->group_gid)
-		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res)
-		return false;
-	/* More than 256 groups: the check sees the first 256 only. */
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return (1u << npools(d)) - 1;
+	if (!getpwuid_r(uid, &pw, buf, sizeof(buf), &res) && res) {
 		n = 256;
-	for (i = 0; i < n; i++)
-		if (groups[i] == d->group_gid)
-			return true;
-	return false;
+		/* More than 256 groups: the check sees the first 256 only. */
+		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+			n = 256;
+	}
+	for (p = 0; p < npools(d); p++) {
+		gid_t want = p ? d->tp[p - 1].gid : d->group_gid;
+
+		if (!p && !d->have_group)
+			continue;
+		if (gid == want)
+			ok |= 1u << p;
+		for (i = 0; i < n; i++)
+			if (groups[i] == want)
+				ok |= 1u << p;
+	}
+	return ok;
 }
 
 static void recv_complete(struct loop_op *op, int res);
@@ -82,7 +94,8 @@ struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	s->gid = gid;
 	s->id = d->next_session_id++;
 	s->send_fd = -1;
-	s->allowed = peer_allowed(d, uid, gid);
+	s->pools_ok = peer_pools(d, uid, gid);
+	s->allowed = s->pools_ok != 0;
 	s->connected_ns = cache_clock_monotonic();
 	s->op_recv.complete = recv_complete;
 	s->op_send.complete = send_complete;
@@ -92,7 +105,20 @@ struct session *session_new(struct daemon *d, int fd, pid_t pid, uid_t uid,
 		return NULL;
 	}
 	cache_sess_init(&s->cs, s->id);
-	s->cs.share = uidtab_get(&d->uids, uid)->share;
+	s->cs.share = &uidtab_get(&d->uids, uid)->share[0];
+	if (npools(d) > 1) {
+		s->xcs = calloc(npools(d) - 1, sizeof(*s->xcs));
+		if (!s->xcs) {
+			uidtab_del(&d->uids, uid);
+			free(s->rbuf);
+			free(s);
+			return NULL;
+		}
+		for (uint32_t p = 1; p < npools(d); p++) {
+			cache_sess_init(&s->xcs[p - 1], s->id);
+			s->xcs[p - 1].share = &uidtab_get(&d->uids, uid)->share[p];
+		}
+	}
 
 	s->next = d->sessions;
 	if (d->sessions)
@@ -114,6 +140,11 @@ void session_free(struct session *s)
 		d->session_ops->closing(d, s);
 	cache_sess_release_all(&d->cache, &s->cs);
 	pinmap_fini(&s->cs.pins);
+	for (uint32_t p = 1; s->xcs && p < npools(d); p++) {
+		cache_sess_release_all(&d->tp[p - 1].cache, &s->xcs[p - 1]);
+		pinmap_fini(&s->xcs[p - 1].pins);
+	}
+	free(s->xcs);
 	session_hello_done(s);
 	uidtab_del(&d->uids, s->uid);
 	if (s->prev)
@@ -370,9 +401,9 @@ void session_accept(struct daemon *d, int fd)
 		return;
 	}
 	/* Known to be refused: it must not hold a slot until it speaks. */
-	if (!peer_allowed(d, cred.uid, cred.gid)) {
+	if (!peer_pools(d, cred.uid, cred.gid)) {
 		refuse(d, fd, &cred, EACCES,
-		       "uid %u is neither root nor in group '%s'",
+		       "uid %u is neither root nor in the group of any pool ('%s' for pool 0)",
 		       (unsigned int)cred.uid, d->cfg.group);
 		return;
 	}

@@ -35,15 +35,17 @@ struct session {
 	struct session *prev, *next;
 	struct session *hello_prev, *hello_next;	/* d->hello_head */
 	bool on_hello_list;
-	struct cache_sess cs;		/* pins and WRITING blocks */
+	struct cache_sess cs;		/* pins and WRITING blocks, pool 0 */
+	struct cache_sess *xcs;		/* the same in pools 1..npools-1 */
 	uint64_t id;
 	int fd;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	bool allowed;			/* peer passed the group check */
+	bool allowed;			/* peer may attach some pool */
 	bool hello_done;
-	bool attached;			/* pool 0 (the only pool in v1) */
+	uint32_t pools_ok;		/* bit n: may attach pool n */
+	uint32_t attached;		/* bit n: pool n attached */
 	bool closing;			/* close once the last op completes */
 	bool recv_armed;
 	bool send_armed;
@@ -98,6 +100,12 @@ struct session_ops {
 	 */
 	size_t (*refusal)(int err, const char *msg, uint8_t *buf, size_t cap);
 };
+
+/* @s's footprint in pool @pool (< the daemon's npools). */
+static inline struct cache_sess *session_cs(struct session *s, uint32_t pool)
+{
+	return pool ? &s->xcs[pool - 1] : &s->cs;
+}
 
 /* Hello said: the session leaves the Hello deadline's list. */
 void session_hello_done(struct session *s);

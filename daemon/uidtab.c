@@ -87,7 +87,7 @@ int uidtab_add(struct uidtab *t, uid_t uid)
 	a = find(t, uid);
 	if (!a->sessions) {
 		/* A vacated slot may still show its last owner's pointer. */
-		a->share = calloc(1, sizeof(*a->share));
+		a->share = calloc(CACHE_MAX_POOLS, sizeof(*a->share));
 		if (!a->share)
 			return -ENOMEM;
 		a->uid = uid;
@@ -97,11 +97,11 @@ int uidtab_add(struct uidtab *t, uid_t uid)
 	return 0;
 }
 
-uint64_t uidtab_held(const struct uidtab *t, uid_t uid)
+uint64_t uidtab_held(const struct uidtab *t, uid_t uid, uint32_t pool)
 {
 	const struct uid_acct *a = uidtab_get(t, uid);
 
-	return a ? a->share->held : 0;
+	return a && pool < CACHE_MAX_POOLS ? a->share[pool].held : 0;
 }
 
 void uidtab_del(struct uidtab *t, uid_t uid)

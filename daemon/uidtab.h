@@ -18,7 +18,7 @@ struct cache_share;
 struct uid_acct {
 	uid_t uid;
 	uint32_t sessions;	/* 0: the slot is empty */
-	struct cache_share *share;	/* blocks its sessions hold */
+	struct cache_share *share;	/* blocks its sessions hold, per pool */
 };
 
 struct uidtab {
@@ -35,7 +35,7 @@ struct uid_acct *uidtab_get(const struct uidtab *t, uid_t uid);
 int uidtab_add(struct uidtab *t, uid_t uid);
 /* One session of @uid fewer; the entry goes with its last session. */
 void uidtab_del(struct uidtab *t, uid_t uid);
-/* The blocks @uid's sessions hold now (0 when it has none). */
-uint64_t uidtab_held(const struct uidtab *t, uid_t uid);
+/* The blocks @uid's sessions hold in pool @pool now (0 when none). */
+uint64_t uidtab_held(const struct uidtab *t, uid_t uid, uint32_t pool);
 
 #endif /* AC_DAEMON_UIDTAB_H */

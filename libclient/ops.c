@@ -237,14 +237,48 @@ int ac_commit(struct ac_client *c, uint32_t ns,
 	return r;
 }
 
+static int release_in(struct ac_client *c, uint32_t pool_id,
+		      const uint32_t *blocks, size_t n, uint32_t *ret_released);
+
+/*
+ * The pool ac_release() and ac_stats() mean: the first this client
+ * attached, or pool 0 before any attach.
+ */
+static uint32_t default_pool(struct ac_client *c)
+{
+	uint32_t id = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->npools)
+		id = c->pools[0]->info.pool_id;
+	pthread_mutex_unlock(&c->lock);
+	return id;
+}
+
 int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	       uint32_t *ret_released)
+{
+	if (!c)
+		return -EINVAL;
+	return release_in(c, default_pool(c), blocks, n, ret_released);
+}
+
+int ac_release_pool(struct ac_client *c, const struct ac_pool *pool,
+		    const uint32_t *blocks, size_t n, uint32_t *ret_released)
+{
+	if (!c || !pool || pool->client != c)
+		return -EINVAL;
+	return release_in(c, pool->info.pool_id, blocks, n, ret_released);
+}
+
+static int release_in(struct ac_client *c, uint32_t pool_id,
+		      const uint32_t *blocks, size_t n, uint32_t *ret_released)
 {
 	Asymcache__V1__Release rl = ASYMCACHE__V1__RELEASE__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
 
-	if (!c || (n && !blocks) || n > UINT32_MAX)
+	if ((n && !blocks) || n > UINT32_MAX)
 		return -EINVAL;
 	/* Releasing nothing is a no-op, not worth a round trip. */
 	if (n == 0) {
@@ -254,6 +288,7 @@ int ac_release(struct ac_client *c, const uint32_t *blocks, size_t n,
 	}
 	rl.n_blocks = n;
 	rl.blocks = (uint32_t *)blocks;
+	rl.pool_id = pool_id;
 
 	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_RELEASE, &rl,
 			ASYMCACHE__V1__RESPONSE__BODY_RELEASE, CLIENT_RX_MIN,
@@ -274,6 +309,7 @@ int client_stats(struct ac_client *c, struct ac_stats *ret,
 	const Asymcache__V1__StatsReply *s;
 	int r;
 
+	st.pool_id = default_pool(c);
 	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_STATS, &st,
 			ASYMCACHE__V1__RESPONSE__BODY_STATS, CLIENT_RX_MIN, &resp);
 	if (r < 0)

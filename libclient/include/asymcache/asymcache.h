@@ -231,7 +231,9 @@ const char *ac_version(void);
  * mmap()ed MAP_SHARED, a CUDA pool is opened with cudaIpcOpenMemHandle.
  * Attaching the same pool again returns the existing mapping. The pool
  * belongs to the client and is unmapped by ac_disconnect(). -ENOTSUP for a
- * CUDA pool in a build without CUDA.
+ * CUDA pool in a build without CUDA; -EACCES for a pool whose group this
+ * process is not in (ac_client_pools() lists the ones it may attach);
+ * -ENOENT for no such pool.
  */
 int ac_attach(struct ac_client *client, uint32_t pool_id,
 	      struct ac_pool **ret);
@@ -276,7 +278,9 @@ int ac_unregister_namespace(struct ac_client *client, uint32_t ns,
  * to a pool maps all of it read-write and can read or overwrite any
  * block, another salt's included; block ids are small integers. A salt
  * separates the hits of tenants that trust each other's code; tenants
- * that do not must not share a pool (docs/libclient.md, "Tenants").
+ * that do not must not share a pool: the daemon gives each its own
+ * ([pool.N]), which only its group may attach (docs/libclient.md,
+ * "Tenants").
  */
 int ac_key_seed_init(struct ac_key_seed *seed,
 		     const struct ac_ns_layout *layout,
@@ -333,7 +337,15 @@ int ac_commit(struct ac_client *client, uint32_t ns,
  */
 int ac_release(struct ac_client *client, const uint32_t *blocks, size_t n,
 	       uint32_t *ret_released);
+/*
+ * Block ids are per pool. ac_release() means the pool this client attached
+ * first (pool 0 before any attach); a client that attached several pools
+ * names the one its ids are in.
+ */
+int ac_release_pool(struct ac_client *client, const struct ac_pool *pool,
+		    const uint32_t *blocks, size_t n, uint32_t *ret_released);
 
+/* The counters of the pool this client attached first (pool 0 before). */
 int ac_stats(struct ac_client *client, struct ac_stats *ret);
 
 /* ---- agent sessions: TTL retention (protocol: Retain, Resume) ----------- */

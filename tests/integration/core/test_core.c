@@ -662,3 +662,40 @@ Test(core, unregister_namespace_ends_it_and_a_new_registration_starts_over)
 	tclient_close(&r2);
 	tdaemon_stop(&D);
 }
+
+/* ---- tenant pools through the library --------------------------------- */
+
+Test(core, a_client_of_two_pools_names_the_pool_it_releases_in)
+{
+	struct ac_client *c;
+	struct ac_pool *p1, *p0;
+	struct ac_stats st;
+	uint32_t ns1, ns0, b1[2], b0[2];
+	int r;
+
+	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES,
+			     "[pool.1]\nbytes = 512K\nblock_bytes = 8K\ngroup = root\n",
+			     NULL);
+	cr_assert_eq(ac_connect(D.sock, "two-pools", &c), 0);
+	cr_assert_eq(ac_attach(c, 1, &p1), 0);
+	cr_expect_eq(ac_pool_info(p1)->nblocks, 64);
+	r = ac_register_namespace(c, p1, &tlayout, &ns1);
+	cr_assert_eq(r, 0, "register in pool 1: %s (%s)", ac_strerror(r), ac_client_last_error(c));
+	cr_assert_eq(ac_alloc(c, ns1, 2, b1), 0);
+	/* The pool attached first is the one ac_release() and ac_stats() mean. */
+	cr_assert_eq(ac_stats(c, &st), 0);
+	cr_expect_eq(st.nblocks, 64);
+	cr_expect_eq(st.writing_blocks, 2);
+	cr_assert_eq(ac_attach(c, 0, &p0), 0);
+	cr_assert_eq(ac_register_namespace(c, p0, &tlayout, &ns0), 0);
+	cr_expect_neq(ns0, ns1);
+	cr_assert_eq(ac_alloc(c, ns0, 2, b0), 0);
+	r = ac_release_pool(c, p0, b0, 2, NULL);
+	cr_expect_eq(r, 0, "release in pool 0: %s", ac_strerror(r));
+	r = ac_release(c, b1, 2, NULL);
+	cr_expect_eq(r, 0, "release in pool 1: %s", ac_strerror(r));
+	cr_assert_eq(ac_stats(c, &st), 0);
+	cr_expect_eq(st.writing_blocks, 0);
+	ac_disconnect(c);
+	tdaemon_stop(&D);
+}

@@ -190,11 +190,18 @@ static int take_attach(const Response *resp, void *out)
 int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
 	      uint32_t *ret_nblocks)
 {
+	return hc_attach_pool(fd, 0, ret_memfd, ret_bytes, ret_nblocks);
+}
+
+int hc_attach_pool(int fd, uint32_t pool, int *ret_memfd, uint64_t *ret_bytes,
+		   uint32_t *ret_nblocks)
+{
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Attach a = ASYMCACHE__V1__ATTACH__INIT;
 	struct attach_out o = { ret_bytes, ret_nblocks };
 	int r, mfd = -1;
 
+	a.pool_id = pool;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
 	req.attach = &a;
 	r = hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_ATTACH,
@@ -215,12 +222,21 @@ static int take_ns(const Response *resp, void *out)
 int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 		uint32_t dim, int dtype, uint32_t tokens, uint32_t *ret_ns)
 {
+	return hc_register_pool(fd, 0, model, layers, heads, dim, dtype,
+				tokens, ret_ns);
+}
+
+int hc_register_pool(int fd, uint32_t pool, const char *model,
+		     uint32_t layers, uint32_t heads, uint32_t dim, int dtype,
+		     uint32_t tokens, uint32_t *ret_ns)
+{
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__RegisterNamespace rn =
 		ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
 	Asymcache__V1__NamespaceLayout l;
 
 	th_proto_layout(&l, model, layers, heads, dim, dtype, tokens);
+	rn.pool_id = pool;
 	rn.layout = &l;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
 	req.register_namespace = &rn;
@@ -394,9 +410,16 @@ static int take_released(const Response *resp, void *out)
 int hc_release(int fd, const uint32_t *blocks, uint32_t n,
 	       uint32_t *ret_released)
 {
+	return hc_release_pool(fd, 0, blocks, n, ret_released);
+}
+
+int hc_release_pool(int fd, uint32_t pool, const uint32_t *blocks, uint32_t n,
+		    uint32_t *ret_released)
+{
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Release rel = ASYMCACHE__V1__RELEASE__INIT;
 
+	rel.pool_id = pool;
 	rel.blocks = (uint32_t *)blocks;
 	rel.n_blocks = n;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
@@ -416,9 +439,15 @@ static int take_stats(const Response *resp, void *out)
 
 int hc_stats(int fd, Asymcache__V1__StatsReply *ret)
 {
+	return hc_stats_pool(fd, 0, ret);
+}
+
+int hc_stats_pool(int fd, uint32_t pool, Asymcache__V1__StatsReply *ret)
+{
 	Request req = ASYMCACHE__V1__REQUEST__INIT;
 	Asymcache__V1__Stats st = ASYMCACHE__V1__STATS__INIT;
 
+	st.pool_id = pool;
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &st;
 	return hc_exchange(fd, &req, ASYMCACHE__V1__RESPONSE__BODY_STATS,

@@ -67,6 +67,15 @@ void hc_free(Response *resp);
 int hc_hello(int fd, const char *name);
 int hc_attach(int fd, int *ret_memfd, uint64_t *ret_bytes,
 	      uint32_t *ret_nblocks);
+/* The *_pool forms name a pool; the plain ones mean pool 0. */
+int hc_attach_pool(int fd, uint32_t pool, int *ret_memfd, uint64_t *ret_bytes,
+		   uint32_t *ret_nblocks);
+int hc_register_pool(int fd, uint32_t pool, const char *model,
+		     uint32_t layers, uint32_t heads, uint32_t dim, int dtype,
+		     uint32_t tokens, uint32_t *ret_ns);
+int hc_release_pool(int fd, uint32_t pool, const uint32_t *blocks, uint32_t n,
+		    uint32_t *ret_released);
+int hc_stats_pool(int fd, uint32_t pool, Asymcache__V1__StatsReply *ret);
 int hc_register(int fd, const char *model, uint32_t layers, uint32_t heads,
 		uint32_t dim, int dtype, uint32_t tokens, uint32_t *ret_ns);
 /* Ends namespace @ns; blocks freed now and pinned ones left to go later. */

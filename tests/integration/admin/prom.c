@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "prom.h"
 
@@ -383,4 +385,40 @@ void prom_free(struct prom *p)
 	}
 	free(p->s);
 	memset(p, 0, sizeof(*p));
+}
+
+int prom_promtool(const char *text, char *why, size_t len)
+{
+	const char *tool = getenv("AC_PROMTOOL");
+	char cmd[512], out[] = "/tmp/ac-promtool-XXXXXX";
+	FILE *p, *f;
+	size_t n;
+	int fd, st;
+
+	if (!tool || !*tool)
+		tool = system("command -v promtool >/dev/null 2>&1") == 0
+			? "promtool" : NULL;
+	if (!tool)
+		return -ENOENT;
+	fd = mkstemp(out);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "'%s' check metrics >'%s' 2>&1", tool, out);
+	p = popen(cmd, "w");
+	if (!p) {
+		unlink(out);
+		return -errno;
+	}
+	fputs(text, p);
+	st = pclose(p);
+	why[0] = 0;
+	f = fopen(out, "r");
+	if (f) {
+		n = fread(why, 1, len - 1, f);
+		why[n] = 0;
+		fclose(f);
+	}
+	unlink(out);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EINVAL;
 }

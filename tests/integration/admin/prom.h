@@ -34,6 +34,13 @@ int prom_parse(const char *text, struct prom *p, char *why, size_t len);
  * _total (their samples carry it), info families, "# EOF" last.
  */
 int prom_parse_openmetrics(const char *text, struct prom *p, char *why, size_t len);
+/*
+ * Prometheus's own check: `promtool check metrics` on @text (the text
+ * format), where promtool is on PATH or $AC_PROMTOOL names it. 0 when it
+ * passes, -EINVAL with its output in @why when not, -ENOENT without
+ * promtool (bootstrap does not install the prometheus server for it).
+ */
+int prom_promtool(const char *text, char *why, size_t len);
 /* The sample's value, NaN when there is no such series. */
 double prom_value(const struct prom *p, const char *name, const char *labels);
 void prom_free(struct prom *p);

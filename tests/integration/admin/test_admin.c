@@ -705,6 +705,8 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 	rc = run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL);
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	rc = prom_promtool(out, why, sizeof(why));
+	cr_assert(rc == 0 || rc == -ENOENT, "promtool check metrics: %s\n%s", why, out);
 	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1.0);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), s.cached_blocks);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"free\""), s.free_blocks);
@@ -1650,7 +1652,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	const char *body;
 	struct prom p;
 	double t = H_BLOCK_TOKENS;
-	int port;
+	int port, tool;
 
 	henv_start(&env, &o);
 	port = henv_metrics_port(&env);
@@ -1670,6 +1672,9 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
 	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
+	tool = prom_promtool(body, why, sizeof(why));
+	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s",
+		  why, body);
 	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"test-llama\"", a.ns);
 	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1);
 	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", lab), 1);

@@ -27,6 +27,12 @@ struct metrics;
 int metrics_new(struct metrics **ret);
 void metrics_free(struct metrics *m);
 
+/*
+ * The clock the hit-ratio window reads, in whole seconds (CLOCK_MONOTONIC
+ * by default); tests set their own to see the window move.
+ */
+void metrics_set_clock(struct metrics *m, uint64_t (*clock_s)(void));
+
 /* CLOCK_MONOTONIC in ns, for timing a request. */
 uint64_t metrics_now_ns(void);
 /* One control request of protocol body case @body_case took @ns. */

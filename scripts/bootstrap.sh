@@ -11,7 +11,7 @@ pkgs=(
 	libjson-c-dev libopenblas-dev libpcre2-dev
 	dbus systemd valgrind python3 python3-pip libseccomp-dev
 	dpkg-dev debhelper rpm fakeroot libdbus-1-dev
-	clang
+	clang libclang-rt-dev
 )
 
 missing=()

@@ -26,7 +26,10 @@ rc=${PIPESTATUS[0]}
 fuzz_wanted() {
 	[ "${AC_FUZZ:-1}" != 0 ] && [ -z "${AC_TEST_SUITES:-}" ] &&
 		[ "${AC_VALGRIND:-0}" != 1 ] && [ "${AC_SANITIZE:-0}" != 1 ] &&
-		command -v clang >/dev/null
+		command -v clang >/dev/null &&
+		# libFuzzer's runtime is a package of its own (libclang-rt-dev).
+		echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' |
+			clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null
 }
 if fuzz_wanted; then
 	fbuild=${AC_FUZZ_BUILD:-$build-fuzz}
@@ -50,7 +53,7 @@ if fuzz_wanted; then
 	fi
 	[ "$frc" -eq 0 ] || rc=$frc
 else
-	echo "run-tests: fuzz suite skipped (clang missing, AC_FUZZ=0, a suite selection, or a valgrind/ASan run)"
+	echo "run-tests: fuzz suite skipped (clang or libFuzzer missing, AC_FUZZ=0, a suite selection, or a valgrind/ASan run)"
 fi
 
 # Criterion prints "[====] Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C"

@@ -259,7 +259,6 @@ out_nslife:
 	nslife_fini(d);
 out_tenants:
 	tenants_fini(d);
-out_cache:
 	cache_fini(&d->cache);
 out_pool:
 	pool_destroy(&d->pool);

@@ -40,6 +40,12 @@ static const struct ctl_cmd commands[] = {
 	  "Evict every unpinned cached block of namespace NS (its numeric id, or its\n"
 	  "model id when only one layout has it). Pinned blocks stay: a client is\n"
 	  "using them. Root or asymcache-admin only.\n" },
+	{ "unregister", cmd_unregister, "NS", "End a namespace for every client", 1, 1,
+	  "unregister [--json] NS\n\n"
+	  "End namespace NS (its numeric id, or its model id when only one layout has\n"
+	  "it): its id is refused from now on, its unpinned blocks are freed now and\n"
+	  "its pinned ones as their last pin goes. A client registering the layout\n"
+	  "again gets a new, empty namespace. Root or asymcache-admin only.\n" },
 	{ "evict", cmd_evict, "N", "Evict up to N unpinned blocks through the policy", 1, 1,
 	  "evict [--json] N\n\n"
 	  "Evict up to N unpinned cached blocks, chosen by the active policy, as if\n"

@@ -33,7 +33,9 @@ static int resolve_ns(struct ctl *c, const char *arg, uint32_t *ret_id)
 	return CTL_EXIT_USAGE;
 }
 
-int cmd_flush(struct ctl *c, int argc, char **argv)
+/* FlushNamespace or UnregisterNamespace of @argv's NS: both answer "uu". */
+static int ns_method(struct ctl *c, char **argv, const char *method,
+		     const char *what, const char *done)
 {
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	uint32_t id, evicted, kept;
@@ -42,7 +44,7 @@ int cmd_flush(struct ctl *c, int argc, char **argv)
 	r = resolve_ns(c, argv[optind], &id);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = ctl_call(c, "FlushNamespace", &reply, "flush the namespace", "u", id);
+	r = ctl_call(c, method, &reply, what, "u", id);
 	if (r != CTL_EXIT_OK)
 		return r;
 	r = sd_bus_message_read(reply, "uu", &evicted, &kept);
@@ -56,8 +58,19 @@ int cmd_flush(struct ctl *c, int argc, char **argv)
 		json_object_object_add(j, "pinned_kept", json_object_new_uint64(kept));
 		ctl_print_json(j);
 	} else {
-		printf("Namespace %u: evicted %u block%s, kept %u pinned.\n", id, evicted,
-		       evicted == 1 ? "" : "s", kept);
+		printf("Namespace %u%s: evicted %u block%s, kept %u pinned.\n", id, done,
+		       evicted, evicted == 1 ? "" : "s", kept);
 	}
 	return CTL_EXIT_OK;
+}
+
+int cmd_unregister(struct ctl *c, int argc, char **argv)
+{
+	return ns_method(c, argv, "UnregisterNamespace", "unregister the namespace",
+			 " unregistered");
+}
+
+int cmd_flush(struct ctl *c, int argc, char **argv)
+{
+	return ns_method(c, argv, "FlushNamespace", "flush the namespace", "");
 }

@@ -58,6 +58,7 @@ int cmd_sessions(struct ctl *c, int argc, char **argv);
 int cmd_namespaces(struct ctl *c, int argc, char **argv);
 int cmd_policy(struct ctl *c, int argc, char **argv);
 int cmd_flush(struct ctl *c, int argc, char **argv);
+int cmd_unregister(struct ctl *c, int argc, char **argv);
 int cmd_evict(struct ctl *c, int argc, char **argv);
 int cmd_reload(struct ctl *c, int argc, char **argv);
 int cmd_top(struct ctl *c, int argc, char **argv);

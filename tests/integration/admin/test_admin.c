@@ -375,6 +375,7 @@ static void refused_as_nobody(const char *expect_in_err)
 		{ "policy", "lru", NULL },
 		{ "evict", "1", NULL },
 		{ "flush", "1", NULL },
+		{ "unregister", "1", NULL },
 		{ "reload", NULL, NULL },
 	};
 	struct hclient a;
@@ -1032,7 +1033,8 @@ Test(admin, wrong_command_lines_say_why)
 Test(admin, help_version_and_unreachable_daemon)
 {
 	static const char *const cmds[] = { "status", "stats", "sessions", "namespaces",
-					    "policy", "flush", "evict", "reload", "top" };
+					    "policy", "flush", "unregister", "evict",
+					    "reload", "top" };
 	char *out = NULL, *err = NULL, want[64];
 	size_t i;
 
@@ -1790,6 +1792,15 @@ Test(admin, unregister_namespace_over_the_bus)
 	cr_assert_eq(ac_release(a.c, blk + 2, 1, NULL), 0);
 	hstats(&a, &s);
 	cr_expect_eq(s.cached_blocks, 0);
+	/* asymcachectl: by model id, then an id that does not exist. */
+	cr_assert_eq(ac_register_namespace(a.c, a.pool, &(struct ac_ns_layout){
+		.model_id = "test-llama", .kv = { .num_layers = 2, .num_kv_heads = 2,
+		.head_dim = 64, .dtype = AC_DTYPE_FP16, .block_tokens = H_BLOCK_TOKENS } },
+		&a.ns), 0);
+	expect_ctl_fields(0, ARGV("--json", "unregister", "test-llama"),
+			  FIELDS({ "evicted", 0 }, { "pinned_kept", 0 }));
+	expect_ctl_error(&env, ARGV("unregister", "999"), 5, "No namespace with id 999");
+	cr_expect_eq(bus_u32(bus, "Namespaces"), 0);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&a);
 }

@@ -66,11 +66,13 @@ for _ in $(seq 50); do [ -s "$tmp/bus.addr" ] && break; sleep 0.1; done
 addr=$(head -n 1 "$tmp/bus.addr")
 
 # SmolLM2 in fp32 on the CPU: 30 layers x 2 x 3 heads x 64 x 16 tokens x
-# 4 B = 720 KiB a block of 16 tokens; 96 MiB holds 136 of them.
+# 4 B = 720 KiB a block of 16 tokens; 320 MiB holds 455 of them, and a
+# session may hold half of a pool (max_blocks_per_session): enough for the
+# nine requests of a table row at once (about 200 blocks).
 start_daemon() {	# POLICY
 	rm -f "$tmp/s.sock"
 	"$daemon" --foreground -c /dev/null --socket "$tmp/s.sock" \
-		--backend host --pool-bytes 96M --block-bytes 720K \
+		--backend host --pool-bytes 320M --block-bytes 720K \
 		--group "$(id -gn)" --policy "$1" --dbus-address "$addr" \
 		>"$tmp/daemon.log" 2>&1 &
 	pid=$!
@@ -84,8 +86,8 @@ replay() {	# NAME TRACE [OPTIONS...]
 	local name=$1 trace=$2
 	shift 2
 	OPENBLAS_NUM_THREADS=${threads:-2} "$engine" replay -s "$tmp/s.sock" \
-		-m "$model" --name "$name" --stop-eos --max-output 40 -q \
-		-o /dev/null "$@" "$trace"
+		-m "$model" --name "$name" --stop-eos --max-output "${max_output:-32}" \
+		-q -o /dev/null "$@" "$trace"
 }
 serve() {	# NAME TRACE: figures and answer of each request
 	replay "$1" "$2" --show 99 2>&1 | sed -n '/^  #/,/^ *"/p' |
@@ -99,7 +101,7 @@ for r in 1 2 3 4; do
 done
 cat "$tmp/r2.jsonl" "$tmp/r3.jsonl" "$tmp/r4.jsonl" >"$tmp/later.jsonl"
 
-echo "== asymcached (policy pensieve, host pool of 96 MiB) and asymcache-engine with $(basename "$model")"
+echo "== asymcached (policy pensieve, host pool of 320 MiB) and asymcache-engine with $(basename "$model")"
 echo "   12 questions about 3 documents of ~260 tokens behind one system prompt"
 start_daemon pensieve
 echo
@@ -125,7 +127,8 @@ printf 'run\trequests\tTTFT mean ms\tTTFT p50 ms\tTPOT ms\treused\tholes\tcomput
 for row in "pensieve msa" "pensieve prefix" "pensieve none" "asym msa" "lru prefix"; do
 	set -- $row
 	start_daemon "$1"
-	replay warm "$tmp/r1.jsonl" --speed 0 >/dev/null 2>"$tmp/replay.log" ||
+	# Only the prompts' KV matters here: one token each.
+	max_output=1 replay warm "$tmp/r1.jsonl" --speed 0 >/dev/null 2>"$tmp/replay.log" ||
 		{ cat "$tmp/replay.log" >&2; exit 1; }
 	"$ctl" -A "$addr" evict "$evict" >/dev/null
 	replay measured "$tmp/later.jsonl" --reuse "$2" --speed 0 \

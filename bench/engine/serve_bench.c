@@ -95,6 +95,13 @@ static int serve_arm(struct ac_model *m, const struct opts *o, double *ret_ms,
 		e = ac_runner_step(r, &info);
 		if (e < 0)
 			goto out;
+		if (!ac_runner_live(r) || (!info.rows && !info.waiting &&
+					   info.running < o->batch)) {
+			fprintf(stderr, "serve_bench: the %u requests never decoded together (the pool, or the daemon's per-session quota, holds fewer)\n",
+				o->batch);
+			e = -ENOSPC;
+			goto out;
+		}
 		if (info.decodes == o->batch && !info.prefill_tokens) {
 			if (warm++ < 3)
 				continue;

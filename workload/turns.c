@@ -11,14 +11,43 @@
 
 #include "trace.h"
 
+/*
+ * Hash ids can be sparse (any value up to 2^32 - 2): a map sized to the
+ * ids the trace holds, not to the largest one (a table of max_hash + 1
+ * entries was 16 GiB for one id near 2^32).
+ */
+struct id_slot {
+	uint32_t id;		/* AC_TRACE_NONE: empty (never an id) */
+	uint32_t last;		/* latest request holding it */
+};
+
+static struct id_slot *id_find(struct id_slot *map, size_t mask, uint32_t id)
+{
+	size_t h = ((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 20 & mask;
+
+	while (map[h].id != AC_TRACE_NONE && map[h].id != id)
+		h = (h + 1) & mask;
+	if (map[h].id == AC_TRACE_NONE) {
+		map[h].id = id;
+		map[h].last = AC_TRACE_NONE;
+	}
+	return &map[h];
+}
+
 int ac_trace_link_turns(struct ac_trace *t)
 {
-	uint32_t *last = malloc(((size_t)t->max_hash + 1) * sizeof(*last));
+	size_t ids = 0, cap = 16;
+	struct id_slot *map;
 
-	if (!last)
+	for (size_t i = 0; i < t->n; i++)
+		ids += t->reqs[i].nhash;
+	while (cap < 2 * ids)
+		cap *= 2;
+	map = malloc(cap * sizeof(*map));
+	if (!map)
 		return -ENOMEM;
-	for (size_t h = 0; h <= t->max_hash; h++)
-		last[h] = AC_TRACE_NONE;
+	for (size_t h = 0; h < cap; h++)
+		map[h].id = AC_TRACE_NONE;
 	for (size_t i = 0; i < t->n; i++) {
 		struct ac_trace_req *q = &t->reqs[i];
 
@@ -26,7 +55,7 @@ int ac_trace_link_turns(struct ac_trace *t)
 		q->session = (uint32_t)i;
 		/* Longest earlier prefix first; k >= 2 skips a bare system prompt. */
 		for (uint32_t k = q->nhash - 1; k >= 2 && k < q->nhash; k--) {
-			uint32_t j = last[q->hash[k - 1]];
+			uint32_t j = id_find(map, cap - 1, q->hash[k - 1])->last;
 			struct ac_trace_req *p;
 
 			if (j == AC_TRACE_NONE)
@@ -40,9 +69,9 @@ int ac_trace_link_turns(struct ac_trace *t)
 			break;
 		}
 		for (uint32_t k = 0; k < q->nhash; k++)
-			last[q->hash[k]] = (uint32_t)i;
+			id_find(map, cap - 1, q->hash[k])->last = (uint32_t)i;
 	}
-	free(last);
+	free(map);
 	return 0;
 }
 

@@ -313,3 +313,20 @@ Test(trace, refuses_bad_literal_tokens)
 		cr_expect_null(t.reqs);
 	}
 }
+
+/* Sparse ids: one near 2^32 links like any other, with no table that size. */
+Test(trace, links_turns_with_ids_near_the_top)
+{
+	static const char text[] =
+		REQ(0, 1536, 1, "[4000000000, 7, 4294967290]")
+		REQ(5, 2048, 1, "[4000000000, 7, 4294967290, 12]");
+	struct ac_trace t;
+	struct ac_trace_error err;
+
+	cr_assert_eq(read_str(text, 0, &t, &err), 0, "%s", err.why);
+	cr_assert_eq(ac_trace_link_turns(&t), 0);
+	cr_expect_eq(t.reqs[0].next, 1);
+	cr_expect_eq(t.reqs[1].prev, 0);
+	cr_expect_eq(t.reqs[1].session, 0);
+	ac_trace_free(&t);
+}

@@ -68,7 +68,7 @@ addr=$(head -n 1 "$tmp/bus.addr")
 # SmolLM2 in fp32 on the CPU: 30 layers x 2 x 3 heads x 64 x 16 tokens x
 # 4 B = 720 KiB a block of 16 tokens; 320 MiB holds 455 of them, and a
 # session may hold half of a pool (max_blocks_per_session): enough for the
-# nine requests of a table row at once (about 200 blocks).
+# requests of a table row at once (about 22 blocks each).
 start_daemon() {	# POLICY
 	rm -f "$tmp/s.sock"
 	"$daemon" --foreground -c /dev/null --socket "$tmp/s.sock" \
@@ -99,7 +99,8 @@ serve() {	# NAME TRACE: figures and answer of each request
 for r in 1 2 3 4; do
 	sed -n "$((r * 3 - 2)),$((r * 3))p" "$tmp/trace.jsonl" >"$tmp/r$r.jsonl"
 done
-cat "$tmp/r2.jsonl" "$tmp/r3.jsonl" "$tmp/r4.jsonl" >"$tmp/later.jsonl"
+# The table's requests: the second and third questions about each document.
+cat "$tmp/r2.jsonl" "$tmp/r3.jsonl" >"$tmp/later.jsonl"
 
 echo "== asymcached (policy pensieve, host pool of 320 MiB) and asymcache-engine with $(basename "$model")"
 echo "   12 questions about 3 documents of ~260 tokens behind one system prompt"
@@ -121,7 +122,7 @@ serve engine-b "$tmp/r4.jsonl"
 stop_daemon
 
 echo
-echo "-- 4. the last 9 requests after the first 3 and the same eviction, each row on a fresh"
+echo "-- 4. the 6 requests of rounds 2 and 3 after round 1 and the same eviction, each row on a fresh"
 echo "      daemon, one flag changed per row"
 printf 'run\trequests\tTTFT mean ms\tTTFT p50 ms\tTPOT ms\treused\tholes\tcomputed\twall s\toutput hash\n' >"$tmp/table.tsv"
 for row in "pensieve msa" "pensieve prefix" "pensieve none" "asym msa" "lru prefix"; do

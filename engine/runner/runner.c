@@ -236,6 +236,7 @@ struct ac_runner *ac_runner_free(struct ac_runner *r)
 	free(r->idx);
 	free(r->segs);
 	free(r->ce);
+	free(r->order);
 	free(r->sseg);
 	free(r->chunks);
 	free(r->socket);
@@ -328,17 +329,18 @@ double ac_runner_next_arrival(const struct ac_runner *r)
 static int take_at(struct ac_runner *r, uint32_t i, struct ac_result *res)
 {
 	struct sreq *q = r->done[i];
+	uint32_t ngen = sreq_ngen(q);
 
 	*res = (struct ac_result){ .id = q->id, .status = q->status,
-				   .n = q->ngen, .st = q->st };
-	res->tokens = malloc(sizeof(int32_t) * (q->ngen ? q->ngen : 1));
+				   .n = ngen, .st = q->st };
+	res->tokens = malloc(sizeof(int32_t) * (ngen ? ngen : 1));
 	if (!res->tokens)
 		return -ENOMEM;
 	memcpy(res->tokens, q->tokens + q->n_prompt,
-	       sizeof(int32_t) * q->ngen);
-	res->st.generated = q->ngen;
-	res->st.ttft_s = q->ngen ? q->first_s - q->arrival_s : 0;
-	res->st.decode_s = q->ngen > 1 ? q->done_s - q->first_s : 0;
+	       sizeof(int32_t) * ngen);
+	res->st.generated = ngen;
+	res->st.ttft_s = ngen ? q->first_s - q->arrival_s : 0;
+	res->st.decode_s = ngen > 1 ? q->done_s - q->first_s : 0;
 	memmove(r->done + i, r->done + i + 1,
 		sizeof(*r->done) * (r->ndone - i - 1));
 	r->ndone--;

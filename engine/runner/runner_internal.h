@@ -27,7 +27,7 @@ struct sreq {
 	enum sreq_state state;
 	int status;
 	int32_t *tokens;
-	uint32_t n_prompt, len, cap, max_tokens, ngen;
+	uint32_t n_prompt, len, cap, max_tokens;
 	int32_t *stop_ids;
 	uint32_t n_stop_ids;
 	struct ac_sampler *sampler;
@@ -79,12 +79,20 @@ struct ac_runner {
 	struct ac_segment *segs;
 	struct ac_commit_entry *ce;
 	uint32_t cap_blocks;
+	struct sreq **order;	/* prefilling requests in the runner's order */
+	uint32_t cap_order;
 	struct ac_sched_segment *sseg;
 	struct ac_sched_chunk *chunks;
 	uint32_t cap_sched, cap_chunks;
 	double tok_per_s;	/* measured rate, for HRRN's work estimate */
 	bool hold_admission;	/* a preemption since the last finish */
 };
+
+/* Tokens generated so far: all that follow the prompt in tokens[]. */
+static inline uint32_t sreq_ngen(const struct sreq *q)
+{
+	return q->len - q->n_prompt;
+}
 
 /* admit.c: a request's blocks. */
 int sreq_admit(struct ac_runner *r, struct sreq *q);

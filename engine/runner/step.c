@@ -234,23 +234,21 @@ static int fixed_chunks(struct ac_runner *r, uint32_t budget, uint32_t rows,
 			double now)
 {
 	uint32_t max_rows = ac_model_max_rows(r->model), n;
-	struct sreq **order = malloc(sizeof(*order) * (r->nreqs + 1));
 	int got;
 
-	if (!order)
+	/* The runner's scratch: an iteration allocates nothing it keeps. */
+	if (runner_grow((void **)&r->order, &r->cap_order, r->nreqs + 1,
+			sizeof(*r->order)) < 0)
 		return -ENOMEM;
 	if (budget > max_rows - rows)
 		budget = max_rows - rows;
-	n = prefill_order(r, order, now);
+	n = prefill_order(r, r->order, now);
 	for (uint32_t i = 0; i < n && budget; i++) {
-		got = grant(r, order[i], UINT64_MAX, budget);
-		if (got < 0) {
-			free(order);
+		got = grant(r, r->order[i], UINT64_MAX, budget);
+		if (got < 0)
 			return got;
-		}
 		budget -= (uint32_t)got;
 	}
-	free(order);
 	return 0;
 }
 
@@ -352,10 +350,10 @@ static void take_token(struct ac_runner *r, struct sreq *q, int32_t t,
 	bool stop;
 
 	q->tokens[q->len++] = t;
-	if (++q->ngen == 1)
+	if (sreq_ngen(q) == 1)
 		q->first_s = now;
 	stop = (r->o.on_token && r->o.on_token(q->id, t, r->o.userdata)) ||
-	       is_stop(q, t) || q->ngen == q->max_tokens || q->len >= q->cap;
+	       is_stop(q, t) || sreq_ngen(q) == q->max_tokens || q->len >= q->cap;
 	if (stop) {
 		sreq_finish(r, q, 0);
 		return;

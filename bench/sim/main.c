@@ -119,6 +119,10 @@ static void usage(void)
 	      "  --tool-median S       median tool call where the trace has none (5 s)\n"
 	      "  --switch-to P --switch-every N   swap policies every N iterations\n"
 	      "  --seed N              seed for tool durations (1)\n"
+	      "  --tokens-per-id N     tokens each hash id stands for (512, the\n"
+	      "                        trace's); lengths scale with it and the sim's\n"
+	      "                        block is N tokens, as the engine's replay does\n"
+	      "  --max-output N        cap on each request's output tokens\n"
 	      "  --csv FILE            write one row per run\n"
 	      "  --quiet               no progress lines\n", stderr);
 }
@@ -231,6 +235,30 @@ static int run_one(const struct ac_trace *t, struct sim_config *cfg,
 	return sim_run(t, cfg, res);
 }
 
+/*
+ * The engine's replay at --tokens-per-id N turns a hash id into N tokens
+ * and a prompt of L tokens into ceil(L * N / 512): the same shrink here,
+ * with blocks of N tokens, so that both run the same window.
+ */
+static void scale_trace(struct ac_trace *t, uint32_t tpi, uint32_t max_output)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct ac_trace_req *q = &t->reqs[i];
+
+		if (tpi != AC_TRACE_BLOCK_TOKENS && !q->tokens) {
+			q->input = (uint32_t)(((uint64_t)q->input * tpi +
+					       AC_TRACE_BLOCK_TOKENS - 1) /
+					      AC_TRACE_BLOCK_TOKENS);
+			if (!q->input)
+				q->input = 1;
+		}
+		if (max_output && q->output > max_output)
+			q->output = max_output;
+	}
+	if (tpi != AC_TRACE_BLOCK_TOKENS)
+		t->block_tokens = tpi;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -257,6 +285,8 @@ int main(int argc, char **argv)
 		{ "switch-to", required_argument, NULL, 'W' },
 		{ "switch-every", required_argument, NULL, 'E' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "tokens-per-id", required_argument, NULL, 'K' },
+		{ "max-output", required_argument, NULL, 'X' },
 		{ "csv", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -269,7 +299,7 @@ int main(int argc, char **argv)
 	uint64_t pools[MAX_RUNS], ref_pool = 900000;
 	size_t nsetups = 0, npools = 0, limit = 0;
 	double tpot = 0.050, scale = 1, target_busy = 0;
-	uint32_t fixed = 2048;
+	uint32_t fixed = 2048, tpi = AC_TRACE_BLOCK_TOKENS, max_output = 0;
 	enum ac_chunk_order order = AC_CHUNK_FCFS;
 	struct ac_cost_model cost;
 	struct sim_config cfg;
@@ -314,6 +344,23 @@ int main(int argc, char **argv)
 		case 'W': cfg.switch_to = optarg; break;
 		case 'E': cfg.switch_every = strtoull(optarg, NULL, 10); break;
 		case 'S': cfg.seed = strtoull(optarg, NULL, 10); break;
+		case 'K':
+		case 'X': {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !v ||
+			    v > AC_TRACE_BLOCK_TOKENS * (c == 'X' ? 1024ul : 1ul)) {
+				fprintf(stderr, "--%s '%s': want an integer in 1..%u\n",
+					c == 'K' ? "tokens-per-id" : "max-output",
+					optarg, AC_TRACE_BLOCK_TOKENS * (c == 'X' ? 1024 : 1));
+				return 2;
+			}
+			*(c == 'K' ? &tpi : &max_output) = (uint32_t)v;
+			break;
+		}
 		case 'o': csv_path = optarg; break;
 		case 'q': cfg.progress = false; break;
 		case 'h': usage(); return 0;
@@ -362,6 +409,7 @@ int main(int argc, char **argv)
 			terr.why);
 		return 1;
 	}
+	scale_trace(&t, tpi, max_output);
 	if (cfg.agent && t.nprogram) {
 		/* A generated agent trace names its programs and tool calls. */
 		r = ac_trace_link_programs(&t, &terr);

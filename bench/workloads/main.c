@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * asymcache-workload: write a generated trace (docs/workloads.md).
- *   asymcache-workload rag|tenants|agent [--seed N] [--out FILE] [options]
+ *   asymcache-workload rag|tenants|agent|conv [--seed N] [--out FILE] [options]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "trace.h"
 #include "wl.h"
 
 static void usage(FILE *f)
 {
-	fputs("usage: asymcache-workload rag|tenants|agent [options]\n"
+	fputs("usage: asymcache-workload rag|tenants|agent|conv [options]\n"
 	      "  --seed N         seed (1); the same seed writes the same file\n"
 	      "  --out FILE       write here (default: standard output)\n"
 	      "  --requests N     rag, tenants: requests (2000)\n"
@@ -28,7 +30,9 @@ static void usage(FILE *f)
 	      "  --programs N     agent: programs (200)\n"
 	      "  --turns-min N --turns-max N   agent: turns a program (10, 30)\n"
 	      "  --tool-scale X   agent: multiplies every tool's median (1.0)\n"
-	      "  --result-max N   agent: longest tool result in tokens (4000)\n",
+	      "  --result-max N   agent: longest tool result in tokens (4000)\n"
+	      "  --trace FILE     conv: the conversation trace to sample\n"
+	      "  --conversations N   conv: whole conversations drawn at random (100)\n",
 	      f);
 }
 
@@ -48,6 +52,42 @@ static int num(const char *opt, const char *s, double lo, double hi,
 	}
 	*ret = x;
 	return 0;
+}
+
+/* conv copies records of a trace rather than building them. */
+static int conv_main(const struct wl_conv_config *cc, const char *out,
+		     struct ac_trace_error *err)
+{
+	FILE *f = stdout;
+	int r;
+
+	if (!cc->trace) {
+		fputs("asymcache-workload: conv: --trace FILE is required\n", stderr);
+		return 2;
+	}
+	if (!cc->conversations) {
+		fputs("asymcache-workload: conv: --conversations must be at least 1\n",
+		      stderr);
+		return 2;
+	}
+	if (out && !(f = fopen(out, "we"))) {
+		fprintf(stderr, "asymcache-workload: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	r = wl_conv(cc, f, err);
+	if (f != stdout && fclose(f) && r == 0)
+		r = -errno;
+	if (r == -ERANGE)
+		fprintf(stderr, "asymcache-workload: %s: fewer than %u conversations\n",
+			cc->trace, cc->conversations);
+	else if (r == -EINVAL && err->why[0])
+		fprintf(stderr, "asymcache-workload: %s: %s\n", cc->trace, err->why);
+	else if (r < 0)
+		fprintf(stderr, "asymcache-workload: %s: %s\n",
+			r == -EIO && out ? out : cc->trace, strerror(-r));
+	if (r < 0 && out)
+		unlink(out);
+	return r < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -70,11 +110,15 @@ int main(int argc, char **argv)
 		{ "turns-max", required_argument, NULL, 'U' },
 		{ "tool-scale", required_argument, NULL, 'x' },
 		{ "result-max", required_argument, NULL, 'R' },
+		{ "trace", required_argument, NULL, 'T' },
+		{ "conversations", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct wl_tenants_config tc;
 	struct wl_agent_config ac;
+	struct wl_conv_config cc = { .seed = 1, .conversations = 100 };
+	struct ac_trace_error terr = { 0 };
 	struct wl_rag_config *rc = &tc.mix;
 	struct wl_trace t;
 	const char *kind, *out = NULL;
@@ -88,8 +132,9 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	kind = argv[1];
-	if (strcmp(kind, "rag") && strcmp(kind, "tenants") && strcmp(kind, "agent")) {
-		fprintf(stderr, "asymcache-workload: unknown workload '%s' (rag, tenants, agent)\n",
+	if (strcmp(kind, "rag") && strcmp(kind, "tenants") && strcmp(kind, "agent") &&
+	    strcmp(kind, "conv")) {
+		fprintf(stderr, "asymcache-workload: unknown workload '%s' (rag, tenants, agent, conv)\n",
 			kind);
 		return 2;
 	}
@@ -106,13 +151,15 @@ int main(int argc, char **argv)
 				name = opts[i].name;
 		switch (c) {
 		case 'o': out = optarg; continue;
+		case 'T': cc.trace = optarg; continue;
 		case 'h': usage(stdout); return 0;
 		case '?': usage(stderr); return 2;
 		}
 		if (num(name, optarg, 0, 1e15, &x) < 0)
 			return 2;
 		switch (c) {
-		case 's': rc->seed = ac.seed = (uint64_t)x; break;
+		case 's': rc->seed = ac.seed = cc.seed = (uint64_t)x; break;
+		case 'C': cc.conversations = (uint32_t)x; break;
 		case 'n': rc->requests = (uint32_t)x; break;
 		case 'r': rc->rate = ac.rate = x; rate_set = true; break;
 		case 'd': rc->docs = (uint32_t)x; break;
@@ -132,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	if (!rate_set)
 		ac.rate = 0.5;
+	if (!strcmp(kind, "conv"))
+		return conv_main(&cc, out, &terr);
 	wl_trace_init(&t);
 	if (!strcmp(kind, "rag"))
 		r = wl_rag(rc, &t);

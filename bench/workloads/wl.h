@@ -152,4 +152,22 @@ extern const double wl_tool_median_s[WL_TOOL_KINDS];
 void wl_agent_default(struct wl_agent_config *c);
 int wl_agent(const struct wl_agent_config *c, struct wl_trace *t);
 
+/*
+ * A conversation window: every turn of @conversations conversations of
+ * the trace at @trace, drawn uniformly with @seed (turns linked by prefix
+ * containment), in arrival order, timestamps from 0, the trace's own hash
+ * ids. -ERANGE: the trace has fewer conversations; a read error of the
+ * trace as ac_trace_load() gives it, explained in @err.
+ */
+struct ac_trace_error;
+
+struct wl_conv_config {
+	uint64_t seed;
+	const char *trace;
+	uint32_t conversations;
+};
+
+int wl_conv(const struct wl_conv_config *c, FILE *f,
+	    struct ac_trace_error *err);
+
 #endif

@@ -56,4 +56,20 @@ const char *cal_cuda_last_error(void);
 
 double cal_now(void);
 
+/* How well a fit of an engine's iterations reproduces them. */
+struct cal_iter_fit {
+	size_t iterations, decode_only, with_prefill;
+	double measured_s;	/* forward seconds, summed */
+	double abs_error_s;	/* |model - measured|, summed */
+};
+
+/*
+ * Fit @m's coefficients (not its names or layout) to the JSON lines of
+ * asymcache-engine replay --iterations at @path. -EINVAL (and @why) for a
+ * bad line or iterations that cannot pin the model down; an fopen()
+ * error's -errno.
+ */
+int cal_fit_iterations(const char *path, struct ac_cost_model *m,
+		       struct cal_iter_fit *fit, char *why, size_t len);
+
 #endif

@@ -22,6 +22,7 @@
 
 #include "ac_config.h"
 #include "calibrate.h"
+#include "config.h"	/* engine/model: the shapes */
 
 struct grid {
 	const uint32_t *T, *P, *S, *B, *C;
@@ -102,6 +103,95 @@ static int attn_build(struct cal_attn *a, uint32_t nseqs, uint32_t nsegs,
 	return 0;
 }
 
+/* The layout of an engine shape, the engine's own preset (one owner). */
+static int shape_layout(const char *shape, struct ac_cost_layout *l)
+{
+	struct ac_model_config mc;
+
+	if (ac_model_config_preset(shape, &mc) < 0) {
+		fprintf(stderr, "Unknown shape '%s' (", shape);
+		for (size_t i = 0; ac_model_config_preset_name(i); i++)
+			fprintf(stderr, "%s%s", i ? ", " : "",
+				ac_model_config_preset_name(i));
+		fputs(")\n", stderr);
+		return -EINVAL;
+	}
+	l->kv.num_layers = mc.n_layers;
+	l->kv.num_kv_heads = mc.n_kv_heads;
+	l->kv.head_dim = mc.head_dim;
+	l->hidden = mc.hidden;
+	l->ffn = mc.ffn;
+	l->num_q_heads = mc.n_heads;
+	l->vocab = mc.vocab;
+	return 0;
+}
+
+static int write_model(const char *json, const char *out_path)
+{
+	FILE *f;
+
+	if (!strcmp(out_path, "-"))
+		return puts(json) < 0 ? -EIO : 0;
+	f = fopen(out_path, "we");
+	if (!f || fputs(json, f) < 0 || fputc('\n', f) < 0) {
+		int e = errno;
+
+		if (f)
+			fclose(f);
+		fprintf(stderr, "Failed to write %s: %s\n", out_path, strerror(e));
+		return -e;
+	}
+	if (fclose(f)) {
+		fprintf(stderr, "Failed to write %s: %m\n", out_path);
+		return -errno;
+	}
+	return 0;
+}
+
+static int from_iterations(const char *path, struct ac_cost_model *m,
+			   const char *gpu, const char *model,
+			   const char *out_path)
+{
+	struct cal_iter_fit fit;
+	char why[256] = "", when[32];
+	time_t now = time(NULL);
+	char *json = NULL;
+	int r;
+
+	r = cal_fit_iterations(path, m, &fit, why, sizeof(why));
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", path, why[0] ? why : strerror(-r));
+		return r;
+	}
+	snprintf(m->gpu, sizeof(m->gpu), "%s", gpu ? gpu : "unknown");
+	snprintf(m->model, sizeof(m->model), "%s", model);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	snprintf(m->source, sizeof(m->source),
+		 "FITTED by asymcache-calibrate %s, %s, to %zu iterations of the engine "
+		 "(asymcache-engine replay --iterations): iteration_s and decode_ctx_s a "
+		 "line through %zu decode-only passes; linear_s, attn_s, segment_s a "
+		 "non-negative least-squares fit of %zu passes with prefill; the model "
+		 "reproduces the %.3f s they took with %.1f%% summed absolute error",
+		 AC_VERSION, when, fit.iterations, fit.decode_only, fit.with_prefill,
+		 fit.measured_s, 100 * fit.abs_error_s / fit.measured_s);
+	printf("%zu iterations (%zu decode-only, %zu with prefill), %.3f s; "
+	       "model error %.1f%% of it\n", fit.iterations, fit.decode_only,
+	       fit.with_prefill, fit.measured_s,
+	       100 * fit.abs_error_s / fit.measured_s);
+	printf("linear_s %.4g  attn_s %.4g  segment_s %.4g  iteration_s %.4g  "
+	       "decode_ctx_s %.4g  knee %u tokens\n", m->linear_s, m->attn_s,
+	       m->segment_s, m->iteration_s, m->decode_ctx_s,
+	       ac_cost_knee_tokens(m));
+	r = ac_cost_model_to_json(m, &json);
+	if (r < 0) {
+		fprintf(stderr, "Failed to serialise the model: %s\n", strerror(-r));
+		return r;
+	}
+	r = write_model(json, out_path);
+	free(json);
+	return r;
+}
+
 static void usage(void)
 {
 	fputs("usage: asymcache-calibrate --out FILE [options]\n"
@@ -111,7 +201,11 @@ static void usage(void)
 	      "  --head-dim N --block-tokens N --vocab N   layout (Llama-3-8B)\n"
 	      "  --quick               small grid (tests, smoke runs)\n"
 	      "  --reps N              timed runs per sample (3)\n"
-	      "  --no-gemm             GPU: keep the anchor GEMM rate\n", stderr);
+	      "  --no-gemm             GPU: keep the anchor GEMM rate\n"
+	      "  --shape NAME          layout of an engine shape (tiny, small, llama3-8b)\n"
+	      "  --from-iterations FILE   fit the model to an engine's own passes\n"
+	      "                        (asymcache-engine replay --iterations) instead\n"
+	      "                        of timing the kernels\n", stderr);
 }
 
 int main(int argc, char **argv)
@@ -132,11 +226,14 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "no-gemm", no_argument, NULL, 'G' },
+		{ "shape", required_argument, NULL, 'S' },
+		{ "from-iterations", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const struct cal_backend_ops *ops = &cal_cpu_ops;
 	const char *out_path = NULL, *gpu = NULL, *model = "llama-3-8b";
+	const char *iter_path = NULL;
 	struct ac_cost_sample *smp = NULL;
 	struct ac_cost_model m;
 	struct cal_ctx c = { .reps = 3 };
@@ -184,6 +281,12 @@ int main(int argc, char **argv)
 		case 'q': quick = true; break;
 		case 'r': c.reps = (uint32_t)atoi(optarg); break;
 		case 'G': no_gemm = true; break;
+		case 'I': iter_path = optarg; break;
+		case 'S':
+			if (shape_layout(optarg, &c.layout) < 0)
+				return 2;
+			model = optarg;
+			break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -203,6 +306,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (iter_path)
+		return from_iterations(iter_path, &m, gpu, model, out_path) < 0;
 	if (quick)
 		g = (struct grid){ q_T, q_P, full_S, q_B, q_C, N(q_T), N(q_P),
 				   N(full_S), N(q_B), N(q_C) };
@@ -434,23 +539,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Failed to serialise the model: %s\n", strerror(-r));
 		goto out;
 	}
-	if (!strcmp(out_path, "-")) {
-		puts(json);
-	} else {
-		FILE *f = fopen(out_path, "we");
-
-		if (!f || fputs(json, f) < 0 || fputc('\n', f) < 0) {
-			r = -errno;
-			if (f)
-				fclose(f);
-			fprintf(stderr, "Failed to write %s: %m\n", out_path);
-			goto out;
-		}
-		if (fclose(f)) {
-			r = -errno;
-			goto out;
-		}
-	}
+	r = write_model(json, out_path);
+	if (r < 0)
+		goto out;
 	r = 0;
 out:
 	free(json);

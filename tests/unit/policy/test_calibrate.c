@@ -60,3 +60,70 @@ Test(policy_calibrate, bad_arguments_are_refused)
 			 "--q-heads 4 --kv-heads 2 --head-dim 64 --vocab 1000 "
 			 "--out /nonexistent/dir/x.json", path, sizeof(path)), 1);
 }
+
+/*
+ * Iterations drawn from a known model (with +-3% noise, deterministic):
+ * the fit must give its coefficients back.
+ */
+static void write_iterations(const char *path, int bad_line)
+{
+	const double lin = 2e-5, attn = 1e-9, seg = 1e-4, floor_s = 4e-3,
+		     ctx_s = 2e-8;
+	static const unsigned sizes[] = { 0, 0, 0, 128, 512, 2048, 4096 };
+	unsigned long long x = 12345;
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	for (int i = 0; i < 300; i++) {
+		unsigned P, D, S;
+		double pairs, c, t;
+
+#define NEXT() (x = x * 6364136223846793005ull + 1442695040888963407ull, \
+		(double)(x >> 11) / (double)(1ull << 53))
+		P = sizes[(unsigned)(NEXT() * 7)];
+		D = 1 + (unsigned)(NEXT() * 32);
+		c = D * (100 + NEXT() * 4000);
+		pairs = P ? P * (NEXT() * 8000 + P / 2.0) : 0;
+		S = P ? 1 + (unsigned)(NEXT() * 4) : 0;
+		t = (lin * (P + D) > floor_s ? lin * (P + D) : floor_s) +
+		    attn * pairs + seg * S + ctx_s * c;
+		t *= 0.97 + 0.06 * NEXT();
+#undef NEXT
+		if (i == bad_line)
+			fprintf(f, "{\"prefill_tokens\": %u}\n", P);
+		else
+			fprintf(f, "{\"iter\": %d, \"prefill_tokens\": %u, \"prefill_pairs\": %.1f, "
+				"\"segments\": %u, \"decode_tokens\": %u, \"decode_ctx\": %.0f, "
+				"\"forward_s\": %.9f}\n", i, P, pairs, S, D, c, t);
+	}
+	fclose(f);
+}
+
+Test(policy_calibrate, fit_to_engine_iterations)
+{
+	struct ac_cost_model m;
+	char path[256], it[64], args[256];
+
+	snprintf(it, sizeof(it), "/tmp/ac-cal-it-%d.jsonl", (int)getpid());
+	write_iterations(it, -1);
+	snprintf(args, sizeof(args), "--from-iterations %s --shape tiny --gpu test", it);
+	cr_assert_eq(run(args, path, sizeof(path)), 0);
+	cr_assert_eq(ac_cost_model_load(path, &m), 0);
+	unlink(path);
+	cr_assert_str_eq(m.model, "tiny");
+	cr_assert_eq(m.layout.kv.num_layers, 2, "the tiny shape's layout");
+	cr_assert_not_null(strstr(m.source, "FITTED"));
+	cr_assert_float_eq(m.linear_s, 2e-5, 0.1 * 2e-5);
+	cr_assert_float_eq(m.attn_s, 1e-9, 0.1 * 1e-9);
+	cr_assert_float_eq(m.segment_s, 1e-4, 0.3 * 1e-4);
+	cr_assert_float_eq(m.iteration_s, 4e-3, 0.1 * 4e-3);
+	cr_assert_float_eq(m.decode_ctx_s, 2e-8, 0.1 * 2e-8);
+	/* A bad line is named and nothing is written. */
+	write_iterations(it, 7);
+	cr_assert_eq(run(args, path, sizeof(path)), 1);
+	cr_assert_eq(access(path, F_OK), -1);
+	unlink(it);
+	cr_assert_eq(run(args, path, sizeof(path)), 1, "no such file");
+	cr_assert_eq(run("--from-iterations /dev/null --shape nosuch", path,
+			 sizeof(path)), 2);
+}

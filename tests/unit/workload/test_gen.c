@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trace.h"
 #include "wl.h"
@@ -274,4 +275,97 @@ Test(workload_gen, zipf_and_ids)
 	cr_assert_neq(t.recs[0].ids[2], t.recs[1].ids[2]);
 	cr_assert_eq(wl_trace_add(&t, a, 0, &p), -EINVAL);
 	wl_trace_free(&t);
+}
+
+/*
+ * Five conversations: A (3 turns, each holding the last's blocks), B (2
+ * turns), C, D, E (one turn each), on a shared system block 0.
+ */
+static const char conv_src[] =
+	"{\"timestamp\": 100, \"input_length\": 1536, \"output_length\": 9, \"hash_ids\": [0, 1, 2]}\n"
+	"{\"timestamp\": 150, \"input_length\": 1024, \"output_length\": 9, \"hash_ids\": [0, 10]}\n"
+	"{\"timestamp\": 200, \"input_length\": 2048, \"output_length\": 9, \"hash_ids\": [0, 1, 2, 3]}\n"
+	"{\"timestamp\": 250, \"input_length\": 1536, \"output_length\": 9, \"hash_ids\": [0, 20, 21]}\n"
+	"{\"timestamp\": 300, \"input_length\": 1536, \"output_length\": 9, \"hash_ids\": [0, 30, 31]}\n"
+	"{\"timestamp\": 350, \"input_length\": 2560, \"output_length\": 9, \"hash_ids\": [0, 1, 2, 3, 4]}\n"
+	"{\"timestamp\": 400, \"input_length\": 2048, \"output_length\": 9, \"hash_ids\": [0, 20, 21, 22]}\n"
+	"{\"timestamp\": 450, \"input_length\": 512, \"output_length\": 9, \"hash_ids\": [0]}\n";
+
+static char *conv_text(const char *path, uint64_t seed, uint32_t k,
+		       int *ret, size_t *ret_len)
+{
+	struct wl_conv_config c = { .seed = seed, .trace = path,
+				    .conversations = k };
+	struct ac_trace_error err = { 0 };
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, ret_len);
+
+	cr_assert_not_null(f);
+	*ret = wl_conv(&c, f, &err);
+	fclose(f);
+	return buf;
+}
+
+Test(workload_gen, conv_window_keeps_whole_conversations)
+{
+	char path[] = "/tmp/test_conv_XXXXXX";
+	int fd = mkstemp(path), r;
+	uint32_t turns_of[64] = { 0 };
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, conv_src, sizeof(conv_src) - 1),
+		     (ssize_t)sizeof(conv_src) - 1);
+	close(fd);
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		size_t len, len2;
+		char *a = conv_text(path, seed, 2, &r, &len);
+		char *b = conv_text(path, seed, 2, &r, &len2);
+		struct ac_trace t;
+		uint32_t convs = 0;
+
+		cr_assert_eq(r, 0);
+		cr_assert_eq(len, len2);
+		cr_assert_eq(memcmp(a, b, len), 0, "seed %llu",
+			     (unsigned long long)seed);
+		read_back(a, len, &t);
+		cr_assert_float_eq(t.reqs[0].arrival_s, 0.0, 1e-9);
+		cr_assert_eq(ac_trace_link_turns(&t), 0);
+		/* Two conversations, each with every one of its turns. */
+		for (size_t i = 0; i < t.n; i++) {
+			const struct ac_trace_req *q = &t.reqs[i];
+			uint32_t key = q->nhash > 1 ? q->hash[1] : 0;
+
+			if (q->session == i)
+				convs++;
+			turns_of[key]++;
+			cr_assert(key == 1 || key == 10 || key == 20 ||
+				  key == 30 || key == 0);
+		}
+		cr_assert_eq(convs, 2, "seed %llu", (unsigned long long)seed);
+		for (size_t i = 0; i < t.n; i++) {
+			const struct ac_trace_req *q = &t.reqs[i];
+			uint32_t key = q->nhash > 1 ? q->hash[1] : 0;
+			uint32_t want = key == 1 ? 3 : key == 20 ? 2 : 1;
+			uint32_t have = 0;
+
+			for (size_t j = 0; j < t.n; j++)
+				have += (t.reqs[j].nhash > 1 ?
+					 t.reqs[j].hash[1] : 0) == key;
+			cr_assert_eq(have, want, "seed %llu: conversation %u",
+				     (unsigned long long)seed, key);
+		}
+		ac_trace_free(&t);
+		free(a);
+		free(b);
+	}
+	/* Twenty draws of 2 of 5 reach every conversation. */
+	cr_assert(turns_of[1] && turns_of[10] && turns_of[20] &&
+		  turns_of[30] && turns_of[0]);
+	free(conv_text(path, 1, 6, &r, &(size_t){ 0 }));
+	cr_assert_eq(r, -ERANGE);
+	free(conv_text(path, 1, 5, &r, &(size_t){ 0 }));
+	cr_assert_eq(r, 0);
+	unlink(path);
+	free(conv_text(path, 1, 1, &r, &(size_t){ 0 }));
+	cr_assert_eq(r, -ENOENT);
 }

@@ -16,31 +16,55 @@
 /* A ScheduledChunk is at most 3 tags + 5 + 10 + 5 bytes of varints. */
 #define RX_PER_CHUNK	24
 
-int ac_retain(struct ac_client *c, uint32_t ns, const uint32_t *blocks,
-	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention)
+int ac_retain_program(struct ac_client *c, uint32_t ns,
+		      const uint32_t *blocks, size_t n,
+		      const struct ac_retain_args *a, struct ac_retention *ret)
 {
 	Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
 	Asymcache__V1__Response *resp;
 	int r;
 
-	if (!c || !blocks || !ret_retention || n == 0 || n > UINT32_MAX)
+	if (!c || !blocks || !a || !ret || n == 0 || n > UINT32_MAX)
 		return -EINVAL;
-	if (ttl_ms == 0)
+	if (a->ttl_ms == 0 && a->expect_ms == 0)
 		return -ERANGE;
 	rt.ns_id = ns;
 	rt.n_blocks = n;
 	rt.blocks = (uint32_t *)blocks;
-	rt.ttl_ms = ttl_ms;
+	rt.ttl_ms = a->ttl_ms;
+	rt.expect_ms = a->expect_ms;
+	rt.program_id = a->program_id;
 
 	r = client_call(c, ASYMCACHE__V1__REQUEST__BODY_RETAIN, &rt,
 			ASYMCACHE__V1__RESPONSE__BODY_RETAIN, CLIENT_RX_MIN, &resp);
 	if (r < 0)
 		return r;
-	if (resp->retain->retention_id == 0)
+	/* Only a TTL of the daemon's own choosing may be declined. */
+	if (resp->retain->retention_id == 0 && a->ttl_ms) {
 		r = -EPROTO;
-	else
-		*ret_retention = resp->retain->retention_id;
+	} else {
+		ret->id = resp->retain->retention_id;
+		ret->expires_in_ms = resp->retain->expires_in_ms;
+		ret->pinned = resp->retain->pinned;
+	}
 	client_done(c, resp);
+	return r;
+}
+
+int ac_retain(struct ac_client *c, uint32_t ns, const uint32_t *blocks,
+	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention)
+{
+	struct ac_retain_args a = { .ttl_ms = ttl_ms };
+	struct ac_retention rt;
+	int r;
+
+	if (!ret_retention)
+		return -EINVAL;
+	if (ttl_ms == 0)
+		return -ERANGE;
+	r = ac_retain_program(c, ns, blocks, n, &a, &rt);
+	if (r == 0)
+		*ret_retention = rt.id;
 	return r;
 }
 
@@ -136,8 +160,9 @@ static int sched_reply_check(const Asymcache__V1__ScheduleReply *sr,
 	return 0;
 }
 
-int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
-		struct ac_sched_result *res)
+int ac_schedule_programs(struct ac_client *c,
+			 const struct ac_sched_request *in,
+			 const uint64_t *pwaited, struct ac_sched_result *res)
 {
 	Asymcache__V1__Schedule sc = ASYMCACHE__V1__SCHEDULE__INIT;
 	Asymcache__V1__PendingSegment *ps = NULL, **pp = NULL;
@@ -166,6 +191,8 @@ int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
 		ps[i].start = in->segs[i].start;
 		ps[i].len = in->segs[i].len;
 		ps[i].waited_us = in->segs[i].waited_us;
+		if (pwaited)
+			ps[i].program_waited_us = pwaited[i];
 		pp[i] = &ps[i];
 	}
 	sc.decode_tokens = in->decode_tokens;
@@ -204,4 +231,10 @@ out_free:
 	free(ps);
 	free(pp);
 	return r;
+}
+
+int ac_schedule(struct ac_client *c, const struct ac_sched_request *in,
+		struct ac_sched_result *res)
+{
+	return ac_schedule_programs(c, in, NULL, res);
 }

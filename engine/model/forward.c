@@ -160,6 +160,13 @@ int ac_model_set_graphs(struct ac_model *m, bool on)
 	return 0;
 }
 
+int ac_model_sync(struct ac_model *m)
+{
+	if (!m)
+		return -EINVAL;
+	return m->ops->sync ? m->ops->sync(m->ctx) : 0;
+}
+
 const struct ac_model_config *ac_model_config(const struct ac_model *m)
 {
 	return &m->cfg;

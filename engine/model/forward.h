@@ -85,6 +85,13 @@ int ac_model_forward_ex(struct ac_model *m, const struct ac_kv_pool *pool,
 			const uint32_t *logit_rows, uint32_t n_logits,
 			float *logits, int32_t *argmax);
 
+/*
+ * Wait until the device has done every pass queued so far (a pass that
+ * returns no logits may still be running on a GPU): what a timing of the
+ * pass needs. 0 at once on the CPU.
+ */
+int ac_model_sync(struct ac_model *m);
+
 /* The MSA batch that @b's arrays describe (host memory, as forward takes). */
 static inline void ac_model_batch_view(const struct ac_batch *b,
 				       struct ac_msa_batch *ret)

@@ -122,6 +122,8 @@ struct ac_fwd_ops {
 	/* MSA workspace of @bytes (grown as needed) and the stream. */
 	void *(*workspace)(struct ac_fwd_ctx *c, size_t bytes);
 	void *(*stream)(struct ac_fwd_ctx *c);
+	/* Optional: wait for the queued work; NULL where calls return done. */
+	int (*sync)(struct ac_fwd_ctx *c);
 };
 
 /* Scratch buffers of the forward pass (see forward.c for their shapes). */

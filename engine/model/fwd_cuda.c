@@ -535,6 +535,11 @@ static void *cuda_stream(struct ac_fwd_ctx *c)
 	return c->stream;
 }
 
+static int cuda_sync(struct ac_fwd_ctx *c)
+{
+	return cu(cudaStreamSynchronize(c->stream));
+}
+
 const struct ac_fwd_ops ac_fwd_cuda_ops = {
 	.name = "cuda",
 	.msa = AC_MSA_BACKEND_CUDA,
@@ -561,4 +566,5 @@ const struct ac_fwd_ops ac_fwd_cuda_ops = {
 	.argmax_out = cuda_argmax_out,
 	.workspace = cuda_workspace,
 	.stream = cuda_stream,
+	.sync = cuda_sync,
 };

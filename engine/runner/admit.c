@@ -137,6 +137,7 @@ int sreq_admit(struct ac_runner *r, struct sreq *q)
 	q->st.hole_runs = (uint32_t)plan.nruns - 1;
 	q->st.computed_tokens += n - plan.reused_tokens;
 	q->st.private_pool = !s->shared;
+	sreq_resume(r, q);
 	return 0;
 undo:
 	/* The AC_NO_BLOCK slots are skipped; the hits go back. */
@@ -217,6 +218,8 @@ void sreq_preempt(struct ac_runner *r, struct sreq *q)
 void sreq_finish(struct ac_runner *r, struct sreq *q, int status)
 {
 	if (q->state == SREQ_RUNNING) {
+		if (!status)
+			sreq_retain(r, q);
 		sreq_drop_blocks(r, q, true);
 		r->hold_admission = false;
 	}

@@ -30,9 +30,18 @@ struct ac_kvsrc_ops {
 	int (*commit)(struct ac_kvsrc *s, const struct ac_commit_entry *ce,
 		      size_t n, uint32_t *got, uint32_t *deduped);
 	int (*release)(struct ac_kvsrc *s, const uint32_t *blocks, size_t n);
-	/* -EOPNOTSUPP where there is no scheduler to ask. */
+	/*
+	 * -EOPNOTSUPP where there is no scheduler to ask. @program_waited_us:
+	 * one per segment, or NULL (ac_schedule_programs()).
+	 */
 	int (*schedule)(struct ac_kvsrc *s, const struct ac_sched_request *req,
+			const uint64_t *program_waited_us,
 			struct ac_sched_result *res);
+	/* TTL retention of a chain (ac_retain_program()); NULL: none here. */
+	int (*retain)(struct ac_kvsrc *s, const uint32_t *blocks, size_t n,
+		      const struct ac_retain_args *a, struct ac_retention *ret);
+	int (*resume)(struct ac_kvsrc *s, uint64_t retention,
+		      uint32_t *released);
 	void (*destroy)(struct ac_kvsrc *s);
 };
 

@@ -46,9 +46,25 @@ static int d_release(struct ac_kvsrc *s, const uint32_t *blocks, size_t n)
 }
 
 static int d_schedule(struct ac_kvsrc *s, const struct ac_sched_request *req,
+		      const uint64_t *program_waited_us,
 		      struct ac_sched_result *res)
 {
-	return ac_schedule(to_daemon(s)->client, req, res);
+	return ac_schedule_programs(to_daemon(s)->client, req,
+				    program_waited_us, res);
+}
+
+static int d_retain(struct ac_kvsrc *s, const uint32_t *blocks, size_t n,
+		    const struct ac_retain_args *a, struct ac_retention *ret)
+{
+	struct daemon_src *d = to_daemon(s);
+
+	return ac_retain_program(d->client, d->ns, blocks, n, a, ret);
+}
+
+static int d_resume(struct ac_kvsrc *s, uint64_t retention,
+		    uint32_t *released)
+{
+	return ac_resume(to_daemon(s)->client, retention, released);
 }
 
 static void d_destroy(struct ac_kvsrc *s)
@@ -67,6 +83,8 @@ static const struct ac_kvsrc_ops daemon_ops = {
 	.commit = d_commit,
 	.release = d_release,
 	.schedule = d_schedule,
+	.retain = d_retain,
+	.resume = d_resume,
 	.destroy = d_destroy,
 };
 

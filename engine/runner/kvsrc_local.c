@@ -84,10 +84,12 @@ static int l_release(struct ac_kvsrc *s, const uint32_t *blocks, size_t n)
 }
 
 static int l_schedule(struct ac_kvsrc *s, const struct ac_sched_request *req,
+		      const uint64_t *program_waited_us,
 		      struct ac_sched_result *res)
 {
 	(void)s;
 	(void)req;
+	(void)program_waited_us;
 	(void)res;
 	return -EOPNOTSUPP;
 }

@@ -72,6 +72,7 @@ void runner_lose_daemon(struct ac_runner *r)
 		q->state = SREQ_WAITING;
 		q->requeued = true;
 	}
+	runner_forget_retentions(r);
 	ac_kvsrc_close(r->daemon);
 	r->daemon = NULL;
 	r->src = NULL;
@@ -238,6 +239,8 @@ struct ac_runner *ac_runner_free(struct ac_runner *r)
 	free(r->ce);
 	free(r->order);
 	free(r->sseg);
+	free(r->spw);
+	free(r->rets);
 	free(r->chunks);
 	free(r->socket);
 	free(r->client_name);
@@ -304,6 +307,12 @@ int ac_runner_submit(struct ac_runner *r, const struct ac_request *rq)
 	q->arrival_s = rq->arrival_s > 0 ? rq->arrival_s : ac_runner_now();
 	q->st.prompt_tokens = rq->n;
 	q->st.arrival_s = q->arrival_s;
+	q->program = rq->program;
+	q->program_arrival_s = rq->program_arrival_s > 0 ? rq->program_arrival_s
+							  : q->arrival_s;
+	q->retain = rq->retain;
+	q->retain_ttl_ms = rq->retain_ttl_ms;
+	q->expect_ms = rq->expect_ms;
 	q->state = SREQ_WAITING;
 	r->reqs[r->nreqs++] = q;
 	return 0;
@@ -341,6 +350,7 @@ static int take_at(struct ac_runner *r, uint32_t i, struct ac_result *res)
 	res->st.generated = ngen;
 	res->st.ttft_s = ngen ? q->first_s - q->arrival_s : 0;
 	res->st.decode_s = ngen > 1 ? q->done_s - q->first_s : 0;
+	res->st.finish_s = q->done_s;
 	memmove(r->done + i, r->done + i + 1,
 		sizeof(*r->done) * (r->ndone - i - 1));
 	r->ndone--;

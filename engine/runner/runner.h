@@ -56,6 +56,12 @@ struct ac_runner_opts {
 	uint64_t private_bytes;
 	/* Fail ac_runner_create() without a daemon instead of serving on. */
 	bool need_daemon;
+	/*
+	 * Wait for the device after each forward pass, so that the step's
+	 * forward_s is the pass's own time (a pass with no logits to return
+	 * is otherwise still running when it returns).
+	 */
+	bool timed;
 	ac_stream_fn on_token;
 	void *userdata;
 };
@@ -77,7 +83,24 @@ struct ac_gen_stats {
 	uint32_t deduped;		/* of those, already published by others */
 	uint32_t preemptions;		/* times requeued for lack of room */
 	bool private_pool;		/* served (at the end) without the cache */
+	/*
+	 * TTL retention of an agent turn (struct ac_request's retain): the
+	 * prompt's full blocks retained as it ended (0: none), the TTL in
+	 * force, whether within the daemon's budget; declined by the
+	 * daemon's own choice of TTL; or the error that refused it.
+	 */
+	uint32_t retained;
+	uint32_t retain_ttl_ms;
+	bool retain_pinned, retain_declined;
+	int retain_error;
+	/*
+	 * At admission, the retention of the program's turn before: resumed
+	 * while it still held the chain (resumed), or found ended (its TTL
+	 * ran out, or the daemon dropped it for room: resume_late).
+	 */
+	bool resumed, resume_late;
 	double arrival_s;		/* on ac_runner_now()'s clock */
+	double finish_s;		/* when it ended, same clock */
 	double ttft_s;			/* arrival to the first generated token */
 	double decode_s;		/* the other generated tokens */
 };
@@ -91,6 +114,19 @@ struct ac_request {
 	uint32_t n_stop_ids;
 	struct ac_sampler *sampler;	/* NULL: greedy; borrowed until taken */
 	double arrival_s;		/* ac_runner_now() clock; 0: at submit */
+	/*
+	 * An agent program's turn (program 0: none). Its first turn's arrival
+	 * goes to the daemon's Schedule, whose program order serves programs
+	 * by their start. With @retain, the prompt's chain is retained when
+	 * the turn ends (a tool call follows): for retain_ttl_ms, or with 0
+	 * for a TTL the daemon picks from @expect_ms (the declared tool time)
+	 * and the program's history. The program's next turn resumes it once
+	 * its own Lookup has pinned what is left of the chain.
+	 */
+	uint64_t program;
+	double program_arrival_s;
+	bool retain;
+	uint32_t retain_ttl_ms, expect_ms;
 };
 
 struct ac_result {
@@ -110,6 +146,10 @@ struct ac_step_info {
 	uint32_t preempted;
 	bool cached;			/* ran on the daemon's pool */
 	double predicted_s;		/* the daemon's estimate; 0 without */
+	/* The cost model's terms (policy/cost_model.h: struct ac_cost_iter). */
+	double prefill_pairs;		/* sum over chunks of T * (p + T/2) */
+	uint32_t prefill_segments;	/* prefill and hole chunks */
+	uint64_t decode_ctx;		/* sum of the decodes' context lengths */
 	double forward_s;		/* of the step, in the forward pass */
 	double before_s, after_s;	/* blocks and chunks; commits and sampling */
 };

@@ -41,6 +41,10 @@ struct sreq {
 	bool requeued;		/* preempted: admitted before newer ones */
 	uint64_t admit_seq;	/* the newest admission is preempted first */
 	double arrival_s, first_s, done_s;
+	uint64_t program;	/* agent turns: see struct ac_request */
+	double program_arrival_s;
+	bool retain;
+	uint32_t retain_ttl_ms, expect_ms;
 	struct ac_gen_stats st;
 	/* This iteration: granted runs in the runner's scratch, rows. */
 	uint32_t g_first, g_n, g_rows;
@@ -84,6 +88,11 @@ struct ac_runner {
 	struct ac_sched_segment *sseg;
 	struct ac_sched_chunk *chunks;
 	uint32_t cap_sched, cap_chunks;
+	uint64_t *spw;		/* the segments' program waits, for Schedule */
+	uint32_t cap_spw;
+	/* Retentions made by finished turns, until their program's next one. */
+	struct { uint64_t program, id; } *rets;
+	uint32_t nrets, cap_rets;
 	double tok_per_s;	/* measured rate, for HRRN's work estimate */
 	bool hold_admission;	/* a preemption since the last finish */
 };
@@ -101,6 +110,10 @@ void sreq_preempt(struct ac_runner *r, struct sreq *q);
 int sreq_commit_ready(struct ac_runner *r, struct sreq *q);
 void sreq_finish(struct ac_runner *r, struct sreq *q, int status);
 uint32_t sreq_pending(const struct sreq *q);
+/* retain.c: an agent turn's chain kept over its tool call. */
+void sreq_retain(struct ac_runner *r, struct sreq *q);
+void sreq_resume(struct ac_runner *r, struct sreq *q);
+void runner_forget_retentions(struct ac_runner *r);
 
 /* runner.c: the source, and scratch that grows. */
 void runner_lose_daemon(struct ac_runner *r);

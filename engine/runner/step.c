@@ -261,6 +261,7 @@ static int scheduled_chunks(struct ac_runner *r, uint32_t decodes,
 			    double *predicted)
 {
 	uint32_t ns = 0, max_rows = ac_model_max_rows(r->model);
+	bool programs = false;
 	struct ac_sched_request sr;
 	struct ac_sched_result res;
 	int e;
@@ -274,8 +275,15 @@ static int scheduled_chunks(struct ac_runner *r, uint32_t decodes,
 			uint32_t off = k == q->run_i ? q->run_off : 0;
 
 			if (runner_grow((void **)&r->sseg, &r->cap_sched,
-					ns + 1, sizeof(*r->sseg)) < 0)
+					ns + 1, sizeof(*r->sseg)) < 0 ||
+			    runner_grow((void **)&r->spw, &r->cap_spw,
+					ns + 1, sizeof(*r->spw)) < 0)
 				return -ENOMEM;
+			/* A turn that arrives early has waited nothing yet. */
+			r->spw[ns] = q->program && now > q->program_arrival_s
+				? (uint64_t)((now - q->program_arrival_s) * 1e6)
+				: 0;
+			programs |= q->program != 0;
 			r->sseg[ns++] = (struct ac_sched_segment){
 				.request_id = i,
 				.start = q->runs[k].pos + off,
@@ -292,7 +300,8 @@ static int scheduled_chunks(struct ac_runner *r, uint32_t decodes,
 	for (;;) {
 		res = (struct ac_sched_result){ .chunks = r->chunks,
 						.cap = r->cap_chunks };
-		e = r->src->ops->schedule(r->src, &sr, &res);
+		e = r->src->ops->schedule(r->src, &sr,
+					  programs ? r->spw : NULL, &res);
 		if (e != -ENOBUFS || res.nchunks <= r->cap_chunks)
 			break;
 		if (runner_grow((void **)&r->chunks, &r->cap_chunks,
@@ -393,10 +402,18 @@ static int build_and_run(struct ac_runner *r, struct ac_step_info *info)
 			return -ENOMEM;
 		for (uint32_t k = row0; k < b->num_rows; k++)
 			r->tok[k] = q->tokens[b->row_pos[k]];
-		if (q->prefilled)
+		if (q->prefilled) {
 			info->decodes++;
-		else
-			info->prefill_tokens += q->g_rows;
+			info->decode_ctx += q->len;
+			continue;
+		}
+		info->prefill_tokens += q->g_rows;
+		for (uint32_t k = 0; k < q->g_n; k++) {
+			const struct ac_run *g = &r->grants[q->g_first + k];
+
+			info->prefill_pairs += g->len * (g->pos + g->len / 2.0);
+			info->prefill_segments++;
+		}
 	}
 	info->rows = b->num_rows;
 	if (!b->num_rows)
@@ -483,6 +500,8 @@ int ac_runner_step(struct ac_runner *r, struct ac_step_info *info)
 	t0 = ac_runner_now();
 	info->before_s = t0 - now;
 	e = build_and_run(r, info);
+	if (!e && r->o.timed && info->rows)
+		e = ac_model_sync(r->model);
 	if (e < 0)
 		return e;
 	dt = ac_runner_now() - t0;

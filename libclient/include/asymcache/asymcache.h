@@ -367,6 +367,31 @@ int ac_stats(struct ac_client *client, struct ac_stats *ret);
 int ac_retain(struct ac_client *client, uint32_t ns, const uint32_t *blocks,
 	      size_t n, uint32_t ttl_ms, uint64_t *ret_retention);
 
+/* What an agent program says about the tool call its chain waits on. */
+struct ac_retain_args {
+	uint32_t ttl_ms;	/* 0: the daemon chooses (needs expect_ms) */
+	uint32_t expect_ms;	/* how long the tool call should take; 0: unsaid */
+	uint64_t program_id;	/* the program the daemon learns by; 0: session */
+};
+
+/* The daemon's answer to ac_retain_program(). */
+struct ac_retention {
+	uint64_t id;		/* for ac_resume(); 0: declined, nothing held */
+	uint64_t expires_in_ms;	/* the TTL in force */
+	bool pinned;		/* within the budget; false: soft */
+};
+
+/*
+ * ac_retain() for an agent program: with @a->ttl_ms 0 the daemon picks
+ * the TTL from how this program's tool calls ran against what it declared
+ * (@a->expect_ms), the chain's recompute cost and the price of space, and
+ * may decline (ret->id 0, not an error). Errors as ac_retain(); -ERANGE
+ * also for ttl_ms and expect_ms both 0.
+ */
+int ac_retain_program(struct ac_client *client, uint32_t ns,
+		      const uint32_t *blocks, size_t n,
+		      const struct ac_retain_args *a, struct ac_retention *ret);
+
 /* End a retention early. -ENOENT when it expired or is not this client's. */
 int ac_resume(struct ac_client *client, uint64_t retention,
 	      uint32_t *ret_released);
@@ -518,6 +543,18 @@ struct ac_sched_result {
  */
 int ac_schedule(struct ac_client *client, const struct ac_sched_request *req,
 		struct ac_sched_result *res);
+
+/*
+ * ac_schedule() with, for agent programs, each segment's wait since its
+ * program's first request arrived (@program_waited_us, one per segment,
+ * 0 for a request of no program; NULL: none), which the daemon's program
+ * order (FCFS by program start) goes by. A separate array, so that struct
+ * ac_sched_segment keeps its size for binaries built against 0.1.
+ */
+int ac_schedule_programs(struct ac_client *client,
+			 const struct ac_sched_request *req,
+			 const uint64_t *program_waited_us,
+			 struct ac_sched_result *res);
 
 #ifdef __cplusplus
 }

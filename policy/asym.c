@@ -16,6 +16,22 @@
  * by bytes makes priorities seconds of recompute saved per byte,
  * comparable across namespaces.
  *
+ * f(hits) = 1 + log2(1 + hits) once a block has been reused, and 1/4
+ * before: most content that is never reused (one-off scans, a question's
+ * tail, the first read of a rarely asked document) is in that class, and
+ * with full credit its recompute cost, high when deep, kept it long after
+ * its request. Session blocks are the exception: a block appended to a
+ * chain that the same request had just read to its end (the parent was
+ * reused, is pinned and has no other child) continues a conversation or
+ * an agent program. Their next use is the chain's next turn, and how
+ * often the chain was read before says little about whether one more turn
+ * comes (a program that has run 25 turns is near its end), so their value
+ * is f = 1 whatever the hits: counting them kept finished programs' heads
+ * over the fresh tails of paused ones (bench/results/sim_workloads.md). A
+ * block that on_link shows to have a resident child refilled a hole, not
+ * an extension: it counts its hits again, at least the one of the read
+ * that found the hole.
+ *
  * Hole state comes from the chain links: parent from the core, children
  * from inverting it, so an eviction can re-key its neighbours.
  *
@@ -43,6 +59,7 @@
 #define ASYM_CAND	0x2	/* live and unpinned: may be picked */
 #define ASYM_DIRTY	0x4	/* key is stale: the true priority is higher */
 #define ASYM_HINT	0x8	/* soft TTL: a reuse is expected (on_hint) */
+#define ASYM_SESSION	0x10	/* appended to a chain just read to its end */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
@@ -69,8 +86,13 @@ struct asym {
 	uint32_t since_aging;	/* evictions since hits were last halved */
 };
 
-static double freq(uint16_t hits)
+/* Weight of a block never reused yet (the header says why). */
+#define FREQ_UNUSED	0.25
+
+static double freq(const struct asym *a, uint32_t hits)
 {
+	if (!hits && !(a->ablate & ASYM_CLASSIC))
+		return FREQ_UNUSED;
 	/* Sub-linear: a hot system prompt should not pin itself forever. */
 	return 1.0 + log2(1.0 + hits);
 }
@@ -103,8 +125,15 @@ static double prio_of(const struct asym *a, uint32_t id)
 {
 	const struct asym_blk *x = &a->b[id];
 
-	uint32_t hits = x->hits + !!(x->flags & ASYM_HINT);
-	double f = a->ablate & ASYM_ABLATE_FREQUENCY ? 1 : freq(hits);
+	bool hint = x->flags & ASYM_HINT;
+	double f;
+
+	if (a->ablate & ASYM_ABLATE_FREQUENCY)
+		f = 1;
+	else if (x->flags & ASYM_SESSION)
+		f = hint ? freq(a, 1) : 1;
+	else
+		f = freq(a, x->hits + hint);
 
 	return x->base + f * cost_of(a, id) / a->ns.slot[x->ns].bytes;
 }
@@ -285,6 +314,12 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 	for (c = x->child; c != AC_BLOCK_NONE; c = a->b[c].next)
 		requeue(a, c);
 	if (b->parent < a->nblocks && b->pos > 0) {
+		const struct asym_blk *par = &a->b[b->parent];
+
+		if (!(a->ablate & ASYM_CLASSIC) && (par->flags & ASYM_LIVE) &&
+		    !(par->flags & ASYM_CAND) && par->nlive == 0 &&
+		    (par->hits || (par->flags & ASYM_SESSION)))
+			x->flags |= ASYM_SESSION;
 		child_link(a, b->parent, b->id);
 		if (a->b[b->parent].nlive++ == 0)
 			requeue(a, b->parent);
@@ -312,9 +347,20 @@ static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
 		if (--a->b[x->parent].nlive == 0)
 			requeue(a, x->parent);
 	}
+	/*
+	 * A refilled hole, not an extension: its chain was read before, so
+	 * it counts its hits again, and its content was reused (the read
+	 * that evicted it came too early), which is one hit. The key may
+	 * fall or rise: re-key it now.
+	 */
+	if (!(a->ablate & ASYM_CLASSIC)) {
+		a->b[parent].flags &= ~ASYM_SESSION;
+		if (!a->b[parent].hits)
+			a->b[parent].hits = 1;
+	}
 	child_link(a, parent, child);
-	if (a->b[parent].nlive++ == 0)
-		requeue(a, parent);
+	a->b[parent].nlive++;
+	requeue(a, parent);
 	requeue(a, child);
 }
 
@@ -450,7 +496,7 @@ int asym_set_ablation(struct ac_policy *p, unsigned terms)
 
 	if (p->ops != &ac_policy_asym ||
 	    terms & ~(ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY |
-		      ASYM_AGE_FREQUENCY))
+		      ASYM_AGE_FREQUENCY | ASYM_CLASSIC))
 		return -EINVAL;
 	a->ablate = terms;
 	/* Keys fall as well as rise: re-key every candidate at once. */

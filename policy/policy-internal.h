@@ -45,6 +45,12 @@ double pns_block_cost(const struct pns *s, uint32_t pos);
 #define ASYM_ABLATE_FREQUENCY	0x2
 /* A variant rather than an ablation: hit counts halve as the pool turns over. */
 #define ASYM_AGE_FREQUENCY	0x4
+/*
+ * asym as it was before session blocks and the weight of unused blocks
+ * (asym.c's header): f = 1 + log2(1 + hits) for every block.
+ */
+#define ASYM_CLASSIC		0x8
+#define ASYM_INHERIT		0x8
 int asym_set_ablation(struct ac_policy *p, unsigned terms);
 
 /* Introspection for tests and the benchmark. */

@@ -141,7 +141,7 @@ static void print_header(FILE *f)
 		fprintf(f, ",ttft_n_%uk,ttft_mean_%uk,ttft_p50_%uk,ttft_p99_%uk",
 			sim_bucket_lo[b] / 1024, sim_bucket_lo[b] / 1024,
 			sim_bucket_lo[b] / 1024, sim_bucket_lo[b] / 1024);
-	fputc('\n', f);
+	fputs(",evicted_live,dead_share\n", f);
 }
 
 static void print_row(FILE *f, const struct setup *st, uint64_t pool,
@@ -182,7 +182,8 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 				(unsigned long long)r->bucket_n[b],
 				r->ttft_bucket[b].mean, r->ttft_bucket[b].p50,
 				r->ttft_bucket[b].p99);
-		fputc('\n', f);
+		fprintf(f, ",%llu,%.4f\n", (unsigned long long)r->evicted_live,
+			r->dead_share);
 		return;
 	}
 	fprintf(f, "%-34s pool %8llu  hit %5.1f%%  prefill %6.1fM (recomp %6.1fM)  "
@@ -218,7 +219,9 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 				 sim_bucket_lo[b]) / 1024,
 				r->ttft_bucket[b].p50, r->ttft_bucket[b].p99,
 				(unsigned long long)r->bucket_n[b]);
-	fputc('\n', f);
+	fprintf(f, "  evicted %llu (%llu asked for later), dead %.1f%% of cached\n",
+		(unsigned long long)r->evictions,
+		(unsigned long long)r->evicted_live, r->dead_share * 100);
 }
 
 static int run_one(const struct ac_trace *t, struct sim_config *cfg,

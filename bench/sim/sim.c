@@ -33,6 +33,7 @@ static const struct {
 	{ "asym-nofreq", ASYM_ABLATE_FREQUENCY },
 	{ "asym-flat-nofreq", ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY },
 	{ "asym-aged", ASYM_AGE_FREQUENCY },
+	{ "asym-classic", ASYM_CLASSIC },
 };
 
 bool sim_policy_known(const char *name)
@@ -90,6 +91,7 @@ struct seg {
 
 struct run {
 	uint8_t state;
+	bool counted;		/* its reads left refs_left */
 	uint32_t nbmax;		/* blocks of prompt + output */
 	uint32_t nb;		/* blocks held: blocks[0..nb) */
 	uint32_t full;		/* publishable prompt blocks */
@@ -120,6 +122,9 @@ struct sim {
 	uint32_t nevictable;	/* CACHED, pins == 0 */
 	uint32_t *by_hash;
 	uint8_t *seen;		/* hash computed at least once */
+	uint32_t *refs_left;	/* admissions still to come that read a hash */
+	uint32_t ncached, ncached_dead;
+	double dead_area, dead_t;
 	struct run *run;
 	uint32_t *active;	/* admitted, not done, admission order */
 	uint32_t nactive;
@@ -196,6 +201,11 @@ static int evict(struct sim *s, uint32_t want)
 			return -EPROTO;
 		s->by_hash[s->b[id].hash] = NONE;
 		s->nevictable--;
+		if (s->refs_left[s->b[id].hash])
+			s->res->evicted_live++;
+		else
+			s->ncached_dead--;
+		s->ncached--;
 		b_free(s, id);
 		s->res->evictions++;
 		ac_space_price_evicted(&s->price, s->now, ac_cost_recompute_s(
@@ -225,8 +235,40 @@ static int pend_add(struct run *r, uint64_t start, uint32_t len)
 	return 0;
 }
 
+static uint32_t full_blocks(const struct ac_trace *t, uint32_t i)
+{
+	uint32_t full = t->reqs[i].input / t->block_tokens;
+
+	return full < t->reqs[i].nhash ? full : t->reqs[i].nhash;
+}
+
+/* Request @i reads its prompt now: it no longer keeps those blocks alive. */
+static void refs_drop(struct sim *s, uint32_t i)
+{
+	const struct ac_trace_req *q = &s->t->reqs[i];
+	uint32_t full = full_blocks(s->t, i);
+
+	if (s->run[i].counted)
+		return;
+	s->run[i].counted = true;
+	for (uint32_t k = 0; k < full; k++)
+		if (--s->refs_left[q->hash[k]] == 0 &&
+		    s->by_hash[q->hash[k]] != NONE)
+			s->ncached_dead++;
+}
+
+/* The dead share of the cached blocks, integrated over time. */
+static void dead_tick(struct sim *s)
+{
+	if (s->ncached)
+		s->dead_area += (double)s->ncached_dead / s->ncached *
+				(s->now - s->dead_t);
+	s->dead_t = s->now;
+}
+
 static void reject(struct sim *s, uint32_t i, bool context)
 {
+	refs_drop(s, i);
 	s->run[i].state = R_DONE;
 	s->res->rejected++;
 	if (context)
@@ -333,6 +375,7 @@ static int admit(struct sim *s, uint32_t i)
 		pend_add(r, ctx - 1, 1);
 	s->res->block_refs += full;
 	s->res->block_hits += hits;
+	refs_drop(s, i);
 	r->state = R_PREFILL;
 	s->active[s->nactive++] = i;
 	return 1;
@@ -373,6 +416,9 @@ static void publish(struct sim *s, uint32_t i, uint32_t upto)
 		s->b[id].parent_hash = k ? q->hash[k - 1] : NONE;
 		s->b[id].pins = 1;
 		s->by_hash[h] = id;
+		s->ncached++;
+		if (!s->refs_left[h])
+			s->ncached_dead++;
 		s->pol->ops->on_insert(s->pol, &pb, ns_of(s->now));
 		/* A refilled hole: tell the policy its resident child. */
 		if (k + 1 < r->full && r->hit[k + 1] && s->pol->ops->on_link)
@@ -892,6 +938,7 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	s->victims = malloc(s->nblocks * sizeof(*s->victims));
 	s->by_hash = malloc(((size_t)t->max_hash + 1) * sizeof(*s->by_hash));
 	s->seen = calloc((size_t)t->max_hash + 1, 1);
+	s->refs_left = calloc((size_t)t->max_hash + 1, sizeof(*s->refs_left));
 	s->run = calloc(t->n, sizeof(*s->run));
 	s->active = malloc(t->n * sizeof(*s->active));
 	s->waiting = malloc(t->n * sizeof(*s->waiting));
@@ -899,7 +946,7 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	s->tpot = malloc(t->n * sizeof(double));
 	s->job = malloc(t->n * sizeof(double));
 	if (!s->b || !s->free_stack || !s->victims || !s->by_hash ||
-	    !s->seen || !s->run || !s->active || !s->waiting || !s->ttft ||
+	    !s->seen || !s->refs_left || !s->run || !s->active || !s->waiting || !s->ttft ||
 	    !s->tpot || !s->job)
 		return -ENOMEM;
 	for (int b = 0; b < SIM_NBUCKETS; b++) {
@@ -909,6 +956,9 @@ static int sim_setup(struct sim *s, const struct ac_trace *t,
 	}
 	for (size_t h = 0; h <= t->max_hash; h++)
 		s->by_hash[h] = NONE;
+	for (uint32_t i = 0; i < t->n; i++)
+		for (uint32_t k = 0; k < full_blocks(t, i); k++)
+			s->refs_left[t->reqs[i].hash[k]]++;
 	/* Pop order 0, 1, 2...: deterministic block ids. */
 	for (uint32_t i = 0; i < s->nblocks; i++)
 		s->free_stack[i] = s->nblocks - 1 - i;
@@ -935,6 +985,7 @@ static void sim_teardown(struct sim *s)
 	free(s->victims);
 	free(s->by_hash);
 	free(s->seen);
+	free(s->refs_left);
 	free(s->run);
 	free(s->active);
 	free(s->waiting);
@@ -1032,6 +1083,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		struct ac_chunk_plan plan = { .picks = NULL };
 		uint32_t keep;
 
+		dead_tick(&s);
 		/* Arrivals: trace roots, then agent continuations. */
 		while (next_root < t->n) {
 			const struct ac_trace_req *q = &t->reqs[next_root];
@@ -1243,6 +1295,9 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	res->requests = done;
 	res->makespan_s = first_arrival >= 0 ? s.now - first_arrival : 0;
 	s.paused_area += s.paused_tokens * (s.now - s.paused_t);
+	dead_tick(&s);
+	if (res->makespan_s > 0)
+		res->dead_share = s.dead_area / (s.now - first_arrival);
 	if (res->makespan_s > 0)
 		res->paused_kv_mean_tokens = s.paused_area /
 					     (s.now - first_arrival);

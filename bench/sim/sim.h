@@ -93,13 +93,23 @@ struct sim_result {
 	uint64_t retain_hard, retain_soft, retain_dropped, retain_budget_peak;
 	double hold_block_s;		/* pinned blocks x seconds held */
 	double paused_kv_mean_tokens;	/* chains paused on tool calls */
+	/*
+	 * Diagnostics from the trace's future, for reading a policy's
+	 * choices, never an input to it: victims that a later request of the
+	 * trace still asks for, and the time-mean share of the cached blocks
+	 * that none does (dead weight the policy keeps).
+	 */
+	uint64_t evicted_live;
+	double dead_share;
 	/* Digest of every request's timings: equal runs, equal digest. */
 	uint64_t digest;
 };
 
 /*
  * A policy of the registry, or an ablation of asym: asym-flat (no position
- * term), asym-nofreq (no frequency term), asym-flat-nofreq.
+ * term), asym-nofreq (no frequency term), asym-flat-nofreq; and two
+ * variants: asym-aged (hit counts decay) and asym-classic (asym before its
+ * session blocks and the weight of unused blocks, policy-internal.h).
  */
 bool sim_policy_known(const char *name);
 

@@ -270,10 +270,76 @@ Test(policy_asym, ablations_switch_off_one_term_each)
 	/* The heap follows the new keys: without frequency, shallow goes first. */
 	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_FREQUENCY), 0);
 	cr_assert_eq(victim(), 2);
-	cr_assert_eq(asym_set_ablation(p, 8), -EINVAL);
+	cr_assert_eq(asym_set_ablation(p, 0x10), -EINVAL);
 	cr_assert_eq(ac_policy_create("lru", 8, &l), 0);
 	cr_assert_eq(asym_set_ablation(l, 0), -EINVAL);
 	ac_policy_free(l);
+}
+
+Test(policy_asym, a_block_never_reused_weighs_a_quarter)
+{
+	/* Nothing was evicted yet: L is 0 and a priority is f * cost. */
+	commit(1, 0, 40, AC_BLOCK_NONE);
+	commit(2, 0, 40, AC_BLOCK_NONE);
+	p->ops->on_access(p, 2, 1);
+	release(1);
+	release(2);
+	cr_assert_float_eq(asym_priority(p, 2) / asym_priority(p, 1), 8, 1e-9,
+			   "f(1) = 2 against f(0) = 1/4");
+	cr_assert_eq(asym_set_ablation(p, ASYM_CLASSIC), 0);
+	cr_assert_float_eq(asym_priority(p, 2) / asym_priority(p, 1), 2, 1e-9,
+			   "classic: f(0) = 1");
+	cr_assert_eq(victim(), 1);
+}
+
+/*
+ * 1 -> 2 is a turn that read block 1 and appended block 2 (a session);
+ * 3 -> 4 appended under a parent nobody read. Both children are then hit
+ * three times: only 4's hits count.
+ */
+static void two_chains(void)
+{
+	commit(1, 0, 0, AC_BLOCK_NONE);
+	p->ops->on_access(p, 1, 1);
+	commit(2, 0, 1, 1);
+	commit(3, 0, 0, AC_BLOCK_NONE);
+	commit(4, 0, 1, 3);
+	for (int k = 0; k < 3; k++) {
+		p->ops->on_access(p, 2, 1);
+		p->ops->on_access(p, 4, 1);
+	}
+	for (uint32_t id = 1; id <= 4; id++)
+		release(id);
+}
+
+Test(policy_asym, session_blocks_do_not_count_their_hits)
+{
+	two_chains();
+	cr_assert_float_eq(asym_priority(p, 4) / asym_priority(p, 2), 3, 1e-9,
+			   "f(3) = 3 against a session block's 1");
+	/* Children resident below both: 2 refilled a hole after all. */
+	commit(5, 0, 2, AC_BLOCK_NONE);
+	commit(6, 0, 2, AC_BLOCK_NONE);
+	p->ops->on_link(p, 2, 5);
+	p->ops->on_link(p, 4, 6);
+	cr_assert_float_eq(asym_priority(p, 2), asym_priority(p, 4), 1e-12);
+}
+
+Test(policy_asym, a_session_needs_a_pinned_parent_read_to_its_end)
+{
+	/* 7 appended under 1 while 1 has a child (2) already: a branch. */
+	two_chains();
+	p->ops->on_pin(p, 1);
+	commit(7, 0, 1, 1);
+	/* 8 under 3, which nobody holds now. */
+	commit(8, 0, 1, 3);
+	p->ops->on_access(p, 7, 1);
+	p->ops->on_access(p, 8, 1);
+	release(7);
+	release(8);
+	cr_assert_float_eq(asym_priority(p, 7), asym_priority(p, 8), 1e-12);
+	cr_assert_float_eq(asym_priority(p, 7) / asym_priority(p, 2), 2, 1e-9,
+			   "f(1) = 2 against the session block's 1");
 }
 
 Test(policy_asym, a_hint_is_a_soft_ttl)

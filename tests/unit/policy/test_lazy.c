@@ -179,6 +179,7 @@ struct ref_blk {
 	uint64_t seq;		/* pensieve: list order */
 	uint16_t hits;		/* asym */
 	float base;		/* asym */
+	bool session;		/* asym: appended to a chain just read */
 };
 
 struct ref {
@@ -201,7 +202,7 @@ static double ref_asym_prio(const struct ref *r, uint32_t id)
 	bool left = x->pos > 0 && (x->parent == AC_BLOCK_NONE ||
 				   !r->b[x->parent].live);
 	bool right = true;
-	double rec, c;
+	double rec, c, f;
 
 	for (uint32_t j = 0; j < RN; j++)
 		if (r->b[j].live && r->b[j].parent == id)
@@ -210,7 +211,26 @@ static double ref_asym_prio(const struct ref *r, uint32_t id)
 	c = rec + r->ns.segment_s * (1 - (int)left - (int)right);
 	if (!(c > rec / 2))
 		c = rec / 2;
-	return x->base + (1.0 + log2(1.0 + x->hits)) * c / r->ns.bytes;
+	if (x->session)
+		f = 1;
+	else
+		f = x->hits ? 1.0 + log2(1.0 + x->hits) : 0.25;
+	return x->base + f * c / r->ns.bytes;
+}
+
+/*
+ * A block committed under @par continues a session when @par was read
+ * (or is a session block), is pinned and has no other live child.
+ */
+static bool ref_extends(const struct ref *r, uint32_t par, uint32_t id)
+{
+	if (!r->b[par].live || !r->b[par].pins ||
+	    !(r->b[par].hits || r->b[par].session))
+		return false;
+	for (uint32_t j = 0; j < RN; j++)
+		if (j != id && r->b[j].live && r->b[j].parent == par)
+			return false;
+	return true;
 }
 
 static float ref_cpb(const struct ref *r, uint32_t id)
@@ -370,6 +390,8 @@ static void against_reference(const char *name, enum kind kind,
 				.live = true, .pins = b.pinned, .pos = b.pos,
 				.parent = b.pos ? b.parent : AC_BLOCK_NONE,
 				.base = (float)r->inflation,
+				.session = b.parent != AC_BLOCK_NONE &&
+					   ref_extends(r, b.parent, id),
 			};
 			if (!b.pinned)
 				ref_use(r, id, now);

@@ -437,3 +437,34 @@ Test(policy_sim, output_blocks_on_demand_preempt)
 	/* Admitting by prompt alone starts more requests at once. */
 	cr_assert_lt(lazy.ttft.mean, eager.ttft.mean);
 }
+
+Test(policy_sim, victims_still_wanted_are_counted)
+{
+	struct sim_config cfg;
+	struct sim_result r;
+	char *lines[4];
+
+	/* A, B and C of 4 blocks each in a pool of 8, then A again. */
+	lines[0] = prompt_line(0, 4, 4, 1);
+	lines[1] = prompt_line(1000, 4, 0, 1);
+	lines[2] = prompt_line(2000, 4, 0, 1);
+	lines[3] = prompt_line(3000, 4, 4, 1);
+	load_lines((const char *const *)lines, 4);
+	sim_config_default(&cfg, &cost);
+	cfg.policy = "lru";
+	cfg.pool_tokens = 8 * 512;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	/* C evicts A, still wanted by the last request; A evicts B, dead. */
+	cr_assert_eq(r.evictions, 8);
+	cr_assert_eq(r.evicted_live, 4);
+	cr_assert_gt(r.dead_share, 0.3, "B's blocks are dead once cached");
+	cr_assert_lt(r.dead_share, 1);
+	/* Without the last request nothing evicted is wanted again. */
+	load_lines((const char *const *)lines, 3);
+	for (int i = 0; i < 4; i++)
+		free(lines[i]);
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.evictions, 4);
+	cr_assert_eq(r.evicted_live, 0);
+	cr_assert_float_eq(r.dead_share, 1, 1e-9, "nothing is read twice");
+}

@@ -19,10 +19,10 @@
 #include "retention.h"
 #include "session.h"
 
-void daemon_get_block_counts(const struct daemon *d,
+void daemon_get_block_counts(const struct daemon_pool *p,
 			     struct daemon_block_counts *ret)
 {
-	const struct cache *c = &d->cache;
+	const struct cache *c = &p->cache;
 
 	ret->nblocks = c->nblocks;
 	ret->free = c->nfree;
@@ -32,14 +32,14 @@ void daemon_get_block_counts(const struct daemon *d,
 	ret->evictable = c->ncached - c->npinned;
 }
 
-const struct cache_counters *daemon_cache_counters(const struct daemon *d)
+const struct cache_counters *daemon_cache_counters(const struct daemon_pool *p)
 {
-	return &d->cache.ctr;
+	return &p->cache.ctr;
 }
 
-double daemon_hit_rate(const struct daemon *d)
+double daemon_hit_rate(const struct daemon_pool *p)
 {
-	const struct cache_counters *c = &d->cache.ctr;
+	const struct cache_counters *c = &p->cache.ctr;
 
 	if (!c->lookup_keys)
 		return 0.0;
@@ -48,7 +48,7 @@ double daemon_hit_rate(const struct daemon *d)
 
 const char *daemon_backend_name(const struct daemon *d)
 {
-	return d->pool.ops ? d->pool.ops->name : "";
+	return d->pools[0].pool.ops ? d->pools[0].pool.ops->name : "";
 }
 
 int daemon_foreach_session(struct daemon *d,
@@ -68,7 +68,7 @@ int daemon_foreach_session(struct daemon *d,
 			.name = s->name,
 			.pins = s->cs.npins,
 			.pinned_blocks = s->cs.pins.used,
-			.retained = daemon_session_retained(d, s),
+			.retained = daemon_session_retained(d, s, RETAIN_ALL_POOLS),
 			.writing = s->cs.nwriting,
 			.requests = s->requests,
 			.attached = s->attached != 0,
@@ -112,7 +112,7 @@ int daemon_foreach_namespace(struct daemon *d,
 			.evictions = ns->evictions,
 		};
 
-		cost_mismatch(&d->cfg.cost, d->pool.device_name, &ns->layout.kv, mismatch,
+		cost_mismatch(&d->cfg.cost, d->pools[p].pool.device_name, &ns->layout.kv, mismatch,
 			      sizeof(mismatch));
 		metrics_window(d->metrics, ns->id, &i.window_queries, &i.window_hits);
 
@@ -128,26 +128,26 @@ int daemon_set_policy(struct daemon *d, const char *name)
 	char old[32];
 	int r;
 
-	snprintf(old, sizeof(old), "%s", cache_policy_name(&d->cache));
-	r = cache_set_policy(&d->cache, name);
+	snprintf(old, sizeof(old), "%s", cache_policy_name(&d->pools[0].cache));
+	r = cache_set_policy(&d->pools[0].cache, name);
 	if (r < 0)
 		return log_warning_errno(r, "cannot switch policy to '%s': %m",
 					 name);
 	for (uint32_t p = 1; p < d->npools; p++)
-		if (cache_set_policy(&d->tp[p - 1].cache, name) < 0)
+		if (cache_set_policy(&d->pools[p].cache, name) < 0)
 			log_warning("pool %u keeps policy %s: no memory for %s",
-				    p, cache_policy_name(&d->tp[p - 1].cache),
+				    p, cache_policy_name(&d->pools[p].cache),
 				    name);
 	snprintf(d->cfg.policy, sizeof(d->cfg.policy), "%s", name);
 	log_notice("policy switched from %s to %s (%u cached blocks replayed)",
-		   old, name, d->cache.ncached);
+		   old, name, d->pools[0].cache.ncached);
 	daemon_notify_status(d);
 	return 0;
 }
 
 const char *daemon_policy_name(const struct daemon *d)
 {
-	return cache_policy_name(&d->cache);
+	return cache_policy_name(&d->pools[0].cache);
 }
 
 int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
@@ -164,14 +164,14 @@ int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
 	return r;
 }
 
-int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted)
+int daemon_evict(struct daemon_pool *p, uint32_t n, uint32_t *ret_evicted)
 {
 	int r;
 
-	r = cache_evict(&d->cache, n, ret_evicted);
+	r = cache_evict(&p->cache, n, ret_evicted);
 	if (r == 0)
-		log_notice("admin eviction: %u of %u blocks freed",
-			   *ret_evicted, n);
+		log_notice("admin eviction in pool %u: %u of %u blocks freed",
+			   p->index, *ret_evicted, n);
 	return r;
 }
 
@@ -254,22 +254,22 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 		goto out;
 	}
 	/* Every namespace gets the new model before anything else changes. */
-	r = cache_set_cost(&d->cache, &n->cost);
+	r = cache_set_cost(&d->pools[0].cache, &n->cost);
 	if (r < 0) {
 		snprintf(err, errlen, "cost model from %s refused by the policy: %s",
 			 n->cost_from, strerror(-r));
 		goto out;
 	}
-	if (strcmp(n->policy, cache_policy_name(&d->cache))) {
-		r = cache_set_policy(&d->cache, n->policy);
+	if (strcmp(n->policy, cache_policy_name(&d->pools[0].cache))) {
+		r = cache_set_policy(&d->pools[0].cache, n->policy);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot switch policy to '%s': %s",
 				 n->policy, strerror(-r));
-			cache_set_cost(&d->cache, &d->cfg.cost);
+			cache_set_cost(&d->pools[0].cache, &d->cfg.cost);
 			goto out;
 		}
 	}
-	cache_set_limits(&d->cache, n->limits.max_pins_per_session,
+	cache_set_limits(&d->pools[0].cache, n->limits.max_pins_per_session,
 			 n->limits.max_writing_per_session);
 	daemon_core_set_quotas(d, &n->limits);
 	/*
@@ -284,10 +284,10 @@ int daemon_reload_config(struct daemon *d, char *err, size_t errlen)
 		       !ac_kv_layout_equal(&n->cost.layout.kv, &d->cfg.cost.layout.kv);
 	d->cfg = *n;
 	/* Same coefficients as n->cost, which is about to be freed. */
-	d->cache.cost = &d->cfg.cost;
+	d->pools[0].cache.cost = &d->cfg.cost;
 	/* The tenant pools follow pool 0: model, policy, limits. */
 	for (uint32_t p = 1; p < d->npools; p++) {
-		struct cache *c = &d->tp[p - 1].cache;
+		struct cache *c = &d->pools[p].cache;
 
 		cache_set_cost(c, &d->cfg.cost);
 		if (strcmp(d->cfg.policy, cache_policy_name(c)) &&

@@ -15,6 +15,7 @@
 #include "cache.h"
 
 struct daemon;
+struct daemon_pool;
 
 struct daemon_block_counts {
 	uint32_t nblocks;
@@ -53,11 +54,12 @@ struct daemon_ns_info {
 	uint64_t window_hits;
 };
 
-void daemon_get_block_counts(const struct daemon *d,
+/* Pool @p's blocks by state, counters and hit rate. */
+void daemon_get_block_counts(const struct daemon_pool *p,
 			     struct daemon_block_counts *ret);
-const struct cache_counters *daemon_cache_counters(const struct daemon *d);
+const struct cache_counters *daemon_cache_counters(const struct daemon_pool *p);
 /* Hit rate over all lookups so far, 0..1 (0 before any lookup). */
-double daemon_hit_rate(const struct daemon *d);
+double daemon_hit_rate(const struct daemon_pool *p);
 const char *daemon_backend_name(const struct daemon *d);
 
 /* Calls @cb for each session / namespace; a non-zero return stops. */
@@ -76,8 +78,8 @@ const char *daemon_policy_name(const struct daemon *d);
 /* Evicts every unpinned CACHED block of @ns_id. */
 int daemon_flush_namespace(struct daemon *d, uint32_t ns_id,
 			   uint32_t *ret_flushed);
-/* Evicts up to @n unpinned blocks through the policy. */
-int daemon_evict(struct daemon *d, uint32_t n, uint32_t *ret_evicted);
+/* Evicts up to @n unpinned blocks of pool @p through its policy. */
+int daemon_evict(struct daemon_pool *p, uint32_t n, uint32_t *ret_evicted);
 /*
  * Re-reads the config file (d->cfg.config_path, or none when the daemon
  * was started with -c /dev/null). log_level, policy and [limits] take

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * org.asymcache.Daemon1 on D-Bus. One object, one vtable. Plain counters
- * are bound by offsetof into struct daemon, as systemd's daemons do, so a
- * Get reads the live value and there is no copy to keep in sync.
+ * org.asymcache.Daemon1 on D-Bus: the daemon's object, and one
+ * org.asymcache.Pool1 object per pool. Plain counters are bound by
+ * offsetof, as systemd's daemons do, so a Get reads the live value and
+ * there is no copy to keep in sync. A pool's properties and EvictBlocks
+ * are one list (POOL_MEMBERS) whose offsets start at a struct
+ * daemon_pool: the pool objects use it from their pool, the daemon's
+ * object from pool 0 (offsetof(struct daemon, pools)), so pool 0 reads the
+ * same on both and every pool has the same members.
  *
  * Everything runs on the event-loop thread: the bus fd is a loop watch and
  * sd_bus_process() is only ever called from it or from the loop's timer.
@@ -39,12 +44,18 @@
 #define BUS_RECONNECT_TICKS	5
 #define BUS_ADMIN_GROUP		"asymcache-admin"
 
-/* The values PropertiesChanged reports, as of the last emission. */
-struct bus_seen {
-	uint32_t nfree, nwriting, ncached, npinned, nsessions, nns;
-	uint32_t retained;
+/* A pool's values PropertiesChanged reports, as of the last emission. */
+struct pool_seen {
+	uint32_t nfree, nwriting, ncached, npinned, nns, retained;
 	uint64_t lookups, lookup_keys, lookup_hits, evictions, flushed, commits, dedups;
-	uint64_t quota_refusals, sessions_refused, hello_timeouts;
+	uint64_t quota_refusals;
+};
+
+/* The daemon's, with every pool's. */
+struct bus_seen {
+	struct pool_seen pool[CACHE_MAX_POOLS];
+	uint32_t nsessions;
+	uint64_t sessions_refused, hello_timeouts;
 	char policy[32];
 	int sched_mode;
 	/*
@@ -116,6 +127,7 @@ static int get_pools(sd_bus *bus, const char *path, const char *iface,
 	return sd_bus_message_close_container(reply);
 }
 
+/* The getters of POOL_MEMBERS are handed their struct daemon_pool. */
 static int get_hit_rate(sd_bus *bus, const char *path, const char *iface,
 			const char *prop, sd_bus_message *reply, void *userdata,
 			sd_bus_error *e)
@@ -123,7 +135,7 @@ static int get_hit_rate(sd_bus *bus, const char *path, const char *iface,
 	return sd_bus_message_append(reply, "d", daemon_hit_rate(userdata));
 }
 
-/* TTL retention as a whole (daemon/retention.h), one property each. */
+/* A pool's TTL retention (daemon/retention.h), one property each. */
 static int get_retention(sd_bus *bus, const char *path, const char *iface,
 			 const char *prop, sd_bus_message *reply,
 			 void *userdata, sd_bus_error *e)
@@ -146,29 +158,33 @@ static int get_retention(sd_bus *bus, const char *path, const char *iface,
 	return sd_bus_message_append(reply, "t", st.hold_ms);
 }
 
+/* acc: the pool, then the sum of tokens per block and the count. */
 static int sum_block_tokens(const struct daemon_ns_info *i, void *userdata)
 {
 	uint64_t *acc = userdata;
 
-	acc[0] += i->layout->kv.block_tokens;
-	acc[1]++;
+	if (cache_ns_pool(i->ns_id) != acc[0])
+		return 0;
+	acc[1] += i->layout->kv.block_tokens;
+	acc[2]++;
 	return 0;
 }
 
 /*
- * Tokens clients computed because a lookup missed: misses times tokens per
- * block. The counters are not kept per namespace, so with several layouts
- * the mean block size stands in; with one (the usual case) it is exact.
+ * Tokens clients computed because a lookup in pool @p missed: misses times
+ * tokens per block. The counters are not kept per namespace, so with
+ * several layouts the mean block size stands in; with one (the usual
+ * case) it is exact.
  */
-static uint64_t recomputed_tokens(struct daemon *d)
+static uint64_t recomputed_tokens(struct daemon_pool *p)
 {
-	const struct cache_counters *c = daemon_cache_counters(d);
-	uint64_t acc[2] = { 0, 0 };
+	const struct cache_counters *c = daemon_cache_counters(p);
+	uint64_t acc[3] = { p->index, 0, 0 };
 
-	daemon_foreach_namespace(d, sum_block_tokens, acc);
-	if (!acc[1] || c->lookup_keys < c->lookup_hits)
+	daemon_foreach_namespace(p->d, sum_block_tokens, acc);
+	if (!acc[2] || c->lookup_keys < c->lookup_hits)
 		return 0;
-	return (c->lookup_keys - c->lookup_hits) * acc[0] / acc[1];
+	return (c->lookup_keys - c->lookup_hits) * acc[1] / acc[2];
 }
 
 static int get_recomputed(sd_bus *bus, const char *path, const char *iface,
@@ -692,10 +708,12 @@ static int method_unregister_namespace(sd_bus_message *m, void *userdata,
 	return sd_bus_reply_method_return(m, "uu", flushed, kept);
 }
 
+/* In POOL_MEMBERS: handed its struct daemon_pool. */
 static int method_evict_blocks(sd_bus_message *m, void *userdata, sd_bus_error *e)
 {
-	struct daemon *d = userdata;
+	struct daemon_pool *p = userdata;
 	uint32_t n, evicted = 0;
+	char arg[32];
 	int r;
 
 	r = admin_u32_arg(m, "EvictBlocks", e, &n);
@@ -704,10 +722,12 @@ static int method_evict_blocks(sd_bus_message *m, void *userdata, sd_bus_error *
 	if (n == 0)
 		return sd_bus_error_setf(e, SD_BUS_ERROR_INVALID_ARGS,
 					 "EvictBlocks wants a count of at least 1");
-	log_action_u32(m, "EvictBlocks(%s)", n);
-	r = daemon_evict(d, n, &evicted);
+	snprintf(arg, sizeof(arg), "%u, pool %u", n, p->index);
+	log_action(m, "EvictBlocks(%s)", arg);
+	r = daemon_evict(p, n, &evicted);
 	if (r < 0)
-		return sd_bus_error_set_errnof(e, r, "Cannot evict: %m");
+		return sd_bus_error_set_errnof(e, r, "Cannot evict in pool %u: %m",
+					       p->index);
 	return sd_bus_reply_method_return(m, "u", evicted);
 }
 
@@ -840,6 +860,47 @@ out:
 	SD_BUS_PROPERTY(name, "u", NULL, offsetof(struct daemon, field), flags)
 #define D_U64(name, field) \
 	SD_BUS_PROPERTY(name, "t", NULL, offsetof(struct daemon, field), EMITS)
+/* The same in a struct daemon_pool that starts @base bytes into userdata. */
+#define P_U32(name, field, base, flags) \
+	SD_BUS_PROPERTY(name, "u", NULL, \
+			(base) + offsetof(struct daemon_pool, field), flags)
+#define P_U64(name, field, base) \
+	SD_BUS_PROPERTY(name, "t", NULL, \
+			(base) + offsetof(struct daemon_pool, field), EMITS)
+
+/*
+ * A pool's members. sd-bus hands a getter or a method userdata plus the
+ * member's offset, so theirs get the struct daemon_pool at @base.
+ */
+#define POOL_MEMBERS(base) \
+	P_U32("NBlocks", cache.nblocks, base, CONST), \
+	P_U32("FreeBlocks", cache.nfree, base, EMITS), \
+	P_U32("WritingBlocks", cache.nwriting, base, EMITS), \
+	P_U32("CachedBlocks", cache.ncached, base, EMITS), \
+	P_U32("PinnedBlocks", cache.npinned, base, EMITS), \
+	P_U32("RetainedBlocks", retained_blocks, base, EMITS), \
+	P_U32("Namespaces", cache.nlive, base, EMITS), \
+	P_U64("Lookups", cache.ctr.lookups, base), \
+	P_U64("LookupKeys", cache.ctr.lookup_keys, base), \
+	P_U64("LookupHits", cache.ctr.lookup_hits, base), \
+	P_U64("Evictions", cache.ctr.evictions, base), \
+	P_U64("Flushed", cache.ctr.flushed, base), \
+	P_U64("Commits", cache.ctr.commits, base), \
+	P_U64("Dedups", cache.ctr.dedups, base), \
+	P_U64("QuotaRefusals", cache.ctr.quota_refusals, base), \
+	SD_BUS_PROPERTY("HitRate", "d", get_hit_rate, base, EMITS), \
+	SD_BUS_PROPERTY("RecomputedTokens", "t", get_recomputed, base, EMITS), \
+	SD_BUS_PROPERTY("RetainBudgetBlocks", "u", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainedSoftBlocks", "u", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainResumed", "t", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainExpiredUnused", "t", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainDropped", "t", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainDeclined", "t", get_retention, base, 0), \
+	SD_BUS_PROPERTY("RetainHoldMs", "t", get_retention, base, 0), \
+	SD_BUS_METHOD_WITH_ARGS_OFFSET("EvictBlocks", SD_BUS_ARGS("u", count), \
+				       SD_BUS_RESULT("u", evicted), \
+				       method_evict_blocks, base, \
+				       SD_BUS_VTABLE_UNPRIVILEGED)
 
 static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_VTABLE_START(0),
@@ -850,33 +911,11 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_PROPERTY("Policy", "s", get_policy, 0, EMITS),
 	SD_BUS_PROPERTY("CostFile", "s", get_cost_file, 0, EMITS),
 	SD_BUS_PROPERTY("SchedulerMode", "s", get_sched_mode, 0, EMITS),
-	D_U32("NBlocks", cache.nblocks, CONST),
-	D_U32("FreeBlocks", cache.nfree, EMITS),
-	D_U32("WritingBlocks", cache.nwriting, EMITS),
-	D_U32("CachedBlocks", cache.ncached, EMITS),
-	D_U32("PinnedBlocks", cache.npinned, EMITS),
-	D_U32("RetainedBlocks", retained_blocks, EMITS),
 	D_U32("Sessions", nsessions, EMITS),
-	D_U32("Namespaces", cache.nlive, EMITS),
-	D_U64("Lookups", cache.ctr.lookups),
-	D_U64("LookupKeys", cache.ctr.lookup_keys),
-	D_U64("LookupHits", cache.ctr.lookup_hits),
-	D_U64("Evictions", cache.ctr.evictions),
-	D_U64("Flushed", cache.ctr.flushed),
-	D_U64("Commits", cache.ctr.commits),
-	D_U64("Dedups", cache.ctr.dedups),
-	D_U64("QuotaRefusals", cache.ctr.quota_refusals),
 	D_U64("SessionsRefused", ctr.sessions_refused),
 	D_U64("HelloTimeouts", ctr.hello_timeouts),
-	SD_BUS_PROPERTY("HitRate", "d", get_hit_rate, 0, EMITS),
-	SD_BUS_PROPERTY("RecomputedTokens", "t", get_recomputed, 0, EMITS),
-	SD_BUS_PROPERTY("RetainBudgetBlocks", "u", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainedSoftBlocks", "u", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainResumed", "t", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainExpiredUnused", "t", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainDropped", "t", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainDeclined", "t", get_retention, 0, 0),
-	SD_BUS_PROPERTY("RetainHoldMs", "t", get_retention, 0, 0),
+	/* Pool 0's, as on its own object. */
+	POOL_MEMBERS(offsetof(struct daemon, pools)),
 	/* They move as time passes, with no event to announce it. */
 	SD_BUS_PROPERTY("WindowQueryTokens", "t", get_window, 0, 0),
 	SD_BUS_PROPERTY("WindowHitTokens", "t", get_window, 0, 0),
@@ -900,12 +939,17 @@ static const sd_bus_vtable daemon_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("UnregisterNamespace", SD_BUS_ARGS("u", namespace),
 				SD_BUS_RESULT("u", evicted, "u", pinned_kept),
 				method_unregister_namespace, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("EvictBlocks", SD_BUS_ARGS("u", count),
-				SD_BUS_RESULT("u", evicted),
-				method_evict_blocks, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ReloadConfig", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT("as", changed),
 				method_reload_config, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END
+};
+
+/* AC_BUS_POOL_INTERFACE at AC_BUS_POOL_PATH/N; userdata: pool N. */
+static const sd_bus_vtable pool_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	P_U32("Index", index, 0, CONST),
+	POOL_MEMBERS(0),
 	SD_BUS_VTABLE_END
 };
 
@@ -952,73 +996,126 @@ static int on_bus_ready(struct loop_watch *w, uint32_t revents, void *userdata)
 
 static void seen_read(const struct daemon *d, struct bus_seen *s)
 {
-	const struct cache *c = &d->cache;
+	/* Compared whole with memcmp: padding and string tails too. */
+	memset(s, 0, sizeof(*s));
+	for (uint32_t i = 0; i < d->npools; i++) {
+		const struct cache *c = &d->pools[i].cache;
+		struct pool_seen *p = &s->pool[i];
 
-	s->nfree = c->nfree;
-	s->nwriting = c->nwriting;
-	s->ncached = c->ncached;
-	s->npinned = c->npinned;
-	s->retained = d->retained_blocks;
+		p->nfree = c->nfree;
+		p->nwriting = c->nwriting;
+		p->ncached = c->ncached;
+		p->npinned = c->npinned;
+		p->retained = d->pools[i].retained_blocks;
+		p->nns = c->nlive;
+		p->lookups = c->ctr.lookups;
+		p->lookup_keys = c->ctr.lookup_keys;
+		p->lookup_hits = c->ctr.lookup_hits;
+		p->evictions = c->ctr.evictions;
+		p->flushed = c->ctr.flushed;
+		p->commits = c->ctr.commits;
+		p->dedups = c->ctr.dedups;
+		p->quota_refusals = c->ctr.quota_refusals;
+	}
 	s->nsessions = d->nsessions;
-	s->nns = c->nlive;
-	s->lookups = c->ctr.lookups;
-	s->lookup_keys = c->ctr.lookup_keys;
-	s->lookup_hits = c->ctr.lookup_hits;
-	s->evictions = c->ctr.evictions;
-	s->flushed = c->ctr.flushed;
-	s->commits = c->ctr.commits;
-	s->dedups = c->ctr.dedups;
-	s->quota_refusals = c->ctr.quota_refusals;
 	s->sessions_refused = d->ctr.sessions_refused;
 	s->hello_timeouts = d->ctr.hello_timeouts;
-	snprintf(s->policy, sizeof(s->policy), "%s", cache_policy_name(c));
+	snprintf(s->policy, sizeof(s->policy), "%s",
+		 cache_policy_name(&d->pools[0].cache));
 	s->sched_mode = d->cfg.sched.mode;
 	snprintf(s->cost_from, sizeof(s->cost_from), "%s", d->cfg.cost_from);
 }
 
-/*
- * The names of the properties that moved since the last tick, NULL
- * terminated; the count is returned.
- */
-static size_t collect_changes(struct bus *b, const char **names)
-{
-	struct bus_seen now;
-	size_t n = 0;
-
-	seen_read(b->d, &now);
-#define CHANGED(field, ...) do { \
-	if (now.field != b->seen.field) { \
+#define CHANGED(now, was, field, ...) do { \
+	if ((now)->field != (was)->field) { \
 		const char *const l[] = { __VA_ARGS__ }; \
 		for (size_t k = 0; k < sizeof(l) / sizeof(l[0]); k++) \
 			names[n++] = l[k]; \
 	} \
 } while (0)
-	CHANGED(nfree, "FreeBlocks");
-	CHANGED(nwriting, "WritingBlocks");
-	CHANGED(ncached, "CachedBlocks");
-	CHANGED(npinned, "PinnedBlocks");
-	CHANGED(retained, "RetainedBlocks");
-	CHANGED(sched_mode, "SchedulerMode");
-	CHANGED(nsessions, "Sessions");
-	CHANGED(nns, "Namespaces");
-	CHANGED(lookups, "Lookups");
-	CHANGED(lookup_keys, "LookupKeys", "HitRate", "RecomputedTokens");
-	CHANGED(lookup_hits, "LookupHits");
-	CHANGED(evictions, "Evictions");
-	CHANGED(flushed, "Flushed");
-	CHANGED(commits, "Commits");
-	CHANGED(dedups, "Dedups");
-	CHANGED(quota_refusals, "QuotaRefusals");
-	CHANGED(sessions_refused, "SessionsRefused");
-	CHANGED(hello_timeouts, "HelloTimeouts");
-#undef CHANGED
-	if (strcmp(now.policy, b->seen.policy))
+
+/* Appends the names of POOL_MEMBERS that moved to @names at @n. */
+static size_t pool_changes(const struct pool_seen *now,
+			   const struct pool_seen *was, const char **names,
+			   size_t n)
+{
+	CHANGED(now, was, nfree, "FreeBlocks");
+	CHANGED(now, was, nwriting, "WritingBlocks");
+	CHANGED(now, was, ncached, "CachedBlocks");
+	CHANGED(now, was, npinned, "PinnedBlocks");
+	CHANGED(now, was, retained, "RetainedBlocks");
+	CHANGED(now, was, nns, "Namespaces");
+	CHANGED(now, was, lookups, "Lookups");
+	CHANGED(now, was, lookup_keys, "LookupKeys", "HitRate", "RecomputedTokens");
+	CHANGED(now, was, lookup_hits, "LookupHits");
+	CHANGED(now, was, evictions, "Evictions");
+	CHANGED(now, was, flushed, "Flushed");
+	CHANGED(now, was, commits, "Commits");
+	CHANGED(now, was, dedups, "Dedups");
+	CHANGED(now, was, quota_refusals, "QuotaRefusals");
+	return n;
+}
+
+/*
+ * The names of the daemon object's properties that moved since @was,
+ * NULL terminated; the count is returned.
+ */
+static size_t daemon_changes(const struct bus_seen *now,
+			     const struct bus_seen *was, const char **names)
+{
+	size_t n = pool_changes(&now->pool[0], &was->pool[0], names, 0);
+
+	CHANGED(now, was, sched_mode, "SchedulerMode");
+	CHANGED(now, was, nsessions, "Sessions");
+	CHANGED(now, was, sessions_refused, "SessionsRefused");
+	CHANGED(now, was, hello_timeouts, "HelloTimeouts");
+	if (strcmp(now->policy, was->policy))
 		names[n++] = "Policy";
-	if (strcmp(now.cost_from, b->seen.cost_from))
+	if (strcmp(now->cost_from, was->cost_from))
 		names[n++] = "CostFile";
 	names[n] = NULL;
-	b->seen = now;
 	return n;
+}
+#undef CHANGED
+
+/* Object path of pool @i's object. */
+static void pool_path(uint32_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, AC_BUS_POOL_PATH "/%u", i);
+}
+
+/*
+ * One PropertiesChanged for each object with properties that moved
+ * between @was and @now. @b->bus is up.
+ */
+static int emit_changes(struct bus *b, const struct bus_seen *now,
+			const struct bus_seen *was)
+{
+	const char *names[32];
+	char path[64];
+	size_t n;
+	int r;
+
+	if (daemon_changes(now, was, names)) {
+		r = sd_bus_emit_properties_changed_strv(b->bus, AC_BUS_PATH,
+							AC_BUS_INTERFACE,
+							(char **)names);
+		if (r < 0)
+			return r;
+	}
+	for (uint32_t i = 0; i < b->d->npools; i++) {
+		n = pool_changes(&now->pool[i], &was->pool[i], names, 0);
+		if (!n)
+			continue;
+		names[n] = NULL;
+		pool_path(i, path, sizeof(path));
+		r = sd_bus_emit_properties_changed_strv(b->bus, path,
+							AC_BUS_POOL_INTERFACE,
+							(char **)names);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static int bus_connect(struct bus *b);
@@ -1031,13 +1128,15 @@ static int bus_connect(struct bus *b);
 static int on_bus_tick(struct loop_timer *t, void *userdata)
 {
 	struct bus *b = userdata;
-	const char *names[32];
+	struct bus_seen now, was = b->seen;
+	bool moved;
 	uint32_t prev;
-	size_t n;
 	int r;
 
-	n = collect_changes(b, names);
-	if (n)
+	seen_read(b->d, &now);
+	moved = memcmp(&now, &was, sizeof(now)) != 0;
+	b->seen = now;
+	if (moved)
 		daemon_notify_status(b->d);
 	if (!b->bus) {
 		if (++b->ticks_down < BUS_RECONNECT_TICKS)
@@ -1052,9 +1151,8 @@ static int on_bus_tick(struct loop_timer *t, void *userdata)
 	}
 	prev = b->watch_events;
 	r = 0;
-	if (n)
-		r = sd_bus_emit_properties_changed_strv(b->bus, AC_BUS_PATH,
-							AC_BUS_INTERFACE, (char **)names);
+	if (moved)
+		r = emit_changes(b, &now, &was);
 	if (r >= 0)
 		r = bus_process(b);
 	if (r < 0) {
@@ -1099,6 +1197,13 @@ static int bus_connect(struct bus *b)
 		goto fail;
 	r = sd_bus_add_object_vtable(bus, NULL, AC_BUS_PATH, AC_BUS_INTERFACE,
 				     daemon_vtable, b->d);
+	for (uint32_t i = 0; r >= 0 && i < b->d->npools; i++) {
+		char path[64];
+
+		pool_path(i, path, sizeof(path));
+		r = sd_bus_add_object_vtable(bus, NULL, path, AC_BUS_POOL_INTERFACE,
+					     pool_vtable, &b->d->pools[i]);
+	}
 	if (r < 0)
 		goto fail;
 	r = sd_bus_request_name(bus, AC_BUS_NAME, 0);

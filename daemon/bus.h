@@ -14,6 +14,13 @@
 #define AC_BUS_NAME		"org.asymcache.Daemon1"
 #define AC_BUS_PATH		"/org/asymcache/Daemon1"
 #define AC_BUS_INTERFACE	"org.asymcache.Daemon1"
+/*
+ * Pool N's object is AC_BUS_POOL_PATH "/N" (N from 0), interface
+ * AC_BUS_POOL_INTERFACE: its blocks, counters, retention and EvictBlocks,
+ * the same members the daemon's object has for pool 0.
+ */
+#define AC_BUS_POOL_PATH	AC_BUS_PATH "/pool"
+#define AC_BUS_POOL_INTERFACE	"org.asymcache.Pool1"
 
 /* Errors of our own; anything else is an errno mapped by sd-bus. */
 #define AC_BUS_ERROR_NOT_PERMITTED	"org.asymcache.Daemon1.Error.NotPermitted"

@@ -66,18 +66,19 @@ int daemon_core_alloc_buffers(struct daemon *d, uint32_t max_keys,
 	return 0;
 }
 
+struct daemon_pool *daemon_dpool_of(struct daemon *d, uint32_t pool)
+{
+	return pool < d->npools ? &d->pools[pool] : NULL;
+}
+
 struct cache *daemon_cache_of(struct daemon *d, uint32_t pool)
 {
-	if (pool == 0)
-		return &d->cache;
-	return pool < d->npools ? &d->tp[pool - 1].cache : NULL;
+	return pool < d->npools ? &d->pools[pool].cache : NULL;
 }
 
 struct pool *daemon_pool_of(struct daemon *d, uint32_t pool)
 {
-	if (pool == 0)
-		return &d->pool;
-	return pool < d->npools ? &d->tp[pool - 1].pool : NULL;
+	return pool < d->npools ? &d->pools[pool].pool : NULL;
 }
 
 void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l)
@@ -99,14 +100,9 @@ static int tenants_init(struct daemon *d, const struct pool_ops *ops,
 	int r;
 
 	d->npools = 1;
-	if (!n)
-		return 0;
-	d->tp = calloc(n, sizeof(*d->tp));
-	if (!d->tp)
-		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct cfg_tenant *t = &d->cfg.tenant[i];
-		struct tenant_pool *tp = &d->tp[i];
+		struct daemon_pool *tp = &d->pools[i + 1];
 		struct group gr, *res = NULL;
 		char buf[4096];
 
@@ -144,11 +140,9 @@ static int tenants_init(struct daemon *d, const struct pool_ops *ops,
 static void tenants_fini(struct daemon *d)
 {
 	for (uint32_t p = 1; p < d->npools; p++) {
-		cache_fini(&d->tp[p - 1].cache);
-		pool_destroy(&d->tp[p - 1].pool);
+		cache_fini(&d->pools[p].cache);
+		pool_destroy(&d->pools[p].pool);
 	}
-	free(d->tp);
-	d->tp = NULL;
 	d->npools = 1;
 }
 
@@ -178,12 +172,17 @@ static int resolve_group(struct daemon *d)
 
 int daemon_core_init(struct daemon *d)
 {
+	struct daemon_pool *p0 = &d->pools[0];
 	const struct pool_ops *ops;
 	uint64_t seed = 0;
 	int r;
 
 	d->next_session_id = 1;
 	d->session_ops = &session_ops;
+	for (uint32_t p = 0; p < CACHE_MAX_POOLS; p++) {
+		d->pools[p].d = d;
+		d->pools[p].index = p;
+	}
 	log_set_max_level(d->cfg.log_level);
 
 	r = resolve_group(d);
@@ -195,7 +194,7 @@ int daemon_core_init(struct daemon *d)
 				       cfg_backend_to_string(d->cfg.backend));
 	if (d->cfg.backend == CFG_BACKEND_AUTO)
 		log_info("backend=auto: using the %s backend", ops->name);
-	r = pool_create(&d->pool, ops, d->cfg.pool_bytes, d->cfg.block_bytes,
+	r = pool_create(&p0->pool, ops, d->cfg.pool_bytes, d->cfg.block_bytes,
 			d->cfg.gpu);
 	if (r < 0)
 		return log_error_errno(r, "cannot create the %s pool of %llu bytes: %m",
@@ -204,17 +203,17 @@ int daemon_core_init(struct daemon *d)
 	/* A random seed keeps crafted keys from piling into one bucket. */
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = cache_clock_monotonic() ^ (uint64_t)getpid();
-	r = cache_init(&d->cache, d->pool.nblocks, d->pool.block_bytes,
+	r = cache_init(&p0->cache, p0->pool.nblocks, p0->pool.block_bytes,
 		       d->cfg.policy, seed);
 	if (r < 0) {
 		log_error_errno(r, "cannot set up %u blocks with policy '%s': %m",
-				d->pool.nblocks, d->cfg.policy);
+				p0->pool.nblocks, d->cfg.policy);
 		goto out_pool;
 	}
-	cache_set_limits(&d->cache, d->cfg.limits.max_pins_per_session,
+	cache_set_limits(&p0->cache, d->cfg.limits.max_pins_per_session,
 			 d->cfg.limits.max_writing_per_session);
 	/* No namespace exists yet: this only records the model. */
-	cache_set_cost(&d->cache, &d->cfg.cost);
+	cache_set_cost(&p0->cache, &d->cfg.cost);
 	r = tenants_init(d, ops, seed);
 	if (r < 0)
 		goto out_tenants;
@@ -248,9 +247,9 @@ int daemon_core_init(struct daemon *d)
 		 d->cfg.cost.model);
 	daemon_cost_check_pool(d);
 	log_info("pool: %s, %llu bytes, %u blocks of %llu bytes, policy %s",
-		 ops->name, (unsigned long long)d->pool.bytes,
-		 d->pool.nblocks, (unsigned long long)d->pool.block_bytes,
-		 cache_policy_name(&d->cache));
+		 ops->name, (unsigned long long)p0->pool.bytes,
+		 p0->pool.nblocks, (unsigned long long)p0->pool.block_bytes,
+		 cache_policy_name(&p0->cache));
 	return 0;
 
 out_retain:
@@ -259,9 +258,9 @@ out_nslife:
 	nslife_fini(d);
 out_tenants:
 	tenants_fini(d);
-	cache_fini(&d->cache);
+	cache_fini(&p0->cache);
 out_pool:
-	pool_destroy(&d->pool);
+	pool_destroy(&p0->pool);
 	return r;
 }
 
@@ -275,11 +274,11 @@ void daemon_core_fini(struct daemon *d)
 	daemon_retain_fini(d);
 	nslife_fini(d);
 	tenants_fini(d);
-	cache_fini(&d->cache);
+	cache_fini(&d->pools[0].cache);
 	free(d->sched_buf);
 	d->sched_buf = NULL;
 	d->sched_cap = 0;
-	pool_destroy(&d->pool);
+	pool_destroy(&d->pools[0].pool);
 	metrics_free(d->metrics);
 	d->metrics = NULL;
 	free(d->lookup_blocks);

@@ -21,7 +21,8 @@ void daemon_core_fini(struct daemon *d);
 /* [limits] quotas on blocks held, resolved against each pool's size. */
 void daemon_core_set_quotas(struct daemon *d, const struct daemon_limits *l);
 
-/* Pool @pool's cache and memory; NULL past the daemon's pools. */
+/* Pool @pool, its cache and its memory; NULL past the daemon's pools. */
+struct daemon_pool *daemon_dpool_of(struct daemon *d, uint32_t pool);
 struct cache *daemon_cache_of(struct daemon *d, uint32_t pool);
 struct pool *daemon_pool_of(struct daemon *d, uint32_t pool);
 

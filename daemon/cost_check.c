@@ -37,14 +37,14 @@ void daemon_cost_check_pool(const struct daemon *d)
 {
 	const struct ac_cost_model *m = &d->cfg.cost;
 
-	if (!d->pool.device_name[0])
+	if (!d->pools[0].pool.device_name[0])
 		log_info("the pool is in host memory: the GPU of %s (%s) is not checked",
 			 cost_name(d), m->gpu);
-	else if (!same_gpu(m, d->pool.device_name))
+	else if (!same_gpu(m, d->pools[0].pool.device_name))
 		log_warning("%s was measured on %s, but the pool is on %s: recompute costs "
 			    "(eviction order, the scheduler's budget) are off by as much as "
 			    "the GPUs differ; make a cost file for this GPU with "
-			    "asymcache-calibrate", cost_name(d), m->gpu, d->pool.device_name);
+			    "asymcache-calibrate", cost_name(d), m->gpu, d->pools[0].pool.device_name);
 }
 
 void daemon_cost_check_ns(const struct daemon *d, const struct cache_ns *ns)
@@ -66,7 +66,7 @@ void daemon_cost_check_all(const struct daemon *d)
 
 	daemon_cost_check_pool(d);
 	for (uint32_t p = 0; p < d->npools || p == 0; p++) {
-		const struct cache *c = p ? &d->tp[p - 1].cache : &d->cache;
+		const struct cache *c = &d->pools[p].cache;
 
 		for (i = 0; i < c->nns; i++)
 			if (c->ns[i].live)

@@ -38,13 +38,27 @@ typedef void (*daemon_prepare_fn)(struct daemon *d, void *userdata);
 #define DAEMON_MAX_PREPARE 4
 
 /*
- * A tenant pool ([pool.N]): memory, cache and namespaces of its own,
+ * One pool: pool 0 ([pool]) or a tenant pool ([pool.N]), each with memory,
+ * a cache, namespaces and TTL retentions of its own; a tenant pool is
  * attached only by root, the daemon's user and members of its group.
+ * Everything that works on a pool takes one of these, so pool 0 and the
+ * tenant pools run the same code.
  */
-struct tenant_pool {
+struct daemon_pool {
+	struct daemon *d;
+	uint32_t index;
 	struct pool pool;
 	struct cache cache;
-	gid_t gid;
+	gid_t gid;			/* tenant pools; pool 0: d->group_gid */
+	/*
+	 * TTL retention (retention.c): the daemon's own pins on retained
+	 * blocks live in retain_cs, so they survive the client's Release;
+	 * retain tracks expiry and per-session quotas by the session's slot.
+	 */
+	struct cache_sess retain_cs;
+	struct ac_retain *retain;
+	struct retention_state *rs;	/* soft, learned, priced */
+	uint32_t retained_blocks;
 };
 
 struct daemon_counters {
@@ -61,12 +75,10 @@ struct daemon {
 	/* The command line, kept so a reload applies the same flags again. */
 	int argc;
 	char **argv;
-	struct pool pool;
-	struct cache cache;
 	gid_t group_gid;
 	bool have_group;
-	/* Pools 1..npools-1; pool 0 is pool and cache above. */
-	struct tenant_pool *tp;
+	/* Pool 0 and the tenant pools 1..npools-1 (CACHE_MAX_POOLS at most). */
+	struct daemon_pool pools[CACHE_MAX_POOLS];
 	uint32_t npools;
 
 	struct loop *loop;		/* NULL until daemon_start() */
@@ -116,16 +128,11 @@ struct daemon {
 	size_t sched_cap;
 
 	/*
-	 * TTL retention: the daemon's own pins on retained blocks live in
-	 * retain_cs, so they survive the client's Release; retain tracks
-	 * expiry and per-session quotas by slot (slots are recycled so its
-	 * quota table stays as small as the peak of retaining sessions).
+	 * TTL retention slots, one per retaining session and the same in
+	 * every pool's quota table; recycled so those tables stay as small
+	 * as the peak of retaining sessions. One expiry timer for all pools.
 	 */
-	struct cache_sess retain_cs;
-	struct ac_retain *retain;
-	struct retention_state *rs;	/* retention.c: soft, learned, priced */
 	struct loop_timer *retain_timer;
-	uint32_t retained_blocks;
 	uint32_t *free_slots;
 	uint32_t nfree_slots, free_slots_cap, next_slot;
 	uint32_t sched_turn;

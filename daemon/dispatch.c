@@ -536,8 +536,9 @@ static int do_alloc(struct daemon *d, struct session *s, const Request *req)
 		return reply_error(d, s, req->id, ENOMEM, "alloc: %s",
 				   strerror(-r));
 	r = cache_alloc(x.c, x.cs, a->ns_id, a->count, d->u32buf);
-	/* Work that waits comes first: pinned retentions (pool 0) give way. */
-	while (r == -ENOSPC && x.pool == 0 && daemon_retain_drop_one(d) > 0)
+	/* Work that waits comes first: the pool's pinned retentions give way. */
+	while (r == -ENOSPC &&
+	       daemon_retain_drop_one(daemon_dpool_of(d, x.pool)) > 0)
 		r = cache_alloc(x.c, x.cs, a->ns_id, a->count, d->u32buf);
 	if (r == -EDQUOT)
 		return reply_quota_error(d, s, req->id, "alloc", a->count, &x);
@@ -670,11 +671,12 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 {
 	Asymcache__V1__StatsReply sr = ASYMCACHE__V1__STATS_REPLY__INIT;
 	uint32_t pool = req->stats->pool_id;
-	const struct cache *c = daemon_cache_of(d, pool);
+	const struct daemon_pool *p = daemon_dpool_of(d, pool);
+	const struct cache *c = p ? &p->cache : NULL;
 	struct cache_sess *cs;
 	struct daemon_retain_stats rs;
 
-	if (!c)
+	if (!p)
 		return reply_error(d, s, req->id, ENOENT, "stats: no pool %u",
 				   pool);
 	/* Another tenant's pool is none of this peer's business. */
@@ -701,9 +703,9 @@ static int do_stats(struct daemon *d, struct session *s, const Request *req)
 	sr.session_writing = cs->nwriting;
 	/* Exact even when the expiry timer has not run yet. */
 	daemon_retain_expire(d, cache_clock_monotonic());
-	sr.retained_blocks = d->retained_blocks;
-	sr.session_retained = daemon_session_retained(d, s);
-	daemon_retain_stats(d, &rs);
+	sr.retained_blocks = p->retained_blocks;
+	sr.session_retained = daemon_session_retained(d, s, pool);
+	daemon_retain_stats(p, &rs);
 	sr.retain_budget_blocks = rs.budget_blocks;
 	sr.retained_soft_blocks = rs.soft_blocks;
 	sr.retain_resumed = rs.resumed;
@@ -739,10 +741,6 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 	r = check_ns(d, s, req->id, "retain", rt->ns_id, &x);
 	if (r <= 0)
 		return r;
-	if (x.pool != 0)
-		return reply_error(d, s, req->id, EOPNOTSUPP,
-				   "retain: TTL retention is kept in pool 0 only; namespace %u is in pool %u",
-				   rt->ns_id, x.pool);
 	if (rt->ttl_ms > l->max_retain_ttl_ms ||
 	    (rt->ttl_ms == 0 && rt->expect_ms == 0))
 		return reply_error(d, s, req->id, ERANGE,
@@ -763,11 +761,11 @@ static int do_retain(struct daemon *d, struct session *s, const Request *req)
 			return reply_error(d, s, req->id, EDQUOT,
 					   "retain: the retention budget (limits.retain_budget_percent %u%% of the pool) is full and policy %s keeps no soft retentions",
 					   l->retain_budget_percent,
-					   cache_policy_name(&d->cache));
+					   cache_policy_name(x.c));
 		return reply_error(d, s, req->id, EDQUOT,
-				   "retain: would hold %llu blocks, max_retained_blocks_per_session is %u",
-				   (unsigned long long)daemon_session_retained(d, s) +
-				   rt->n_blocks, l->max_retained_blocks_per_session);
+				   "retain: would hold %llu blocks in pool %u, max_retained_blocks_per_session is %u",
+				   (unsigned long long)daemon_session_retained(d, s, x.pool) +
+				   rt->n_blocks, x.pool, l->max_retained_blocks_per_session);
 	case -EPERM:
 		return reply_error(d, s, req->id, EPERM,
 				   "retain: a block is not pinned by this session");

@@ -361,14 +361,16 @@ static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
 
 int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *f)
 {
-	const struct cache_counters *c = daemon_cache_counters(d);
+	/* Blocks and cache counters are pool 0's; namespaces cover every pool. */
+	const struct daemon_pool *p0 = &d->pools[0];
+	const struct cache_counters *c = daemon_cache_counters(p0);
 	struct out o = { .f = f, .om = openmetrics };
 	struct daemon_block_counts b;
 	uint64_t q = 0, h = 0;
 	char lab[64];
 	uint32_t i;
 
-	daemon_get_block_counts(d, &b);
+	daemon_get_block_counts(p0, &b);
 	gauge(&o, "asymcache_up", "Whether the daemon answered the scrape (always 1 here).", 1);
 	/* OpenMetrics has an info type (and reserves _info for it). */
 	if (openmetrics)
@@ -390,7 +392,7 @@ int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *
 	sample(&o, "asymcache_blocks", "", "state=\"evictable\"", b.evictable);
 	gauge(&o, "asymcache_retained_blocks",
 	      "Cached blocks held by TTL retentions (a subset of the pinned).",
-	      d->retained_blocks);
+	      p0->retained_blocks);
 	gauge(&o, "asymcache_sessions", "Attached client sessions.", d->nsessions);
 
 	counter(&o, "asymcache_evictions", "Blocks evicted by the policy (allocation or admin evict).",

@@ -40,7 +40,7 @@ int daemon_notify(const char *msg)
 
 void daemon_notify_status(struct daemon *d)
 {
-	const struct cache *c = &d->cache;
+	const struct cache *c = &d->pools[0].cache;
 	char msg[256];
 
 	snprintf(msg, sizeof(msg),

@@ -14,12 +14,17 @@
  * cannot come back for its chain, and a daemon must not let dead clients
  * hold memory for up to max_retain_ttl_ms each. Pinned ones also give way
  * to an Alloc that could not be served otherwise.
+ *
+ * Every pool keeps its own retentions, budget, learned calls and price of
+ * space (struct daemon_pool); a handle carries its pool, so Resume finds
+ * it without the client naming the pool.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
 #include "cost_model.h"
 #include "daemon.h"
 #include "log.h"
@@ -62,20 +67,35 @@ static void live_step(struct retention_state *rs, uint64_t now, int delta)
 	rs->nlive += delta;
 }
 
-int daemon_retain_init(struct daemon *d)
+/* A handle on the wire: ac_retain's own, its pool, and RETAIN_SOFT. */
+static uint64_t wire_handle(const struct daemon_pool *p, uint64_t h, bool soft)
+{
+	return h | (uint64_t)p->index << RETAIN_POOL_SHIFT | (soft ? RETAIN_SOFT : 0);
+}
+
+static uint32_t handle_pool(uint64_t handle)
+{
+	return (uint32_t)(handle >> RETAIN_POOL_SHIFT) & (CACHE_MAX_POOLS - 1);
+}
+
+static uint64_t handle_own(uint64_t handle)
+{
+	return handle & ((1ULL << RETAIN_POOL_SHIFT) - 1);
+}
+
+static int pool_retain_init(struct daemon_pool *p)
 {
 	struct retention_state *rs;
 	int r;
 
-	cache_sess_init(&d->retain_cs, 0);
-	d->retained_blocks = 0;
-	d->next_slot = 1;
+	cache_sess_init(&p->retain_cs, 0);
+	p->retained_blocks = 0;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return -ENOMEM;
-	d->rs = rs;
+	p->rs = rs;
 	ac_space_price_init(&rs->price, PRICE_WINDOW_S);
-	r = ac_retain_new(&d->retain);
+	r = ac_retain_new(&p->retain);
 	if (r == 0)
 		r = ac_retain_new(&rs->soft);
 	if (r == 0)
@@ -83,43 +103,53 @@ int daemon_retain_init(struct daemon *d)
 	return r;
 }
 
-static void drop_blocks(struct daemon *d, uint32_t *blocks, uint32_t n)
+int daemon_retain_init(struct daemon *d)
 {
-	cache_unpin_many(&d->cache, &d->retain_cs, blocks, n);
-	d->retained_blocks -= n;
+	int r = 0;
+
+	d->next_slot = 1;
+	for (uint32_t i = 0; i < d->npools && r == 0; i++)
+		r = pool_retain_init(&d->pools[i]);
+	return r;
+}
+
+static void drop_blocks(struct daemon_pool *p, uint32_t *blocks, uint32_t n)
+{
+	cache_unpin_many(&p->cache, &p->retain_cs, blocks, n);
+	p->retained_blocks -= n;
 	free(blocks);
 }
 
-static void unhint_blocks(struct daemon *d, uint32_t *blocks, uint32_t n)
+static void unhint_blocks(struct daemon_pool *p, uint32_t *blocks, uint32_t n)
 {
 	/*
 	 * A hinted block may have been evicted and its id reused: clearing a
 	 * hint that is not there is harmless, and a retention of the new
 	 * block is at worst ended early (soft retentions promise nothing).
 	 */
-	cache_hint(&d->cache, blocks, n, false);
-	d->rs->soft_blocks -= n;
+	cache_hint(&p->cache, blocks, n, false);
+	p->rs->soft_blocks -= n;
 	free(blocks);
 }
 
-uint32_t daemon_retain_expire(struct daemon *d, uint64_t now_ns)
+static uint32_t pool_expire(struct daemon_pool *p, uint64_t now_ns)
 {
-	struct retention_state *rs = d->rs;
+	struct retention_state *rs = p->rs;
 	uint32_t *blocks, n, done = 0;
 	uint64_t h, t;
 
-	if (!d->retain || !rs)
+	if (!p->retain || !rs)
 		return 0;
 	/* "Everything" (at teardown) ends now, for the hold-time sum. */
 	t = now_ns == UINT64_MAX ? cache_clock_monotonic() : now_ns;
-	while (ac_retain_expire(d->retain, now_ns, &blocks, &n) == 1) {
-		drop_blocks(d, blocks, n);
+	while (ac_retain_expire(p->retain, now_ns, &blocks, &n) == 1) {
+		drop_blocks(p, blocks, n);
 		live_step(rs, t, -1);
 		rs->expired_unused++;
 		done++;
 	}
 	while (ac_retain_expire_handle(rs->soft, now_ns, &blocks, &n, &h) == 1) {
-		unhint_blocks(d, blocks, n);
+		unhint_blocks(p, blocks, n);
 		live_step(rs, t, -1);
 		rs->expired_unused++;
 		done++;
@@ -127,34 +157,49 @@ uint32_t daemon_retain_expire(struct daemon *d, uint64_t now_ns)
 	return done;
 }
 
-int daemon_retain_drop_one(struct daemon *d)
+uint32_t daemon_retain_expire(struct daemon *d, uint64_t now_ns)
+{
+	uint32_t done = 0;
+
+	for (uint32_t i = 0; i < d->npools; i++)
+		done += pool_expire(&d->pools[i], now_ns);
+	return done;
+}
+
+int daemon_retain_drop_one(struct daemon_pool *p)
 {
 	uint32_t *blocks, n;
 	uint64_t h;
 
-	if (!d->retain || !d->rs ||
-	    ac_retain_expire_handle(d->retain, UINT64_MAX, &blocks, &n, &h) != 1)
+	if (!p->retain || !p->rs ||
+	    ac_retain_expire_handle(p->retain, UINT64_MAX, &blocks, &n, &h) != 1)
 		return 0;
-	drop_blocks(d, blocks, n);
-	live_step(d->rs, cache_clock_monotonic(), -1);
-	d->rs->dropped++;
+	drop_blocks(p, blocks, n);
+	live_step(p->rs, cache_clock_monotonic(), -1);
+	p->rs->dropped++;
 	return 1;
 }
 
-void daemon_retain_fini(struct daemon *d)
+static void pool_retain_fini(struct daemon_pool *p)
 {
-	struct retention_state *rs = d->rs;
+	struct retention_state *rs = p->rs;
 
-	if (d->retain && rs)
-		daemon_retain_expire(d, UINT64_MAX);
-	d->retain = ac_retain_free(d->retain);
+	if (p->retain && rs)
+		pool_expire(p, UINT64_MAX);
+	p->retain = ac_retain_free(p->retain);
 	if (rs) {
 		ac_retain_free(rs->soft);
 		ac_tool_stats_free(rs->learned);
 		free(rs);
-		d->rs = NULL;
+		p->rs = NULL;
 	}
-	pinmap_fini(&d->retain_cs.pins);
+	pinmap_fini(&p->retain_cs.pins);
+}
+
+void daemon_retain_fini(struct daemon *d)
+{
+	for (uint32_t i = 0; i < d->npools; i++)
+		pool_retain_fini(&d->pools[i]);
 	free(d->free_slots);
 	d->free_slots = NULL;
 	d->nfree_slots = d->free_slots_cap = 0;
@@ -162,10 +207,19 @@ void daemon_retain_fini(struct daemon *d)
 
 static uint64_t next_expiry(const struct daemon *d)
 {
-	uint64_t a = ac_retain_next_expiry(d->retain);
-	uint64_t b = ac_retain_next_expiry(d->rs->soft);
+	uint64_t next = UINT64_MAX, t;
 
-	return a < b ? a : b;
+	for (uint32_t i = 0; i < d->npools; i++) {
+		const struct daemon_pool *p = &d->pools[i];
+
+		if (!p->retain || !p->rs)
+			continue;
+		t = ac_retain_next_expiry(p->retain);
+		next = t < next ? t : next;
+		t = ac_retain_next_expiry(p->rs->soft);
+		next = t < next ? t : next;
+	}
+	return next;
 }
 
 static int on_retain_tick(struct loop_timer *t, void *userdata)
@@ -238,12 +292,12 @@ static uint32_t program_key(const struct session *s, uint64_t program)
 }
 
 /* The TTL the daemon picks for a chain; 0 declines. */
-static uint32_t pick_ttl_ms(struct daemon *d, struct session *s,
+static uint32_t pick_ttl_ms(struct daemon_pool *p, struct session *s,
 			    const struct daemon_retain_req *q, uint64_t now)
 {
-	struct retention_state *rs = d->rs;
-	const struct cache_ns *ns = cache_find_ns(&d->cache, q->ns);
-	double ev = d->cache.ctr.evicted_recompute_s, ttl;
+	struct retention_state *rs = p->rs;
+	const struct cache_ns *ns = cache_find_ns(&p->cache, q->ns);
+	double ev = p->cache.ctr.evicted_recompute_s, ttl;
 
 	/* What eviction let go since the last decision, stamped now. */
 	if (ev > rs->evicted_seen) {
@@ -252,16 +306,16 @@ static uint32_t pick_ttl_ms(struct daemon *d, struct session *s,
 	}
 	ttl = ac_retain_pick_ttl(rs->learned, program_key(s, q->program),
 				 q->expect_ms / 1e3,
-				 cache_recompute_s(&d->cache, q->ids, q->n),
+				 cache_recompute_s(&p->cache, q->ids, q->n),
 				 (double)q->n * (ns ? ns->bytes_per_block : 0),
 				 ac_space_price_get(&rs->price, secs(now),
-						    (double)d->cache.nblocks *
-						    d->cache.block_bytes));
+						    (double)p->cache.nblocks *
+						    p->cache.block_bytes));
 	if (!(ttl > 0))
 		return 0;
 	ttl = ceil(ttl * 1e3);
-	return ttl > d->cfg.limits.max_retain_ttl_ms ?
-	       d->cfg.limits.max_retain_ttl_ms : (uint32_t)ttl;
+	return ttl > p->d->cfg.limits.max_retain_ttl_ms ?
+	       p->d->cfg.limits.max_retain_ttl_ms : (uint32_t)ttl;
 }
 
 static int ensure_rets(struct session *s)
@@ -285,9 +339,12 @@ int daemon_retain(struct daemon *d, struct session *s,
 		  bool *ret_budget)
 {
 	const struct daemon_limits *l = &d->cfg.limits;
-	struct retention_state *rs = d->rs;
+	uint32_t pool = cache_ns_pool(q->ns);
+	struct daemon_pool *p = daemon_dpool_of(d, pool);
+	struct retention_state *rs;
 	uint64_t now = cache_clock_monotonic(), handle, budget;
 	uint32_t max = l->max_retained_blocks_per_session, ttl_ms = q->ttl_ms;
+	struct cache_sess *cs;
 	bool pinned;
 	int r;
 
@@ -295,25 +352,27 @@ int daemon_retain(struct daemon *d, struct session *s,
 	memset(ret, 0, sizeof(*ret));
 	if (ttl_ms > l->max_retain_ttl_ms || (ttl_ms == 0 && q->expect_ms == 0))
 		return -ERANGE;
-	if (q->n == 0)
+	if (q->n == 0 || !p || !p->rs)
 		return -EINVAL;
+	rs = p->rs;
+	cs = session_cs(s, pool);
 	daemon_retain_expire(d, now);
 	prune(s, now, (uint64_t)l->max_retain_ttl_ms * 1000000ULL);
-	if ((uint64_t)daemon_session_retained(d, s) + q->n > max)
+	if ((uint64_t)daemon_session_retained(d, s, pool) + q->n > max)
 		return -EDQUOT;
-	r = cache_check_held(&d->cache, &s->cs, q->ns, q->ids, q->n);
+	r = cache_check_held(&p->cache, cs, q->ns, q->ids, q->n);
 	if (r < 0)
 		return r;
 	if (ttl_ms == 0) {
-		ttl_ms = pick_ttl_ms(d, s, q, now);
+		ttl_ms = pick_ttl_ms(p, s, q, now);
 		if (!ttl_ms) {
 			rs->declined++;
 			return 0;
 		}
 	}
-	budget = (uint64_t)d->cache.nblocks * l->retain_budget_percent / 100;
-	pinned = (uint64_t)d->retained_blocks + q->n <= budget;
-	if (!pinned && !cache_takes_hints(&d->cache)) {
+	budget = (uint64_t)p->cache.nblocks * l->retain_budget_percent / 100;
+	pinned = (uint64_t)p->retained_blocks + q->n <= budget;
+	if (!pinned && !cache_takes_hints(&p->cache)) {
 		*ret_budget = true;
 		return -EDQUOT;
 	}
@@ -321,32 +380,32 @@ int daemon_retain(struct daemon *d, struct session *s,
 	if (r == 0)
 		r = slot_get(d, s);
 	if (r == 0)
-		r = ac_retain_set_quota(d->retain, s->retain_slot, max);
+		r = ac_retain_set_quota(p->retain, s->retain_slot, max);
 	if (r == 0)
 		r = ac_retain_set_quota(rs->soft, s->retain_slot, max);
 	if (r < 0)
 		return r;
 	if (pinned) {
-		r = cache_pin_held(&d->cache, &s->cs, &d->retain_cs, q->ns,
+		r = cache_pin_held(&p->cache, cs, &p->retain_cs, q->ns,
 				   q->ids, q->n);
 		if (r < 0)
 			return r;
-		r = ac_retain_add(d->retain, s->retain_slot, q->ids, q->n,
+		r = ac_retain_add(p->retain, s->retain_slot, q->ids, q->n,
 				  now + (uint64_t)ttl_ms * 1000000ULL, &handle);
 		if (r < 0) {
-			cache_unpin_many(&d->cache, &d->retain_cs, q->ids, q->n);
+			cache_unpin_many(&p->cache, &p->retain_cs, q->ids, q->n);
 			return r;
 		}
-		d->retained_blocks += q->n;
+		p->retained_blocks += q->n;
 	} else {
 		r = ac_retain_add(rs->soft, s->retain_slot, q->ids, q->n,
 				  now + (uint64_t)ttl_ms * 1000000ULL, &handle);
 		if (r < 0)
 			return r;
-		cache_hint(&d->cache, q->ids, q->n, true);
+		cache_hint(&p->cache, q->ids, q->n, true);
 		rs->soft_blocks += q->n;
-		handle |= RETAIN_SOFT;
 	}
+	handle = wire_handle(p, handle, !pinned);
 	live_step(rs, now, +1);
 	s->rets[s->nrets++] = (struct session_retention){
 		.handle = handle,
@@ -368,27 +427,38 @@ int daemon_retain(struct daemon *d, struct session *s,
 	return 0;
 }
 
-/* Ends live retention @handle now: 0 with its block count, or -ENOENT. */
-static int end_live(struct daemon *d, uint64_t handle, uint32_t *ret_n)
+/*
+ * Ends live retention @handle (as on the wire) of pool @p now: 0 with its
+ * block count, or -ENOENT.
+ */
+static int end_live(struct daemon_pool *p, uint64_t handle, uint32_t *ret_n)
 {
 	uint32_t *blocks, n;
 	int r;
 
 	if (handle & RETAIN_SOFT) {
-		r = ac_retain_release(d->rs->soft, handle & ~RETAIN_SOFT,
+		r = ac_retain_release(p->rs->soft, handle_own(handle),
 				      &blocks, &n);
 		if (r == 0)
-			unhint_blocks(d, blocks, n);
+			unhint_blocks(p, blocks, n);
 	} else {
-		r = ac_retain_release(d->retain, handle, &blocks, &n);
+		r = ac_retain_release(p->retain, handle_own(handle), &blocks, &n);
 		if (r == 0)
-			drop_blocks(d, blocks, n);
+			drop_blocks(p, blocks, n);
 	}
 	if (r == 0) {
-		live_step(d->rs, cache_clock_monotonic(), -1);
+		live_step(p->rs, cache_clock_monotonic(), -1);
 		*ret_n = n;
 	}
 	return r;
+}
+
+/* The pool of a retention this session holds (its record exists). */
+static struct daemon_pool *pool_of_handle(struct daemon *d, uint64_t handle)
+{
+	struct daemon_pool *p = daemon_dpool_of(d, handle_pool(handle));
+
+	return p && p->retain && p->rs ? p : NULL;
 }
 
 int daemon_resume(struct daemon *d, struct session *s, uint64_t handle,
@@ -396,6 +466,7 @@ int daemon_resume(struct daemon *d, struct session *s, uint64_t handle,
 {
 	uint64_t now = cache_clock_monotonic();
 	struct session_retention sr;
+	struct daemon_pool *p;
 	uint32_t i;
 	int r;
 
@@ -405,53 +476,70 @@ int daemon_resume(struct daemon *d, struct session *s, uint64_t handle,
 			break;
 	if (i == s->nrets)
 		return -ENOENT;
+	p = pool_of_handle(d, handle);
+	if (!p)
+		return -ENOENT;
 	sr = s->rets[i];
 	s->rets[i] = s->rets[--s->nrets];
 	/* The call came back, in time or not: that is what it took. */
-	r = ac_tool_stats_add(d->rs->learned, sr.program, sr.expect_ms / 1e3,
+	r = ac_tool_stats_add(p->rs->learned, sr.program, sr.expect_ms / 1e3,
 			      secs(now - sr.start_ns));
 	if (r < 0)
 		log_warning("retain: cannot learn a tool call: %s", strerror(-r));
-	r = end_live(d, handle, ret_released);
+	r = end_live(p, handle, ret_released);
 	if (r == 0)
-		d->rs->resumed++;
+		p->rs->resumed++;
 	return r;
 }
 
 void daemon_retain_session_close(struct daemon *d, struct session *s)
 {
+	struct daemon_pool *p;
 	uint32_t i, n;
 
-	for (i = 0; d->retain && d->rs && i < s->nrets; i++)
+	for (i = 0; i < s->nrets; i++) {
+		p = pool_of_handle(d, s->rets[i].handle);
 		/* A live retention of a closing session: never came back. */
-		if (end_live(d, s->rets[i].handle, &n) == 0)
-			ac_tool_stats_add(d->rs->learned, s->rets[i].program,
+		if (p && end_live(p, s->rets[i].handle, &n) == 0)
+			ac_tool_stats_add(p->rs->learned, s->rets[i].program,
 					  s->rets[i].expect_ms / 1e3, -1);
+	}
 	free(s->rets);
 	s->rets = NULL;
 	s->nrets = s->retcap = 0;
 	slot_put(d, s);
 }
 
-uint32_t daemon_session_retained(const struct daemon *d,
-				 const struct session *s)
+static uint32_t pool_session_retained(const struct daemon_pool *p,
+				      const struct session *s)
 {
-	if (!s->retain_slot || !d->retain || !d->rs)
+	if (!s->retain_slot || !p->retain || !p->rs)
 		return 0;
-	return (uint32_t)(ac_retain_used(d->retain, s->retain_slot) +
-			  ac_retain_used(d->rs->soft, s->retain_slot));
+	return (uint32_t)(ac_retain_used(p->retain, s->retain_slot) +
+			  ac_retain_used(p->rs->soft, s->retain_slot));
 }
 
-void daemon_retain_stats(const struct daemon *d,
+uint32_t daemon_session_retained(const struct daemon *d,
+				 const struct session *s, uint32_t pool)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < d->npools; i++)
+		if (pool == RETAIN_ALL_POOLS || pool == i)
+			n += pool_session_retained(&d->pools[i], s);
+	return n;
+}
+
+void daemon_retain_stats(const struct daemon_pool *p,
 			 struct daemon_retain_stats *ret)
 {
-	const struct retention_state *rs = d->rs;
+	const struct retention_state *rs = p->rs;
 	uint64_t now = cache_clock_monotonic(), hold;
 
 	memset(ret, 0, sizeof(*ret));
-	ret->budget_blocks = (uint32_t)((uint64_t)d->cache.nblocks *
-					d->cfg.limits.retain_budget_percent / 100);
-	ret->pinned_blocks = d->retained_blocks;
+	ret->budget_blocks = (uint32_t)((uint64_t)p->cache.nblocks *
+					p->d->cfg.limits.retain_budget_percent / 100);
+	ret->pinned_blocks = p->retained_blocks;
 	if (!rs)
 		return;
 	hold = rs->hold_ns;

@@ -52,7 +52,7 @@ static uint32_t peer_pools(const struct daemon *d, uid_t uid, gid_t gid)
 			n = 256;
 	}
 	for (p = 0; p < npools(d); p++) {
-		gid_t want = p ? d->tp[p - 1].gid : d->group_gid;
+		gid_t want = p ? d->pools[p].gid : d->group_gid;
 
 		if (!p && !d->have_group)
 			continue;
@@ -138,10 +138,10 @@ void session_free(struct session *s)
 	/* Before the pins: a retention needs nothing of the session's. */
 	if (d->session_ops)
 		d->session_ops->closing(d, s);
-	cache_sess_release_all(&d->cache, &s->cs);
+	cache_sess_release_all(&d->pools[0].cache, &s->cs);
 	pinmap_fini(&s->cs.pins);
 	for (uint32_t p = 1; s->xcs && p < npools(d); p++) {
-		cache_sess_release_all(&d->tp[p - 1].cache, &s->xcs[p - 1]);
+		cache_sess_release_all(&d->pools[p].cache, &s->xcs[p - 1]);
 		pinmap_fini(&s->xcs[p - 1].pins);
 	}
 	free(s->xcs);

@@ -138,7 +138,7 @@ size_t fuzz_core_sample(unsigned int which, uint8_t *buf, size_t cap)
 
 static int invariants(void)
 {
-	const struct cache *c = &d.cache;
+	const struct cache *c = &d.pools[0].cache;
 	uint32_t i, f = 0, w = 0, k = 0, p = 0;
 
 	for (i = 0; i < c->nblocks; i++) {
@@ -177,9 +177,9 @@ int fuzz_core_run(const uint8_t *data, size_t size)
 		return 0;
 	while (all[npol])
 		npol++;
-	if (npol && strcmp(cache_policy_name(&d.cache),
+	if (npol && strcmp(cache_policy_name(&d.pools[0].cache),
 			   all[data[0] % npol]->name))
-		cache_set_policy(&d.cache, all[data[0] % npol]->name);
+		cache_set_policy(&d.pools[0].cache, all[data[0] % npol]->name);
 	data++;
 	size--;
 
@@ -212,7 +212,7 @@ int fuzz_core_run(const uint8_t *data, size_t size)
 out:
 	session_free(s);
 	/* With its only session gone, nothing may stay pinned or WRITING. */
-	if (d.cache.nwriting || d.cache.npinned || invariants() < 0)
+	if (d.pools[0].cache.nwriting || d.pools[0].cache.npinned || invariants() < 0)
 		r = -1;
 	return r;
 }

@@ -396,7 +396,11 @@ int ac_retain_program(struct ac_client *client, uint32_t ns,
 int ac_resume(struct ac_client *client, uint64_t retention,
 	      uint32_t *ret_released);
 
-/* Blocks retained daemon-wide and by this session (either may be NULL). */
+/*
+ * Blocks retained in the pool this client attached first (pool 0 before),
+ * by every session and by this one (either may be NULL). Each pool keeps
+ * its own retentions and budget; a retention id names its pool.
+ */
 int ac_retained(struct ac_client *client, uint32_t *ret_total,
 		uint32_t *ret_session);
 

@@ -313,13 +313,19 @@ static const struct ac_ns_layout test_layout = {
 
 void hclient_open(const struct henv *e, const char *name, struct hclient *hc)
 {
+	hclient_open_pool(e, name, 0, hc);
+}
+
+void hclient_open_pool(const struct henv *e, const char *name, uint32_t pool,
+		       struct hclient *hc)
+{
 	int r;
 
 	memset(hc, 0, sizeof(*hc));
 	r = ac_connect(e->d.sock, name, &hc->c);
 	cr_assert_eq(r, 0, "ac_connect: %s", ac_strerror(r));
-	r = ac_attach(hc->c, 0, &hc->pool);
-	cr_assert_eq(r, 0, "ac_attach: %s", ac_strerror(r));
+	r = ac_attach(hc->c, pool, &hc->pool);
+	cr_assert_eq(r, 0, "ac_attach(%u): %s", pool, ac_strerror(r));
 	r = ac_register_namespace(hc->c, hc->pool, &test_layout, &hc->ns);
 	cr_assert_eq(r, 0, "ac_register_namespace: %s", ac_strerror(r));
 	r = ac_key_seed_init(&hc->seed, &test_layout, NULL, 0, AC_HASH_SHA256);

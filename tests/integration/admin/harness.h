@@ -81,6 +81,9 @@ struct hclient {
 };
 
 void hclient_open(const struct henv *e, const char *name, struct hclient *hc);
+/* The same with pool @pool alone attached (ac_release(), ac_stats(): it). */
+void hclient_open_pool(const struct henv *e, const char *name, uint32_t pool,
+		       struct hclient *hc);
 void hclient_close(struct hclient *hc);
 /* The keys of a chain of @n full blocks of prompt @prompt. */
 void hkeys(const struct hclient *hc, uint32_t prompt, size_t n, struct ac_key *keys);

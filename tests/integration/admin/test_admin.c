@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -1928,4 +1929,175 @@ Test(admin, lists_come_in_pages_that_asymcachectl_follows)
 	sd_bus_flush_close_unref(bus);
 	for (int i = 0; i < 5; i++)
 		hclient_close(&a[i]);
+}
+
+/* ---- every pool a full pool on the bus -------------------------------- */
+
+#define AC_BUS_POOL_INTERFACE	"org.asymcache.Pool1"
+#define AC_BUS_ERROR_NOT_PERMITTED_NAME "org.asymcache.Daemon1.Error.NotPermitted"
+#define TWO_POOLS_CONF \
+	"[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n" \
+	"[policy]\nname = asym\n" \
+	"[pool.1]\nbytes = 1M\nblock_bytes = 64K\ngroup = root\n"
+
+static const char *pool_path(uint32_t pool)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s/pool/%u", AC_BUS_PATH, pool);
+	return buf;
+}
+
+/* Property @prop ('u' or 't') of pool @pool's object, as a uint64_t. */
+static uint64_t pool_prop(sd_bus *bus, uint32_t pool, const char *prop, char type)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	uint32_t u = UINT32_MAX;
+	uint64_t t = UINT64_MAX;
+
+	cr_assert_geq(sd_bus_get_property_trivial(bus, AC_BUS_NAME, pool_path(pool),
+						  AC_BUS_POOL_INTERFACE, prop, &e,
+						  type, type == 'u' ? (void *)&u : (void *)&t),
+		      0, "pool %u %s: %s", pool, prop, e.message);
+	sd_bus_error_free(&e);
+	return type == 'u' ? u : t;
+}
+
+/* EvictBlocks(@n) on pool @pool's object: evicted, or -1 with @e set. */
+static int64_t pool_evict(sd_bus *bus, uint32_t pool, uint32_t n, sd_bus_error *e)
+{
+	sd_bus_message *reply = NULL;
+	uint32_t evicted = 0;
+
+	if (sd_bus_call_method(bus, AC_BUS_NAME, pool_path(pool), AC_BUS_POOL_INTERFACE,
+			       "EvictBlocks", e, &reply, "u", n) < 0)
+		return -1;
+	cr_assert_geq(sd_bus_message_read(reply, "u", &evicted), 0);
+	sd_bus_message_unref(reply);
+	return evicted;
+}
+
+/* Exit 0 when nobody's EvictBlocks on pool @pool is refused with @err_name. */
+static int nobody_evicts(const char *addr, uint32_t pool, const char *err_name)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus *bus = NULL;
+	gid_t g = H_NOBODY;
+
+	if (setgroups(1, &g) < 0 || setgid(H_NOBODY) < 0 || setuid(H_NOBODY) < 0)
+		return 10;
+	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, addr) < 0 ||
+	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
+		return 11;
+	if (sd_bus_call_method(bus, AC_BUS_NAME, pool_path(pool), AC_BUS_POOL_INTERFACE,
+			       "EvictBlocks", &e, NULL, "u", 1) >= 0)
+		return 12;
+	if (!sd_bus_error_has_name(&e, err_name)) {
+		fprintf(stderr, "nobody's EvictBlocks: %s: %s\n", e.name, e.message);
+		return 13;
+	}
+	return 0;
+}
+
+static void expect_nobody_cannot_evict(uint32_t pool, const char *err_name)
+{
+	int st;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(nobody_evicts(env.bus.addr, pool, err_name));
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "nobody's EvictBlocks on pool %u: step %d", pool,
+		  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/*
+ * A tenant pool has what pool 0 has on the bus, on its own object:
+ * blocks, counters, TTL retention and EvictBlocks, each about that pool
+ * alone; pool 0's object reads as the daemon's object does.
+ */
+Test(admin, every_pool_has_an_object_with_pool_0s_members)
+{
+	struct henv_opts o = { .config = TWO_POOLS_CONF };
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	struct prop_seen w = { .name = "CachedBlocks" };
+	sd_bus_slot *slot = NULL;
+	struct hclient t, m;
+	struct ac_key kt[6], km[2];
+	uint32_t bt[6], bm[2], released = 0;
+	uint64_t handle = 0;
+	sd_bus *bus;
+
+	henv_start(&env, &o);
+	bus = test_bus();
+	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, pool_path(1),
+					  "org.freedesktop.DBus.Properties",
+					  "PropertiesChanged", on_prop_changed, &w), 0);
+	hclient_open_pool(&env, "tenant", 1, &t);
+	hclient_open(&env, "main", &m);
+	hpublish_prompt(&t, 30, 6, kt, bt);
+	hpublish_prompt(&m, 31, 2, km, bm);
+	cr_assert_eq(ac_release(m.c, bm, 2, NULL), 0);
+	/* 3 of the tenant's 6 kept over a tool call, all its own pins gone. */
+	cr_assert_eq(ac_retain(t.c, t.ns, bt, 3, 60000, &handle), 0);
+	cr_assert_eq(ac_release(t.c, bt, 6, NULL), 0);
+	cr_expect(wait_changed(bus, &w), "no PropertiesChanged on pool 1's object");
+
+	cr_expect_eq(pool_prop(bus, 1, "Index", 'u'), 1);
+	cr_expect_eq(pool_prop(bus, 1, "NBlocks", 'u'), 16);
+	cr_expect_eq(pool_prop(bus, 1, "CachedBlocks", 'u'), 6);
+	cr_expect_eq(pool_prop(bus, 1, "PinnedBlocks", 'u'), 3);
+	cr_expect_eq(pool_prop(bus, 1, "RetainedBlocks", 'u'), 3);
+	cr_expect_eq(pool_prop(bus, 1, "Namespaces", 'u'), 1);
+	cr_expect_eq(pool_prop(bus, 1, "Commits", 't'), 6);
+	cr_expect_eq(pool_prop(bus, 1, "RetainBudgetBlocks", 'u'), 4, "25%% of 16");
+	/* Pool 0 is untouched by the tenant, on both of its objects. */
+	cr_expect_eq(bus_u32(bus, "NBlocks"), 64);
+	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 2);
+	cr_expect_eq(bus_u32(bus, "RetainedBlocks"), 0);
+	cr_expect_eq(bus_u64(bus, "Commits"), 2);
+	cr_expect_eq(pool_prop(bus, 0, "Index", 'u'), 0);
+	cr_expect_eq(pool_prop(bus, 0, "NBlocks", 'u'), 64);
+	cr_expect_eq(pool_prop(bus, 0, "CachedBlocks", 'u'), 2);
+	cr_expect_eq(pool_prop(bus, 0, "Commits", 't'), 2);
+	cr_expect_eq(pool_prop(bus, 0, "RetainedBlocks", 'u'), 0);
+
+	/* The admin's eviction, pool by pool: the retained 3 stay. */
+	cr_expect_eq(pool_evict(bus, 1, 100, &e), 3, "%s", e.message);
+	cr_expect_eq(pool_prop(bus, 1, "CachedBlocks", 'u'), 3);
+	cr_expect_eq(pool_prop(bus, 1, "Evictions", 't'), 3);
+	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 2, "pool 1's eviction took pool 0's");
+	cr_expect_eq(bus_u64(bus, "Evictions"), 0);
+	cr_expect_eq(pool_evict(bus, 0, 1, &e), 1, "%s", e.message);
+	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 1);
+	cr_expect_eq(pool_prop(bus, 1, "CachedBlocks", 'u'), 3);
+	cr_expect_eq(pool_evict(bus, 1, 0, &e), -1);
+	cr_expect(sd_bus_error_has_name(&e, SD_BUS_ERROR_INVALID_ARGS), "%s", e.name);
+	sd_bus_error_free(&e);
+	expect_nobody_cannot_evict(1, SD_BUS_ERROR_ACCESS_DENIED);
+
+	/* Retention's outcomes count where the retention was. */
+	cr_assert_eq(ac_resume(t.c, handle, &released), 0);
+	cr_expect_eq(released, 3);
+	cr_expect_eq(pool_prop(bus, 1, "RetainResumed", 't'), 1);
+	cr_expect_eq(pool_prop(bus, 1, "RetainedBlocks", 'u'), 0);
+	cr_expect_eq(bus_u64(bus, "RetainResumed"), 0);
+	cr_expect_eq(pool_evict(bus, 1, 100, &e), 3, "%s", e.message);
+
+	sd_bus_slot_unref(slot);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&m);
+	hclient_close(&t);
+}
+
+/* Past the bus policy, the daemon's own check guards every pool's object. */
+Test(admin, nobody_cannot_evict_in_a_tenant_pool_past_a_permissive_bus)
+{
+	struct henv_opts o = { .config = TWO_POOLS_CONF, .permissive_bus = true };
+
+	henv_start(&env, &o);
+	expect_nobody_cannot_evict(1, AC_BUS_ERROR_NOT_PERMITTED_NAME);
+	expect_nobody_cannot_evict(0, AC_BUS_ERROR_NOT_PERMITTED_NAME);
 }

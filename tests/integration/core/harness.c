@@ -112,13 +112,19 @@ void child_wait_ok(pid_t pid, int slot)
 
 int tclient_open(struct tclient *t, const struct th_daemon *d, const char *name)
 {
+	return tclient_open_pool(t, d, name, 0);
+}
+
+int tclient_open_pool(struct tclient *t, const struct th_daemon *d,
+		      const char *name, uint32_t pool)
+{
 	int r;
 
 	memset(t, 0, sizeof(*t));
 	r = ac_connect(d->sock, name, &t->c);
 	if (r < 0)
 		return r;
-	r = ac_attach(t->c, 0, &t->pool);
+	r = ac_attach(t->c, pool, &t->pool);
 	if (r < 0)
 		goto fail;
 	r = ac_register_namespace(t->c, t->pool, &tlayout, &t->ns);

@@ -86,6 +86,12 @@ struct tclient {
 };
 
 int tclient_open(struct tclient *t, const struct th_daemon *d, const char *name);
+/*
+ * The same in pool @pool (attached first and alone, so ac_release(),
+ * ac_stats() and ac_retained() mean it).
+ */
+int tclient_open_pool(struct tclient *t, const struct th_daemon *d,
+		      const char *name, uint32_t pool);
 void tclient_close(struct tclient *t);
 
 /* Deterministic tokens for chain @chain, and their SHA-256 keys. */

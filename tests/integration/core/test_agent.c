@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,16 +49,36 @@ static void write_cost(double linear, double attn, double seg)
 }
 
 /*
+ * The pool the retention tests run in: each runs in pool 0 and again in
+ * tenant pool 1, which start() makes the same size, so a tenant pool is
+ * held to everything pool 0 is.
+ */
+static uint32_t P;
+
+/*
  * Start a daemon on @conf_text (in addition to the harness's flags), with
  * the whole pool open to one session: pressure fills it from one client.
+ * Pool 1 is pool 0's twin, open to this process's group.
  */
 static void start(const char *conf_text)
 {
 	static char text[2048];
+	const struct group *g = getgrgid(getegid());
 
+	cr_assert(g, "no name for gid %u", (unsigned int)getegid());
 	paths();
-	snprintf(text, sizeof(text), "%s%s", TCONF_WHOLE_POOL, conf_text);
+	snprintf(text, sizeof(text), "%s%s[pool.1]\nbytes = %llu\n"
+		 "block_bytes = %u\ngroup = %s\n", TCONF_WHOLE_POOL, conf_text,
+		 (unsigned long long)POOL_BYTES, BLOCK_BYTES, g->gr_name);
 	tdaemon_start_config(&D, POOL_BYTES, BLOCK_BYTES, text, NULL);
+}
+
+/* A client of pool P alone, with the test namespace there. */
+static void topen(struct tclient *t, const char *name)
+{
+	int r = tclient_open_pool(t, &D, name, P);
+
+	cr_assert_eq(r, 0, "client of pool %u: %s", P, ac_strerror(r));
 }
 
 static void stop(void)
@@ -254,14 +275,15 @@ static int pressure(struct tclient *t, uint32_t n)
  * Held against eviction, given up to an Alloc that cannot be served
  * otherwise: the work that waits comes first.
  */
-Test(agent, retained_blocks_survive_pressure_that_evicts_everything_else)
+static void retained_blocks_survive_pressure_that_evicts_everything_else(uint32_t pool)
 {
 	struct tclient t;
 	struct ac_key a[4];
 	uint32_t mine = 0;
 
+	P = pool;
 	start("");
-	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	topen(&t, "agent");
 	retain_chain(&t, a, 5000);
 	fill_rest(&t);
 	cr_assert_eq(retained(&t, &mine), 4);
@@ -276,15 +298,26 @@ Test(agent, retained_blocks_survive_pressure_that_evicts_everything_else)
 	stop();
 }
 
-Test(agent, retention_ends_with_the_ttl)
+Test(agent, retained_blocks_survive_pressure_that_evicts_everything_else)
+{
+	retained_blocks_survive_pressure_that_evicts_everything_else(0);
+}
+
+Test(agent, retained_blocks_survive_pressure_that_evicts_everything_else_in_a_tenant_pool)
+{
+	retained_blocks_survive_pressure_that_evicts_everything_else(1);
+}
+
+static void retention_ends_with_the_ttl(uint32_t pool)
 {
 	struct tclient t;
 	struct ac_key a[4];
 	uint32_t rel;
 	uint64_t id;
 
+	P = pool;
 	start("");
-	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	topen(&t, "agent");
 	id = retain_chain(&t, a, 200);
 	cr_assert_eq(retained(&t, NULL), 4, "held before the TTL");
 	usleep(350000);
@@ -297,16 +330,27 @@ Test(agent, retention_ends_with_the_ttl)
 	stop();
 }
 
-Test(agent, resume_makes_blocks_evictable_and_only_once)
+Test(agent, retention_ends_with_the_ttl)
+{
+	retention_ends_with_the_ttl(0);
+}
+
+Test(agent, retention_ends_with_the_ttl_in_a_tenant_pool)
+{
+	retention_ends_with_the_ttl(1);
+}
+
+static void resume_makes_blocks_evictable_and_only_once(uint32_t pool)
 {
 	struct tclient t, other;
 	struct ac_key a[4];
 	uint32_t rel = 0;
 	uint64_t id;
 
+	P = pool;
 	start("");
-	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
-	cr_assert_eq(tclient_open(&other, &D, "other"), 0);
+	topen(&t, "agent");
+	topen(&other, "other");
 	id = retain_chain(&t, a, 60000);
 	cr_assert_eq(ac_resume(other.c, id, &rel), -ENOENT,
 		     "another session cannot end it");
@@ -321,16 +365,27 @@ Test(agent, resume_makes_blocks_evictable_and_only_once)
 	stop();
 }
 
-Test(agent, quota_and_bad_input_are_errors_that_retain_nothing)
+Test(agent, resume_makes_blocks_evictable_and_only_once)
+{
+	resume_makes_blocks_evictable_and_only_once(0);
+}
+
+Test(agent, resume_makes_blocks_evictable_and_only_once_in_a_tenant_pool)
+{
+	resume_makes_blocks_evictable_and_only_once(1);
+}
+
+static void quota_and_bad_input_are_errors_that_retain_nothing(uint32_t pool)
 {
 	struct tclient t;
 	struct ac_key keys[8];
 	uint32_t blocks[8], dup[2], mine = 0;
 	uint64_t id = 0;
 
+	P = pool;
 	start("[limits]\nmax_retained_blocks_per_session = 6\n"
 	      "max_retain_ttl_ms = 2000\n");
-	cr_assert_eq(tclient_open(&t, &D, "agent"), 0);
+	topen(&t, "agent");
 	cr_assert_eq(tkeys(3, 8, keys), 0);
 	cr_assert_eq(tpublish(&t, keys, 0, 8, blocks, NULL), 0);
 
@@ -361,6 +416,16 @@ Test(agent, quota_and_bad_input_are_errors_that_retain_nothing)
 	stop();
 }
 
+Test(agent, quota_and_bad_input_are_errors_that_retain_nothing)
+{
+	quota_and_bad_input_are_errors_that_retain_nothing(0);
+}
+
+Test(agent, quota_and_bad_input_are_errors_that_retain_nothing_in_a_tenant_pool)
+{
+	quota_and_bad_input_are_errors_that_retain_nothing(1);
+}
+
 static int child_retain_then_wait(void *arg, int slot)
 {
 	int *fds = arg;
@@ -371,7 +436,7 @@ static int child_retain_then_wait(void *arg, int slot)
 	char c = 'r';
 	int r;
 
-	r = tclient_open(&t, &D, "doomed");
+	r = tclient_open_pool(&t, &D, "doomed", P);
 	CHILD_CHECK(slot, r == 0, r);
 	CHILD_CHECK(slot, tkeys(21, 4, keys) == 0, 0);
 	r = tpublish(&t, keys, 0, 4, blocks, NULL);
@@ -385,19 +450,20 @@ static int child_retain_then_wait(void *arg, int slot)
 	return 0;
 }
 
-Test(agent, sigkilled_clients_retentions_are_released)
+static void sigkilled_clients_retentions_are_released(uint32_t pool)
 {
 	struct tclient t;
 	int fds[2], st;
 	char c;
 	pid_t pid;
 
+	P = pool;
 	start("");
 	child_reports_init(1);
 	cr_assert_eq(pipe(fds), 0);
 	pid = child_spawn(child_retain_then_wait, fds, 0);
 	cr_assert_eq(read(fds[0], &c, 1), 1, "child did not retain");
-	cr_assert_eq(tclient_open(&t, &D, "observer"), 0);
+	topen(&t, "observer");
 	cr_assert_eq(retained(&t, NULL), 4);
 	kill(pid, SIGKILL);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
@@ -409,6 +475,82 @@ Test(agent, sigkilled_clients_retentions_are_released)
 	close(fds[0]);
 	close(fds[1]);
 	tclient_close(&t);
+	stop();
+}
+
+Test(agent, sigkilled_clients_retentions_are_released)
+{
+	sigkilled_clients_retentions_are_released(0);
+}
+
+Test(agent, sigkilled_clients_retentions_are_released_in_a_tenant_pool)
+{
+	sigkilled_clients_retentions_are_released(1);
+}
+
+/*
+ * One session retains in two pools: each retention counts in its own
+ * pool only, its id finds it again from either pool's side, and the
+ * session's end ends both.
+ */
+Test(agent, retentions_of_one_session_in_two_pools_stay_apart)
+{
+	struct tclient t, t1, o0, o1;
+	struct ac_key a[4];
+	struct ac_pool *p1;
+	uint32_t b1[2], ns1, mine = 0, rel = 0;
+	uint64_t id0, id1 = 0;
+	int r;
+
+	start("");
+	P = 0;
+	topen(&t, "both");
+	topen(&o0, "observer-0");
+	P = 1;
+	topen(&o1, "observer-1");
+	/* Pool 0 through t's first pool, pool 1 through a second attach. */
+	id0 = retain_chain(&t, a, 60000);
+	cr_assert_eq(ac_attach(t.c, 1, &p1), 0);
+	cr_assert_eq(ac_register_namespace(t.c, p1, &tlayout, &ns1), 0);
+	cr_assert_eq(tkeys(31, 2, a), 0);
+	t1 = (struct tclient){ .c = t.c, .pool = p1, .ns = ns1 };
+	r = tpublish(&t1, a, 0, 2, b1, NULL);
+	cr_assert_eq(r, 0, "publish in pool 1: %s", ac_strerror(r));
+	r = ac_retain(t.c, ns1, b1, 2, 60000, &id1);
+	cr_assert_eq(r, 0, "retain in pool 1: %s", ac_strerror(r));
+	cr_assert_neq(id1, id0);
+	cr_assert_eq(ac_release_pool(t.c, p1, b1, 2, NULL), 0);
+	cr_expect_eq(retained(&o0, NULL), 4, "pool 0 counts its own only");
+	cr_expect_eq(retained(&o1, &mine), 2, "pool 1 counts its own only");
+	cr_expect_eq(mine, 0, "o1 retained nothing");
+	cr_expect_eq(retained(&t, &mine), 4);
+	cr_expect_eq(mine, 4, "t's share in its first pool");
+	/* Resume finds each by its id alone. */
+	cr_assert_eq(ac_resume(o1.c, id1, &rel), -ENOENT, "not o1's");
+	cr_assert_eq(ac_resume(t.c, id1, &rel), 0);
+	cr_expect_eq(rel, 2);
+	cr_expect_eq(retained(&o1, NULL), 0);
+	cr_expect_eq(retained(&o0, NULL), 4, "pool 0's retention is untouched");
+	cr_assert_eq(ac_retain(t.c, ns1, b1, 1, 60000, &id1), -EPERM,
+		     "released: not pinned any more");
+	/* Pinned again by a lookup, retained again, then the session ends. */
+	{
+		struct ac_segment segs[2];
+		struct ac_lookup_result res = { .segments = segs, .max_segments = 2 };
+
+		res.blocks = b1;
+		cr_assert_eq(ac_lookup(t.c, ns1, a, 2, &res), 0);
+		cr_assert_eq(res.hits, 2);
+	}
+	cr_assert_eq(ac_retain(t.c, ns1, b1, 2, 60000, &id1), 0);
+	cr_expect_eq(retained(&o1, NULL), 2);
+	tclient_close(&t);
+	for (int i = 0; i < 200 && (retained(&o0, NULL) || retained(&o1, NULL)); i++)
+		usleep(10000);
+	cr_expect_eq(retained(&o0, NULL), 0, "pool 0's retention outlived its session");
+	cr_expect_eq(retained(&o1, NULL), 0, "pool 1's retention outlived its session");
+	tclient_close(&o0);
+	tclient_close(&o1);
 	stop();
 }
 

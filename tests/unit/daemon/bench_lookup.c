@@ -143,8 +143,8 @@ static int run_inproc(const char *policy)
 	if (!s)
 		return 1;
 	s->hello_done = s->attached = true;
-	if (cache_register_ns(&d.cache, &l, &ns, &bpb) < 0 ||
-	    cache_alloc(&d.cache, &s->cs, ns, NKEYS, out) < 0)
+	if (cache_register_ns(&d.pools[0].cache, &l, &ns, &bpb) < 0 ||
+	    cache_alloc(&d.pools[0].cache, &s->cs, ns, NKEYS, out) < 0)
 		return 1;
 	for (i = 0; i < NKEYS; i++) {
 		hc_key(keys + 16 * i, 1, i);
@@ -156,9 +156,9 @@ static int run_inproc(const char *policy)
 		if (i)
 			memcpy(e[i].parent_key.b, keys + 16 * (i - 1), 16);
 	}
-	if (cache_commit(&d.cache, &s->cs, ns, e, NKEYS, out, &ded) < 0)
+	if (cache_commit(&d.pools[0].cache, &s->cs, ns, e, NKEYS, out, &ded) < 0)
 		return 1;
-	cache_sess_release_all(&d.cache, &s->cs);
+	cache_sess_release_all(&d.pools[0].cache, &s->cs);
 	lk.ns_id = ns;
 	lk.keys.len = sizeof(keys);
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;

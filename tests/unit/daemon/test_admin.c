@@ -90,18 +90,18 @@ Test(admin, counters_sessions_namespaces_flush_evict)
 	s2 = session_new(&d, -1, 4343, 0, 0);
 	cr_assert(s1 && s2);
 	snprintf(s1->name, sizeof(s1->name), "s-one");
-	ns = dt_register_ns(&d.cache, "admin-model");
-	cr_assert_eq(cache_alloc(&d.cache, &s1->cs, ns, 4, ids), 0);
+	ns = dt_register_ns(&d.pools[0].cache, "admin-model");
+	cr_assert_eq(cache_alloc(&d.pools[0].cache, &s1->cs, ns, 4, ids), 0);
 	for (int i = 0; i < 3; i++) {
 		memset(&e[i], 0, sizeof(e[i]));
 		memset(e[i].key.b, i + 1, 16);
 		e[i].block = ids[i];
 	}
-	cr_assert_eq(cache_commit(&d.cache, &s1->cs, ns, e, 3, out, &ded), 0);
-	cr_assert_eq(cache_release(&d.cache, &s1->cs, ids, 2, &n), 0);
-	cr_assert_eq(cache_blk_pin(&d.cache, &s1->cs, ids[2]), 0);
+	cr_assert_eq(cache_commit(&d.pools[0].cache, &s1->cs, ns, e, 3, out, &ded), 0);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s1->cs, ids, 2, &n), 0);
+	cr_assert_eq(cache_blk_pin(&d.pools[0].cache, &s1->cs, ids[2]), 0);
 
-	daemon_get_block_counts(&d, &bc);
+	daemon_get_block_counts(&d.pools[0], &bc);
 	cr_assert_eq(bc.nblocks, 64);
 	cr_assert_eq(bc.writing, 1);
 	cr_assert_eq(bc.cached, 3);
@@ -117,19 +117,19 @@ Test(admin, counters_sessions_namespaces_flush_evict)
 	cr_assert_eq(daemon_set_policy(&d, "no-such"), -ENOENT);
 	cr_assert_eq(daemon_set_policy(&d, "asym"), 0);
 	cr_assert_str_eq(daemon_policy_name(&d), "asym");
-	cr_assert_eq(daemon_evict(&d, 1, &n), 0);
+	cr_assert_eq(daemon_evict(&d.pools[0], 1, &n), 0);
 	cr_assert_eq(n, 1);
 	cr_assert_eq(daemon_flush_namespace(&d, ns, &n), 0);
 	cr_assert_eq(n, 1, "one unpinned block was left");
 	cr_assert_eq(daemon_flush_namespace(&d, ns + 5, &n), -ENOENT);
-	daemon_get_block_counts(&d, &bc);
+	daemon_get_block_counts(&d.pools[0], &bc);
 	cr_assert_eq(bc.cached, 1, "the pinned block stays");
-	cr_assert_eq(daemon_cache_counters(&d)->evictions, 1);
-	cr_assert_eq(daemon_cache_counters(&d)->flushed, 1);
+	cr_assert_eq(daemon_cache_counters(&d.pools[0])->evictions, 1);
+	cr_assert_eq(daemon_cache_counters(&d.pools[0])->flushed, 1);
 
 	session_free(s1);
 	session_free(s2);
-	daemon_get_block_counts(&d, &bc);
+	daemon_get_block_counts(&d.pools[0], &bc);
 	cr_assert_eq(bc.writing, 0);
 	cr_assert_eq(bc.pinned, 0);
 	daemon_core_fini(&d);

@@ -173,13 +173,13 @@ Test(agent, reload_swaps_the_cost_model_or_changes_nothing)
 		 cost);
 	cr_assert_eq(load(text, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
-	cr_assert_eq(d.cache.cost, &d.cfg.cost);
-	dt_register_ns(&d.cache, "agent-model");
+	cr_assert_eq(d.pools[0].cache.cost, &d.cfg.cost);
+	dt_register_ns(&d.pools[0].cache, "agent-model");
 
 	write_cost(3e-5, 1e-9, 1e-4);
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), 0, "%s", err);
 	cr_assert_float_eq(d.cfg.cost.linear_s, 3e-5, 1e-20);
-	cr_assert_eq(d.cache.cost, &d.cfg.cost);
+	cr_assert_eq(d.pools[0].cache.cost, &d.cfg.cost);
 
 	dt_write_file(cost, "[]");
 	cr_assert_eq(daemon_reload_config(&d, err, sizeof(err)), -EINVAL);
@@ -196,7 +196,7 @@ static void commit_n(struct session *s, uint32_t ns, uint32_t n,
 	struct cache_commit_entry e[16];
 	uint32_t out[16], ded;
 
-	cr_assert_eq(cache_alloc(&d.cache, &s->cs, ns, n, ids), 0);
+	cr_assert_eq(cache_alloc(&d.pools[0].cache, &s->cs, ns, n, ids), 0);
 	for (uint32_t i = 0; i < n; i++) {
 		memset(&e[i], 0, sizeof(e[i]));
 		memset(e[i].key.b, tag, 16);
@@ -209,7 +209,7 @@ static void commit_n(struct session *s, uint32_t ns, uint32_t n,
 			e[i].parent_key.b[0] = (uint8_t)(i - 1);
 		}
 	}
-	cr_assert_eq(cache_commit(&d.cache, &s->cs, ns, e, n, out, &ded), 0);
+	cr_assert_eq(cache_commit(&d.pools[0].cache, &s->cs, ns, e, n, out, &ded), 0);
 }
 
 /* Retain with a TTL the client chose; 0 or -errno, the handle. */
@@ -241,7 +241,7 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
 	o = session_new(&d, -1, 2, 0, 0);
-	ns = dt_register_ns(&d.cache, "agent-model");
+	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	commit_n(s, ns, 4, ids, 0xa0);
 	commit_n(o, ns, 2, other, 0xb0);
 
@@ -254,17 +254,17 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	cr_assert_eq(retain(s, ns, dup, 2, 100, &h1), -EINVAL);
 	dup[1] = 9999;
 	cr_assert_eq(retain(s, ns, dup, 2, 100, &h1), -EINVAL);
-	cr_assert_eq(d.retained_blocks, 0);
-	cr_assert_eq(d.cache.npinned, 6);
+	cr_assert_eq(d.pools[0].retained_blocks, 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 6);
 
 	cr_assert_eq(retain(s, ns, ids, 4, 1000, &h1), 0);
 	cr_assert_eq(retain(s, ns, ids, 3, 1000, &h2), -EDQUOT,
 		     "4 + 3 is over the quota of 6");
-	cr_assert_eq(daemon_session_retained(&d, s), 4);
+	cr_assert_eq(daemon_session_retained(&d, s, 0), 4);
 	cr_assert_eq(retain(s, ns, ids + 2, 2, 1, &h2), 0);
-	cr_assert_eq(daemon_session_retained(&d, s), 6);
-	cr_assert_eq(cache_release(&d.cache, &s->cs, ids, 4, &rel), 0);
-	cr_assert_eq(d.cache.npinned, 6, "retained blocks stay pinned");
+	cr_assert_eq(daemon_session_retained(&d, s, 0), 6);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s->cs, ids, 4, &rel), 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 6, "retained blocks stay pinned");
 	cr_assert_eq(daemon_resume(&d, o, h1, &rel), -ENOENT,
 		     "another session's retention");
 
@@ -274,20 +274,20 @@ Test(agent, retention_pins_survive_release_and_end_every_way)
 	 */
 	usleep(5000);
 	daemon_retain_expire(&d, cache_clock_monotonic());
-	cr_assert_eq(d.retained_blocks, 4);
+	cr_assert_eq(d.pools[0].retained_blocks, 4);
 	cr_assert_eq(daemon_resume(&d, s, h2, &rel), -ENOENT);
-	cr_assert_eq(daemon_session_retained(&d, s), 4);
+	cr_assert_eq(daemon_session_retained(&d, s, 0), 4);
 	cr_assert_eq(daemon_resume(&d, s, h1, &rel), 0);
 	cr_assert_eq(rel, 4);
-	cr_assert_eq(d.retained_blocks, 0);
-	cr_assert_eq(d.cache.npinned, 2, "only o's pins are left");
+	cr_assert_eq(d.pools[0].retained_blocks, 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 2, "only o's pins are left");
 
 	/* Session close releases retentions. */
 	cr_assert_eq(retain(o, ns, other, 2, 1000, &h3), 0);
-	cr_assert_eq(d.retained_blocks, 2);
+	cr_assert_eq(d.pools[0].retained_blocks, 2);
 	session_free(o);
-	cr_assert_eq(d.retained_blocks, 0);
-	cr_assert_eq(d.cache.npinned, 0);
+	cr_assert_eq(d.pools[0].retained_blocks, 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 0);
 	session_free(s);
 	daemon_core_fini(&d);
 }
@@ -322,7 +322,7 @@ Test(agent, retention_budget_pins_then_hints)
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
-	ns = dt_register_ns(&d.cache, "agent-model");
+	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	commit_n(s, ns, 4, a, 0xa0);
 	commit_n(s, ns, 4, b, 0xb0);
 	commit_n(s, ns, 4, c, 0xc0);
@@ -337,34 +337,34 @@ Test(agent, retention_budget_pins_then_hints)
 	cr_assert_eq(got.ttl_ms, 5000);
 	hb = got.handle;
 	cr_assert(hb & RETAIN_SOFT);
-	daemon_retain_stats(&d, &st);
+	daemon_retain_stats(&d.pools[0], &st);
 	cr_assert_eq(st.budget_blocks, 4);
 	cr_assert_eq(st.pinned_blocks, 4);
 	cr_assert_eq(st.soft_blocks, 4);
-	cr_assert_eq(daemon_session_retained(&d, s), 8);
+	cr_assert_eq(daemon_session_retained(&d, s, 0), 8);
 	/* The client lets go: a's are pinned still, b's and c's are not... */
-	cr_assert_eq(cache_release(&d.cache, &s->cs, a, 4, &rel), 0);
-	cr_assert_eq(cache_release(&d.cache, &s->cs, b, 4, &rel), 0);
-	cr_assert_eq(cache_release(&d.cache, &s->cs, c, 4, &rel), 0);
-	cr_assert_eq(d.cache.npinned, 4);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s->cs, a, 4, &rel), 0);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s->cs, b, 4, &rel), 0);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s->cs, c, 4, &rel), 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 4);
 	/* ...and asym evicts the hinted chain after the plain one. */
-	cr_assert_eq(cache_evict(&d.cache, 4, &ev), 0);
+	cr_assert_eq(cache_evict(&d.pools[0].cache, 4, &ev), 0);
 	cr_assert_eq(ev, 4);
 	for (int i = 0; i < 4; i++) {
-		cr_assert_eq(d.cache.blocks[c[i]].state, BLK_FREE);
-		cr_assert_eq(d.cache.blocks[b[i]].state, BLK_CACHED);
+		cr_assert_eq(d.pools[0].cache.blocks[c[i]].state, BLK_FREE);
+		cr_assert_eq(d.pools[0].cache.blocks[b[i]].state, BLK_CACHED);
 	}
 	/* Resume ends either kind and counts it. */
 	cr_assert_eq(daemon_resume(&d, s, hb, &rel), 0);
 	cr_assert_eq(rel, 4);
 	cr_assert_eq(daemon_resume(&d, s, ha, &rel), 0);
-	daemon_retain_stats(&d, &st);
+	daemon_retain_stats(&d.pools[0], &st);
 	cr_assert_eq(st.resumed, 2);
 	cr_assert_eq(st.pinned_blocks + st.soft_blocks, 0);
 	session_free(s);
 
 	/* A policy without hints answers EDQUOT past the budget. */
-	cr_assert_eq(cache_set_policy(&d.cache, "lru"), 0);
+	cr_assert_eq(cache_set_policy(&d.pools[0].cache, "lru"), 0);
 	s = session_new(&d, -1, 2, 0, 0);
 	commit_n(s, ns, 4, a, 0xd0);
 	commit_n(s, ns, 2, b, 0xe0);
@@ -392,7 +392,7 @@ Test(agent, retention_ttl_is_learned_per_program)
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
-	ns = dt_register_ns(&d.cache, "agent-model");
+	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	commit_n(s, ns, 2, a, 0xa0);
 	/* Neither a TTL nor a declaration: nothing to go by. */
 	cr_assert_eq(retain_declared(s, ns, a, 2, 0, 5, &got), -ERANGE);
@@ -425,7 +425,7 @@ Test(agent, retention_ttl_is_learned_per_program)
 	}
 	cr_assert_eq(retain_declared(s, ns, a, 2, 50, 7, &got), 0);
 	cr_assert_eq(got.handle, 0, "not worth holding");
-	daemon_retain_stats(&d, &st);
+	daemon_retain_stats(&d.pools[0], &st);
 	cr_assert_eq(st.declined, 1);
 	cr_assert_eq(st.resumed, 6);
 	cr_assert_gt(st.hold_ms, 30);
@@ -533,12 +533,12 @@ static int run(struct session *s, Asymcache__V1__Request *req, int *ret_code,
 /* Pins over all blocks must equal the sessions' pins plus retained ones. */
 static void check_invariants(struct session **ss, int n)
 {
-	uint64_t pins = 0, want = d.retain_cs.npins;
+	uint64_t pins = 0, want = d.pools[0].retain_cs.npins;
 	uint32_t pinned = 0, ret = 0;
 	struct daemon_retain_stats rs;
 
-	for (uint32_t i = 0; i < d.cache.nblocks; i++) {
-		const struct blk *b = &d.cache.blocks[i];
+	for (uint32_t i = 0; i < d.pools[0].cache.nblocks; i++) {
+		const struct blk *b = &d.pools[0].cache.blocks[i];
 
 		if (b->state != BLK_CACHED)
 			continue;
@@ -547,17 +547,17 @@ static void check_invariants(struct session **ss, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		want += ss[i]->cs.npins;
-		ret += daemon_session_retained(&d, ss[i]);
+		ret += daemon_session_retained(&d, ss[i], 0);
 	}
 	cr_assert_eq(pins, want, "block pins %llu, holders %llu",
 		     (unsigned long long)pins, (unsigned long long)want);
-	cr_assert_eq(pinned, d.cache.npinned);
-	daemon_retain_stats(&d, &rs);
-	cr_assert_eq(d.retain_cs.npins, d.retained_blocks);
-	cr_assert_leq(d.retained_blocks, rs.budget_blocks);
-	cr_assert_eq(ret, d.retained_blocks + rs.soft_blocks,
+	cr_assert_eq(pinned, d.pools[0].cache.npinned);
+	daemon_retain_stats(&d.pools[0], &rs);
+	cr_assert_eq(d.pools[0].retain_cs.npins, d.pools[0].retained_blocks);
+	cr_assert_leq(d.pools[0].retained_blocks, rs.budget_blocks);
+	cr_assert_eq(ret, d.pools[0].retained_blocks + rs.soft_blocks,
 		     "per-session sum %u vs %u pinned + %u soft", ret,
-		     d.retained_blocks, rs.soft_blocks);
+		     d.pools[0].retained_blocks, rs.soft_blocks);
 }
 
 static struct session *open_session(void)
@@ -608,7 +608,7 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
-	ns = dt_register_ns(&d.cache, "agent-model");
+	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	for (int i = 0; i < 3; i++)
 		ss[i] = open_session();
 
@@ -621,8 +621,8 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 		if (op < 25) {
 			/* Commit a few fresh blocks (pinned by s). */
 			n = 1 + rnd(4);
-			if (d.cache.nfree + d.cache.ncached - d.cache.npinned < n ||
-			    cache_alloc(&d.cache, &s->cs, ns, n, ids) < 0)
+			if (d.pools[0].cache.nfree + d.pools[0].cache.ncached - d.pools[0].cache.npinned < n ||
+			    cache_alloc(&d.pools[0].cache, &s->cs, ns, n, ids) < 0)
 				continue;
 			struct cache_commit_entry e[4];
 			uint32_t out[4], ded;
@@ -633,7 +633,7 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 				e[i].key.b[8] = (uint8_t)i;
 				e[i].block = ids[i];
 			}
-			cr_assert_eq(cache_commit(&d.cache, &s->cs, ns, e, n,
+			cr_assert_eq(cache_commit(&d.pools[0].cache, &s->cs, ns, e, n,
 						  out, &ded), 0);
 		} else if (op < 45) {
 			/* Retain some of s's pinned blocks (or junk). */
@@ -641,7 +641,7 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 
 			n = pinned_blocks(s, blocks, false);
 			if (rnd(10) == 0 && n)
-				blocks[rnd(n)] = rnd(d.cache.nblocks + 5);
+				blocks[rnd(n)] = rnd(d.pools[0].cache.nblocks + 5);
 			rt.ns_id = rnd(20) ? ns : ns + 1;
 			rt.n_blocks = n;
 			rt.blocks = blocks;
@@ -722,8 +722,8 @@ Test(agent, random_requests_keep_pins_and_quotas_consistent)
 	cr_assert_gt(ok_sched, 50, "%u schedules", ok_sched);
 	for (int i = 0; i < 3; i++)
 		session_free(ss[i]);
-	cr_assert_eq(d.retained_blocks, 0);
-	cr_assert_eq(d.cache.npinned, 0);
+	cr_assert_eq(d.pools[0].retained_blocks, 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 0);
 	daemon_core_fini(&d);
 }
 
@@ -744,12 +744,12 @@ Test(agent, pinned_retentions_give_way_to_alloc)
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
-	ns = dt_register_ns(&d.cache, "agent-model");
+	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	commit_n(s, ns, 12, a, 0xa0);
 	cr_assert_eq(retain(s, ns, a, 6, 60000, &h), 0);
 	cr_assert_eq(retain(s, ns, a + 6, 6, 50000, &h), 0);
-	cr_assert_eq(cache_release(&d.cache, &s->cs, a, 12, &rel), 0);
-	cr_assert_eq(d.cache.npinned, 12);
+	cr_assert_eq(cache_release(&d.pools[0].cache, &s->cs, a, 12, &rel), 0);
+	cr_assert_eq(d.pools[0].cache.npinned, 12);
 	/* 4 free, 0 evictable: an Alloc of 8 needs a retention's blocks. */
 	o = open_session();
 	al.ns_id = ns;
@@ -758,10 +758,10 @@ Test(agent, pinned_retentions_give_way_to_alloc)
 	req.alloc = &al;
 	cr_assert_eq(run(o, &req, &code, NULL), ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
 		     "code %d", code);
-	daemon_retain_stats(&d, &st);
+	daemon_retain_stats(&d.pools[0], &st);
 	cr_assert_eq(st.dropped, 1, "one retention (the sooner to end) did");
 	cr_assert_eq(st.pinned_blocks, 6);
-	cr_assert_eq(d.cache.blocks[a[0]].state, BLK_CACHED,
+	cr_assert_eq(d.pools[0].cache.blocks[a[0]].state, BLK_CACHED,
 		     "the later-expiring chain stays");
 	/* Stats carries it all. */
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;

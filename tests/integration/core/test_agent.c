@@ -375,6 +375,76 @@ Test(agent, resume_makes_blocks_evictable_and_only_once_in_a_tenant_pool)
 	resume_makes_blocks_evictable_and_only_once(1);
 }
 
+/*
+ * ac_retain_program(): a declared tool call lets the daemon pick the TTL
+ * (twice the declaration with nothing learned yet); neither a TTL nor a
+ * declaration is refused before anything is sent.
+ */
+Test(agent, retain_program_sends_the_declaration_and_the_program)
+{
+	struct ac_retain_args args = { .expect_ms = 3000, .program_id = 7 };
+	struct ac_retention got = { 0 };
+	struct tclient t;
+	struct ac_key keys[4];
+	uint32_t blocks[4], rel = 0;
+
+	P = 0;
+	start("");
+	topen(&t, "agent");
+	cr_assert_eq(tkeys(21, 4, keys), 0);
+	cr_assert_eq(tpublish(&t, keys, 0, 4, blocks, NULL), 0);
+	cr_assert_eq(ac_retain_program(t.c, t.ns, blocks, 4,
+			&(struct ac_retain_args){ .program_id = 7 }, &got),
+		     -ERANGE);
+	cr_assert_eq(retained(&t, NULL), 0);
+	cr_assert_eq(ac_retain_program(t.c, t.ns, blocks, 4, &args, &got), 0);
+	cr_assert_gt(got.id, 0);
+	cr_expect_eq(got.expires_in_ms, 6000);
+	cr_expect(got.pinned);
+	cr_assert_eq(retained(&t, NULL), 4);
+	cr_assert_eq(ac_resume(t.c, got.id, &rel), 0);
+	cr_expect_eq(rel, 4);
+	/* A TTL of the client's own is kept as asked. */
+	args.ttl_ms = 1234;
+	cr_assert_eq(ac_retain_program(t.c, t.ns, blocks, 4, &args, &got), 0);
+	cr_expect_eq(got.expires_in_ms, 1234);
+	cr_assert_eq(ac_release(t.c, blocks, 4, NULL), 0);
+	tclient_close(&t);
+	stop();
+}
+
+/*
+ * ac_schedule_programs(): under [scheduler] order = program the budget
+ * goes to the request whose program began first, by the waits the client
+ * sends, though it arrived later; without them, by arrival.
+ */
+Test(agent, schedule_programs_orders_by_the_program_waits_sent)
+{
+	struct ac_sched_segment segs[2] = {
+		{ .request_id = 1, .start = 0, .len = 100000, .waited_us = 3000000 },
+		{ .request_id = 2, .start = 0, .len = 100000, .waited_us = 1000000 },
+	};
+	const uint64_t pwait[2] = { 0, 9000000 };
+	struct ac_sched_request req = { .segs = segs, .nsegs = 2 };
+	struct ac_sched_chunk ch[8];
+	struct ac_sched_result res = { .chunks = ch, .cap = 8 };
+	struct tclient t;
+
+	P = 0;
+	start("[scheduler]\nmode = fixed\nfixed_budget_tokens = 512\norder = program\n");
+	topen(&t, "sched");
+	cr_assert_eq(ac_schedule_programs(t.c, &req, pwait, &res), 0);
+	cr_assert_eq(res.nchunks, 1);
+	cr_expect_eq(ch[0].request_id, 2, "the older program first");
+	cr_expect_eq(ch[0].len, 512);
+	res = (struct ac_sched_result){ .chunks = ch, .cap = 8 };
+	cr_assert_eq(ac_schedule_programs(t.c, &req, NULL, &res), 0);
+	cr_assert_eq(res.nchunks, 1);
+	cr_expect_eq(ch[0].request_id, 1, "no program waits: by arrival");
+	tclient_close(&t);
+	stop();
+}
+
 static void quota_and_bad_input_are_errors_that_retain_nothing(uint32_t pool)
 {
 	struct tclient t;

@@ -28,9 +28,11 @@
  * comes (a program that has run 25 turns is near its end), so their value
  * is f = 1 whatever the hits: counting them kept finished programs' heads
  * over the fresh tails of paused ones (bench/results/sim_workloads.md). A
- * block that on_link shows to have a resident child refilled a hole, not
- * an extension: it counts its hits again, at least the one of the read
- * that found the hole.
+ * session read and continued again makes its private head (up to where
+ * the chain branches off a shared prefix) session blocks too. A block that
+ * on_link shows to have a resident child refilled a hole, not an
+ * extension: it takes the kind of the chain it fills, and counts at least
+ * one hit (the read that found the hole reused it).
  *
  * Hole state comes from the chain links: parent from the core, children
  * from inverting it, so an eviction can re-key its neighbours.
@@ -130,7 +132,7 @@ static double prio_of(const struct asym *a, uint32_t id)
 
 	if (a->ablate & ASYM_ABLATE_FREQUENCY)
 		f = 1;
-	else if (x->flags & ASYM_SESSION)
+	else if ((x->flags & ASYM_SESSION) && !(a->ablate & ASYM_CLASSIC))
 		f = hint ? freq(a, 1) : 1;
 	else
 		f = freq(a, x->hits + hint);
@@ -289,6 +291,34 @@ static int asym_on_namespace(struct ac_policy *p, const struct ac_policy_ns *ns)
 	return 0;
 }
 
+/*
+ * Session tip @id was read and continued a second time: the chain is a
+ * conversation, and so is its private head, the blocks above its first
+ * extension up to where it branches off a shared prefix (an agent
+ * program's task under the system prompt). They become session blocks;
+ * their keys fall, so candidates are re-keyed and pinned blocks lose
+ * their heap entry (the release queues them again). O(chain), once a turn,
+ * as the turn's own hits are.
+ */
+static void session_up(struct asym *a, uint32_t id)
+{
+	for (;;) {
+		struct asym_blk *x = &a->b[id];
+		uint32_t up = x->parent;
+
+		if (!(x->flags & ASYM_SESSION)) {
+			x->flags |= ASYM_SESSION;
+			if (x->flags & ASYM_CAND)
+				queue(a, id);
+			else
+				pq_remove(&a->q, id);
+		}
+		if (x->pos == 0 || !is_live(a, up) || a->b[up].nlive != 1)
+			return;
+		id = up;
+	}
+}
+
 static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 			   uint64_t now_ns)
 {
@@ -318,8 +348,12 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 
 		if (!(a->ablate & ASYM_CLASSIC) && (par->flags & ASYM_LIVE) &&
 		    !(par->flags & ASYM_CAND) && par->nlive == 0 &&
-		    (par->hits || (par->flags & ASYM_SESSION)))
+		    (par->hits || (par->flags & ASYM_SESSION))) {
 			x->flags |= ASYM_SESSION;
+			/* A session read and continued again: a conversation. */
+			if (par->hits && (par->flags & ASYM_SESSION))
+				session_up(a, b->parent);
+		}
 		child_link(a, b->parent, b->id);
 		if (a->b[b->parent].nlive++ == 0)
 			requeue(a, b->parent);
@@ -348,13 +382,14 @@ static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
 			requeue(a, x->parent);
 	}
 	/*
-	 * A refilled hole, not an extension: its chain was read before, so
-	 * it counts its hits again, and its content was reused (the read
-	 * that evicted it came too early), which is one hit. The key may
-	 * fall or rise: re-key it now.
+	 * A refilled hole, not an extension: it is of the kind of the chain
+	 * it fills (a session block inside a session), and its content was
+	 * reused (the read that evicted it came too early), which is one
+	 * hit. The key may fall or rise: re-key it now.
 	 */
 	if (!(a->ablate & ASYM_CLASSIC)) {
 		a->b[parent].flags &= ~ASYM_SESSION;
+		a->b[parent].flags |= x->flags & ASYM_SESSION;
 		if (!a->b[parent].hits)
 			a->b[parent].hits = 1;
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 
 #include "policy-internal.h"
 
@@ -379,4 +380,32 @@ Test(policy_asym, a_hint_is_a_soft_ttl)
 	p->ops->on_unpin(p, 3, 8);
 	cr_assert_gt(asym_priority(p, 3), asym_priority(p, 4));
 	cr_assert_eq(victim(), 4);
+}
+
+Test(policy_asym, a_conversation_takes_its_private_head_along)
+{
+	double b1, b2;
+
+	/* 1: a shared prefix, read; 9 and 2 two branches under it. */
+	commit(1, 0, 0, AC_BLOCK_NONE);
+	p->ops->on_access(p, 1, 1);
+	commit(9, 0, 1, 1);
+	commit(2, 0, 1, 1);
+	/* Turn 1 reads 2 and appends 3: 3 is a session block, 2 is not. */
+	p->ops->on_access(p, 2, 1);
+	commit(3, 0, 2, 2);
+	/* Turn 2 reads 2 and 3 and appends 4: a conversation. */
+	p->ops->on_access(p, 2, 1);
+	p->ops->on_access(p, 3, 1);
+	commit(4, 0, 3, 3);
+	for (uint32_t id = 1; id <= 4; id++)
+		release(id);
+	release(9);
+	/* Against the classic weights, 2 (two hits) lost f(2), 1 kept f(1). */
+	b2 = asym_priority(p, 2);
+	b1 = asym_priority(p, 1);
+	cr_assert_eq(asym_set_ablation(p, ASYM_CLASSIC), 0);
+	cr_assert_float_eq(asym_priority(p, 2) / b2, 1 + log2(3), 1e-9);
+	cr_assert_float_eq(asym_priority(p, 1) / b1, 1, 1e-9,
+			   "the shared prefix branches: not a session");
 }

@@ -233,6 +233,29 @@ static bool ref_extends(const struct ref *r, uint32_t par, uint32_t id)
 	return true;
 }
 
+static uint32_t ref_children(const struct ref *r, uint32_t id)
+{
+	uint32_t n = 0;
+
+	for (uint32_t j = 0; j < RN; j++)
+		n += r->b[j].live && r->b[j].parent == id;
+	return n;
+}
+
+/* A session read and continued again: its private head joins it. */
+static void ref_session_up(struct ref *r, uint32_t id)
+{
+	for (;;) {
+		uint32_t up = r->b[id].parent;
+
+		r->b[id].session = true;
+		if (r->b[id].pos == 0 || up == AC_BLOCK_NONE ||
+		    !r->b[up].live || ref_children(r, up) != 1)
+			return;
+		id = up;
+	}
+}
+
 static float ref_cpb(const struct ref *r, uint32_t id)
 {
 	return (float)(pns_block_cost(&r->ns, r->b[id].pos) / r->ns.bytes);
@@ -373,6 +396,7 @@ static void against_reference(const char *name, enum kind kind,
 		if (what < 25) {	/* commit a block */
 			struct ac_policy_block b = { .parent = AC_BLOCK_NONE };
 			uint32_t par = pick_live(&seed, r, true, true);
+			bool session;
 
 			id = (uint32_t)rand_r(&seed) % RN;
 			if (r->b[id].live)
@@ -386,12 +410,16 @@ static void against_reference(const char *name, enum kind kind,
 			}
 			b.pinned = rand_r(&seed) % 5 != 0;
 			p->ops->on_insert(p, &b, now);
+			session = b.parent != AC_BLOCK_NONE &&
+				  ref_extends(r, b.parent, id);
+			if (session && r->b[b.parent].session &&
+			    r->b[b.parent].hits)
+				ref_session_up(r, b.parent);
 			r->b[id] = (struct ref_blk){
 				.live = true, .pins = b.pinned, .pos = b.pos,
 				.parent = b.pos ? b.parent : AC_BLOCK_NONE,
 				.base = (float)r->inflation,
-				.session = b.parent != AC_BLOCK_NONE &&
-					   ref_extends(r, b.parent, id),
+				.session = session,
 			};
 			if (!b.pinned)
 				ref_use(r, id, now);

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,27 +37,32 @@ static unsigned tool0_ms(void)
 	return v && !strcmp(v, "1") ? 15000 : 1500;
 }
 
+static bool under_valgrind(void)
+{
+	return tool0_ms() > 1500;
+}
+
 /* One JSON line of a replay. */
 struct tline {
 	bool seen, ok;
 	int program, turn;		/* -1: none */
 	double arrival_ms, finish_ms, ttft_ms, job_ms;	/* job_ms -1: none */
 	int hit_blocks, retained, computed, output;
-	bool resumed, declined;
+	bool resumed, declined, cached;
+	bool resume_seen;		/* a "resumed" field, true or false */
 	int32_t tokens[8];
 	uint32_t ntok;
 };
 
-static int replay(const char *dir, const char *tag, const char *const *args,
-		  char *log, size_t len)
+/* asymcache-engine replay -m tiny -q ARGS..., output to DIR/TAG.log. */
+static pid_t replay_start(const char *dir, const char *tag,
+			  const char *const *args)
 {
 	const char *root = getenv("AC_BUILD_ROOT");
 	char path[512], file[600];
 	char *argv[32];
-	int n = 0, ws;
-	size_t got;
+	int n = 0;
 	pid_t pid;
-	FILE *f;
 
 	cr_assert_not_null(root, "AC_BUILD_ROOT is not set");
 	snprintf(path, sizeof(path), "%s/engine/cli/asymcache-engine", root);
@@ -81,13 +87,32 @@ static int replay(const char *dir, const char *tag, const char *const *args,
 		execv(path, argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Its exit status, its output in @log. */
+static int replay_wait(pid_t pid, const char *dir, const char *tag,
+		       char *log, size_t len)
+{
+	char file[600];
+	size_t got;
+	FILE *f;
+	int ws;
+
 	cr_assert_eq(waitpid(pid, &ws, 0), pid);
+	snprintf(file, sizeof(file), "%s/%s.log", dir, tag);
 	f = fopen(file, "r");
 	cr_assert_not_null(f);
 	got = fread(log, 1, len - 1, f);
 	log[got] = 0;
 	fclose(f);
 	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static int replay(const char *dir, const char *tag, const char *const *args,
+		  char *log, size_t len)
+{
+	return replay_wait(replay_start(dir, tag, args), dir, tag, log, len);
 }
 
 static int get_int(struct json_object *o, const char *k, int dflt)
@@ -132,8 +157,10 @@ static void read_tlines(const char *path, struct tline *l)
 		l[at].retained = get_int(o, "retained_blocks", 0);
 		l[at].computed = get_int(o, "computed_tokens", 0);
 		l[at].output = get_int(o, "output_tokens", 0);
-		l[at].resumed = json_object_object_get_ex(o, "resumed", &t) &&
-				json_object_get_boolean(t);
+		l[at].resume_seen = json_object_object_get_ex(o, "resumed", &t);
+		l[at].resumed = l[at].resume_seen && json_object_get_boolean(t);
+		l[at].cached = json_object_object_get_ex(o, "cached", &t) &&
+			       json_object_get_boolean(t);
 		l[at].declined = json_object_object_get_ex(o, "retain_declined",
 							   NULL);
 		if (json_object_object_get_ex(o, "tokens", &t)) {
@@ -289,7 +316,7 @@ Test(agent_replay, turns_wait_for_tools_and_retention_keeps_the_chain)
 	snprintf(out, sizeof(out), "%s/ttl.jsonl", e.d.dir);
 	cr_assert_eq(replay(e.d.dir, "ttl", (const char *const[]){
 		"-s", e.d.sock, "--tokens-per-id", "16", "--agent",
-		"--ttl", "5", "--iterations", iters, "--salt", "ttl",
+		"--ttl", "60", "--iterations", iters, "--salt", "ttl",
 		"--tokens", "-o", out, trace, NULL }, log, sizeof(log)), 0,
 		"%s", log);
 	read_tlines(out, ttl);
@@ -418,4 +445,98 @@ Test(agent_replay, bad_input_is_refused_clearly)
 		log, sizeof(log)), 0, "%s", log);
 	cr_expect(strstr(log, "0 turns retained"), "%s", log);
 	env_stop(&e);
+}
+
+/* Waits up to @ms for @what in the file at @path; whether it came. */
+static bool wait_for_text(const char *path, const char *what, int ms)
+{
+	char buf[16384];
+
+	for (; ms > 0; ms -= 50) {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = 0;
+		if (strstr(buf, what))
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+/*
+ * The daemon is SIGKILLed while a turn's chain is retained: the next
+ * turn is served without the cache and resumes nothing (the retention
+ * died with the session); after a new daemon comes up, the turn after
+ * it is served on the pool again, resuming nothing stale, and the engine
+ * leaves nothing pinned there.
+ */
+Test(agent_replay, a_retention_dies_with_its_daemon)
+{
+	char pool[] = "[pool]\nbackend = host\nbytes = 512K\nblock_bytes = 8K\n";
+	struct th_daemon d1 = { 0 }, d2 = { 0 };
+	struct th_daemon_opts o1 = { .tag = "ac-engine", .config = pool };
+	struct th_daemon_opts o2 = { .tag = "ac-engine", .config = pool };
+	char trace[300], out[300], sock[300], log[16384];
+	struct ac_client *peek;
+	struct tline l[NLINES];
+	struct ac_stats st;
+	uint32_t total;
+	pid_t a;
+	FILE *f;
+
+	cr_assert_eq(th_daemon_start(&d1, &o1), 0, "asymcached did not start");
+	snprintf(trace, sizeof(trace), "%s/agent.jsonl", d1.dir);
+	snprintf(out, sizeof(out), "%s/out.jsonl", d1.dir);
+	snprintf(sock, sizeof(sock), "%s", d1.sock);
+	f = fopen(trace, "w");
+	cr_assert_not_null(f);
+	for (uint32_t k = 0; k < 3; k++) {
+		fprintf(f, "{\"timestamp\": 0, \"input_length\": %u, \"output_length\": 3, \"program\": 9, \"turn\": %u, ",
+			(4 + 2 * k) * 512, k);
+		if (k < 2)
+			fprintf(f, "\"tool_ms\": %u, \"tool_expect_ms\": 500, ",
+				k ? (under_valgrind() ? 15000 : 3000) : 1000);
+		fprintf(f, "\"hash_ids\": [");
+		put_ids(f, 40, 4 + 2 * k);
+		fprintf(f, "]}\n");
+	}
+	fclose(f);
+	a = replay_start(d1.dir, "orphan", (const char *const[]){
+		"-s", sock, "--tokens-per-id", "16", "--agent", "--ttl", "30",
+		"-o", out, trace, NULL });
+	cr_assert(wait_for_text(out, "\"retained_blocks\":4", 60000),
+		  "turn 0 was not retained");
+	cr_assert_eq(kill(d1.pid, SIGKILL), 0);
+	cr_assert_eq(th_daemon_stop(&d1), 128 + SIGKILL);
+	cr_assert(wait_for_text(out, "\"cached\":false", 60000),
+		  "turn 1 was not served without the daemon");
+	o2.args = (const char *const[]){ "--socket", sock, NULL };
+	unlink(sock);
+	cr_assert_eq(th_daemon_start(&d2, &o2), 0,
+		     "the second daemon did not start");
+	cr_assert_eq(replay_wait(a, d1.dir, "orphan", log, sizeof(log)), 0,
+		     "%s", log);
+	read_tlines(out, l);
+	for (uint32_t i = 0; i < 3; i++)
+		cr_assert(l[i].seen && l[i].ok, "turn %u\n%s", i, log);
+	cr_expect(l[0].cached && l[0].retained == 4);
+	cr_expect(!l[1].cached && !l[1].resume_seen && !l[1].retained,
+		  "turn 1: no daemon, nothing to resume or retain");
+	cr_expect(l[2].cached, "turn 2 is on the new daemon's pool");
+	cr_expect(!l[2].resume_seen, "nothing stale resumed");
+	cr_expect_gt(l[2].job_ms, 4000);
+	cr_assert_eq(ac_connect(sock, "test-peek", &peek), 0);
+	cr_assert_eq(ac_stats(peek, &st), 0);
+	cr_expect_eq(st.pinned_blocks, 0);
+	cr_assert_eq(ac_retained(peek, &total, NULL), 0);
+	cr_expect_eq(total, 0);
+	ac_disconnect(peek);
+	cr_expect_eq(th_daemon_stop(&d2), 0, "asymcached exit status");
+	th_daemon_cleanup(&d2);
+	th_daemon_cleanup(&d1);
 }

@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Tables of bench/e2e/run.sh's results (docs/e2e.md), with the simulator's
+prediction beside each measured arm.
+
+usage: report.py speed WINDOW CAPACITY_JSONL LOAD
+       report.py table OUT PART --sim SIM [--model NAME]
+
+Every figure comes from the engine's per-request JSON lines (*.jsonl) and
+per-iteration timings (*.iter.jsonl); nothing is typed in.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+BLOCK_TOKENS = 16  # the engine's --block-tokens default, the pool's blocks
+
+
+def load_lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = (len(xs) - 1) * p / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def finish_ms(r):
+    return r["arrival_ms"] + r["ttft_ms"] + r.get("tpot_ms", 0) * max(0, r["output_tokens"] - 1)
+
+
+def speed(window, capacity, load):
+    """The --speed that offers LOAD of the capacity run's tokens/s."""
+    reqs = load_lines(window)
+    res = [r for r in load_lines(capacity) if "error" not in r]
+    toks = sum(r["prompt_tokens"] + r["output_tokens"] for r in res)
+    wall = max(finish_ms(r) for r in res) / 1e3
+    span = (reqs[-1]["timestamp"] - reqs[0]["timestamp"]) / 1e3
+    if span <= 0 or wall <= 0:
+        sys.exit("report.py: the window has no time span to scale")
+    print(f"{float(load) * (toks / wall) * span / toks:.4f}")
+
+
+def parse_flags(path):
+    """policy, pool bytes, block bytes and the replay flags of one arm."""
+    text = open(path).read().split()
+    kv = dict(t.split("=", 1) for t in text if "=" in t and not t.startswith("--"))
+    flags = {}
+    rest = [t for t in text if "=" not in t or t.startswith("--")]
+    i = 0
+    while i < len(rest):
+        if rest[i].startswith("--"):
+            val = rest[i + 1] if i + 1 < len(rest) and not rest[i + 1].startswith("--") else ""
+            flags[rest[i][2:]] = val
+            i += 2 if val else 1
+        else:
+            i += 1
+    return kv, flags
+
+
+def size_bytes(s):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    return int(s[:-1]) * units[s[-1]] if s[-1] in units else int(s)
+
+
+def cost_model(path):
+    if not path or not os.path.exists(path):
+        return None
+    c = json.load(open(path))["coefficients"]
+    return c
+
+
+def saved_s(cost, reqs):
+    """GPU-seconds of prefill the reused tokens did not cost, priced by the
+    cost model fitted to the engine: a whole prompt from position 0 against
+    its computed tokens at the prompt's end."""
+    if not cost:
+        return float("nan")
+    lin, attn = cost["linear_s_per_token"], cost["attn_s_per_pair"]
+    s = 0.0
+    for r in reqs:
+        P, c = r["prompt_tokens"], r["computed_tokens"]
+        full = lin * P + attn * P * P / 2
+        part = lin * c + attn * c * (P - c / 2)
+        s += max(0.0, full - part)
+    return s
+
+
+def run_metrics(prefix, cost):
+    reqs = load_lines(prefix + ".jsonl")
+    ok = [r for r in reqs if "error" not in r]
+    it = load_lines(prefix + ".iter.jsonl") if os.path.exists(prefix + ".iter.jsonl") else []
+    ttft = [r["ttft_ms"] for r in ok]
+    tpot = [r["tpot_ms"] for r in ok if "tpot_ms" in r]
+    start = min(r["arrival_ms"] for r in ok) if ok else 0
+    end = max(finish_ms(r) for r in ok) if ok else 0
+    toks = sum(r["prompt_tokens"] + r["output_tokens"] for r in ok)
+    prompt = sum(r["prompt_tokens"] for r in ok)
+    m = {
+        "n": len(ok), "failed": len(reqs) - len(ok),
+        "ttft_mean": statistics.mean(ttft) if ttft else float("nan"),
+        "ttft_p50": pct(ttft, 50), "ttft_p99": pct(ttft, 99),
+        "tpot_mean": statistics.mean(tpot) if tpot else float("nan"),
+        "tpot_p99": pct(tpot, 99),
+        "tok_s": toks / ((end - start) / 1e3) if end > start else float("nan"),
+        "hit": sum(r["reused_tokens"] for r in ok) / prompt if prompt else 0,
+        "computed": sum(r["computed_tokens"] for r in ok),
+        "holes": sum(r["holes"] for r in ok),
+        "preempt": sum(r.get("preemptions", 0) for r in ok),
+        "saved_s": saved_s(cost, ok),
+    }
+    if it:
+        t0 = min(i["t_ms"] for i in it) / 1e3
+        t1 = max(i["t_ms"] / 1e3 + i["forward_s"] for i in it)
+        m["busy"] = sum(i["forward_s"] for i in it) / (t1 - t0) if t1 > t0 else float("nan")
+    else:
+        m["busy"] = float("nan")
+    jobs = {}
+    for r in ok:
+        if "program" in r:
+            j = jobs.setdefault(r["program"], [math.inf, 0.0])
+            j[0] = min(j[0], r.get("program_start_ms", r["arrival_ms"]))
+            j[1] = max(j[1], finish_ms(r))
+    if jobs:
+        lat = [(b - a) / 1e3 for a, b in jobs.values()]
+        m["job_mean"], m["job_p50"], m["job_p99"] = statistics.mean(lat), pct(lat, 50), pct(lat, 99)
+    return m
+
+
+def model_context(prefix):
+    """The model's context as the engine's refusals state it (None: it
+    refused nothing, so every request fits whatever the context)."""
+    for r in load_lines(prefix + ".jsonl"):
+        m = re.search(r"the model's context of (\d+)", r.get("error", ""))
+        if m:
+            return m.group(1)
+    return None
+
+
+def sim_predict(sim, window, prefix, cost_path):
+    """The simulator on the same window, arm and pool; its mean TTFT in ms."""
+    kv, flags = parse_flags(prefix + ".flags")
+    ctx = model_context(prefix)
+    chunk = flags["chunking"]
+    chunk = "adaptive" if chunk == "adaptive" else "fixed" + chunk.split(":")[1]
+    setup = f"{kv['policy']}:{flags['reuse']}:{chunk}:{flags['order']}"
+    blocks = size_bytes(kv["pool_bytes"]) // size_bytes(kv["block"])
+    sp = float(flags["speed"])
+    with tempfile.NamedTemporaryFile(suffix=".csv") as csv:
+        cmd = [sim, "--trace", window, "--setup", setup,
+               "--pool", str(blocks * BLOCK_TOKENS),
+               "--tokens-per-id", flags["tokens-per-id"],
+               "--max-output", flags["max-output"], "--max-seqs", "64",
+               "--time-scale", str(1 / sp if sp > 0 else 0), "--quiet",
+               "--csv", csv.name]
+        if cost_path:
+            cmd += ["--cost", cost_path]
+        if ctx:
+            cmd += ["--max-context", ctx]
+        if "agent" in flags:
+            cmd += ["--agent", "--ttl", flags.get("ttl", "0")]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode:
+            return {"error": p.stderr.strip().splitlines()[-1] if p.stderr else "sim failed"}
+        import csv as csvmod
+        row = next(csvmod.DictReader(open(csv.name)))
+    return {"ttft_mean": 1e3 * float(row["ttft_mean"]), "tpot_mean": 1e3 * float(row["tpot_mean"]),
+            "hit": float(row["hit_rate"]), "job_mean": float(row["job_mean"]),
+            "saved_s": float(row["prefill_gpu_s_saved"]), "busy": float(row["busy"])}
+
+
+def agg(vals):
+    """mean over seeds, and the spread as min-max."""
+    vals = [v for v in vals if v == v]
+    if not vals:
+        return float("nan"), float("nan"), float("nan")
+    return statistics.mean(vals), min(vals), max(vals)
+
+
+def fmt(vals, d=1, pct_=False):
+    m, lo, hi = agg(vals)
+    if m != m:
+        return "-"
+    k = 100 if pct_ else 1
+    if len([v for v in vals if v == v]) < 2 or lo == hi:
+        return f"{k * m:.{d}f}"
+    return f"{k * m:.{d}f} ({k * lo:.{d}f}-{k * hi:.{d}f})"
+
+
+def seeds_of(d):
+    return sorted({int(m.group(1)) for f in glob.glob(f"{d}/window-s*.jsonl")
+                   for m in [re.search(r"window-s(\d+)\.jsonl$", f)] if m})
+
+
+def matrix_table(out, part, sim, d, cost_path, cost):
+    seeds = seeds_of(d)
+    arms = []
+    for f in sorted(glob.glob(f"{d}/s{seeds[0]}.*.jsonl")):
+        name = os.path.basename(f)[len(f"s{seeds[0]}."):-len(".jsonl")]
+        if name.endswith(".iter"):
+            continue
+        arms.append(name)
+    order_rank = {"fcfs": 0, "hrrn": 1}
+    arm_rank = {}
+    for i, line in enumerate(open(os.path.join(os.path.dirname(__file__), "arms.tsv"))):
+        if line.strip() and not line.startswith("#"):
+            arm_rank[line.split()[0]] = i
+    arms.sort(key=lambda a: (order_rank.get(a.rsplit(".", 1)[1], 9), arm_rank.get(a.rsplit(".", 1)[0], 99)))
+    res, pred = {}, {}
+    for a in arms:
+        res[a] = [run_metrics(f"{d}/s{s}.{a}", cost) for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
+        pred[a] = [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{a}", cost_path)
+                   for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
+    print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max). "
+          "sim: asymcache-sim on the same window, arm and pool with the cost file fitted to "
+          "this part's engine iterations.\n")
+    print("| arm | order | TTFT mean ms | p50 | p99 | sim TTFT mean | sim err | TPOT mean ms | p99 | "
+          "tok/s | hit | computed tok | holes | prefill GPU-s saved | GPU busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for a in arms:
+        arm, order = a.rsplit(".", 1)
+        r, p = res[a], pred[a]
+        sim_t = [x.get("ttft_mean", float("nan")) for x in p]
+        errs = [(s - m["ttft_mean"]) / m["ttft_mean"] for s, m in zip(sim_t, r) if s == s]
+        print(f"| {arm} | {order} | {fmt([m['ttft_mean'] for m in r])} | {fmt([m['ttft_p50'] for m in r])} | "
+              f"{fmt([m['ttft_p99'] for m in r])} | {fmt(sim_t)} | "
+              f"{fmt(errs, 0, True)}% | {fmt([m['tpot_mean'] for m in r], 2)} | "
+              f"{fmt([m['tpot_p99'] for m in r], 2)} | {fmt([m['tok_s'] for m in r], 0)} | "
+              f"{fmt([m['hit'] for m in r], 1, True)}% | {fmt([m['computed'] for m in r], 0)} | "
+              f"{fmt([m['holes'] for m in r], 0)} | {fmt([m['saved_s'] for m in r], 2)} | "
+              f"{fmt([m['busy'] for m in r], 0, True)}% |")
+    for a in arms:
+        for s, x in zip(seeds, pred[a]):
+            if "error" in x:
+                print(f"\nsim failed on {a} seed {s}: {x['error']}")
+
+    def ratio(num, den, key):
+        if num not in res or den not in res:
+            return None
+        v = [a[key] / b[key] for a, b in zip(res[num], res[den]) if b[key] > 0]
+        return fmt(v, 2) + "x" if v else None
+
+    print("\nRatios (baseline / arm, per seed, then mean and min-max; > 1: the arm is faster):\n")
+    print("| comparison | what changes | mean TTFT | mean TPOT |")
+    print("|---|---|---|---|")
+    rows = [("base-2k.fcfs", "asym-msa-adaptive.hrrn", "headline: vLLM-like baseline against ours (everything)")]
+    for o in ("fcfs", "hrrn"):
+        rows += [
+            (f"base-2k.{o}", f"base-8k.{o}", f"token budget 2,048 -> 8,192 ({o})"),
+            (f"base-8k.{o}", f"lru-msa-8k.{o}", f"prefix -> MSA reuse ({o})"),
+            (f"lru-msa-8k.{o}", f"pensieve-msa-8k.{o}", f"lru -> pensieve ({o})"),
+            (f"lru-msa-8k.{o}", f"asym-msa-8k.{o}", f"lru -> asym ({o})"),
+            (f"base-8k.{o}", f"asym-msa-8k.{o}", f"cache manager: lru+prefix -> asym+MSA ({o})"),
+            (f"asym-msa-8k.{o}", f"asym-msa-adaptive.{o}", f"fixed 8,192 -> adaptive chunks ({o})"),
+        ]
+    for a in arms:
+        arm, o = a.rsplit(".", 1)
+        if o == "fcfs" and f"{arm}.hrrn" in res:
+            rows.append((a, f"{arm}.hrrn", f"order fcfs -> hrrn ({arm})"))
+    for num, den, what in rows:
+        t, p = ratio(num, den, "ttft_mean"), ratio(num, den, "tpot_mean")
+        if t:
+            print(f"| {den.replace('.', ' / ')} vs {num.replace('.', ' / ')} | {what} | {t} | {p} |")
+
+
+def agent_table(out, sim, d, cost_path, cost):
+    seeds = seeds_of(d)
+    names = sorted({os.path.basename(f)[len(f"s{s}."):-len(".jsonl")]
+                    for s in seeds for f in glob.glob(f"{d}/s{s}.*.jsonl")
+                    if not f.endswith(".iter.jsonl")})
+    res = {n: [run_metrics(f"{d}/s{s}.{n}", cost) for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")]
+           for n in names}
+    pred = {n: [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{n}", cost_path)
+                for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")] for n in names}
+    print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max); job = a program from "
+          "its first arrival to its last token.\n")
+    print("| arm | order | retention | job mean s | p50 | p99 | sim job mean s | TTFT mean ms | "
+          "sim TTFT | TPOT mean ms | hit | computed tok | GPU busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in names:
+        arm, order, ttl = n.split(".")
+        r, p = res[n], pred[n]
+        print(f"| {arm} | {order} | {ttl} | {fmt([m.get('job_mean', float('nan')) for m in r], 2)} | "
+              f"{fmt([m.get('job_p50', float('nan')) for m in r], 2)} | "
+              f"{fmt([m.get('job_p99', float('nan')) for m in r], 2)} | "
+              f"{fmt([x.get('job_mean', float('nan')) for x in p], 2)} | "
+              f"{fmt([m['ttft_mean'] for m in r])} | {fmt([x.get('ttft_mean', float('nan')) for x in p])} | "
+              f"{fmt([m['tpot_mean'] for m in r], 2)} | {fmt([m['hit'] for m in r], 1, True)}% | "
+              f"{fmt([m['computed'] for m in r], 0)} | {fmt([m['busy'] for m in r], 0, True)}% |")
+    print("\nTTL retention against none, same arm and pool (1 - job(ttl) / job(none), per seed):\n")
+    print("| arm | order | job latency gain | worst seed | unlimited-pool bound |")
+    print("|---|---|---|---|---|")
+    for n in names:
+        arm, order, ttl = n.split(".")
+        if ttl != "ttlauto" or f"{arm}.{order}.ttl0" not in res:
+            continue
+        base = res[f"{arm}.{order}.ttl0"]
+        g = [1 - a["job_mean"] / b["job_mean"] for a, b in zip(res[n], base) if "job_mean" in a and "job_mean" in b]
+        un = res.get(f"{arm}.{order}.unlimited")
+        ub = [1 - a["job_mean"] / b["job_mean"] for a, b in zip(un, base)] if un else []
+        print(f"| {arm} | {order} | {fmt(g, 1, True)}% | {100 * min(g):.1f}% | "
+              f"{fmt(ub, 1, True) + '%' if ub else '-'} |" if g else f"| {arm} | {order} | - | - | - |")
+
+
+def share_table(out, d, cost):
+    seeds = seeds_of(d)
+    print("\nTwo engine processes, the conversation window dealt alternately: one pool shared, "
+          "or a private pool of half the size each (two daemons). Mean over seeds (min-max).\n")
+    print("| pools | TTFT mean ms | p50 | hit | tok/s |")
+    print("|---|---|---|---|---|")
+    for kind in ("shared", "private"):
+        ms = []
+        for s in seeds:
+            tmp = f"{d}/s{s}.{kind}-all"
+            with open(tmp + ".jsonl", "w") as f:
+                for half in ("a", "b"):
+                    p = f"{d}/s{s}.{kind}-{half}.jsonl"
+                    if os.path.exists(p):
+                        f.write(open(p).read())
+            ms.append(run_metrics(tmp, cost))
+            os.unlink(tmp + ".jsonl")
+        print(f"| {kind} | {fmt([m['ttft_mean'] for m in ms])} | {fmt([m['ttft_p50'] for m in ms])} | "
+              f"{fmt([m['hit'] for m in ms], 1, True)}% | {fmt([m['tok_s'] for m in ms], 0)} |")
+
+
+def sweep_table(out, part, d, cost, plot_path):
+    runs = [m for f in glob.glob(f"{d}/x*_*.jsonl") if not f.endswith(".iter.jsonl")
+            for m in [re.search(r"/x([0-9.]+)_(.+)\.jsonl$", f)] if m]
+    xs = sorted({m.group(1) for m in runs}, key=float)
+    arms = sorted({m.group(2) for m in runs})
+    what = "pool (share of the window's working set)" if part == "pools" else "offered load"
+    print(f"\nMean TTFT (ms) and hit rate against the {what}; first seed's conversation window.\n")
+    print("| " + what + " | " + " | ".join(f"{a} TTFT | {a} hit" for a in arms) + " |")
+    print("|---" * (1 + 2 * len(arms)) + "|")
+    series = {a: [] for a in arms}
+    for x in xs:
+        cells = []
+        for a in arms:
+            p = f"{d}/x{x}_{a}"
+            if not os.path.exists(p + ".jsonl"):
+                cells += ["-", "-"]
+                continue
+            m = run_metrics(p, cost)
+            series[a].append((float(x), m["ttft_mean"]))
+            cells += [f"{m['ttft_mean']:.1f}", f"{100 * m['hit']:.1f}%"]
+        print(f"| {x} | " + " | ".join(cells) + " |")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\n(no matplotlib here: no plot)")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for a, pts in series.items():
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=a)
+    ax.set_xlabel(what)
+    ax.set_ylabel("mean TTFT (ms)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(plot_path, dpi=120)
+    print(f"\nplot: {os.path.basename(plot_path)}")
+
+
+def table(out, part, sim, model):
+    d = os.path.join(out, part)
+    src = part if part in ("conv", "rag", "agent") else "conv"
+    cost_path = os.path.join(out, src, "cost.json")
+    cost_path = cost_path if os.path.exists(cost_path) else None
+    cost = cost_model(cost_path)
+    print(f"## {part} ({model})\n")
+    settings = os.path.join(out, "settings.txt")
+    if os.path.exists(settings):
+        print("```\n" + open(settings).read().rstrip() + "\n```")
+    if cost_path:
+        print(f"\ncost model fitted to the engine: {json.load(open(cost_path))['source']}")
+    if part in ("conv", "rag"):
+        matrix_table(out, part, sim, d, cost_path, cost)
+    elif part == "agent":
+        agent_table(out, sim, d, cost_path, cost)
+    elif part == "share":
+        share_table(out, d, cost)
+    else:
+        sweep_table(out, part, d, cost, os.path.join(d, f"ttft_{part}.png"))
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "speed" and len(sys.argv) == 5:
+        speed(*sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(usage=__doc__)
+    ap.add_argument("cmd", choices=["table"])
+    ap.add_argument("out")
+    ap.add_argument("part")
+    ap.add_argument("--sim", required=True)
+    ap.add_argument("--model", default="?")
+    a = ap.parse_args()
+    table(a.out, a.part, a.sim, a.model)
+
+
+if __name__ == "__main__":
+    main()

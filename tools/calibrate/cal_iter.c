@@ -201,6 +201,20 @@ int cal_fit_iterations(const char *path, struct ac_cost_model *m,
 			goto out;
 		}
 	}
+	if (lin <= 0) {
+		/*
+		 * No pass shows a cost per token beyond the floor (a small
+		 * model, where attention and launches are all there is): put
+		 * the knee at the largest pass seen, the least the data says.
+		 */
+		double most = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (rows[i].tokens > most)
+				most = rows[i].tokens;
+		lin = floor_s / (most > 0 ? most : 1);
+		fit->knee_at_largest = true;
+	}
 	m->linear_s = lin;
 	m->attn_s = attn;
 	m->segment_s = seg;

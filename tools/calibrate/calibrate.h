@@ -61,6 +61,7 @@ struct cal_iter_fit {
 	size_t iterations, decode_only, with_prefill;
 	double measured_s;	/* forward seconds, summed */
 	double abs_error_s;	/* |model - measured|, summed */
+	bool knee_at_largest;	/* no token cost seen: linear_s from the floor */
 };
 
 /*

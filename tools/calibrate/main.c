@@ -152,7 +152,7 @@ static int from_iterations(const char *path, struct ac_cost_model *m,
 			   const char *gpu, const char *model,
 			   const char *out_path)
 {
-	struct cal_iter_fit fit;
+	struct cal_iter_fit fit = { 0 };
 	char why[256] = "", when[32];
 	time_t now = time(NULL);
 	char *json = NULL;
@@ -171,9 +171,11 @@ static int from_iterations(const char *path, struct ac_cost_model *m,
 		 "(asymcache-engine replay --iterations): iteration_s and decode_ctx_s a "
 		 "line through %zu decode-only passes; linear_s, attn_s, segment_s a "
 		 "non-negative least-squares fit of %zu passes with prefill; the model "
-		 "reproduces the %.3f s they took with %.1f%% summed absolute error",
+		 "reproduces the %.3f s they took with %.1f%% summed absolute error%s",
 		 AC_VERSION, when, fit.iterations, fit.decode_only, fit.with_prefill,
-		 fit.measured_s, 100 * fit.abs_error_s / fit.measured_s);
+		 fit.measured_s, 100 * fit.abs_error_s / fit.measured_s,
+		 fit.knee_at_largest ? "; no pass showed a cost per token above the "
+		 "floor, so linear_s puts the knee at the largest pass" : "");
 	printf("%zu iterations (%zu decode-only, %zu with prefill), %.3f s; "
 	       "model error %.1f%% of it\n", fit.iterations, fit.decode_only,
 	       fit.with_prefill, fit.measured_s,

@@ -188,6 +188,23 @@ int ac_retain_expire_handle(struct ac_retain *r, uint64_t now_ns,
 	return 1;
 }
 
+int ac_retain_pop_latest(struct ac_retain *r, uint32_t **ret_blocks,
+			 uint32_t *ret_n, uint64_t *ret_handle)
+{
+	size_t best = SIZE_MAX;
+
+	if (!r || !ret_blocks || !ret_n || !ret_handle)
+		return -EINVAL;
+	for (size_t i = 0; i < r->n; i++)
+		if (best == SIZE_MAX || r->e[i].expire_ns > r->e[best].expire_ns)
+			best = i;
+	if (best == SIZE_MAX)
+		return 0;
+	*ret_handle = r->e[best].handle;
+	take(r, best, ret_blocks, ret_n);
+	return 1;
+}
+
 uint64_t ac_retain_next_expiry(const struct ac_retain *r)
 {
 	uint64_t t = UINT64_MAX;

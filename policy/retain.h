@@ -48,6 +48,13 @@ int ac_retain_expire(struct ac_retain *r, uint64_t now_ns,
 int ac_retain_expire_handle(struct ac_retain *r, uint64_t now_ns,
 			    uint32_t **ret_blocks, uint32_t *ret_n,
 			    uint64_t *ret_handle);
+/*
+ * Pop the retention that expires last, due or not (its chain is the one
+ * wanted last when the TTLs follow the expected returns): 1 with its
+ * blocks in *ret_blocks (malloc()ed), 0 when nothing is retained.
+ */
+int ac_retain_pop_latest(struct ac_retain *r, uint32_t **ret_blocks,
+			 uint32_t *ret_n, uint64_t *ret_handle);
 /* Earliest expiry, or UINT64_MAX when nothing is retained. */
 uint64_t ac_retain_next_expiry(const struct ac_retain *r);
 

@@ -28,7 +28,7 @@ def main(d):
                 rows[(x, pool, arm, seed)][r["setup"]] = r
     xs = sorted({k[0] for k in rows}, key=float)
     pools = sorted({k[1] for k in rows if k[1] != "inf"}, key=int)
-    arms = ["auto", "auto-pinned", "fixed30-uncapped"]
+    arms = ["auto", "auto-pinned", "fixed30-uncapped", "oracle"]
     seeds = sorted({k[3] for k in rows})
     setups = []
     for k in rows:

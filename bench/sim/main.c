@@ -110,12 +110,17 @@ static void usage(void)
 	      "                        keeps the GPU busy F of the time at --ref-pool\n"
 	      "  --ref-pool T          pool for --target-busy (900000)\n"
 	      "  --agent               agent jobs: turns wait for a tool call\n"
-	      "  --ttl S|auto          retain the chains of declared tool calls (the\n"
+	      "  --ttl S|auto|oracle   retain the chains of declared tool calls (the\n"
 	      "                        trace's tool_ms) for S s, or for a TTL learned\n"
-	      "                        and priced (auto); 0: none (default)\n"
+	      "                        and priced (auto); 0: none (default); oracle:\n"
+	      "                        for exactly the coming call when a turn follows\n"
+	      "                        (reads the future: a ceiling, not a policy)\n"
 	      "  --retain-budget F     share of the pool retentions may pin (0.25);\n"
 	      "                        beyond it they are hints to the policy\n"
 	      "  --no-soft-ttl         no hints: beyond the budget, no retention\n"
+	      "  --retain-drop first|last  which pinned retention a blocked queue\n"
+	      "                        head frees: the one expiring first (default)\n"
+	      "                        or last\n"
 	      "  --tool-median S       median tool call where the trace has none (5 s)\n"
 	      "  --switch-to P --switch-every N   swap policies every N iterations\n"
 	      "  --seed N              seed for tool durations (1)\n"
@@ -285,6 +290,7 @@ int main(int argc, char **argv)
 		{ "tool-median", required_argument, NULL, 'M' },
 		{ "retain-budget", required_argument, NULL, 'b' },
 		{ "no-soft-ttl", no_argument, NULL, 'N' },
+		{ "retain-drop", required_argument, NULL, 'D' },
 		{ "switch-to", required_argument, NULL, 'W' },
 		{ "switch-every", required_argument, NULL, 'E' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -339,8 +345,19 @@ int main(int argc, char **argv)
 		case 'B': target_busy = strtod(optarg, NULL); break;
 		case 'R': ref_pool = strtoull(optarg, NULL, 10); break;
 		case 'a': cfg.agent = true; break;
-		case 'L': cfg.ttl_s = !strcmp(optarg, "auto") ? -1 :
-				      strtod(optarg, NULL); break;
+		case 'L':
+			cfg.ttl_oracle = !strcmp(optarg, "oracle");
+			cfg.ttl_s = !strcmp(optarg, "auto") ? -1 :
+				    cfg.ttl_oracle ? 0 : strtod(optarg, NULL);
+			break;
+		case 'D':
+			if (strcmp(optarg, "first") && strcmp(optarg, "last")) {
+				fprintf(stderr, "Bad --retain-drop '%s' (first|last)\n",
+					optarg);
+				return 2;
+			}
+			cfg.drop_latest = !strcmp(optarg, "last");
+			break;
 		case 'M': cfg.tool_median_s = strtod(optarg, NULL); break;
 		case 'b': cfg.retain_budget = strtod(optarg, NULL); break;
 		case 'N': cfg.retain_soft = false; break;

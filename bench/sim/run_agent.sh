@@ -4,6 +4,7 @@
 # per seed and tool-time scale, the time scale at which lru keeps the GPU
 # 60% busy with an unlimited pool, then at two pools every retention arm
 # under the same policies and orders, and the unlimited-pool bound.
+# Seeds 3-7 by default (1 and 2 were looked at while changing asym).
 # usage: run_agent.sh BUILD_DIR [OUT_DIR]
 set -euo pipefail
 build=${1:-build}
@@ -12,7 +13,7 @@ out=${2:-$src/bench/results/sim_agent_ttl}
 sim="$build/bench/sim/asymcache-sim"
 gen="$build/bench/workloads/asymcache-workload"
 cost="$src/policy/costs/h200-llama-3-8b.json"
-seeds=${SEEDS:-"1 2 3 4 5"}
+seeds=${SEEDS:-"3 4 5 6 7"}
 scales=${TOOL_SCALES:-"0.1 0.3 1"}
 pools=${POOLS:-"150000 250000 500000"}
 setups=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,lru:prefix:fixed8192:program,asym:msa:fixed8192:program
@@ -41,6 +42,11 @@ for s in $seeds; do
 			run auto --ttl auto
 			run auto-pinned --ttl auto --no-soft-ttl
 			run fixed30-uncapped --ttl 30 --retain-budget 1 --no-soft-ttl
+			# A ceiling, not a policy: each chain held for exactly its
+			# coming tool call (the trace's future), the whole pool
+			# pinnable, the chain wanted last giving way first.
+			run oracle --ttl oracle --retain-budget 1 --no-soft-ttl \
+				--retain-drop last
 		done
 	done
 done

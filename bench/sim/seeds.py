@@ -6,7 +6,8 @@ Files are NAME_seedN.csv; rows of one NAME with the same setup are one arm
 over seeds. Each arm is compared with the lru + prefix arm of the same
 chunking and order (and asym with pensieve + MSA), seed by seed: the ratio
 is the baseline's mean TTFT over the arm's, > 1 when the arm is faster.
-Values are the mean over seeds with [min, max].
+Values are the mean over seeds with [min, max]. "dead % of cache" is the
+time-mean share of the cached blocks that no later request reads.
 """
 import csv
 import re
@@ -51,7 +52,7 @@ def main(paths):
         agent = any(float(r["job_mean"]) > 0 for a in arms.values() for r in a.values())
         head = ["setup (policy:reuse:chunk:order)", "hit %", "TTFT mean s",
                 "x vs lru:prefix", "x vs pensieve:msa", "TTFT p50 s", "p50 x vs lru:prefix",
-                "TTFT p99 s", "prefill GPU-s saved"]
+                "TTFT p99 s", "prefill GPU-s saved", "dead % of cache"]
         if agent:
             head += ["job mean s"]
         head += [f"p50/p99 {b}" for b, _ in buckets]
@@ -76,7 +77,9 @@ def main(paths):
                      spread(col("ttft_p50"), "{:.3f}"),
                      spread(ratio(base, "ttft_p50"), "{:.3f}") if base else "-",
                      spread(col("ttft_p99"), "{:.2f}"),
-                     spread(col("prefill_gpu_s_saved"), "{:.0f}")]
+                     spread(col("prefill_gpu_s_saved"), "{:.0f}"),
+                     spread([100 * x for x in col("dead_share")], "{:.1f}")
+                     if all("dead_share" in r for r in rows.values()) else "-"]
             if agent:
                 cells.append(spread(col("job_mean"), "{:.2f}"))
             for _, b in buckets:

@@ -701,6 +701,9 @@ static void unpin_all(struct sim *s, uint32_t *blocks, uint32_t n)
 	free(blocks);
 }
 
+static double tool_duration(const struct sim_config *cfg,
+			    const struct ac_trace *t, uint32_t prev, uint32_t i);
+
 /* Kinds of retention: pinned within the budget, or a hint to the policy. */
 enum { RK_NONE, RK_HARD, RK_SOFT };
 
@@ -748,9 +751,15 @@ static int retain_decide(struct sim *s, uint32_t i)
 	bool hard;
 	int ret;
 
-	if (!cfg->agent || !ttl || q->tool_s < 0 || !r->full)
+	if (!cfg->agent || !(ttl || cfg->ttl_oracle) || q->tool_s < 0 ||
+	    !r->full)
 		return 0;
-	if (ttl < 0) {
+	if (cfg->ttl_oracle) {
+		if (q->next == NONE)
+			return 0;
+		/* Until the next turn is admitted, however long it queues. */
+		ttl = tool_duration(cfg, s->t, i, q->next) + 3600;
+	} else if (ttl < 0) {
 		double rec = ac_cost_recompute_s(cfg->cost, r->full * bt, 0, 1);
 
 		ttl = ac_retain_pick_ttl(s->learned, program_of(q),
@@ -855,13 +864,16 @@ static void retain_resume(struct sim *s, uint32_t prev)
 
 /*
  * The head of the queue cannot be admitted: free the hard retention that
- * runs out first. 1 when one was dropped, 0 when none is left.
+ * runs out first (or last, drop_latest). 1 when one was dropped, 0 when
+ * none is left.
  */
 static int retain_drop_one(struct sim *s)
 {
 	uint32_t *blocks, nb;
 	uint64_t h;
-	int r = ac_retain_expire_handle(s->retain, UINT64_MAX, &blocks, &nb, &h);
+	int r = s->cfg->drop_latest ?
+		ac_retain_pop_latest(s->retain, &blocks, &nb, &h) :
+		ac_retain_expire_handle(s->retain, UINT64_MAX, &blocks, &nb, &h);
 
 	if (r <= 0)
 		return r;

@@ -57,6 +57,16 @@ struct sim_config {
 	 */
 	bool agent;
 	double ttl_s;		/* < 0: pick per turn; 0: no retention */
+	/*
+	 * A ceiling, not a policy: retain a turn's chain for exactly its
+	 * coming tool call when another turn follows (the trace's future).
+	 */
+	bool ttl_oracle;
+	/*
+	 * A blocked queue head frees the pinned retention that expires last
+	 * (the chain wanted last) instead of the one that expires first.
+	 */
+	bool drop_latest;
 	double tool_median_s;
 	double retain_budget;	/* share of the pool pinned at most */
 	bool retain_soft;

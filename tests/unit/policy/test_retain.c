@@ -198,3 +198,24 @@ Test(policy_retain, space_price_follows_evictions)
 			   (5 / M_E + 1) / 10 / 1000, 1e-12);
 	cr_assert_float_eq(ac_space_price_get(&p, 110, 0), 0, 1e-15);
 }
+
+Test(policy_retain, pop_latest_takes_the_last_to_expire)
+{
+	uint32_t a[] = { 1 }, *out, n;
+	uint64_t h1, h2, h3, h;
+
+	cr_assert_eq(ac_retain_pop_latest(r, &out, &n, &h), 0, "nothing held");
+	cr_assert_eq(ac_retain_add(r, 1, a, 1, 50, &h1), 0);
+	cr_assert_eq(ac_retain_add(r, 1, a, 1, 90, &h2), 0);
+	cr_assert_eq(ac_retain_add(r, 2, a, 1, 70, &h3), 0);
+	cr_assert_eq(ac_retain_pop_latest(r, &out, &n, &h), 1);
+	cr_assert_eq(h, h2, "not yet due, but wanted last");
+	free(out);
+	cr_assert_eq(ac_retain_pop_latest(r, &out, &n, &h), 1);
+	cr_assert_eq(h, h3);
+	free(out);
+	cr_assert_eq(ac_retain_used(r, 1), 1);
+	cr_assert_eq(ac_retain_used(r, 2), 0);
+	cr_assert_eq(ac_retain_pop_latest(r, NULL, &n, &h), -EINVAL);
+	cr_assert_eq(ac_retain_pop_latest(NULL, &out, &n, &h), -EINVAL);
+}

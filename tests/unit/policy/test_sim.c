@@ -468,3 +468,33 @@ Test(policy_sim, victims_still_wanted_are_counted)
 	cr_assert_eq(r.evicted_live, 0);
 	cr_assert_float_eq(r.dead_share, 1, 1e-9, "nothing is read twice");
 }
+
+Test(policy_sim, the_oracle_holds_each_chain_until_its_next_turn)
+{
+	struct sim_config cfg;
+	struct sim_result r, last;
+
+	/* A pool that holds everything: every held chain is resumed. */
+	load_agent(3, 0.3);
+	agent(&cfg, 20000000);
+	cfg.ttl_oracle = true;
+	cfg.retain_budget = 1;
+	cfg.retain_soft = false;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_gt(r.retain_hard, 0);
+	cr_assert_eq(r.retained_hits, r.retain_hard, "none expired or dropped");
+	/* Tight: pins give way, the one wanted last first when asked. */
+	agent(&cfg, 150000);
+	cfg.ttl_oracle = true;
+	cfg.retain_budget = 1;
+	cfg.retain_soft = false;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cfg.drop_latest = true;
+	cr_assert_eq(sim_run(&t, &cfg, &last), 0);
+	cr_assert_eq(r.requests, t.n);
+	cr_assert_eq(last.requests, t.n);
+	cr_assert_gt(r.retain_dropped, 0);
+	cr_assert_neq(r.digest, last.digest, "the drop order matters");
+	cr_assert_eq(last.retained_hits + last.retain_expired +
+		     last.retain_dropped, last.retain_hard);
+}

@@ -6,9 +6,12 @@
  * back-off, not at once (see LISTENER_BACKOFF_NS).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <liburing.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,29 +22,66 @@
 #include "log.h"
 
 /*
- * Replace a leftover socket file only if nobody answers on it: a second
- * daemon must not steal the socket of a running one.
+ * A daemon serves PATH while it holds an exclusive flock() on PATH.lock,
+ * and only then. Asking the socket instead (a connect() that is not
+ * refused) took a SIGKILLed daemon for a live one: its listening socket
+ * stays open, and accepts connections into its backlog, until the
+ * kernel's io_uring exit work drops the accept that referenced it, which
+ * runs after the process has been reaped; a restart in that window
+ * failed. The lock file is never in a ring, so it closes with the
+ * process's files, before its parent can reap it.
+ *
+ * A daemon that stops removes the file while it still holds the lock, so
+ * a lock taken on a file that is no longer at the path (opened just before
+ * that removal) proves nothing: it is taken again on the file there now.
+ * Returns the locked fd, -EADDRINUSE while another daemon holds it.
+ */
+static int take_lock(const char *path, char *lock_path, size_t len)
+{
+	struct stat held, there;
+	int fd, r;
+
+	if ((size_t)snprintf(lock_path, len, "%s.lock", path) >= len)
+		return -ENAMETOOLONG;
+	for (;;) {
+		fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			r = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+			break;
+		}
+		if (fstat(fd, &held) < 0) {
+			r = -errno;
+			break;
+		}
+		if (lstat(lock_path, &there) < 0) {
+			if (errno != ENOENT) {
+				r = -errno;
+				break;
+			}
+		} else if (there.st_dev == held.st_dev &&
+			   there.st_ino == held.st_ino) {
+			return fd;
+		}
+		close(fd);
+	}
+	close(fd);
+	return r;
+}
+
+/*
+ * With the lock held, whatever is at @path was left by a daemon that is
+ * gone: a socket is removed, anything else is not ours to remove.
  */
 static int clear_stale_socket(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, r;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (r == 0)
-		return -EADDRINUSE;
-	if (errno != ECONNREFUSED && errno != ENOENT)
-		return -errno;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -51,22 +91,33 @@ int listener_open(struct listener *ls, const char *path, mode_t mode,
 		  const char *group, gid_t gid)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char lock_path[PATH_MAX];
+	int fd, lock_fd, r;
 	mode_t old;
-	int fd, r;
 
+	lock_fd = take_lock(path, lock_path, sizeof(lock_path));
+	if (lock_fd == -EADDRINUSE)
+		return log_error_errno(lock_fd, "%s: another daemon is listening there (it holds %s)",
+				       path, lock_path);
+	if (lock_fd < 0)
+		return log_error_errno(lock_fd, "%s: cannot lock %s: %m", path,
+				       lock_path);
 	r = clear_stale_socket(path);
-	if (r == -EADDRINUSE)
-		return log_error_errno(r, "%s: another daemon is listening there",
-				       path);
-	if (r == -EEXIST)
-		return log_error_errno(r, "%s exists and is not a socket: not replacing it",
-				       path);
-	if (r < 0)
-		return log_error_errno(r, "%s: cannot clear a stale socket: %m",
-				       path);
+	if (r == -EEXIST) {
+		r = log_error_errno(r, "%s exists and is not a socket: not replacing it",
+				    path);
+		goto out_unlock;
+	}
+	if (r < 0) {
+		r = log_error_errno(r, "%s: cannot clear a stale socket: %m",
+				    path);
+		goto out_unlock;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_error_errno(-errno, "socket: %m");
+	if (fd < 0) {
+		r = log_error_errno(-errno, "socket: %m");
+		goto out_unlock;
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	/* Born owner-only, widened below: never briefly wider than asked. */
 	old = umask(0177);
@@ -91,6 +142,7 @@ int listener_open(struct listener *ls, const char *path, mode_t mode,
 	}
 	snprintf(ls->path, sizeof(ls->path), "%s", path);
 	ls->fd = fd;
+	ls->lock_fd = lock_fd;
 	ls->open = true;
 	ls->armed = false;
 	ls->stopped = false;
@@ -100,6 +152,8 @@ out_unlink:
 	unlink(path);
 out_close:
 	close(fd);
+out_unlock:
+	close(lock_fd);
 	return r;
 }
 
@@ -209,10 +263,20 @@ void listener_stop(struct listener *ls)
 
 void listener_close(struct listener *ls)
 {
+	char lock_path[PATH_MAX];
+
 	if (!ls->open)
 		return;
 	close(ls->fd);
 	ls->fd = -1;
 	ls->open = false;
 	unlink(ls->path);
+	/*
+	 * Last, and removed while still held (take_lock() checks for that):
+	 * the path is free for the next daemon only once the socket is gone.
+	 */
+	snprintf(lock_path, sizeof(lock_path), "%s.lock", ls->path);
+	unlink(lock_path);
+	close(ls->lock_fd);
+	ls->lock_fd = -1;
 }

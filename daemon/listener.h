@@ -33,6 +33,7 @@ struct listener {
 	struct __kernel_timespec wait_ts;
 	struct loop *loop;
 	int fd;
+	int lock_fd;			/* flock()ed PATH.lock while open */
 	bool open;
 	bool armed;			/* an accept is in flight */
 	bool waiting;			/* a back-off timeout is in flight */
@@ -46,8 +47,12 @@ struct listener {
 
 /*
  * Binds and listens on @path with @mode; with @group set, the socket's
- * group becomes @gid (@group names it in messages). A leftover socket file
- * is replaced only when nobody answers on it. Logs why it failed; -errno.
+ * group becomes @gid (@group names it in messages). The daemon that holds
+ * the flock() on @path.lock (created 0600 next to it, removed by
+ * listener_close()) owns the path: while another holds it, -EADDRINUSE;
+ * once it is ours, a
+ * leftover socket file is a dead daemon's and is replaced (any other file
+ * is not: -EEXIST). Logs why it failed; -errno.
  */
 int listener_open(struct listener *ls, const char *path, mode_t mode,
 		  const char *group, gid_t gid);

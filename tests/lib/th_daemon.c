@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,11 +147,25 @@ static int wait_ready(struct th_daemon *d, const struct th_daemon_opts *o)
 			if (th_notify_wait(d->notify, "READY=1", 1, 20, NULL, 0))
 				return 0;
 		} else {
-			/* READY=1 needs a NOTIFY_SOCKET: a connect is the sign. */
+			/*
+			 * READY=1 needs a NOTIFY_SOCKET: a connect to this
+			 * daemon is the sign. Only to this one: a SIGKILLed
+			 * daemon's socket at the same path stays connectable
+			 * for a while after it was reaped (the kernel's
+			 * io_uring exit work holds it open), and the listener's
+			 * pid tells the two apart.
+			 */
 			fd = th_connect(d->sock);
 			if (fd >= 0) {
+				struct ucred cr = { 0 };
+				socklen_t len = sizeof(cr);
+				bool ours = getsockopt(fd, SOL_SOCKET, SO_PEERCRED,
+						       &cr, &len) == 0 &&
+					    cr.pid == d->pid;
+
 				close(fd);
-				return 0;
+				if (ours)
+					return 0;
 			}
 			usleep(5000);
 		}

@@ -180,6 +180,45 @@ Test(reconnect, killed_daemon_restarts_and_the_client_reattaches)
 	th_daemon_cleanup(&D);
 }
 
+/*
+ * A daemon started again on a SIGKILLed one's socket takes it over at
+ * once, every time: the dead one's listening socket outlives its reaping
+ * (the kernel's io_uring exit work holds it), so a connect() probe took
+ * it for a live daemon and 1 in 3 restarts failed with "another daemon is
+ * listening there" (no_reconnect_stays_down, flaky in CI).
+ */
+Test(reconnect, killed_daemon_is_replaced_at_once_every_time)
+{
+	snprintf(sock, sizeof(sock), "/tmp/ac-reconn-%d.sock", (int)getpid());
+	start_at_sock();
+	for (int i = 0; i < 20; i++) {
+		struct ac_client_opts o = { .timeout_ms = TIMEOUT_MS,
+					    .no_reconnect = true };
+		struct ac_client *c;
+		struct ac_stats st;
+		int r;
+
+		/* A session in flight, as when the CI failure happened. */
+		cr_assert_eq(ac_connect_opts(sock, "killed", &o, &c), 0);
+		cr_assert_eq(kill(D.pid, SIGKILL), 0);
+		while (th_daemon_alive(&D))
+			usleep(1000);
+		th_daemon_cleanup(&D);
+		start_at_sock();
+		r = ac_stats(c, &st);
+		cr_assert_lt(r, 0);
+		ac_disconnect(c);
+		r = ac_connect_opts(sock, "next", &o, &c);
+		cr_assert_eq(r, 0, "restart %d: no daemon on the socket: %s", i,
+			     ac_strerror(r));
+		cr_assert_eq(ac_stats(c, &st), 0);
+		ac_disconnect(c);
+	}
+	tdaemon_stop(&D);
+	th_daemon_cleanup(&D);
+	unlink(sock);
+}
+
 /* no_reconnect keeps the old contract: a lost session stays lost. */
 Test(reconnect, no_reconnect_stays_down)
 {

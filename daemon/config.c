@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <ini.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ac_config.h"
@@ -661,29 +663,70 @@ static int cfg_ini_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
+/* What @st is when it cannot be a config file, or NULL when it can. */
+static const char *cfg_file_kind(const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return NULL;
+	if (S_ISCHR(st->st_mode))
+		return st->st_rdev == makedev(1, 3) ? NULL : "character device";
+	if (S_ISBLK(st->st_mode))
+		return "block device";
+	if (S_ISFIFO(st->st_mode))
+		return "FIFO";
+	if (S_ISSOCK(st->st_mode))
+		return "socket";
+	return "special file";
+}
+
 int cfg_load_file(struct daemon_config *cfg, const char *path, char *err,
 		  size_t errlen)
 {
 	struct ini_ctx ctx = {
 		.cfg = cfg, .path = path, .err = err, .errlen = errlen,
 	};
+	const char *kind;
 	struct stat st;
 	FILE *f;
-	int r;
+	int fd, r;
 
-	f = fopen(path, "re");
-	if (!f) {
+	/* Not blocking: opening a FIFO waits for a writer that may never come. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		r = -errno;
+		if (fd >= 0)
+			close(fd);
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 			 strerror(-r));
 		return r;
 	}
 	/* A folder opens and reads as empty: every key would keep its default. */
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
 		snprintf(err, errlen, "%s: is a directory, not a configuration file",
 			 path);
 		return -EISDIR;
+	}
+	/*
+	 * Nor anything but a regular file or /dev/null (no config): /dev/zero
+	 * or /dev/urandom read as one endless line or endless garbage and the
+	 * daemon never started (or, on a reload, stopped serving), a FIFO
+	 * blocked it.
+	 */
+	kind = cfg_file_kind(&st);
+	if (kind) {
+		close(fd);
+		snprintf(err, errlen, "%s: is a %s, not a configuration file (a regular file, or /dev/null for none)",
+			 path, kind);
+		return -EINVAL;
+	}
+	f = fdopen(fd, "re");
+	if (!f) {
+		r = -errno;
+		close(fd);
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+			 strerror(-r));
+		return r;
 	}
 	ctx.f = f;
 	r = ini_parse_stream(cfg_ini_reader, &ctx, cfg_ini_handler, &ctx);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -435,6 +436,34 @@ Test(config, a_directory_is_not_a_config_file)
 	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
 				      sizeof(err)), -EISDIR);
 	cr_assert_str_eq(err, "/tmp: is a directory, not a configuration file");
+}
+
+/*
+ * /dev/zero read as one endless line and the daemon never started; a FIFO
+ * blocked it in open(). Anything but a regular file or /dev/null is named
+ * and refused at once.
+ */
+Test(config, only_a_regular_file_or_dev_null_is_a_config_file, .timeout = 10)
+{
+	struct daemon_config cfg;
+	char err[CFG_ERR_MAX], fifo[64];
+	char *argv[] = { "asymcached", "-c", "/dev/zero", NULL };
+	enum cfg_action action;
+
+	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
+				      sizeof(err)), -EINVAL);
+	cr_assert_str_eq(err, "/dev/zero: is a character device, not a configuration file (a regular file, or /dev/null for none)");
+	snprintf(fifo, sizeof(fifo), "/tmp/acd-cfg-fifo-%d", (int)getpid());
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	argv[2] = fifo;
+	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
+				      sizeof(err)), -EINVAL);
+	unlink(fifo);
+	cr_assert_neq(strstr(err, ": is a FIFO, not a configuration file"), NULL,
+		      "%s", err);
+	argv[2] = "/dev/null";
+	cr_assert_eq(cfg_from_cmdline(&cfg, 3, argv, &action, err,
+				      sizeof(err)), 0, "%s", err);
 }
 
 /* "socket = /tmp/a\0b" used to configure /tmp/a. */

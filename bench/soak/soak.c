@@ -19,25 +19,49 @@
  * match its key's pattern. Exit status 0 only when nothing was corrupt
  * and nothing was left held.
  *
+ * --attacks runs one phase of --duration seconds per attack after the
+ * baseline, each with one kind of hostile peer beside the clients (the
+ * attack list of issue 14; the default is the crash storm alone):
+ *   storm    --crashers processes SIGKILLing child clients, as above
+ *   garbage  --hostile processes sending malformed packets (random bytes)
+ *            and mutated ones (valid requests of every kind, packed, then
+ *            bits flipped, bytes cut, inserted or overwritten), before
+ *            and after a valid Hello and Attach
+ *   flood    one process (uid nobody, primary group root, so it passes
+ *            the group check) opening --flood connections that never say
+ *            Hello, holding them, again and again
+ *   nobody   --hostile processes as uid and group nobody, refused at
+ *            accept, connecting again at once
+ *   sigstop  the daemon SIGSTOPped for --stop-s seconds in the middle of
+ *            the phase: calls must end by the client's deadline, and every
+ *            client must be served again soon after SIGCONT
+ *
  *   soak -d BUILD/daemon/asymcached [--duration 600] [--baseline 60]
  *        [--clients 64] [--crashers 16] [--prompts 4096] [--pool-mb 64]
+ *        [--attacks storm,garbage,flood,nobody,sigstop] [--hostile 4]
+ *        [--flood 1000] [--stop-s 5]
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "asymcache.pb-c.h"
 #include "asymcache/asymcache.h"
 
 #define BLOCK_TOKENS	16u
@@ -45,7 +69,24 @@
 #define MIN_CHAIN	4u
 #define MAX_CLIENTS	256
 #define NBUCKETS	1400	/* 1.02^1400 us is far past any deadline */
-#define PHASES		2	/* 0: clients alone, 1: with the crash storm */
+#define MAX_HOSTILE	64
+#define NOBODY		65534
+
+enum attack { A_STORM, A_GARBAGE, A_FLOOD, A_NOBODY, A_SIGSTOP, NATTACKS };
+
+static const struct {
+	const char *name;
+	const char *phase;		/* the report's name of its phase */
+} attacks[NATTACKS] = {
+	[A_STORM] = { "storm", "clients + crash storm" },
+	[A_GARBAGE] = { "garbage", "clients + malformed and mutated packets" },
+	[A_FLOOD] = { "flood", "clients + connection flood" },
+	[A_NOBODY] = { "nobody", "clients + unprivileged peers" },
+	[A_SIGSTOP] = { "sigstop", "clients + daemon SIGSTOPped" },
+};
+
+/* Phase 0: the clients alone; phase i: attack o.attack[i - 1]. */
+#define PHASES		(1 + NATTACKS)
 
 static const struct ac_ns_layout layout = {
 	.model_id = "soak",
@@ -62,31 +103,57 @@ struct client_stats {
 	uint64_t hit_blocks, miss_blocks, written, dedups;
 	uint64_t bytes_checked, corrupt_blocks;
 	uint64_t full;			/* Alloc/Lookup: ENOSPC or EDQUOT */
+	uint64_t timeouts;		/* a call past its deadline */
+	uint64_t lost;			/* a session the daemon lost */
 	uint64_t errors;		/* anything else */
 	int last_error;
+	uint64_t max_call_ns[PHASES];	/* the longest failed or served request */
+	uint64_t first_ok_ns;		/* first request served after SIGCONT */
 	struct hist lookup[PHASES];	/* Lookup round trip */
 	struct hist cycle[PHASES];	/* the whole request */
 };
 
 struct shared {
-	volatile int phase;		/* 0, 1, or 2: stop */
+	volatile int phase;		/* see PHASES */
+	volatile int stop;
+	volatile uint64_t cont_ns;	/* when the daemon got SIGCONT, 0 before */
 	uint64_t kills, spawned;
+	uint64_t garbage_sent, garbage_answers, garbage_closed;
+	uint64_t flood_opened, flood_failed, flood_closed;
+	uint64_t nobody_tries, nobody_refused;
 	struct client_stats c[MAX_CLIENTS];
 };
+
+static struct shared *sh;
 
 static struct opts {
 	const char *daemon;
 	unsigned duration_s, baseline_s, clients, crashers, prompts, pool_mb;
-	unsigned kill_ms;
+	unsigned kill_ms, hostile, flood, stop_s;
+	enum attack attack[NATTACKS];
+	unsigned nattacks;
 	double zipf;
 	uint64_t seed;
 } o = {
 	.duration_s = 600, .baseline_s = 60, .clients = 64, .crashers = 16,
 	.prompts = 4096, .pool_mb = 64, .kill_ms = 30, .zipf = 0.9,
-	.seed = 1,
+	.seed = 1, .hostile = 4, .flood = 1000, .stop_s = 5,
+	.attack = { A_STORM }, .nattacks = 1,
 };
 
-static struct shared *sh;
+static const char *phase_name(int ph)
+{
+	return ph ? attacks[o.attack[ph - 1]].phase : "clients alone (baseline)";
+}
+
+/* The attack under way, or -1 in the baseline and after the end. */
+static int attack_now(void)
+{
+	int ph = sh->phase;
+
+	return sh->stop || ph < 1 ? -1 : (int)o.attack[ph - 1];
+}
+
 static char sock_path[108], dir[64];
 static pid_t daemon_pid;
 
@@ -335,9 +402,14 @@ out:
 		if (r == 0)
 			r = e;
 	}
+	t1 = now_ns() - t0;
+	if (t1 > st->max_call_ns[phase])
+		st->max_call_ns[phase] = t1;
 	if (r == 0) {
-		hist_add(&st->cycle[phase], now_ns() - t0);
+		hist_add(&st->cycle[phase], t1);
 		st->reqs[phase]++;
+		if (sh->cont_ns && !st->first_ok_ns)
+			st->first_ok_ns = now_ns();
 	}
 	return r;
 }
@@ -357,12 +429,17 @@ static int client_main(int slot)
 		st->last_error = r;
 		return 1;
 	}
-	while (sh->phase < 2) {
+	while (!sh->stop) {
 		int phase = sh->phase;
 
 		r = serve(&s, zipf_pick(&rng, o.prompts), st, phase);
 		if (no_room(r)) {
 			st->full++;
+		} else if (r == -ETIMEDOUT) {
+			st->timeouts++;
+		} else if (r == -ECONNRESET || r == -ENOTCONN) {
+			/* The library reconnects on its own; the pins went. */
+			st->lost++;
 		} else if (r < 0) {
 			st->errors++;
 			st->last_error = r;
@@ -417,30 +494,411 @@ static void doomed(uint64_t rng)
 	}
 }
 
-static int crasher_main(int slot)
+/* One doomed client, SIGKILLed 1..kill_ms after its start. */
+static int storm_round(uint64_t *rng)
 {
-	uint64_t rng = mix(o.seed * 104729 + (uint64_t)slot);
+	pid_t pid;
+	unsigned ms;
 
-	while (sh->phase < 2) {
-		pid_t pid;
-		unsigned ms;
+	*rng = mix(*rng);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		doomed(*rng);
+	ms = 1 + (unsigned)(mix(*rng ^ 1) % o.kill_ms);
+	__atomic_add_fetch(&sh->spawned, 1, __ATOMIC_RELAXED);
+	usleep(ms * 1000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	__atomic_add_fetch(&sh->kills, 1, __ATOMIC_RELAXED);
+	return 0;
+}
 
-		if (sh->phase == 0) {
-			usleep(20000);
+/* ---- malformed and mutated packets ------------------------------------ */
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static uint32_t rnd(uint64_t *rng, uint32_t n)
+{
+	*rng = mix(*rng);
+	return n ? (uint32_t)(*rng % n) : 0;
+}
+
+/* A value near the edges the daemon checks, or anything at all. */
+static uint32_t edgy(uint64_t *rng)
+{
+	static const uint32_t edges[] = { 0, 1, 2, 255, 256, 257, 1023, 1024,
+					  65535, 65536, 0x7fffffff, 0x80000000,
+					  0xfffffffe, 0xffffffff };
+
+	return rnd(rng, 2) ? edges[rnd(rng, sizeof(edges) / sizeof(edges[0]))] :
+			     (uint32_t)mix(*rng);
+}
+
+/*
+ * A valid request of a random kind, with edgy fields (so most are refused
+ * with an Error and some reach deep), packed into @buf; its length.
+ */
+static size_t valid_request(uint64_t *rng, uint32_t ns, uint8_t *buf, size_t cap)
+{
+	Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+	Asymcache__V1__Hello hl = ASYMCACHE__V1__HELLO__INIT;
+	Asymcache__V1__Attach at = ASYMCACHE__V1__ATTACH__INIT;
+	Asymcache__V1__RegisterNamespace rg = ASYMCACHE__V1__REGISTER_NAMESPACE__INIT;
+	Asymcache__V1__NamespaceLayout ly = ASYMCACHE__V1__NAMESPACE_LAYOUT__INIT;
+	Asymcache__V1__Lookup lk = ASYMCACHE__V1__LOOKUP__INIT;
+	Asymcache__V1__Alloc al = ASYMCACHE__V1__ALLOC__INIT;
+	Asymcache__V1__Commit cm = ASYMCACHE__V1__COMMIT__INIT;
+	Asymcache__V1__CommitEntry ce[4], *pce[4];
+	Asymcache__V1__Release rl = ASYMCACHE__V1__RELEASE__INIT;
+	Asymcache__V1__Stats stq = ASYMCACHE__V1__STATS__INIT;
+	Asymcache__V1__Retain rt = ASYMCACHE__V1__RETAIN__INIT;
+	Asymcache__V1__Resume rs = ASYMCACHE__V1__RESUME__INIT;
+	Asymcache__V1__UnregisterNamespace un = ASYMCACHE__V1__UNREGISTER_NAMESPACE__INIT;
+	uint8_t keys[16 * 40], name[8] = "garbage";
+	uint32_t ids[8];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(keys); i++)
+		keys[i] = (uint8_t)rnd(rng, 256);
+	for (int i = 0; i < 8; i++)
+		ids[i] = rnd(rng, 3) ? rnd(rng, 64) : edgy(rng);
+	if (rnd(rng, 4))
+		ns = rnd(rng, 2) ? ns : edgy(rng);
+	req.id = rnd(rng, 4) ? 1 + rnd(rng, 1000) : mix(*rng);
+	switch (rnd(rng, 11)) {
+	case 0:
+		hl.protocol_version = rnd(rng, 3) ? 1 : edgy(rng);
+		hl.client_name.data = name;
+		hl.client_name.len = rnd(rng, 8);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+		req.hello = &hl;
+		break;
+	case 1:
+		at.pool_id = rnd(rng, 2) ? 0 : edgy(rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
+		req.attach = &at;
+		break;
+	case 2:
+		ly.model_id.data = name;
+		ly.model_id.len = rnd(rng, 8);
+		ly.num_layers = rnd(rng, 2) ? 2 : edgy(rng);
+		ly.num_kv_heads = rnd(rng, 2) ? 2 : edgy(rng);
+		ly.head_dim = rnd(rng, 2) ? 64 : edgy(rng);
+		ly.dtype = (Asymcache__V1__DType)rnd(rng, 6);
+		ly.block_tokens = rnd(rng, 2) ? 16 : edgy(rng);
+		rg.pool_id = rnd(rng, 2) ? 0 : edgy(rng);
+		rg.layout = rnd(rng, 8) ? &ly : NULL;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_REGISTER_NAMESPACE;
+		req.register_namespace = &rg;
+		break;
+	case 3:
+		lk.ns_id = ns;
+		lk.keys.data = keys;
+		lk.keys.len = rnd(rng, 4) ? 16 * rnd(rng, 40) : rnd(rng, sizeof(keys));
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_LOOKUP;
+		req.lookup = &lk;
+		break;
+	case 4:
+		al.ns_id = ns;
+		al.count = rnd(rng, 2) ? 1 + rnd(rng, 8) : edgy(rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ALLOC;
+		req.alloc = &al;
+		break;
+	case 5:
+		for (int i = 0; i < 4; i++) {
+			asymcache__v1__commit_entry__init(&ce[i]);
+			ce[i].key.data = keys + 16 * i;
+			ce[i].key.len = rnd(rng, 5) ? 16 : rnd(rng, 32);
+			ce[i].block = ids[i];
+			ce[i].position = rnd(rng, 2) ? (uint32_t)i : edgy(rng);
+			ce[i].parent_key.data = keys + 16 * (i + 10);
+			ce[i].parent_key.len = i && rnd(rng, 5) ? 16 : rnd(rng, 17);
+			pce[i] = &ce[i];
+		}
+		cm.ns_id = ns;
+		cm.n_entries = rnd(rng, 5);
+		cm.entries = pce;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_COMMIT;
+		req.commit = &cm;
+		break;
+	case 6:
+		rl.n_blocks = rnd(rng, 9);
+		rl.blocks = ids;
+		rl.pool_id = rnd(rng, 4) ? 0 : edgy(rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_RELEASE;
+		req.release = &rl;
+		break;
+	case 7:
+		stq.pool_id = rnd(rng, 2) ? 0 : edgy(rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
+		req.stats = &stq;
+		break;
+	case 8:
+		rt.ns_id = ns;
+		rt.n_blocks = rnd(rng, 9);
+		rt.blocks = ids;
+		rt.ttl_ms = rnd(rng, 2) ? rnd(rng, 5000) : edgy(rng);
+		rt.expect_ms = rnd(rng, 2) ? 0 : edgy(rng);
+		rt.program_id = mix(*rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_RETAIN;
+		req.retain = &rt;
+		break;
+	case 9:
+		rs.retention_id = rnd(rng, 2) ? rnd(rng, 100) : mix(*rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_RESUME;
+		req.resume = &rs;
+		break;
+	default:
+		un.ns_id = rnd(rng, 2) ? ns + 1 : edgy(rng);
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_UNREGISTER_NAMESPACE;
+		req.unregister_namespace = &un;
+		break;
+	}
+	len = asymcache__v1__request__get_packed_size(&req);
+	if (len > cap)
+		return 0;
+	return asymcache__v1__request__pack(&req, buf);
+}
+
+/* Bits flipped, bytes cut, inserted or overwritten: a few edits of @buf. */
+static size_t mutate(uint64_t *rng, uint8_t *buf, size_t len, size_t cap)
+{
+	for (uint32_t e = 1 + rnd(rng, 4); e; e--) {
+		size_t at = len ? rnd(rng, (uint32_t)len) : 0;
+
+		switch (rnd(rng, 4)) {
+		case 0:
+			if (len)
+				buf[at] ^= (uint8_t)(1u << rnd(rng, 8));
+			break;
+		case 1:
+			len = at;
+			break;
+		case 2:
+			if (len < cap) {
+				memmove(buf + at + 1, buf + at, len - at);
+				buf[at] = (uint8_t)rnd(rng, 256);
+				len++;
+			}
+			break;
+		default:
+			if (len)
+				buf[at] = (uint8_t)edgy(rng);
+			break;
+		}
+	}
+	return len;
+}
+
+/* Answers read without waiting; -1 when the daemon closed the session. */
+static int drain(int fd)
+{
+	uint8_t buf[4096];
+	int n = 0;
+
+	for (;;) {
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (r > 0) {
+			n++;
 			continue;
 		}
-		rng = mix(rng);
-		pid = fork();
-		if (pid < 0)
-			return 1;
-		if (pid == 0)
-			doomed(rng);
-		ms = 1 + (unsigned)(mix(rng ^ 1) % o.kill_ms);
-		__atomic_add_fetch(&sh->spawned, 1, __ATOMIC_RELAXED);
-		usleep(ms * 1000);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		__atomic_add_fetch(&sh->kills, 1, __ATOMIC_RELAXED);
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;
+		__atomic_add_fetch(&sh->garbage_answers, (uint64_t)n,
+				   __ATOMIC_RELAXED);
+		return n;
+	}
+}
+
+/*
+ * One session of garbage: sometimes a valid Hello and Attach first (so
+ * the mutated requests meet an attached session), then up to 200 packets,
+ * random or mutated, until the daemon closes the session.
+ */
+static int garbage_round(uint64_t *rng)
+{
+	uint8_t buf[2048];
+	size_t len;
+	int fd = raw_connect();
+
+	if (fd < 0)
+		return fd;
+	if (rnd(rng, 2)) {
+		Asymcache__V1__Request req = ASYMCACHE__V1__REQUEST__INIT;
+		Asymcache__V1__Hello hl = ASYMCACHE__V1__HELLO__INIT;
+		Asymcache__V1__Attach at = ASYMCACHE__V1__ATTACH__INIT;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		hl.protocol_version = 1;
+		hl.client_name.data = (uint8_t *)"garbage";
+		hl.client_name.len = 7;
+		req.id = 1;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_HELLO;
+		req.hello = &hl;
+		len = asymcache__v1__request__pack(&req, buf);
+		if (send(fd, buf, len, MSG_NOSIGNAL) > 0 && poll(&p, 1, 1000) > 0)
+			drain(fd);
+		req.id = 2;
+		req.body_case = ASYMCACHE__V1__REQUEST__BODY_ATTACH;
+		req.attach = &at;
+		len = asymcache__v1__request__pack(&req, buf);
+		/* The memfd it passes back is closed unread with the socket. */
+		if (send(fd, buf, len, MSG_NOSIGNAL) > 0 && poll(&p, 1, 1000) > 0)
+			drain(fd);
+	}
+	for (int i = 0; i < 200 && attack_now() == A_GARBAGE; i++) {
+		if (rnd(rng, 4) == 0) {
+			len = rnd(rng, 4) ? rnd(rng, 64) : rnd(rng, sizeof(buf));
+			for (size_t k = 0; k < len; k++)
+				buf[k] = (uint8_t)rnd(rng, 256);
+		} else {
+			len = valid_request(rng, 1, buf, sizeof(buf) / 2);
+			if (rnd(rng, 8))
+				len = mutate(rng, buf, len, sizeof(buf));
+		}
+		if (send(fd, buf, len, MSG_NOSIGNAL) < 0)
+			break;
+		__atomic_add_fetch(&sh->garbage_sent, 1, __ATOMIC_RELAXED);
+		if (drain(fd) < 0) {
+			__atomic_add_fetch(&sh->garbage_closed, 1, __ATOMIC_RELAXED);
+			close(fd);
+			return 0;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- connection flood and unprivileged peers --------------------------- */
+
+/* As nobody in group root: authorised, and not the clients' uid. */
+static int become(uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * --flood connections that never say Hello, held for 200 ms, then closed:
+ * the Hello deadline and the per-uid cap are what stand in the way.
+ */
+static int flood_round(void)
+{
+	static int *fds;
+	unsigned n = 0;
+	uint64_t closed = 0;
+
+	if (!fds && !(fds = calloc(o.flood, sizeof(*fds))))
+		return -ENOMEM;
+	for (; n < o.flood && attack_now() == A_FLOOD; n++) {
+		fds[n] = raw_connect();
+		if (fds[n] < 0) {
+			__atomic_add_fetch(&sh->flood_failed, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		__atomic_add_fetch(&sh->flood_opened, 1, __ATOMIC_RELAXED);
+	}
+	usleep(200000);
+	for (unsigned i = 0; i < n; i++) {
+		char c[256];
+		/* Closed, or told why before the close (Error, EUSERS). */
+		ssize_t r = recv(fds[i], c, sizeof(c), MSG_DONTWAIT);
+
+		if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			closed++;
+		close(fds[i]);
+	}
+	__atomic_add_fetch(&sh->flood_closed, closed, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* A peer in no pool's group: refused at accept, with an Error or EOF. */
+static int nobody_round(void)
+{
+	struct pollfd p;
+	char buf[256];
+	int fd = raw_connect();
+
+	__atomic_add_fetch(&sh->nobody_tries, 1, __ATOMIC_RELAXED);
+	if (fd < 0)
+		return 0;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	/* An Error (EACCES) at once, then the close. */
+	if (poll(&p, 1, 1000) > 0 && recv(fd, buf, sizeof(buf), 0) > 0 &&
+	    poll(&p, 1, 1000) > 0 && recv(fd, buf, sizeof(buf), 0) == 0)
+		__atomic_add_fetch(&sh->nobody_refused, 1, __ATOMIC_RELAXED);
+	close(fd);
+	return 0;
+}
+
+/*
+ * Hostile process @slot: idle in the baseline, then each attack with the
+ * processes it asks for (storm: --crashers, garbage and nobody: --hostile,
+ * flood: one). The storm's clients are the clients' user, careless rather
+ * than hostile. The others run as another user, in a child of their own
+ * since a process cannot be root again: garbage and flood as nobody in
+ * group root (allowed to attach, but not the owner of the clients'
+ * namespace, which the owner's uid may unregister), nobody as nobody.
+ */
+static int attacker_main(int slot)
+{
+	uint64_t rng = mix(o.seed * 104729 + (uint64_t)slot);
+	int a;
+
+	while (!sh->stop) {
+		a = attack_now();
+		if (a == A_STORM && (unsigned)slot < o.crashers) {
+			if (storm_round(&rng) < 0)
+				usleep(10000);
+			continue;
+		}
+		if ((a == A_FLOOD && slot == 0) ||
+		    ((a == A_NOBODY || a == A_GARBAGE) && (unsigned)slot < o.hostile)) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				struct rlimit rl;
+
+				if (a == A_FLOOD && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+					rl.rlim_cur = rl.rlim_max;
+					setrlimit(RLIMIT_NOFILE, &rl);
+				}
+				if (become(NOBODY, a == A_NOBODY ? NOBODY : 0) < 0)
+					_exit(1);
+				while (attack_now() == a) {
+					int r = a == A_FLOOD ? flood_round() :
+						a == A_GARBAGE ? garbage_round(&rng) :
+						nobody_round();
+
+					if (r < 0)
+						usleep(10000);
+				}
+				_exit(0);
+			}
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+			continue;
+		}
+		usleep(20000);
 	}
 	return 0;
 }
@@ -449,7 +907,8 @@ static int crasher_main(int slot)
 
 static int start_daemon(void)
 {
-	char pb[32], log[96];
+	static const char CONF[] = "[daemon]\nsocket_mode = 0666\n";
+	char pb[32], log[96], conf[96];
 	int fd;
 
 	snprintf(dir, sizeof(dir), "/tmp/ac-soak-XXXXXX");
@@ -457,6 +916,20 @@ static int start_daemon(void)
 		return -errno;
 	snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
 	snprintf(log, sizeof(log), "%s/daemon.log", dir);
+	snprintf(conf, sizeof(conf), "%s/asymcached.conf", dir);
+	/*
+	 * Reachable by everyone, as a host with tenants makes it: the daemon
+	 * itself must refuse the peers that do not belong (--attacks nobody).
+	 */
+	if (chmod(dir, 0755) < 0)
+		return -errno;
+	fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, CONF, strlen(CONF)) != (ssize_t)strlen(CONF)) {
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	close(fd);
 	snprintf(pb, sizeof(pb), "%uM", o.pool_mb);
 	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	daemon_pid = fork();
@@ -464,7 +937,7 @@ static int start_daemon(void)
 		return -errno;
 	if (daemon_pid == 0) {
 		const char *argv[] = {
-			o.daemon, "--foreground", "-c", "/dev/null", "--socket",
+			o.daemon, "--foreground", "-c", conf, "--socket",
 			sock_path, "--backend", "host", "--pool-bytes", pb,
 			"--block-bytes", "16K", "--group", "root",
 			"--log-level", "warning", NULL,
@@ -553,23 +1026,35 @@ static void verify_all(struct final *f)
 
 /* ---- report ------------------------------------------------------------- */
 
-static void report(const struct final *f, double secs[PHASES], double load[3])
+/* Prints the result; returns how many clients SIGCONT did not bring back. */
+static unsigned report(const struct final *f, double secs[PHASES], double load[3],
+		       uint64_t stop_ns)
 {
-	struct hist hl[PHASES] = { 0 }, hc[PHASES] = { 0 };
+	static struct hist hl[PHASES], hc[PHASES];
 	uint64_t reqs[PHASES] = { 0 }, hits = 0, miss = 0, wr = 0, dd = 0;
 	uint64_t checked = 0, corrupt = 0, full = 0, errors = 0;
+	uint64_t timeouts = 0, lost = 0, max_call[PHASES] = { 0 }, back = 0;
+	unsigned nph = 1 + o.nattacks, never_back = 0;
 	int last = 0;
 
 	for (unsigned c = 0; c < o.clients; c++) {
 		const struct client_stats *st = &sh->c[c];
 
-		for (int ph = 0; ph < PHASES; ph++) {
+		for (unsigned ph = 0; ph < nph; ph++) {
 			reqs[ph] += st->reqs[ph];
+			if (st->max_call_ns[ph] > max_call[ph])
+				max_call[ph] = st->max_call_ns[ph];
 			for (int b = 0; b < NBUCKETS; b++) {
 				hl[ph].n[b] += st->lookup[ph].n[b];
 				hc[ph].n[b] += st->cycle[ph].n[b];
 			}
 		}
+		timeouts += st->timeouts;
+		lost += st->lost;
+		if (sh->cont_ns && !st->first_ok_ns)
+			never_back++;
+		else if (sh->cont_ns && st->first_ok_ns - sh->cont_ns > back)
+			back = st->first_ok_ns - sh->cont_ns;
 		hits += st->hit_blocks;
 		miss += st->miss_blocks;
 		wr += st->written;
@@ -581,25 +1066,45 @@ static void report(const struct final *f, double secs[PHASES], double load[3])
 		if (st->last_error)
 			last = st->last_error;
 	}
-	printf("| phase | seconds | requests/s | Lookup p50 / p99 / p99.9 (us) | request p50 / p99 / p99.9 (us) |\n");
-	printf("| --- | --- | --- | --- | --- |\n");
-	for (int ph = 0; ph < PHASES; ph++)
-		printf("| %s | %.0f | %.0f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f |\n",
-		       ph ? "clients + crash storm" : "clients alone (baseline)",
+	printf("| phase | seconds | requests/s | Lookup p50 / p99 / p99.9 (us) | request p50 / p99 / p99.9 (us) | request p99 / baseline | longest request (ms) |\n");
+	printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+	for (unsigned ph = 0; ph < nph; ph++)
+		printf("| %s | %.0f | %.0f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.2fx | %.0f |\n",
+		       phase_name((int)ph),
 		       secs[ph], secs[ph] > 0 ? (double)reqs[ph] / secs[ph] : 0,
 		       hist_q(&hl[ph], 0.5), hist_q(&hl[ph], 0.99),
 		       hist_q(&hl[ph], 0.999), hist_q(&hc[ph], 0.5),
-		       hist_q(&hc[ph], 0.99), hist_q(&hc[ph], 0.999));
+		       hist_q(&hc[ph], 0.99), hist_q(&hc[ph], 0.999),
+		       hist_q(&hc[0], 0.99) > 0 ?
+		       hist_q(&hc[ph], 0.99) / hist_q(&hc[0], 0.99) : 0,
+		       (double)max_call[ph] / 1e6);
 	printf("\n");
-	printf("- clients: %u, crashers: %u (kill after 1..%u ms), prompts: %u (Zipf %.2f, 4..32 blocks, half of a chain shared by 8 prompts), pool %u MiB of 16 KiB blocks\n",
-	       o.clients, o.crashers, o.kill_ms, o.prompts, o.zipf, o.pool_mb);
+	printf("- clients: %u, crashers: %u (kill after 1..%u ms), hostile processes: %u, flood: %u connections a round, prompts: %u (Zipf %.2f, 4..32 blocks, half of a chain shared by 8 prompts), pool %u MiB of 16 KiB blocks\n",
+	       o.clients, o.crashers, o.kill_ms, o.hostile, o.flood, o.prompts,
+	       o.zipf, o.pool_mb);
 	printf("- blocks hit %llu, missed %llu, written %llu, dedups %llu; Alloc/Lookup refused for room (ENOSPC/EDQUOT) %llu; other errors %llu%s%s\n",
 	       (unsigned long long)hits, (unsigned long long)miss,
 	       (unsigned long long)wr, (unsigned long long)dd,
 	       (unsigned long long)full, (unsigned long long)errors,
 	       last ? ", last: " : "", last ? ac_strerror(last) : "");
+	printf("- clients' calls past their deadline (ETIMEDOUT): %llu; sessions lost and rebuilt by the library (ECONNRESET, ENOTCONN): %llu\n",
+	       (unsigned long long)timeouts, (unsigned long long)lost);
 	printf("- crash storm: %llu clients started, %llu SIGKILLed\n",
 	       (unsigned long long)sh->spawned, (unsigned long long)sh->kills);
+	printf("- garbage: %llu packets sent, %llu answers read, %llu sessions closed by the daemon\n",
+	       (unsigned long long)sh->garbage_sent,
+	       (unsigned long long)sh->garbage_answers,
+	       (unsigned long long)sh->garbage_closed);
+	printf("- flood: %llu connections opened, %llu connects failed, %llu found closed by the daemon after 200 ms\n",
+	       (unsigned long long)sh->flood_opened,
+	       (unsigned long long)sh->flood_failed,
+	       (unsigned long long)sh->flood_closed);
+	printf("- unprivileged peers: %llu connections, %llu refused (an answer, then the close)\n",
+	       (unsigned long long)sh->nobody_tries,
+	       (unsigned long long)sh->nobody_refused);
+	if (stop_ns)
+		printf("- SIGSTOP: the daemon stopped %.1f s; every client served again %.0f ms after SIGCONT at the latest (%u never)\n",
+		       (double)stop_ns / 1e9, (double)back / 1e6, never_back);
 	printf("- bytes checked on hits during the run: %llu (%llu blocks corrupt)\n",
 	       (unsigned long long)checked, (unsigned long long)corrupt);
 	printf("- at the end: sessions %u (the checker), pinned blocks %u, WRITING blocks %u, cached %u of %u\n",
@@ -611,13 +1116,43 @@ static void report(const struct final *f, double secs[PHASES], double load[3])
 	       f->err ? ac_strerror(f->err) : "");
 	printf("- load average at the end (1/5/15 min): %.2f %.2f %.2f\n",
 	       load[0], load[1], load[2]);
+	return never_back;
+}
+
+/* "storm,garbage,...": the attacks in order, each once. */
+static int parse_attacks(const char *arg)
+{
+	char buf[128], *save = NULL, *t;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	o.nattacks = 0;
+	for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int a;
+
+		for (a = 0; a < NATTACKS && strcmp(t, attacks[a].name); a++)
+			;
+		if (a == NATTACKS || o.nattacks == NATTACKS) {
+			fprintf(stderr, "soak: --attacks: '%s' is not one of storm, garbage, flood, nobody, sigstop\n",
+				t);
+			return -1;
+		}
+		for (unsigned k = 0; k < o.nattacks; k++)
+			if (o.attack[k] == (enum attack)a) {
+				fprintf(stderr, "soak: --attacks: '%s' twice\n", t);
+				return -1;
+			}
+		o.attack[o.nattacks++] = (enum attack)a;
+	}
+	return o.nattacks ? 0 : -1;
 }
 
 static void usage(const char *p)
 {
 	fprintf(stderr,
 		"usage: %s -d ASYMCACHED [--duration S] [--baseline S] [--clients N]\n"
-		"       [--crashers N] [--kill-ms MS] [--prompts N] [--pool-mb MB] [--seed N]\n",
+		"       [--crashers N] [--kill-ms MS] [--prompts N] [--pool-mb MB] [--seed N]\n"
+		"       [--attacks storm,garbage,flood,nobody,sigstop] [--hostile N]\n"
+		"       [--flood N] [--stop-s S]\n",
 		p);
 }
 
@@ -633,11 +1168,15 @@ static int parse(int argc, char **argv)
 		{ "prompts", required_argument, NULL, 'p' },
 		{ "pool-mb", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "attacks", required_argument, NULL, 'a' },
+		{ "hostile", required_argument, NULL, 'H' },
+		{ "flood", required_argument, NULL, 'F' },
+		{ "stop-s", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "d:t:b:c:k:m:p:P:s:", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:t:b:c:k:m:p:P:s:a:H:F:S:", lo, NULL)) != -1) {
 		unsigned long v = optarg ? strtoul(optarg, NULL, 10) : 0;
 
 		switch (ch) {
@@ -650,23 +1189,32 @@ static int parse(int argc, char **argv)
 		case 'p': o.prompts = (unsigned)v; break;
 		case 'P': o.pool_mb = (unsigned)v; break;
 		case 's': o.seed = v; break;
+		case 'a':
+			if (parse_attacks(optarg) < 0)
+				return -1;
+			break;
+		case 'H': o.hostile = (unsigned)v; break;
+		case 'F': o.flood = (unsigned)v; break;
+		case 'S': o.stop_s = (unsigned)v; break;
 		default: return -1;
 		}
 	}
 	if (!o.daemon || optind != argc || !o.clients ||
 	    o.clients > MAX_CLIENTS || !o.prompts || !o.kill_ms ||
-	    !o.duration_s || !o.pool_mb)
+	    !o.duration_s || !o.pool_mb || o.hostile > MAX_HOSTILE ||
+	    (o.stop_s && o.stop_s >= o.duration_s))
 		return -1;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	pid_t pids[MAX_CLIENTS + 64];
-	unsigned np = 0;
+	pid_t pids[MAX_CLIENTS + MAX_HOSTILE];
+	unsigned np = 0, nhostile;
 	double secs[PHASES], load[3] = { 0 };
 	struct final f;
-	uint64_t t0, t1, t2;
+	uint64_t t0, t1, stop_ns = 0;
+	unsigned never_back;
 	int r, st, bad = 0;
 	FILE *la;
 
@@ -674,8 +1222,8 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		return 2;
 	}
-	if (o.crashers > 64)
-		o.crashers = 64;
+	if (o.crashers > MAX_HOSTILE)
+		o.crashers = MAX_HOSTILE;
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
@@ -693,26 +1241,44 @@ int main(int argc, char **argv)
 			_exit(client_main((int)i));
 		np++;
 	}
-	for (unsigned i = 0; i < o.crashers; i++) {
+	nhostile = o.crashers > o.hostile ? o.crashers : o.hostile;
+	for (unsigned i = 0; i < (nhostile ? nhostile : 1); i++) {
 		pids[np] = fork();
 		if (pids[np] == 0)
-			_exit(crasher_main((int)i));
+			_exit(attacker_main((int)i));
 		np++;
 	}
 	t0 = now_ns();
 	sleep(o.baseline_s);
 	t1 = now_ns();
-	sh->phase = 1;
-	sleep(o.duration_s);
-	t2 = now_ns();
-	sh->phase = 2;
+	secs[0] = (double)(t1 - t0) / 1e9;
+	for (unsigned ph = 1; ph <= o.nattacks; ph++) {
+		t0 = t1;
+		sh->phase = (int)ph;
+		if (o.attack[ph - 1] == A_SIGSTOP && o.stop_s) {
+			/* In the middle of the phase, with time to come back. */
+			unsigned before = (o.duration_s - o.stop_s) / 2;
+
+			sleep(before);
+			kill(daemon_pid, SIGSTOP);
+			t1 = now_ns();
+			sleep(o.stop_s);
+			kill(daemon_pid, SIGCONT);
+			sh->cont_ns = now_ns();
+			stop_ns = sh->cont_ns - t1;
+			sleep(o.duration_s - o.stop_s - before);
+		} else {
+			sleep(o.duration_s);
+		}
+		t1 = now_ns();
+		secs[ph] = (double)(t1 - t0) / 1e9;
+	}
+	sh->stop = 1;
 	for (unsigned i = 0; i < np; i++) {
 		waitpid(pids[i], &st, 0);
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
 			bad++;
 	}
-	secs[0] = (double)(t1 - t0) / 1e9;
-	secs[1] = (double)(t2 - t1) / 1e9;
 	verify_all(&f);
 	la = fopen("/proc/loadavg", "r");
 	if (la) {
@@ -720,14 +1286,15 @@ int main(int argc, char **argv)
 			load[0] = load[1] = load[2] = 0;
 		fclose(la);
 	}
-	report(&f, secs, load);
+	never_back = report(&f, secs, load, stop_ns);
 	kill(daemon_pid, SIGTERM);
 	waitpid(daemon_pid, &st, 0);
 	printf("- daemon exit: %s; worker processes failed: %d\n",
 	       WIFEXITED(st) && !WEXITSTATUS(st) ? "clean (status 0)" : "NOT clean",
 	       bad);
 	r = f.corrupt || f.err || f.st.pinned_blocks || f.st.writing_blocks ||
-	    f.st.sessions != 1 || bad || !WIFEXITED(st) || WEXITSTATUS(st);
+	    f.st.sessions != 1 || bad || !WIFEXITED(st) || WEXITSTATUS(st) ||
+	    never_back;
 	for (unsigned c = 0; c < o.clients; c++)
 		r |= sh->c[c].corrupt_blocks != 0;
 	printf("- verdict: %s\n", r ? "FAILED" : "passed");
@@ -735,6 +1302,8 @@ int main(int argc, char **argv)
 		char log[96];
 
 		snprintf(log, sizeof(log), "%s/daemon.log", dir);
+		unlink(log);
+		snprintf(log, sizeof(log), "%s/asymcached.conf", dir);
 		unlink(log);
 		rmdir(dir);
 	} else {

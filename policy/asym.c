@@ -172,6 +172,19 @@ static void lazy_raise(struct asym *a, uint32_t id)
 		queue(a, id);
 }
 
+/*
+ * The key of @id may have fallen in a way no neighbour's hole explains (it
+ * joined a session): re-key a candidate now; a pinned block's entry could
+ * overstate it, so drop the entry (the release queues it again).
+ */
+static void rekey_fallen(struct asym *a, uint32_t id)
+{
+	if (a->b[id].flags & ASYM_CAND)
+		queue(a, id);
+	else
+		pq_remove(&a->q, id);
+}
+
 /* Re-key a neighbour whose hole state changed, if it is a candidate. */
 static void requeue(struct asym *a, uint32_t id)
 {
@@ -308,10 +321,7 @@ static void session_up(struct asym *a, uint32_t id)
 
 		if (!(x->flags & ASYM_SESSION)) {
 			x->flags |= ASYM_SESSION;
-			if (x->flags & ASYM_CAND)
-				queue(a, id);
-			else
-				pq_remove(&a->q, id);
+			rekey_fallen(a, id);
 		}
 		if (x->pos == 0 || !is_live(a, up) || a->b[up].nlive != 1)
 			return;
@@ -395,7 +405,7 @@ static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
 	}
 	child_link(a, parent, child);
 	a->b[parent].nlive++;
-	requeue(a, parent);
+	rekey_fallen(a, parent);
 	requeue(a, child);
 }
 

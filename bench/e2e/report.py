@@ -227,8 +227,8 @@ def matrix_table(out, part, sim, d, cost_path, cost):
           "sim: asymcache-sim on the same window, arm and pool with the cost file fitted to "
           "this part's engine iterations.\n")
     print("| arm | order | TTFT mean ms | p50 | p99 | sim TTFT mean | sim err | TPOT mean ms | p99 | "
-          "tok/s | hit | computed tok | holes | prefill GPU-s saved | GPU busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "tok/s | hit | sim hit | computed tok | holes | prefill GPU-s saved | GPU busy | sim busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for a in arms:
         arm, order = a.rsplit(".", 1)
         r, p = res[a], pred[a]
@@ -238,9 +238,10 @@ def matrix_table(out, part, sim, d, cost_path, cost):
               f"{fmt([m['ttft_p99'] for m in r])} | {fmt(sim_t)} | "
               f"{fmt(errs, 0, True)}% | {fmt([m['tpot_mean'] for m in r], 2)} | "
               f"{fmt([m['tpot_p99'] for m in r], 2)} | {fmt([m['tok_s'] for m in r], 0)} | "
-              f"{fmt([m['hit'] for m in r], 1, True)}% | {fmt([m['computed'] for m in r], 0)} | "
+              f"{fmt([m['hit'] for m in r], 1, True)}% | "
+              f"{fmt([x.get('hit', float('nan')) for x in p], 1, True)}% | {fmt([m['computed'] for m in r], 0)} | "
               f"{fmt([m['holes'] for m in r], 0)} | {fmt([m['saved_s'] for m in r], 2)} | "
-              f"{fmt([m['busy'] for m in r], 0, True)}% |")
+              f"{fmt([m['busy'] for m in r], 0, True)}% | {fmt([x.get('busy', float('nan')) for x in p], 0, True)}% |")
     for a in arms:
         for s, x in zip(seeds, pred[a]):
             if "error" in x:

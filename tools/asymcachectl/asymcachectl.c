@@ -46,11 +46,8 @@ static const struct ctl_cmd commands[] = {
 	  "it): its id is refused from now on, its unpinned blocks are freed now and\n"
 	  "its pinned ones as their last pin goes. A client registering the layout\n"
 	  "again gets a new, empty namespace. Root or asymcache-admin only.\n" },
-	{ "evict", cmd_evict, "N", "Evict up to N unpinned blocks through the policy", 1, 1,
-	  "evict [--json] N\n\n"
-	  "Evict up to N unpinned cached blocks, chosen by the active policy, as if\n"
-	  "the pool needed N free blocks. Fewer are evicted when fewer are unpinned.\n"
-	  "Root or asymcache-admin only.\n" },
+	{ "evict", cmd_evict, "[--pool=P] N", "Evict up to N unpinned blocks through the policy",
+	  0, 0, NULL },
 	{ "reload", cmd_reload, "", "Re-read the config file", 0, 0,
 	  "reload [--json]\n\n"
 	  "Make the daemon re-read its config file and apply what can change while it\n"

@@ -84,25 +84,23 @@ int ctl_fail(const sd_bus_error *e, int r, const char *what)
 	return CTL_EXIT_FAILURE;
 }
 
-int ctl_call(struct ctl *c, const char *method, sd_bus_message **ret_reply,
-	     const char *what, const char *types, ...)
+static int vcall(struct ctl *c, const char *path, const char *iface,
+		 const char *method, sd_bus_message **ret_reply,
+		 const char *what, const char *types, va_list ap)
 {
 	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *m = NULL;
-	va_list ap;
 	int r;
 
 	r = ctl_connect(c);
 	if (r != CTL_EXIT_OK)
 		return r;
-	r = sd_bus_message_new_method_call(c->bus, &m, AC_BUS_NAME, AC_BUS_PATH,
-					   AC_BUS_INTERFACE, method);
+	r = sd_bus_message_new_method_call(c->bus, &m, AC_BUS_NAME, path,
+					   iface, method);
 	if (r < 0)
 		return ctl_fail(NULL, r, what);
 	if (types) {
-		va_start(ap, types);
 		r = sd_bus_message_appendv(m, types, ap);
-		va_end(ap);
 		if (r < 0)
 			return ctl_fail(NULL, r, what);
 	}
@@ -114,6 +112,32 @@ int ctl_call(struct ctl *c, const char *method, sd_bus_message **ret_reply,
 	if (r < 0)
 		return ctl_fail(&e, r, what);
 	return CTL_EXIT_OK;
+}
+
+int ctl_call(struct ctl *c, const char *method, sd_bus_message **ret_reply,
+	     const char *what, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = vcall(c, AC_BUS_PATH, AC_BUS_INTERFACE, method, ret_reply, what,
+		  types, ap);
+	va_end(ap);
+	return r;
+}
+
+int ctl_call_at(struct ctl *c, const char *path, const char *iface,
+		const char *method, sd_bus_message **ret_reply,
+		const char *what, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = vcall(c, path, iface, method, ret_reply, what, types, ap);
+	va_end(ap);
+	return r;
 }
 
 static uint64_t now_usec(void)

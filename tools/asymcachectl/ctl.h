@@ -147,6 +147,10 @@ int ctl_connect(struct ctl *c);
 int ctl_fail(const sd_bus_error *e, int r, const char *what);
 int ctl_call(struct ctl *c, const char *method, sd_bus_message **ret_reply,
 	     const char *what, const char *types, ...);
+/* The same on another object (a pool's: AC_BUS_POOL_PATH "/N"). */
+int ctl_call_at(struct ctl *c, const char *path, const char *iface,
+		const char *method, sd_bus_message **ret_reply,
+		const char *what, const char *types, ...);
 
 int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s);
 void ctl_snapshot_clear(struct ctl_snapshot *s);

@@ -2084,7 +2084,24 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 	cr_expect_eq(pool_prop(bus, 1, "RetainResumed", 't'), 1);
 	cr_expect_eq(pool_prop(bus, 1, "RetainedBlocks", 'u'), 0);
 	cr_expect_eq(bus_u64(bus, "RetainResumed"), 0);
-	cr_expect_eq(pool_evict(bus, 1, 100, &e), 3, "%s", e.message);
+	/* asymcachectl evict --pool: the same method, pool by pool. */
+	{
+		char *err = NULL;
+
+		cr_expect_eq(run_ctl(&env, H_NOBODY, NULL, &err, "evict", "--pool", "1",
+				     "1", NULL), 4, "nobody's evict --pool 1: %s", err);
+		free(err);
+		err = NULL;
+		cr_expect_neq(run_ctl(&env, 0, NULL, &err, "evict", "--pool", "5", "1",
+				      NULL), 0, "a pool that does not exist");
+		cr_expect_neq(strstr(err ? err : "", "is there such a pool?"), NULL,
+			      "%s", err);
+		free(err);
+	}
+	expect_ctl_fields(0, ARGV("--json", "evict", "--pool", "1", "100"),
+			  FIELDS({ "pool", 1 }, { "requested", 100 }, { "evicted", 3 }));
+	cr_expect_eq(pool_prop(bus, 1, "CachedBlocks", 'u'), 0);
+	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 1, "pool 0 kept its block");
 
 	sd_bus_slot_unref(slot);
 	sd_bus_flush_close_unref(bus);

@@ -142,7 +142,8 @@ static int run_inproc(const char *policy)
 	s = session_new(&d, -1, getpid(), 0, 0);
 	if (!s)
 		return 1;
-	s->hello_done = s->attached = true;
+	s->hello_done = true;
+	s->attached = true;
 	if (cache_register_ns(&d.pools[0].cache, &l, &ns, &bpb) < 0 ||
 	    cache_alloc(&d.pools[0].cache, &s->cs, ns, NKEYS, out) < 0)
 		return 1;

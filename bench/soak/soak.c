@@ -104,7 +104,7 @@ struct client_stats {
 	uint64_t bytes_checked, corrupt_blocks;
 	uint64_t full;			/* Alloc/Lookup: ENOSPC or EDQUOT */
 	uint64_t timeouts;		/* a call past its deadline */
-	uint64_t lost;			/* a session the daemon lost */
+	uint64_t lost;			/* no session: ECONNRESET, ENOTCONN */
 	uint64_t errors;		/* anything else */
 	int last_error;
 	uint64_t max_call_ns[PHASES];	/* the longest failed or served request */
@@ -1087,7 +1087,7 @@ static unsigned report(const struct final *f, double secs[PHASES], double load[3
 	       (unsigned long long)wr, (unsigned long long)dd,
 	       (unsigned long long)full, (unsigned long long)errors,
 	       last ? ", last: " : "", last ? ac_strerror(last) : "");
-	printf("- clients' calls past their deadline (ETIMEDOUT): %llu; sessions lost and rebuilt by the library (ECONNRESET, ENOTCONN): %llu\n",
+	printf("- clients' requests past their deadline (ETIMEDOUT): %llu; requests that found no session (ECONNRESET, ENOTCONN: the daemon away, answered at once; the library reconnects on its own): %llu\n",
 	       (unsigned long long)timeouts, (unsigned long long)lost);
 	printf("- crash storm: %llu clients started, %llu SIGKILLed\n",
 	       (unsigned long long)sh->spawned, (unsigned long long)sh->kills);

@@ -443,7 +443,7 @@ Test(config, a_directory_is_not_a_config_file)
  * blocked it in open(). Anything but a regular file or /dev/null is named
  * and refused at once.
  */
-Test(config, only_a_regular_file_or_dev_null_is_a_config_file, .timeout = 10)
+Test(config, only_a_regular_file_or_dev_null_is_a_config_file)
 {
 	struct daemon_config cfg;
 	char err[CFG_ERR_MAX], fifo[64];

@@ -51,6 +51,7 @@ done
 ninja -C "$build" $(printf 'fuzz/fuzz-%s ' "$@") >/dev/null
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/ac-fuzz-release-XXXXXX")
 {
+	echo "<!-- SPDX-License-Identifier: MIT -->"
 	echo "# Fuzz release run"
 	echo
 	echo "Command: \`fuzz/run_release.sh -n $runs${deadline:+ -u @$deadline} $*\`"

@@ -61,6 +61,7 @@ case_row() {
 conf() { printf "$2" >"$work/$1"; echo "$work/$1"; }
 
 {
+	echo "<!-- SPDX-License-Identifier: MIT -->"
 	echo "# Adversarial run (issue 14, compact)"
 	echo
 	echo "Command: \`bench/soak/adversarial.sh -d $daemon -s $soak${*:+ -- $*}\`."

@@ -460,9 +460,12 @@ static void preempt(struct sim *s, uint32_t i)
 	s->res->preemptions++;
 }
 
+static int retain_drop_one(struct sim *s);
+
 /*
  * Give every decode the block its next token's KV goes to, evicting, then
- * preempting the latest admitted request, when the pool is full.
+ * dropping pinned retentions (as the daemon's Alloc does), then preempting
+ * the latest admitted request, when the pool is full.
  */
 static int grow_decodes(struct sim *s)
 {
@@ -480,16 +483,21 @@ static int grow_decodes(struct sim *s)
 			continue;
 		while (!s->nfree && r->state == R_DECODE) {
 			uint32_t v = s->nactive;
+			int n;
 
 			if (s->nevictable) {
-				int n = evict(s, 1);
-
+				n = evict(s, 1);
 				if (n < 0)
 					return n;
 				if (!n)
 					return -EPROTO;
 				continue;
 			}
+			n = retain_drop_one(s);
+			if (n < 0)
+				return n;
+			if (n > 0)
+				continue;
 			while (v-- > 0)
 				if (s->run[s->active[v]].state == R_PREFILL ||
 				    s->run[s->active[v]].state == R_DECODE)

@@ -53,7 +53,8 @@ struct sim_config {
 	 * what the policy evicted lately, per byte and second). Retentions pin their blocks while the
 	 * pinned total stays within retain_budget of the pool and become
 	 * hints to the policy (soft TTL) beyond it when retain_soft; pinned
-	 * ones give way when they keep the head of the queue from admission.
+	 * ones give way when they keep the head of the queue from admission
+	 * or a running request from its next block.
 	 */
 	bool agent;
 	double ttl_s;		/* < 0: pick per turn; 0: no retention */

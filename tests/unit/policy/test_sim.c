@@ -498,3 +498,34 @@ Test(policy_sim, the_oracle_holds_each_chain_until_its_next_turn)
 	cr_assert_eq(last.retained_hits + last.retain_expired +
 		     last.retain_dropped, last.retain_hard);
 }
+
+Test(policy_sim, pinned_chains_give_way_to_a_growing_decode)
+{
+	static const char *const lines[] = {
+		/* A's first turn, then a 100 s tool call: 4 blocks held. */
+		"{\"timestamp\": 0, \"input_length\": 2048, \"output_length\": 1, "
+		"\"hash_ids\": [0, 1, 2, 3], \"program\": 0, \"turn\": 0, "
+		"\"tool_ms\": 100000, \"tool_expect_ms\": 100000}",
+		/* B decodes 2,048 tokens: 6 blocks where 4 are free. */
+		"{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2048, "
+		"\"hash_ids\": [10, 11], \"program\": 1, \"turn\": 0}",
+		"{\"timestamp\": 100000, \"input_length\": 2560, \"output_length\": 1, "
+		"\"hash_ids\": [0, 1, 2, 3, 4], \"program\": 0, \"turn\": 1}",
+	};
+	struct ac_trace_error err;
+	struct sim_config cfg;
+	struct sim_result r;
+
+	load_lines(lines, 3);
+	cr_assert_eq(ac_trace_link_programs(&t, &err), 0, "%s", err.why);
+	agent(&cfg, 8 * 512);
+	cfg.time_scale = 1;
+	cfg.ttl_s = 3600;
+	cfg.retain_budget = 1;
+	cfg.retain_soft = false;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.requests, 3);
+	cr_assert_eq(r.retain_hard, 1);
+	cr_assert_eq(r.retain_dropped, 1, "A's chain gave way");
+	cr_assert_eq(r.preemptions, 0, "B was never preempted for it");
+}

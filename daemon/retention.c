@@ -110,6 +110,9 @@ int daemon_retain_init(struct daemon *d)
 	d->next_slot = 1;
 	for (uint32_t i = 0; i < d->npools && r == 0; i++)
 		r = pool_retain_init(&d->pools[i]);
+	/* What the pools before the failing one (and it) got goes again. */
+	if (r < 0)
+		daemon_retain_fini(d);
 	return r;
 }
 

@@ -58,6 +58,16 @@ static double secs(uint64_t ns)
 }
 
 /* The count of live retentions changes: settle the hold-time integral. */
+/*
+ * Retention runs on its pool's cache clock (the monotonic clock unless a
+ * test set another): TTLs, learned tool times and hold sums then follow
+ * one clock, which a test can advance without sleeping.
+ */
+static uint64_t pool_now(const struct daemon_pool *p)
+{
+	return p->cache.now_ns();
+}
+
 static void live_step(struct retention_state *rs, uint64_t now, int delta)
 {
 	if (now > rs->live_since_ns) {
@@ -144,7 +154,7 @@ static uint32_t pool_expire(struct daemon_pool *p, uint64_t now_ns)
 	if (!p->retain || !rs)
 		return 0;
 	/* "Everything" (at teardown) ends now, for the hold-time sum. */
-	t = now_ns == UINT64_MAX ? cache_clock_monotonic() : now_ns;
+	t = now_ns == UINT64_MAX ? pool_now(p) : now_ns;
 	while (ac_retain_expire(p->retain, now_ns, &blocks, &n) == 1) {
 		drop_blocks(p, blocks, n);
 		live_step(rs, t, -1);
@@ -178,7 +188,7 @@ int daemon_retain_drop_one(struct daemon_pool *p)
 	    ac_retain_expire_handle(p->retain, UINT64_MAX, &blocks, &n, &h) != 1)
 		return 0;
 	drop_blocks(p, blocks, n);
-	live_step(p->rs, cache_clock_monotonic(), -1);
+	live_step(p->rs, pool_now(p), -1);
 	p->rs->dropped++;
 	return 1;
 }
@@ -230,7 +240,7 @@ static int on_retain_tick(struct loop_timer *t, void *userdata)
 	struct daemon *d = userdata;
 
 	(void)t;
-	daemon_retain_expire(d, cache_clock_monotonic());
+	daemon_retain_expire(d, pool_now(&d->pools[0]));
 	if (next_expiry(d) != UINT64_MAX)
 		return 0;
 	/* Nothing left: the loop frees the timer; the next Retain re-adds. */
@@ -345,7 +355,7 @@ int daemon_retain(struct daemon *d, struct session *s,
 	uint32_t pool = cache_ns_pool(q->ns);
 	struct daemon_pool *p = daemon_dpool_of(d, pool);
 	struct retention_state *rs;
-	uint64_t now = cache_clock_monotonic(), handle, budget;
+	uint64_t now = pool_now(&d->pools[0]), handle, budget;
 	uint32_t max = l->max_retained_blocks_per_session, ttl_ms = q->ttl_ms;
 	struct cache_sess *cs;
 	bool pinned;
@@ -450,7 +460,7 @@ static int end_live(struct daemon_pool *p, uint64_t handle, uint32_t *ret_n)
 			drop_blocks(p, blocks, n);
 	}
 	if (r == 0) {
-		live_step(p->rs, cache_clock_monotonic(), -1);
+		live_step(p->rs, pool_now(p), -1);
 		*ret_n = n;
 	}
 	return r;
@@ -467,7 +477,7 @@ static struct daemon_pool *pool_of_handle(struct daemon *d, uint64_t handle)
 int daemon_resume(struct daemon *d, struct session *s, uint64_t handle,
 		  uint32_t *ret_released)
 {
-	uint64_t now = cache_clock_monotonic();
+	uint64_t now = pool_now(&d->pools[0]);
 	struct session_retention sr;
 	struct daemon_pool *p;
 	uint32_t i;
@@ -537,7 +547,7 @@ void daemon_retain_stats(const struct daemon_pool *p,
 			 struct daemon_retain_stats *ret)
 {
 	const struct retention_state *rs = p->rs;
-	uint64_t now = cache_clock_monotonic(), hold;
+	uint64_t now = pool_now(p), hold;
 
 	memset(ret, 0, sizeof(*ret));
 	ret->budget_blocks = (uint32_t)((uint64_t)p->cache.nblocks *

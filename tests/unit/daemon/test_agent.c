@@ -379,6 +379,14 @@ Test(agent, retention_budget_pins_then_hints)
 	daemon_core_fini(&d);
 }
 
+/* A clock the test moves: a loaded machine cannot stretch a tool call. */
+static uint64_t fake_ns;
+
+static uint64_t fake_now(void)
+{
+	return fake_ns;
+}
+
 Test(agent, retention_ttl_is_learned_per_program)
 {
 	char err[CFG_ERR_MAX];
@@ -391,6 +399,9 @@ Test(agent, retention_ttl_is_learned_per_program)
 			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
+	fake_ns = cache_clock_monotonic();
+	for (uint32_t i = 0; i < d.npools; i++)
+		d.pools[i].cache.now_ns = fake_now;
 	s = session_new(&d, -1, 1, 0, 0);
 	ns = dt_register_ns(&d.pools[0].cache, "agent-model");
 	commit_n(s, ns, 2, a, 0xa0);
@@ -404,7 +415,7 @@ Test(agent, retention_ttl_is_learned_per_program)
 	 * declared: each TTL is the longest seen, so each comes back in time.
 	 */
 	for (int i = 0; i < 4; i++) {
-		usleep(i ? 5000 : 20000);
+		fake_ns += (i ? 5 : 20) * 1000000ULL;
 		cr_assert_eq(daemon_resume(&d, s, got.handle, &rel), 0,
 			     "call %d, TTL %u ms", i, got.ttl_ms);
 		cr_assert_eq(retain_declared(s, ns, a, 2, 3000, 5, &got), 0);

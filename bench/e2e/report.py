@@ -98,7 +98,19 @@ def saved_s(cost, reqs):
     return s
 
 
-def run_metrics(prefix, cost):
+def seen_tokens(window, tpi):
+    """Per window line (1-based), the prompt tokens whose blocks an earlier
+    request's prompt already held: what an unlimited cache would reuse."""
+    seen, out = set(), {}
+    for i, r in enumerate(load_lines(window), 1):
+        n = (r["input_length"] * tpi + 511) // 512
+        s = sum(1 for h in r["hash_ids"] if h in seen)
+        out[i] = min(n, s * tpi)
+        seen.update(r["hash_ids"])
+    return out
+
+
+def run_metrics(prefix, cost, window=None):
     reqs = load_lines(prefix + ".jsonl")
     ok = [r for r in reqs if "error" not in r]
     it = load_lines(prefix + ".iter.jsonl") if os.path.exists(prefix + ".iter.jsonl") else []
@@ -120,7 +132,14 @@ def run_metrics(prefix, cost):
         "holes": sum(r["holes"] for r in ok),
         "preempt": sum(r.get("preemptions", 0) for r in ok),
         "saved_s": saved_s(cost, ok),
+        "recomputed": float("nan"),
     }
+    if window:
+        # Tokens that were in the cache's reach (seen before in the window)
+        # yet computed: evicted, or a prefix-only arm's middle hits.
+        _, flags = parse_flags(prefix + ".flags")
+        seen = seen_tokens(window, int(flags["tokens-per-id"]))
+        m["recomputed"] = sum(max(0, seen.get(r["line"], 0) - r["reused_tokens"]) for r in ok)
     if it:
         t0 = min(i["t_ms"] for i in it) / 1e3
         t1 = max(i["t_ms"] / 1e3 + i["forward_s"] for i in it)
@@ -220,15 +239,16 @@ def matrix_table(out, part, sim, d, cost_path, cost):
     arms.sort(key=lambda a: (order_rank.get(a.rsplit(".", 1)[1], 9), arm_rank.get(a.rsplit(".", 1)[0], 99)))
     res, pred = {}, {}
     for a in arms:
-        res[a] = [run_metrics(f"{d}/s{s}.{a}", cost) for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
+        res[a] = [run_metrics(f"{d}/s{s}.{a}", cost, f"{d}/window-s{s}.jsonl")
+                  for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
         pred[a] = [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{a}", cost_path)
                    for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
     print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max). "
           "sim: asymcache-sim on the same window, arm and pool with the cost file fitted to "
           "this part's engine iterations.\n")
     print("| arm | order | TTFT mean ms | p50 | p99 | sim TTFT mean | sim err | TPOT mean ms | p99 | "
-          "tok/s | hit | sim hit | computed tok | holes | prefill GPU-s saved | GPU busy | sim busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "tok/s | hit | sim hit | computed tok | recomputed tok | holes | prefill GPU-s saved | GPU busy | sim busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for a in arms:
         arm, order = a.rsplit(".", 1)
         r, p = res[a], pred[a]
@@ -240,6 +260,7 @@ def matrix_table(out, part, sim, d, cost_path, cost):
               f"{fmt([m['tpot_p99'] for m in r], 2)} | {fmt([m['tok_s'] for m in r], 0)} | "
               f"{fmt([m['hit'] for m in r], 1, True)}% | "
               f"{fmt([x.get('hit', float('nan')) for x in p], 1, True)}% | {fmt([m['computed'] for m in r], 0)} | "
+              f"{fmt([m['recomputed'] for m in r], 0)} | "
               f"{fmt([m['holes'] for m in r], 0)} | {fmt([m['saved_s'] for m in r], 2)} | "
               f"{fmt([m['busy'] for m in r], 0, True)}% | {fmt([x.get('busy', float('nan')) for x in p], 0, True)}% |")
     for a in arms:
@@ -281,15 +302,16 @@ def agent_table(out, sim, d, cost_path, cost):
     names = sorted({os.path.basename(f)[len(f"s{s}."):-len(".jsonl")]
                     for s in seeds for f in glob.glob(f"{d}/s{s}.*.jsonl")
                     if not f.endswith(".iter.jsonl")})
-    res = {n: [run_metrics(f"{d}/s{s}.{n}", cost) for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")]
+    res = {n: [run_metrics(f"{d}/s{s}.{n}", cost, f"{d}/window-s{s}.jsonl")
+               for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")]
            for n in names}
     pred = {n: [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{n}", cost_path)
                 for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")] for n in names}
     print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max); job = a program from "
           "its first arrival to its last token.\n")
     print("| arm | order | retention | job mean s | p50 | p99 | sim job mean s | TTFT mean ms | "
-          "sim TTFT | TPOT mean ms | hit | computed tok | GPU busy |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "sim TTFT | TPOT mean ms | hit | computed tok | recomputed tok | GPU busy |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         arm, order, ttl = n.split(".")
         r, p = res[n], pred[n]
@@ -299,7 +321,8 @@ def agent_table(out, sim, d, cost_path, cost):
               f"{fmt([x.get('job_mean', float('nan')) for x in p], 2)} | "
               f"{fmt([m['ttft_mean'] for m in r])} | {fmt([x.get('ttft_mean', float('nan')) for x in p])} | "
               f"{fmt([m['tpot_mean'] for m in r], 2)} | {fmt([m['hit'] for m in r], 1, True)}% | "
-              f"{fmt([m['computed'] for m in r], 0)} | {fmt([m['busy'] for m in r], 0, True)}% |")
+              f"{fmt([m['computed'] for m in r], 0)} | {fmt([m['recomputed'] for m in r], 0)} | "
+              f"{fmt([m['busy'] for m in r], 0, True)}% |")
     print("\nTTL retention against none, same arm and pool (1 - job(ttl) / job(none), per seed):\n")
     print("| arm | order | job latency gain | worst seed | unlimited-pool bound |")
     print("|---|---|---|---|---|")

@@ -119,9 +119,8 @@ static int read_rows(const char *path, struct iter_row **ret, size_t *ret_n,
 	return 0;
 }
 
-/* Least squares of y = a + b x; b >= 0 (a line through the mean if not). */
-static void line_fit(const double *x, const double *y, size_t n,
-		     double *ret_a, double *ret_b)
+void cal_line_fit(const double *x, const double *y, size_t n,
+		  double *ret_slope, double *ret_mx, double *ret_my)
 {
 	double mx = 0, my = 0, sxy = 0, sxx = 0;
 
@@ -133,7 +132,19 @@ static void line_fit(const double *x, const double *y, size_t n,
 		sxy += (x[i] - mx) * (y[i] - my);
 		sxx += (x[i] - mx) * (x[i] - mx);
 	}
-	*ret_b = sxx > 0 && sxy > 0 ? sxy / sxx : 0;
+	*ret_slope = sxx > 0 ? sxy / sxx : 0;
+	*ret_mx = mx;
+	*ret_my = my;
+}
+
+/* y = a + b x with a, b >= 0 (a line through the origin and the mean if not). */
+static void line_fit(const double *x, const double *y, size_t n,
+		     double *ret_a, double *ret_b)
+{
+	double b, mx, my;
+
+	cal_line_fit(x, y, n, &b, &mx, &my);
+	*ret_b = b > 0 ? b : 0;
 	*ret_a = my - *ret_b * mx;
 	if (*ret_a < 0) {
 		*ret_a = 0;

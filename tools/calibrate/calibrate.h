@@ -4,6 +4,7 @@
 #define AC_CALIBRATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "asymcache/msa.h"
@@ -55,6 +56,10 @@ const char *cal_cuda_last_error(void);
 #endif
 
 double cal_now(void);
+
+/* Least-squares slope of y over x (0 if x does not vary), and the means. */
+void cal_line_fit(const double *x, const double *y, size_t n,
+		  double *ret_slope, double *ret_mx, double *ret_my);
 
 /* How well a fit of an engine's iterations reproduces them. */
 struct cal_iter_fit {

@@ -423,17 +423,10 @@ int main(int argc, char **argv)
 		}
 	{
 		/* Slope of time over context tokens, with an intercept. */
-		double mx = 0, my = 0, sxy = 0, sxx = 0;
+		double slope, mx, my;
 
-		for (size_t i = 0; i < nd; i++) {
-			mx += dec_x[i] / nd;
-			my += dec_y[i] / nd;
-		}
-		for (size_t i = 0; i < nd; i++) {
-			sxy += (dec_x[i] - mx) * (dec_y[i] - my);
-			sxx += (dec_x[i] - mx) * (dec_x[i] - mx);
-		}
-		m.decode_ctx_s = sxx > 0 && sxy > 0 ? sxy / sxx : my / mx;
+		cal_line_fit(dec_x, dec_y, nd, &slope, &mx, &my);
+		m.decode_ctx_s = slope > 0 ? slope : my / mx;
 	}
 
 	/* Linear layers. */
@@ -455,7 +448,7 @@ int main(int argc, char **argv)
 		uint32_t qd = l->num_q_heads * l->kv.head_dim;
 		uint32_t kvd = l->kv.num_kv_heads * l->kv.head_dim;
 		static const uint32_t Ts[] = { 1024, 4096, 8192 };
-		double x[3], y[3], mx = 0, my = 0, sxy = 0, sxx = 0;
+		double x[3], y[3];
 
 		r = no_gemm ? -ENOSYS : 0;
 		for (size_t i = 0; i < 3 && !r; i++) {
@@ -485,15 +478,9 @@ int main(int argc, char **argv)
 		} else if (r < 0) {
 			goto out;
 		} else {
-			for (int i = 0; i < 3; i++) {
-				mx += x[i] / 3;
-				my += y[i] / 3;
-			}
-			for (int i = 0; i < 3; i++) {
-				sxy += (x[i] - mx) * (y[i] - my);
-				sxx += (x[i] - mx) * (x[i] - mx);
-			}
-			lin_gemm = sxy / sxx;
+			double mx, my;
+
+			cal_line_fit(x, y, 3, &lin_gemm, &mx, &my);
 			gemm_rate = 2.0 * ac_cost_layer_params(l) * l->kv.num_layers / lin_gemm;
 			gemm_measured = true;
 		}

@@ -35,6 +35,7 @@ int cli_parse_order(const char *s, enum ac_order *o);
 /* adaptive -> 0; fixed:N -> N. */
 int cli_parse_chunking(const char *s, uint32_t *chunk_tokens);
 const char *cli_reuse_name(enum ac_reuse r);
+const char *cli_order_name(enum ac_order o);
 
 /* What ac_runner_create()'s error means to a user of @socket. */
 void cli_runner_error(const char *socket, int e);

@@ -85,18 +85,28 @@ int cli_parse_device(const char *s, enum ac_fwd_backend *d)
 	return 0;
 }
 
+/* The names the daemon's [scheduler] order and the simulator use too. */
+static const char *const order_names[] = {
+	[AC_ORDER_FCFS] = "fcfs", [AC_ORDER_HRRN] = "hrrn",
+	[AC_ORDER_SRPT] = "srpt", [AC_ORDER_PROGRAM] = "program",
+};
+
 int cli_parse_order(const char *s, enum ac_order *o)
 {
-	if (!strcmp(s, "fcfs"))
-		*o = AC_ORDER_FCFS;
-	else if (!strcmp(s, "hrrn"))
-		*o = AC_ORDER_HRRN;
-	else {
-		fprintf(stderr, "asymcache-engine: --order takes fcfs or hrrn, not '%s'\n",
-			s);
-		return -EINVAL;
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(order_names) / sizeof(*order_names); i++)
+		if (!strcmp(s, order_names[i])) {
+			*o = (enum ac_order)i;
+			return 0;
+		}
+	fprintf(stderr, "asymcache-engine: --order takes fcfs, hrrn, srpt or program, not '%s'\n",
+		s);
+	return -EINVAL;
+}
+
+const char *cli_order_name(enum ac_order o)
+{
+	return (size_t)o < sizeof(order_names) / sizeof(*order_names) ?
+	       order_names[o] : "?";
 }
 
 int cli_parse_chunking(const char *s, uint32_t *chunk_tokens)

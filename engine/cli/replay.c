@@ -70,7 +70,10 @@ static void usage(FILE *f)
 "      --reuse MODE       msa (default), prefix or none\n"
 "      --chunking C       adaptive (the daemon's Schedule, default) or\n"
 "                         fixed:N (N tokens an iteration, decodes included)\n"
-"      --order O          fcfs (default) or hrrn: admission and fixed budgets\n"
+"      --order O          fcfs (default), hrrn, srpt (least prompt work\n"
+"                         first) or program (an agent program's turns by\n"
+"                         its start): admission and fixed budgets; the\n"
+"                         daemon's [scheduler] order does it for adaptive\n"
 "      --max-seqs N       requests running at once (64)\n"
 "      --speed F          arrivals F times faster; 0: all at once (1)\n"
 "      --tokens-per-id N  tokens each hash id stands for (512, the trace's);\n"
@@ -559,7 +562,7 @@ int cli_replay_main(int argc, char **argv)
 		 "%zu requests of %s; model %s (%s), reuse=%s chunking=%s order=%s max-seqs=%u speed=%g tokens-per-id=%u block-tokens=%u%s",
 		 tr.n, o.trace, cm.cfg->name,
 		 o.device == AC_FWD_CUDA ? "cuda" : "cpu", cli_reuse_name(o.reuse),
-		 o.chunking, o.order == AC_ORDER_HRRN ? "hrrn" : "fcfs",
+		 o.chunking, cli_order_name(o.order),
 		 o.max_seqs, o.speed, o.tokens_per_id, o.block_tokens,
 		 ttl_text);
 	signal(SIGINT, on_signal);

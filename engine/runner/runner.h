@@ -33,6 +33,8 @@ struct ac_runner;
 enum ac_order {
 	AC_ORDER_FCFS = 0,	/* arrival order, as vLLM */
 	AC_ORDER_HRRN = 1,	/* highest (wait + work) / work: short first, no starvation */
+	AC_ORDER_SRPT = 2,	/* least prompt work left first (may starve long ones) */
+	AC_ORDER_PROGRAM = 3,	/* by the agent program's first arrival, then arrival */
 };
 
 /* Called with each generated token of request @id; non-zero stops it. */

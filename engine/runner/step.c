@@ -37,11 +37,29 @@ static bool before(const struct ac_runner *r, const struct sreq *a,
 {
 	if (a->requeued != b->requeued)
 		return a->requeued;
-	if (r->o.order == AC_ORDER_HRRN) {
+	switch (r->o.order) {
+	case AC_ORDER_HRRN: {
 		double ha = hrrn(r, a, wa, now), hb = hrrn(r, b, wb, now);
 
 		if (ha != hb)
 			return ha > hb;
+		break;
+	}
+	case AC_ORDER_SRPT:
+		if (wa != wb)
+			return wa < wb;
+		break;
+	case AC_ORDER_PROGRAM: {
+		/* A program's later turns keep its place: its start, not theirs. */
+		double pa = a->program ? a->program_arrival_s : a->arrival_s;
+		double pb = b->program ? b->program_arrival_s : b->arrival_s;
+
+		if (pa != pb)
+			return pa < pb;
+		break;
+	}
+	case AC_ORDER_FCFS:
+		break;
 	}
 	return a->arrival_s < b->arrival_s;
 }

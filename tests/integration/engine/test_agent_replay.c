@@ -540,3 +540,88 @@ Test(agent_replay, a_retention_dies_with_its_daemon)
 	th_daemon_cleanup(&d2);
 	th_daemon_cleanup(&d1);
 }
+
+static void write_line(FILE *f, unsigned ts, unsigned first, unsigned n,
+		       const char *extra)
+{
+	fprintf(f, "{\"timestamp\": %u, \"input_length\": %u, \"output_length\": 8, %s\"hash_ids\": [",
+		ts, n * 512, extra);
+	put_ids(f, first, n);
+	fputs("]}\n", f);
+}
+
+/*
+ * --order, one request running at a time: srpt serves the shortest prompt
+ * first where fcfs keeps the file's order; under program order a
+ * program's second turn goes before a later program's first turn that
+ * arrived before it, where fcfs takes the earlier arrival.
+ */
+Test(agent_replay, orders_srpt_and_program)
+{
+	static const char *const orders[] = { "fcfs", "srpt", "program" };
+	char three[300], agent[300], out[300], log[16384];
+	struct tline l[NLINES];
+	struct env e;
+	FILE *f;
+
+	env_start(&e, "[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 8K\n");
+	snprintf(three, sizeof(three), "%s/three.jsonl", e.d.dir);
+	f = fopen(three, "w");
+	cr_assert_not_null(f);
+	write_line(f, 0, 100, 24, "");
+	write_line(f, 0, 200, 4, "");
+	write_line(f, 0, 300, 12, "");
+	fclose(f);
+	snprintf(agent, sizeof(agent), "%s/programs.jsonl", e.d.dir);
+	f = fopen(agent, "w");
+	cr_assert_not_null(f);
+	write_line(f, 0, 400, 40, "\"program\": 0, \"turn\": 0, \"tool_ms\": 0, ");
+	write_line(f, 0, 400, 44, "\"program\": 0, \"turn\": 1, ");
+	write_line(f, 1, 500, 20, "\"program\": 1, \"turn\": 0, ");
+	write_line(f, 2, 600, 4, "\"program\": 2, \"turn\": 0, ");
+	fclose(f);
+	for (int i = 0; i < 2; i++) {
+		snprintf(out, sizeof(out), "%s/%s.jsonl", e.d.dir, orders[i]);
+		cr_assert_eq(replay(e.d.dir, orders[i], (const char *const[]){
+			"-s", e.d.sock, "--tokens-per-id", "16", "--max-seqs", "1",
+			"--chunking", "fixed:4096", "--order", orders[i],
+			"--salt", orders[i], "-o", out, three, NULL },
+			log, sizeof(log)), 0, "%s", log);
+		read_tlines(out, l);
+		cr_assert(l[0].ok && l[1].ok && l[2].ok, "%s", log);
+		if (i == 0)
+			cr_expect(l[0].finish_ms < l[1].finish_ms &&
+				  l[1].finish_ms < l[2].finish_ms,
+				  "fcfs: %.1f %.1f %.1f", l[0].finish_ms,
+				  l[1].finish_ms, l[2].finish_ms);
+		else
+			cr_expect(l[1].finish_ms < l[2].finish_ms &&
+				  l[2].finish_ms < l[0].finish_ms,
+				  "srpt: %.1f %.1f %.1f", l[0].finish_ms,
+				  l[1].finish_ms, l[2].finish_ms);
+	}
+	for (int i = 0; i < 3; i += 2) {
+		snprintf(out, sizeof(out), "%s/agent-%s.jsonl", e.d.dir, orders[i]);
+		cr_assert_eq(replay(e.d.dir, orders[i], (const char *const[]){
+			"-s", e.d.sock, "--tokens-per-id", "16", "--max-seqs", "1",
+			"--chunking", "fixed:4096", "--order", orders[i], "--agent",
+			"--salt", orders[i], "-o", out, agent, NULL },
+			log, sizeof(log)), 0, "%s", log);
+		read_tlines(out, l);
+		cr_assert(l[0].ok && l[1].ok && l[2].ok && l[3].ok, "%s", log);
+		/* Both later programs were waiting when turn 0 ended. */
+		cr_assert_gt(l[0].finish_ms, 2.0, "turn 0 ended before the others came");
+		if (i == 0)
+			cr_expect_lt(l[2].finish_ms, l[1].finish_ms,
+				     "fcfs: program 1 (arrived at 1 ms) before program 0's turn 1");
+		else
+			cr_expect_lt(l[1].finish_ms, l[2].finish_ms,
+				     "program: program 0's turn 1 before program 1");
+	}
+	cr_assert_eq(replay(e.d.dir, "bad", (const char *const[]){
+		"-s", e.d.sock, "--order", "lifo", three, NULL },
+		log, sizeof(log)), 2);
+	cr_expect(strstr(log, "--order takes fcfs, hrrn, srpt or program, not 'lifo'"),
+		  "%s", log);
+	env_stop(&e);
+}

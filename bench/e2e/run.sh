@@ -14,7 +14,7 @@
 #   MODEL (llama3-8b)  DEVICE (cuda)  BLOCK (2M: 16 tokens of llama3-8b bf16)
 #   GPUS ("0": arms run side by side, one per GPU listed; on the CPU, the
 #         number of arms at once)
-#   SEEDS ("1 2 3")  ORDERS ("fcfs hrrn")  ARMS (all of arms.tsv)
+#   SEEDS ("1 2 3")  ORDERS ("fcfs hrrn"; also srpt, program)  ARMS (all of arms.tsv)
 #   LOAD (0.7: offered load against the baseline's capacity)
 #   POOL_FRAC (0.3: pool / the window's working set)  MAX_OUTPUT (64)
 #   CONV_N (40 conversations)  CONV_TPI (128)

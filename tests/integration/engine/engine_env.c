@@ -43,6 +43,56 @@ void env_stop(struct env *e)
 	th_bus_cleanup(&e->bus);
 }
 
+/*
+ * A connection a call: one held across a long test was found closed by the
+ * time it was used (ENOTCONN) on a loaded machine.
+ */
+sd_bus *env_bus_open(struct env *e)
+{
+	sd_bus *bus = NULL;
+
+	cr_assert_geq(sd_bus_new(&bus), 0);
+	cr_assert_geq(sd_bus_set_address(bus, e->bus.addr), 0);
+	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
+	cr_assert_geq(sd_bus_start(bus), 0);
+	return bus;
+}
+
+uint64_t env_bus_u64(struct env *e, const char *prop)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus *bus = env_bus_open(e);
+	uint64_t v = 0;
+	int r;
+
+	r = sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
+					AC_BUS_INTERFACE, prop, &err, 't', &v);
+	cr_assert_geq(r, 0, "%s: %s", prop, err.message ? err.message : "");
+	sd_bus_error_free(&err);
+	sd_bus_flush_close_unref(bus);
+	return v;
+}
+
+bool env_wait_for_text(const char *path, const char *what, int ms)
+{
+	static char buf[65536];
+
+	for (; ms > 0; ms -= 50) {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = 0;
+		if (strstr(buf, what))
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
 uint32_t env_evict(struct env *e, uint32_t n)
 {
 	sd_bus_error err = SD_BUS_ERROR_NULL;
@@ -51,14 +101,7 @@ uint32_t env_evict(struct env *e, uint32_t n)
 	sd_bus *admin = NULL;
 	int r;
 
-	/*
-	 * A connection a call: one held across a long test was found closed
-	 * by the time it was used (ENOTCONN) on a loaded machine.
-	 */
-	cr_assert_geq(sd_bus_new(&admin), 0);
-	cr_assert_geq(sd_bus_set_address(admin, e->bus.addr), 0);
-	cr_assert_geq(sd_bus_set_bus_client(admin, 1), 0);
-	cr_assert_geq(sd_bus_start(admin), 0);
+	admin = env_bus_open(e);
 	r = sd_bus_call_method(admin, AC_BUS_NAME, AC_BUS_PATH,
 			       AC_BUS_INTERFACE, "EvictBlocks", &err, &reply,
 			       "u", n);

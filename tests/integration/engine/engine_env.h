@@ -35,6 +35,12 @@ void env_start(struct env *e, const char *pool);
 void env_stop(struct env *e);
 /* EvictBlocks(@n) through the admin interface; how many went. */
 uint32_t env_evict(struct env *e, uint32_t n);
+/* A client connection to the env's private bus (one a call). */
+sd_bus *env_bus_open(struct env *e);
+/* A 't' property of the daemon's object. */
+uint64_t env_bus_u64(struct env *e, const char *prop);
+/* Waits up to @ms for @what in the file at @path; whether it came. */
+bool env_wait_for_text(const char *path, const char *what, int ms);
 /*
  * Leave exactly the blocks @keep[i] of @p's chain cached (the evicted
  * ones NaN-filled); the peek session must have attached (env_peek_register).

@@ -19,8 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define AC_BUS_NAMES_ONLY
-#include "bus.h"
 #include "engine_env.h"
 
 #define NLINES	16
@@ -232,25 +230,6 @@ static double tool_after(uint32_t line)
 	return -1;
 }
 
-static uint64_t bus_u64(struct env *e, const char *prop)
-{
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	sd_bus *bus = NULL;
-	uint64_t v = 0;
-	int r;
-
-	cr_assert_geq(sd_bus_new(&bus), 0);
-	cr_assert_geq(sd_bus_set_address(bus, e->bus.addr), 0);
-	cr_assert_geq(sd_bus_set_bus_client(bus, 1), 0);
-	cr_assert_geq(sd_bus_start(bus), 0);
-	r = sd_bus_get_property_trivial(bus, AC_BUS_NAME, AC_BUS_PATH,
-					AC_BUS_INTERFACE, prop, &err, 't', &v);
-	cr_assert_geq(r, 0, "%s: %s", prop, err.message ? err.message : "");
-	sd_bus_error_free(&err);
-	sd_bus_flush_close_unref(bus);
-	return v;
-}
-
 /* Turn order, tool waits and job latencies of a run's lines. */
 static void check_jobs(const struct tline *l, const char *log)
 {
@@ -311,7 +290,7 @@ Test(agent_replay, turns_wait_for_tools_and_retention_keeps_the_chain)
 	check_jobs(none, log);
 	cr_expect_lt(none[1].hit_blocks, 8,
 		     "the fillers evicted the paused chain (lru)");
-	cr_expect_eq(bus_u64(&e, "RetainResumed"), 0);
+	cr_expect_eq(env_bus_u64(&e, "RetainResumed"), 0);
 
 	snprintf(out, sizeof(out), "%s/ttl.jsonl", e.d.dir);
 	cr_assert_eq(replay(e.d.dir, "ttl", (const char *const[]){
@@ -326,7 +305,7 @@ Test(agent_replay, turns_wait_for_tools_and_retention_keeps_the_chain)
 	cr_expect_eq(ttl[1].hit_blocks, 8, "the retained chain was hit");
 	cr_expect_gt(ttl[1].hit_blocks, none[1].hit_blocks);
 	cr_expect(ttl[3 + NFILL].resumed && ttl[4 + NFILL].resumed);
-	cr_expect_eq(bus_u64(&e, "RetainResumed"), 3);
+	cr_expect_eq(env_bus_u64(&e, "RetainResumed"), 3);
 	cr_expect(strstr(log, "3 turns retained"), "%s", log);
 	cr_expect(strstr(log, "3 resumed in time"), "%s", log);
 	/* Lossless: the same greedy tokens, retained or recomputed. */
@@ -447,27 +426,6 @@ Test(agent_replay, bad_input_is_refused_clearly)
 	env_stop(&e);
 }
 
-/* Waits up to @ms for @what in the file at @path; whether it came. */
-static bool wait_for_text(const char *path, const char *what, int ms)
-{
-	char buf[16384];
-
-	for (; ms > 0; ms -= 50) {
-		FILE *f = fopen(path, "r");
-		size_t n = 0;
-
-		if (f) {
-			n = fread(buf, 1, sizeof(buf) - 1, f);
-			fclose(f);
-		}
-		buf[n] = 0;
-		if (strstr(buf, what))
-			return true;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
 /*
  * The daemon is SIGKILLed while a turn's chain is retained: the next
  * turn is served without the cache and resumes nothing (the retention
@@ -509,11 +467,11 @@ Test(agent_replay, a_retention_dies_with_its_daemon)
 	a = replay_start(d1.dir, "orphan", (const char *const[]){
 		"-s", sock, "--tokens-per-id", "16", "--agent", "--ttl", "30",
 		"-o", out, trace, NULL });
-	cr_assert(wait_for_text(out, "\"retained_blocks\":4", 60000),
+	cr_assert(env_wait_for_text(out, "\"retained_blocks\":4", 60000),
 		  "turn 0 was not retained");
 	cr_assert_eq(kill(d1.pid, SIGKILL), 0);
 	cr_assert_eq(th_daemon_stop(&d1), 128 + SIGKILL);
-	cr_assert(wait_for_text(out, "\"cached\":false", 60000),
+	cr_assert(env_wait_for_text(out, "\"cached\":false", 60000),
 		  "turn 1 was not served without the daemon");
 	o2.args = (const char *const[]){ "--socket", sock, NULL };
 	unlink(sock);

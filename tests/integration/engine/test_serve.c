@@ -400,27 +400,6 @@ static void write_trace(const char *path, uint32_t n, uint32_t span_ms,
  * near-flat logits flip at near-ties (bench/results/serve_h200.md): there
  * every request must complete and nearly all first tokens agree.
  */
-/* Waits up to @ms for @what in the file at @path; whether it came. */
-static bool wait_for_text(const char *path, const char *what, int ms)
-{
-	char buf[65536];
-
-	for (; ms > 0; ms -= 50) {
-		FILE *f = fopen(path, "r");
-		size_t n = 0;
-
-		if (f) {
-			n = fread(buf, 1, sizeof(buf) - 1, f);
-			fclose(f);
-		}
-		buf[n] = 0;
-		if (strstr(buf, what))
-			return true;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
 static void same_tokens(const struct line *a, const struct line *b,
 			uint32_t n, const char *what)
 {
@@ -544,7 +523,7 @@ Test(serve, engine_serves_on_while_its_daemon_is_away)
 	usleep(1500 * 1000);
 	cr_assert_eq(kill(d1.pid, SIGKILL), 0);
 	cr_assert_eq(th_daemon_stop(&d1), 128 + SIGKILL);
-	cr_assert(wait_for_text(out[1], "\"cached\":false", 60000),
+	cr_assert(env_wait_for_text(out[1], "\"cached\":false", 60000),
 		  "no request was served without the daemon");
 	o2.args = (const char *const[]){ "--socket", sock, NULL };
 	unlink(sock);

@@ -10,6 +10,8 @@ Every figure comes from the engine's per-request JSON lines (*.jsonl) and
 per-iteration timings (*.iter.jsonl); nothing is typed in.
 """
 import argparse
+import csv
+import functools
 import glob
 import json
 import math
@@ -37,16 +39,12 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def finish_ms(r):
-    return r["arrival_ms"] + r["ttft_ms"] + r.get("tpot_ms", 0) * max(0, r["output_tokens"] - 1)
-
-
 def speed(window, capacity, load):
     """The --speed that offers LOAD of the capacity run's tokens/s."""
     reqs = load_lines(window)
     res = [r for r in load_lines(capacity) if "error" not in r]
     toks = sum(r["prompt_tokens"] + r["output_tokens"] for r in res)
-    wall = max(finish_ms(r) for r in res) / 1e3
+    wall = max(r["finish_ms"] for r in res) / 1e3
     span = (reqs[-1]["timestamp"] - reqs[0]["timestamp"]) / 1e3
     if span <= 0 or wall <= 0:
         sys.exit("report.py: the window has no time span to scale")
@@ -98,6 +96,7 @@ def saved_s(cost, reqs):
     return s
 
 
+@functools.lru_cache(maxsize=None)
 def seen_tokens(window, tpi):
     """Per window line (1-based), the prompt tokens whose blocks an earlier
     request's prompt already held: what an unlimited cache would reuse."""
@@ -117,7 +116,7 @@ def run_metrics(prefix, cost, window=None):
     ttft = [r["ttft_ms"] for r in ok]
     tpot = [r["tpot_ms"] for r in ok if "tpot_ms" in r]
     start = min(r["arrival_ms"] for r in ok) if ok else 0
-    end = max(finish_ms(r) for r in ok) if ok else 0
+    end = max(r["finish_ms"] for r in ok) if ok else 0
     toks = sum(r["prompt_tokens"] + r["output_tokens"] for r in ok)
     prompt = sum(r["prompt_tokens"] for r in ok)
     m = {
@@ -151,7 +150,7 @@ def run_metrics(prefix, cost, window=None):
         if "program" in r:
             j = jobs.setdefault(r["program"], [math.inf, 0.0])
             j[0] = min(j[0], r.get("program_start_ms", r["arrival_ms"]))
-            j[1] = max(j[1], finish_ms(r))
+            j[1] = max(j[1], r["finish_ms"])
     if jobs:
         lat = [(b - a) / 1e3 for a, b in jobs.values()]
         m["job_mean"], m["job_p50"], m["job_p99"] = statistics.mean(lat), pct(lat, 50), pct(lat, 99)
@@ -177,13 +176,13 @@ def sim_predict(sim, window, prefix, cost_path):
     setup = f"{kv['policy']}:{flags['reuse']}:{chunk}:{flags['order']}"
     blocks = size_bytes(kv["pool_bytes"]) // size_bytes(kv["block"])
     sp = float(flags["speed"])
-    with tempfile.NamedTemporaryFile(suffix=".csv") as csv:
+    with tempfile.NamedTemporaryFile(suffix=".csv") as out:
         cmd = [sim, "--trace", window, "--setup", setup,
                "--pool", str(blocks * BLOCK_TOKENS),
                "--tokens-per-id", flags["tokens-per-id"],
                "--max-output", flags["max-output"], "--max-seqs", "64",
                "--time-scale", str(1 / sp if sp > 0 else 0), "--quiet",
-               "--csv", csv.name]
+               "--csv", out.name]
         if cost_path:
             cmd += ["--cost", cost_path]
         if ctx:
@@ -193,8 +192,7 @@ def sim_predict(sim, window, prefix, cost_path):
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode:
             return {"error": p.stderr.strip().splitlines()[-1] if p.stderr else "sim failed"}
-        import csv as csvmod
-        row = next(csvmod.DictReader(open(csv.name)))
+        row = next(csv.DictReader(open(out.name)))
     return {"ttft_mean": 1e3 * float(row["ttft_mean"]), "tpot_mean": 1e3 * float(row["tpot_mean"]),
             "hit": float(row["hit_rate"]), "job_mean": float(row["job_mean"]),
             "saved_s": float(row["prefill_gpu_s_saved"]), "busy": float(row["busy"])}

@@ -206,6 +206,15 @@ speed_for() {	# PART_DIR WINDOW TPI POOL [replay flags]
 	python3 "$here/report.py" speed "$w" "$d/capacity.jsonl" "$load"
 }
 
+# The conv part's speed for SEED when it ran, else a capacity run here.
+conv_speed() {	# PART_DIR WINDOW TPI SEED
+	if [ -s "$out/conv/speed-s$4" ]; then
+		cat "$out/conv/speed-s$4"
+	else
+		speed_for "$1" "$2" "$3" "$(pool_for "$2" "$3" "$pool_frac")"
+	fi
+}
+
 window() {	# PART SEED FILE
 	case $1 in
 	conv) "$wlgen" conv --trace "$repo/data/traces/conversation_trace.jsonl" \
@@ -288,10 +297,7 @@ share_part() {
 		awk 'NR % 2 == 1' "$w" >"$d/half1-s$seed.jsonl"
 		awk 'NR % 2 == 0' "$w" >"$d/half2-s$seed.jsonl"
 		pool=$(pool_for "$w" "$tpi" "$pool_frac")
-		speed=$(cat "$out/conv/speed-s$seed" 2>/dev/null || echo)
-		if [ -z "$speed" ]; then
-			speed=$(speed_for "$d" "$w" "$tpi" "$pool")
-		fi
+		speed=$(conv_speed "$d" "$w" "$tpi" "$seed")
 		log "share seed $seed: pool $pool bytes, speed $speed"
 		queue_job share_one "$d/s$seed" "$tpi" "$pool" "$speed" "$arm" "$order" "$seed"
 		wait_jobs
@@ -348,10 +354,7 @@ sweep_part() {	# pools|loads
 	mkdir -p "$d"
 	w=$d/window-s${seeds[0]}.jsonl
 	window conv "${seeds[0]}" "$w"
-	speed0=$(cat "$out/conv/speed-s${seeds[0]}" 2>/dev/null || echo)
-	if [ -z "$speed0" ]; then
-		speed0=$(speed_for "$d" "$w" "$tpi" "$(pool_for "$w" "$tpi" "$pool_frac")")
-	fi
+	speed0=$(conv_speed "$d" "$w" "$tpi" "${seeds[0]}")
 	for x in ${SWEEP:-$([ "$kind" = pools ] && echo 0.1 0.2 0.3 0.5 0.8 || echo 0.4 0.55 0.7 0.85 1.0)}; do
 		if [ "$kind" = pools ]; then
 			base=$(pool_for "$w" "$tpi" "$x")

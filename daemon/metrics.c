@@ -359,18 +359,75 @@ static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
 	sample(o, name, "", "", v);
 }
 
+/* One sample per pool of a pool's gauge or counter, labelled pool="N". */
+enum {
+	P_BLOCKS, P_RETAINED, P_EVICTIONS, P_FLUSHED, P_COMMITS, P_DEDUPS,
+};
+
+static void per_pool(struct out *o, struct daemon *d, const char *name, const char *type,
+		     const char *help, int what)
+{
+	bool counter = strcmp(type, "counter") == 0;
+	char lab[32];
+	uint32_t i;
+
+	family(o, name, type, help);
+	for (i = 0; i < d->npools; i++) {
+		const struct daemon_pool *p = &d->pools[i];
+		const struct cache_counters *c = daemon_cache_counters(p);
+		struct daemon_block_counts b;
+		uint64_t v = 0;
+
+		snprintf(lab, sizeof(lab), "pool=\"%" PRIu32 "\"", p->index);
+		switch (what) {
+		case P_BLOCKS:
+			daemon_get_block_counts(p, &b);
+			v = b.nblocks;
+			break;
+		case P_RETAINED: v = p->retained_blocks; break;
+		case P_EVICTIONS: v = c->evictions; break;
+		case P_FLUSHED: v = c->flushed; break;
+		case P_COMMITS: v = c->commits; break;
+		case P_DEDUPS: v = c->dedups; break;
+		}
+		sample(o, name, counter ? "_total" : "", lab, v);
+	}
+}
+
+static void pool_states(struct out *o, struct daemon *d)
+{
+	static const char *const states[] = { "free", "writing", "cached", "pinned", "evictable" };
+	char lab[64];
+	uint32_t i;
+	size_t k;
+
+	family(o, "asymcache_blocks", "gauge",
+	       "Blocks of each pool by state; pinned and evictable are subsets of cached.");
+	for (i = 0; i < d->npools; i++) {
+		struct daemon_block_counts b;
+		uint32_t n[(sizeof(states) / sizeof(states[0]))];
+
+		daemon_get_block_counts(&d->pools[i], &b);
+		n[0] = b.free;
+		n[1] = b.writing;
+		n[2] = b.cached;
+		n[3] = b.pinned;
+		n[4] = b.evictable;
+		for (k = 0; k < (sizeof(states) / sizeof(states[0])); k++) {
+			snprintf(lab, sizeof(lab), "pool=\"%" PRIu32 "\",state=\"%s\"",
+				 d->pools[i].index, states[k]);
+			sample(o, "asymcache_blocks", "", lab, n[k]);
+		}
+	}
+}
+
 int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *f)
 {
-	/* Blocks and cache counters are pool 0's; namespaces cover every pool. */
-	const struct daemon_pool *p0 = &d->pools[0];
-	const struct cache_counters *c = daemon_cache_counters(p0);
 	struct out o = { .f = f, .om = openmetrics };
-	struct daemon_block_counts b;
 	uint64_t q = 0, h = 0;
 	char lab[64];
 	uint32_t i;
 
-	daemon_get_block_counts(p0, &b);
 	gauge(&o, "asymcache_up", "Whether the daemon answered the scrape (always 1 here).", 1);
 	/* OpenMetrics has an info type (and reserves _info for it). */
 	if (openmetrics)
@@ -382,24 +439,22 @@ int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *
 	       "When the daemon started, in seconds since the Unix epoch.");
 	sample_f(&o, "asymcache_start_time_seconds", "", m->start_time);
 
-	gauge(&o, "asymcache_pool_blocks", "Blocks in the pool.", b.nblocks);
-	family(&o, "asymcache_blocks", "gauge",
-	       "Blocks by state; pinned and evictable are subsets of cached.");
-	sample(&o, "asymcache_blocks", "", "state=\"free\"", b.free);
-	sample(&o, "asymcache_blocks", "", "state=\"writing\"", b.writing);
-	sample(&o, "asymcache_blocks", "", "state=\"cached\"", b.cached);
-	sample(&o, "asymcache_blocks", "", "state=\"pinned\"", b.pinned);
-	sample(&o, "asymcache_blocks", "", "state=\"evictable\"", b.evictable);
-	gauge(&o, "asymcache_retained_blocks",
-	      "Cached blocks held by TTL retentions (a subset of the pinned).",
-	      p0->retained_blocks);
+	/* Every pool, pool 0 ([pool]) and the tenant pools ([pool.N]), by its index. */
+	per_pool(&o, d, "asymcache_pool_blocks", "gauge", "Blocks in each pool.", P_BLOCKS);
+	pool_states(&o, d);
+	per_pool(&o, d, "asymcache_retained_blocks", "gauge",
+		 "Cached blocks of each pool held by TTL retentions (a subset of the pinned).",
+		 P_RETAINED);
 	gauge(&o, "asymcache_sessions", "Attached client sessions.", d->nsessions);
 
-	counter(&o, "asymcache_evictions", "Blocks evicted by the policy (allocation or admin evict).",
-		c->evictions);
-	counter(&o, "asymcache_flushed_blocks", "Blocks freed by namespace flushes.", c->flushed);
-	counter(&o, "asymcache_commits", "Blocks committed, deduplicated ones included.", c->commits);
-	counter(&o, "asymcache_dedups", "Commits answered with an existing block.", c->dedups);
+	per_pool(&o, d, "asymcache_evictions", "counter",
+		 "Blocks evicted by the policy (allocation or admin evict), by pool.", P_EVICTIONS);
+	per_pool(&o, d, "asymcache_flushed_blocks", "counter",
+		 "Blocks freed by namespace flushes, by pool.", P_FLUSHED);
+	per_pool(&o, d, "asymcache_commits", "counter",
+		 "Blocks committed, deduplicated ones included, by pool.", P_COMMITS);
+	per_pool(&o, d, "asymcache_dedups", "counter",
+		 "Commits answered with an existing block, by pool.", P_DEDUPS);
 	counter(&o, "asymcache_sessions_accepted", "Client sessions accepted.",
 		d->ctr.sessions_accepted);
 	counter(&o, "asymcache_sessions_refused", "Client sessions refused (group, max_sessions).",

@@ -1691,9 +1691,9 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 			   3.0 / 5.0, 1e-9);
 	cr_expect_eq(prom_value(&p, "asymcache_prefix_cache_window_queries", NULL), 5 * t);
 	cr_expect_eq(prom_value(&p, "asymcache_namespace_cached_blocks", lab), 4);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), 4);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", NULL), 64);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", NULL), 4);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"cached\""), 4);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), 64);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), 4);
 	/* 32 tokens to recompute: in the le=64 bucket, not in le=16. */
 	snprintf(why, sizeof(why), "%s,le=\"16\"", lab);
 	cr_expect_eq(prom_value(&p, "asymcache_lookup_recomputed_tokens_bucket", why), 0);
@@ -2104,6 +2104,66 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 	cr_expect_eq(bus_u32(bus, "CachedBlocks"), 1, "pool 0 kept its block");
 
 	sd_bus_slot_unref(slot);
+	sd_bus_flush_close_unref(bus);
+	hclient_close(&m);
+	hclient_close(&t);
+}
+
+/* /metrics has every pool's blocks and counters, each sample labelled by its pool. */
+Test(admin, metrics_has_every_pools_blocks_and_counters)
+{
+	struct henv_opts o = { .config = TWO_POOLS_CONF "[metrics]\nlisten = 0\n" };
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	struct hclient t, m;
+	struct ac_key kt[6], km[2];
+	uint32_t bt[6], bm[2];
+	uint64_t handle = 0;
+	char *ans, why[256];
+	const char *body;
+	struct prom p;
+	sd_bus *bus;
+	int tool;
+
+	henv_start(&env, &o);
+	bus = test_bus();
+	hclient_open_pool(&env, "tenant", 1, &t);
+	hclient_open(&env, "main", &m);
+	hpublish_prompt(&t, 40, 6, kt, bt);
+	hpublish_prompt(&m, 41, 2, km, bm);
+	cr_assert_eq(ac_release(m.c, bm, 2, NULL), 0);
+	/* Pool 1: 3 of 6 retained (pinned), the other 3 unpinned and evicted. */
+	cr_assert_eq(ac_retain(t.c, t.ns, bt, 3, 60000, &handle), 0);
+	cr_assert_eq(ac_release(t.c, bt, 6, NULL), 0);
+	cr_assert_eq(pool_evict(bus, 1, 100, &e), 3, "%s", e.message);
+
+	ans = h_http_get(henv_metrics_port(&env), "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
+	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
+	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
+	tool = prom_promtool(body, why, sizeof(why));
+	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s", why, body);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), 64);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"1\""), 16);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"cached\""), 2);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"evictable\""), 2);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"free\""), 62);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"cached\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"pinned\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"evictable\""), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"free\""), 13);
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"0\""), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"1\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"0\""), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"1\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), 2);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"1\""), 6);
+	cr_expect_eq(prom_value(&p, "asymcache_flushed_blocks_total", "pool=\"1\""), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_dedups_total", "pool=\"1\""), 0);
+	/* No pool beyond those configured, and no sample without its pool. */
+	cr_expect(isnan(prom_value(&p, "asymcache_pool_blocks", "pool=\"2\"")));
+	cr_expect(isnan(prom_value(&p, "asymcache_pool_blocks", NULL)));
+	prom_free(&p);
+	free(ans);
+	sd_bus_error_free(&e);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&m);
 	hclient_close(&t);

@@ -16,11 +16,20 @@
  * by bytes makes priorities seconds of recompute saved per byte,
  * comparable across namespaces.
  *
- * f(hits) = 1 + log2(1 + hits) once a block has been reused, and 1/4
- * before: most content that is never reused (one-off scans, a question's
- * tail, the first read of a rarely asked document) is in that class, and
- * with full credit its recompute cost, high when deep, kept it long after
- * its request. Session blocks are the exception: a block appended to a
+ * f(hits) = 1 + log2(1 + hits) once a block has been reused. Before, a
+ * block weighs what its namespace's unreused blocks have turned out to be
+ * worth: u * f(1), where u is the share of them whose first reuse came
+ * before their eviction (counted per namespace, halved every pool's worth
+ * of outcomes), kept between 1/4 and 1 and fixed at the block's insert.
+ * Where most such content never returns (one-off scans, a question's tail,
+ * the first read of a rarely asked document) u is low and the block keeps
+ * a quarter of its credit: with full credit its recompute cost, high when
+ * deep, kept it long after its request. Where it nearly always returns
+ * (an agent program's first turn, a chain recomputed after an eviction,
+ * which the program reads again after its tool call) u is high: with a
+ * fixed quarter those blocks went first, during the very tool call that
+ * the next turn waits on, and were recomputed again and again
+ * (bench/results/sim_workloads.md). Session blocks are the exception: a block appended to a
  * chain that the same request had just read to its end (the parent was
  * reused, is pinned and has no other child) continues a conversation or
  * an agent program. Their next use is the chain's next turn, and how
@@ -62,6 +71,9 @@
 #define ASYM_DIRTY	0x4	/* key is stale: the true priority is higher */
 #define ASYM_HINT	0x8	/* soft TTL: a reuse is expected (on_hint) */
 #define ASYM_SESSION	0x10	/* appended to a chain just read to its end */
+/* Bits 5-7: the weight of the block while unreused, (2 + level) / 8. */
+#define ASYM_PRIOR_SHIFT	5
+#define ASYM_PRIOR_MAX		6	/* 8/8: what a session block weighs */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
@@ -86,17 +98,64 @@ struct asym {
 	struct pns_table ns;
 	unsigned ablate;	/* ASYM_ABLATE_*: terms switched off */
 	uint32_t since_aging;	/* evictions since hits were last halved */
+	/*
+	 * Per namespace slot: unreused non-session blocks whose first reuse
+	 * came (reused) or that were evicted first (lost). Both halve once
+	 * their sum passes nblocks, so the share follows the workload.
+	 */
+	uint32_t reused[PNS_MAX];
+	uint32_t lost[PNS_MAX];
 };
 
-/* Weight of a block never reused yet (the header says why). */
+/* Weight of a block never reused yet, from its prior level (header). */
 #define FREQ_UNUSED	0.25
 
-static double freq(const struct asym *a, uint32_t hits)
+static double freq(const struct asym *a, const struct asym_blk *x,
+		   uint32_t hits)
 {
-	if (!hits && !(a->ablate & ASYM_CLASSIC))
-		return FREQ_UNUSED;
+	if (!hits && !(a->ablate & ASYM_CLASSIC)) {
+		if (a->ablate & ASYM_FIXED_PRIOR)
+			return FREQ_UNUSED;
+		return (2 + (x->flags >> ASYM_PRIOR_SHIFT)) / 8.0;
+	}
 	/* Sub-linear: a hot system prompt should not pin itself forever. */
 	return 1.0 + log2(1.0 + hits);
+}
+
+/*
+ * The prior level of a block written now in namespace slot @ns: the share
+ * u of unreused blocks reused before eviction, times f(1) = 2 (what one
+ * reuse will make it worth), in eighths, between 1/4 and 1. With no
+ * outcome yet, 1.
+ */
+static uint8_t prior_level(const struct asym *a, uint8_t ns)
+{
+	uint64_t r = a->reused[ns], n = r + a->lost[ns];
+	uint64_t eighths;
+
+	if (!n)
+		return ASYM_PRIOR_MAX;
+	eighths = (16 * r + n / 2) / n;	/* 8 * 2u, rounded */
+	if (eighths < 2)
+		return 0;
+	return eighths - 2 > ASYM_PRIOR_MAX ? ASYM_PRIOR_MAX : eighths - 2;
+}
+
+/* An unreused, non-session block met its fate: reused first, or lost. */
+static void prior_count(struct asym *a, const struct asym_blk *x, bool reused)
+{
+	uint8_t ns = x->ns;
+
+	if (x->hits || (x->flags & ASYM_SESSION))
+		return;
+	if (reused)
+		a->reused[ns]++;
+	else
+		a->lost[ns]++;
+	if ((uint64_t)a->reused[ns] + a->lost[ns] > a->nblocks) {
+		a->reused[ns] >>= 1;
+		a->lost[ns] >>= 1;
+	}
 }
 
 static bool is_live(const struct asym *a, uint32_t id)
@@ -133,9 +192,9 @@ static double prio_of(const struct asym *a, uint32_t id)
 	if (a->ablate & ASYM_ABLATE_FREQUENCY)
 		f = 1;
 	else if ((x->flags & ASYM_SESSION) && !(a->ablate & ASYM_CLASSIC))
-		f = hint ? freq(a, 1) : 1;
+		f = hint ? freq(a, x, 1) : 1;
 	else
-		f = freq(a, x->hits + hint);
+		f = freq(a, x, x->hits + hint);
 
 	return x->base + f * cost_of(a, id) / a->ns.slot[x->ns].bytes;
 }
@@ -341,11 +400,11 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 	if (is_live(a, b->id))
 		detach(a, b->id);	/* a re-commit replaces the old entry */
 	x = &a->b[b->id];
+	x->ns = pns_slot(&a->ns, b->ns_id);
 	/* Not yet a candidate: the requeues below must skip it. */
-	x->flags = ASYM_LIVE;
+	x->flags = ASYM_LIVE | prior_level(a, x->ns) << ASYM_PRIOR_SHIFT;
 	x->pos = b->pos;
 	x->hits = 0;
-	x->ns = pns_slot(&a->ns, b->ns_id);
 	x->base = (float)a->inflation;
 	/*
 	 * Children linked before this block arrived (a replay out of order)
@@ -415,6 +474,7 @@ static void asym_on_access(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 
 	if (!is_live(a, id))
 		return;
+	prior_count(a, &a->b[id], true);
 	if (a->b[id].hits < HITS_MAX)
 		a->b[id].hits++;
 	a->b[id].base = (float)a->inflation;
@@ -526,6 +586,7 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 		pri = pq_key_to_double(key);
 		if (pri > a->inflation)
 			a->inflation = pri;
+		prior_count(a, &a->b[id], false);
 		detach(a, id);
 		out[n++] = id;
 		if ((a->ablate & ASYM_AGE_FREQUENCY) &&
@@ -541,7 +602,7 @@ int asym_set_ablation(struct ac_policy *p, unsigned terms)
 
 	if (p->ops != &ac_policy_asym ||
 	    terms & ~(ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY |
-		      ASYM_AGE_FREQUENCY | ASYM_CLASSIC))
+		      ASYM_AGE_FREQUENCY | ASYM_CLASSIC | ASYM_FIXED_PRIOR))
 		return -EINVAL;
 	a->ablate = terms;
 	/* Keys fall as well as rise: re-key every candidate at once. */

@@ -51,6 +51,11 @@ double pns_block_cost(const struct pns *s, uint32_t pos);
  */
 #define ASYM_CLASSIC		0x8
 #define ASYM_INHERIT		0x8
+/*
+ * asym before its weight of unreused blocks was learned per namespace: a
+ * fixed 1/4 (asym.c's header says why it no longer is).
+ */
+#define ASYM_FIXED_PRIOR	0x10
 int asym_set_ablation(struct ac_policy *p, unsigned terms);
 
 /* Introspection for tests and the benchmark. */

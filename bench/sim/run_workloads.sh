@@ -20,8 +20,8 @@ mkdir -p "$out"
 # Cache arms under FCFS and vLLM's 8k budget, then ablations, then the same
 # cache arms under the adaptive chunker with HRRN: the order never differs
 # between the arms compared.
-fcfs=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,pensieve:msa:fixed8192:fcfs,lru:msa:fixed8192:fcfs,asym:prefix:fixed8192:fcfs,asym-flat:msa:fixed8192:fcfs,asym-nofreq:msa:fixed8192:fcfs,lru:prefix:fixed2048:fcfs,asym-classic:msa:fixed8192:fcfs
-hrrn=lru:prefix:adaptive:hrrn,asym:msa:adaptive:hrrn,pensieve:msa:adaptive:hrrn,lru:msa:adaptive:hrrn,asym-classic:msa:adaptive:hrrn
+fcfs=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,pensieve:msa:fixed8192:fcfs,lru:msa:fixed8192:fcfs,asym:prefix:fixed8192:fcfs,asym-flat:msa:fixed8192:fcfs,asym-nofreq:msa:fixed8192:fcfs,lru:prefix:fixed2048:fcfs,asym-classic:msa:fixed8192:fcfs,asym-fixedprior:msa:fixed8192:fcfs
+hrrn=lru:prefix:adaptive:hrrn,asym:msa:adaptive:hrrn,pensieve:msa:adaptive:hrrn,lru:msa:adaptive:hrrn,asym-classic:msa:adaptive:hrrn,asym-fixedprior:msa:adaptive:hrrn
 common=(--cost "$cost" --quiet --target-busy 0.7)
 
 run() {	# name trace pool extra...

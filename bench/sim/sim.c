@@ -34,6 +34,7 @@ static const struct {
 	{ "asym-flat-nofreq", ASYM_ABLATE_POSITION | ASYM_ABLATE_FREQUENCY },
 	{ "asym-aged", ASYM_AGE_FREQUENCY },
 	{ "asym-classic", ASYM_CLASSIC },
+	{ "asym-fixedprior", ASYM_FIXED_PRIOR },
 };
 
 bool sim_policy_known(const char *name)

@@ -118,9 +118,11 @@ struct sim_result {
 
 /*
  * A policy of the registry, or an ablation of asym: asym-flat (no position
- * term), asym-nofreq (no frequency term), asym-flat-nofreq; and two
- * variants: asym-aged (hit counts decay) and asym-classic (asym before its
- * session blocks and the weight of unused blocks, policy-internal.h).
+ * term), asym-nofreq (no frequency term), asym-flat-nofreq; and three
+ * variants: asym-aged (hit counts decay), asym-classic (asym before its
+ * session blocks and the weight of unused blocks) and asym-fixedprior
+ * (unused blocks weigh a fixed 1/4, not the learned share;
+ * policy-internal.h).
  */
 bool sim_policy_known(const char *name);
 

@@ -271,26 +271,121 @@ Test(policy_asym, ablations_switch_off_one_term_each)
 	/* The heap follows the new keys: without frequency, shallow goes first. */
 	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_FREQUENCY), 0);
 	cr_assert_eq(victim(), 2);
-	cr_assert_eq(asym_set_ablation(p, 0x10), -EINVAL);
+	cr_assert_eq(asym_set_ablation(p, 0x20), -EINVAL);
 	cr_assert_eq(ac_policy_create("lru", 8, &l), 0);
 	cr_assert_eq(asym_set_ablation(l, 0), -EINVAL);
 	ac_policy_free(l);
 }
 
-Test(policy_asym, a_block_never_reused_weighs_a_quarter)
+/*
+ * Outcomes for namespace @ns: @lost blocks written and evicted unreused,
+ * then @reused blocks written, hit once, and evicted. Ids 40-47, so
+ * nothing else may be resident meanwhile.
+ */
+static void fates(uint32_t ns, int lost, int reused)
 {
-	/* Nothing was evicted yet: L is 0 and a priority is f * cost. */
-	commit(1, 0, 40, AC_BLOCK_NONE);
-	commit(2, 0, 40, AC_BLOCK_NONE);
+	for (int k = 0; k < lost + reused; k++) {
+		uint32_t id = 40 + (uint32_t)k % 8;
+
+		commit(id, ns, 10, AC_BLOCK_NONE);
+		if (k >= lost)
+			p->ops->on_access(p, id, 1);
+		release(id);
+		cr_assert_eq(victim(), id);
+	}
+}
+
+/* f of unreused block @id against one hit block 2 at the same position. */
+static double unused_weight(uint32_t id)
+{
+	/* Both were last used at the current L, stored as a float. */
+	double base = (float)asym_inflation(p);
+
+	return 2 * (asym_priority(p, id) - base) /
+	       (asym_priority(p, 2) - base);
+}
+
+/* Blocks 1 (unreused) and 2 (hit once) at position 40 of @ns. */
+static void pair(uint32_t ns)
+{
+	commit(1, ns, 40, AC_BLOCK_NONE);
+	commit(2, ns, 40, AC_BLOCK_NONE);
 	p->ops->on_access(p, 2, 1);
 	release(1);
 	release(2);
-	cr_assert_float_eq(asym_priority(p, 2) / asym_priority(p, 1), 8, 1e-9,
-			   "f(1) = 2 against f(0) = 1/4");
+}
+
+Test(policy_asym, an_unreused_block_weighs_the_share_of_its_kind_reused)
+{
+	/* No outcome yet: as much as a session block. */
+	pair(0);
+	cr_assert_float_eq(unused_weight(1), 1, 1e-9);
+	cr_assert_eq(asym_set_ablation(p, ASYM_FIXED_PRIOR), 0);
+	cr_assert_float_eq(unused_weight(1), 0.25, 1e-9, "the fixed prior");
 	cr_assert_eq(asym_set_ablation(p, ASYM_CLASSIC), 0);
-	cr_assert_float_eq(asym_priority(p, 2) / asym_priority(p, 1), 2, 1e-9,
-			   "classic: f(0) = 1");
+	cr_assert_float_eq(unused_weight(1), 1, 1e-9, "classic: f(0) = 1");
+	cr_assert_eq(asym_set_ablation(p, 0), 0);
+	p->ops->on_remove(p, 1);
+	p->ops->on_remove(p, 2);
+
+	/* One-off content: nothing came back, a quarter. */
+	fates(0, 24, 0);
+	pair(0);
+	cr_assert_float_eq(unused_weight(1), 0.25, 1e-9);
 	cr_assert_eq(victim(), 1);
+	p->ops->on_remove(p, 2);
+
+	/*
+	 * 15 of 40 came back (2u = 3/4): six eighths. The 25 lost ones
+	 * above (block 1 was the 25th) still count: fewer outcomes than
+	 * the pool has blocks.
+	 */
+	fates(0, 0, 15);
+	pair(0);
+	cr_assert_float_eq(unused_weight(1), 0.75, 1e-9);
+	p->ops->on_remove(p, 1);
+	p->ops->on_remove(p, 2);
+}
+
+Test(policy_asym, the_share_is_per_namespace_and_follows_the_workload)
+{
+	struct ac_policy_ns a = { .ns_id = 7, .block_tokens = 16,
+				  .bytes_per_block = 1 << 20 };
+	struct ac_policy_ns b = a;
+
+	b.ns_id = 8;
+	cr_assert_eq(p->ops->on_namespace(p, &a), 0);
+	cr_assert_eq(p->ops->on_namespace(p, &b), 0);
+	/* 7 writes one-off content, 8 content that always comes back. */
+	fates(7, 48, 0);
+	fates(8, 0, 48);
+	pair(7);
+	cr_assert_float_eq(unused_weight(1), 0.25, 1e-9);
+	p->ops->on_remove(p, 1);
+	p->ops->on_remove(p, 2);
+	pair(8);
+	cr_assert_float_eq(unused_weight(1), 1, 1e-9);
+	/*
+	 * A block keeps the weight it was written with (keys must not fall
+	 * behind the lazy heap's back), however the share moves after.
+	 */
+	p->ops->on_pin(p, 1);
+	p->ops->on_pin(p, 2);
+	fates(8, 100, 0);
+	release(1);
+	release(2);
+	cr_assert_float_eq(unused_weight(1), 1, 1e-9);
+	p->ops->on_remove(p, 1);
+	p->ops->on_remove(p, 2);
+	pair(8);
+	cr_assert_float_eq(unused_weight(1), 0.25, 1e-9,
+			   "48 reused, then 100 lost: old outcomes halve away");
+	p->ops->on_remove(p, 1);
+	p->ops->on_remove(p, 2);
+	/* Every pool's worth of outcomes halves the counts: 7 recovers. */
+	fates(7, 0, 150);
+	pair(7);
+	cr_assert_float_eq(unused_weight(1), 1, 1e-9);
 }
 
 /*

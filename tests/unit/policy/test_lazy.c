@@ -180,6 +180,7 @@ struct ref_blk {
 	uint16_t hits;		/* asym */
 	float base;		/* asym */
 	bool session;		/* asym: appended to a chain just read */
+	uint8_t prior;		/* asym: weight while unreused, (2 + prior) / 8 */
 };
 
 struct ref {
@@ -189,7 +190,33 @@ struct ref {
 	double inflation;
 	uint64_t seq;
 	uint32_t since_aging;	/* K_ASYM_AGED: victims since the last halving */
+	uint32_t reused, lost;	/* asym: fates of unreused non-session blocks */
 };
+
+/* asym's prior of a block written now: 2u in eighths, 1/4 to 1 (asym.c). */
+static uint8_t ref_prior(const struct ref *r)
+{
+	uint32_t n = r->reused + r->lost, e;
+
+	if (!n)
+		return 6;
+	e = (16 * r->reused + n / 2) / n;
+	return e < 2 ? 0 : e - 2 > 6 ? 6 : (uint8_t)(e - 2);
+}
+
+static void ref_fate(struct ref *r, uint32_t id, bool reused)
+{
+	if (r->b[id].hits || r->b[id].session)
+		return;
+	if (reused)
+		r->reused++;
+	else
+		r->lost++;
+	if (r->reused + r->lost > RN) {
+		r->reused >>= 1;
+		r->lost >>= 1;
+	}
+}
 
 static bool ref_cand(const struct ref *r, uint32_t id)
 {
@@ -214,7 +241,7 @@ static double ref_asym_prio(const struct ref *r, uint32_t id)
 	if (x->session)
 		f = 1;
 	else
-		f = x->hits ? 1.0 + log2(1.0 + x->hits) : 0.25;
+		f = x->hits ? 1.0 + log2(1.0 + x->hits) : (2 + x->prior) / 8.0;
 	return x->base + f * c / r->ns.bytes;
 }
 
@@ -420,6 +447,7 @@ static void against_reference(const char *name, enum kind kind,
 				.parent = b.pos ? b.parent : AC_BLOCK_NONE,
 				.base = (float)r->inflation,
 				.session = session,
+				.prior = ref_prior(r),
 			};
 			if (!b.pinned)
 				ref_use(r, id, now);
@@ -432,6 +460,7 @@ static void against_reference(const char *name, enum kind kind,
 				ref_use(r, id, now);
 			else
 				r->b[id].t = now;	/* pensieve keeps it */
+			ref_fate(r, id, true);
 			if (r->b[id].hits < UINT16_MAX)
 				r->b[id].hits++;
 			r->b[id].base = (float)r->inflation;
@@ -477,6 +506,7 @@ static void against_reference(const char *name, enum kind kind,
 
 					if (pri > r->inflation)
 						r->inflation = pri;
+					ref_fate(r, exp, false);
 				}
 				ref_kill(r, exp);
 				victims++;

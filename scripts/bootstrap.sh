@@ -9,7 +9,7 @@ pkgs=(
 	liburing-dev libprotobuf-c-dev protobuf-c-compiler
 	libsystemd-dev libcriterion-dev libinih-dev libxxhash-dev libssl-dev
 	libjson-c-dev libopenblas-dev libpcre2-dev
-	dbus systemd valgrind python3 python3-pip libseccomp-dev
+	dbus systemd procps valgrind python3 python3-pip libseccomp-dev
 	dpkg-dev debhelper rpm fakeroot libdbus-1-dev
 	clang libclang-rt-dev
 )

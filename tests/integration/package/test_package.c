@@ -177,6 +177,8 @@ Test(package, deb_builds_installs_and_runs)
 	cr_expect(strstr(out, "liburing2"), "Depends: %s", out);
 	/* postinst falls back to adduser where systemd-sysusers is missing. */
 	cr_expect(strstr(out, "adduser"), "Depends: %s", out);
+	/* The unit's ExecReload= runs /bin/kill, which a minimal root lacks. */
+	cr_expect(strstr(out, "procps"), "Depends: %s", out);
 	free(out);
 	/* ... and that fallback makes the account sysusers.conf describes. */
 	cr_expect_eq(sh(&out, "sed -n 's/^u asymcache - \\(\"[^\"]*\"\\) - -$/\\1/p' "
@@ -258,6 +260,10 @@ Test(package, rpm_builds_with_the_same_contents)
 	cr_assert_eq(sh(&out, "rpm -qp --scripts %s/RPMS/*/asymcached-" VERSION "-*.rpm 2>/dev/null",
 			top), 0);
 	cr_expect(strstr(out, "systemd-sysusers asymcache.conf"), "%s", out);
+	free(out);
+	cr_assert_eq(sh(&out, "rpm -qpR %s/RPMS/*/asymcached-" VERSION "-*.rpm 2>/dev/null",
+			top), 0);
+	cr_expect(strstr(out, "/usr/bin/kill\n"), "ExecReload= runs kill: %s", out);
 	free(out);
 	cr_assert_eq(sh(&out, "rpm -qp --scripts %s/RPMS/*/libasymcache-" VERSION "-*.rpm 2>/dev/null",
 			top), 0);

@@ -40,8 +40,8 @@
  * session read and continued again makes its private head (up to where
  * the chain branches off a shared prefix) session blocks too. A block that
  * on_link shows to have a resident child refilled a hole, not an
- * extension: it takes the kind of the chain it fills, and counts at least
- * one hit (the read that found the hole reused it).
+ * extension: it and the rest of the refilled run take the kind of the
+ * chain they fill and its hit count, at least one (refill()).
  *
  * Hole state comes from the chain links: parent from the core, children
  * from inverting it, so an eviction can re-key its neighbours.
@@ -435,6 +435,41 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 	}
 }
 
+/*
+ * @last, the end of a refilled hole, now links to the resident @next. The
+ * hole was the same content as the chain it fills, evicted between two
+ * reads of it (the read that found the hole is a reuse): the refilled run,
+ * @last and the blocks above it that this read wrote (not reused yet, up
+ * to the resident block the hole began after), takes the chain's kind (a
+ * session block inside a session) and its hit count, at least one.
+ * Written as new, they had lost the popularity the chain kept: a
+ * document's shallow blocks went first, came back with no hits and went
+ * first again. Keys may fall or rise: each is re-keyed now (@last by the
+ * caller). O(hole), as writing the hole was.
+ */
+static void refill(struct asym *a, uint32_t last, const struct asym_blk *next)
+{
+	uint16_t hits = next->hits > a->b[last].hits ? next->hits :
+						       a->b[last].hits;
+	uint8_t kind = next->flags & ASYM_SESSION;
+	uint32_t id = last;
+
+	if (!hits)
+		hits = 1;
+	for (;;) {
+		struct asym_blk *x = &a->b[id];
+		uint32_t up = x->parent;
+
+		x->flags = (x->flags & ~ASYM_SESSION) | kind;
+		x->hits = hits;
+		if (id != last)
+			rekey_fallen(a, id);
+		if (x->pos == 0 || !is_live(a, up) || a->b[up].hits)
+			return;
+		id = up;
+	}
+}
+
 static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
 {
 	struct asym *a = p->priv;
@@ -450,20 +485,10 @@ static void asym_on_link(struct ac_policy *p, uint32_t parent, uint32_t child)
 		if (--a->b[x->parent].nlive == 0)
 			requeue(a, x->parent);
 	}
-	/*
-	 * A refilled hole, not an extension: it is of the kind of the chain
-	 * it fills (a session block inside a session), and its content was
-	 * reused (the read that evicted it came too early), which is one
-	 * hit. The key may fall or rise: re-key it now.
-	 */
-	if (!(a->ablate & ASYM_CLASSIC)) {
-		a->b[parent].flags &= ~ASYM_SESSION;
-		a->b[parent].flags |= x->flags & ASYM_SESSION;
-		if (!a->b[parent].hits)
-			a->b[parent].hits = 1;
-	}
 	child_link(a, parent, child);
 	a->b[parent].nlive++;
+	if (!(a->ablate & ASYM_CLASSIC))
+		refill(a, parent, x);
 	rekey_fallen(a, parent);
 	requeue(a, child);
 }

@@ -504,3 +504,41 @@ Test(policy_asym, a_conversation_takes_its_private_head_along)
 	cr_assert_float_eq(asym_priority(p, 1) / b1, 1, 1e-9,
 			   "the shared prefix branches: not a session");
 }
+
+/*
+ * Chain 0-5 read four times; 1-3 flushed, so a fifth read finds a hole,
+ * writes 1-3 again and links 3 to the resident 4. The refilled run is the
+ * chain's content: all of it takes the chain's hit count, not only the
+ * block before 4 (which used to get one hit, and the others none).
+ */
+Test(policy_asym, a_refilled_hole_takes_the_hits_of_the_chain_it_fills)
+{
+	for (uint32_t id = 0; id < 6; id++)
+		commit(id, 0, id, id ? id - 1 : AC_BLOCK_NONE);
+	for (int k = 0; k < 4; k++)
+		for (uint32_t id = 0; id < 6; id++)
+			p->ops->on_access(p, id, 1);
+	for (uint32_t id = 0; id < 6; id++)
+		release(id);
+	for (uint32_t id = 1; id <= 3; id++)
+		p->ops->on_remove(p, id);
+	/* The fifth read: 0, 4 and 5 are hits, pinned while it runs. */
+	for (uint32_t id = 0; id < 6; id += id == 0 ? 4 : 1) {
+		p->ops->on_access(p, id, 1);
+		p->ops->on_pin(p, id);
+	}
+	for (uint32_t id = 1; id <= 3; id++)
+		commit(id, 0, id, id - 1);
+	p->ops->on_link(p, 3, 4);
+	for (uint32_t id = 0; id < 6; id++)
+		release(id);
+	/*
+	 * Flat cost: 0-4 sit inside one resident run (a new hole each, if
+	 * evicted) and share a base, so only the weight can tell them apart.
+	 */
+	cr_assert_eq(asym_set_ablation(p, ASYM_ABLATE_POSITION), 0);
+	for (uint32_t id = 1; id <= 3; id++)
+		cr_assert_float_eq(asym_priority(p, id), asym_priority(p, 4),
+				   1e-12, "refilled block %u", id);
+	cr_assert_float_eq(asym_priority(p, 0), asym_priority(p, 4), 1e-12);
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# How much of a single run's TTL gain is the simulator's sensitivity to
+# nothing (bench/results/sim_agent_ttl.md, "Per-seed noise"): for each
+# held-out seed, tool scale and the two pools where retention acts, no
+# retention and `--ttl auto` at the time scale run_agent.sh fitted (read
+# from its bound logs) and at that scale times 0.998, 0.999, 1.001 and
+# 1.002. A change of 0.1% in every arrival time is no change to the
+# workload; what it moves is the noise floor of one run.
+# usage: run_agent_jitter.sh BUILD_DIR [OUT_CSV]
+set -euo pipefail
+build=${1:-build}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+out=${2:-$src/bench/results/sim_agent_ttl_jitter.csv}
+ref=$src/bench/results/sim_agent_ttl
+sim="$build/bench/sim/asymcache-sim"
+gen="$build/bench/workloads/asymcache-workload"
+cost="$src/policy/costs/h200-llama-3-8b.json"
+seeds=${SEEDS:-"3 4 5 6 7"}
+scales=${TOOL_SCALES:-"0.1 0.3 1"}
+pools=${POOLS:-"150000 250000"}
+jitters=${JITTERS:-"0.998 0.999 1 1.001 1.002"}
+setups=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,lru:prefix:fixed8192:program,asym:msa:fixed8192:program
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "tool_scale,pool,seed,jitter,arm,setup,job_mean,busy" >"$out"
+for s in $seeds; do
+	for x in $scales; do
+		ts=$(sed -n 's/^# time scale \([0-9.]*\):.*/\1/p' "$ref/x${x}_bound_seed$s.txt")
+		[ -n "$ts" ] || { echo "no time scale in $ref/x${x}_bound_seed$s.txt" >&2; exit 1; }
+		tr="$tmp/agent_s${s}_x${x}.jsonl"
+		"$gen" agent --seed "$s" --programs 150 --tool-scale "$x" --out "$tr"
+		for p in $pools; do
+			for j in $jitters; do
+				for arm in none auto; do
+					ttl=0
+					[ "$arm" = auto ] && ttl=auto
+					"$sim" --trace "$tr" --cost "$cost" --agent --quiet \
+						--setup "$setups" --pool "$p" --ttl "$ttl" \
+						--time-scale "$(python3 -c "print($ts * $j)")" \
+						--csv "$tmp/run.csv" >/dev/null
+					python3 - "$tmp/run.csv" "$x,$p,$s,$j,$arm" >>"$out" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    print(f"{sys.argv[2]},{r['setup']},{r['job_mean']},{r['busy']}")
+PY
+				done
+			done
+			echo "run_agent_jitter: seed $s, tool scale $x, pool $p done" >&2
+		done
+	done
+done
+python3 "$src/bench/sim/jitter_table.py" "$out"

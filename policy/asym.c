@@ -74,6 +74,7 @@
 /* Bits 5-7: the weight of the block while unreused, (2 + level) / 8. */
 #define ASYM_PRIOR_SHIFT	5
 #define ASYM_PRIOR_MAX		6	/* 8/8: what a session block weighs */
+#define ASYM_PRIOR_NONE		7	/* written as a session block: not counted */
 #define HITS_MAX	UINT16_MAX
 
 struct asym_blk {
@@ -99,9 +100,10 @@ struct asym {
 	unsigned ablate;	/* ASYM_ABLATE_*: terms switched off */
 	uint32_t since_aging;	/* evictions since hits were last halved */
 	/*
-	 * Per namespace slot: unreused non-session blocks whose first reuse
-	 * came (reused) or that were evicted first (lost). Both halve once
-	 * their sum passes nblocks, so the share follows the workload.
+	 * Per namespace slot: victims written as non-session blocks that
+	 * were reused before their eviction, and those that were not. Both
+	 * halve once their sum passes nblocks, so the share follows the
+	 * workload.
 	 */
 	uint32_t reused[PNS_MAX];
 	uint32_t lost[PNS_MAX];
@@ -116,7 +118,11 @@ static double freq(const struct asym *a, const struct asym_blk *x,
 	if (!hits && !(a->ablate & ASYM_CLASSIC)) {
 		if (a->ablate & ASYM_FIXED_PRIOR)
 			return FREQ_UNUSED;
-		return (2 + (x->flags >> ASYM_PRIOR_SHIFT)) / 8.0;
+		unsigned level = x->flags >> ASYM_PRIOR_SHIFT;
+
+		if (level > ASYM_PRIOR_MAX)	/* born a session, now none */
+			level = ASYM_PRIOR_MAX;
+		return (2 + level) / 8.0;
 	}
 	/* Sub-linear: a hot system prompt should not pin itself forever. */
 	return 1.0 + log2(1.0 + hits);
@@ -141,14 +147,18 @@ static uint8_t prior_level(const struct asym *a, uint8_t ns)
 	return eighths - 2 > ASYM_PRIOR_MAX ? ASYM_PRIOR_MAX : eighths - 2;
 }
 
-/* An unreused, non-session block met its fate: reused first, or lost. */
-static void prior_count(struct asym *a, const struct asym_blk *x, bool reused)
+/*
+ * Victim @x's fate, if it was written as a non-session block: reused (hit
+ * at least once) or lost unreused. Counted at eviction, both, so the hit
+ * path pays nothing and each block counts once.
+ */
+static void prior_count(struct asym *a, const struct asym_blk *x)
 {
 	uint8_t ns = x->ns;
 
-	if (x->hits || (x->flags & ASYM_SESSION))
+	if ((x->flags >> ASYM_PRIOR_SHIFT) == ASYM_PRIOR_NONE)
 		return;
-	if (reused)
+	if (x->hits)
 		a->reused[ns]++;
 	else
 		a->lost[ns]++;
@@ -418,7 +428,8 @@ static void asym_on_insert(struct ac_policy *p, const struct ac_policy_block *b,
 		if (!(a->ablate & ASYM_CLASSIC) && (par->flags & ASYM_LIVE) &&
 		    !(par->flags & ASYM_CAND) && par->nlive == 0 &&
 		    (par->hits || (par->flags & ASYM_SESSION))) {
-			x->flags |= ASYM_SESSION;
+			x->flags |= ASYM_SESSION |
+				    ASYM_PRIOR_NONE << ASYM_PRIOR_SHIFT;
 			/* A session read and continued again: a conversation. */
 			if (par->hits && (par->flags & ASYM_SESSION))
 				session_up(a, b->parent);
@@ -499,7 +510,6 @@ static void asym_on_access(struct ac_policy *p, uint32_t id, uint64_t now_ns)
 
 	if (!is_live(a, id))
 		return;
-	prior_count(a, &a->b[id], true);
 	if (a->b[id].hits < HITS_MAX)
 		a->b[id].hits++;
 	a->b[id].base = (float)a->inflation;
@@ -611,7 +621,7 @@ static int asym_pick_victims(struct ac_policy *p, uint32_t want, uint32_t *out,
 		pri = pq_key_to_double(key);
 		if (pri > a->inflation)
 			a->inflation = pri;
-		prior_count(a, &a->b[id], false);
+		prior_count(a, &a->b[id]);
 		detach(a, id);
 		out[n++] = id;
 		if ((a->ablate & ASYM_AGE_FREQUENCY) &&

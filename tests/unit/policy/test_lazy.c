@@ -181,6 +181,7 @@ struct ref_blk {
 	float base;		/* asym */
 	bool session;		/* asym: appended to a chain just read */
 	uint8_t prior;		/* asym: weight while unreused, (2 + prior) / 8 */
+	bool counted;		/* asym: written as a non-session block */
 };
 
 struct ref {
@@ -190,7 +191,7 @@ struct ref {
 	double inflation;
 	uint64_t seq;
 	uint32_t since_aging;	/* K_ASYM_AGED: victims since the last halving */
-	uint32_t reused, lost;	/* asym: fates of unreused non-session blocks */
+	uint32_t reused, lost;	/* asym: fates of victims written as non-session */
 };
 
 /* asym's prior of a block written now: 2u in eighths, 1/4 to 1 (asym.c). */
@@ -204,11 +205,11 @@ static uint8_t ref_prior(const struct ref *r)
 	return e < 2 ? 0 : e - 2 > 6 ? 6 : (uint8_t)(e - 2);
 }
 
-static void ref_fate(struct ref *r, uint32_t id, bool reused)
+static void ref_fate(struct ref *r, uint32_t id)
 {
-	if (r->b[id].hits || r->b[id].session)
+	if (!r->b[id].counted)
 		return;
-	if (reused)
+	if (r->b[id].hits)
 		r->reused++;
 	else
 		r->lost++;
@@ -448,6 +449,7 @@ static void against_reference(const char *name, enum kind kind,
 				.base = (float)r->inflation,
 				.session = session,
 				.prior = ref_prior(r),
+				.counted = !session,
 			};
 			if (!b.pinned)
 				ref_use(r, id, now);
@@ -460,7 +462,6 @@ static void against_reference(const char *name, enum kind kind,
 				ref_use(r, id, now);
 			else
 				r->b[id].t = now;	/* pensieve keeps it */
-			ref_fate(r, id, true);
 			if (r->b[id].hits < UINT16_MAX)
 				r->b[id].hits++;
 			r->b[id].base = (float)r->inflation;
@@ -506,7 +507,7 @@ static void against_reference(const char *name, enum kind kind,
 
 					if (pri > r->inflation)
 						r->inflation = pri;
-					ref_fate(r, exp, false);
+					ref_fate(r, exp);
 				}
 				ref_kill(r, exp);
 				victims++;

@@ -18,9 +18,10 @@
  *
  * f(hits) = 1 + log2(1 + hits) once a block has been reused. Before, a
  * block weighs what its namespace's unreused blocks have turned out to be
- * worth: u * f(1), where u is the share of them whose first reuse came
- * before their eviction (counted per namespace, halved every pool's worth
- * of outcomes), kept between 1/4 and 1 and fixed at the block's insert.
+ * worth: u * f(1), where u is the share of them that were reused before
+ * their eviction (counted per namespace at each eviction, halved every
+ * pool's worth of outcomes), kept between 1/4 and 1 and fixed at the
+ * block's insert.
  * Where most such content never returns (one-off scans, a question's tail,
  * the first read of a rarely asked document) u is low and the block keeps
  * a quarter of its credit: with full credit its recompute cost, high when
@@ -29,10 +30,11 @@
  * which the program reads again after its tool call) u is high: with a
  * fixed quarter those blocks went first, during the very tool call that
  * the next turn waits on, and were recomputed again and again
- * (bench/results/sim_workloads.md). Session blocks are the exception: a block appended to a
- * chain that the same request had just read to its end (the parent was
- * reused, is pinned and has no other child) continues a conversation or
- * an agent program. Their next use is the chain's next turn, and how
+ * (bench/results/sim_workloads.md).
+ *
+ * Session blocks are the exception: a block appended to a chain that the
+ * same request had just read to its end (the parent was reused, is pinned
+ * and has no other child) continues a conversation or an agent program. Their next use is the chain's next turn, and how
  * often the chain was read before says little about whether one more turn
  * comes (a program that has run 25 turns is near its end), so their value
  * is f = 1 whatever the hits: counting them kept finished programs' heads

@@ -34,9 +34,10 @@
  *
  * Session blocks are the exception: a block appended to a chain that the
  * same request had just read to its end (the parent was reused, is pinned
- * and has no other child) continues a conversation or an agent program. Their next use is the chain's next turn, and how
- * often the chain was read before says little about whether one more turn
- * comes (a program that has run 25 turns is near its end), so their value
+ * and has no other child) continues a conversation or an agent program.
+ * Their next use is the chain's next turn, and how often the chain was
+ * read before says little about whether one more turn comes (a program
+ * that has run 25 turns is near its end), so their value
  * is f = 1 whatever the hits: counting them kept finished programs' heads
  * over the fresh tails of paused ones (bench/results/sim_workloads.md). A
  * session read and continued again makes its private head (up to where

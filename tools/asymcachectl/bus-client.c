@@ -5,6 +5,7 @@
  * mapping from bus errors to exit statuses lives in one place.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,35 @@ static int read_prop(sd_bus_message *m, const char *name, struct ctl_snapshot *s
 	return sd_bus_message_skip(m, "v");
 }
 
+/* Every property of @iface at @path that the snapshot knows, read into @s. */
+static int read_all(sd_bus_message *reply, struct ctl_snapshot *s)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	for (;;) {
+		const char *name;
+
+		r = sd_bus_message_enter_container(reply, 'e', "sv");
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		r = sd_bus_message_read(reply, "s", &name);
+		if (r < 0)
+			return r;
+		r = read_prop(reply, name, s);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(reply);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_exit_container(reply);
+}
+
 int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s)
 {
 	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -296,28 +326,7 @@ int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s)
 	if (r < 0)
 		return ctl_fail(&e, r, "read the daemon's properties");
 	s->taken_usec = now_usec();
-	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-	if (r < 0)
-		goto bad;
-	for (;;) {
-		const char *name;
-
-		r = sd_bus_message_enter_container(reply, 'e', "sv");
-		if (r < 0)
-			goto bad;
-		if (r == 0)
-			break;
-		r = sd_bus_message_read(reply, "s", &name);
-		if (r < 0)
-			goto bad;
-		r = read_prop(reply, name, s);
-		if (r < 0)
-			goto bad;
-		r = sd_bus_message_exit_container(reply);
-		if (r < 0)
-			goto bad;
-	}
-	r = sd_bus_message_exit_container(reply);
+	r = read_all(reply, s);
 	if (r < 0)
 		goto bad;
 	if (!s->version || !s->policy) {
@@ -328,6 +337,32 @@ int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s)
 bad:
 	ctl_snapshot_clear(s);
 	return ctl_fail(NULL, r, "parse the daemon's properties");
+}
+
+int ctl_snapshot_fetch_pool(struct ctl *c, uint32_t pool, struct ctl_snapshot *s)
+{
+	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_msg_ sd_bus_message *reply = NULL;
+	char path[64];
+	int r;
+
+	r = ctl_snapshot_fetch(c, s);
+	/* Pool 0's object reads as the daemon's own: nothing to add. */
+	if (r != CTL_EXIT_OK || pool == 0)
+		return r;
+	snprintf(path, sizeof(path), AC_BUS_POOL_PATH "/%" PRIu32, pool);
+	r = sd_bus_call_method(c->bus, AC_BUS_NAME, path, "org.freedesktop.DBus.Properties",
+			       "GetAll", &e, &reply, "s", AC_BUS_POOL_INTERFACE);
+	if (r < 0) {
+		ctl_snapshot_clear(s);
+		return ctl_fail(&e, r, "read the pool's properties (is there such a pool?)");
+	}
+	r = read_all(reply, s);
+	if (r < 0) {
+		ctl_snapshot_clear(s);
+		return ctl_fail(NULL, r, "parse the pool's properties");
+	}
+	return CTL_EXIT_OK;
 }
 
 void ctl_snapshot_clear(struct ctl_snapshot *s)

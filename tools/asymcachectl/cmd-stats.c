@@ -5,23 +5,29 @@
  * exposition format 0.0.4: HELP and TYPE once per family, before its
  * samples; no timestamps, the collector stamps the file's read time.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
 
 static const char stats_usage[] =
-	"stats [--json | --prometheus]\n\n"
+	"stats [--pool P] [--json | --prometheus]\n\n"
 	"Show lookups, hits, evictions, commits, blocks by state, and TTL\n"
 	"retention: blocks held pinned (against the budget) and soft, and how\n"
 	"retentions ended (resumed, expired unused, dropped for an allocation),\n"
 	"how many were declined, and the mean time one was held; the hit rate\n"
 	"since start and of the last 300 s.\n"
+	"  --pool P      pool P's blocks, counters and retention (0, [pool], by\n"
+	"                default; N for [pool.N]); sessions, uptime and the 300 s\n"
+	"                hit rate are the daemon's\n"
 	"  --prometheus  Prometheus text exposition format, for node_exporter's\n"
-	"                textfile collector; when the daemon is unreachable it\n"
-	"                still prints asymcache_up 0 (and exits with status 3).\n";
+	"                textfile collector: every pool, labelled pool=\"N\"; when\n"
+	"                the daemon is unreachable it still prints asymcache_up 0\n"
+	"                (and exits with status 3).\n";
 
 static void prom_family(const char *name, const char *type, const char *help)
 {
@@ -53,31 +59,29 @@ enum prom_kind { PROM_U32, PROM_U64 };
 
 #define SNAP(field)	offsetof(struct ctl_snapshot, field)
 
-/* The families that are one unlabelled sample of a snapshot field. */
-static const struct prom_metric {
+/*
+ * The families that are one sample of a snapshot field: pool[] once per
+ * pool, labelled pool="N" as /metrics labels them, daemon[] once.
+ */
+struct prom_metric {
 	const char *name, *type, *help;
 	size_t off;
 	enum prom_kind kind;
-} plain[] = {
-	{ "asymcache_pool_blocks", "gauge", "Blocks in all pools.", SNAP(nblocks), PROM_U32 },
+};
+
+static const struct prom_metric pool_metrics[] = {
+	{ "asymcache_pool_blocks", "gauge", "Blocks in each pool.", SNAP(nblocks), PROM_U32 },
 	{ "asymcache_pinned_blocks", "gauge",
 	  "Cached blocks pinned by at least one session.", SNAP(pinned_blocks), PROM_U32 },
 	{ "asymcache_retained_blocks", "gauge",
 	  "Cached blocks held by TTL retentions (a subset of the pinned).",
 	  SNAP(retained_blocks), PROM_U32 },
-	{ "asymcache_sessions", "gauge", "Attached client sessions.", SNAP(sessions), PROM_U32 },
 	{ "asymcache_namespaces", "gauge", "Registered namespaces.", SNAP(namespaces), PROM_U32 },
 	{ "asymcache_lookups_total", "counter", "Lookup requests.", SNAP(lookups), PROM_U64 },
 	{ "asymcache_lookup_keys_total", "counter", "Block keys looked up.",
 	  SNAP(lookup_keys), PROM_U64 },
 	{ "asymcache_lookup_hits_total", "counter", "Block keys found cached.",
 	  SNAP(lookup_hits), PROM_U64 },
-	{ "asymcache_prefix_cache_window_queries", "gauge",
-	  "Tokens looked up in the last 300 s, all namespaces.", SNAP(window_query_tokens),
-	  PROM_U64 },
-	{ "asymcache_prefix_cache_window_hits", "gauge",
-	  "Tokens found cached in the last 300 s, all namespaces.", SNAP(window_hit_tokens),
-	  PROM_U64 },
 	{ "asymcache_evictions_total", "counter",
 	  "Blocks evicted by the policy (allocation or admin evict).", SNAP(evictions), PROM_U64 },
 	{ "asymcache_flushed_blocks_total", "counter",
@@ -99,6 +103,16 @@ static const struct prom_metric {
 	  SNAP(retain_declined), PROM_U64 },
 };
 
+static const struct prom_metric daemon_metrics[] = {
+	{ "asymcache_sessions", "gauge", "Attached client sessions.", SNAP(sessions), PROM_U32 },
+	{ "asymcache_prefix_cache_window_queries", "gauge",
+	  "Tokens looked up in the last 300 s, all namespaces.", SNAP(window_query_tokens),
+	  PROM_U64 },
+	{ "asymcache_prefix_cache_window_hits", "gauge",
+	  "Tokens found cached in the last 300 s, all namespaces.", SNAP(window_hit_tokens),
+	  PROM_U64 },
+};
+
 /* Mean time a retention was held, or "-" before any ended. */
 static char *fmt_hold(char buf[static CTL_FMT_MAX], const struct ctl_snapshot *s)
 {
@@ -111,27 +125,64 @@ static char *fmt_hold(char buf[static CTL_FMT_MAX], const struct ctl_snapshot *s
 	return fmt_duration(buf, s->retain_hold_ms * 1000 / ended);
 }
 
-/* HELP and TYPE, then the one sample, of each family in plain[]. */
-static void print_plain(const struct ctl_snapshot *s)
+static uint64_t metric_value(const struct prom_metric *m, const struct ctl_snapshot *s)
 {
-	for (size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++) {
-		const struct prom_metric *m = &plain[i];
-		const char *field = (const char *)s + m->off;
-		uint64_t u64 = 0;
-		uint32_t u32;
+	const char *field = (const char *)s + m->off;
+	uint64_t u64 = 0;
+	uint32_t u32;
+
+	switch (m->kind) {
+	case PROM_U32:
+		memcpy(&u32, field, sizeof(u32));
+		u64 = u32;
+		break;
+	case PROM_U64:
+		memcpy(&u64, field, sizeof(u64));
+		break;
+	}
+	return u64;
+}
+
+/* HELP and TYPE, then one sample per pool (@snap[i] is pool @ids[i]'s). */
+static void print_pools(const struct ctl_snapshot *snap, const uint32_t *ids, size_t n)
+{
+	static const char *const states[] = { "free", "writing", "cached" };
+	size_t i, k;
+
+	for (k = 0; k < sizeof(pool_metrics) / sizeof(*pool_metrics); k++) {
+		const struct prom_metric *m = &pool_metrics[k];
 
 		prom_family(m->name, m->type, m->help);
-		switch (m->kind) {
-		case PROM_U32:
-			memcpy(&u32, field, sizeof(u32));
-			u64 = u32;
-			break;
-		case PROM_U64:
-			memcpy(&u64, field, sizeof(u64));
-			break;
-		}
-		printf("%s %" PRIu64 "\n", m->name, u64);
+		for (i = 0; i < n; i++)
+			printf("%s{pool=\"%" PRIu32 "\"} %" PRIu64 "\n", m->name, ids[i],
+			       metric_value(m, &snap[i]));
 	}
+	prom_family("asymcache_blocks", "gauge", "Blocks of each pool by state.");
+	for (i = 0; i < n; i++) {
+		const uint32_t counts[] = { snap[i].free_blocks, snap[i].writing_blocks,
+					    snap[i].cached_blocks };
+
+		for (k = 0; k < 3; k++)
+			printf("asymcache_blocks{pool=\"%" PRIu32 "\",state=\"%s\"} %" PRIu32 "\n",
+			       ids[i], states[k], counts[k]);
+	}
+	prom_family("asymcache_retentions_ended_total", "counter",
+		    "TTL retentions ended, by how.");
+	for (i = 0; i < n; i++) {
+		const struct ctl_snapshot *s = &snap[i];
+
+		printf("asymcache_retentions_ended_total{pool=\"%" PRIu32 "\",outcome=\"resumed\"} "
+		       "%" PRIu64 "\n", ids[i], s->retain_resumed);
+		printf("asymcache_retentions_ended_total{pool=\"%" PRIu32 "\","
+		       "outcome=\"expired_unused\"} %" PRIu64 "\n", ids[i], s->retain_expired_unused);
+		printf("asymcache_retentions_ended_total{pool=\"%" PRIu32 "\",outcome=\"dropped\"} "
+		       "%" PRIu64 "\n", ids[i], s->retain_dropped);
+	}
+	prom_family("asymcache_retain_hold_seconds_total", "counter",
+		    "Seconds TTL retentions were held, summed over them.");
+	for (i = 0; i < n; i++)
+		printf("asymcache_retain_hold_seconds_total{pool=\"%" PRIu32 "\"} %.3f\n", ids[i],
+		       snap[i].retain_hold_ms / 1e3);
 }
 
 /* namespace="ID",model="MODEL": the labels /metrics gives a namespace. */
@@ -168,11 +219,11 @@ static void print_namespaces(const struct ctl_namespace *ns, size_t n)
 	}
 }
 
-static void print_prometheus(const struct ctl_snapshot *s, const struct ctl_namespace *ns,
-			     size_t nns)
+/* @snap: one snapshot per pool, @snap[0] the daemon's (pool 0's). */
+static void print_prometheus(const struct ctl_snapshot *snap, const uint32_t *ids, size_t n,
+			     const struct ctl_namespace *ns, size_t nns)
 {
-	static const char *const states[] = { "free", "writing", "cached" };
-	const uint32_t counts[] = { s->free_blocks, s->writing_blocks, s->cached_blocks };
+	const struct ctl_snapshot *s = &snap[0];
 	size_t i;
 
 	prom_u64("asymcache_up", "gauge", "Whether the daemon answered (1) or not (0).", 1);
@@ -195,22 +246,57 @@ static void print_prometheus(const struct ctl_snapshot *s, const struct ctl_name
 	for (i = 0; i < s->npools; i++)
 		printf("asymcache_pool_block_bytes{pool=\"%" PRIu32 "\"} %" PRIu32 "\n",
 		       s->pools[i].id, s->pools[i].block_bytes);
-	prom_family("asymcache_blocks", "gauge", "Blocks by state.");
-	for (i = 0; i < 3; i++)
-		printf("asymcache_blocks{state=\"%s\"} %" PRIu32 "\n", states[i], counts[i]);
-	print_plain(s);
-	prom_family("asymcache_retentions_ended_total", "counter",
-		    "TTL retentions ended, by how.");
-	printf("asymcache_retentions_ended_total{outcome=\"resumed\"} %" PRIu64 "\n",
-	       s->retain_resumed);
-	printf("asymcache_retentions_ended_total{outcome=\"expired_unused\"} %" PRIu64 "\n",
-	       s->retain_expired_unused);
-	printf("asymcache_retentions_ended_total{outcome=\"dropped\"} %" PRIu64 "\n",
-	       s->retain_dropped);
-	prom_family("asymcache_retain_hold_seconds_total", "counter",
-		    "Seconds TTL retentions were held, summed over them.");
-	printf("asymcache_retain_hold_seconds_total %.3f\n", s->retain_hold_ms / 1e3);
+	print_pools(snap, ids, n);
+	for (i = 0; i < sizeof(daemon_metrics) / sizeof(*daemon_metrics); i++)
+		prom_u64(daemon_metrics[i].name, daemon_metrics[i].type, daemon_metrics[i].help,
+			 metric_value(&daemon_metrics[i], s));
 	print_namespaces(ns, nns);
+}
+
+/*
+ * A snapshot of every pool the daemon lists: @ret[0] pool 0's (the
+ * daemon's object), then the tenant pools', each with @ids its number.
+ */
+static int fetch_every_pool(struct ctl *c, struct ctl_snapshot **ret, uint32_t **ret_ids,
+			    size_t *ret_n)
+{
+	struct ctl_snapshot first, *snap;
+	uint32_t *ids;
+	size_t i, n = 1;
+	int r;
+
+	r = ctl_snapshot_fetch(c, &first);
+	if (r != CTL_EXIT_OK)
+		return r;
+	snap = calloc(first.npools + 1, sizeof(*snap));
+	ids = calloc(first.npools + 1, sizeof(*ids));
+	if (!snap || !ids) {
+		free(snap);
+		free(ids);
+		ctl_snapshot_clear(&first);
+		return ctl_fail(NULL, -ENOMEM, "read the pools");
+	}
+	snap[0] = first;
+	for (i = 0; i < first.npools; i++) {
+		if (first.pools[i].id == 0)
+			continue;
+		ids[n] = first.pools[i].id;
+		r = ctl_snapshot_fetch_pool(c, ids[n], &snap[n]);
+		if (r != CTL_EXIT_OK)
+			break;
+		n++;
+	}
+	if (r != CTL_EXIT_OK) {
+		while (n--)
+			ctl_snapshot_clear(&snap[n]);
+		free(snap);
+		free(ids);
+		return r;
+	}
+	*ret = snap;
+	*ret_ids = ids;
+	*ret_n = n;
+	return CTL_EXIT_OK;
 }
 
 int cmd_stats(struct ctl *c, int argc, char **argv)
@@ -219,22 +305,29 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "prometheus", no_argument, NULL, 'p' },
+		{ "pool", required_argument, NULL, 'P' },
 		{}
 	};
 	_cleanup_table_ struct table *t = NULL;
+	struct ctl_snapshot s, *snap = NULL;
 	struct ctl_namespace *ns = NULL;
-	bool prometheus = false;
-	struct ctl_snapshot s;
-	size_t nns = 0;
+	bool prometheus = false, pool_given = false;
+	size_t nns = 0, nsnap = 0;
+	uint32_t pool = 0, *ids = NULL;
 	char a[CTL_FMT_MAX];
 	int o, r;
 
-	while ((o = getopt_long(argc, argv, ":hjp", opts, NULL)) >= 0) {
+	while ((o = getopt_long(argc, argv, ":hjpP:", opts, NULL)) >= 0) {
 		if (o == 'j')
 			c->json = true;
 		else if (o == 'p')
 			prometheus = true;
-		else if (o == 'h')
+		else if (o == 'P') {
+			if (parse_u32(optarg, &pool) < 0)
+				return ctl_usage_error("stats", "--pool wants a pool number, not '%s'",
+						       optarg);
+			pool_given = true;
+		} else if (o == 'h')
 			return ctl_help_or_usage("stats", stats_usage, true);
 		else
 			return ctl_bad_option("stats", opts, argv, o);
@@ -243,12 +336,22 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		return ctl_usage_error("stats", "unexpected argument '%s'", argv[optind]);
 	if (prometheus && c->json)
 		return ctl_usage_error("stats", "--prometheus and --json exclude each other");
+	if (prometheus && pool_given)
+		return ctl_usage_error("stats", "--prometheus shows every pool; leave out --pool");
 
-	r = ctl_snapshot_fetch(c, &s);
-	if (r == CTL_EXIT_OK && prometheus) {
-		r = ctl_namespaces_fetch(c, &ns, &nns);
-		if (r != CTL_EXIT_OK)
-			ctl_snapshot_clear(&s);
+	if (prometheus) {
+		r = fetch_every_pool(c, &snap, &ids, &nsnap);
+		if (r == CTL_EXIT_OK) {
+			r = ctl_namespaces_fetch(c, &ns, &nns);
+			if (r != CTL_EXIT_OK) {
+				while (nsnap--)
+					ctl_snapshot_clear(&snap[nsnap]);
+				free(snap);
+				free(ids);
+			}
+		}
+	} else {
+		r = ctl_snapshot_fetch_pool(c, pool, &s);
 	}
 	if (r != CTL_EXIT_OK) {
 		/* A scrape must see the daemon is down, not a stale file. */
@@ -258,18 +361,26 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		return r;
 	}
 	if (prometheus) {
-		print_prometheus(&s, ns, nns);
-		goto out;
+		print_prometheus(snap, ids, nsnap, ns, nns);
+		ctl_namespaces_free(ns, nns);
+		while (nsnap--)
+			ctl_snapshot_clear(&snap[nsnap]);
+		free(snap);
+		free(ids);
+		return CTL_EXIT_OK;
 	}
 	if (c->json) {
 		_cleanup_json_ json_object *j = ctl_snapshot_json(&s);
 
+		if (j)
+			json_object_object_add(j, "pool", json_object_new_uint64(pool));
 		ctl_print_json(j);
 		goto out;
 	}
 	t = table_new(2, "COUNTER", ">VALUE");
 	if (!t)
 		goto out;
+	table_row(t, "pool", fmt_u64(a, pool));
 	table_row(t, "lookups", fmt_u64(a, s.lookups));
 	table_row(t, "lookup keys", fmt_u64(a, s.lookup_keys));
 	table_row(t, "lookup hits", fmt_u64(a, s.lookup_hits));
@@ -299,7 +410,6 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 	table_row(t, "uptime", fmt_duration(a, s.uptime_usec));
 	table_print(t, stdout);
 out:
-	ctl_namespaces_free(ns, nns);
 	ctl_snapshot_clear(&s);
 	return CTL_EXIT_OK;
 }

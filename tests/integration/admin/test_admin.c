@@ -710,16 +710,16 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 	rc = prom_promtool(out, why, sizeof(why));
 	cr_assert(rc == 0 || rc == -ENOENT, "promtool check metrics: %s\n%s", why, out);
 	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1.0);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"cached\""), s.cached_blocks);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"free\""), s.free_blocks);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "state=\"writing\""), s.writing_blocks);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", NULL), s.nblocks);
-	cr_expect_eq(prom_value(&p, "asymcache_pinned_blocks", NULL), s.pinned_blocks);
-	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", NULL), s.lookups);
-	cr_expect_eq(prom_value(&p, "asymcache_lookup_keys_total", NULL), s.lookup_keys);
-	cr_expect_eq(prom_value(&p, "asymcache_lookup_hits_total", NULL), s.lookup_hits);
-	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", NULL), s.evictions);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", NULL), s.commits);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"cached\""), s.cached_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"free\""), s.free_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"writing\""), s.writing_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), s.nblocks);
+	cr_expect_eq(prom_value(&p, "asymcache_pinned_blocks", "pool=\"0\""), s.pinned_blocks);
+	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", "pool=\"0\""), s.lookups);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_keys_total", "pool=\"0\""), s.lookup_keys);
+	cr_expect_eq(prom_value(&p, "asymcache_lookup_hits_total", "pool=\"0\""), s.lookup_hits);
+	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"0\""), s.evictions);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), s.commits);
 	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 2);
 	cr_expect_eq(prom_value(&p, "asymcache_pool_bytes",
 				"pool=\"0\",backend=\"host\",device=\"-1\""), 4 << 20);
@@ -1105,7 +1105,8 @@ Test(admin, bash_completion_offers_commands_policies_and_namespaces)
 	hclient_open(&env, "completed", &a);
 	expect_completion("asymcachectl st", "status stats\n");
 	expect_completion("asymcachectl --json t", "top\n");
-	expect_completion("asymcachectl stats --p", "--prometheus\n");
+	expect_completion("asymcachectl stats --p", "--prometheus --pool\n");
+	expect_completion("asymcachectl stats --po", "--pool\n");
 	/* Live values come from the daemon. */
 	expect_completion("asymcachectl policy \"\"", "asym lru pensieve\n");
 	expect_completion("asymcachectl flush te", "test-llama\n");
@@ -1234,7 +1235,7 @@ static void expect_retained_everywhere(sd_bus *bus, struct hclient *a,
 
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
 	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
-	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", NULL), (double)want,
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"0\""), (double)want,
 		     "%s", out);
 	prom_free(&p);
 	free(out);
@@ -1390,14 +1391,14 @@ Test(admin, retention_budget_outcomes_and_hold_time_show)
 
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
 	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
-	cr_expect_eq(prom_value(&p, "asymcache_retain_budget_blocks", NULL), budget);
+	cr_expect_eq(prom_value(&p, "asymcache_retain_budget_blocks", "pool=\"0\""), budget);
 	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
-				"outcome=\"resumed\""), 1);
+				"pool=\"0\",outcome=\"resumed\""), 1);
 	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
-				"outcome=\"expired_unused\""), 1);
+				"pool=\"0\",outcome=\"expired_unused\""), 1);
 	cr_expect_eq(prom_value(&p, "asymcache_retentions_ended_total",
-				"outcome=\"dropped\""), 0);
-	cr_expect_geq(prom_value(&p, "asymcache_retain_hold_seconds_total", NULL), 0.15);
+				"pool=\"0\",outcome=\"dropped\""), 0);
+	cr_expect_geq(prom_value(&p, "asymcache_retain_hold_seconds_total", "pool=\"0\""), 0.15);
 	prom_free(&p);
 	free(out);
 
@@ -2109,8 +2110,11 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 	hclient_close(&t);
 }
 
-/* /metrics has every pool's blocks and counters, each sample labelled by its pool. */
-Test(admin, metrics_has_every_pools_blocks_and_counters)
+/*
+ * /metrics and asymcachectl stats --prometheus have every pool's blocks
+ * and counters, each sample labelled by its pool; stats --pool shows one.
+ */
+Test(admin, metrics_and_ctl_stats_have_every_pool)
 {
 	struct henv_opts o = { .config = TWO_POOLS_CONF "[metrics]\nlisten = 0\n" };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -2118,7 +2122,8 @@ Test(admin, metrics_has_every_pools_blocks_and_counters)
 	struct ac_key kt[6], km[2];
 	uint32_t bt[6], bm[2];
 	uint64_t handle = 0;
-	char *ans, why[256];
+	char *ans, *out = NULL, why[256];
+	struct json_object *j;
 	const char *body;
 	struct prom p;
 	sd_bus *bus;
@@ -2163,6 +2168,57 @@ Test(admin, metrics_has_every_pools_blocks_and_counters)
 	cr_expect(isnan(prom_value(&p, "asymcache_pool_blocks", NULL)));
 	prom_free(&p);
 	free(ans);
+
+	/* asymcachectl's textfile exposition: every pool, labelled as /metrics. */
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
+	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
+	tool = prom_promtool(out, why, sizeof(why));
+	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s", why, out);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), 64);
+	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"1\""), 16);
+	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"cached\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"1\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"0\""), 0);
+	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"1\""), 3);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"1\""), 6);
+	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), 2);
+	cr_expect_eq(prom_value(&p, "asymcache_retain_budget_blocks", "pool=\"1\""), 4);
+	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 2);
+	prom_free(&p);
+	free(out);
+
+	/* stats --pool: that pool's blocks and counters, the daemon's sessions. */
+	j = ctl_json(0, "stats", "--pool", "1", "--json");
+	cr_expect_eq(hjson_u64(j, "pool"), 1);
+	cr_expect_eq(hjson_u64(j, "blocks.total"), 16);
+	cr_expect_eq(hjson_u64(j, "blocks.cached"), 3);
+	cr_expect_eq(hjson_u64(j, "blocks.retained"), 3);
+	cr_expect_eq(hjson_u64(j, "evictions"), 3);
+	cr_expect_eq(hjson_u64(j, "commits"), 6);
+	cr_expect_eq(hjson_u64(j, "sessions"), 2);
+	json_object_put(j);
+	j = ctl_json(0, "stats", "--json");
+	cr_expect_eq(hjson_u64(j, "pool"), 0);
+	cr_expect_eq(hjson_u64(j, "blocks.total"), 64);
+	cr_expect_eq(hjson_u64(j, "commits"), 2);
+	json_object_put(j);
+	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--pool", "1", NULL), 0);
+	cr_expect(strstr(out, "evictions"), "%s", out);
+	free(out);
+	out = NULL;
+	cr_expect_neq(run_ctl(&env, 0, NULL, &out, "stats", "--pool", "7", NULL), 0,
+		      "a pool that does not exist");
+	cr_expect(strstr(out ? out : "", "is there such a pool?"), "%s", out);
+	free(out);
+	out = NULL;
+	cr_expect_eq(run_ctl(&env, 0, NULL, &out, "stats", "--pool", "one", NULL), 2);
+	cr_expect(strstr(out ? out : "", "--pool wants a pool number, not 'one'"), "%s", out);
+	free(out);
+	out = NULL;
+	cr_expect_eq(run_ctl(&env, 0, NULL, &out, "stats", "--prometheus", "--pool", "1", NULL),
+		     2);
+	cr_expect(strstr(out ? out : "", "every pool"), "%s", out);
+	free(out);
 	sd_bus_error_free(&e);
 	sd_bus_flush_close_unref(bus);
 	hclient_close(&m);

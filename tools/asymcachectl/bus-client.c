@@ -339,30 +339,20 @@ bad:
 	return ctl_fail(NULL, r, "parse the daemon's properties");
 }
 
-int ctl_snapshot_fetch_pool(struct ctl *c, uint32_t pool, struct ctl_snapshot *s)
+int ctl_pool_read(struct ctl *c, uint32_t pool, struct ctl_snapshot *s)
 {
-	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	char path[64];
 	int r;
 
-	r = ctl_snapshot_fetch(c, s);
-	/* Pool 0's object reads as the daemon's own: nothing to add. */
-	if (r != CTL_EXIT_OK || pool == 0)
-		return r;
 	snprintf(path, sizeof(path), AC_BUS_POOL_PATH "/%" PRIu32, pool);
-	r = sd_bus_call_method(c->bus, AC_BUS_NAME, path, "org.freedesktop.DBus.Properties",
-			       "GetAll", &e, &reply, "s", AC_BUS_POOL_INTERFACE);
-	if (r < 0) {
-		ctl_snapshot_clear(s);
-		return ctl_fail(&e, r, "read the pool's properties (is there such a pool?)");
-	}
+	r = ctl_call_at(c, path, "org.freedesktop.DBus.Properties", "GetAll", &reply,
+			"read the pool's properties (is there such a pool?)", "s",
+			AC_BUS_POOL_INTERFACE);
+	if (r != CTL_EXIT_OK)
+		return r;
 	r = read_all(reply, s);
-	if (r < 0) {
-		ctl_snapshot_clear(s);
-		return ctl_fail(NULL, r, "parse the pool's properties");
-	}
-	return CTL_EXIT_OK;
+	return r < 0 ? ctl_fail(NULL, r, "parse the pool's properties") : CTL_EXIT_OK;
 }
 
 void ctl_snapshot_clear(struct ctl_snapshot *s)

@@ -280,11 +280,12 @@ static int fetch_every_pool(struct ctl *c, struct ctl_snapshot **ret, uint32_t *
 	for (i = 0; i < first.npools; i++) {
 		if (first.pools[i].id == 0)
 			continue;
+		/* Only the pool's members: the daemon-wide ones print from snap[0]. */
 		ids[n] = first.pools[i].id;
-		r = ctl_snapshot_fetch_pool(c, ids[n], &snap[n]);
+		r = ctl_pool_read(c, ids[n], &snap[n]);
+		n++;
 		if (r != CTL_EXIT_OK)
 			break;
-		n++;
 	}
 	if (r != CTL_EXIT_OK) {
 		while (n--)
@@ -351,7 +352,13 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 			}
 		}
 	} else {
-		r = ctl_snapshot_fetch_pool(c, pool, &s);
+		r = ctl_snapshot_fetch(c, &s);
+		/* Pool 0's object reads as the daemon's own: nothing to add. */
+		if (r == CTL_EXIT_OK && pool) {
+			r = ctl_pool_read(c, pool, &s);
+			if (r != CTL_EXIT_OK)
+				ctl_snapshot_clear(&s);
+		}
 	}
 	if (r != CTL_EXIT_OK) {
 		/* A scrape must see the daemon is down, not a stale file. */

@@ -154,11 +154,12 @@ int ctl_call_at(struct ctl *c, const char *path, const char *iface,
 
 int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s);
 /*
- * The daemon's snapshot with pool @pool's members (blocks, counters,
- * retention) read from that pool's object; the daemon-wide ones (version,
- * sessions, uptime, the 300 s window) stay the daemon's.
+ * Pool @pool's members (blocks, counters, retention) from its Pool1
+ * object, read over what @s holds: the daemon's snapshot for one pool's
+ * view (version, sessions, uptime and the 300 s window stay the daemon's),
+ * or a zeroed one for the pool's members alone. @s is left to the caller.
  */
-int ctl_snapshot_fetch_pool(struct ctl *c, uint32_t pool, struct ctl_snapshot *s);
+int ctl_pool_read(struct ctl *c, uint32_t pool, struct ctl_snapshot *s);
 void ctl_snapshot_clear(struct ctl_snapshot *s);
 int ctl_sessions_fetch(struct ctl *c, struct ctl_session **ret, size_t *ret_n);
 void ctl_sessions_free(struct ctl_session *s, size_t n);

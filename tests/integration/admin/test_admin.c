@@ -2015,6 +2015,27 @@ static void expect_nobody_cannot_evict(uint32_t pool, const char *err_name)
 }
 
 /*
+ * Both pools in use: a tenant of pool 1 (@t) publishes 6 blocks and keeps
+ * 3 of them over a tool call, its own pins gone; a client of pool 0 (@m)
+ * publishes 2 and releases them. Returns the retention's handle.
+ */
+static uint64_t two_pools_in_use(struct hclient *t, struct hclient *m)
+{
+	struct ac_key kt[6], km[2];
+	uint32_t bt[6], bm[2];
+	uint64_t handle = 0;
+
+	hclient_open_pool(&env, "tenant", 1, t);
+	hclient_open(&env, "main", m);
+	hpublish_prompt(t, 30, 6, kt, bt);
+	hpublish_prompt(m, 31, 2, km, bm);
+	cr_assert_eq(ac_release(m->c, bm, 2, NULL), 0);
+	cr_assert_eq(ac_retain(t->c, t->ns, bt, 3, 60000, &handle), 0);
+	cr_assert_eq(ac_release(t->c, bt, 6, NULL), 0);
+	return handle;
+}
+
+/*
  * A tenant pool has what pool 0 has on the bus, on its own object:
  * blocks, counters, TTL retention and EvictBlocks, each about that pool
  * alone; pool 0's object reads as the daemon's object does.
@@ -2026,9 +2047,8 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 	struct prop_seen w = { .name = "CachedBlocks" };
 	sd_bus_slot *slot = NULL;
 	struct hclient t, m;
-	struct ac_key kt[6], km[2];
-	uint32_t bt[6], bm[2], released = 0;
-	uint64_t handle = 0;
+	uint32_t released = 0;
+	uint64_t handle;
 	sd_bus *bus;
 
 	henv_start(&env, &o);
@@ -2036,14 +2056,7 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 	cr_assert_geq(sd_bus_match_signal(bus, &slot, AC_BUS_NAME, pool_path(1),
 					  "org.freedesktop.DBus.Properties",
 					  "PropertiesChanged", on_prop_changed, &w), 0);
-	hclient_open_pool(&env, "tenant", 1, &t);
-	hclient_open(&env, "main", &m);
-	hpublish_prompt(&t, 30, 6, kt, bt);
-	hpublish_prompt(&m, 31, 2, km, bm);
-	cr_assert_eq(ac_release(m.c, bm, 2, NULL), 0);
-	/* 3 of the tenant's 6 kept over a tool call, all its own pins gone. */
-	cr_assert_eq(ac_retain(t.c, t.ns, bt, 3, 60000, &handle), 0);
-	cr_assert_eq(ac_release(t.c, bt, 6, NULL), 0);
+	handle = two_pools_in_use(&t, &m);
 	cr_expect(wait_changed(bus, &w), "no PropertiesChanged on pool 1's object");
 
 	cr_expect_eq(pool_prop(bus, 1, "Index", 'u'), 1);
@@ -2119,9 +2132,6 @@ Test(admin, metrics_and_ctl_stats_have_every_pool)
 	struct henv_opts o = { .config = TWO_POOLS_CONF "[metrics]\nlisten = 0\n" };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct hclient t, m;
-	struct ac_key kt[6], km[2];
-	uint32_t bt[6], bm[2];
-	uint64_t handle = 0;
 	char *ans, *out = NULL, why[256];
 	struct json_object *j;
 	const char *body;
@@ -2131,14 +2141,8 @@ Test(admin, metrics_and_ctl_stats_have_every_pool)
 
 	henv_start(&env, &o);
 	bus = test_bus();
-	hclient_open_pool(&env, "tenant", 1, &t);
-	hclient_open(&env, "main", &m);
-	hpublish_prompt(&t, 40, 6, kt, bt);
-	hpublish_prompt(&m, 41, 2, km, bm);
-	cr_assert_eq(ac_release(m.c, bm, 2, NULL), 0);
+	two_pools_in_use(&t, &m);
 	/* Pool 1: 3 of 6 retained (pinned), the other 3 unpinned and evicted. */
-	cr_assert_eq(ac_retain(t.c, t.ns, bt, 3, 60000, &handle), 0);
-	cr_assert_eq(ac_release(t.c, bt, 6, NULL), 0);
 	cr_assert_eq(pool_evict(bus, 1, 100, &e), 3, "%s", e.message);
 
 	ans = h_http_get(henv_metrics_port(&env), "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n");

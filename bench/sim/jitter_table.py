@@ -5,7 +5,7 @@ over the held-out seeds:
 - noise: how far no retention's mean job latency moves when every arrival
   moves by 0.1-0.2% (each jitter against jitter 1, per seed: the widest);
 - auto, one run: auto's gain at jitter 1 (what run_agent.sh reports);
-- auto, 5 jitters: auto's gain with each arm averaged over the jitters, per
+- auto, N jitters: auto's gain with each arm averaged over the jitters, per
   seed, as mean [min, max] over seeds.
 Gains are (none - auto) / none in percent; positive is faster."""
 import csv
@@ -23,10 +23,11 @@ def main(path):
         job[(r["tool_scale"], int(r["pool"]), r["setup"], int(r["seed"]),
              r["arm"])][r["jitter"]] = float(r["job_mean"])
     keys = sorted({k[:3] for k in job}, key=lambda k: (float(k[0]), k[1], k[2]))
+    nj = max(len(v) for v in job.values())
     seeds = sorted({k[3] for k in job})
     print("| tool scale | pool | setup | none moved by jitter alone, % (mean over seeds of each "
           "seed's widest move, worst seed) "
-          "| auto gain %, one run | auto gain %, mean of 5 jitters |")
+          f"| auto gain %, one run | auto gain %, mean of {nj} jitters |")
     print("|---|---|---|---|---|---|")
     worst_one = worst_avg = (0, None)
     for k in keys:
@@ -35,7 +36,8 @@ def main(path):
             n, a = job.get(k + (s, "none")), job.get(k + (s, "auto"))
             if not n or not a or "1" not in n:
                 continue
-            noise.append(max(abs(v - n["1"]) / n["1"] * 100 for j, v in n.items() if j != "1"))
+            noise.append(max((abs(v - n["1"]) / n["1"] * 100 for j, v in n.items() if j != "1"),
+                             default=0.0))
             one.append((n["1"] - a["1"]) / n["1"] * 100)
             mn = sum(n.values()) / len(n)
             ma = sum(a.values()) / len(a)
@@ -49,7 +51,7 @@ def main(path):
         print(f"| {k[0]} | {k[1]} | {k[2]} | {sum(noise) / len(noise):.1f} (worst {max(noise):.1f}) "
               f"| {spread(one)} | {spread(avg)} |")
     print()
-    for name, (g, k) in (("one run", worst_one), ("mean of 5 jitters", worst_avg)):
+    for name, (g, k) in (("one run", worst_one), (f"mean of {nj} jitters", worst_avg)):
         where = f"tool scale {k[0]}, pool {k[1]}, {k[2]}, seed {k[3]}" if k else "-"
         print(f"- auto's worst seed, {name}: {g:+.2f}% ({where})")
 

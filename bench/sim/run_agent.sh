@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # TTL retention on generated agent programs (bench/results/sim_agent_ttl.md):
 # per seed and tool-time scale, the time scale at which lru keeps the GPU
-# 60% busy with an unlimited pool, then at two pools every retention arm
+# 60% busy with an unlimited pool, then at three pools every retention arm
 # under the same policies and orders, and the unlimited-pool bound.
 # Seeds 3-7 by default (1 and 2 were looked at while changing asym).
 # usage: run_agent.sh BUILD_DIR [OUT_DIR]
@@ -10,13 +10,7 @@ set -euo pipefail
 build=${1:-build}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${2:-$src/bench/results/sim_agent_ttl}
-sim="$build/bench/sim/asymcache-sim"
-gen="$build/bench/workloads/asymcache-workload"
-cost="$src/policy/costs/h200-llama-3-8b.json"
-seeds=${SEEDS:-"3 4 5 6 7"}
-scales=${TOOL_SCALES:-"0.1 0.3 1"}
-pools=${POOLS:-"150000 250000 500000"}
-setups=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,lru:prefix:fixed8192:program,asym:msa:fixed8192:program
+. "$src/bench/sim/agent_env.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
@@ -24,7 +18,7 @@ mkdir -p "$out"
 for s in $seeds; do
 	for x in $scales; do
 		tr="$tmp/agent_s${s}_x${x}.jsonl"
-		"$gen" agent --seed "$s" --programs 150 --tool-scale "$x" --out "$tr"
+		agent_trace "$s" "$x" "$tr"
 		base=(--trace "$tr" --cost "$cost" --agent --quiet --setup "$setups")
 		"$sim" "${base[@]}" --pool 1000000000 --target-busy 0.6 \
 			--ref-pool 1000000000 --csv "$out/x${x}_bound_seed$s.csv" \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # How much of a single run's TTL gain is the simulator's sensitivity to
 # nothing (bench/results/sim_agent_ttl.md, "Per-seed noise"): for each
-# held-out seed, tool scale and the two pools where retention acts, no
+# held-out seed, tool scale and pool of run_agent.sh (agent_env.sh), no
 # retention and `--ttl auto` at the time scale run_agent.sh fitted (read
 # from its bound logs) and at that scale times 0.998, 0.999, 1.001 and
 # 1.002. A change of 0.1% in every arrival time is no change to the
@@ -13,14 +13,8 @@ build=${1:-build}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${2:-$src/bench/results/sim_agent_ttl_jitter.csv}
 ref=$src/bench/results/sim_agent_ttl
-sim="$build/bench/sim/asymcache-sim"
-gen="$build/bench/workloads/asymcache-workload"
-cost="$src/policy/costs/h200-llama-3-8b.json"
-seeds=${SEEDS:-"3 4 5 6 7"}
-scales=${TOOL_SCALES:-"0.1 0.3 1"}
-pools=${POOLS:-"150000 250000"}
+. "$src/bench/sim/agent_env.sh"
 jitters=${JITTERS:-"0.998 0.999 1 1.001 1.002"}
-setups=lru:prefix:fixed8192:fcfs,asym:msa:fixed8192:fcfs,lru:prefix:fixed8192:program,asym:msa:fixed8192:program
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -30,7 +24,7 @@ for s in $seeds; do
 		ts=$(sed -n 's/^# time scale \([0-9.]*\):.*/\1/p' "$ref/x${x}_bound_seed$s.txt")
 		[ -n "$ts" ] || { echo "no time scale in $ref/x${x}_bound_seed$s.txt" >&2; exit 1; }
 		tr="$tmp/agent_s${s}_x${x}.jsonl"
-		"$gen" agent --seed "$s" --programs 150 --tool-scale "$x" --out "$tr"
+		agent_trace "$s" "$x" "$tr"
 		for p in $pools; do
 			for j in $jitters; do
 				for arm in none auto; do

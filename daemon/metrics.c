@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -359,44 +360,65 @@ static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
 	sample(o, name, "", "", v);
 }
 
-/* One sample per pool of a pool's gauge or counter, labelled pool="N". */
-enum {
-	P_BLOCKS, P_RETAINED, P_EVICTIONS, P_FLUSHED, P_COMMITS, P_DEDUPS,
+/*
+ * A pool's gauges and counters, read at their offsets in struct
+ * daemon_pool as the D-Bus pool objects read them (bus.c); one sample per
+ * pool, labelled pool="N".
+ */
+#define POOL_FIELD(f) \
+	offsetof(struct daemon_pool, f), sizeof(((struct daemon_pool *)0)->f)
+
+static const struct pool_family {
+	const char *name, *type, *help;
+	size_t off, size;	/* a uint32_t or a uint64_t */
+} pool_families[] = {
+	{ "asymcache_pool_blocks", "gauge", "Blocks in each pool.",
+	  POOL_FIELD(cache.nblocks) },
+	{ "asymcache_retained_blocks", "gauge",
+	  "Cached blocks of each pool held by TTL retentions (a subset of the pinned).",
+	  POOL_FIELD(retained_blocks) },
+	{ "asymcache_evictions", "counter",
+	  "Blocks evicted by the policy (allocation or admin evict), by pool.",
+	  POOL_FIELD(cache.ctr.evictions) },
+	{ "asymcache_flushed_blocks", "counter", "Blocks freed by namespace flushes, by pool.",
+	  POOL_FIELD(cache.ctr.flushed) },
+	{ "asymcache_commits", "counter",
+	  "Blocks committed, deduplicated ones included, by pool.",
+	  POOL_FIELD(cache.ctr.commits) },
+	{ "asymcache_dedups", "counter", "Commits answered with an existing block, by pool.",
+	  POOL_FIELD(cache.ctr.dedups) },
 };
 
-static void per_pool(struct out *o, struct daemon *d, const char *name, const char *type,
-		     const char *help, int what)
+static void per_pool(struct out *o, const struct daemon *d, const struct pool_family *pf)
 {
-	bool counter = strcmp(type, "counter") == 0;
+	bool counter = strcmp(pf->type, "counter") == 0;
 	char lab[32];
 	uint32_t i;
 
-	family(o, name, type, help);
+	family(o, pf->name, pf->type, pf->help);
 	for (i = 0; i < d->npools; i++) {
-		const struct daemon_pool *p = &d->pools[i];
-		const struct cache_counters *c = daemon_cache_counters(p);
-		struct daemon_block_counts b;
-		uint64_t v = 0;
+		const char *field = (const char *)&d->pools[i] + pf->off;
+		uint64_t v;
 
-		snprintf(lab, sizeof(lab), "pool=\"%" PRIu32 "\"", p->index);
-		switch (what) {
-		case P_BLOCKS:
-			daemon_get_block_counts(p, &b);
-			v = b.nblocks;
-			break;
-		case P_RETAINED: v = p->retained_blocks; break;
-		case P_EVICTIONS: v = c->evictions; break;
-		case P_FLUSHED: v = c->flushed; break;
-		case P_COMMITS: v = c->commits; break;
-		case P_DEDUPS: v = c->dedups; break;
-		}
-		sample(o, name, counter ? "_total" : "", lab, v);
+		v = pf->size == sizeof(uint64_t) ? *(const uint64_t *)field :
+						   *(const uint32_t *)field;
+		snprintf(lab, sizeof(lab), "pool=\"%" PRIu32 "\"", d->pools[i].index);
+		sample(o, pf->name, counter ? "_total" : "", lab, v);
 	}
 }
 
-static void pool_states(struct out *o, struct daemon *d)
+static void pool_states(struct out *o, const struct daemon *d)
 {
-	static const char *const states[] = { "free", "writing", "cached", "pinned", "evictable" };
+	static const struct {
+		const char *name;
+		size_t off;
+	} states[] = {
+		{ "free", offsetof(struct daemon_block_counts, free) },
+		{ "writing", offsetof(struct daemon_block_counts, writing) },
+		{ "cached", offsetof(struct daemon_block_counts, cached) },
+		{ "pinned", offsetof(struct daemon_block_counts, pinned) },
+		{ "evictable", offsetof(struct daemon_block_counts, evictable) },
+	};
 	char lab[64];
 	uint32_t i;
 	size_t k;
@@ -405,18 +427,13 @@ static void pool_states(struct out *o, struct daemon *d)
 	       "Blocks of each pool by state; pinned and evictable are subsets of cached.");
 	for (i = 0; i < d->npools; i++) {
 		struct daemon_block_counts b;
-		uint32_t n[(sizeof(states) / sizeof(states[0]))];
 
 		daemon_get_block_counts(&d->pools[i], &b);
-		n[0] = b.free;
-		n[1] = b.writing;
-		n[2] = b.cached;
-		n[3] = b.pinned;
-		n[4] = b.evictable;
-		for (k = 0; k < (sizeof(states) / sizeof(states[0])); k++) {
+		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
 			snprintf(lab, sizeof(lab), "pool=\"%" PRIu32 "\",state=\"%s\"",
-				 d->pools[i].index, states[k]);
-			sample(o, "asymcache_blocks", "", lab, n[k]);
+				 d->pools[i].index, states[k].name);
+			sample(o, "asymcache_blocks", "", lab,
+			       *(const uint32_t *)((const char *)&b + states[k].off));
 		}
 	}
 }
@@ -440,21 +457,10 @@ int metrics_render(struct metrics *m, struct daemon *d, bool openmetrics, FILE *
 	sample_f(&o, "asymcache_start_time_seconds", "", m->start_time);
 
 	/* Every pool, pool 0 ([pool]) and the tenant pools ([pool.N]), by its index. */
-	per_pool(&o, d, "asymcache_pool_blocks", "gauge", "Blocks in each pool.", P_BLOCKS);
+	for (i = 0; i < sizeof(pool_families) / sizeof(pool_families[0]); i++)
+		per_pool(&o, d, &pool_families[i]);
 	pool_states(&o, d);
-	per_pool(&o, d, "asymcache_retained_blocks", "gauge",
-		 "Cached blocks of each pool held by TTL retentions (a subset of the pinned).",
-		 P_RETAINED);
 	gauge(&o, "asymcache_sessions", "Attached client sessions.", d->nsessions);
-
-	per_pool(&o, d, "asymcache_evictions", "counter",
-		 "Blocks evicted by the policy (allocation or admin evict), by pool.", P_EVICTIONS);
-	per_pool(&o, d, "asymcache_flushed_blocks", "counter",
-		 "Blocks freed by namespace flushes, by pool.", P_FLUSHED);
-	per_pool(&o, d, "asymcache_commits", "counter",
-		 "Blocks committed, deduplicated ones included, by pool.", P_COMMITS);
-	per_pool(&o, d, "asymcache_dedups", "counter",
-		 "Commits answered with an existing block, by pool.", P_DEDUPS);
 	counter(&o, "asymcache_sessions_accepted", "Client sessions accepted.",
 		d->ctr.sessions_accepted);
 	counter(&o, "asymcache_sessions_refused", "Client sessions refused (group, max_sessions).",

@@ -35,6 +35,9 @@ for p in "$@"; do
 	[ -d "$work/$p" ] || continue
 	[ -s "$work/$p/table.md" ] ||
 		python3 "$here/report.py" table "$work" "$p" --sim "$staged/tree/bench/sim/asymcache-sim" \
+			--model "${MODEL:-llama3-8b}" \
+			--calibrate "$staged/tree/tools/calibrate/asymcache-calibrate" \
+			--gpu "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)" \
 			>"$work/$p/table.md" 2>>"$out/run.log"
 done
 cp "$work/settings.txt" "$out/" 2>/dev/null

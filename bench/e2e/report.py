@@ -5,6 +5,13 @@ prediction beside each measured arm.
 
 usage: report.py speed WINDOW CAPACITY_JSONL LOAD
        report.py table OUT PART --sim SIM [--model NAME]
+                       [--calibrate CALIBRATE --gpu NAME]
+
+With --calibrate, a conv, rag or agent part without a cost.json gets one
+fitted to its iterations first (asymcache-calibrate --from-iterations), so
+a part cut short by a time limit is predicted with its own fit too.
+A run whose requests file holds fewer requests than its window offered
+(cut short) is named and left out of every figure.
 
 Every figure comes from the engine's per-request JSON lines (*.jsonl) and
 per-iteration timings (*.iter.jsonl); nothing is typed in.
@@ -121,6 +128,7 @@ def run_metrics(prefix, cost, window=None):
     prompt = sum(r["prompt_tokens"] for r in ok)
     m = {
         "n": len(ok), "failed": len(reqs) - len(ok),
+        "offered": len(load_lines(window)) if window else len(reqs),
         "ttft_mean": statistics.mean(ttft) if ttft else float("nan"),
         "ttft_p50": pct(ttft, 50), "ttft_p99": pct(ttft, 99),
         "tpot_mean": statistics.mean(tpot) if tpot else float("nan"),
@@ -221,55 +229,80 @@ def seeds_of(d):
                    for m in [re.search(r"window-s(\d+)\.jsonl$", f)] if m})
 
 
+def collect(d, seeds, names, sim, cost_path, cost):
+    """Per run name, {seed: metrics} and {seed: prediction} of the runs that
+    served their whole window; the runs cut short, as notes."""
+    res, pred, cut = {}, {}, []
+    for n in names:
+        res[n], pred[n] = {}, {}
+        for s in seeds:
+            prefix, window = f"{d}/s{s}.{n}", f"{d}/window-s{s}.jsonl"
+            if not os.path.exists(prefix + ".jsonl"):
+                continue
+            m = run_metrics(prefix, cost, window)
+            if m["n"] + m["failed"] < m["offered"]:
+                cut.append(f"{n} seed {s}: cut short ({m['n'] + m['failed']} of "
+                           f"{m['offered']} requests), left out")
+                continue
+            res[n][s] = m
+            pred[n][s] = sim_predict(sim, window, prefix, cost_path)
+    return res, pred, cut
+
+
+def column(runs, key):
+    return [m.get(key, float("nan")) for m in runs.values()]
+
+
+def print_notes(res, pred, cut):
+    for n in res:
+        for s, x in pred[n].items():
+            if "error" in x:
+                print(f"\nsim failed on {n} seed {s}: {x['error']}")
+    for c in cut:
+        print(f"\n{c}")
+
+
 def matrix_table(out, part, sim, d, cost_path, cost):
     seeds = seeds_of(d)
-    arms = []
-    for f in sorted(glob.glob(f"{d}/s{seeds[0]}.*.jsonl")):
-        name = os.path.basename(f)[len(f"s{seeds[0]}."):-len(".jsonl")]
-        if name.endswith(".iter"):
-            continue
-        arms.append(name)
+    names = {os.path.basename(f)[len(f"s{s}."):-len(".jsonl")]
+             for s in seeds for f in glob.glob(f"{d}/s{s}.*.jsonl")}
+    names = [n for n in names if not n.endswith(".iter")]
     order_rank = {"fcfs": 0, "hrrn": 1}
     arm_rank = {}
     for i, line in enumerate(open(os.path.join(os.path.dirname(__file__), "arms.tsv"))):
         if line.strip() and not line.startswith("#"):
             arm_rank[line.split()[0]] = i
-    arms.sort(key=lambda a: (order_rank.get(a.rsplit(".", 1)[1], 9), arm_rank.get(a.rsplit(".", 1)[0], 99)))
-    res, pred = {}, {}
-    for a in arms:
-        res[a] = [run_metrics(f"{d}/s{s}.{a}", cost, f"{d}/window-s{s}.jsonl")
-                  for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
-        pred[a] = [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{a}", cost_path)
-                   for s in seeds if os.path.exists(f"{d}/s{s}.{a}.jsonl")]
+    names.sort(key=lambda a: (order_rank.get(a.rsplit(".", 1)[1], 9), arm_rank.get(a.rsplit(".", 1)[0], 99)))
+    res, pred, cut = collect(d, seeds, names, sim, cost_path, cost)
     print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max). "
-          "sim: asymcache-sim on the same window, arm and pool with the cost file fitted to "
-          "this part's engine iterations.\n")
+          f"sim: asymcache-sim on the same window, arm and pool with {cost_label(cost_path)}.\n")
     print("| arm | order | TTFT mean ms | p50 | p99 | sim TTFT mean | sim err | TPOT mean ms | p99 | "
           "tok/s | hit | sim hit | computed tok | recomputed tok | holes | prefill GPU-s saved | GPU busy | sim busy |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for a in arms:
+    for a in names:
         arm, order = a.rsplit(".", 1)
         r, p = res[a], pred[a]
-        sim_t = [x.get("ttft_mean", float("nan")) for x in p]
-        errs = [(s - m["ttft_mean"]) / m["ttft_mean"] for s, m in zip(sim_t, r) if s == s]
-        print(f"| {arm} | {order} | {fmt([m['ttft_mean'] for m in r])} | {fmt([m['ttft_p50'] for m in r])} | "
-              f"{fmt([m['ttft_p99'] for m in r])} | {fmt(sim_t)} | "
-              f"{fmt(errs, 0, True)}% | {fmt([m['tpot_mean'] for m in r], 2)} | "
-              f"{fmt([m['tpot_p99'] for m in r], 2)} | {fmt([m['tok_s'] for m in r], 0)} | "
-              f"{fmt([m['hit'] for m in r], 1, True)}% | "
-              f"{fmt([x.get('hit', float('nan')) for x in p], 1, True)}% | {fmt([m['computed'] for m in r], 0)} | "
-              f"{fmt([m['recomputed'] for m in r], 0)} | "
-              f"{fmt([m['holes'] for m in r], 0)} | {fmt([m['saved_s'] for m in r], 2)} | "
-              f"{fmt([m['busy'] for m in r], 0, True)}% | {fmt([x.get('busy', float('nan')) for x in p], 0, True)}% |")
-    for a in arms:
-        for s, x in zip(seeds, pred[a]):
-            if "error" in x:
-                print(f"\nsim failed on {a} seed {s}: {x['error']}")
+        if not r:
+            continue
+        sim_t = [p[s].get("ttft_mean", float("nan")) for s in r]
+        errs = [(p[s].get("ttft_mean", float("nan")) - m["ttft_mean"]) / m["ttft_mean"]
+                for s, m in r.items()]
+        print(f"| {arm} | {order} | {fmt(column(r, 'ttft_mean'))} | {fmt(column(r, 'ttft_p50'))} | "
+              f"{fmt(column(r, 'ttft_p99'))} | {fmt(sim_t)} | "
+              f"{fmt(errs, 0, True)}% | {fmt(column(r, 'tpot_mean'), 2)} | "
+              f"{fmt(column(r, 'tpot_p99'), 2)} | {fmt(column(r, 'tok_s'), 0)} | "
+              f"{fmt(column(r, 'hit'), 1, True)}% | "
+              f"{fmt(column(p, 'hit'), 1, True)}% | {fmt(column(r, 'computed'), 0)} | "
+              f"{fmt(column(r, 'recomputed'), 0)} | "
+              f"{fmt(column(r, 'holes'), 0)} | {fmt(column(r, 'saved_s'), 2)} | "
+              f"{fmt(column(r, 'busy'), 0, True)}% | {fmt(column(p, 'busy'), 0, True)}% |")
+    print_notes(res, pred, cut)
 
     def ratio(num, den, key):
         if num not in res or den not in res:
             return None
-        v = [a[key] / b[key] for a, b in zip(res[num], res[den]) if b[key] > 0]
+        v = [res[num][s][key] / res[den][s][key] for s in res[num]
+             if s in res[den] and res[den][s][key] > 0]
         return fmt(v, 2) + "x" if v else None
 
     print("\nRatios (baseline / arm, per seed, then mean and min-max; > 1: the arm is faster):\n")
@@ -285,7 +318,7 @@ def matrix_table(out, part, sim, d, cost_path, cost):
             (f"base-8k.{o}", f"asym-msa-8k.{o}", f"cache manager: lru+prefix -> asym+MSA ({o})"),
             (f"asym-msa-8k.{o}", f"asym-msa-adaptive.{o}", f"fixed 8,192 -> adaptive chunks ({o})"),
         ]
-    for a in arms:
+    for a in names:
         arm, o = a.rsplit(".", 1)
         if o == "fcfs" and f"{arm}.hrrn" in res:
             rows.append((a, f"{arm}.hrrn", f"order fcfs -> hrrn ({arm})"))
@@ -300,38 +333,40 @@ def agent_table(out, sim, d, cost_path, cost):
     names = sorted({os.path.basename(f)[len(f"s{s}."):-len(".jsonl")]
                     for s in seeds for f in glob.glob(f"{d}/s{s}.*.jsonl")
                     if not f.endswith(".iter.jsonl")})
-    res = {n: [run_metrics(f"{d}/s{s}.{n}", cost, f"{d}/window-s{s}.jsonl")
-               for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")]
-           for n in names}
-    pred = {n: [sim_predict(sim, f"{d}/window-s{s}.jsonl", f"{d}/s{s}.{n}", cost_path)
-                for s in seeds if os.path.exists(f"{d}/s{s}.{n}.jsonl")] for n in names}
+    res, pred, cut = collect(d, seeds, names, sim, cost_path, cost)
     print(f"\nSeeds {', '.join(map(str, seeds))}: mean over seeds (min-max); job = a program from "
-          "its first arrival to its last token.\n")
+          f"its first arrival to its last token. sim: asymcache-sim with {cost_label(cost_path)}.\n")
     print("| arm | order | retention | job mean s | p50 | p99 | sim job mean s | TTFT mean ms | "
           "sim TTFT | TPOT mean ms | hit | computed tok | recomputed tok | GPU busy |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         arm, order, ttl = n.split(".")
         r, p = res[n], pred[n]
-        print(f"| {arm} | {order} | {ttl} | {fmt([m.get('job_mean', float('nan')) for m in r], 2)} | "
-              f"{fmt([m.get('job_p50', float('nan')) for m in r], 2)} | "
-              f"{fmt([m.get('job_p99', float('nan')) for m in r], 2)} | "
-              f"{fmt([x.get('job_mean', float('nan')) for x in p], 2)} | "
-              f"{fmt([m['ttft_mean'] for m in r])} | {fmt([x.get('ttft_mean', float('nan')) for x in p])} | "
-              f"{fmt([m['tpot_mean'] for m in r], 2)} | {fmt([m['hit'] for m in r], 1, True)}% | "
-              f"{fmt([m['computed'] for m in r], 0)} | {fmt([m['recomputed'] for m in r], 0)} | "
-              f"{fmt([m['busy'] for m in r], 0, True)}% |")
+        if not r:
+            continue
+        print(f"| {arm} | {order} | {ttl} | {fmt(column(r, 'job_mean'), 2)} | "
+              f"{fmt(column(r, 'job_p50'), 2)} | {fmt(column(r, 'job_p99'), 2)} | "
+              f"{fmt(column(p, 'job_mean'), 2)} | "
+              f"{fmt(column(r, 'ttft_mean'))} | {fmt(column(p, 'ttft_mean'))} | "
+              f"{fmt(column(r, 'tpot_mean'), 2)} | {fmt(column(r, 'hit'), 1, True)}% | "
+              f"{fmt(column(r, 'computed'), 0)} | {fmt(column(r, 'recomputed'), 0)} | "
+              f"{fmt(column(r, 'busy'), 0, True)}% |")
+    print_notes(res, pred, cut)
     print("\nTTL retention against none, same arm and pool (1 - job(ttl) / job(none), per seed):\n")
     print("| arm | order | job latency gain | worst seed | unlimited-pool bound |")
     print("|---|---|---|---|---|")
+
+    def gain(runs, base):
+        return [1 - runs[s]["job_mean"] / base[s]["job_mean"] for s in runs
+                if s in base and "job_mean" in runs[s] and "job_mean" in base[s]]
+
     for n in names:
         arm, order, ttl = n.split(".")
         if ttl != "ttlauto" or f"{arm}.{order}.ttl0" not in res:
             continue
         base = res[f"{arm}.{order}.ttl0"]
-        g = [1 - a["job_mean"] / b["job_mean"] for a, b in zip(res[n], base) if "job_mean" in a and "job_mean" in b]
-        un = res.get(f"{arm}.{order}.unlimited")
-        ub = [1 - a["job_mean"] / b["job_mean"] for a, b in zip(un, base)] if un else []
+        g = gain(res[n], base)
+        ub = gain(res.get(f"{arm}.{order}.unlimited", {}), base)
         print(f"| {arm} | {order} | {fmt(g, 1, True)}% | {100 * min(g):.1f}% | "
               f"{fmt(ub, 1, True) + '%' if ub else '-'} |" if g else f"| {arm} | {order} | - | - | - |")
 
@@ -342,19 +377,29 @@ def share_table(out, d, cost):
           "or a private pool of half the size each (two daemons). Mean over seeds (min-max).\n")
     print("| pools | TTFT mean ms | p50 | hit | tok/s |")
     print("|---|---|---|---|---|")
+    cut = []
     for kind in ("shared", "private"):
         ms = []
         for s in seeds:
             tmp = f"{d}/s{s}.{kind}-all"
+            whole = True
             with open(tmp + ".jsonl", "w") as f:
-                for half in ("a", "b"):
+                for i, half in enumerate(("a", "b"), 1):
                     p = f"{d}/s{s}.{kind}-{half}.jsonl"
-                    if os.path.exists(p):
-                        f.write(open(p).read())
-            ms.append(run_metrics(tmp, cost))
+                    got = load_lines(p) if os.path.exists(p) else []
+                    offered = len(load_lines(f"{d}/half{i}-s{s}.jsonl"))
+                    if len(got) < offered:
+                        whole = False
+                        cut.append(f"{kind} seed {s}: engine {half} cut short ({len(got)} of "
+                                   f"{offered} requests), seed left out")
+                    f.write("".join(json.dumps(r) + "\n" for r in got))
+            if whole:
+                ms.append(run_metrics(tmp, cost))
             os.unlink(tmp + ".jsonl")
         print(f"| {kind} | {fmt([m['ttft_mean'] for m in ms])} | {fmt([m['ttft_p50'] for m in ms])} | "
               f"{fmt([m['hit'] for m in ms], 1, True)}% | {fmt([m['tok_s'] for m in ms], 0)} |")
+    for c in cut:
+        print(f"\n{c}")
 
 
 def sweep_table(out, part, d, cost, plot_path):
@@ -363,6 +408,7 @@ def sweep_table(out, part, d, cost, plot_path):
     xs = sorted({m.group(1) for m in runs}, key=float)
     arms = sorted({m.group(2) for m in runs})
     what = "pool (share of the window's working set)" if part == "pools" else "offered load"
+    window = next(iter(glob.glob(f"{d}/window-s*.jsonl")), None)
     print(f"\nMean TTFT (ms) and hit rate against the {what}; first seed's conversation window.\n")
     print("| " + what + " | " + " | ".join(f"{a} TTFT | {a} hit" for a in arms) + " |")
     print("|---" * (1 + 2 * len(arms)) + "|")
@@ -374,7 +420,10 @@ def sweep_table(out, part, d, cost, plot_path):
             if not os.path.exists(p + ".jsonl"):
                 cells += ["-", "-"]
                 continue
-            m = run_metrics(p, cost)
+            m = run_metrics(p, cost, window)
+            if m["n"] + m["failed"] < m["offered"]:
+                cells += ["cut short", "-"]
+                continue
             series[a].append((float(x), m["ttft_mean"]))
             cells += [f"{m['ttft_mean']:.1f}", f"{100 * m['hit']:.1f}%"]
         print(f"| {x} | " + " | ".join(cells) + " |")
@@ -397,9 +446,35 @@ def sweep_table(out, part, d, cost, plot_path):
     print(f"\nplot: {os.path.basename(plot_path)}")
 
 
-def table(out, part, sim, model):
+def cost_label(cost_path):
+    if cost_path:
+        return "the cost file fitted to this part's engine iterations"
+    return "the simulator's default cost file (no fit: the part kept no iterations)"
+
+
+def fit(d, calibrate, gpu, model):
+    """cost.json from every iteration of the part's runs, where none is."""
+    path = os.path.join(d, "cost.json")
+    iters = sorted(glob.glob(f"{d}/*.iter.jsonl"))
+    if os.path.exists(path) or not calibrate or not iters:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as t:
+        for f in iters:
+            t.write(open(f).read())
+        t.flush()
+        p = subprocess.run([calibrate, "--from-iterations", t.name, "--out", path,
+                            "--gpu", gpu, "--shape", model], capture_output=True, text=True)
+    with open(os.path.join(d, "cost.log"), "w") as log:
+        log.write(p.stdout + p.stderr)
+    if p.returncode:
+        sys.exit(f"report.py: asymcache-calibrate failed on {d}: {p.stderr.strip()}")
+
+
+def table(out, part, sim, model, calibrate=None, gpu="?"):
     d = os.path.join(out, part)
     src = part if part in ("conv", "rag", "agent") else "conv"
+    if src == part:
+        fit(d, calibrate, gpu, model)
     cost_path = os.path.join(out, src, "cost.json")
     cost_path = cost_path if os.path.exists(cost_path) else None
     cost = cost_model(cost_path)
@@ -429,8 +504,10 @@ def main():
     ap.add_argument("part")
     ap.add_argument("--sim", required=True)
     ap.add_argument("--model", default="?")
+    ap.add_argument("--calibrate", help="asymcache-calibrate, to fit a part without cost.json")
+    ap.add_argument("--gpu", default="?", help="the device the runs had, for the fitted file")
     a = ap.parse_args()
-    table(a.out, a.part, a.sim, a.model)
+    table(a.out, a.part, a.sim, a.model, a.calibrate, a.gpu)
 
 
 if __name__ == "__main__":

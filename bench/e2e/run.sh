@@ -371,17 +371,6 @@ sweep_part() {	# pools|loads
 	wait_jobs
 }
 
-# The engine's own timings, fitted: the cost file the simulator predicts
-# with (every iteration of every run of the part).
-fit_cost() {	# PART
-	local d=$out/$1
-	[ -s "$d/cost.json" ] && return 0
-	cat "$d"/*.iter.jsonl >"$tmp/iters.jsonl"
-	"$calibrate" --from-iterations "$tmp/iters.jsonl" --out "$d/cost.json" \
-		--gpu "$(gpu_name)" --shape "$model" >"$d/cost.log" 2>&1 ||
-		{ cat "$d/cost.log" >&2; return 1; }
-}
-
 gpu_name() {
 	if [ "$device" = cuda ]; then
 		nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1
@@ -411,10 +400,9 @@ for p in "${parts[@]}"; do
 	pools|loads) sweep_part "$p";;
 	esac
 	log "part $p: $(( $(date +%s) - t0 )) s"
-	if [ "$p" = conv ] || [ "$p" = rag ] || [ "$p" = agent ]; then
-		fit_cost "$p"
-	fi
-	python3 "$here/report.py" table "$out" "$p" --sim "$sim" \
-		--model "$model" >"$out/$p/table.md"
+	# conv, rag and agent get the cost file the simulator predicts with,
+	# fitted to every iteration of the part's runs (report.py --calibrate).
+	python3 "$here/report.py" table "$out" "$p" --sim "$sim" --model "$model" \
+		--calibrate "$calibrate" --gpu "$(gpu_name)" >"$out/$p/table.md"
 	cat "$out/$p/table.md"
 done

@@ -181,3 +181,43 @@ Test(e2e, bad_arguments_are_refused)
 	cr_assert_not_null(strstr(l, "no arm 'nosuch'"), "%s", l);
 	free(l);
 }
+
+/*
+ * A part cut short by a device call's time limit: the run that did not
+ * serve its whole window is named and left out (a truncated run once
+ * showed as a 77% "unlimited-pool bound"), and the part is predicted with
+ * a cost file fitted to its own iterations, not the simulator's default.
+ */
+Test(e2e, a_run_cut_short_is_left_out_and_the_part_still_fitted, .timeout = 300)
+{
+	const char *src = getenv("AC_SOURCE_ROOT"), *build = getenv("AC_BUILD_ROOT");
+	char path[256], log[128], cmd[4096], *t;
+	int rc;
+
+	snprintf(log, sizeof(log), "%s/run.log", out);
+	rc = run_e2e("ARMS='base-2k asym-msa-adaptive'", "conv", log);
+	if (rc)
+		cr_assert_eq(rc, 0, "run.sh failed (%d):\n%s", rc, slurp(log));
+
+	/* What a limit leaves: no cost file, one arm's requests half written. */
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; cd %s/conv; rm cost.json; f=s1.asym-msa-adaptive.hrrn.jsonl; "
+		 "head -n 2 $f >t; mv t $f; "
+		 "python3 %s/bench/e2e/report.py table %s conv --sim %s/bench/sim/asymcache-sim "
+		 "--model tiny --calibrate %s/tools/calibrate/asymcache-calibrate --gpu cpu "
+		 ">table.md 2>report.err",
+		 out, src, out, build, build);
+	cr_assert_eq(system(cmd), 0, "report.py failed");
+
+	snprintf(path, sizeof(path), "%s/conv/table.md", out);
+	t = slurp(path);
+	cr_assert_not_null(strstr(t, "asym-msa-adaptive.hrrn seed 1: cut short (2 of "), "%s", t);
+	cr_assert_null(strstr(t, "| asym-msa-adaptive | hrrn |"), "a cut run has a row:\n%s", t);
+	cr_assert_not_null(strstr(t, "| asym-msa-adaptive | fcfs |"), "%s", t);
+	cr_assert_not_null(strstr(t, "with the cost file fitted to this part's engine iterations"),
+			   "%s", t);
+	cr_assert_null(strstr(t, "headline"), "a ratio against a cut run:\n%s", t);
+	free(t);
+	snprintf(path, sizeof(path), "%s/conv/cost.json", out);
+	cr_assert_eq(access(path, R_OK), 0, "no cost file was fitted");
+}

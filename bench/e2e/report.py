@@ -3,7 +3,8 @@
 """Tables of bench/e2e/run.sh's results (docs/e2e.md), with the simulator's
 prediction beside each measured arm.
 
-usage: report.py speed WINDOW CAPACITY_JSONL LOAD
+usage: report.py speed WINDOW CAPACITY_PREFIX LOAD --sim SIM --calibrate CALIBRATE
+                       [--model NAME]
        report.py table OUT PART --sim SIM [--model NAME]
                        [--calibrate CALIBRATE --gpu NAME]
 
@@ -46,16 +47,29 @@ def pct(xs, p):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def speed(window, capacity, load):
-    """The --speed that offers LOAD of the capacity run's tokens/s."""
-    reqs = load_lines(window)
-    res = [r for r in load_lines(capacity) if "error" not in r]
-    toks = sum(r["prompt_tokens"] + r["output_tokens"] for r in res)
-    wall = max(r["finish_ms"] for r in res) / 1e3
-    span = (reqs[-1]["timestamp"] - reqs[0]["timestamp"]) / 1e3
-    if span <= 0 or wall <= 0:
-        sys.exit("report.py: the window has no time span to scale")
-    print(f"{float(load) * (toks / wall) * span / toks:.4f}")
+def speed(window, capacity, load, sim, calibrate, model):
+    """The --speed at which the simulator keeps the GPU LOAD busy on WINDOW,
+    under the capacity run's setup and pool, with a cost file fitted to the
+    capacity run's own passes. Offering LOAD of the capacity run's
+    throughput instead kept the H200 90-94% busy at LOAD 0.7: a window
+    served at small batches costs far more GPU time per token than one
+    served all at once, which the capacity run measures."""
+    with tempfile.TemporaryDirectory() as t:
+        cost = os.path.join(t, "cost.json")
+        p = subprocess.run([calibrate, "--from-iterations", capacity + ".iter.jsonl",
+                            "--out", cost, "--gpu", "capacity run", "--shape", model],
+                           capture_output=True, text=True)
+        if p.returncode:
+            sys.exit(f"report.py: asymcache-calibrate failed on {capacity}.iter.jsonl: "
+                     f"{p.stderr.strip()}")
+        cmd, pool = sim_cmd(sim, window, capacity, cost)
+        p = subprocess.run(cmd + ["--target-busy", str(load), "--ref-pool", str(pool)],
+                           capture_output=True, text=True)
+    m = re.search(r"^# time scale ([0-9.]+):", p.stdout, re.M)
+    if p.returncode or not m or float(m.group(1)) <= 0:
+        sys.exit(f"report.py: asymcache-sim found no time scale for {window}: "
+                 f"{p.stderr.strip() or p.stdout.strip()}")
+    print(f"{1 / float(m.group(1)):.4f}")
 
 
 def parse_flags(path):
@@ -175,29 +189,35 @@ def model_context(prefix):
     return None
 
 
-def sim_predict(sim, window, prefix, cost_path):
-    """The simulator on the same window, arm and pool; its mean TTFT in ms."""
+def sim_cmd(sim, window, prefix, cost_path):
+    """asymcache-sim's command for one run's window, setup and pool (the
+    arm's flags), and that pool in tokens."""
     kv, flags = parse_flags(prefix + ".flags")
     ctx = model_context(prefix)
     chunk = flags["chunking"]
     chunk = "adaptive" if chunk == "adaptive" else "fixed" + chunk.split(":")[1]
     setup = f"{kv['policy']}:{flags['reuse']}:{chunk}:{flags['order']}"
-    blocks = size_bytes(kv["pool_bytes"]) // size_bytes(kv["block"])
+    pool = size_bytes(kv["pool_bytes"]) // size_bytes(kv["block"]) * BLOCK_TOKENS
     sp = float(flags["speed"])
+    cmd = [sim, "--trace", window, "--setup", setup, "--pool", str(pool),
+           "--tokens-per-id", flags["tokens-per-id"],
+           "--max-output", flags["max-output"], "--max-seqs", "64", "--quiet"]
+    if sp > 0:  # a capacity run's 0 (every request at once) leaves it to --target-busy
+        cmd += ["--time-scale", str(1 / sp)]
+    if cost_path:
+        cmd += ["--cost", cost_path]
+    if ctx:
+        cmd += ["--max-context", ctx]
+    if "agent" in flags:
+        cmd += ["--agent", "--ttl", flags.get("ttl", "0")]
+    return cmd, pool
+
+
+def sim_predict(sim, window, prefix, cost_path):
+    """The simulator on the same window, arm and pool; its mean TTFT in ms."""
+    cmd, _ = sim_cmd(sim, window, prefix, cost_path)
     with tempfile.NamedTemporaryFile(suffix=".csv") as out:
-        cmd = [sim, "--trace", window, "--setup", setup,
-               "--pool", str(blocks * BLOCK_TOKENS),
-               "--tokens-per-id", flags["tokens-per-id"],
-               "--max-output", flags["max-output"], "--max-seqs", "64",
-               "--time-scale", str(1 / sp if sp > 0 else 0), "--quiet",
-               "--csv", out.name]
-        if cost_path:
-            cmd += ["--cost", cost_path]
-        if ctx:
-            cmd += ["--max-context", ctx]
-        if "agent" in flags:
-            cmd += ["--agent", "--ttl", flags.get("ttl", "0")]
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.run(cmd + ["--csv", out.name], capture_output=True, text=True)
         if p.returncode:
             return {"error": p.stderr.strip().splitlines()[-1] if p.stderr else "sim failed"}
         row = next(csv.DictReader(open(out.name)))
@@ -495,19 +515,23 @@ def table(out, part, sim, model, calibrate=None, gpu="?"):
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "speed" and len(sys.argv) == 5:
-        speed(*sys.argv[2:])
-        return
     ap = argparse.ArgumentParser(usage=__doc__)
-    ap.add_argument("cmd", choices=["table"])
-    ap.add_argument("out")
-    ap.add_argument("part")
+    ap.add_argument("cmd", choices=["table", "speed"])
+    ap.add_argument("args", nargs="+", help="table: OUT PART; speed: WINDOW CAPACITY_PREFIX LOAD")
     ap.add_argument("--sim", required=True)
     ap.add_argument("--model", default="?")
-    ap.add_argument("--calibrate", help="asymcache-calibrate, to fit a part without cost.json")
+    ap.add_argument("--calibrate", help="asymcache-calibrate: fits a part without cost.json; "
+                    "speed needs it")
     ap.add_argument("--gpu", default="?", help="the device the runs had, for the fitted file")
     a = ap.parse_args()
-    table(a.out, a.part, a.sim, a.model, a.calibrate, a.gpu)
+    if a.cmd == "speed":
+        if len(a.args) != 3 or not a.calibrate:
+            ap.error("speed WINDOW CAPACITY_PREFIX LOAD --sim SIM --calibrate CALIBRATE")
+        speed(*a.args, a.sim, a.calibrate, a.model)
+    else:
+        if len(a.args) != 2:
+            ap.error("table OUT PART --sim SIM")
+        table(*a.args, a.sim, a.model, a.calibrate, a.gpu)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@
 #   GPUS ("0": arms run side by side, one per GPU listed; on the CPU, the
 #         number of arms at once)
 #   SEEDS ("1 2 3")  ORDERS ("fcfs hrrn"; also srpt, program)  ARMS (all of arms.tsv)
-#   LOAD (0.7: offered load against the baseline's capacity)
+#   LOAD (0.7: the GPU busy share the baseline arm is offered; the simulator,
+#         fitted to a capacity run of the window, finds the arrival speed)
 #   POOL_FRAC (0.3: pool / the window's working set)  MAX_OUTPUT (64)
 #   CONV_N (40 conversations)  CONV_TPI (128)
 #   RAG_N (48 requests)  RAG_DOCS (60)  RAG_DOC_MIN/RAG_DOC_MAX (16384/
@@ -197,13 +198,15 @@ wait_jobs() {
 	[ $failed = 0 ] || { echo "run.sh: an arm failed; see the .log files" >&2; exit 1; }
 }
 
-# The speed that offers LOAD of the baseline arm's capacity on a window:
-# one run with every request at once measures the capacity.
+# The speed at which the baseline arm keeps the GPU LOAD busy on a window:
+# one run with every request at once times the engine's passes, and the
+# simulator, with a cost file fitted to them, finds the arrival scale.
 speed_for() {	# PART_DIR WINDOW TPI POOL [replay flags]
 	local d=$1 w=$2 tpi=$3 pool=$4
 	shift 4
 	GPU=${gpus[0]} run_arm "$d/capacity" "$w" "$tpi" "$pool" 0 base-2k fcfs "$@"
-	python3 "$here/report.py" speed "$w" "$d/capacity.jsonl" "$load"
+	python3 "$here/report.py" speed "$w" "$d/capacity" "$load" --sim "$sim" \
+		--calibrate "$calibrate" --model "$model"
 }
 
 # The conv part's speed for SEED when it ran, else a capacity run here.

@@ -26,6 +26,9 @@
 
 #include "calibrate.h"
 
+/* linear_s where the passes show none (the cost model needs it positive). */
+#define CAL_NO_TOKEN_COST_S 1e-9
+
 struct iter_row {
 	double tokens;		/* prefill + decode tokens */
 	double prefill;
@@ -224,6 +227,14 @@ int cal_fit_iterations(const char *path, struct ac_cost_model *m,
 			if (rows[i].tokens > most)
 				most = rows[i].tokens;
 		lin = floor_s / (most > 0 ? most : 1);
+		/*
+		 * With no floor either (decode passes whose line runs through
+		 * the origin), the data shows no cost per token at all; the
+		 * model still needs a positive one to divide by: a nanosecond
+		 * a token, nothing next to any pass measured.
+		 */
+		if (lin <= 0)
+			lin = CAL_NO_TOKEN_COST_S;
 		fit->knee_at_largest = true;
 	}
 	m->linear_s = lin;

@@ -127,3 +127,39 @@ Test(policy_calibrate, fit_to_engine_iterations)
 	cr_assert_eq(run("--from-iterations /dev/null --shape nosuch", path,
 			 sizeof(path)), 2);
 }
+
+/*
+ * Passes that show neither a floor nor a cost per token (decode time
+ * proportional to context, prefill time all attention: what a tiny model
+ * on a CPU can give): the fit still writes a file the cost model loads,
+ * with a negligible positive linear_s. It used to write 0, which the
+ * loader refuses, and bench/e2e's speed step failed on it.
+ */
+Test(policy_calibrate, passes_with_no_floor_nor_token_cost_still_load)
+{
+	struct ac_cost_model m;
+	char path[256], it[64], args[256];
+	FILE *f;
+
+	snprintf(it, sizeof(it), "/tmp/ac-cal-it0-%d.jsonl", (int)getpid());
+	f = fopen(it, "w");
+	cr_assert_not_null(f);
+	for (int i = 0; i < 40; i++) {
+		unsigned P = i % 4 ? 0 : 64 + 32 * (unsigned)i, D = 1 + i % 3;
+		double ctx = 100.0 * (i + 1), pairs = P ? P * (P / 2.0 + i) : 0;
+
+		fprintf(f, "{\"iter\": %d, \"prefill_tokens\": %u, \"prefill_pairs\": %.1f, "
+			"\"segments\": %u, \"decode_tokens\": %u, \"decode_ctx\": %.0f, "
+			"\"forward_s\": %.12f}\n", i, P, pairs, P ? 1 : 0, D, ctx,
+			3e-7 * ctx + 3e-7 * pairs);
+	}
+	fclose(f);
+	snprintf(args, sizeof(args), "--from-iterations %s --shape tiny --gpu test", it);
+	cr_assert_eq(run(args, path, sizeof(path)), 0);
+	unlink(it);
+	cr_assert_eq(ac_cost_model_load(path, &m), 0, "the fitted file must load");
+	unlink(path);
+	cr_assert_gt(m.linear_s, 0);
+	cr_assert_leq(m.linear_s, 1e-8, "no cost per token in the data: %g", m.linear_s);
+	cr_assert_float_eq(m.decode_ctx_s, 3e-7, 0.05 * 3e-7);
+}

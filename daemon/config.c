@@ -190,7 +190,7 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.max_schedule_decode = 4096;
 	cfg->sched.mode = CFG_SCHED_ADAPTIVE;
 	cfg->sched.order = -1;
-	cfg->sched.tpot_target_us = 50000;
+	cfg->sched.tpot_target_us = AC_CHUNK_TPOT_TARGET_US;
 	cfg->sched.fixed_budget_tokens = 2048;
 	for (i = 0; i < NKEYS; i++)
 		snprintf(cfg->origin[i], CFG_WHERE_MAX, "default");

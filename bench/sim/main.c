@@ -91,6 +91,9 @@ static void usage(void)
 {
 	fputs("usage: asymcache-sim --trace FILE [options]\n"
 	      "  --cost FILE           cost model JSON (default: built-in H200/Llama-3-8B)\n"
+	      "  --sched-cost FILE     the cost model the chunk scheduler sizes\n"
+	      "                        iterations with, where it is not the clock's\n"
+	      "                        (a daemon whose cost file is not its engine's)\n"
 	      "  --limit N             first N requests only\n"
 	      "  --pool T[,T...]       pool sizes in tokens (default 900000)\n"
 	      "  --setup P:R:C[:O][,...]  policy:reuse(msa|prefix):chunk[:order], chunk\n"
@@ -103,7 +106,8 @@ static void usage(void)
 	      "  --max-seqs N          running requests at most (vLLM max_num_seqs, 256)\n"
 	      "  --reserve-output      reserve output blocks at admission (no preemption)\n"
 	      "  --publish-at-end      publish blocks when the prefill ends, not per chunk\n"
-	      "  --tpot S              adaptive TPOT target in seconds (0.050)\n"
+	      "  --tpot S              adaptive TPOT target in seconds (default: the\n"
+	      "                        daemon's, AC_CHUNK_TPOT_TARGET_US in chunk.h)\n"
 	      "  --fixed-budget N      budget of a plain 'fixed' (2048)\n"
 	      "  --time-scale X        arrival = timestamp * X (1)\n"
 	      "  --target-busy F       find the time scale at which the first setup\n"
@@ -272,6 +276,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "trace", required_argument, NULL, 't' },
 		{ "cost", required_argument, NULL, 'c' },
+		{ "sched-cost", required_argument, NULL, 'G' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "setup", required_argument, NULL, 's' },
@@ -302,15 +307,16 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *trace_path = NULL, *cost_path = NULL, *csv_path = NULL;
+	const char *sched_cost_path = NULL;
 	const char *pools_arg = "900000";
 	const char *setups_arg = "asym:msa:adaptive,lru:prefix:fixed";
 	struct setup setups[MAX_RUNS];
 	uint64_t pools[MAX_RUNS], ref_pool = 900000;
 	size_t nsetups = 0, npools = 0, limit = 0;
-	double tpot = 0.050, scale = 1, target_busy = 0;
+	double tpot = AC_CHUNK_TPOT_TARGET_US / 1e6, scale = 1, target_busy = 0;
 	uint32_t fixed = 2048, tpi = AC_TRACE_BLOCK_TOKENS, max_output = 0;
 	enum ac_chunk_order order = AC_CHUNK_FCFS;
-	struct ac_cost_model cost;
+	struct ac_cost_model cost, sched_cost;
 	struct sim_config cfg;
 	struct ac_trace t;
 	struct ac_trace_error terr;
@@ -325,6 +331,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 't': trace_path = optarg; break;
 		case 'c': cost_path = optarg; break;
+		case 'G': sched_cost_path = optarg; break;
 		case 'n': limit = strtoull(optarg, NULL, 10); break;
 		case 'p': pools_arg = optarg; break;
 		case 's': setups_arg = optarg; break;
@@ -401,6 +408,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (sched_cost_path) {
+		r = ac_cost_model_load(sched_cost_path, &sched_cost);
+		if (r < 0) {
+			fprintf(stderr, "Failed to load cost model %s: %s\n",
+				sched_cost_path, strerror(-r));
+			return 1;
+		}
+		cfg.sched_cost = &sched_cost;
+	}
 	dup = strdup(pools_arg);
 	for (tok = strtok_r(dup, ",", &save); tok && npools < MAX_RUNS;
 	     tok = strtok_r(NULL, ",", &save))
@@ -446,6 +462,9 @@ int main(int argc, char **argv)
 	printf("# trace %s: %zu requests%s; cost %s (%s); block %u tokens\n",
 	       trace_path, t.n, limit ? " (first N)" : "", cost.gpu,
 	       cost_path ? cost_path : "built-in", t.block_tokens);
+	if (sched_cost_path)
+		printf("# the scheduler sizes iterations with %s\n",
+		       sched_cost_path);
 
 	if (target_busy > 0) {
 		/* Busy fraction falls as arrivals spread: bisect on log scale. */

@@ -628,7 +628,8 @@ void sim_config_default(struct sim_config *ret,
 		.retain_budget = 0.25,
 		.retain_soft = true,
 	};
-	ac_chunk_config_default(&ret->chunk, AC_CHUNK_ADAPTIVE, 0.050);
+	ac_chunk_config_default(&ret->chunk, AC_CHUNK_ADAPTIVE,
+				AC_CHUNK_TPOT_TARGET_US / 1e6);
 }
 
 /* splitmix64: a seed gives the same tool durations on every machine. */
@@ -1103,6 +1104,7 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		struct ac_chunk_batch in;
 		struct ac_chunk_plan plan = { .picks = NULL };
 		uint32_t keep;
+		double took;
 
 		dead_tick(&s);
 		/* Arrivals: trace roots, then agent continuations. */
@@ -1206,22 +1208,38 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		plan.cap = s.cseg_cap;
 		in.turn = (uint32_t)res->iterations;
 		in.now_ns = ns_of(s.now);
-		r = ac_chunk_schedule(&cfg->chunk, cfg->cost, &in, &plan);
+		r = ac_chunk_schedule(&cfg->chunk, cfg->sched_cost ?
+				      cfg->sched_cost : cfg->cost, &in, &plan);
 		if (r < 0)
 			goto out;
-		if (!(plan.predicted_s > 0)) {
+		took = plan.predicted_s;
+		if (cfg->sched_cost) {
+			struct ac_cost_iter it = {
+				.prefill_tokens = plan.prefill_tokens,
+				.segments = plan.segments,
+				.decode_tokens = in.decode_tokens,
+				.decode_ctx = in.decode_ctx,
+			};
+
+			for (uint32_t k = 0; k < plan.npicks; k++)
+				it.prefill_pairs += (double)plan.picks[k].len *
+					((double)plan.picks[k].start +
+					 plan.picks[k].len / 2.0);
+			took = ac_cost_iter_s(cfg->cost, &it);
+		}
+		if (!(took > 0)) {
 			r = -EPROTO;
 			goto out;
 		}
-		s.now += plan.predicted_s;
-		res->busy_s += plan.predicted_s;
+		s.now += took;
+		res->busy_s += took;
 		if (plan.prefill_tokens) {
 			struct ac_cost_iter dec = {
 				.decode_tokens = in.decode_tokens,
 				.decode_ctx = in.decode_ctx,
 			};
 
-			res->prefill_gpu_s += plan.predicted_s -
+			res->prefill_gpu_s += took -
 				(in.decode_tokens ? ac_cost_iter_s(cfg->cost, &dec) : 0);
 		}
 		res->iterations++;

@@ -22,7 +22,13 @@ struct sim_config {
 	const char *policy;
 	enum sim_reuse reuse;
 	struct ac_chunk_config chunk;
-	const struct ac_cost_model *cost;
+	const struct ac_cost_model *cost;	/* the clock */
+	/*
+	 * The model the chunk scheduler sizes iterations with, as a daemon
+	 * whose cost file differs from its engine (NULL: cost). The clock
+	 * stays cost: each iteration takes what cost says its picks take.
+	 */
+	const struct ac_cost_model *sched_cost;
 	uint64_t pool_tokens;
 	double time_scale;	/* arrival = trace timestamp * time_scale */
 	uint32_t max_running;	/* vLLM max_num_seqs */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "asymcache.pb-c.h"
+#include "chunk.h"
 #include "harness.h"
 #include "rawproto.h"
 #include "th_cost.h"
@@ -691,6 +692,29 @@ Test(agent, adaptive_schedule_fits_the_tpot_target)
 	stop();
 }
 
+/*
+ * No target in the file or the call: the daemon's default (chunk.h), which
+ * lets an iteration run past 50 ms (docs/policy.md, "Why adaptive lost").
+ */
+Test(agent, adaptive_schedule_defaults_to_the_scheduler_target)
+{
+	struct tclient t;
+	struct ac_sched_result res;
+	struct ac_sched_chunk ch[8];
+	int r;
+
+	start("");
+	cr_assert_eq(tclient_open(&t, &D, "sched"), 0);
+	r = schedule_one(t.c, 32, 100000, 0, &res, ch);
+	cr_assert_eq(r, 0, "%s", ac_strerror(r));
+	cr_assert_leq(res.predicted_s, AC_CHUNK_TPOT_TARGET_US / 1e6 + 1e-9,
+		      "predicted %g s", res.predicted_s);
+	cr_assert_gt(res.predicted_s, 0.050, "predicted %g s",
+		     res.predicted_s);
+	tclient_close(&t);
+	stop();
+}
+
 Test(agent, fixed_schedule_returns_the_fixed_budget)
 {
 	struct tclient t;
@@ -732,7 +756,8 @@ static int child_fair(void *arg, int slot)
 		r = schedule_one(t.c, 16, 1000000, 0, &res, ch);
 		CHILD_CHECK(slot, r == 0, r);
 		f->got[slot * ROUNDS + i] = res.prefill_tokens;
-		CHILD_CHECK(slot, res.predicted_s <= 0.050 + 1e-9, 0);
+		CHILD_CHECK(slot, res.predicted_s <=
+			    AC_CHUNK_TPOT_TARGET_US / 1e6 + 1e-9, 0);
 		CHILD_CHECK(slot, write(f->to[!slot][1], &c, 1) == 1, errno);
 	}
 	/* A closed session stops sharing: stay until the other is done. */

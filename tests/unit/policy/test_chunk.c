@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "chunk.h"
 
@@ -322,4 +324,38 @@ Test(policy_chunk, order_names)
 	cr_assert_eq(ac_chunk_order_parse("lifo", &o), -EINVAL);
 	cr_assert_eq(ac_chunk_order_parse(NULL, &o), -EINVAL);
 	cr_assert_eq(o, AC_CHUNK_SRPT, "a refused name changes nothing");
+}
+
+/*
+ * The engine measured on an H200 (tests/unit/policy/data): a pass with any
+ * prefill costs ~8 ms more than its tokens. A conversation turn of 3,412
+ * tokens beside 5 decodes, the first turn of the end-to-end window, is one
+ * pass of ~91 ms there: the default target lets it run whole, where the
+ * old 50 ms cut it in two and paid that overhead (and the decodes) twice.
+ */
+Test(policy_chunk, default_target_keeps_a_turn_whole_on_the_engine)
+{
+	const char *root = getenv("AC_SOURCE_ROOT");
+	struct ac_chunk_seg seg = { .req = 1, .owner = 1, .start = 0,
+				    .len = 3412 };
+	struct ac_chunk_config cfg;
+	char path[4096];
+
+	cr_assert_not_null(root, "run through meson test");
+	snprintf(path, sizeof(path),
+		 "%s/tests/unit/policy/data/h200-llama3-8b-engine.json", root);
+	cr_assert_eq(ac_cost_model_load(path, &m), 0);
+	ac_chunk_config_default(&cfg, AC_CHUNK_ADAPTIVE,
+				AC_CHUNK_TPOT_TARGET_US / 1e6);
+	cr_assert_eq(sched(&cfg, 5, 5 * 3500, &seg, 1), 0);
+	cr_assert_eq(plan.npicks, 1);
+	cr_assert_eq(plan.prefill_tokens, 3412, "cut to %llu tokens",
+		     (unsigned long long)plan.prefill_tokens);
+	cr_assert_leq(plan.predicted_s, AC_CHUNK_TPOT_TARGET_US / 1e6);
+	/* The bound still holds: a longer prompt is cut at the target. */
+	seg.len = 20000;
+	cr_assert_eq(sched(&cfg, 5, 5 * 3500, &seg, 1), 0);
+	cr_assert_lt(plan.prefill_tokens, 20000);
+	cr_assert_gt(plan.prefill_tokens, 3412);
+	cr_assert_leq(plan.predicted_s, AC_CHUNK_TPOT_TARGET_US / 1e6);
 }

@@ -97,6 +97,44 @@ Test(policy_sim, deterministic_for_a_seed)
 	cr_assert_neq(a.digest, b.digest);
 }
 
+/*
+ * --sched-cost: the scheduler sizes iterations with its own model and the
+ * clock prices the picks with the engine's. The same model twice is the
+ * plain run; a scheduler blind to a slower engine cuts bigger pieces
+ * (fewer iterations) than one that knows it, and the engine's clock runs.
+ */
+Test(policy_sim, scheduler_cost_apart_from_the_clock)
+{
+	struct ac_cost_model same = cost, slow = cost;
+	struct sim_config cfg;
+	struct sim_result a, b, blind, knows;
+
+	small(&cfg);
+	cr_assert_eq(sim_run(&t, &cfg, &a), 0);
+	cfg.sched_cost = &same;
+	cr_assert_eq(sim_run(&t, &cfg, &b), 0);
+	cr_assert_eq(b.iterations, a.iterations);
+	cr_assert_eq(b.prefill_tokens, a.prefill_tokens);
+	cr_assert_float_eq(b.busy_s, a.busy_s, 1e-9 * a.busy_s);
+	cr_assert_float_eq(b.ttft.mean, a.ttft.mean, 1e-9 * a.ttft.mean);
+	/* An engine 1.5x slower per token, with 8 ms more per segment. */
+	slow.linear_s *= 1.5;
+	slow.segment_s += 0.008;
+	cfg.cost = &slow;
+	cfg.sched_cost = &cost;
+	/* A target that binds beside this trace's decodes. */
+	cfg.chunk.tpot_target_s = 0.030;
+	cr_assert_eq(sim_run(&t, &cfg, &blind), 0);
+	cfg.sched_cost = NULL;
+	cr_assert_eq(sim_run(&t, &cfg, &knows), 0);
+	cr_assert_lt(blind.iterations, knows.iterations, "%llu against %llu",
+		     (unsigned long long)blind.iterations,
+		     (unsigned long long)knows.iterations);
+	cr_assert_gt(blind.busy_s, a.busy_s, "the clock is the engine's");
+	cr_assert_gt(blind.tpot.p99, knows.tpot.p99, "%g against %g",
+		     blind.tpot.p99, knows.tpot.p99);
+}
+
 /* Generated agent programs (bench/workloads), read back and linked. */
 static void load_agent(uint64_t seed, double tool_scale)
 {

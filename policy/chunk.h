@@ -56,10 +56,11 @@ enum ac_chunk_order {
 /*
  * The default TPOT target (a bound on one iteration that carries decodes):
  * the daemon's [scheduler] tpot_target_us and the simulator's --tpot. The
- * engine measured on an H200 pays ~12 ms more for a pass with any prefill
- * than for a decode-only pass of 5-8 ms, so a 50 ms bound spent 40% of
- * every cut iteration on that overhead and lost TTFT to fixed 8,192-token
- * chunks; 100 ms keeps it near 20% (docs/policy.md, "Why adaptive lost").
+ * engine measured on an H200 pays ~8 ms for a pass with any prefill beyond
+ * its tokens' work, beside a decode step of 5-8 ms, so a 50 ms bound spent
+ * about a third of every cut iteration on the two and lost TTFT to fixed
+ * 8,192-token chunks; 100 ms halves that share (docs/policy.md, "Why
+ * adaptive lost").
  */
 #define AC_CHUNK_TPOT_TARGET_US 100000u
 

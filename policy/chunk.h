@@ -57,12 +57,13 @@ enum ac_chunk_order {
  * The default TPOT target (a bound on one iteration that carries decodes):
  * the daemon's [scheduler] tpot_target_us and the simulator's --tpot. The
  * engine measured on an H200 pays ~8 ms for a pass with any prefill beyond
- * its tokens' work, beside a decode step of 5-8 ms, so a 50 ms bound spent
- * about a third of every cut iteration on the two and lost TTFT to fixed
- * 8,192-token chunks; 100 ms halves that share (docs/policy.md, "Why
+ * its tokens' work, so at 50 ms adaptive lost TTFT to fixed 8,192-token
+ * chunks there; the simulator says 100 ms wins it back on those windows
+ * but gives up TPOT on a saturated GPU and moves the policy comparisons.
+ * The default stays until an engine run decides (docs/policy.md, "Why
  * adaptive lost").
  */
-#define AC_CHUNK_TPOT_TARGET_US 100000u
+#define AC_CHUNK_TPOT_TARGET_US 50000u
 
 struct ac_chunk_config {
 	enum ac_chunk_mode mode;

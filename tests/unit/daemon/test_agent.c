@@ -81,7 +81,7 @@ Test(agent, new_keys_have_defaults_and_ranges)
 
 	cr_assert_eq(load("", err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(d.cfg.sched.mode, CFG_SCHED_ADAPTIVE);
-	cr_assert_eq(d.cfg.sched.tpot_target_us, 100000);
+	cr_assert_eq(d.cfg.sched.tpot_target_us, 50000);
 	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 2048);
 	cr_assert_eq(d.cfg.limits.max_retained_blocks_per_session, 65536);
 	cr_assert_eq(d.cfg.limits.max_retain_ttl_ms, 600000);

@@ -12,6 +12,11 @@ trap 'rm -f "$log"' EXIT
 wrap=()
 if [ "${AC_VALGRIND:-0}" = 1 ]; then
 	wrap=(--wrapper "valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip=/usr/*,/bin/*,/sbin/* --vgdb=no --quiet")
+	# Tests that wait on engines scale their waits by AC_TIMEOUT_MULT too.
+	export AC_TIMEOUT_MULT=${AC_TIMEOUT_MULT:-10}
+	# The e2e bench's dozens of engine runs take hours under valgrind; its
+	# scripts run the same engine, daemon and tools the other suites check.
+	[ -n "${AC_TEST_SUITES:-}" ] || AC_TEST_SUITES="--no-suite e2e"
 fi
 
 meson test -C "$build" ${AC_TEST_SUITES:-} --print-errorlogs --verbose --num-processes 2 \

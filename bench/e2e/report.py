@@ -206,6 +206,8 @@ def sim_cmd(sim, window, prefix, cost_path):
         cmd += ["--time-scale", str(1 / sp)]
     if cost_path:
         cmd += ["--cost", cost_path]
+    if "tpot_us" in kv:  # the daemon's target, where the run set one
+        cmd += ["--tpot", str(int(kv["tpot_us"]) / 1e6)]
     if ctx:
         cmd += ["--max-context", ctx]
     if "agent" in flags:

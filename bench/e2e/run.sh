@@ -24,6 +24,7 @@
 #   AGENT_N (12 programs)  AGENT_RATE (0.5)  AGENT_TURNS ("10 30")
 #   AGENT_TPI (128)  AGENT_TOOL_SCALE (1)
 #   COST (the cost file the daemon's policy and scheduler use)
+#   TPOT_US (the daemon's adaptive TPOT target; unset: its default)
 #   QUICK=1: a smoke run (tests): `tiny` on the CPU, short windows
 set -euo pipefail
 
@@ -121,6 +122,7 @@ max_blocks_per_session = 100%
 max_blocks_per_uid = 100%
 [scheduler]
 order = $3
+${TPOT_US:+tpot_target_us = $TPOT_US}
 EOF
 	CUDA_VISIBLE_DEVICES=$5 "$daemon" --foreground -c "$dir/asymcached.conf" \
 		--socket "$dir/s.sock" --backend "$backend" --pool-bytes "$4" \
@@ -157,7 +159,8 @@ run_arm() {
 	local flags=(--reuse "$reuse" --chunking "$chunking" --order "$order"
 		--tokens-per-id "$tpi" --max-output "$max_output" --speed "$speed"
 		"$@")
-	printf 'policy=%s pool_bytes=%s block=%s %s\n' "$policy" "$pool" "$block" \
+	printf 'policy=%s pool_bytes=%s block=%s%s %s\n' "$policy" "$pool" "$block" \
+		"${TPOT_US:+ tpot_us=$TPOT_US}" \
 		"${flags[*]}" >"$prefix.flags"
 	start_daemon "$dir" "$policy" "$order" "$pool" "$gpu" || return 1
 	local rc=0
@@ -386,7 +389,7 @@ gpu_name() {
 	echo "# command: bench/e2e/run.sh BUILD OUT ${parts[*]}"
 	echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(hostname)  device: $(gpu_name)"
 	echo "# tree: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-	for v in MODEL DEVICE BLOCK GPUS SEEDS ORDERS ARMS LOAD POOL_FRAC MAX_OUTPUT CONV_N \
+	for v in MODEL DEVICE BLOCK GPUS SEEDS ORDERS ARMS LOAD POOL_FRAC MAX_OUTPUT TPOT_US CONV_N \
 		CONV_TPI RAG_N RAG_DOCS RAG_DOC_MIN RAG_DOC_MAX RAG_TPI AGENT_N AGENT_RATE \
 		AGENT_TURNS AGENT_TPI AGENT_TOOL_SCALE COST QUICK; do
 		[ -n "${!v:-}" ] && echo "# $v=${!v}"

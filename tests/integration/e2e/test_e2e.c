@@ -195,9 +195,14 @@ Test(e2e, a_run_cut_short_is_left_out_and_the_part_still_fitted, .timeout = 300)
 	int rc;
 
 	snprintf(log, sizeof(log), "%s/run.log", out);
-	rc = run_e2e("ARMS='base-2k asym-msa-adaptive'", "conv", log);
+	rc = run_e2e("ARMS='base-2k asym-msa-adaptive' TPOT_US=80000", "conv", log);
 	if (rc)
 		cr_assert_eq(rc, 0, "run.sh failed (%d):\n%s", rc, slurp(log));
+	/* The daemon's target is the run's, and the simulator is told it. */
+	snprintf(path, sizeof(path), "%s/conv/s1.asym-msa-adaptive.fcfs.flags", out);
+	t = slurp(path);
+	cr_assert_not_null(strstr(t, " tpot_us=80000 "), "%s", t);
+	free(t);
 
 	/* What a limit leaves: no cost file, one arm's requests half written. */
 	snprintf(cmd, sizeof(cmd),

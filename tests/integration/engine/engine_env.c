@@ -73,20 +73,19 @@ uint64_t env_bus_u64(struct env *e, const char *prop)
 	return v;
 }
 
-bool env_wait_for_text(const char *path, const char *what, int ms)
+int env_time_mult(void)
 {
-	static char buf[65536];
-	/*
-	 * The factor meson's timeouts get (scripts/run-tests.sh): under
-	 * valgrind the engines run tens of times slower, and a wait sized
-	 * for them natively fails on time alone.
-	 */
 	const char *mult = getenv("AC_TIMEOUT_MULT");
 	long k = mult ? strtol(mult, NULL, 10) : 1;
 
-	if (k > 1 && k <= 100)
-		ms *= (int)k;
-	for (; ms > 0; ms -= 50) {
+	return k > 1 && k <= 100 ? (int)k : 1;
+}
+
+bool env_wait_for_text(const char *path, const char *what, int ms)
+{
+	static char buf[65536];
+
+	for (ms *= env_time_mult(); ms > 0; ms -= 50) {
 		FILE *f = fopen(path, "r");
 		size_t n = 0;
 

@@ -40,6 +40,13 @@ sd_bus *env_bus_open(struct env *e);
 /* A 't' property of the daemon's object. */
 uint64_t env_bus_u64(struct env *e, const char *prop);
 /* Waits up to @ms for @what in the file at @path; whether it came. */
+/*
+ * The factor meson's timeouts get (AC_TIMEOUT_MULT, set by make valgrind):
+ * under valgrind the engines run tens of times slower, and waits or
+ * arrival spans sized for them natively fail on time alone.
+ */
+int env_time_mult(void);
+/* Whether @what appears in @path within @ms (times env_time_mult()). */
 bool env_wait_for_text(const char *path, const char *what, int ms);
 /*
  * Leave exactly the blocks @keep[i] of @p's chain cached (the evicted

@@ -312,19 +312,14 @@ static int read_all(sd_bus_message *reply, struct ctl_snapshot *s)
 
 int ctl_snapshot_fetch(struct ctl *c, struct ctl_snapshot *s)
 {
-	_cleanup_bus_error_ sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_msg_ sd_bus_message *reply = NULL;
 	int r;
 
-	r = ctl_connect(c);
+	memset(s, 0, sizeof(*s));
+	r = ctl_call_at(c, AC_BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+			&reply, "read the daemon's properties", "s", AC_BUS_INTERFACE);
 	if (r != CTL_EXIT_OK)
 		return r;
-	memset(s, 0, sizeof(*s));
-	r = sd_bus_call_method(c->bus, AC_BUS_NAME, AC_BUS_PATH,
-			       "org.freedesktop.DBus.Properties", "GetAll", &e,
-			       &reply, "s", AC_BUS_INTERFACE);
-	if (r < 0)
-		return ctl_fail(&e, r, "read the daemon's properties");
 	s->taken_usec = now_usec();
 	r = read_all(reply, s);
 	if (r < 0)

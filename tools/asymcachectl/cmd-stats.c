@@ -146,7 +146,9 @@ static uint64_t metric_value(const struct prom_metric *m, const struct ctl_snaps
 /* HELP and TYPE, then one sample per pool (@snap[i] is pool @ids[i]'s). */
 static void print_pools(const struct ctl_snapshot *snap, const uint32_t *ids, size_t n)
 {
-	static const char *const states[] = { "free", "writing", "cached" };
+	/* As /metrics has them: pinned and evictable are subsets of cached. */
+	static const char *const states[] = { "free", "writing", "cached", "pinned",
+					      "evictable" };
 	size_t i, k;
 
 	for (k = 0; k < sizeof(pool_metrics) / sizeof(*pool_metrics); k++) {
@@ -157,12 +159,14 @@ static void print_pools(const struct ctl_snapshot *snap, const uint32_t *ids, si
 			printf("%s{pool=\"%" PRIu32 "\"} %" PRIu64 "\n", m->name, ids[i],
 			       metric_value(m, &snap[i]));
 	}
-	prom_family("asymcache_blocks", "gauge", "Blocks of each pool by state.");
+	prom_family("asymcache_blocks", "gauge",
+		    "Blocks of each pool by state; pinned and evictable are subsets of cached.");
 	for (i = 0; i < n; i++) {
 		const uint32_t counts[] = { snap[i].free_blocks, snap[i].writing_blocks,
-					    snap[i].cached_blocks };
+					    snap[i].cached_blocks, snap[i].pinned_blocks,
+					    snap[i].cached_blocks - snap[i].pinned_blocks };
 
-		for (k = 0; k < 3; k++)
+		for (k = 0; k < sizeof(states) / sizeof(*states); k++)
 			printf("asymcache_blocks{pool=\"%" PRIu32 "\",state=\"%s\"} %" PRIu32 "\n",
 			       ids[i], states[k], counts[k]);
 	}

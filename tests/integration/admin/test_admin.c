@@ -596,6 +596,17 @@ static bool pty_available(char *why, size_t len)
 	return true;
 }
 
+/* @text parsed into @p as an exposition, and promtool's check where it is installed. */
+static void prom_checked(const char *text, struct prom *p)
+{
+	char why[256];
+	int tool;
+
+	cr_assert_eq(prom_parse(text, p, why, sizeof(why)), 0, "%s\n%s", why, text);
+	tool = prom_promtool(text, why, sizeof(why));
+	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s", why, text);
+}
+
 static int count(const char *hay, const char *needle)
 {
 	int n = 0;
@@ -706,9 +717,7 @@ Test(admin, prometheus_text_parses_strictly_and_matches)
 
 	rc = run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL);
 	cr_assert_eq(rc, 0);
-	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
-	rc = prom_promtool(out, why, sizeof(why));
-	cr_assert(rc == 0 || rc == -ENOENT, "promtool check metrics: %s\n%s", why, out);
+	prom_checked(out, &p);
 	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1.0);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"cached\""), s.cached_blocks);
 	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"free\""), s.free_blocks);
@@ -1656,7 +1665,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 	const char *body;
 	struct prom p;
 	double t = H_BLOCK_TOKENS;
-	int port, tool;
+	int port;
 
 	henv_start(&env, &o);
 	port = henv_metrics_port(&env);
@@ -1675,10 +1684,7 @@ Test(admin, metrics_endpoint_counts_what_clients_did)
 
 	ans = h_http_get(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
-	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
-	tool = prom_promtool(body, why, sizeof(why));
-	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s",
-		  why, body);
+	prom_checked(body, &p);
 	snprintf(lab, sizeof(lab), "namespace=\"%u\",model=\"test-llama\"", a.ns);
 	cr_expect_eq(prom_value(&p, "asymcache_up", NULL), 1);
 	cr_expect_eq(prom_value(&p, "asymcache_lookups_total", lab), 1);
@@ -2124,6 +2130,42 @@ Test(admin, every_pool_has_an_object_with_pool_0s_members)
 }
 
 /*
+ * Pool 1 of two_pools_in_use() with its 3 unretained blocks evicted: the
+ * samples both expositions (/metrics, stats --prometheus) must carry.
+ */
+static const struct sample {
+	const char *name, *labels;
+	double value;
+} two_pools_samples[] = {
+	{ "asymcache_pool_blocks", "pool=\"0\"", 64 },
+	{ "asymcache_pool_blocks", "pool=\"1\"", 16 },
+	{ "asymcache_blocks", "pool=\"0\",state=\"cached\"", 2 },
+	{ "asymcache_blocks", "pool=\"0\",state=\"evictable\"", 2 },
+	{ "asymcache_blocks", "pool=\"0\",state=\"free\"", 62 },
+	{ "asymcache_blocks", "pool=\"1\",state=\"cached\"", 3 },
+	{ "asymcache_blocks", "pool=\"1\",state=\"pinned\"", 3 },
+	{ "asymcache_blocks", "pool=\"1\",state=\"evictable\"", 0 },
+	{ "asymcache_blocks", "pool=\"1\",state=\"free\"", 13 },
+	{ "asymcache_retained_blocks", "pool=\"0\"", 0 },
+	{ "asymcache_retained_blocks", "pool=\"1\"", 3 },
+	{ "asymcache_evictions_total", "pool=\"0\"", 0 },
+	{ "asymcache_evictions_total", "pool=\"1\"", 3 },
+	{ "asymcache_commits_total", "pool=\"0\"", 2 },
+	{ "asymcache_commits_total", "pool=\"1\"", 6 },
+	{ "asymcache_flushed_blocks_total", "pool=\"1\"", 0 },
+	{ "asymcache_dedups_total", "pool=\"1\"", 0 },
+	{ NULL },
+};
+
+static void expect_samples(const struct prom *p, const struct sample *want,
+			   const char *where)
+{
+	for (; want->name; want++)
+		cr_expect_eq(prom_value(p, want->name, want->labels), want->value,
+			     "%s: %s{%s}", where, want->name, want->labels);
+}
+
+/*
  * /metrics and asymcachectl stats --prometheus have every pool's blocks
  * and counters, each sample labelled by its pool; stats --pool shows one.
  */
@@ -2132,12 +2174,11 @@ Test(admin, metrics_and_ctl_stats_have_every_pool)
 	struct henv_opts o = { .config = TWO_POOLS_CONF "[metrics]\nlisten = 0\n" };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct hclient t, m;
-	char *ans, *out = NULL, why[256];
+	char *ans, *out = NULL;
 	struct json_object *j;
 	const char *body;
 	struct prom p;
 	sd_bus *bus;
-	int tool;
 
 	henv_start(&env, &o);
 	bus = test_bus();
@@ -2147,26 +2188,8 @@ Test(admin, metrics_and_ctl_stats_have_every_pool)
 
 	ans = h_http_get(henv_metrics_port(&env), "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n");
 	body = http_body(ans, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
-	cr_assert_eq(prom_parse(body, &p, why, sizeof(why)), 0, "%s\n%s", why, body);
-	tool = prom_promtool(body, why, sizeof(why));
-	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s", why, body);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), 64);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"1\""), 16);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"cached\""), 2);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"evictable\""), 2);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"0\",state=\"free\""), 62);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"cached\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"pinned\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"evictable\""), 0);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"free\""), 13);
-	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"0\""), 0);
-	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"1\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"0\""), 0);
-	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"1\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), 2);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"1\""), 6);
-	cr_expect_eq(prom_value(&p, "asymcache_flushed_blocks_total", "pool=\"1\""), 0);
-	cr_expect_eq(prom_value(&p, "asymcache_dedups_total", "pool=\"1\""), 0);
+	prom_checked(body, &p);
+	expect_samples(&p, two_pools_samples, "/metrics");
 	/* No pool beyond those configured, and no sample without its pool. */
 	cr_expect(isnan(prom_value(&p, "asymcache_pool_blocks", "pool=\"2\"")));
 	cr_expect(isnan(prom_value(&p, "asymcache_pool_blocks", NULL)));
@@ -2175,17 +2198,8 @@ Test(admin, metrics_and_ctl_stats_have_every_pool)
 
 	/* asymcachectl's textfile exposition: every pool, labelled as /metrics. */
 	cr_assert_eq(run_ctl(&env, 0, &out, NULL, "stats", "--prometheus", NULL), 0);
-	cr_assert_eq(prom_parse(out, &p, why, sizeof(why)), 0, "%s\n%s", why, out);
-	tool = prom_promtool(out, why, sizeof(why));
-	cr_assert(tool == 0 || tool == -ENOENT, "promtool check metrics: %s\n%s", why, out);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"0\""), 64);
-	cr_expect_eq(prom_value(&p, "asymcache_pool_blocks", "pool=\"1\""), 16);
-	cr_expect_eq(prom_value(&p, "asymcache_blocks", "pool=\"1\",state=\"cached\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"1\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_retained_blocks", "pool=\"0\""), 0);
-	cr_expect_eq(prom_value(&p, "asymcache_evictions_total", "pool=\"1\""), 3);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"1\""), 6);
-	cr_expect_eq(prom_value(&p, "asymcache_commits_total", "pool=\"0\""), 2);
+	prom_checked(out, &p);
+	expect_samples(&p, two_pools_samples, "stats --prometheus");
 	cr_expect_eq(prom_value(&p, "asymcache_retain_budget_blocks", "pool=\"1\""), 4);
 	cr_expect_eq(prom_value(&p, "asymcache_sessions", NULL), 2);
 	prom_free(&p);

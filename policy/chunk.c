@@ -450,6 +450,7 @@ int ac_chunk_schedule(const struct ac_chunk_config *cfg,
 	plan->npicks = 0;
 	plan->prefill_tokens = plan->gap_tokens = 0;
 	plan->segments = 0;
+	plan->prefill_pairs = 0;
 	r = build(&s);
 	if (r < 0)
 		goto out;
@@ -461,6 +462,7 @@ int ac_chunk_schedule(const struct ac_chunk_config *cfg,
 	}
 	plan->prefill_tokens = s.tokens;
 	plan->segments = s.segments;
+	plan->prefill_pairs = s.pairs;
 	plan->predicted_s = predict(&s, s.tokens, s.pairs, s.segments);
 out:
 	free(s.w);

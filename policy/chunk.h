@@ -109,6 +109,7 @@ struct ac_chunk_plan {
 	uint64_t prefill_tokens;	/* sum of pick lengths */
 	uint64_t gap_tokens;		/* cached tokens recomputed by merges */
 	uint32_t segments;		/* query segments the kernel sees */
+	double prefill_pairs;		/* query-key pairs of the picks */
 	double predicted_s;		/* iteration time from the cost model */
 };
 

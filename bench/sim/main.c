@@ -271,6 +271,16 @@ static void scale_trace(struct ac_trace *t, uint32_t tpi, uint32_t max_output)
 		t->block_tokens = tpi;
 }
 
+static int load_cost(const char *path, struct ac_cost_model *ret)
+{
+	int r = ac_cost_model_load(path, ret);
+
+	if (r < 0)
+		fprintf(stderr, "Failed to load cost model %s: %s\n", path,
+			strerror(-r));
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -400,21 +410,11 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (cost_path) {
-		r = ac_cost_model_load(cost_path, &cost);
-		if (r < 0) {
-			fprintf(stderr, "Failed to load cost model %s: %s\n",
-				cost_path, strerror(-r));
-			return 1;
-		}
-	}
+	if (cost_path && load_cost(cost_path, &cost) < 0)
+		return 1;
 	if (sched_cost_path) {
-		r = ac_cost_model_load(sched_cost_path, &sched_cost);
-		if (r < 0) {
-			fprintf(stderr, "Failed to load cost model %s: %s\n",
-				sched_cost_path, strerror(-r));
+		if (load_cost(sched_cost_path, &sched_cost) < 0)
 			return 1;
-		}
 		cfg.sched_cost = &sched_cost;
 	}
 	dup = strdup(pools_arg);

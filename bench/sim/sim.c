@@ -1216,15 +1216,12 @@ int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 		if (cfg->sched_cost) {
 			struct ac_cost_iter it = {
 				.prefill_tokens = plan.prefill_tokens,
+				.prefill_pairs = plan.prefill_pairs,
 				.segments = plan.segments,
 				.decode_tokens = in.decode_tokens,
 				.decode_ctx = in.decode_ctx,
 			};
 
-			for (uint32_t k = 0; k < plan.npicks; k++)
-				it.prefill_pairs += (double)plan.picks[k].len *
-					((double)plan.picks[k].start +
-					 plan.picks[k].len / 2.0);
 			took = ac_cost_iter_s(cfg->cost, &it);
 		}
 		if (!(took > 0)) {

@@ -356,6 +356,8 @@ Test(policy_chunk, a_100ms_target_keeps_a_turn_whole_on_the_engine)
 	cr_assert_eq(plan.npicks, 1);
 	cr_assert_eq(plan.prefill_tokens, 3412, "cut to %llu tokens",
 		     (unsigned long long)plan.prefill_tokens);
+	/* The pairs the prediction priced, for a caller to price again. */
+	cr_assert_float_eq(plan.prefill_pairs, 3412 * (3412 / 2.0), 1e-6);
 	cr_assert_leq(plan.predicted_s, 0.100);
 	/* The bound still holds: a longer prompt is cut at the target. */
 	seg.len = 20000;

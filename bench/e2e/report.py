@@ -56,12 +56,7 @@ def speed(window, capacity, load, sim, calibrate, model):
     served all at once, which the capacity run measures."""
     with tempfile.TemporaryDirectory() as t:
         cost = os.path.join(t, "cost.json")
-        p = subprocess.run([calibrate, "--from-iterations", capacity + ".iter.jsonl",
-                            "--out", cost, "--gpu", "capacity run", "--shape", model],
-                           capture_output=True, text=True)
-        if p.returncode:
-            sys.exit(f"report.py: asymcache-calibrate failed on {capacity}.iter.jsonl: "
-                     f"{p.stderr.strip()}")
+        run_calibrate(calibrate, capacity + ".iter.jsonl", cost, "capacity run", model)
         cmd, pool = sim_cmd(sim, window, capacity, cost)
         p = subprocess.run(cmd + ["--target-busy", str(load), "--ref-pool", str(pool)],
                            capture_output=True, text=True)
@@ -70,6 +65,16 @@ def speed(window, capacity, load, sim, calibrate, model):
         sys.exit(f"report.py: asymcache-sim found no time scale for {window}: "
                  f"{p.stderr.strip() or p.stdout.strip()}")
     print(f"{1 / float(m.group(1)):.4f}")
+
+
+def run_calibrate(calibrate, iters, out, gpu, model):
+    """asymcache-calibrate --from-iterations ITERS into OUT; its output, or
+    the run ends with its error."""
+    p = subprocess.run([calibrate, "--from-iterations", iters, "--out", out,
+                        "--gpu", gpu, "--shape", model], capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"report.py: asymcache-calibrate failed on {iters}: {p.stderr.strip()}")
+    return p.stdout + p.stderr
 
 
 def parse_flags(path):
@@ -118,11 +123,17 @@ def saved_s(cost, reqs):
 
 
 @functools.lru_cache(maxsize=None)
+def window_lines(window):
+    """A window's requests, read once however many arms replayed it."""
+    return tuple(load_lines(window))
+
+
+@functools.lru_cache(maxsize=None)
 def seen_tokens(window, tpi):
     """Per window line (1-based), the prompt tokens whose blocks an earlier
     request's prompt already held: what an unlimited cache would reuse."""
     seen, out = set(), {}
-    for i, r in enumerate(load_lines(window), 1):
+    for i, r in enumerate(window_lines(window), 1):
         n = (r["input_length"] * tpi + 511) // 512
         s = sum(1 for h in r["hash_ids"] if h in seen)
         out[i] = min(n, s * tpi)
@@ -142,7 +153,7 @@ def run_metrics(prefix, cost, window=None):
     prompt = sum(r["prompt_tokens"] for r in ok)
     m = {
         "n": len(ok), "failed": len(reqs) - len(ok),
-        "offered": len(load_lines(window)) if window else len(reqs),
+        "offered": len(window_lines(window)) if window else len(reqs),
         "ttft_mean": statistics.mean(ttft) if ttft else float("nan"),
         "ttft_p50": pct(ttft, 50), "ttft_p99": pct(ttft, 99),
         "tpot_mean": statistics.mean(tpot) if tpot else float("nan"),
@@ -215,11 +226,13 @@ def sim_cmd(sim, window, prefix, cost_path):
     return cmd, pool
 
 
-def sim_predict(sim, window, prefix, cost_path):
-    """The simulator on the same window, arm and pool; its mean TTFT in ms."""
+def sim_predict(sim, window, prefix, cost_path, extra=()):
+    """The simulator on the same window, arm and pool (EXTRA: flags after
+    the arm's, which override them); its figures, TTFT and TPOT in ms."""
     cmd, _ = sim_cmd(sim, window, prefix, cost_path)
     with tempfile.NamedTemporaryFile(suffix=".csv") as out:
-        p = subprocess.run(cmd + ["--csv", out.name], capture_output=True, text=True)
+        p = subprocess.run(cmd + list(extra) + ["--csv", out.name], capture_output=True,
+                           text=True)
         if p.returncode:
             return {"error": p.stderr.strip().splitlines()[-1] if p.stderr else "sim failed"}
         row = next(csv.DictReader(open(out.name)))
@@ -484,12 +497,9 @@ def fit(d, calibrate, gpu, model):
         for f in iters:
             t.write(open(f).read())
         t.flush()
-        p = subprocess.run([calibrate, "--from-iterations", t.name, "--out", path,
-                            "--gpu", gpu, "--shape", model], capture_output=True, text=True)
-    with open(os.path.join(d, "cost.log"), "w") as log:
-        log.write(p.stdout + p.stderr)
-    if p.returncode:
-        sys.exit(f"report.py: asymcache-calibrate failed on {d}: {p.stderr.strip()}")
+        log = run_calibrate(calibrate, t.name, path, gpu, model)
+    with open(os.path.join(d, "cost.log"), "w") as f:
+        f.write(log)
 
 
 def table(out, part, sim, model, calibrate=None, gpu="?"):

@@ -13,12 +13,9 @@ the arm (seeds' mean and each seed), the ratio base / arm per seed (> 1: the
 arm is faster) and the same ratio as the engine measured it.
 """
 import argparse
-import csv
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "e2e"))
@@ -26,33 +23,13 @@ import report  # noqa: E402  (flags, pools and windows as the e2e bench reads th
 
 
 def sim_ttft(sim, d, seed, arm, order, cost, extra):
-    prefix = f"{d}/s{seed}.{arm}.{order}"
-    kv, flags = report.parse_flags(prefix + ".flags")
-    chunk = flags["chunking"]
-    chunk = "adaptive" if chunk == "adaptive" else "fixed" + chunk.split(":")[1]
-    setup = f"{kv['policy']}:{flags['reuse']}:{chunk}:{flags['order']}"
-    blocks = report.size_bytes(kv["pool_bytes"]) // report.size_bytes(kv["block"])
-    sp = float(flags["speed"])
-    with tempfile.NamedTemporaryFile(suffix=".csv") as out:
-        cmd = [sim, "--trace", f"{d}/window-s{seed}.jsonl", "--setup", setup,
-               "--pool", str(blocks * report.BLOCK_TOKENS),
-               "--tokens-per-id", flags["tokens-per-id"],
-               "--max-output", flags["max-output"], "--max-seqs", "64",
-               "--time-scale", str(1 / sp if sp > 0 else 0), "--quiet",
-               "--csv", out.name, "--cost", cost]
-        ctx = report.model_context(prefix)
-        if ctx:
-            cmd += ["--max-context", ctx]
-        if "agent" in flags:
-            cmd += ["--agent", "--ttl", flags.get("ttl", "0")]
-        p = subprocess.run(cmd + extra, capture_output=True, text=True)
-        if p.returncode:
-            sys.exit(f"e2e_windows.py: {' '.join(cmd + extra)}: {p.stderr.strip()}")
-        row = next(csv.DictReader(open(out.name)))
-    measured = [r["ttft_ms"] for r in report.load_lines(prefix + ".jsonl")
-                if "ttft_ms" in r]
-    return (1e3 * float(row["ttft_mean"]), 1e3 * float(row["tpot_mean"]),
-            statistics.mean(measured) if measured else float("nan"))
+    """The simulator's mean TTFT and TPOT for one arm of a seed, and the
+    engine's mean TTFT, in ms."""
+    prefix, window = f"{d}/s{seed}.{arm}.{order}", f"{d}/window-s{seed}.jsonl"
+    x = report.sim_predict(sim, window, prefix, cost, extra)
+    if "error" in x:
+        sys.exit(f"e2e_windows.py: the simulator on {prefix}: {x['error']}")
+    return x["ttft_mean"], x["tpot_mean"], report.run_metrics(prefix, None)["ttft_mean"]
 
 
 def main():

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics_http.h"
 #include "policy.h"
+#include "retain.h"
 
 #define GIB (1024ULL * 1024 * 1024)
 
@@ -185,7 +186,7 @@ void cfg_defaults(struct daemon_config *cfg)
 	cfg->limits.max_blocks_per_uid = CFG_QUOTA_PCT | 75;
 	cfg->limits.max_retained_blocks_per_session = 65536;
 	cfg->limits.max_retain_ttl_ms = 600000;
-	cfg->limits.retain_budget_percent = 25;
+	cfg->limits.retain_budget_percent = AC_RETAIN_BUDGET_PERCENT;
 	cfg->limits.max_schedule_segments = 1024;
 	cfg->limits.max_schedule_decode = 4096;
 	cfg->sched.mode = CFG_SCHED_ADAPTIVE;

@@ -184,8 +184,9 @@ int daemon_retain_drop_one(struct daemon_pool *p)
 	uint32_t *blocks, n;
 	uint64_t h;
 
+	/* The chain wanted last goes first (retain.h, AC_RETAIN_BUDGET_PERCENT). */
 	if (!p->retain || !p->rs ||
-	    ac_retain_expire_handle(p->retain, UINT64_MAX, &blocks, &n, &h) != 1)
+	    ac_retain_pop_latest(p->retain, &blocks, &n, &h) != 1)
 		return 0;
 	drop_blocks(p, blocks, n);
 	live_step(p->rs, pool_now(p), -1);

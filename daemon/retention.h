@@ -70,7 +70,8 @@ void daemon_retain_session_close(struct daemon *d, struct session *s);
 uint32_t daemon_retain_expire(struct daemon *d, uint64_t now_ns);
 /*
  * An Alloc in pool @p cannot be served: drop its pinned retention that
- * would run out first. 1 when one was dropped, 0 when none is left.
+ * would run out last (its chain is wanted last). 1 when one was dropped,
+ * 0 when none is left.
  */
 int daemon_retain_drop_one(struct daemon_pool *p);
 /* Blocks @s retains in @pool, or in all with RETAIN_ALL_POOLS. */

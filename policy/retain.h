@@ -16,6 +16,18 @@
 
 struct ac_retain;
 
+/*
+ * The share of a pool that pinned retentions may hold unless told otherwise
+ * (the daemon's [limits] retain_budget_percent, the simulator's
+ * --retain-budget): all of it. Pins never keep work out: an allocation
+ * that finds nothing free or evictable drops pinned retentions first, the
+ * one that expires last (ac_retain_pop_latest) since its chain is wanted
+ * last. A smaller budget leaves the chains beyond it to the eviction
+ * policy, which under lru evicts the chain paused earliest, the one coming
+ * back soonest (bench/results/sim_agent_ttl.md, "Load set by capacity").
+ */
+#define AC_RETAIN_BUDGET_PERCENT 100
+
 int ac_retain_new(struct ac_retain **ret);
 struct ac_retain *ac_retain_free(struct ac_retain *r);
 

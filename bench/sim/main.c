@@ -112,19 +112,24 @@ static void usage(void)
 	      "  --time-scale X        arrival = timestamp * X (1)\n"
 	      "  --target-busy F       find the time scale at which the first setup\n"
 	      "                        keeps the GPU busy F of the time at --ref-pool\n"
-	      "  --ref-pool T          pool for --target-busy (900000)\n"
+	      "  --target-load F       agent traces: the time scale at which the first\n"
+	      "                        setup at --ref-pool gets F (0-1] of what the GPU\n"
+	      "                        can serve: the capacity is the load at which\n"
+	      "                        its mean job latency is 10% over light load's\n"
+	      "  --ref-pool T          pool for --target-busy and --target-load (900000)\n"
 	      "  --agent               agent jobs: turns wait for a tool call\n"
 	      "  --ttl S|auto|oracle   retain the chains of declared tool calls (the\n"
 	      "                        trace's tool_ms) for S s, or for a TTL learned\n"
 	      "                        and priced (auto); 0: none (default); oracle:\n"
 	      "                        for exactly the coming call when a turn follows\n"
 	      "                        (reads the future: a ceiling, not a policy)\n"
-	      "  --retain-budget F     share of the pool retentions may pin (0.25);\n"
+	      "  --retain-budget F     share of the pool retentions may pin (1, the\n"
+	      "                        daemon's default);\n"
 	      "                        beyond it they are hints to the policy\n"
 	      "  --no-soft-ttl         no hints: beyond the budget, no retention\n"
 	      "  --retain-drop first|last  which pinned retention a blocked queue\n"
-	      "                        head frees: the one expiring first (default)\n"
-	      "                        or last\n"
+	      "                        head frees: the one expiring last (default,\n"
+	      "                        as the daemon) or first\n"
 	      "  --tool-median S       median tool call where the trace has none (5 s)\n"
 	      "  --switch-to P --switch-every N   swap policies every N iterations\n"
 	      "  --seed N              seed for tool durations (1)\n"
@@ -233,9 +238,8 @@ static void print_row(FILE *f, const struct setup *st, uint64_t pool,
 		(unsigned long long)r->evicted_live, r->dead_share * 100);
 }
 
-static int run_one(const struct ac_trace *t, struct sim_config *cfg,
-		   const struct setup *st, uint64_t pool, double tpot,
-		   struct sim_result *res)
+static void set_run(struct sim_config *cfg, const struct setup *st,
+		    uint64_t pool, double tpot)
 {
 	cfg->policy = st->policy;
 	cfg->reuse = st->reuse;
@@ -244,6 +248,13 @@ static int run_one(const struct ac_trace *t, struct sim_config *cfg,
 		cfg->chunk.fixed_budget = st->budget;
 	cfg->chunk.order = st->order;
 	cfg->pool_tokens = pool;
+}
+
+static int run_one(const struct ac_trace *t, struct sim_config *cfg,
+		   const struct setup *st, uint64_t pool, double tpot,
+		   struct sim_result *res)
+{
+	set_run(cfg, st, pool, tpot);
 	return sim_run(t, cfg, res);
 }
 
@@ -299,6 +310,7 @@ int main(int argc, char **argv)
 		{ "publish-at-end", no_argument, NULL, 'P' },
 		{ "time-scale", required_argument, NULL, 'x' },
 		{ "target-busy", required_argument, NULL, 'B' },
+		{ "target-load", required_argument, NULL, 'U' },
 		{ "ref-pool", required_argument, NULL, 'R' },
 		{ "agent", no_argument, NULL, 'a' },
 		{ "ttl", required_argument, NULL, 'L' },
@@ -324,6 +336,7 @@ int main(int argc, char **argv)
 	uint64_t pools[MAX_RUNS], ref_pool = 900000;
 	size_t nsetups = 0, npools = 0, limit = 0;
 	double tpot = AC_CHUNK_TPOT_TARGET_US / 1e6, scale = 1, target_busy = 0;
+	double target_load = 0;
 	uint32_t fixed = 2048, tpi = AC_TRACE_BLOCK_TOKENS, max_output = 0;
 	enum ac_chunk_order order = AC_CHUNK_FCFS;
 	struct ac_cost_model cost, sched_cost;
@@ -360,6 +373,19 @@ int main(int argc, char **argv)
 			break;
 		case 'x': scale = strtod(optarg, NULL); break;
 		case 'B': target_busy = strtod(optarg, NULL); break;
+		case 'U': {
+			char *end;
+
+			errno = 0;
+			target_load = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(target_load > 0 && target_load <= 1)) {
+				fprintf(stderr, "--target-load '%s': want a share of capacity in (0, 1]\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'R': ref_pool = strtoull(optarg, NULL, 10); break;
 		case 'a': cfg.agent = true; break;
 		case 'L':
@@ -408,6 +434,12 @@ int main(int argc, char **argv)
 	    !cfg.max_running || !(cfg.retain_budget >= 0 && cfg.retain_budget <= 1) ||
 	    target_busy < 0 || target_busy >= 1) {
 		usage();
+		return 2;
+	}
+	if (target_load > 0 && (target_busy > 0 || !cfg.agent)) {
+		fprintf(stderr, "--target-load: %s\n", target_busy > 0 ?
+			"one of --target-busy and --target-load, not both" :
+			"needs --agent (the capacity is read from job latency)");
 		return 2;
 	}
 	if (cost_path && load_cost(cost_path, &cost) < 0)
@@ -514,6 +546,28 @@ int main(int argc, char **argv)
 		printf("# time scale %.*f: %s keeps the GPU %.0f%% busy at pool %llu\n",
 		       scale < 0.01 ? 8 : 4, scale, setups[0].label, target_busy * 100,
 		       (unsigned long long)ref_pool);
+	}
+	if (target_load > 0) {
+		struct sim_capacity cap;
+
+		set_run(&cfg, &setups[0], ref_pool, tpot);
+		r = sim_fit_capacity(&t, &cfg, &cap);
+		if (r < 0) {
+			fprintf(stderr, "--target-load: no capacity found for %s at pool %llu: %s\n",
+				setups[0].label, (unsigned long long)ref_pool,
+				r == -ERANGE ? "the trace's jobs stay within 10% of light load "
+				"however close their programs start (more programs, or "
+				"shorter tool calls)" : strerror(-r));
+			goto out;
+		}
+		scale = cap.scale / target_load;
+		printf("# time scale %.*f: %s at pool %llu offered %.0f%% of capacity "
+		       "(capacity: time scale %.6g, mean job %.2f s, %.0f%% over %.2f s at "
+		       "light load, time scale %.6g)\n",
+		       scale < 0.01 ? 8 : 4, scale, setups[0].label,
+		       (unsigned long long)ref_pool, target_load * 100, cap.scale,
+		       cap.job_s, SIM_CAPACITY_KNEE * 100, cap.light_job_s,
+		       cap.light_scale);
 	}
 	cfg.time_scale = scale;
 	if (csv_path) {

@@ -625,8 +625,9 @@ void sim_config_default(struct sim_config *ret,
 		.seed = 1,
 		.ttl_s = 0,
 		.tool_median_s = 5,
-		.retain_budget = 0.25,
+		.retain_budget = AC_RETAIN_BUDGET_PERCENT / 100.0,
 		.retain_soft = true,
+		.drop_latest = true,
 	};
 	ac_chunk_config_default(&ret->chunk, AC_CHUNK_ADAPTIVE,
 				AC_CHUNK_TPOT_TARGET_US / 1e6);
@@ -874,8 +875,8 @@ static void retain_resume(struct sim *s, uint32_t prev)
 
 /*
  * The head of the queue cannot be admitted: free the hard retention that
- * runs out first (or last, drop_latest). 1 when one was dropped, 0 when
- * none is left.
+ * runs out last (drop_latest, the default) or first. 1 when one was
+ * dropped, 0 when none is left.
  */
 static int retain_drop_one(struct sim *s)
 {

@@ -71,11 +71,12 @@ struct sim_config {
 	bool ttl_oracle;
 	/*
 	 * A blocked queue head frees the pinned retention that expires last
-	 * (the chain wanted last) instead of the one that expires first.
+	 * (the chain wanted last; the default, as the daemon does) or, when
+	 * false, the one that expires first.
 	 */
 	bool drop_latest;
 	double tool_median_s;
-	double retain_budget;	/* share of the pool pinned at most */
+	double retain_budget;	/* share of the pool pinned at most (1) */
 	bool retain_soft;
 	bool progress;
 };
@@ -137,5 +138,24 @@ void sim_config_default(struct sim_config *ret,
 /* 0, or -errno (-EPROTO: a policy broke its contract). */
 int sim_run(const struct ac_trace *t, const struct sim_config *cfg,
 	    struct sim_result *ret);
+
+/*
+ * Load set by capacity, not by busy share (load.c): the time scale at which
+ * the mean job latency of an agent trace, served as @cfg says (its pool,
+ * policy and order; retention off), is SIM_CAPACITY_KNEE above its value
+ * at light load (arrivals spread until doubling the scale moves it less
+ * than 0.5%). A run at time scale capacity.scale / F offers F of that
+ * capacity. -EINVAL when @cfg is not in agent mode, -ENODATA when no job
+ * finishes, -ERANGE when no scale in [1e-6, 2^30] brackets the knee.
+ */
+#define SIM_CAPACITY_KNEE 0.10
+
+struct sim_capacity {
+	double light_scale, light_job_s;	/* light load and its job mean */
+	double scale, job_s;			/* the capacity and its job mean */
+};
+
+int sim_fit_capacity(const struct ac_trace *t, const struct sim_config *cfg,
+		     struct sim_capacity *ret);
 
 #endif

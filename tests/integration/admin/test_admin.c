@@ -1351,7 +1351,7 @@ Test(admin, retention_budget_outcomes_and_hold_time_show)
 	hpublish_prompt(&a, 13, 4, k, blk);
 	nblocks = bus_u32(bus, "NBlocks");
 	budget = bus_u32(bus, "RetainBudgetBlocks");
-	cr_expect_eq(budget, nblocks / 4, "25%% of %u blocks", nblocks);
+	cr_expect_eq(budget, nblocks, "all %u blocks, the default", nblocks);
 	/* One resumed after 50 ms, one left to run out after 100 ms. */
 	cr_assert_eq(ac_retain(a.c, a.ns, blk, 2, 60000, &h1), 0);
 	cr_assert_eq(ac_retain(a.c, a.ns, blk + 2, 2, 100, &h2), 0);
@@ -1945,7 +1945,8 @@ Test(admin, lists_come_in_pages_that_asymcachectl_follows)
 #define TWO_POOLS_CONF \
 	"[pool]\nbackend = host\nbytes = 4M\nblock_bytes = 64K\n" \
 	"[policy]\nname = asym\n" \
-	"[pool.1]\nbytes = 1M\nblock_bytes = 64K\ngroup = root\n"
+	"[pool.1]\nbytes = 1M\nblock_bytes = 64K\ngroup = root\n" \
+	"[limits]\nretain_budget_percent = 25\n"
 
 static const char *pool_path(uint32_t pool)
 {

@@ -1003,7 +1003,8 @@ Test(agent, declared_tool_calls_are_learned_budgeted_and_counted)
 	uint32_t ns, a[4], b[4];
 	int fd, fd2;
 
-	start("");
+	/* A quarter of the pool (all of it by default), to show soft ones. */
+	start("[limits]\nretain_budget_percent = 25\n");
 	fd = raw_chain(4, 0x61, &ns, a);
 	/* No TTL and no declaration: nothing to go by. */
 	{

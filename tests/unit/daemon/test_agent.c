@@ -85,7 +85,8 @@ Test(agent, new_keys_have_defaults_and_ranges)
 	cr_assert_eq(d.cfg.sched.fixed_budget_tokens, 2048);
 	cr_assert_eq(d.cfg.limits.max_retained_blocks_per_session, 65536);
 	cr_assert_eq(d.cfg.limits.max_retain_ttl_ms, 600000);
-	cr_assert_eq(d.cfg.limits.retain_budget_percent, 25);
+	cr_assert_eq(d.cfg.limits.retain_budget_percent, 100,
+		     "all of the pool: pins give way to any Alloc");
 	cr_assert_eq(d.cfg.limits.max_schedule_segments, 1024);
 	if (access(CFG_DEFAULT_COST_FILE, F_OK) < 0) {
 		ac_cost_model_default(&def);
@@ -318,7 +319,8 @@ Test(agent, retention_budget_pins_then_hints)
 	struct daemon_retain_req q;
 
 	/* 16 blocks, a budget of 25%: 4 blocks may be pinned. */
-	cr_assert_eq(load("[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
+	cr_assert_eq(load("[limits]\nretain_budget_percent = 25\n"
+			  "[daemon]\nlog_level = crit\n", err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(daemon_core_init(&d), 0);
 	s = session_new(&d, -1, 1, 0, 0);
@@ -770,10 +772,21 @@ Test(agent, pinned_retentions_give_way_to_alloc)
 	cr_assert_eq(run(o, &req, &code, NULL), ASYMCACHE__V1__RESPONSE__BODY_ALLOC,
 		     "code %d", code);
 	daemon_retain_stats(&d.pools[0], &st);
-	cr_assert_eq(st.dropped, 1, "one retention (the sooner to end) did");
+	cr_assert_eq(st.dropped, 1, "one retention (the later to end) did");
 	cr_assert_eq(st.pinned_blocks, 6);
-	cr_assert_eq(d.pools[0].cache.blocks[a[0]].state, BLK_CACHED,
-		     "the later-expiring chain stays");
+	/* The chain wanted sooner stays, still pinned; the other was taken. */
+	for (int i = 6; i < 12; i++)
+		cr_assert(d.pools[0].cache.blocks[a[i]].state == BLK_CACHED &&
+			  d.pools[0].cache.blocks[a[i]].pins == 1,
+			  "block %d of the sooner-expiring chain", i);
+	{
+		int left = 0;
+
+		for (int i = 0; i < 6; i++)
+			left += d.pools[0].cache.blocks[a[i]].state == BLK_CACHED;
+		cr_assert_eq(left, 2, "4 of the later-expiring chain's 6 went "
+			     "to the Alloc of 8 (4 were free)");
+	}
 	/* Stats carries it all. */
 	req.body_case = ASYMCACHE__V1__REQUEST__BODY_STATS;
 	req.stats = &sq;

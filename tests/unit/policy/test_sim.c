@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "retain.h"
 #include "sim.h"
 #include "wl.h"
 
@@ -215,9 +217,14 @@ Test(policy_sim, retention_is_declared_learned_and_budgeted)
 	for (size_t i = 0; i < t.n; i++)
 		declared += t.reqs[i].tool_s >= 0;
 	agent(&cfg, 300000);
+	cr_assert_float_eq(cfg.retain_budget, AC_RETAIN_BUDGET_PERCENT / 100.0,
+			   1e-12, "the daemon's default budget");
+	cr_assert(cfg.drop_latest, "the daemon's drop rule");
 	cr_assert_eq(sim_run(&t, &cfg, &none), 0);
 	cr_assert_gt(none.paused_kv_mean_tokens, 0);
 	cfg.ttl_s = -1;
+	/* A quarter of the pool, for pins and then hints to show. */
+	cfg.retain_budget = 0.25;
 	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
 	cr_assert_eq(r.requests, t.n);
 	cr_assert_gt(r.retain_hard, 0);
@@ -233,6 +240,12 @@ Test(policy_sim, retention_is_declared_learned_and_budgeted)
 	cr_assert_gt(r.retain_soft, 0);
 	cfg.policy = "lru";
 	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.retain_soft, 0);
+	/* The whole pool pinnable (the default): nothing is ever soft. */
+	cfg.policy = "asym";
+	cfg.retain_budget = 1;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_gt(r.retain_hard, 0);
 	cr_assert_eq(r.retain_soft, 0);
 	/* No budget and no hints: exactly no retention. */
 	cfg.policy = "asym";
@@ -521,11 +534,12 @@ Test(policy_sim, the_oracle_holds_each_chain_until_its_next_turn)
 	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
 	cr_assert_gt(r.retain_hard, 0);
 	cr_assert_eq(r.retained_hits, r.retain_hard, "none expired or dropped");
-	/* Tight: pins give way, the one wanted last first when asked. */
+	/* Tight: pins give way, the one wanted first or (default) last. */
 	agent(&cfg, 150000);
 	cfg.ttl_oracle = true;
 	cfg.retain_budget = 1;
 	cfg.retain_soft = false;
+	cfg.drop_latest = false;
 	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
 	cfg.drop_latest = true;
 	cr_assert_eq(sim_run(&t, &cfg, &last), 0);
@@ -566,4 +580,163 @@ Test(policy_sim, pinned_chains_give_way_to_a_growing_decode)
 	cr_assert_eq(r.retain_hard, 1);
 	cr_assert_eq(r.retain_dropped, 1, "A's chain gave way");
 	cr_assert_eq(r.preemptions, 0, "B was never preempted for it");
+}
+
+Test(policy_sim, the_chain_wanted_last_gives_way)
+{
+	static const char *const lines[] = {
+		/* A pauses 10 s and says 10 s: its TTL is 20 s. */
+		"{\"timestamp\": 0, \"input_length\": 2048, \"output_length\": 1, "
+		"\"hash_ids\": [0, 1, 2, 3], \"program\": 0, \"turn\": 0, "
+		"\"tool_ms\": 10000, \"tool_expect_ms\": 10000}",
+		/* B says 50 s (TTL 100 s) and takes 500: wanted last. */
+		"{\"timestamp\": 1, \"input_length\": 2048, \"output_length\": 1, "
+		"\"hash_ids\": [10, 11, 12, 13], \"program\": 1, \"turn\": 0, "
+		"\"tool_ms\": 500000, \"tool_expect_ms\": 50000}",
+		/* C needs 4 blocks where 2 are free: one chain must go. */
+		"{\"timestamp\": 5000, \"input_length\": 2048, \"output_length\": 1, "
+		"\"hash_ids\": [20, 21, 22, 23], \"program\": 2, \"turn\": 0}",
+		"{\"timestamp\": 10000, \"input_length\": 2560, \"output_length\": 1, "
+		"\"hash_ids\": [0, 1, 2, 3, 4], \"program\": 0, \"turn\": 1}",
+		"{\"timestamp\": 500000, \"input_length\": 2560, \"output_length\": 1, "
+		"\"hash_ids\": [10, 11, 12, 13, 14], \"program\": 1, \"turn\": 1}",
+	};
+	struct ac_trace_error err;
+	struct sim_config cfg;
+	struct sim_result r, first;
+
+	load_lines(lines, 5);
+	cr_assert_eq(ac_trace_link_programs(&t, &err), 0, "%s", err.why);
+	agent(&cfg, 10 * 512);
+	cfg.time_scale = 1;
+	cfg.ttl_s = -1;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_eq(r.requests, 5);
+	cr_assert_eq(r.retain_hard, 2);
+	cr_assert_eq(r.retain_dropped, 1);
+	cr_assert_eq(r.retained_hits, 1, "A came back to its chain");
+	cr_assert_eq(r.retain_expired, 0);
+	/* The old rule gave up A's chain, and B's ran out unused. */
+	cfg.drop_latest = false;
+	cr_assert_eq(sim_run(&t, &cfg, &first), 0);
+	cr_assert_eq(first.retain_dropped, 1);
+	cr_assert_eq(first.retained_hits, 0);
+	cr_assert_eq(first.retain_expired, 1);
+}
+
+Test(policy_sim, capacity_is_where_jobs_slow_down)
+{
+	struct sim_config cfg;
+	struct sim_capacity cap;
+	struct sim_result r;
+
+	/* 30 programs of 1-60 s tools never fill the GPU: -ERANGE. */
+	load_agent(1, 1);
+	agent(&cfg, 1000000000);
+	cr_assert_eq(sim_fit_capacity(&t, &cfg, &cap), -ERANGE);
+	/* With 0.1-6 s tools they do, when they start close enough. */
+	load_agent(1, 0.1);
+	agent(&cfg, 1000000000);
+	cr_assert_eq(sim_fit_capacity(&t, &cfg, &cap), 0);
+	cr_assert_gt(cap.light_job_s, 0);
+	cr_assert_lt(cap.scale, cap.light_scale);
+	cr_assert_leq(cap.job_s, (1 + SIM_CAPACITY_KNEE) * cap.light_job_s);
+	/* What it found is what a run at that scale gives. */
+	cfg.time_scale = cap.scale;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_float_eq(r.job.mean, cap.job_s, 1e-9);
+	/* Twice the load: past the knee; a quarter: near light load. */
+	cfg.time_scale = cap.scale / 2;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_gt(r.job.mean, (1 + SIM_CAPACITY_KNEE) * cap.light_job_s,
+		     "%g s at twice the capacity, light %g s", r.job.mean,
+		     cap.light_job_s);
+	cfg.time_scale = cap.scale * 4;
+	cr_assert_eq(sim_run(&t, &cfg, &r), 0);
+	cr_assert_lt(r.job.mean, (1 + SIM_CAPACITY_KNEE / 2) * cap.light_job_s);
+	/* Retention is not part of the capacity. */
+	cfg.ttl_s = -1;
+	{
+		struct sim_capacity c2;
+
+		cr_assert_eq(sim_fit_capacity(&t, &cfg, &c2), 0);
+		cr_assert_float_eq(c2.scale, cap.scale, 1e-12);
+	}
+	/* Job latency is what it reads: no agent mode, no capacity. */
+	cfg.agent = false;
+	cr_assert_eq(sim_fit_capacity(&t, &cfg, &cap), -EINVAL);
+}
+
+/* asymcache-sim's --target-load: the binary, as the runners call it. */
+static int sim_cli(const char *args, char *out, size_t cap)
+{
+	char cmd[8192];
+	const char *b = getenv("AC_BUILD_ROOT");
+	FILE *p;
+	size_t n;
+	int st;
+
+	cr_assert_not_null(b, "run through meson test");
+	snprintf(cmd, sizeof(cmd), "%s/bench/sim/asymcache-sim %s 2>&1", b,
+		 args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = 0;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(policy_sim, target_load_sets_the_scale_by_capacity)
+{
+	static const char *const bad[] = { "0", "1.5", "-0.5", "x", "0.5x", "" };
+	struct wl_agent_config ac;
+	struct wl_trace w;
+	char path[] = "/tmp/ac-sim-load-XXXXXX", args[512], out[16384];
+	int fd = mkstemp(path);
+	FILE *f;
+	double scale, capacity;
+	const char *line;
+
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	wl_agent_default(&ac);
+	ac.programs = 30;
+	ac.turns_max = 15;
+	ac.tool_scale = 0.1;
+	wl_trace_init(&w);
+	cr_assert_eq(wl_agent(&ac, &w), 0);
+	cr_assert_eq(wl_trace_write(&w, f), 0);
+	wl_trace_free(&w);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(args, sizeof(args), "--trace %s --agent --target-load '%s'",
+			 path, bad[i]);
+		cr_expect_eq(sim_cli(args, out, sizeof(out)), 2, "'%s'", bad[i]);
+		cr_expect_not_null(strstr(out, "--target-load"), "'%s': %s",
+				   bad[i], out);
+	}
+	snprintf(args, sizeof(args), "--trace %s --target-load 0.5", path);
+	cr_expect_eq(sim_cli(args, out, sizeof(out)), 2);
+	cr_expect_not_null(strstr(out, "needs --agent"), "%s", out);
+	snprintf(args, sizeof(args),
+		 "--trace %s --agent --target-load 0.5 --target-busy 0.5", path);
+	cr_expect_eq(sim_cli(args, out, sizeof(out)), 2);
+	cr_expect_not_null(strstr(out, "not both"), "%s", out);
+	/* Half the capacity: twice the capacity's time scale. */
+	snprintf(args, sizeof(args),
+		 "--trace %s --agent --quiet --setup lru:prefix:fixed8192 "
+		 "--pool 1000000000 --ref-pool 1000000000 --target-load 0.5",
+		 path);
+	cr_assert_eq(sim_cli(args, out, sizeof(out)), 0, "%s", out);
+	line = strstr(out, "# time scale ");
+	cr_assert_not_null(line, "%s", out);
+	cr_assert_eq(sscanf(line, "# time scale %lf", &scale), 1, "%s", line);
+	line = strstr(line, "(capacity: time scale ");
+	cr_assert_not_null(line, "%s", out);
+	cr_assert_eq(sscanf(line, "(capacity: time scale %lf", &capacity), 1);
+	cr_assert(fabs(scale - 2 * capacity) < 1e-3 * scale, "%g vs %g", scale,
+		  capacity);
+	cr_expect_not_null(strstr(out, "offered 50% of capacity"), "%s", out);
+	unlink(path);
 }

@@ -34,6 +34,10 @@ for s in $seeds; do
 			}
 			run none --ttl 0
 			run auto --ttl auto
+			# The design before: a quarter of the pool pinned, the
+			# retention expiring first giving way first.
+			run auto-quarter --ttl auto --retain-budget 0.25 \
+				--retain-drop first
 			run auto-pinned --ttl auto --no-soft-ttl
 			run fixed30-uncapped --ttl 30 --retain-budget 1 --no-soft-ttl
 			# A ceiling, not a policy: each chain held for exactly its

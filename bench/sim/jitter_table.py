@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Table of run_agent_jitter.sh's CSV. Per row (tool scale, pool, setup),
+"""Table of run_agent_jitter.sh's CSV (or run_agent_load.sh's, whose rows
+also name the load). Per row (tool scale, [load,] pool, setup),
 over the held-out seeds:
 - noise: how far no retention's mean job latency moves when every arrival
   moves by 0.1-0.2% (each jitter against jitter 1, per seed: the widest);
@@ -18,17 +19,19 @@ def spread(xs):
 
 
 def main(path):
-    job = defaultdict(dict)     # (x, pool, setup, seed, arm) -> jitter -> s
+    job = defaultdict(dict)     # (x, load, pool, setup, seed, arm) -> jitter -> s
     for r in csv.DictReader(open(path)):
-        job[(r["tool_scale"], int(r["pool"]), r["setup"], int(r["seed"]),
-             r["arm"])][r["jitter"]] = float(r["job_mean"])
-    keys = sorted({k[:3] for k in job}, key=lambda k: (float(k[0]), k[1], k[2]))
+        job[(r["tool_scale"], r.get("load", ""), int(r["pool"]), r["setup"],
+             int(r["seed"]), r["arm"])][r["jitter"]] = float(r["job_mean"])
+    keys = sorted({k[:4] for k in job}, key=lambda k: (float(k[0]), k[1], k[2], k[3]))
+    with_load = any(k[1] for k in keys)
     nj = max(len(v) for v in job.values())
-    seeds = sorted({k[3] for k in job})
-    print("| tool scale | pool | setup | none moved by jitter alone, % (mean over seeds of each "
+    seeds = sorted({k[4] for k in job})
+    print("| tool scale | " + ("load | " if with_load else "") +
+          "pool | setup | none moved by jitter alone, % (mean over seeds of each "
           "seed's widest move, worst seed) "
           f"| auto gain %, one run | auto gain %, mean of {nj} jitters |")
-    print("|---|---|---|---|---|---|")
+    print("|---|" + ("---|" if with_load else "") + "---|---|---|---|---|")
     worst_one = worst_avg = (0, None)
     for k in keys:
         noise, one, avg = [], [], []
@@ -48,11 +51,13 @@ def main(path):
                 worst_avg = (avg[-1], k + (s,))
         if not one:
             continue
-        print(f"| {k[0]} | {k[1]} | {k[2]} | {sum(noise) / len(noise):.1f} (worst {max(noise):.1f}) "
+        print(f"| {k[0]} | " + (f"{k[1]} | " if with_load else "") +
+              f"{k[2]} | {k[3]} | {sum(noise) / len(noise):.1f} (worst {max(noise):.1f}) "
               f"| {spread(one)} | {spread(avg)} |")
     print()
     for name, (g, k) in (("one run", worst_one), (f"mean of {nj} jitters", worst_avg)):
-        where = f"tool scale {k[0]}, pool {k[1]}, {k[2]}, seed {k[3]}" if k else "-"
+        where = (f"tool scale {k[0]}, " + (f"load {k[1]}, " if k[1] else "") +
+                 f"pool {k[2]}, {k[3]}, seed {k[4]}") if k else "-"
         print(f"- auto's worst seed, {name}: {g:+.2f}% ({where})")
 
 

@@ -9,6 +9,10 @@
 # turns but not every paused chain, every retention arm under the four
 # setups, and the unlimited-pool bound. Seeds 3-7 by default (held out:
 # 1, 2 and 8-15 were looked at while choosing the regimes and the design).
+# JITTERS (e.g. "0.998 0.999 1 1.001 1.002") also runs no retention and
+# auto at the fitted time scale times each, for the tool scales in
+# JITTER_TOOL_SCALES (1), into JITTER_CSV (sim_agent_load_jitter.csv; its
+# table by jitter_table.py): the noise of one run, as run_agent_jitter.sh.
 # usage: run_agent_load.sh BUILD_DIR [OUT_DIR]
 set -euo pipefail
 build=${1:-build}
@@ -18,9 +22,14 @@ out=${2:-$src/bench/results/sim_agent_load}
 programs=${PROGRAMS:-300}
 loads=${LOADS:-"0.5 0.7"}
 load_scales=${LOAD_TOOL_SCALES:-"0.3 1"}
+jitters=${JITTERS:-}
+jitter_scales=${JITTER_TOOL_SCALES:-1}
+jcsv=${JITTER_CSV:-$src/bench/results/sim_agent_load_jitter.csv}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
+[ -z "$jitters" ] ||
+	echo "tool_scale,load,pool,seed,jitter,arm,setup,job_mean,busy" >"$jcsv"
 
 # Pools per tool scale: from about the running turns' KV to past every
 # paused chain's (the bound's paused KV is 110-190k tokens at 0.3-18 s
@@ -61,6 +70,21 @@ for s in $seeds; do
 					--retain-drop first
 				run oracle --ttl oracle --retain-budget 1 --no-soft-ttl \
 					--retain-drop last
+				case " $jitter_scales " in *" $x "*) ;; *) continue ;; esac
+				for j in $jitters; do
+					for arm in none auto; do
+						ttl=0
+						[ "$arm" = auto ] && ttl=auto
+						"$sim" "${base[@]}" --pool "$p" --ttl "$ttl" \
+							--time-scale "$(python3 -c "print($ts * $j)")" \
+							--csv "$tmp/run.csv" >/dev/null
+						python3 - "$tmp/run.csv" "$x,$l,$p,$s,$j,$arm" >>"$jcsv" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    print(f"{sys.argv[2]},{r['setup']},{r['job_mean']},{r['busy']}")
+PY
+					done
+				done
 			done
 			echo "run_agent_load: seed $s, tool scale $x, load $l done" >&2
 		done

@@ -23,13 +23,31 @@
 #define AC_FWD_RECORD_LOGITS	8u
 #define AC_FWD_KEY_WORDS	(3 + AC_FWD_RECORD_LOGITS + 3 + AC_MSA_PLAN_KEY_WORDS)
 
+/*
+ * Keys of the last passes remembered, to record only a pass whose launches
+ * came before: recording and instantiating a graph costs more than
+ * launching its kernels once, and a pass with a prefill chunk has a row
+ * count of its own almost every time (bench/engine/mixed_bench.c).
+ */
+#define AC_FWD_SEEN		16u
+
+struct fwd_seen {
+	uint64_t key[AC_FWD_KEY_WORDS];
+	size_t nkey;
+	uint64_t used;			/* LRU tick; 0: empty */
+};
+
 struct ac_model {
 	const struct ac_fwd_ops *ops;
 	struct ac_fwd_ctx *ctx;
 	struct ac_model_config cfg;
 	uint32_t max_rows;
 	bool no_record;
+	bool record_eager;		/* record on first sight (benchmarks) */
 	enum ac_fwd_backend backend;
+	uint64_t tick;
+	struct fwd_seen seen[AC_FWD_SEEN];
+	struct ac_model_graph_counts graphs;
 };
 
 size_t ac_fwd_buf_elems(const struct ac_model_config *c, uint32_t rows,
@@ -157,7 +175,21 @@ int ac_model_set_graphs(struct ac_model *m, bool on)
 	if (!m->ops->record_begin)
 		return on ? -EOPNOTSUPP : 0;
 	m->no_record = !on;
+	/* Turned on again, graphs start from passes they see from now on. */
+	memset(m->seen, 0, sizeof(m->seen));
 	return 0;
+}
+
+void ac_model_get_graph_counts(const struct ac_model *m,
+			       struct ac_model_graph_counts *c)
+{
+	*c = m ? m->graphs : (struct ac_model_graph_counts){ 0 };
+}
+
+void ac_model_set_graphs_eager(struct ac_model *m, bool eager)
+{
+	if (m)
+		m->record_eager = eager;
 }
 
 int ac_model_sync(struct ac_model *m)
@@ -376,6 +408,28 @@ static size_t record_key(const struct ac_model *m,
 	return n + AC_MSA_PLAN_KEY_WORDS;
 }
 
+/* Whether a pass of @key ran lately; remembered either way. */
+static bool key_seen(struct ac_model *m, const uint64_t *key, size_t nkey)
+{
+	struct fwd_seen *old = &m->seen[0];
+
+	for (unsigned int i = 0; i < AC_FWD_SEEN; i++) {
+		struct fwd_seen *e = &m->seen[i];
+
+		if (e->used && e->nkey == nkey &&
+		    !memcmp(e->key, key, nkey * sizeof(*key))) {
+			e->used = ++m->tick;
+			return true;
+		}
+		if (e->used < old->used)
+			old = e;
+	}
+	memcpy(old->key, key, nkey * sizeof(*key));
+	old->nkey = nkey;
+	old->used = ++m->tick;
+	return false;
+}
+
 /* Every launch of the pass, from the embedding to the logits. */
 static int launch_pass(struct ac_model *m, const struct ac_msa_plan *plan,
 		       const struct ac_kv_pool *pool,
@@ -492,6 +546,8 @@ int ac_model_forward_ex(struct ac_model *m, const struct ac_kv_pool *pool,
 	if (!r)
 		r = o->upload(m->ctx, tokens, pos, rows, batch, &db);
 	nkey = record_key(m, pool, plan, rows, logit_rows, n_logits, key);
+	if (nkey && !key_seen(m, key, nkey) && !m->record_eager)
+		nkey = 0;
 	if (!r && nkey) {
 		rec = o->record_begin(m->ctx, key, nkey);
 		if (rec < 0 && rec != -EOPNOTSUPP)
@@ -503,6 +559,12 @@ int ac_model_forward_ex(struct ac_model *m, const struct ac_kv_pool *pool,
 		if (rec == 0)
 			r = o->record_end(m->ctx, r);
 	}
+	if (!r && (!nkey || rec < 0))
+		m->graphs.direct++;
+	else if (!r && rec == 1)
+		m->graphs.replayed++;
+	else if (!r)
+		m->graphs.recorded++;
 	if (!r && n_logits && logits)
 		r = o->logits_out(m->ctx, logits, o->buf(m->ctx, AC_FB_LOGITS),
 				  n_logits, m->cfg.vocab);

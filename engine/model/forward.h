@@ -52,9 +52,29 @@ uint32_t ac_model_max_rows(const struct ac_model *m);
  * Whether passes of a few rows (decode steps) replay recordings of their
  * launches where the backend makes them (CUDA graphs, on by default):
  * a pass whose launches match an earlier one's runs as one graph launch.
- * -EOPNOTSUPP to turn them on where the backend records nothing.
+ * Setting it forgets which passes were seen. -EOPNOTSUPP to turn them on
+ * where the backend records nothing.
  */
 int ac_model_set_graphs(struct ac_model *m, bool on);
+
+/*
+ * Record a few-row pass the first time its launches are seen (@eager
+ * true: what the engine did before, the baseline of
+ * bench/engine/mixed_bench.c) rather than the second: the default
+ * launches a pass of a new shape directly and records it only when the
+ * shape comes back, as decode steps do.
+ */
+void ac_model_set_graphs_eager(struct ac_model *m, bool eager);
+
+/* Passes so far by how their launches ran. */
+struct ac_model_graph_counts {
+	uint64_t direct;	/* launched kernel by kernel */
+	uint64_t recorded;	/* recorded as a graph, then run */
+	uint64_t replayed;	/* an earlier recording replayed */
+};
+
+void ac_model_get_graph_counts(const struct ac_model *m,
+			       struct ac_model_graph_counts *c);
 
 /* The block layout this model's KV takes in a pool of @block_tokens. */
 void ac_model_kv_layout(const struct ac_model *m, uint32_t block_tokens,

@@ -513,9 +513,11 @@ Test(forward_gpu, fused_gemvs_match_the_cpu_ops)
 
 /*
  * Decode steps replayed from CUDA graphs give the very logits of the same
- * steps launched one kernel at a time: the graph is recorded on a step's
- * first sight and replayed on the next steps of the same plan, whose
- * positions, context and block table differ only in device memory.
+ * steps launched one kernel at a time: a step's launches are recorded the
+ * second time they are seen (a pass of a new shape is launched directly)
+ * and replayed on the next steps of the same plan, whose positions,
+ * context and block table differ only in device memory. The eager
+ * setting records on first sight and must agree too.
  */
 Test(forward_gpu, graph_replays_match_direct_launches)
 {
@@ -540,12 +542,13 @@ Test(forward_gpu, graph_replays_match_direct_launches)
 	run(&g, table, 180, &(struct ac_run){ 0, 180 }, 1, tokens, scratch,
 	    &nr);
 	for (uint32_t p = 180; p < N; p++) {
+		ac_model_set_graphs_eager(g.m, p % 2);
 		cr_assert_eq(ac_model_set_graphs(g.m, false), 0);
 		run(&g, table, p + 1, &(struct ac_run){ p, 1 }, 1, tokens,
 		    direct, &nr);
 		cr_assert_eq(ac_model_set_graphs(g.m, true), 0);
-		/* Twice: recorded (or replayed), then surely replayed. */
-		for (int k = 0; k < 2; k++) {
+		/* Launched or recorded, recorded or replayed, replayed. */
+		for (int k = 0; k < 3; k++) {
 			run(&g, table, p + 1, &(struct ac_run){ p, 1 }, 1,
 			    tokens, graph, &nr);
 			cr_assert_eq(memcmp(direct, graph, sizeof(float) * V), 0,
@@ -555,6 +558,68 @@ Test(forward_gpu, graph_replays_match_direct_launches)
 	free(direct);
 	free(graph);
 	free(scratch);
+	side_fini(&g);
+	ac_weights_free(w);
+}
+
+/*
+ * A pass of a shape not seen before is launched directly, recorded when
+ * the shape comes back and replayed after; eager graphs record at once.
+ * Passes of more rows than graphs take always run directly.
+ */
+Test(forward_gpu, graphs_record_a_shape_when_it_comes_back)
+{
+	struct ac_model_graph_counts c0, c;
+	uint32_t table[NB], nr;
+	int32_t tokens[N];
+	float *logits;
+	struct side g;
+	struct ac_weights *w;
+	/* Eager takes a 2-row pass: the 1-row one is recorded already. */
+	const struct {
+		bool eager;
+		uint32_t rows;
+		uint64_t direct, recorded, replayed;
+	} want[] = {
+		{ false, 1, 1, 0, 0 }, { false, 1, 1, 1, 0 },
+		{ false, 1, 1, 1, 1 }, { true, 2, 0, 1, 0 },
+		{ true, 2, 0, 1, 1 },
+	};
+
+	if (!have_device())
+		cr_skip_test("no CUDA device");
+	w = weights();
+	side_init(&g, w, true);
+	for (int i = 0; i < N; i++)
+		tokens[i] = (i * 71 + 3) % (int)cfg.vocab;
+	for (int i = 0; i < NB; i++)
+		table[i] = 40 - 2 * i;
+	logits = malloc(sizeof(float) * N * cfg.vocab);
+	ac_model_get_graph_counts(g.m, &c0);
+	run(&g, table, 180, &(struct ac_run){ 0, 180 }, 1, tokens, logits,
+	    &nr);
+	ac_model_get_graph_counts(g.m, &c);
+	cr_assert_eq(c.direct, c0.direct + 1, "a 180-row pass runs directly");
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (i == 0 || want[i].eager != want[i - 1].eager) {
+			ac_model_set_graphs_eager(g.m, want[i].eager);
+			cr_assert_eq(ac_model_set_graphs(g.m, true), 0);
+			ac_model_get_graph_counts(g.m, &c0);
+		}
+		run(&g, table, 180 + want[i].rows,
+		    &(struct ac_run){ 180, want[i].rows }, 1, tokens, logits,
+		    &nr);
+		ac_model_get_graph_counts(g.m, &c);
+		cr_assert(c.direct - c0.direct == want[i].direct &&
+			  c.recorded - c0.recorded == want[i].recorded &&
+			  c.replayed - c0.replayed == want[i].replayed,
+			  "step %u (eager %d): direct %llu recorded %llu replayed %llu",
+			  i, want[i].eager,
+			  (unsigned long long)(c.direct - c0.direct),
+			  (unsigned long long)(c.recorded - c0.recorded),
+			  (unsigned long long)(c.replayed - c0.replayed));
+	}
+	free(logits);
 	side_fini(&g);
 	ac_weights_free(w);
 }

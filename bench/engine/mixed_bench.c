@@ -64,11 +64,11 @@ static void die(const char *what, int r)
 }
 
 /*
- * One pass: the decode rows of DECODE_SEQS sequences (when @decode) and,
- * when @chunk, a new sequence's first @chunk tokens. Seconds, host wall
+ * One pass: the decode rows of DECODE_SEQS sequences and, when @chunk, the
+ * chunk sequence's next @chunk tokens after its prefix. Seconds, host wall
  * clock to the logits of every sequence's last row.
  */
-static double pass(struct bench *b, bool decode, uint32_t chunk)
+static double pass(struct bench *b, uint32_t chunk)
 {
 	uint32_t last[DECODE_SEQS + 1], nl = 0;
 	struct ac_batch bt = { 0 };
@@ -77,7 +77,7 @@ static double pass(struct bench *b, bool decode, uint32_t chunk)
 	double t0;
 	int r = 0;
 
-	for (int s = 0; decode && s < DECODE_SEQS && !r; s++) {
+	for (int s = 0; s < DECODE_SEQS && !r; s++) {
 		r = ac_batch_add(&bt, b->tables[s], b->nblocks[s], DECODE_CTX, T,
 				 &(struct ac_run){ DECODE_CTX - 1, 1 }, 1);
 		last[nl++] = bt.num_rows - 1;
@@ -157,7 +157,6 @@ int main(int argc, char **argv)
 		{ "profile-pass", required_argument, NULL, 'p' },
 		{ 0 },
 	};
-	static double t[ARMS][PASSES_MAX];
 	const char *shape = "llama3-8b";
 	uint32_t chunks[PASSES_MAX], total_blocks = 0;
 	int passes = 96, rounds = 3, profile = 0, prefix = 0, c, r;
@@ -250,10 +249,10 @@ int main(int argc, char **argv)
 	}
 
 	if (profile) {
-		pass(&b, true, profile);
+		pass(&b, profile);
 		cudaProfilerStart();
 		printf("mixed pass, 3 decode rows + %d-token chunk after %d cached: %.3f ms\n",
-		       profile, prefix, 1e3 * pass(&b, true, profile));
+		       profile, prefix, 1e3 * pass(&b, profile));
 		cudaProfilerStop();
 		return 0;
 	}
@@ -272,13 +271,15 @@ int main(int argc, char **argv)
 			ac_model_set_graphs(b.m, a != ARM_DIRECT);
 			ac_model_get_graph_counts(b.m, &c0);
 			for (int i = 0; i < passes; i++) {
+				double dt;
+
 				if (a == ARM_WARM) {
-					pass(&b, true, chunks[i]);
-					pass(&b, true, chunks[i]);
+					pass(&b, chunks[i]);
+					pass(&b, chunks[i]);
 				}
-				t[a][i] = pass(&b, true, chunks[i]);
+				dt = pass(&b, chunks[i]);
 				if (round)
-					sum[a][bucket_of(chunks[i])] += t[a][i];
+					sum[a][bucket_of(chunks[i])] += dt;
 			}
 			ac_model_get_graph_counts(b.m, &c1);
 			gc[a][0] += c1.direct - c0.direct;
@@ -292,9 +293,9 @@ int main(int argc, char **argv)
 		double s = 0;
 
 		ac_model_set_graphs(b.m, g == 0);
-		pass(&b, true, 0);
+		pass(&b, 0);
 		for (int i = 0; i < 64; i++)
-			s += pass(&b, true, 0);
+			s += pass(&b, 0);
 		dec[g] = s / 64;
 	}
 	ac_model_set_graphs(b.m, true);

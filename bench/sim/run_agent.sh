@@ -25,26 +25,8 @@ for s in $seeds; do
 			> "$out/x${x}_bound_seed$s.txt"
 		ts=$(sed -n 's/^# time scale \([0-9.]*\):.*/\1/p' "$out/x${x}_bound_seed$s.txt")
 		for p in $pools; do
-			run() {	# arm options...
-				local arm=$1
-				shift
-				"$sim" "${base[@]}" --time-scale "$ts" --pool "$p" "$@" \
-					--csv "$out/x${x}_p${p}_${arm}_seed$s.csv" \
-					> "$out/x${x}_p${p}_${arm}_seed$s.txt"
-			}
-			run none --ttl 0
-			run auto --ttl auto
-			# The design before: a quarter of the pool pinned, the
-			# retention expiring first giving way first.
-			run auto-quarter --ttl auto --retain-budget 0.25 \
-				--retain-drop first
-			run auto-pinned --ttl auto --no-soft-ttl
-			run fixed30-uncapped --ttl 30 --retain-budget 1 --no-soft-ttl
-			# A ceiling, not a policy: each chain held for exactly its
-			# coming tool call (the trace's future), the whole pool
-			# pinnable, the chain wanted last giving way first.
-			run oracle --ttl oracle --retain-budget 1 --no-soft-ttl \
-				--retain-drop last
+			run_arms "$out/x${x}_p${p}" none auto auto-quarter \
+				auto-pinned fixed30-uncapped oracle
 		done
 	done
 done

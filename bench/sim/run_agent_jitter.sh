@@ -25,22 +25,9 @@ for s in $seeds; do
 		[ -n "$ts" ] || { echo "no time scale in $ref/x${x}_bound_seed$s.txt" >&2; exit 1; }
 		tr="$tmp/agent_s${s}_x${x}.jsonl"
 		agent_trace "$s" "$x" "$tr"
+		base=(--trace "$tr" --cost "$cost" --agent --quiet --setup "$setups")
 		for p in $pools; do
-			for j in $jitters; do
-				for arm in none auto; do
-					ttl=0
-					[ "$arm" = auto ] && ttl=auto
-					"$sim" --trace "$tr" --cost "$cost" --agent --quiet \
-						--setup "$setups" --pool "$p" --ttl "$ttl" \
-						--time-scale "$(python3 -c "print($ts * $j)")" \
-						--csv "$tmp/run.csv" >/dev/null
-					python3 - "$tmp/run.csv" "$x,$p,$s,$j,$arm" >>"$out" <<'PY'
-import csv, sys
-for r in csv.DictReader(open(sys.argv[1])):
-    print(f"{sys.argv[2]},{r['setup']},{r['job_mean']},{r['busy']}")
-PY
-				done
-			done
+			jitter_rows "$x,$p,$s" >>"$out"
 			echo "run_agent_jitter: seed $s, tool scale $x, pool $p done" >&2
 		done
 	done

@@ -55,36 +55,10 @@ for s in $seeds; do
 			ts=$(sed -n 's/^# time scale \([0-9.]*\):.*/\1/p' \
 				"$out/${tag}_bound_seed$s.txt")
 			for p in $(pools_of "$x"); do
-				run() {	# arm options...
-					local arm=$1
-					shift
-					"$sim" "${base[@]}" --time-scale "$ts" --pool "$p" "$@" \
-						--csv "$out/${tag}_p${p}_${arm}_seed$s.csv" \
-						> "$out/${tag}_p${p}_${arm}_seed$s.txt"
-				}
-				run none --ttl 0
-				run auto --ttl auto
-				# The design before: a quarter of the pool pinned,
-				# the retention expiring first giving way first.
-				run auto-quarter --ttl auto --retain-budget 0.25 \
-					--retain-drop first
-				run oracle --ttl oracle --retain-budget 1 --no-soft-ttl \
-					--retain-drop last
+				run_arms "$out/${tag}_p${p}" none auto auto-quarter oracle
+				[ -n "$jitters" ] || continue
 				case " $jitter_scales " in *" $x "*) ;; *) continue ;; esac
-				for j in $jitters; do
-					for arm in none auto; do
-						ttl=0
-						[ "$arm" = auto ] && ttl=auto
-						"$sim" "${base[@]}" --pool "$p" --ttl "$ttl" \
-							--time-scale "$(python3 -c "print($ts * $j)")" \
-							--csv "$tmp/run.csv" >/dev/null
-						python3 - "$tmp/run.csv" "$x,$l,$p,$s,$j,$arm" >>"$jcsv" <<'PY'
-import csv, sys
-for r in csv.DictReader(open(sys.argv[1])):
-    print(f"{sys.argv[2]},{r['setup']},{r['job_mean']},{r['busy']}")
-PY
-					done
-				done
+				jitter_rows "$x,$l,$p,$s" >>"$jcsv"
 			done
 			echo "run_agent_load: seed $s, tool scale $x, load $l done" >&2
 		done
